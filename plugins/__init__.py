@@ -1,0 +1,1 @@
+"""Built-in steerdiff plugins, registered through the `steerdiff` entry-point group like any other."""
