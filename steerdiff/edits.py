@@ -1,0 +1,69 @@
+"""Logit edits returned by ``adjust_logits`` and their order-free combination."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class LogitsEdit:
+    """What one plugin wants done to the logits of one step.
+
+    ``allowed``: bool tensor broadcastable to ``(B, L, V)`` (or ``(R, L, V)`` with ``rows``): False
+    bans a token at a position. ``bias``: float tensor with the same broadcasting, added to the logits.
+    ``rows``: optional ``LongTensor (R,)`` of batch rows the edit covers; the other rows are untouched.
+    """
+
+    allowed: torch.Tensor | None = None
+    bias: torch.Tensor | None = None
+    rows: torch.Tensor | None = None
+
+
+def check_edit(edit: object, shape: tuple[int, int, int]) -> str | None:
+    """Return why ``edit`` is malformed for logits of ``shape`` (B, L, V), or None when it is fine."""
+    if not isinstance(edit, LogitsEdit):
+        return f"adjust_logits must return a LogitsEdit or None, got {type(edit).__name__}"
+    B, L, V = shape
+    rows = B
+    if edit.rows is not None:
+        if edit.rows.dim() != 1 or edit.rows.dtype not in (torch.int64, torch.int32):
+            return f"rows must be a 1-d integer tensor, got shape {tuple(edit.rows.shape)} {edit.rows.dtype}"
+        rows = edit.rows.numel()
+    for name in ("allowed", "bias"):
+        t = getattr(edit, name)
+        if t is None:
+            continue
+        if name == "allowed" and t.dtype != torch.bool:
+            return f"allowed must be a bool tensor, got {t.dtype}"
+        if name == "bias" and not t.is_floating_point():
+            return f"bias must be a float tensor, got {t.dtype}"
+        try:
+            torch.broadcast_shapes(tuple(t.shape), (rows, L, V))
+        except RuntimeError:
+            return f"{name} has shape {tuple(t.shape)}, not broadcastable to {(rows, L, V)}"
+        if torch.broadcast_shapes(tuple(t.shape), (rows, L, V)) != (rows, L, V):
+            return f"{name} has shape {tuple(t.shape)}, which would grow the logits beyond {(rows, L, V)}"
+    return None
+
+
+def combine_edits(edits: list[LogitsEdit], shape: tuple[int, int, int], device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """AND every ``allowed`` and sum every ``bias`` into full ``(B, L, V)`` tensors (None when unused)."""
+    allowed = bias = None
+    for e in edits:
+        if e.allowed is not None:
+            full = torch.ones(shape, dtype=torch.bool, device=device) if allowed is None else allowed
+            if e.rows is None:
+                full &= e.allowed  # (B, L, V)
+            else:
+                full[e.rows] &= e.allowed  # (R, L, V)
+            allowed = full
+        if e.bias is not None:
+            full = torch.zeros(shape, dtype=torch.float32, device=device) if bias is None else bias
+            if e.rows is None:
+                full += e.bias  # (B, L, V)
+            else:
+                full[e.rows] += e.bias.to(full.dtype)  # (R, L, V)
+            bias = full
+    return allowed, bias

@@ -1,0 +1,130 @@
+"""The plugin contract: every hook steerdiff calls, and the manual for writing a plugin.
+
+A plugin is a module (or object) with functions decorated by ``@steerdiff.hookimpl`` whose names are
+hook names below. It is found through the ``steerdiff`` entry-point group::
+
+    [project.entry-points.steerdiff]
+    myplugin = "my_package.my_plugin"
+
+An implementation may take any subset of a hook's arguments, by name (pluggy matches them). Hooks only
+ever gain arguments, so a plugin written today keeps working.
+
+Shapes used throughout (B = batch rows, L = canvas length, V = vocabulary size):
+
+- ``canvas``: ``LongTensor (B, L)``, the generated region after the prompt; masked positions hold
+  ``run.mask_id``.
+- ``masked``: ``BoolTensor (B, L)``, True where the canvas still holds a mask.
+- ``logits``: ``FloatTensor (B, L, V)``, the model's prediction for every canvas position.
+
+Plugin state is per run, never global: keep it in ``run.state`` (a dict; use your plugin's name or a
+constraint object as key). Compiled constraints may be cached across runs (keyed by constraint and
+tokenizer) as long as they are immutable.
+
+The order of plugins never matters: ``adjust_logits`` edits are combined by the core (allowed masks
+ANDed, biases summed, applied once); ``check_commit`` filters are monotone (removing a commit from a
+jointly valid set leaves a valid set), so any order yields a valid commit.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("steerdiff")
+hookimpl = pluggy.HookimplMarker("steerdiff")
+
+
+@hookspec
+def register_constraints(register):
+    """Register constraint types by name, once when the plugin manager starts.
+
+    ``register(name, cls)``: ``cls`` is a :class:`steerdiff.Constraint` subclass. The name lets users
+    write ``{"type": name, ...}`` dicts and the CLI name the constraint; the class is also reachable as
+    ``steerdiff.<ClassName>`` (``sd.Template``, ``sd.Regex``). Registering a name twice is an error that
+    names both plugins. Returns nothing.
+    """
+
+
+@hookspec
+def prepare(run):
+    """Compile this run's constraints for ``run.tokenizer``, before the first step.
+
+    Runs once per ``generate`` call. Compile only the constraints of your own types
+    (``run.constraints_of(MyConstraint)`` yields ``(row, constraint)`` pairs) and keep per-row state in
+    ``run.state``. Compilation should be cached per (constraint, tokenizer) so repeating a constraint
+    costs nothing. A constraint that can never be met on this canvas (empty language, longer than
+    ``run.length``) must raise :class:`steerdiff.errors.ConstraintError` here, naming why: nothing
+    invalid is ever generated and the loop never starts on an impossible canvas. Returns nothing.
+    """
+
+
+@hookspec
+def init_canvas(run, canvas, frozen):
+    """Write fixed tokens into the canvas and freeze them, before the first step.
+
+    ``canvas``: ``LongTensor (B, L)`` filled with ``run.mask_id``; write token ids in place.
+    ``frozen``: ``BoolTensor (B, L)``; set True where you wrote a token that must never change.
+    Runs once, after ``prepare``. Frozen positions are never proposed, never re-masked, and count as
+    committed for every other plugin. Returns nothing.
+    """
+
+
+@hookspec
+def adjust_logits(run, step, canvas, masked, logits):
+    """Return an edit of the logits for this step, or None.
+
+    Runs every step, after the model's forward pass, before sampling. ``logits`` ``(B, L, V)`` is
+    read-only here: return a :class:`steerdiff.LogitsEdit` instead of mutating it. An edit has
+    ``allowed`` (bool, broadcastable to ``(B, L, V)``, or ``(len(rows), L, V)`` when ``rows`` is given)
+    and/or ``bias`` (float, same broadcasting). Only masked positions matter. The core ANDs every
+    plugin's ``allowed``, sums every ``bias``, and applies the result once, so plugin order never
+    matters. An exact plugin's ``allowed`` must be exactly the tokens that keep the canvas completable
+    at each masked position; a soft plugin returns only ``bias``. A masked position left with no
+    allowed token is an error that names the plugins whose masks met there.
+    """
+
+
+@hookspec
+def check_commit(run, step, canvas, proposal, commit):
+    """Drop proposed commits that would leave the canvas impossible to complete.
+
+    Runs every step after the schedule chose positions. ``proposal``: ``LongTensor (B, L)``, the
+    sampled token at every position (meaningful where ``commit`` is True). ``commit``: ``BoolTensor
+    (B, L)``, the positions about to be committed: an exact plugin sets entries to False (in place) so
+    that the tokens committed together are jointly valid. It must keep at least one commit in a row
+    that had any (the most confident one is always individually valid, because it was drawn from the
+    exact allowed set); the core raises :class:`steerdiff.errors.PluginError` if a row stalls. Never set
+    an entry to True. Returns nothing.
+    """
+
+
+@hookspec
+def on_commit(run, step, canvas, committed):
+    """Update incremental state after tokens were written.
+
+    ``canvas`` ``(B, L)`` already holds the new tokens; ``committed`` ``BoolTensor (B, L)`` marks the
+    positions written this step. A plugin may re-mask speculative tokens of its own rows by returning a
+    ``BoolTensor (B, L)`` of positions to re-mask (never frozen ones); the core applies the union.
+    Returns None or that tensor.
+    """
+
+
+@hookspec
+def on_step_end(run, step, canvas, masked, committed):
+    """Observe the end of a step: tracing, progress, early stop.
+
+    ``masked`` is the mask after this step's commits. Return True to stop the loop early (remaining
+    masks are then filled by ``finalize`` rules of the plugins; exact plugins must not request an early
+    stop). Returns None or True.
+    """
+
+
+@hookspec
+def finalize(run, results):
+    """Decode, parse and validate, after the last step.
+
+    ``results``: one :class:`steerdiff.Result` per row, with ``token_ids`` and ``text`` already set
+    (text = the canvas decoded with padding stripped). A plugin may rewrite ``result.text`` (a template
+    stitches its fixed spans back byte-identical), set ``result.value`` (a parsed object) and
+    ``result.fields``, and must raise :class:`steerdiff.errors.ValidationFailed` (with the raw text)
+    when an exact constraint's output does not validate: that is a bug, never silent. Returns nothing.
+    """

@@ -1,0 +1,63 @@
+"""Tiny tokenizers and random-weight models built in code, for tests (no download, seconds on a CPU).
+
+``tiny_tokenizer(kind)`` trains a small tokenizer of each family on a fixed corpus:
+``"bytelevel"`` (GPT-2 style byte-level BPE), ``"sentencepiece"`` (Metaspace BPE with byte fallback),
+``"wordpiece"`` (BERT style). Every one has [PAD] [CLS] [SEP] [MASK] [EOS] [UNK] specials.
+"""
+
+from __future__ import annotations
+
+import functools
+import string
+
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import PreTrainedTokenizerFast
+
+SPECIALS = ["[PAD]", "[CLS]", "[SEP]", "[MASK]", "[EOS]", "[UNK]"]
+
+CORPUS = [
+    'Dear Maria, your order ships tomorrow. {"name":"Maria Lopez","age":34,"email":"maria@example.org"}',
+    "The food was cold and bland and the staff ignored us. The service was great and friendly!",
+    "SELECT name, age FROM people WHERE age > 30 ORDER BY name; 1 + 2 * (3 - 4) / 5",
+    'id,name,price\n1,apple,0.5\n2,"pear, green",1.25\n[true, false, null, -1.5e10, "x\\"y"]',
+    "Call 555-1234 or 555-9876 on 2024-05-17 at 10:30:00. uuid 123e4567-e89b-12d3-a456-426614174000",
+    "user admin role Jack Smith 27 years old lives in Paris, works as an engineer at Acme Inc.",
+    string.ascii_letters + string.digits + string.punctuation + " \t\n" + "éü€日本",
+] * 4
+
+
+def _wrap(tok: Tokenizer) -> PreTrainedTokenizerFast:
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
+        mask_token="[MASK]", eos_token="[EOS]", unk_token="[UNK]",
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def tiny_tokenizer(kind: str = "bytelevel", vocab_size: int = 400) -> PreTrainedTokenizerFast:
+    if kind == "bytelevel":
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS,
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    elif kind == "sentencepiece":
+        tok = Tokenizer(models.BPE(unk_token="[UNK]", byte_fallback=True))
+        tok.pre_tokenizer = pre_tokenizers.Metaspace()
+        tok.decoder = decoders.Sequence([decoders.Metaspace(), decoders.ByteFallback(), decoders.Fuse()])
+        byte_tokens = [f"<0x{b:02X}>" for b in range(256)]
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size + 256, special_tokens=SPECIALS + byte_tokens)
+    elif kind == "wordpiece":
+        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+        tok.normalizer = normalizers.NFC()
+        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tok.decoder = decoders.WordPiece()
+        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIALS)
+    else:
+        raise ValueError(kind)
+    tok.train_from_iterator(CORPUS, trainer=trainer)
+    return _wrap(tok)
