@@ -13,7 +13,9 @@ Shapes used throughout (B = batch rows, L = canvas length, V = vocabulary size):
 
 - ``canvas``: ``LongTensor (B, L)``, the generated region after the prompt; masked positions hold
   ``run.mask_id``.
-- ``masked``: ``BoolTensor (B, L)``, True where the canvas still holds a mask.
+- ``masked``: ``BoolTensor (B, L)``, True where the canvas still holds a mask. This tensor, not a
+  comparison with ``run.mask_id``, is authoritative (a causal model's placeholder id may also be a
+  real token). ``run.masked`` always holds the current one.
 - ``logits``: ``FloatTensor (B, L, V)``, the model's prediction for every canvas position.
 
 Plugin state is per run, never global: keep it in ``run.state`` (a dict; use your plugin's name or a
@@ -84,7 +86,7 @@ def adjust_logits(run, step, canvas, masked, logits):
 
 
 @hookspec
-def check_commit(run, step, canvas, proposal, commit):
+def check_commit(run, step, canvas, masked, proposal, commit):
     """Drop proposed commits that would leave the canvas impossible to complete.
 
     Runs every step after the schedule chose positions. ``proposal``: ``LongTensor (B, L)``, the
@@ -98,10 +100,10 @@ def check_commit(run, step, canvas, proposal, commit):
 
 
 @hookspec
-def on_commit(run, step, canvas, committed):
+def on_commit(run, step, canvas, masked, committed):
     """Update incremental state after tokens were written.
 
-    ``canvas`` ``(B, L)`` already holds the new tokens; ``committed`` ``BoolTensor (B, L)`` marks the
+    ``canvas`` ``(B, L)`` already holds the new tokens and ``masked`` is updated; ``committed`` ``BoolTensor (B, L)`` marks the
     positions written this step. A plugin may re-mask speculative tokens of its own rows by returning a
     ``BoolTensor (B, L)`` of positions to re-mask (never frozen ones); the core applies the union.
     Returns None or that tensor.

@@ -114,7 +114,7 @@ def call_each(hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
     """
     pm = get_plugin_manager()
     out = []
-    for impl in getattr(pm.hook, hook).get_hookimpls():
+    for impl in reversed(getattr(pm.hook, hook).get_hookimpls()):  # pluggy order: tryfirst first, LIFO
         pname = impl.plugin_name
         try:
             res = impl.function(*[kwargs[a] for a in impl.argnames])

@@ -29,6 +29,7 @@ class Result:
     value: Any = None
     fields: dict[str, str] = field(default_factory=dict)
     row: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -53,6 +54,17 @@ class Run:
     generator: torch.Generator
     state: dict[Any, Any] = field(default_factory=dict)
     forward_passes: int = 0
+    masked: torch.Tensor | None = None  # (B, L) bool, the current mask (authoritative)
+    frozen: torch.Tensor | None = None  # (B, L) bool, positions fixed by init_canvas
+    timings: dict[str, float] = field(default_factory=dict)  # seconds: "model" (forward passes), "total"
+
+    def model_logits(self, canvas: torch.Tensor, prompt_ids: list[list[int]] | None = None) -> torch.Tensor:
+        """Extra forward pass for plugins (classifier-free guidance): logits ``(B, L, V)`` of ``canvas``
+        after ``prompt_ids`` (default: this run's prompts). Counted in ``forward_passes``."""
+        from .loop import canvas_logits
+
+        self.forward_passes += 1
+        return canvas_logits(self.model, prompt_ids if prompt_ids is not None else self.prompt_ids, canvas)
 
     @property
     def batch_size(self) -> int:

@@ -61,3 +61,26 @@ def tiny_tokenizer(kind: str = "bytelevel", vocab_size: int = 400) -> PreTrained
         raise ValueError(kind)
     tok.train_from_iterator(CORPUS, trainer=trainer)
     return _wrap(tok)
+
+
+def tiny_model(kind: str = "masked", tokenizer_kind: str = "bytelevel", *, hidden: int = 64, layers: int = 2, seed: int = 0, max_positions: int = 512):
+    """A random-weight model of family ``kind`` (``masked``, ``causal``, ``dream``) wrapped in its adapter."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM, LlamaConfig, LlamaForCausalLM
+
+    from steerdiff.adapters import wrap_model
+
+    tok = tiny_tokenizer(tokenizer_kind)
+    torch.manual_seed(seed)
+    if kind == "masked":
+        cfg = BertConfig(vocab_size=len(tok), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
+                         intermediate_size=hidden * 2, max_position_embeddings=max_positions, pad_token_id=tok.pad_token_id)
+        model = BertForMaskedLM(cfg)
+    elif kind in ("causal", "dream"):
+        cfg = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
+                          num_key_value_heads=2, intermediate_size=hidden * 2, max_position_embeddings=max_positions,
+                          pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.cls_token_id)
+        model = LlamaForCausalLM(cfg)
+    else:
+        raise ValueError(kind)
+    return wrap_model(model, tok, family=kind, device="cpu")

@@ -1,0 +1,58 @@
+"""steerdiff: controllable generation with masked diffusion language models.
+
+    import steerdiff as sd
+    model = sd.load_model()                      # the embedded default model, offline, on the CPU
+    out = sd.generate(model, "prompt", length=32, constraints=[sd.Template("Dear {{name:6}}, ...")])
+
+Constraint classes (``sd.Template``, ``sd.Regex``, ``sd.JSONSchema``, ``sd.Grammar``, ...) come from
+plugins registered through the ``steerdiff`` entry-point group; they are looked up by class name.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .adapters import Adapter, load_model, wrap_model
+from .constraints import Constraint
+from .edits import LogitsEdit
+from .errors import (ConfigError, ConstraintError, GrammarError, PluginError, SteerdiffError,
+                     UnsupportedSchemaError, ValidationFailed)
+from .hookspecs import hookimpl
+from .loop import generate
+from .plugins import constraint_types, get_plugin_manager, make_constraint, register_plugin, unregister_plugin
+from .run import Result, Run
+
+try:
+    __version__ = version("steerdiff")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.1.0"
+
+
+def fill(model, schema, text, **kwargs):
+    """Fill a pydantic model or JSON Schema from text; see :func:`steerdiff.fill.fill`."""
+    from .fill import fill as _fill
+
+    return _fill(model, schema, text, **kwargs)
+
+
+def rewrite(model, template, **kwargs):
+    """Rewrite a template's ``[[holes]]`` keeping the rest byte-identical; see :func:`steerdiff.rewrite.rewrite`."""
+    from .rewrite import rewrite as _rewrite
+
+    return _rewrite(model, template, **kwargs)
+
+
+def __getattr__(name: str):
+    """``sd.Template``, ``sd.Regex``, ...: constraint classes registered by plugins, by class name."""
+    for cls, _plugin in constraint_types().values():
+        if cls.__name__ == name:
+            return cls
+    raise AttributeError(f"module 'steerdiff' has no attribute {name!r} (no installed plugin registers a constraint class of that name)")
+
+
+__all__ = [
+    "Adapter", "ConfigError", "Constraint", "ConstraintError", "GrammarError", "LogitsEdit", "PluginError",
+    "Result", "Run", "SteerdiffError", "UnsupportedSchemaError", "ValidationFailed", "constraint_types",
+    "fill", "generate", "get_plugin_manager", "hookimpl", "load_model", "make_constraint", "register_plugin",
+    "rewrite", "unregister_plugin", "wrap_model", "__version__",
+]
