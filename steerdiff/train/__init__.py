@@ -1,0 +1,387 @@
+"""Training of steerdiff-tiny, the embedded default masked diffusion model.
+
+``python -m steerdiff.train --out DIR --steps N --seed 0`` builds the data (``data.py``), trains the
+byte-level BPE (``tokenizer.py``), then trains a ``BertForMaskedLM`` with the MDLM/LLaDA objective:
+
+    input_ids = tok(prompt)["input_ids"] + canvas + [SEP]      # tok() adds [CLS] ... [SEP]
+    canvas    = tok(target, add_special_tokens=False)["input_ids"] + [EOS] * extra,  extra ~ U{0..24}
+
+per sequence ``t ~ U(eps, 1)``; each canvas position is masked with probability ``t`` (the prompt
+never); loss = sum over masked positions of CE / t, divided by the number of canvas tokens in the batch.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from . import data as D
+from .tokenizer import train_tokenizer
+
+__all__ = ["TrainConfig", "train", "encode_example", "greedy_denoise"]
+
+
+@dataclass
+class TrainConfig:
+    out: str
+    steps: int = 4000
+    seed: int = 0
+    batch_size: int = 32
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.05
+    warmup: int = 200
+    weight_decay: float = 0.01
+    hidden: int = 256
+    layers: int = 4
+    heads: int = 4
+    intermediate: int = 1024
+    vocab_size: int = 6144
+    n_examples: int = 200_000
+    tokenizer_examples: int = 60_000
+    max_len: int = 256
+    max_extra_eos: int = 24
+    eps: float = 1e-3
+    log_every: int = 50
+    eval_every: int = 500
+    eval_n: int = 12
+    threads: int = 1
+    max_minutes: float = 0.0  # 0 = no wall-clock limit; otherwise stop (and save) when reached
+    command: str = ""
+
+
+# ----------------------------------------------------------------------------------------------
+# Encoding
+# ----------------------------------------------------------------------------------------------
+def encode_canvas(tok, segs) -> list[int]:
+    eos = tok.eos_token_id
+    ids: list[int] = []
+    for s in segs:
+        ids += [eos] * s if isinstance(s, int) else tok(s, add_special_tokens=False)["input_ids"]
+    return ids
+
+
+def encode_example(tok, ex: dict) -> tuple[list[int], list[int]]:
+    """(prompt ids with [CLS] ... [SEP], canvas ids without the trailing EOS padding)."""
+    return tok(ex["prompt"])["input_ids"], encode_canvas(tok, ex["canvas"])
+
+
+def make_batch(items, tok, rng: random.Random, cfg: TrainConfig):
+    """items: list of (prompt_ids, canvas_ids). Returns input_ids, attention_mask, canvas mask (B, T)."""
+    eos, sep, pad = tok.eos_token_id, tok.sep_token_id, tok.pad_token_id
+    seqs, canv = [], []
+    for p, c in items:
+        c = c + [eos] * rng.randint(0, cfg.max_extra_eos)
+        budget = cfg.max_len - len(p) - 1
+        if budget < 8:  # over-long prompt: keep its end
+            p = p[: 1] + p[-(cfg.max_len // 2):]
+            budget = cfg.max_len - len(p) - 1
+        c = c[:budget]
+        seqs.append(p + c + [sep])
+        canv.append((len(p), len(p) + len(c)))
+    T = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), T), pad, dtype=torch.long)
+    att = torch.zeros((len(seqs), T), dtype=torch.long)
+    cm = torch.zeros((len(seqs), T), dtype=torch.bool)
+    for i, (s, (a, b)) in enumerate(zip(seqs, canv)):
+        ids[i, : len(s)] = torch.tensor(s)
+        att[i, : len(s)] = 1
+        cm[i, a:b] = True
+    return ids, att, cm
+
+
+def diffusion_loss(model, ids, att, cm, mask_id: int, eps: float, gen: torch.Generator):
+    """LLaDA's masked-diffusion loss; logits are computed only at masked positions (cheaper)."""
+    B, T = ids.shape
+    t = torch.rand(B, 1, generator=gen) * (1 - eps) + eps  # (B, 1)
+    masked = (torch.rand(B, T, generator=gen) < t) & cm  # (B, T) only canvas positions
+    if not masked.any():  # rare: force one masked canvas position
+        i, j = cm.nonzero()[0]
+        masked[i, j] = True
+    x = ids.masked_fill(masked, mask_id)
+    h = model.bert(input_ids=x, attention_mask=att).last_hidden_state  # (B, T, H)
+    logits = model.cls(h[masked])  # (M, V)
+    ce = torch.nn.functional.cross_entropy(logits.float(), ids[masked], reduction="none")  # (M,)
+    w = (1.0 / t.expand(B, T))[masked]  # (M,) 1/t weight
+    return (ce * w).sum() / cm.sum(), ce.mean()
+
+
+# ----------------------------------------------------------------------------------------------
+# Greedy denoising (evaluation)
+# ----------------------------------------------------------------------------------------------
+@torch.no_grad()
+def greedy_denoise(model, tok, prompts: list[str], lengths: list[int], per_step: int = 1) -> list[str]:
+    """Fill a canvas of ``lengths[i]`` masks after each prompt, committing the most confident masked
+    position(s) each step; the [EOS] run is stripped. Special tokens other than [EOS] are never chosen."""
+    model.eval()
+    mask_id, eos, sep, pad = tok.mask_token_id, tok.eos_token_id, tok.sep_token_id, tok.pad_token_id
+    seqs, spans = [], []
+    for p, L in zip(prompts, lengths):
+        pi = tok(p)["input_ids"]
+        seqs.append(pi + [mask_id] * L + [sep])
+        spans.append((len(pi), len(pi) + L))
+    T = max(map(len, seqs))
+    x = torch.full((len(seqs), T), pad, dtype=torch.long)
+    att = torch.zeros_like(x)
+    for i, s in enumerate(seqs):
+        x[i, : len(s)] = torch.tensor(s)
+        att[i, : len(s)] = 1
+    banned = torch.tensor([i for i in tok.all_special_ids if i != eos])
+    while (x == mask_id).any():
+        logits = model(input_ids=x, attention_mask=att).logits.float()  # (B, T, V)
+        logits[..., banned] = -float("inf")
+        conf, pred = logits.softmax(-1).max(-1)  # (B, T)
+        is_m = x == mask_id
+        conf = conf.masked_fill(~is_m, -1.0)
+        for b in range(x.shape[0]):
+            n = min(per_step, int(is_m[b].sum()))
+            if n:
+                idx = conf[b].topk(n).indices
+                x[b, idx] = pred[b, idx]
+    outs = []
+    for b, (a, e) in enumerate(spans):
+        ids = [i for i in x[b, a:e].tolist() if i != eos]
+        outs.append(tok.decode(ids, skip_special_tokens=False))
+    model.train()
+    return outs
+
+
+def evaluate(model, tok, evalset: list[dict]) -> dict:
+    prompts = [e["text"] for e in evalset]
+    exp = [e["expected_json"] for e in evalset]
+    lens = [len(tok(s, add_special_tokens=False)["input_ids"]) + 8 for s in exp]
+    outs = greedy_denoise(model, tok, prompts, lens, per_step=1)
+    exact = sum(o == x for o, x in zip(outs, exp))
+    valid = 0
+    for o in outs:
+        try:
+            json.loads(o)
+            valid += 1
+        except Exception:
+            pass
+    return {"exact": exact, "valid_json": valid, "n": len(exp), "sample": outs[:3], "expected": exp[:3]}
+
+
+def _heldout_evalset(n: int) -> list[dict]:
+    """Held-out templates from benchmarks/extraction_data.py when it is importable (repo checkout)."""
+    try:
+        from benchmarks.extraction_data import heldout
+    except Exception:
+        return []
+    return [{"text": h["text"], "expected_json": D.to_json(h["expected"])} for h in heldout(n=n, seed=12345)]
+
+
+# ----------------------------------------------------------------------------------------------
+# Training
+# ----------------------------------------------------------------------------------------------
+def _lr_at(step: int, cfg: TrainConfig, time_progress: float = 0.0) -> float:
+    """Warmup, then cosine decay over progress = max(step fraction, wall-clock fraction of --max-minutes),
+    so a run cut short by its time budget still ends fully annealed."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    p = min(1.0, max((step - cfg.warmup) / max(1, cfg.steps - cfg.warmup), time_progress))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def build_model(cfg: TrainConfig, tok):
+    from transformers import BertConfig, BertForMaskedLM
+
+    conf = BertConfig(
+        vocab_size=len(tok),
+        hidden_size=cfg.hidden,
+        num_hidden_layers=cfg.layers,
+        num_attention_heads=cfg.heads,
+        intermediate_size=cfg.intermediate,
+        max_position_embeddings=512,
+        type_vocab_size=2,
+        pad_token_id=tok.pad_token_id,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
+    # ids the inference loop needs, also readable from config.json
+    conf.mask_token_id = tok.mask_token_id
+    conf.eos_token_id = tok.eos_token_id
+    conf.cls_token_id = tok.cls_token_id
+    conf.sep_token_id = tok.sep_token_id
+    return BertForMaskedLM(conf)
+
+
+def _save(model, tok, cfg: TrainConfig, info: dict):
+    os.makedirs(cfg.out, exist_ok=True)
+    model.save_pretrained(cfg.out, safe_serialization=True)
+    tok.save_pretrained(cfg.out)
+    # the generic class name loads with transformers 4.x and 5.x alike
+    tc = os.path.join(cfg.out, "tokenizer_config.json")
+    with open(tc) as f:
+        tcj = json.load(f)
+    tcj["tokenizer_class"] = "PreTrainedTokenizerFast"
+    with open(tc, "w") as f:
+        json.dump(tcj, f, indent=2)
+    with open(os.path.join(cfg.out, "TRAINING.md"), "w") as f:
+        f.write(training_md(cfg, info))
+
+
+def training_md(cfg: TrainConfig, info: dict) -> str:
+    s = info.get("sizes", {})
+    evals = info.get("evals", [])
+    ev_lines = "\n".join(
+        f"| {e['step']} | {e['loss']:.3f} | {e['exact']}/{e['n']} | {e['valid_json']}/{e['n']} | "
+        f"{e.get('heldout_exact', '-')}/{e.get('heldout_n', '-')} |" for e in evals)
+    return f"""# steerdiff-tiny: how it was trained
+
+Status: {info.get('status', '?')}
+
+Command: `{cfg.command or 'python -m steerdiff.train --out ' + cfg.out}`
+
+## Model
+`BertForMaskedLM` (transformers, no custom code): hidden {cfg.hidden}, {cfg.layers} layers, {cfg.heads} heads,
+intermediate {cfg.intermediate}, max_position_embeddings 512, vocab {info.get('vocab')}, {info.get('params', 0) / 1e6:.2f} M parameters, fp32 safetensors.
+Special ids: [PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3 [MASK]=4 [EOS]=5 (also in config.json: mask_token_id, eos_token_id).
+
+## Layout (the inference loop uses exactly this)
+`input_ids = tok(prompt)["input_ids"] + canvas + [SEP]`, canvas = `tok(target, add_special_tokens=False)["input_ids"]`
+followed by [EOS] up to the canvas length L. In training L = target length + U{{0..{cfg.max_extra_eos}}} extra [EOS].
+Template-fill examples also contain runs of 1-6 [EOS] after a middle span (hole padding inside the canvas).
+Extraction targets: compact JSON (`separators=(",", ":")`, `ensure_ascii=False`), keys in schema order;
+**optional fields not mentioned in the text are absent** (never null).
+
+## Data (seed {cfg.seed}, built by `steerdiff/train/data.py`)
+- extraction: {s.get('extraction')} examples (6 record kinds: Person, Contact, Address, Product, Order, Event;
+  compositional templates: subject frames x shuffled predicate clauses with omitted fields, key-value forms,
+  bare lists, whole-sentence templates; dates/times/prices written in varied forms, normalised in the JSON)
+- template fill: {s.get('fill')} examples (review sentences, positive and negative, plus WordNet sentences)
+- plain text: {s.get('plain')} examples (WordNet glosses and examples; {s.get('wordnet_sentences_available')} distinct sentences available)
+- total: {s.get('total')} examples, {s.get('chars')} characters; tokenizer trained on {cfg.tokenizer_examples} of them.
+
+## Training
+MDLM/LLaDA objective: t ~ U({cfg.eps}, 1) per sequence, canvas positions masked with prob t (prompt never),
+loss = sum(CE/t over masked) / number of canvas tokens in the batch.
+AdamW (lr {cfg.lr}, weight decay {cfg.weight_decay}), {cfg.warmup} warmup steps then cosine decay to {cfg.min_lr_ratio}x
+over max(step fraction, wall-clock fraction of --max-minutes {cfg.max_minutes}) (so a time-limited run ends annealed),
+batch {cfg.batch_size}, grad clip 1.0, {cfg.threads} CPU thread(s), seed {cfg.seed}.
+
+- steps done: {info.get('step')} of {cfg.steps} planned
+- examples seen: {info.get('step', 0) * cfg.batch_size}
+- wall time: {info.get('minutes', 0):.1f} min (training loop), {info.get('total_minutes', 0):.1f} min total with data and tokenizer
+- final loss (mean of the last {info.get('final_window', 0)} logged steps, weighted diffusion loss): {info.get('final_loss', float('nan')):.4f}
+- final unweighted CE on masked tokens: {info.get('final_ce', float('nan')):.4f}
+
+## Evaluation during training
+Greedy denoising (one most-confident position committed per step, canvas = expected length + 8),
+exact match of the decoded canvas (EOS stripped) against the expected JSON. "in-dist" = {cfg.eval_n} prompts from
+the training templates with an unseen faker seed; "held-out" = prompts from `benchmarks/extraction_data.py`
+(templates never used in training).
+
+| step | loss | in-dist exact | in-dist valid JSON | held-out exact |
+|---|---|---|---|---|
+{ev_lines}
+"""
+
+
+def train(cfg: TrainConfig) -> dict:
+    t_start = time.time()
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    os.makedirs(cfg.out, exist_ok=True)
+
+    ds = D.build_dataset(cfg.n_examples, cfg.seed)
+    examples, sizes = ds["examples"], ds["sizes"]
+    print(f"data: {sizes} ({time.time() - t_start:.0f}s)", flush=True)
+    tok = train_tokenizer(D.texts_for_tokenizer(examples[: cfg.tokenizer_examples]), vocab_size=cfg.vocab_size)
+    print(f"tokenizer: vocab {len(tok)} ({time.time() - t_start:.0f}s)", flush=True)
+    enc_p = tok([e["prompt"] for e in examples])["input_ids"]
+    encoded = []
+    for e, p in zip(examples, enc_p):
+        encoded.append((p, encode_canvas(tok, e["canvas"])))
+    print(f"encoded ({time.time() - t_start:.0f}s); mean tokens/example "
+          f"{sum(len(p) + len(c) for p, c in encoded) / len(encoded):.1f}", flush=True)
+
+    model = build_model(cfg, tok)
+    model.train()
+    nparams = sum(p.numel() for p in model.parameters())
+    print(f"model: {nparams / 1e6:.2f} M params", flush=True)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98))
+
+    evalset = D.eval_set(cfg.eval_n)
+    held = None  # loaded at the first evaluation (benchmarks/extraction_data.py, when importable)
+    info = {"sizes": sizes, "vocab": len(tok), "params": nparams, "evals": [], "status": "training", "step": 0}
+    logged: list[tuple[float, float]] = []
+    order = list(range(len(encoded)))
+    pos = len(order)
+    chunk: list[list[int]] = []
+    t_loop = time.time()
+    step = 0
+    for step in range(1, cfg.steps + 1):
+        if not chunk:  # length bucketing: 32 batches sorted by length, then shuffled
+            need = cfg.batch_size * 32
+            idx = []
+            while len(idx) < need:
+                if pos >= len(order):
+                    rng.shuffle(order)
+                    pos = 0
+                idx += order[pos: pos + need - len(idx)]
+                pos += need
+            idx.sort(key=lambda i: len(encoded[i][0]) + len(encoded[i][1]))
+            chunk = [idx[i: i + cfg.batch_size] for i in range(0, need, cfg.batch_size)]
+            rng.shuffle(chunk)
+        bidx = chunk.pop()
+        ids, att, cm = make_batch([encoded[i] for i in bidx], tok, rng, cfg)
+        tp = 0.0
+        if cfg.max_minutes:
+            budget = cfg.max_minutes * 60 - (t_loop - t_start)
+            tp = (time.time() - t_loop) / max(1.0, budget)
+        for g in opt.param_groups:
+            g["lr"] = _lr_at(step - 1, cfg, tp)
+        loss, ce = diffusion_loss(model, ids, att, cm, tok.mask_token_id, cfg.eps, gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        logged.append((loss.item(), ce.item()))
+        if step % cfg.log_every == 0 or step == 1:
+            w = logged[-cfg.log_every:]
+            el = time.time() - t_loop
+            print(f"step {step} loss {sum(a for a, _ in w) / len(w):.4f} ce {sum(b for _, b in w) / len(w):.4f} "
+                  f"lr {opt.param_groups[0]['lr']:.2e} {el / step:.3f}s/step elapsed {el / 60:.1f}m", flush=True)
+        over = bool(cfg.max_minutes) and (time.time() - t_start) / 60 > cfg.max_minutes
+        if step % cfg.eval_every == 0 or step == cfg.steps or over:
+            ev = evaluate(model, tok, evalset)
+            w = logged[-cfg.log_every:]
+            rec = {"step": step, "loss": sum(a for a, _ in w) / len(w), **{k: ev[k] for k in ("exact", "valid_json", "n")}}
+            if held is None:
+                held = _heldout_evalset(cfg.eval_n)
+            if held:
+                hv = evaluate(model, tok, held)
+                rec.update(heldout_exact=hv["exact"], heldout_n=hv["n"], heldout_valid=hv["valid_json"])
+            info["evals"].append(rec)
+            print(f"eval step {step}: {rec}", flush=True)
+            for o, x in zip(ev["sample"], ev["expected"]):
+                print(f"   got {o!r}\n   exp {x!r}", flush=True)
+            _finish(info, logged, cfg, step, t_loop, t_start, "in progress (checkpoint)")
+            _save(model, tok, cfg, info)
+        if over:
+            print(f"stopping at step {step}: --max-minutes {cfg.max_minutes} reached", flush=True)
+            break
+    status = "finished" if step == cfg.steps else f"stopped early at step {step} (wall-clock limit)"
+    _finish(info, logged, cfg, step, t_loop, t_start, status)
+    _save(model, tok, cfg, info)
+    with open(os.path.join(cfg.out, "training_log.json"), "w") as f:
+        json.dump({"config": asdict(cfg), "info": info, "loss": [a for a, _ in logged]}, f)
+    print(f"done: {status}; final loss {info['final_loss']:.4f}; saved to {cfg.out}", flush=True)
+    return info
+
+
+def _finish(info, logged, cfg, step, t_loop, t_start, status):
+    w = logged[-max(1, min(len(logged), 200)):]
+    info.update(step=step, status=status, minutes=(time.time() - t_loop) / 60,
+                total_minutes=(time.time() - t_start) / 60, final_window=len(w),
+                final_loss=sum(a for a, _ in w) / len(w), final_ce=sum(b for _, b in w) / len(w))
