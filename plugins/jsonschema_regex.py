@@ -1,0 +1,1583 @@
+"""JSON Schema -> regular expression, for exact regular constraints.
+
+``schema_to_regex(schema)`` returns a regex whose language is a set of *canonical* JSON texts that all
+validate against the schema (the guarantee is one-sided and exact: every text the regex accepts is valid;
+``canonical_dumps(instance, schema)`` writes any valid instance in the form the regex uses, so every
+valid instance that fits the documented narrowings below is accepted).
+
+Canonical form
+    compact (separators ``,`` and ``:``, no whitespace anywhere), object keys in the order of the
+    schema's ``properties``, strings written like ``json.dumps(..., ensure_ascii=False)`` (the regex
+    also accepts the other JSON escapes ``\\/ \\uXXXX`` in unconstrained string parts, but never a
+    ``\\u`` surrogate escape, so a string's length is the number of written characters), integers
+    without fraction or exponent, bounded numbers without exponent.
+
+Regex dialect
+    A subset read identically by Python ``re``, ``interegular`` and Rust's ``regex`` crate: literal
+    characters, ``\\``-escaped ASCII punctuation, ``\\xHH`` for control characters, classes ``[...]`` and
+    ``[^...]`` (non-ASCII characters written raw), non-capturing groups ``(?:...)``, ``|``, ``? * +``
+    and ``{m}``, ``{m,}``, ``{m,n}``. No anchors, lookaround, backrefs, lazy quantifiers, ``\\d \\w \\s``.
+
+Supported (draft 2020-12; draft-04/06/07 spellings where ``$schema`` declares them or the keyword
+form is unambiguous): ``type`` (incl. lists), ``enum``, ``const``, ``properties``, ``required``,
+``additionalProperties`` (see below), ``patternProperties`` (see below), ``items``, ``prefixItems``,
+``additionalItems``, ``minItems``/``maxItems``, ``uniqueItems`` (see below), ``minLength``/``maxLength``,
+``pattern``, ``format`` (date, time, date-time, email, uuid, ipv4, uri; formats python-jsonschema does
+not know are annotations), integer bounds (exact, any magnitude), number bounds when the bounds are
+integral, ``multipleOf`` 1 (integers), ``anyOf``, ``oneOf`` (only when the branches are provably
+disjoint), ``allOf`` (merged), local ``$ref`` (JSON pointers, anchors, embedded ``$id``),
+``minProperties``/``maxProperties``, ``dependentRequired``/``dependencies`` (see below),
+``propertyNames`` (declared keys only).
+
+Narrowings (the language is a subset of the valid instances; each is deliberate and exact):
+  * objects that declare ``properties`` get only those keys (extra keys are never generated, whatever
+    ``additionalProperties`` says, except ``false`` which makes it exact); required keys that are not
+    declared are added after the declared ones, with the ``additionalProperties`` schema (or any value);
+    an object with no declared properties is a map (any string key, or keys from a single
+    ``patternProperties`` pattern) whose values follow ``additionalProperties``;
+  * a schema without ``type`` gets the types its keywords imply (``properties`` -> object, ...), or any
+    JSON value when it has no type-specific keyword;
+  * arrays with no ``maxItems`` hold at most ``max(minItems, max_items)`` items (``max_items=None``:
+    unbounded); strings with no ``maxLength`` hold at most ``max_string`` characters (None: unbounded);
+  * the empty schema is any JSON value nested at most ``max_depth`` deep; recursive ``$ref`` is unrolled
+    ``max_depth`` times, deeper optional branches are dropped;
+  * ``uniqueItems: true`` is expressed exactly only for arrays of at most one item or of enum values
+    (written as an ordered selection of distinct values); otherwise it is refused;
+  * ``dependentRequired`` makes the dependent keys required (or drops the optional trigger key);
+    ``minProperties`` promotes optional properties to required, ``maxProperties`` drops optional ones;
+  * anyOf branches that use an unsupported keyword are refused (never dropped silently).
+
+Everything else that constrains instances raises ``UnsupportedSchemaError(keyword, pointer, why)``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+import urllib.parse
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from steerdiff.errors import ConstraintError, UnsupportedSchemaError
+
+__all__ = ["schema_to_regex", "canonical_dumps", "schema_from_pydantic", "compile_schema", "CompiledSchema"]
+
+try:  # Python 3.11+
+    import re._parser as _sre_parse  # type: ignore
+    import re._constants as _sre_c  # type: ignore
+except ImportError:  # pragma: no cover
+    import sre_parse as _sre_parse  # type: ignore
+    import sre_constants as _sre_c  # type: ignore
+
+MAX_REGEX_CHARS = 3_000_000
+
+# --------------------------------------------------------------------------------------------- pieces
+
+STRCHAR = r'(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u(?:[0-9a-cA-CeEfF][0-9a-fA-F]{3}|[dD][0-7][0-9a-fA-F]{2}))'
+STRING = '"' + STRCHAR + '*"'
+INTEGER = r"-?(?:0|[1-9][0-9]*)"
+NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
+BOOLEAN = "(?:true|false)"
+NULL = "null"
+
+_FRAC_ANY = r"(?:\.[0-9]+)?"
+_FRAC_ZERO = r"(?:\.0+)?"
+_FRAC_NONZERO = r"\.[0-9]*[1-9][0-9]*"
+
+# keywords of the JSON Schema vocabularies (drafts 3..2020-12) that can constrain instances
+_CONSTRAINING = {
+    "type", "enum", "const", "multipleOf", "maximum", "exclusiveMaximum", "minimum", "exclusiveMinimum",
+    "maxLength", "minLength", "pattern", "maxItems", "minItems", "uniqueItems", "maxContains",
+    "minContains", "maxProperties", "minProperties", "required", "dependentRequired", "dependencies",
+    "properties", "patternProperties", "additionalProperties", "items", "prefixItems", "additionalItems",
+    "contains", "propertyNames", "allOf", "anyOf", "oneOf", "not", "if", "then", "else",
+    "dependentSchemas", "unevaluatedItems", "unevaluatedProperties", "$ref", "$dynamicRef",
+    "$recursiveRef", "format", "disallow", "extends", "divisibleBy",
+}
+_OBJECT_KW = {"properties", "required", "additionalProperties", "patternProperties", "minProperties",
+              "maxProperties", "dependentRequired", "dependencies", "propertyNames", "dependentSchemas",
+              "unevaluatedProperties"}
+_ARRAY_KW = {"items", "prefixItems", "additionalItems", "minItems", "maxItems", "uniqueItems", "contains",
+             "minContains", "maxContains", "unevaluatedItems"}
+_STRING_KW = {"minLength", "maxLength", "pattern", "format"}
+_NUMBER_KW = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "divisibleBy"}
+_ALWAYS_REFUSED = {
+    "not": "negation is not expressible over canonical JSON text here",
+    "if": "conditional subschemas are not supported",
+    "dependentSchemas": "conditional subschemas are not supported",
+    "unevaluatedProperties": "unevaluated* needs annotation tracking",
+    "unevaluatedItems": "unevaluated* needs annotation tracking",
+    "$dynamicRef": "dynamic references are not supported",
+    "$recursiveRef": "dynamic references are not supported",
+    "contains": "contains is not supported",
+    "disallow": "draft-03 keyword",
+    "extends": "draft-03 keyword",
+}
+# formats python-jsonschema's FormatChecker knows (so they can assert); others are annotations
+_KNOWN_FORMATS = {
+    "email", "idn-email", "hostname", "idn-hostname", "ipv4", "ipv6", "uri", "uri-reference", "iri",
+    "iri-reference", "uri-template", "date-time", "date", "time", "regex", "json-pointer",
+    "relative-json-pointer", "uuid", "duration", "color", "host-name", "ip-address",
+}
+
+_YEAR = r"(?:[0-9]{3}[1-9]|[0-9]{2}[1-9]0|[0-9][1-9]00|[1-9]000)"
+_LEAP = r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
+_MD = (r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+       r"|02-(?:0[1-9]|1[0-9]|2[0-8]))")
+_DATE = f"(?:{_YEAR}-{_MD}|{_LEAP}-02-29)"
+_TIME = (r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?"
+         r"(?:Z|[+\-](?:[01][0-9]|2[0-3]):[0-5][0-9])")
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?\^_`{|}~\-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_HEX = "[0-9a-fA-F]"
+_PCHAR = r"(?:[A-Za-z0-9._~!$&'()*+,;=:@\-]|%[0-9A-Fa-f]{2})"
+_REGNAME = r"(?:[A-Za-z0-9._~!$&'()*+,;=\-]|%[0-9A-Fa-f]{2})*"
+# Each format regex is the content between the quotes; it only uses characters that need no JSON escape
+# (the '/' of a URI is written raw, as json.dumps does).
+FORMATS = {
+    "date": _DATE,
+    "time": _TIME,
+    "date-time": f"{_DATE}T{_TIME}",
+    "email": f"{_ATOM}(?:\\.{_ATOM})*@{_LABEL}(?:\\.{_LABEL})+",
+    "uuid": f"{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}",
+    "ipv4": f"{_OCTET}(?:\\.{_OCTET}){{3}}",
+    "uri": (f"[A-Za-z][A-Za-z0-9+.\\-]*://{_REGNAME}(?::[0-9]*)?(?:/{_PCHAR}*)*"
+            f"(?:\\?(?:{_PCHAR}|[/?])*)?(?:#(?:{_PCHAR}|[/?])*)?"),
+}
+
+
+class _EmptyMerge(Exception):
+    """allOf branches that no instance satisfies together (e.g. two different consts)."""
+
+
+class _TooDeep(Exception):
+    def __init__(self, pointer: str):
+        self.pointer = pointer
+        super().__init__(pointer)
+
+
+def _rep(x: str, lo: int, hi: int | None) -> str:
+    """x repeated lo..hi times (hi None: unbounded); x must already be a single atom/group."""
+    if hi is not None and hi < lo:
+        raise ValueError("bad repetition")
+    if hi == 0:
+        return ""
+    if lo == hi == 1:
+        return x
+    if hi is None:
+        return x + ("*" if lo == 0 else "+" if lo == 1 else "{%d,}" % lo)
+    if lo == 0 and hi == 1:
+        return x + "?"
+    if lo == hi:
+        return x + "{%d}" % lo
+    return x + "{%d,%d}" % (lo, hi)
+
+
+def _group(x: str) -> str:
+    return "(?:" + x + ")"
+
+
+def _alt(parts: list[str]) -> str:
+    parts = list(dict.fromkeys(parts))
+    if len(parts) == 1:
+        return parts[0]
+    return "(?:" + "|".join(parts) + ")"
+
+
+_META = set("\\.^$|?*+()[]{}-&~#/\"' ")
+
+
+def _lit_char(c: str) -> str:
+    o = ord(c)
+    if o < 0x20 or o == 0x7F:
+        return "\\x%02x" % o
+    if c.isascii() and not c.isalnum() and c != "_":
+        return "\\" + c
+    return c
+
+
+def _lit(s: str) -> str:
+    return "".join(_lit_char(c) for c in s)
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+# ------------------------------------------------------------------------------------- integer ranges
+
+def _same_len(lo: str, hi: str) -> str:
+    if not lo:
+        return ""
+    if lo == hi:
+        return lo
+    if len(lo) == 1:
+        return f"[{lo}-{hi}]"
+    k = len(lo) - 1
+    if lo[1:] == "0" * k and hi[1:] == "9" * k:
+        head = lo[0] if lo[0] == hi[0] else f"[{lo[0]}-{hi[0]}]"
+        return head + "[0-9]" + ("{%d}" % k if k > 1 else "")
+    if lo[0] == hi[0]:
+        return lo[0] + _same_len(lo[1:], hi[1:])
+    parts = [lo[0] + _group(_same_len(lo[1:], "9" * k))]
+    a, b = int(lo[0]) + 1, int(hi[0]) - 1
+    if a <= b:
+        head = str(a) if a == b else f"[{a}-{b}]"
+        parts.append(head + "[0-9]" + ("{%d}" % k if k > 1 else ""))
+    parts.append(hi[0] + _group(_same_len("0" * k, hi[1:])))
+    return _alt(parts)
+
+
+def _nonneg_range(lo: int, hi: int | None) -> str | None:
+    """Canonical decimal integers (no leading zeros) in [lo, hi]; hi None = unbounded. None if empty."""
+    if lo < 0:
+        lo = 0
+    if hi is not None and hi < lo:
+        return None
+    parts = []
+    top = len(str(hi)) if hi is not None else len(str(lo))
+    for n in range(len(str(lo)), top + 1):
+        a = max(lo, 10 ** (n - 1) if n > 1 else 0)
+        b = 10 ** n - 1 if hi is None else min(hi, 10 ** n - 1)
+        if a <= b:
+            parts.append(_same_len(str(a), str(b)))
+    if hi is None:
+        parts.append("[1-9][0-9]" + ("{%d,}" % top if top > 1 else "+"))
+    return _alt(parts)
+
+
+def integer_range_regex(lo: int | None, hi: int | None) -> str | None:
+    """Canonical JSON integers in [lo, hi] (either side None = unbounded). None if the range is empty."""
+    if lo is not None and hi is not None and lo > hi:
+        return None
+    parts = []
+    if hi is None or hi >= 0:
+        r = _nonneg_range(max(lo, 0) if lo is not None else 0, hi)
+        if r:
+            parts.append(r)
+    if lo is None or lo < 0:
+        mlo = max(1, -hi) if hi is not None else 1
+        r = _nonneg_range(mlo, -lo if lo is not None else None)
+        if r:
+            parts.append("-" + _group(r) if "|" in r else "-" + r)
+    return _alt(parts) if parts else None
+
+
+def _decimal_nonneg(a: int, a_incl: bool, b: int | None, b_incl: bool) -> list[str]:
+    """Plain decimals (no exponent) y >= 0 with a <(=) y <(=) b, integral a, b (b None = unbounded)."""
+    out = []
+    if b is not None and (b < a or (b == a and not (a_incl and b_incl))):
+        return out
+    if b is not None and a == b:
+        return [str(a) + _FRAC_ZERO]
+    out.append(str(a) + (_FRAC_ANY if a_incl else _FRAC_NONZERO))
+    mid = _nonneg_range(a + 1, None if b is None else b - 1)
+    if mid:
+        out.append(_group(mid) + _FRAC_ANY)
+    if b is not None and b_incl:
+        out.append(str(b) + _FRAC_ZERO)
+    return out
+
+
+def number_range_regex(lo, lo_incl, hi, hi_incl) -> str | None:
+    """Plain JSON decimals x with lo <(=) x <(=) hi; lo/hi integers or None."""
+    parts = []
+    if hi is None or hi > 0 or (hi == 0 and hi_incl):
+        if lo is None or lo < 0:
+            a, ai = 0, True
+        else:
+            a, ai = lo, lo_incl
+        for p in _decimal_nonneg(a, ai, hi, hi_incl):
+            parts.append(p)
+    if lo is None or lo < 0:
+        # x = -y, y in [max(0,-hi), -lo]
+        if hi is None or hi > 0:
+            ya, yai = 0, True
+        else:
+            ya, yai = -hi, hi_incl
+        for p in _decimal_nonneg(ya, yai, None if lo is None else -lo, lo_incl):
+            parts.append("-" + _group(p))
+    return _alt(parts) if parts else None
+
+
+# ------------------------------------------------------------------------------------ pattern → regex
+
+_FULL = [(0x00, 0xD7FF), (0xE000, 0x10FFFF)]
+
+
+def _norm(ranges):
+    rs = sorted(ranges)
+    out = []
+    for a, b in rs:
+        if out and a <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    # drop surrogates
+    res = []
+    for a, b in out:
+        if b < 0xD800 or a > 0xDFFF:
+            res.append((a, b))
+        else:
+            if a < 0xD800:
+                res.append((a, 0xD7FF))
+            if b > 0xDFFF:
+                res.append((0xE000, b))
+    return res
+
+
+def _complement(ranges):
+    ranges = _norm(ranges)
+    out, cur = [], 0
+    for a, b in ranges:
+        if a > cur:
+            out.append((cur, a - 1))
+        cur = b + 1
+    if cur <= 0x10FFFF:
+        out.append((cur, 0x10FFFF))
+    return _norm(out)
+
+
+@lru_cache(maxsize=None)
+def _unicode_set(kind: str):
+    test = {"digit": str.isdecimal, "word": lambda c: c.isalnum() or c == "_", "space": str.isspace}[kind]
+    out, start = [], None
+    for o in range(0x110000):
+        if 0xD800 <= o <= 0xDFFF:
+            ok = False
+        else:
+            ok = test(chr(o))
+        if ok and start is None:
+            start = o
+        elif not ok and start is not None:
+            out.append((start, o - 1))
+            start = None
+    if start is not None:
+        out.append((start, 0x10FFFF))
+    if kind == "space":
+        out.append((0xFEFF, 0xFEFF))  # ECMA whitespace
+    return tuple(_norm(out))
+
+
+_NARROW = {"digit": [(0x30, 0x39)], "word": [(0x30, 0x39), (0x41, 0x5A), (0x61, 0x7A), (0x5F, 0x5F)],
+           "space": [(0x09, 0x0D), (0x20, 0x20)]}
+
+
+def _category(cat, positive_context: bool):
+    """Character ranges of a \\d \\w \\s category (or its negation), chosen so that the result is a subset
+    of both the ECMA-262 and the Python (Unicode) reading: narrow sets for positive uses, the complement
+    of the wide set for negated ones. With positive_context False the set will be complemented later,
+    so it must be the *wide* reading."""
+    name = str(cat).lower()
+    kind = "digit" if "digit" in name else "word" if "word" in name else "space" if "space" in name else None
+    if kind is None:
+        raise ValueError(name)
+    neg = "not" in name
+    if neg:
+        # positive context: complement of wide; negative context: complement of narrow
+        return _complement(_unicode_set(kind) if positive_context else _NARROW[kind])
+    return list(_NARROW[kind]) if positive_context else list(_unicode_set(kind))
+
+
+_ESCAPES = {'"': '\\\\"', "\\": "\\\\\\\\", "\n": "\\\\n", "\r": "\\\\r", "\t": "\\\\t",
+            "\b": "\\\\b", "\f": "\\\\f"}
+
+
+def _encoded_char(c: str) -> str:
+    """Regex for the canonical JSON encoding of one character."""
+    if c in _ESCAPES:
+        return _ESCAPES[c]
+    if ord(c) < 0x20:
+        return "\\\\u%04x" % ord(c)
+    return _lit_char(c)
+
+
+def _class_char(o: int) -> str:
+    c = chr(o)
+    if o < 0x20 or o == 0x7F:
+        return "\\x%02x" % o
+    if c.isascii() and not c.isalnum():
+        return "\\" + c
+    return c
+
+
+def _class_body(ranges) -> str:
+    out = []
+    for a, b in ranges:
+        if a == b:
+            out.append(_class_char(a))
+        elif b == a + 1:
+            out.append(_class_char(a) + _class_char(b))
+        else:
+            out.append(_class_char(a) + "-" + _class_char(b))
+    return "".join(out)
+
+
+_SPECIAL = [(0x00, 0x1F), (0x22, 0x22), (0x5C, 0x5C)]
+
+
+def charset_regex(ranges) -> str | None:
+    """Regex matching the canonical JSON encoding of any one character in `ranges`."""
+    ranges = _norm(ranges)
+    if not ranges:
+        return None
+    special = []
+    for a, b in ranges:
+        for sa, sb in _SPECIAL:
+            lo, hi = max(a, sa), min(b, sb)
+            for o in range(lo, hi + 1):
+                special.append(_encoded_char(chr(o)))
+    plain = _complement(_complement(ranges) + _SPECIAL)
+    alts = []
+    if plain:
+        comp = _complement(plain)  # includes the specials
+        comp_wo = [r for r in _complement(plain + _SPECIAL)]
+        if len(comp_wo) < len(plain):
+            alts.append("[^" + _class_body(_norm(comp_wo + _SPECIAL)) + "]")
+        elif len(plain) == 1 and plain[0][0] == plain[0][1]:
+            alts.append(_lit_char(chr(plain[0][0])))
+        else:
+            alts.append("[" + _class_body(plain) + "]")
+        del comp
+    alts.extend(special)
+    return _alt(alts)
+
+
+class _PatternError(Exception):
+    pass
+
+
+def _set_ranges(items, positive_context=True):
+    ranges, negate = [], False
+    for op, av in items:
+        name = str(op)
+        if name == "NEGATE":
+            negate = True
+        elif name == "LITERAL":
+            ranges.append((av, av))
+        elif name == "RANGE":
+            ranges.append((av[0], av[1]))
+        elif name == "CATEGORY":
+            ranges.extend(_category(av, positive_context=(positive_context != negate) if negate else positive_context))
+        else:
+            raise _PatternError(f"set item {name}")
+    return ranges, negate
+
+
+def _translate_seq(seq, top=False) -> str:
+    out = []
+    items = list(seq)
+    for i, (op, av) in enumerate(items):
+        name = str(op)
+        if name == "LITERAL":
+            out.append(_encoded_char(chr(av)))
+        elif name == "NOT_LITERAL":
+            out.append(charset_regex(_complement([(av, av)])) or "")
+        elif name == "ANY":
+            out.append(charset_regex(_complement([(0x0A, 0x0A)])))
+        elif name == "IN":
+            has_neg = any(str(o) == "NEGATE" for o, _ in av)
+            if has_neg:
+                ranges, _ = _set_ranges(av, positive_context=False)
+                r = charset_regex(_complement(ranges))
+            else:
+                ranges, _ = _set_ranges(av, positive_context=True)
+                r = charset_regex(ranges)
+            if r is None:
+                raise _PatternError("empty character class")
+            out.append(r)
+        elif name == "BRANCH":
+            out.append(_alt([_translate_seq(s) for s in av[1]]) if len(av[1]) > 1 else _translate_seq(av[1][0]))
+        elif name == "SUBPATTERN":
+            group, add_flags, del_flags, sub = av
+            if add_flags or del_flags:
+                raise _PatternError("inline flags")
+            out.append(_group(_translate_seq(sub)))
+        elif name in ("MAX_REPEAT", "MIN_REPEAT"):
+            lo, hi, sub = av
+            inner = _translate_seq(sub)
+            if not inner:
+                continue
+            hi = None if hi == _sre_c.MAXREPEAT else hi
+            if hi == 0:
+                continue
+            out.append(_rep(_group(inner), lo, hi))
+        elif name == "CATEGORY":
+            out.append(charset_regex(_category(av, True)))
+        elif name == "AT":
+            raise _PatternError(f"anchor {av} inside the pattern")
+        else:
+            raise _PatternError(name)
+    return "".join(out)
+
+
+def pattern_to_regex(pattern: str) -> str:
+    """Regex for the canonical JSON string *content* (between the quotes) of strings in which
+    `pattern` matches somewhere (re.search semantics, ECMA-262/Python common subset)."""
+    try:
+        parsed = _sre_parse.parse(pattern, 0)
+    except re.error as e:
+        raise _PatternError(f"does not parse: {e}") from None
+    seq = list(parsed)
+    branches = None
+    if len(seq) == 1 and str(seq[0][0]) == "BRANCH":
+        branches = [list(b) for b in seq[0][1][1]]
+    elif len(seq) == 1 and str(seq[0][0]) == "SUBPATTERN" and not seq[0][1][1] and not seq[0][1][2]:
+        inner = list(seq[0][1][3])
+        if len(inner) == 1 and str(inner[0][0]) == "BRANCH":
+            branches = [list(b) for b in inner[0][1][1]]
+    if branches is None:
+        branches = [seq]
+    anyrun = STRCHAR + "*"
+    alts = []
+    for b in branches:
+        start = bool(b) and str(b[0][0]) == "AT" and str(b[0][1]) in ("AT_BEGINNING", "AT_BEGINNING_STRING")
+        if start:
+            b = b[1:]
+        end = bool(b) and str(b[-1][0]) == "AT" and str(b[-1][1]) in ("AT_END", "AT_END_STRING")
+        if end:
+            b = b[:-1]
+        body = _translate_seq(b)
+        alts.append(("" if start else anyrun) + body + ("" if end else anyrun))
+    return _alt(alts)
+
+
+# ----------------------------------------------------------------------------------------------- nodes
+
+def _json_equal(a, b) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    if isinstance(a, str) or isinstance(b, str) or a is None or b is None:
+        return type(a) is type(b) and a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
+    return False
+
+
+class Node:
+    empty = False
+    _rx: str | None = None
+    _cre = None
+
+    def regex(self) -> str:
+        if self._rx is None:
+            self._rx = self._build()
+            if len(self._rx) > MAX_REGEX_CHARS:
+                raise UnsupportedSchemaError("size", getattr(self, "pointer", "#"),
+                                             f"regex over {MAX_REGEX_CHARS} characters")
+        return self._rx
+
+    def matches(self, text: str) -> bool:
+        if self.empty:
+            return False
+        if self._cre is None:
+            self._cre = re.compile(self.regex())
+        return self._cre.fullmatch(text) is not None
+
+    def dump(self, v) -> str:
+        return _generic_dump(v)
+
+
+def _generic_dump(v) -> str:
+    if isinstance(v, float) and not math.isfinite(v):
+        return repr(v)
+    try:
+        return _json_text(v)
+    except (TypeError, ValueError):
+        return repr(v)
+
+
+class Empty(Node):
+    empty = True
+
+    def _build(self):
+        raise ConstraintError("empty language has no regex")
+
+
+class Lit(Node):
+    """A finite set of JSON values (enum/const, or true/false/null)."""
+
+    def __init__(self, values):
+        self.values = list(values)
+
+    @property
+    def empty(self):
+        return not self.values
+
+    def _build(self):
+        return _alt([_lit(_json_text(v)) for v in self.values])
+
+    def dump(self, v):
+        for m in self.values:
+            if _json_equal(m, v):
+                return _json_text(m)
+        return _generic_dump(v)
+
+
+class AnyValue(Node):
+    def __init__(self, depth: int, max_items):
+        self.depth, self.max_items = depth, max_items
+
+    def _build(self):
+        scal = [STRING, NUMBER, BOOLEAN, NULL]
+        if self.depth <= 0:
+            return _alt(scal)
+        inner = AnyValue(self.depth - 1, self.max_items).regex()
+        arr = r"\[" + _group(inner + _rep(_group("," + inner), 0, None)) + r"?\]"
+        kv = STRING + ":" + inner
+        obj = r"\{" + _group(kv + _rep(_group("," + kv), 0, None)) + r"?\}"
+        return _alt(scal + [arr, obj])
+
+    def dump(self, v):
+        return _generic_dump(v)
+
+
+class Str(Node):
+    def __init__(self, lo=0, hi=None, content=None):
+        self.lo, self.hi, self.content = lo, hi, content
+
+    @property
+    def empty(self):
+        return self.hi is not None and self.hi < self.lo
+
+    def _build(self):
+        if self.content is not None:
+            return '"' + self.content + '"'
+        return '"' + _rep(STRCHAR, self.lo, self.hi) + '"'
+
+    def dump(self, v):
+        if isinstance(v, str):
+            return json.dumps(v, ensure_ascii=False)
+        return _generic_dump(v)
+
+
+class Int(Node):
+    def __init__(self, lo=None, hi=None):
+        self.lo, self.hi = lo, hi
+        self.r = integer_range_regex(lo, hi) if (lo is not None or hi is not None) else INTEGER
+
+    @property
+    def empty(self):
+        return self.r is None
+
+    def _build(self):
+        return self.r
+
+    def dump(self, v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return _generic_dump(v)
+        if isinstance(v, float) and v.is_integer():
+            return str(int(v))
+        return _generic_dump(v)
+
+
+class Num(Node):
+    def __init__(self, lo=None, lo_incl=True, hi=None, hi_incl=True):
+        self.bounded = lo is not None or hi is not None
+        self.r = number_range_regex(lo, lo_incl, hi, hi_incl) if self.bounded else NUMBER
+
+    @property
+    def empty(self):
+        return self.r is None
+
+    def _build(self):
+        return self.r
+
+    def dump(self, v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return _generic_dump(v)
+        if isinstance(v, int):
+            return str(v)
+        if not math.isfinite(v):
+            return repr(v)
+        if self.bounded:
+            s = format(Decimal(repr(v)), "f")
+            return s
+        return _json_text(v)
+
+
+class Arr(Node):
+    def __init__(self, prefix, items, lo, hi, unique_enum=False):
+        # trim at the first empty element
+        maxlen = hi
+        for i, p in enumerate(prefix):
+            if p.empty:
+                prefix = prefix[:i]
+                maxlen = i if maxlen is None else min(maxlen, i)
+                items = None
+                break
+        if items is not None and items.empty:
+            items = None
+        if items is None:
+            maxlen = len(prefix) if maxlen is None else min(maxlen, len(prefix))
+        self.prefix, self.items, self.lo, self.hi = prefix, items, lo, maxlen
+        self.unique_enum = unique_enum
+
+    @property
+    def empty(self):
+        return self.hi is not None and self.hi < self.lo
+
+    def _el(self, i):
+        return self.prefix[i] if i < len(self.prefix) else self.items
+
+    def _tail(self, i):
+        if self.hi is not None and i >= self.hi:
+            return ""
+        sep = "," if i > 0 else ""
+        if i >= len(self.prefix):
+            it = self.items.regex()
+            rmin = max(0, self.lo - i)
+            rmax = None if self.hi is None else self.hi - i
+            if i == 0:
+                if rmin == 0:
+                    return _group(it + _rep(_group("," + it), 0, None if rmax is None else rmax - 1)) + "?"
+                return it + _rep(_group("," + it), rmin - 1, None if rmax is None else rmax - 1)
+            return _rep(_group("," + it), rmin, rmax)
+        s = sep + self._el(i).regex() + self._tail(i + 1)
+        return s if i < self.lo else _group(s) + "?"
+
+    def _build(self):
+        if self.unique_enum:
+            vals = [_lit(_json_text(v)) for v in self.items.values]
+            return r"\[" + _ordered_optional([(v, False) for v in vals]) + r"\]"
+        return r"\[" + self._tail(0) + r"\]"
+
+    def dump(self, v):
+        if not isinstance(v, list):
+            return _generic_dump(v)
+        parts = []
+        for i, x in enumerate(v):
+            el = self._el(i) if (i < len(self.prefix) or self.items is not None) else None
+            parts.append(el.dump(x) if el is not None else _generic_dump(x))
+        return "[" + ",".join(parts) + "]"
+
+
+def _ordered_optional(entries) -> str:
+    """Comma-separated sequence of entries kept in order; (regex, required) each."""
+    n = len(entries)
+    if n == 0:
+        return ""
+    # tails[i]: entries i.. each preceded by a comma
+    tails = [""] * (n + 1)
+    for i in range(n - 1, -1, -1):
+        rx, req = entries[i]
+        tails[i] = ("," + rx if req else _group("," + rx) + "?") + tails[i + 1]
+    first_req = next((i for i, (_, r) in enumerate(entries) if r), None)
+    stop = n if first_req is None else first_req + 1
+    alts = [entries[i][0] + tails[i + 1] for i in range(stop)]
+    body = _alt(alts)
+    return body if first_req is not None else _group(body) + "?"
+
+
+class Obj(Node):
+    def __init__(self, props, map_key=None, map_value=None):
+        self.props = props  # list of (key, node, required)
+        self.map_key, self.map_value = map_key, map_value
+
+    @property
+    def empty(self):
+        return any(req and node.empty for _, node, req in self.props)
+
+    def _build(self):
+        if self.map_value is not None:
+            kv = self.map_key + ":" + self.map_value.regex()
+            return r"\{" + _group(kv + _rep(_group("," + kv), 0, None)) + r"?\}"
+        entries = [(_lit(json.dumps(k, ensure_ascii=False)) + ":" + node.regex(), req)
+                   for k, node, req in self.props if not node.empty]
+        return r"\{" + _ordered_optional(entries) + r"\}"
+
+    def dump(self, v):
+        if not isinstance(v, dict):
+            return _generic_dump(v)
+        parts = []
+        seen = set()
+        for k, node, _ in self.props:
+            if k in v:
+                seen.add(k)
+                parts.append(json.dumps(k, ensure_ascii=False) + ":" + node.dump(v[k]))
+        for k, x in v.items():
+            if k not in seen:
+                node = self.map_value
+                parts.append(json.dumps(k, ensure_ascii=False) + ":" + (node.dump(x) if node else _generic_dump(x)))
+        return "{" + ",".join(parts) + "}"
+
+
+class Union(Node):
+    def __init__(self, alts):
+        self.alts = [a for a in alts if not a.empty]
+
+    @property
+    def empty(self):
+        return not self.alts
+
+    def _build(self):
+        return _alt([a.regex() for a in self.alts])
+
+    def dump(self, v):
+        first = None
+        for a in self.alts:
+            s = a.dump(v)
+            if first is None:
+                first = s
+            if a.matches(s):
+                return s
+        return first if first is not None else _generic_dump(v)
+
+
+# -------------------------------------------------------------------------------------------- compiler
+
+def _ptr(base: str, *parts) -> str:
+    out = base
+    for p in parts:
+        out += "/" + str(p).replace("~", "~0").replace("/", "~1")
+    return out
+
+
+def _detect_draft(root) -> int:
+    if isinstance(root, dict):
+        s = root.get("$schema")
+        if isinstance(s, str):
+            for key, d in (("draft-03", 3), ("draft-04", 4), ("draft-06", 6), ("draft-07", 7),
+                           ("2019-09", 2019), ("2020-12", 2020)):
+                if key in s:
+                    return d
+    return 2020
+
+
+class _Compiler:
+    def __init__(self, root, max_depth, max_items, max_string):
+        self.root = root
+        self.max_depth, self.max_items, self.max_string = max_depth, max_items, max_string
+        self.draft = _detect_draft(root)
+        self.ref_counts: dict[str, int] = {}
+        self.notes: list[str] = []
+        self.ids: dict[str, Any] = {}
+        self.anchors: dict[tuple[str, str], Any] = {}
+        self._validator = None
+        self._index(root, "", True)
+
+    # ---- reference resolution
+    def _index(self, s, base, is_root=False):
+        if isinstance(s, list):
+            for x in s:
+                self._index(x, base)
+            return
+        if not isinstance(s, dict):
+            return
+        idkey = "$id" if "$id" in s or self.draft >= 6 else "id"
+        sid = s.get(idkey)
+        if isinstance(sid, str) and not ("$ref" in s and self.draft < 2019):
+            if sid.startswith("#") and self.draft < 2019:
+                self.anchors[(base, sid[1:])] = s
+            else:
+                base = urllib.parse.urljoin(base, sid).split("#")[0] if base or sid else sid
+                self.ids[base] = s
+        if is_root:
+            self.ids[base] = s
+        if isinstance(s.get("$anchor"), str):
+            self.anchors[(base, s["$anchor"])] = s
+        for k, v in s.items():
+            if k in ("enum", "const", "examples", "default"):
+                continue
+            if k in ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas", "dependencies"):
+                if isinstance(v, dict):
+                    for x in v.values():
+                        self._index(x, base)
+                continue
+            self._index(v, base)
+
+    def _base_of(self, s, base):
+        if isinstance(s, dict):
+            sid = s.get("$id", s.get("id") if self.draft < 6 else None)
+            if isinstance(sid, str) and not sid.startswith("#"):
+                return urllib.parse.urljoin(base, sid).split("#")[0] if base else sid.split("#")[0]
+        return base
+
+    def resolve(self, ref: str, base: str, pointer: str):
+        if not isinstance(ref, str):
+            raise UnsupportedSchemaError("$ref", pointer, "$ref must be a string")
+        url = urllib.parse.urljoin(base, ref) if base else ref
+        doc_url, _, frag = url.partition("#")
+        if doc_url not in self.ids:
+            raise UnsupportedSchemaError("$ref", pointer, f"reference {ref!r} is not local to the schema "
+                                                         "(remote references are not fetched)")
+        doc = self.ids[doc_url]
+        frag = urllib.parse.unquote(frag)
+        if frag and not frag.startswith("/"):
+            target = self.anchors.get((doc_url, frag))
+            if target is None:
+                raise UnsupportedSchemaError("$ref", pointer, f"anchor {frag!r} not found")
+            return target, doc_url, url
+        cur = doc
+        for part in frag.split("/")[1:] if frag else []:
+            part = part.replace("~1", "/").replace("~0", "~")
+            if isinstance(cur, list):
+                try:
+                    cur = cur[int(part)]
+                except (ValueError, IndexError):
+                    raise UnsupportedSchemaError("$ref", pointer, f"reference {ref!r} does not resolve") from None
+            elif isinstance(cur, dict) and part in cur:
+                cur = cur[part]
+            else:
+                raise UnsupportedSchemaError("$ref", pointer, f"reference {ref!r} does not resolve")
+        return cur, doc_url, url
+
+    # ---- helpers
+    def validator(self):
+        if self._validator is None:
+            import jsonschema
+            cls = jsonschema.validators.validator_for(self.root if isinstance(self.root, dict) else {},
+                                                      default=jsonschema.Draft202012Validator)
+            self._validator = cls(self.root, format_checker=cls.FORMAT_CHECKER)
+        return self._validator
+
+    def is_valid(self, value, sub) -> bool:
+        return self.validator().evolve(schema=sub).is_valid(value)
+
+    # ---- main entry
+    def node(self, s, ptr="#", base="") -> Node:
+        if s is True:
+            return AnyValue(self.max_depth, self.max_items)
+        if s is False:
+            return Empty()
+        if not isinstance(s, dict):
+            raise ConstraintError(f"schema at {ptr} must be an object or a boolean, got {type(s).__name__}")
+        base = self._base_of(s, base)
+        for kw, why in _ALWAYS_REFUSED.items():
+            if kw in s:
+                if kw == "if" and "then" not in s and "else" not in s:
+                    continue
+                if kw == "contains" and self.draft < 6:
+                    continue
+                raise UnsupportedSchemaError(kw, _ptr(ptr, kw), why)
+        if "$ref" in s:
+            target, tbase, url = self.resolve(s["$ref"], base, _ptr(ptr, "$ref"))
+            siblings = {k: v for k, v in s.items() if k in _CONSTRAINING and k != "$ref"}
+            if siblings and self.draft >= 2019:
+                rest = {k: v for k, v in s.items() if k != "$ref"}
+                return self._guard(url, ptr, lambda: self.node(self._merge([rest, target], ptr, base), ptr, base))
+            return self._guard(url, ptr, lambda: self.node(target, _ptr(ptr, "$ref"), tbase))
+        if "allOf" in s:
+            subs = s["allOf"]
+            if not isinstance(subs, list) or not subs:
+                raise ConstraintError(f"allOf at {ptr} must be a non-empty array")
+            rest = {k: v for k, v in s.items() if k != "allOf"}
+            return self.node(self._merge([rest] + subs, _ptr(ptr, "allOf"), base), ptr, base)
+        for kw in ("anyOf", "oneOf"):
+            if kw in s:
+                subs = s[kw]
+                if not isinstance(subs, list) or not subs:
+                    raise ConstraintError(f"{kw} at {ptr} must be a non-empty array")
+                rest = {k: v for k, v in s.items() if k != kw}
+                if kw == "oneOf" and len(subs) > 1:
+                    self._check_disjoint(subs, _ptr(ptr, kw), base)
+                alts, deep = [], None
+                for i, sub in enumerate(subs):
+                    p = _ptr(ptr, kw, i)
+                    merged = self._merge([rest, sub], p, base) if any(k in _CONSTRAINING for k in rest) else sub
+                    try:
+                        alts.append(self.node(merged, p, base))
+                    except _TooDeep as e:
+                        deep = e
+                        self.notes.append(f"{p}: recursion beyond max_depth={self.max_depth}, branch dropped")
+                u = Union(alts)
+                if u.empty and deep is not None:
+                    raise deep
+                return u.alts[0] if len(u.alts) == 1 else u
+        if "enum" in s or "const" in s:
+            return self._enum(s, ptr)
+        types = s.get("type")
+        if types is None:
+            types = self._infer_types(s)
+        if isinstance(types, str):
+            types = [types]
+        if not isinstance(types, list):
+            raise ConstraintError(f"type at {ptr} must be a string or an array of strings")
+        alts = []
+        if "integer" in types and "number" in types:
+            types = [t for t in types if t != "integer"]
+        for t in dict.fromkeys(types):
+            if t == "string":
+                alts.append(self._string(s, ptr))
+            elif t == "integer":
+                alts.append(self._number(s, ptr, integer=True))
+            elif t == "number":
+                alts.append(self._number(s, ptr, integer=False))
+            elif t == "boolean":
+                alts.append(Lit([True, False]))
+            elif t == "null":
+                alts.append(Lit([None]))
+            elif t == "object":
+                alts.append(self._object(s, ptr, base))
+            elif t == "array":
+                alts.append(self._array(s, ptr, base))
+            elif t == "any" and self.draft <= 3:
+                alts.append(AnyValue(self.max_depth, self.max_items))
+            else:
+                raise ConstraintError(f"unknown type {t!r} at {_ptr(ptr, 'type')}")
+        u = Union(alts)
+        return u.alts[0] if len(u.alts) == 1 else u
+
+    def _guard(self, url, ptr, fn):
+        n = self.ref_counts.get(url, 0)
+        if n >= self.max_depth:
+            raise _TooDeep(ptr)
+        self.ref_counts[url] = n + 1
+        try:
+            return fn()
+        finally:
+            self.ref_counts[url] = n
+
+    def _infer_types(self, s):
+        ts = []
+        if any(k in s for k in _OBJECT_KW):
+            ts.append("object")
+        if any(k in s for k in _ARRAY_KW):
+            ts.append("array")
+        if any(k in s for k in _STRING_KW) and not (set(s) & _STRING_KW == {"format"} and s["format"] not in FORMATS):
+            ts.append("string")
+        if any(k in s for k in _NUMBER_KW):
+            ts.append("number")
+        if not ts:
+            return ["string", "number", "boolean", "null", "object", "array"] if self.max_depth > 0 else \
+                ["string", "number", "boolean", "null"]
+        return ts
+
+    # ---- merging (allOf, $ref siblings, anyOf with siblings)
+    def _deref(self, s, ptr, base, seen=0):
+        while isinstance(s, dict) and "$ref" in s:
+            if seen > 50:
+                raise UnsupportedSchemaError("$ref", ptr, "reference cycle inside allOf")
+            target, _, _ = self.resolve(s["$ref"], base, _ptr(ptr, "$ref"))
+            rest = {k: v for k, v in s.items() if k != "$ref"}
+            if rest and self.draft >= 2019:
+                s = self._merge([rest, target], ptr, base, seen + 1)
+            else:
+                s = target
+            seen += 1
+        return s
+
+    def _merge(self, schemas, ptr, base, depth=0):
+        out: dict = {}
+        flat = []
+        stack = list(schemas)
+        while stack:
+            sub = stack.pop(0)
+            sub = self._deref(sub, ptr, base, depth)
+            if sub is True:
+                continue
+            if sub is False:
+                return False
+            if not isinstance(sub, dict):
+                raise ConstraintError(f"allOf entry at {ptr} must be a schema")
+            if "allOf" in sub:
+                stack = list(sub["allOf"]) + [{k: v for k, v in sub.items() if k != "allOf"}] + stack
+                continue
+            flat.append(sub)
+        try:
+            for sub in flat:
+                for k, v in sub.items():
+                    if k not in out:
+                        out[k] = v
+                        continue
+                    a = out[k]
+                    if k not in _CONSTRAINING or _json_equal(a, v):
+                        continue
+                    out[k] = self._merge_kw(k, a, v, out, sub, ptr)
+        except _EmptyMerge:
+            return False
+        return out
+
+    def _merge_kw(self, k, a, b, left, right, ptr):
+        if k == "type":
+            la = [a] if isinstance(a, str) else list(a)
+            lb = [b] if isinstance(b, str) else list(b)
+            res = [t for t in la if t in lb]
+            res += [t for t in ("integer",) if ("number" in la and "integer" in lb) or ("integer" in la and "number" in lb)]
+            return list(dict.fromkeys(res))
+        if k == "required":
+            return list(dict.fromkeys(list(a) + list(b)))
+        if k in ("minimum", "minLength", "minItems", "minProperties"):
+            return max(a, b)
+        if k in ("maximum", "maxLength", "maxItems", "maxProperties"):
+            return min(a, b)
+        if k in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(a, bool) and not isinstance(b, bool):
+            return max(a, b) if k == "exclusiveMinimum" else min(a, b)
+        if k == "enum":
+            return [x for x in a if any(_json_equal(x, y) for y in b)]
+        if k == "const":
+            raise _EmptyMerge()
+        if k == "properties":
+            res = dict(a)
+            for pk, pv in b.items():
+                res[pk] = {"allOf": [res[pk], pv]} if pk in res else pv
+            return res
+        if k == "items" and isinstance(a, (dict, bool)) and isinstance(b, (dict, bool)):
+            return {"allOf": [a, b]}
+        if k == "additionalProperties" and isinstance(a, (dict, bool)) and isinstance(b, (dict, bool)):
+            # only sound when both sides declare the same properties
+            if set(left.get("properties", {})) == set(right.get("properties", {})):
+                return {"allOf": [a, b]}
+        if k == "uniqueItems":
+            return bool(a) or bool(b)
+        if k in ("anyOf", "oneOf"):
+            raise UnsupportedSchemaError("allOf", ptr, f"two {k} lists would need distributing")
+        raise UnsupportedSchemaError("allOf", ptr, f"cannot merge differing {k!r} values")
+
+    # ---- oneOf disjointness
+    def _check_disjoint(self, subs, ptr, base):
+        flat = []
+        for i, s in enumerate(subs):
+            try:
+                flat.append(self._merge([s], _ptr(ptr, i), base))
+            except UnsupportedSchemaError:
+                raise UnsupportedSchemaError("oneOf", ptr, "cannot analyse branch %d" % i) from None
+        for i in range(len(flat)):
+            for j in range(i + 1, len(flat)):
+                if not self._disjoint(flat[i], flat[j], base, 0):
+                    raise UnsupportedSchemaError(
+                        "oneOf", ptr, f"branches {i} and {j} are not provably disjoint, so an alternation "
+                                      "could accept an instance valid under both")
+
+    def _types_of(self, s):
+        if s is False:
+            return set()
+        if not isinstance(s, dict) or "type" not in s:
+            if isinstance(s, dict) and ("enum" in s or "const" in s):
+                vals = [s["const"]] if "const" in s else list(s["enum"])
+                return {_type_of(v) for v in vals}
+            return None
+        t = s["type"]
+        ts = {t} if isinstance(t, str) else set(t)
+        if "number" in ts:
+            ts.add("integer")
+        return ts
+
+    def _disjoint(self, a, b, base, depth) -> bool:
+        if depth > 4:
+            return False
+        a = self._deref(a, "#", base) if isinstance(a, dict) else a
+        b = self._deref(b, "#", base) if isinstance(b, dict) else b
+        if a is False or b is False:
+            return True
+        ta, tb = self._types_of(a), self._types_of(b)
+        if ta is not None and tb is not None:
+            if not (ta & tb) and not ({"integer", "number"} & ta and {"integer", "number"} & tb):
+                return True
+        for x, y in ((a, b), (b, a)):
+            if isinstance(x, dict) and ("enum" in x or "const" in x) and "allOf" not in x and "anyOf" not in x:
+                vals = [x["const"]] if "const" in x else list(x["enum"])
+                try:
+                    if not any(self.is_valid(v, y) for v in vals):
+                        return True
+                except Exception:
+                    pass
+        if isinstance(a, dict) and isinstance(b, dict):
+            ra, rb = set(a.get("required", [])), set(b.get("required", []))
+            pa, pb = a.get("properties", {}) or {}, b.get("properties", {}) or {}
+            objs = (ta is None or "object" in ta) and (tb is None or "object" in tb)
+            if objs and (ta is not None and tb is not None) and ta == {"object"} == tb:
+                for key in ra & rb:
+                    if key in pa and key in pb and self._disjoint(pa[key], pb[key], base, depth + 1):
+                        return True
+                for x, y, rx in ((a, b, ra), (b, a, rb)):
+                    if y.get("additionalProperties") is False and not y.get("patternProperties"):
+                        if any(k not in (y.get("properties") or {}) for k in rx):
+                            return True
+        return False
+
+    # ---- enum / const
+    def _enum(self, s, ptr):
+        if "const" in s:
+            vals = [s["const"]]
+            if "enum" in s and not any(_json_equal(s["const"], v) for v in s["enum"]):
+                vals = []
+        else:
+            if not isinstance(s["enum"], list):
+                raise ConstraintError(f"enum at {ptr} must be an array")
+            vals = list(s["enum"])
+        rest = {k: v for k, v in s.items() if k not in ("enum", "const")}
+        if any(k in _CONSTRAINING for k in rest):
+            vals = [v for v in vals if self.is_valid(v, s)]
+        uniq = []
+        for v in vals:
+            if not any(_json_equal(v, u) for u in uniq):
+                uniq.append(v)
+        for v in uniq:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ConstraintError(f"enum value {v!r} at {ptr} is not JSON")
+        return Lit(uniq)
+
+    # ---- strings
+    def _string(self, s, ptr):
+        lo = s.get("minLength", 0)
+        hi = s.get("maxLength")
+        for kw, v in (("minLength", lo), ("maxLength", hi)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or v != int(v)):
+                raise ConstraintError(f"{kw} at {_ptr(ptr, kw)} must be a non-negative integer, got {v!r}")
+        lo = int(lo)
+        hi = int(hi) if hi is not None else None
+        content = None
+        fmt = s.get("format")
+        if isinstance(fmt, str) and fmt in _KNOWN_FORMATS:
+            if fmt not in FORMATS:
+                raise UnsupportedSchemaError("format", _ptr(ptr, "format"),
+                                             f"format {fmt!r} has no exact regex here (supported: {sorted(FORMATS)})")
+            content = FORMATS[fmt]
+        elif fmt is not None:
+            self.notes.append(f"{_ptr(ptr, 'format')}: unknown format {fmt!r} treated as an annotation")
+        if "pattern" in s:
+            if content is not None:
+                raise UnsupportedSchemaError("pattern", _ptr(ptr, "pattern"), "pattern together with format")
+            try:
+                content = pattern_to_regex(s["pattern"])
+            except _PatternError as e:
+                raise UnsupportedSchemaError("pattern", _ptr(ptr, "pattern"), f"{s['pattern']!r}: {e}") from None
+        if content is not None:
+            if lo > 0 or hi is not None:
+                kw = "minLength" if lo > 0 else "maxLength"
+                raise UnsupportedSchemaError(kw, _ptr(ptr, kw), "length bounds together with pattern/format "
+                                                                "need a regex intersection")
+            return Str(content=content)
+        if hi is None and self.max_string is not None:
+            hi = max(lo, self.max_string)
+        return Str(lo, hi)
+
+    # ---- numbers
+    def _number(self, s, ptr, integer):
+        mo = s.get("multipleOf", s.get("divisibleBy"))
+        if mo is not None:
+            if isinstance(mo, bool) or not isinstance(mo, (int, float)) or mo <= 0:
+                raise ConstraintError(f"multipleOf at {ptr} must be a positive number")
+            if mo == 1:
+                integer = True
+            else:
+                raise UnsupportedSchemaError("multipleOf", _ptr(ptr, "multipleOf"),
+                                             f"multipleOf {mo} is not expressible (only 1 is)")
+        lo = hi = None
+        lo_incl = hi_incl = True
+        bounds = []
+        for kw in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+            v = s.get(kw)
+            if v is None:
+                continue
+            if isinstance(v, bool):
+                continue  # draft-04 flags, read below
+            if not isinstance(v, (int, float)) or (isinstance(v, float) and not math.isfinite(v)):
+                raise ConstraintError(f"{kw} at {_ptr(ptr, kw)} must be a number, got {v!r}")
+            bounds.append(kw)
+            excl = kw.startswith("exclusive") or (s.get("exclusive" + kw[0].upper() + kw[1:]) is True)
+            if "inimum" in kw:
+                if lo is None or v > lo or (v == lo and excl):
+                    lo, lo_incl = v, not excl
+            else:
+                if hi is None or v < hi or (v == hi and excl):
+                    hi, hi_incl = v, not excl
+        if integer:
+            ilo = None if lo is None else (math.floor(lo) + 1 if (not lo_incl and float(lo).is_integer()) else math.ceil(lo))
+            ihi = None if hi is None else (math.ceil(hi) - 1 if (not hi_incl and float(hi).is_integer()) else math.floor(hi))
+            if lo is not None and not lo_incl and not float(lo).is_integer():
+                ilo = math.ceil(lo)
+            if hi is not None and not hi_incl and not float(hi).is_integer():
+                ihi = math.floor(hi)
+            return Int(ilo, ihi)
+        for v, kw in ((lo, "minimum"), (hi, "maximum")):
+            if v is not None and not float(v).is_integer():
+                raise UnsupportedSchemaError(kw, _ptr(ptr, kw), f"non-integral number bound {v!r}")
+        return Num(None if lo is None else int(lo), lo_incl, None if hi is None else int(hi), hi_incl)
+
+    # ---- arrays
+    def _array(self, s, ptr, base):
+        lo = s.get("minItems", 0)
+        hi = s.get("maxItems")
+        for kw, v in (("minItems", lo), ("maxItems", hi)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or v != int(v)):
+                raise ConstraintError(f"{kw} at {_ptr(ptr, kw)} must be a non-negative integer, got {v!r}")
+        lo = int(lo)
+        hi = int(hi) if hi is not None else None
+        prefix_s, items_s, items_kw = [], True, None
+        if isinstance(s.get("prefixItems"), list):
+            prefix_s = s["prefixItems"]
+            pkw = "prefixItems"
+            if "items" in s:
+                items_s, items_kw = s["items"], "items"
+        elif isinstance(s.get("items"), list):
+            prefix_s, pkw = s["items"], "items"
+            if "additionalItems" in s:
+                items_s, items_kw = s["additionalItems"], "additionalItems"
+        else:
+            pkw = None
+            if "items" in s:
+                items_s, items_kw = s["items"], "items"
+        prefix = []
+        for i, sub in enumerate(prefix_s):
+            p = _ptr(ptr, pkw, i)
+            try:
+                prefix.append(self.node(sub, p, base))
+            except _TooDeep:
+                if i < lo:
+                    raise
+                self.notes.append(f"{p}: recursion beyond max_depth, array cut before this position")
+                prefix.append(Empty())
+                break
+        items = None
+        if items_s is not False:
+            p = _ptr(ptr, items_kw) if items_kw else ptr
+            try:
+                items = self.node(items_s, p, base) if items_kw else AnyValue(self.max_depth - 1, self.max_items)
+            except _TooDeep:
+                if lo > len(prefix):
+                    raise
+                self.notes.append(f"{p}: recursion beyond max_depth, no further items")
+                items = None
+        unique = s.get("uniqueItems") is True
+        unique_enum = False
+        if unique:
+            max_len = hi if hi is not None else (None if items is not None else len(prefix))
+            if max_len is not None and max_len <= 1:
+                pass
+            elif not prefix and isinstance(items, Lit) and lo <= 1 and (hi is None or hi >= len(items.values)):
+                unique_enum = True
+            else:
+                raise UnsupportedSchemaError("uniqueItems", _ptr(ptr, "uniqueItems"),
+                                             "uniqueness of arbitrary items is not regular "
+                                             "(supported: at most one item, or arrays of enum values)")
+        if hi is None and self.max_items is not None and not unique_enum:
+            hi = max(lo, self.max_items)
+        a = Arr(prefix, items, lo, hi, unique_enum=unique_enum)
+        if unique_enum and lo == 1:
+            a.lo = 1
+        return a
+
+    # ---- objects
+    def _object(self, s, ptr, base):
+        props = s.get("properties", {}) or {}
+        if not isinstance(props, dict):
+            raise ConstraintError(f"properties at {ptr} must be an object")
+        required = list(s.get("required", []) or []) if not isinstance(s.get("required"), bool) else []
+        if self.draft <= 3:
+            required = [k for k, v in props.items() if isinstance(v, dict) and v.get("required") is True]
+        addl = s.get("additionalProperties", True)
+        pprops = s.get("patternProperties") or {}
+        deps = dict(s.get("dependentRequired") or {})
+        for k, v in (s.get("dependencies") or {}).items():
+            deps[k] = v
+        # propertyNames: check declared keys
+        pnames = s.get("propertyNames")
+        order = list(props)
+        for r in required:
+            if r not in props:
+                if addl is False and not any(re.search(p, r) for p in pprops):
+                    return Empty()
+                order.append(r)
+        required_set = set(required)
+        # dependencies: make dependents required when the trigger may appear
+        for trig, dep in deps.items():
+            if trig not in order:
+                continue
+            if isinstance(dep, list) and all(d in order for d in dep):
+                if trig in required_set:
+                    required_set |= set(dep)
+                else:
+                    required_set |= set(dep)
+            else:
+                if trig in required_set:
+                    raise UnsupportedSchemaError("dependencies", _ptr(ptr, "dependencies", trig),
+                                                 "schema dependency on a required property")
+                order.remove(trig)
+                self.notes.append(f"{ptr}: optional property {trig!r} dropped (dependency not expressible)")
+        if pnames is not None:
+            for k in list(order):
+                if not self.is_valid(k, pnames):
+                    if k in required_set:
+                        return Empty()
+                    order.remove(k)
+        minp, maxp = s.get("minProperties"), s.get("maxProperties")
+        if minp is not None and len(required_set & set(order)) < minp:
+            need = minp - len(required_set & set(order))
+            opt = [k for k in order if k not in required_set]
+            if len(opt) < need:
+                if not order or (not props and addl is not False):
+                    raise UnsupportedSchemaError("minProperties", _ptr(ptr, "minProperties"),
+                                                 "needs more properties than the schema declares")
+                return Empty()
+            required_set |= set(opt[:need])
+        if maxp is not None and len(order) > maxp:
+            nreq = len(required_set & set(order))
+            if nreq > maxp:
+                return Empty()
+            keep = maxp - nreq
+            opt = [k for k in order if k not in required_set]
+            for k in opt[keep:]:
+                order.remove(k)
+        entries = []
+        for k in order:
+            p = _ptr(ptr, "properties", k)
+            sub = props.get(k)
+            extra = [ps for pat, ps in pprops.items() if _py_search(pat, k, ptr)]
+            if sub is None:
+                sub = addl if (addl is not True and not extra) else True
+            if extra:
+                sub = {"allOf": [sub] + extra}
+            req = k in required_set
+            try:
+                node = self.node(sub, p, base)
+            except _TooDeep:
+                if req:
+                    raise
+                self.notes.append(f"{p}: recursion beyond max_depth={self.max_depth}, property dropped")
+                continue
+            if node.empty and req:
+                return Empty()
+            entries.append((k, node, req))
+        if not order:
+            # a map: no declared properties
+            if pprops:
+                if len(pprops) != 1 or addl is not False:
+                    raise UnsupportedSchemaError("patternProperties", _ptr(ptr, "patternProperties"),
+                                                 "maps are supported for a single pattern with "
+                                                 "additionalProperties false")
+                pat, psub = next(iter(pprops.items()))
+                try:
+                    key = '"' + pattern_to_regex(pat) + '"'
+                except _PatternError as e:
+                    raise UnsupportedSchemaError("patternProperties", _ptr(ptr, "patternProperties"), str(e)) from None
+                return self._map(key, psub, _ptr(ptr, "patternProperties", pat), base, pnames, minp, maxp)
+            if addl is False:
+                return Obj([])
+            vs = addl if addl is not True else None
+            return self._map(STRING, vs, _ptr(ptr, "additionalProperties"), base, pnames, minp, maxp)
+        return Obj(entries)
+
+    def _map(self, key, vs, ptr, base, pnames, minp, maxp):
+        if pnames is not None:
+            raise UnsupportedSchemaError("propertyNames", ptr, "propertyNames on a map is not supported")
+        if minp:
+            raise UnsupportedSchemaError("minProperties", ptr, "duplicate keys make counting keys non-regular")
+        if maxp is not None and maxp == 0:
+            return Obj([])
+        if maxp is not None:
+            raise UnsupportedSchemaError("maxProperties", ptr, "duplicate keys make counting keys non-regular")
+        try:
+            value = self.node(vs, ptr, base) if vs is not None else AnyValue(self.max_depth - 1, self.max_items)
+        except _TooDeep:
+            self.notes.append(f"{ptr}: recursion beyond max_depth, map kept empty")
+            return Obj([])
+        if value.empty:
+            return Obj([])
+        return Obj([], map_key=key, map_value=value)
+
+
+def _py_search(pat, key, ptr):
+    try:
+        return re.search(pat, key) is not None
+    except re.error:
+        raise UnsupportedSchemaError("patternProperties", _ptr(ptr, "patternProperties"),
+                                     f"pattern {pat!r} does not parse") from None
+
+
+def _type_of(v):
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, int) or (isinstance(v, float) and v.is_integer()):
+        return "integer"
+    if isinstance(v, float):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    return "object"
+
+
+# ------------------------------------------------------------------------------------------------ API
+
+class CompiledSchema:
+    """A compiled schema: `regex`, the `node` tree used by canonical_dumps, and `notes` (narrowings)."""
+
+    def __init__(self, node: Node, notes: list[str]):
+        self.node, self.notes = node, notes
+        self.regex = node.regex()
+        self._cre = None
+
+    def fullmatch(self, text: str) -> bool:
+        if self._cre is None:
+            self._cre = re.compile(self.regex)
+        return self._cre.fullmatch(text) is not None
+
+    def dumps(self, instance) -> str:
+        return self.node.dump(instance)
+
+
+_CACHE: dict = {}
+
+
+def compile_schema(schema, *, max_depth: int = 3, max_items: int | None = 8,
+                   max_string: int | None = None) -> CompiledSchema:
+    """Compile `schema` (dict or bool) into a CompiledSchema. Raises UnsupportedSchemaError naming the
+    keyword and JSON pointer for anything not expressible exactly, ConstraintError for an empty language
+    or a malformed schema."""
+    if not isinstance(schema, (dict, bool)):
+        raise ConstraintError(f"a JSON Schema is a dict or a bool, got {type(schema).__name__}")
+    if not isinstance(max_depth, int) or max_depth < 0:
+        raise ConstraintError(f"max_depth must be a non-negative int, got {max_depth!r}")
+    key = (json.dumps(schema, sort_keys=True, default=repr), max_depth, max_items, max_string)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        return hit
+    if schema is False:
+        raise ConstraintError("schema is false: empty language")
+    comp = _Compiler(schema, max_depth, max_items, max_string)
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, 20000))
+    try:
+        try:
+            node = comp.node(schema, "#", "")
+        except _TooDeep as e:
+            raise UnsupportedSchemaError("$ref", e.pointer, f"recursion deeper than max_depth={max_depth} "
+                                                            "on a required path") from None
+        except RecursionError:
+            raise UnsupportedSchemaError("$ref", "#", "schema nesting too deep to unroll") from None
+        if node.empty:
+            raise ConstraintError("schema admits no instance: empty language")
+        out = CompiledSchema(node, comp.notes)
+    finally:
+        sys.setrecursionlimit(old)
+    if len(_CACHE) > 256:
+        _CACHE.clear()
+    _CACHE[key] = out
+    return out
+
+
+def schema_to_regex(schema, *, max_depth: int = 3, max_items: int | None = 8,
+                    max_string: int | None = None) -> str:
+    """Regex (Python re / interegular / Rust regex common dialect) of canonical JSON texts valid under
+    `schema`. See the module docstring for the canonical form and the narrowings."""
+    return compile_schema(schema, max_depth=max_depth, max_items=max_items, max_string=max_string).regex
+
+
+def canonical_dumps(instance, schema, *, max_depth: int = 3, max_items: int | None = 8,
+                    max_string: int | None = None) -> str:
+    """Write `instance` the way the constraint for `schema` writes JSON (compact, keys in `properties`
+    order, integers plain, bounded numbers without exponent). For an invalid instance the text is still
+    produced (so tests can check that it is rejected)."""
+    return compile_schema(schema, max_depth=max_depth, max_items=max_items, max_string=max_string).dumps(instance)
+
+
+def schema_from_pydantic(model) -> dict:
+    """`model.model_json_schema()` with every `$ref` kept local (pydantic writes `#/$defs/...`)."""
+    try:
+        schema = model.model_json_schema(ref_template="#/$defs/{model}")
+    except AttributeError:
+        raise ConstraintError(f"{model!r} is not a pydantic v2 model class") from None
+    return schema
