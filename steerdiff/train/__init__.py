@@ -283,8 +283,17 @@ the training templates with an unseen faker seed; "held-out" = prompts from `ben
 
 
 def train(cfg: TrainConfig) -> dict:
-    t_start = time.time()
+    """Build data and tokenizer, train, save to ``cfg.out``; returns the info written to TRAINING.md."""
+    prev_threads = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
+    try:
+        return _train(cfg)
+    finally:
+        torch.set_num_threads(prev_threads)
+
+
+def _train(cfg: TrainConfig) -> dict:
+    t_start = time.time()
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)

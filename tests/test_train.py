@@ -1,0 +1,161 @@
+"""steerdiff.train: a few steps on a tiny config, the saved layout, and the shipped steerdiff-tiny."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("faker")
+
+from steerdiff.train import TrainConfig, encode_canvas, make_batch, train  # noqa: E402
+from steerdiff.train import data as D  # noqa: E402
+
+SHIPPED = Path(__file__).resolve().parents[1] / "steerdiff" / "models" / "steerdiff-tiny"
+SPECIALS = {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "[MASK]": 4, "[EOS]": 5}
+TEXTS = [
+    "Maria Lopez, 34, maria@example.org, signs in as a user.",
+    '{"name":"Maria Lopez","age":34,"email":"maria@example.org","role":"user"}',
+    "  leading spaces, tabs\tand\nnewlines; unicode: café ✓ 日本",
+    "The food was great.",
+]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny")
+    cfg = TrainConfig(out=str(out), steps=4, n_examples=300, tokenizer_examples=300, vocab_size=700,
+                      hidden=32, layers=1, heads=2, intermediate=64, batch_size=8, warmup=2,
+                      log_every=2, eval_every=1000, eval_n=2)
+    info = train(cfg)
+    return out, info
+
+
+def _byte_decoder():
+    # GPT-2's byte <-> printable-character table used by the ByteLevel pre-tokenizer
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {chr(c): b for b, c in zip(bs, cs)}
+
+
+_BD = _byte_decoder()
+
+
+def _token_bytes(token: str) -> bytes:
+    return bytes(_BD[ch] for ch in token)
+
+
+def _check_tokenizer(tok):
+    for s, i in SPECIALS.items():
+        assert tok.convert_tokens_to_ids(s) == i
+    assert (tok.cls_token, tok.sep_token, tok.mask_token, tok.pad_token, tok.eos_token) == \
+        ("[CLS]", "[SEP]", "[MASK]", "[PAD]", "[EOS]")
+    for s in TEXTS:
+        plain = tok(s, add_special_tokens=False)["input_ids"]
+        assert tok(s)["input_ids"] == [tok.cls_token_id] + plain + [tok.sep_token_id]
+        assert tok.decode(plain) == s  # byte-level: decoding is the concatenation of the tokens' bytes
+        # decoding is exactly the concatenation of the tokens' bytes
+        assert b"".join(_token_bytes(t) for t in tok.convert_ids_to_tokens(plain)) == s.encode("utf-8")
+
+
+def test_few_steps_finite_and_saved_dir_loads(trained):
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    out, info = trained
+    assert info["step"] == 4 and math.isfinite(info["final_loss"]) and info["final_loss"] > 0
+    assert info["evals"] and info["evals"][-1]["n"] == 2
+    for f in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "TRAINING.md"):
+        assert (out / f).exists(), f
+    assert "final loss" in (out / "TRAINING.md").read_text()
+    tok = AutoTokenizer.from_pretrained(out)
+    model = AutoModelForMaskedLM.from_pretrained(out)
+    assert type(model).__name__ == "BertForMaskedLM"
+    _check_tokenizer(tok)
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["mask_token_id"] == 4 and cfg["eos_token_id"] == 5
+
+
+def test_input_layout(trained):
+    from transformers import AutoTokenizer
+
+    out, _ = trained
+    tok = AutoTokenizer.from_pretrained(out)
+    prompt, target = TEXTS[0], TEXTS[1]
+    p = tok(prompt)["input_ids"]
+    c = encode_canvas(tok, [target])
+    assert c == tok(target, add_special_tokens=False)["input_ids"]
+    cfg = TrainConfig(out=str(out), max_extra_eos=5)
+    ids, att, cm = make_batch([(p, c), (tok("")["input_ids"], encode_canvas(tok, ["a b", 3, " c"]))],
+                              tok, random.Random(0), cfg)
+    row = ids[0][att[0].bool()].tolist()
+    L = int(cm[0].sum())
+    assert row[: len(p)] == p and row[-1] == tok.sep_token_id
+    assert row[len(p): len(p) + len(c)] == c
+    assert all(t == tok.eos_token_id for t in row[len(p) + len(c): -1]) and L == len(row) - len(p) - 1
+    assert L - len(c) <= 5
+    # prompt and trailing [SEP] are never canvas; padding is on the right with attention 0
+    assert not cm[0, : len(p)].any() and not cm[0, len(row) - 1]
+    row1 = ids[1][att[1].bool()].tolist()
+    assert row1[:2] == [tok.cls_token_id, tok.sep_token_id]
+    assert tok.eos_token_id in row1[2:-1]
+    assert (ids[att == 0] == tok.pad_token_id).all()
+
+
+def test_data_examples_are_consistent():
+    ds = D.build_dataset(600, seed=3)
+    sizes = ds["sizes"]
+    assert sizes["total"] == 600 and sizes["extraction"] == 360
+    sch = D.schemas()
+    for e in ds["examples"]:
+        if e["kind"] != "extract":
+            continue
+        obj = json.loads(e["canvas"][0])
+        s = sch[e["schema"]]
+        assert e["canvas"][0] == D.to_json(obj)
+        assert list(obj) == [k for k in s["properties"] if k in obj]  # schema key order
+        assert set(s["required"]) <= set(obj) and None not in obj.values()
+    # reproducible from the seed
+    again = D.build_dataset(600, seed=3)["examples"]
+    assert again[:50] == ds["examples"][:50]
+
+
+def test_heldout_matches_schemas_and_is_not_training_text():
+    jsonschema = pytest.importorskip("jsonschema")
+    from benchmarks.extraction_data import HELDOUT_TEMPLATES, heldout, schemas
+
+    hs = heldout(60)
+    assert len(hs) == 60 and {h["schema_name"] for h in hs} == set(schemas())
+    for h in hs:
+        jsonschema.validate(h["expected"], h["schema"])
+        assert list(h["expected"]) == [k for k in h["schema"]["properties"] if k in h["expected"]]
+    whole = {t for spec in D.TRAIN.values() for t in spec.get("whole", [])}
+    assert not whole & {t for ts in HELDOUT_TEMPLATES.values() for t in ts}
+
+
+@pytest.mark.skipif(not (SHIPPED / "config.json").exists(),
+                    reason="steerdiff/models/steerdiff-tiny not trained yet (python -m steerdiff.train --out ...)")
+def test_shipped_model():
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    size = sum(f.stat().st_size for f in SHIPPED.iterdir() if f.is_file())
+    assert size <= 40 * 2**20, f"package size {size / 2**20:.1f} MiB > 40 MiB"
+    tok = AutoTokenizer.from_pretrained(SHIPPED)
+    model = AutoModelForMaskedLM.from_pretrained(SHIPPED).eval()
+    assert type(model).__name__ == "BertForMaskedLM"
+    _check_tokenizer(tok)
+    ids = tok("Maria Lopez, 34")["input_ids"] + [tok.mask_token_id] * 10 + [tok.sep_token_id]
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([ids])).logits
+    assert logits.shape == (1, len(ids), model.config.vocab_size)
+    assert model.config.vocab_size >= len(tok) and torch.isfinite(logits).all()
+    assert (SHIPPED / "TRAINING.md").exists()
