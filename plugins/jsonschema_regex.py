@@ -188,14 +188,16 @@ def _alt(parts: list[str]) -> str:
     return "(?:" + "|".join(parts) + ")"
 
 
-_META = set("\\.^$|?*+()[]{}-&~#/\"' ")
+# characters escaped with a backslash: the regex meta characters of Python re, interegular and Rust regex
+# (Rust treats # & - ~ as meta too, so escaping them is allowed everywhere); nothing else is escaped
+_META = set("\\.^$|?*+()[]{}#&-~")
 
 
 def _lit_char(c: str) -> str:
     o = ord(c)
     if o < 0x20 or o == 0x7F:
         return "\\x%02x" % o
-    if c.isascii() and not c.isalnum() and c != "_":
+    if c in _META:
         return "\\" + c
     return c
 
@@ -400,7 +402,7 @@ def _class_char(o: int) -> str:
     c = chr(o)
     if o < 0x20 or o == 0x7F:
         return "\\x%02x" % o
-    if c.isascii() and not c.isalnum():
+    if c in _META:
         return "\\" + c
     return c
 
@@ -1082,6 +1084,8 @@ class _Compiler:
                 stack = list(sub["allOf"]) + [{k: v for k, v in sub.items() if k != "allOf"}] + stack
                 continue
             flat.append(sub)
+        if len(flat) > 1:
+            flat = self._split_positional(flat)
         try:
             for sub in flat:
                 for k, v in sub.items():
@@ -1095,6 +1099,52 @@ class _Compiler:
         except _EmptyMerge:
             return False
         return out
+
+    def _split_positional(self, flat):
+        """Rewrite keywords whose meaning depends on their siblings (additionalProperties, items after
+        prefixItems) so that merging several schemas keeps each one's meaning."""
+        flat = [dict(x) for x in flat]
+        # objects: additionalProperties of one schema applies to the keys the others declare
+        all_keys = []
+        for sub in flat:
+            for k in list(sub.get("properties") or {}) + [r for r in sub.get("required") or [] if isinstance(r, str)]:
+                if k not in all_keys:
+                    all_keys.append(k)
+        for sub in flat:
+            if "additionalProperties" in sub and sub["additionalProperties"] is not True:
+                own = dict(sub.get("properties") or {})
+                pats = list(sub.get("patternProperties") or {})
+                for k in all_keys:
+                    if k not in own and not any(_py_search(p, k, "#") for p in pats):
+                        own[k] = sub["additionalProperties"]
+                sub["properties"] = own
+        # arrays: normalise to prefixItems + items, then let each schema's rest apply past its own prefix
+        norm = []
+        for sub in flat:
+            pre, rest = None, None
+            if isinstance(sub.get("prefixItems"), list):
+                pre, rest = sub.pop("prefixItems"), sub.pop("items", None)
+            elif isinstance(sub.get("items"), list):
+                pre, rest = sub.pop("items"), sub.pop("additionalItems", None)
+            elif "items" in sub:
+                rest = sub.pop("items")
+            sub.pop("additionalItems", None) if pre is None else None
+            norm.append((pre or [], rest))
+        plen = max(len(p) for p, _ in norm)
+        if plen:
+            for sub, (pre, rest) in zip(flat, norm):
+                full = list(pre) + [rest if rest is not None else True] * (plen - len(pre))
+                sub["prefixItems"] = full
+                if rest is not None:
+                    sub["items"] = rest
+            merged_pre = [{"allOf": [sub["prefixItems"][i] for sub in flat]} for i in range(plen)]
+            for sub in flat:
+                sub["prefixItems"] = merged_pre
+        else:
+            for sub, (pre, rest) in zip(flat, norm):
+                if rest is not None:
+                    sub["items"] = rest
+        return flat
 
     def _merge_kw(self, k, a, b, left, right, ptr):
         if k == "type":
@@ -1440,6 +1490,10 @@ class _Compiler:
             entries.append((k, node, req))
         if not order:
             # a map: no declared properties
+            if deps:
+                kw = "dependentRequired" if "dependentRequired" in s else "dependencies"
+                raise UnsupportedSchemaError(kw, _ptr(ptr, kw), "dependencies on an object without declared "
+                                                                "properties")
             if pprops:
                 if len(pprops) != 1 or addl is not False:
                     raise UnsupportedSchemaError("patternProperties", _ptr(ptr, "patternProperties"),
