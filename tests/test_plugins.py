@@ -1,0 +1,217 @@
+"""The plugin contract: discovery through entry points, order-free edits, errors that name the plugin."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+import steerdiff as sd
+from steerdiff.edits import LogitsEdit, check_edit, combine_edits
+from tiny import tiny_model
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_model("masked")
+
+
+class _Plugin:
+    """A hand-registered plugin; each test registers its own and removes it."""
+
+    def __init__(self, **hooks):
+        for name, fn in hooks.items():
+            setattr(self, name, sd.hookimpl(fn))
+
+
+@pytest.fixture
+def register():
+    names = []
+
+    def _reg(plugin, name):
+        names.append(sd.register_plugin(plugin, name))
+        return name
+
+    yield _reg
+    for n in names:
+        sd.unregister_plugin(n)
+
+
+def test_builtin_template_is_an_entry_point():
+    from importlib.metadata import entry_points
+
+    eps = {ep.name: ep.value for ep in entry_points(group="steerdiff")}
+    assert eps.get("template") == "steerdiff_plugins.template"
+    assert "template" in sd.constraint_types()
+    assert sd.Template is sd.constraint_types()["template"][0]
+
+
+def test_combine_masks_and_biases_is_order_free():
+    g = torch.Generator().manual_seed(0)
+    shape = (2, 3, 5)
+    edits = [
+        LogitsEdit(allowed=torch.rand(shape, generator=g) > 0.3),
+        LogitsEdit(bias=torch.randn(shape, generator=g)),
+        LogitsEdit(allowed=torch.rand((1, 3, 5), generator=g) > 0.2, bias=torch.randn((1, 1, 5), generator=g), rows=torch.tensor([1])),
+    ]
+    a1, b1 = combine_edits(edits, shape, "cpu")
+    a2, b2 = combine_edits(edits[::-1], shape, "cpu")
+    assert torch.equal(a1, a2) and torch.allclose(b1, b2)
+    assert torch.equal(a1[0], edits[0].allowed[0]), "row 0 untouched by the row-1 edit"
+
+
+@pytest.mark.parametrize("edit, words", [
+    ("nope", "LogitsEdit"),
+    (LogitsEdit(allowed=torch.ones(3, 3, dtype=torch.bool)), "broadcastable"),
+    (LogitsEdit(allowed=LogitsEdit(allowed=torch.ones(1, 1, 4, 9, dtype=torch.bool)), "grow"),
+    (LogitsEdit(bias=torch.ones(1, 1, 1, dtype=torch.long)), "float"),
+    (LogitsEdit(allowed=torch.ones(1, 1, 1)), "bool"),
+])
+def test_check_edit_names_the_problem(edit, words):
+    assert words in check_edit(edit, (2, 4, 9))
+
+
+def test_plugin_that_raises_is_named(model, register):
+    def adjust_logits(run):
+        raise RuntimeError("boom")
+
+    register(_Plugin(adjust_logits=adjust_logits), "exploder")
+    with pytest.raises(sd.PluginError, match=r"plugin 'exploder' in hook 'adjust_logits': RuntimeError: boom"):
+        sd.generate(model, "x", length=4, steps=2)
+
+
+def test_plugin_with_wrong_shape_is_named(model, register):
+    def adjust_logits(logits):
+        return LogitsEdit(bias=torch.zeros(logits.shape[-1] + 1))
+
+    register(_Plugin(adjust_logits=adjust_logits), "misshapen")
+    with pytest.raises(sd.PluginError, match="misshapen.*not broadcastable"):
+        sd.generate(model, "x", length=4, steps=2)
+
+
+def test_conflicting_masks_are_refused_not_sampled(model, register):
+    V = len(model.tokenizer)
+
+    def only(tid):
+        def adjust_logits(logits):
+            a = torch.zeros(logits.shape[-1], dtype=torch.bool)
+            a[tid] = True
+            return LogitsEdit(allowed=a)
+        return adjust_logits
+
+    register(_Plugin(adjust_logits=only(10)), "only10")
+    register(_Plugin(adjust_logits=only(11)), "only11")
+    with pytest.raises(sd.ConstraintError, match="exclude each other"):
+        sd.generate(model, "x", length=4, steps=2)
+    assert V > 11
+
+
+def test_mask_and_bias_apply_and_are_argument_subsets(model, register):
+    seen = []
+
+    def adjust_logits(step, logits):  # a subset of the hook's arguments
+        seen.append(step)
+        a = torch.zeros(logits.shape[-1], dtype=torch.bool)
+        a[[20, 21]] = True
+        bias = torch.zeros(logits.shape[-1])
+        bias[21] = 100.0
+        return LogitsEdit(allowed=a, bias=bias)
+
+    register(_Plugin(adjust_logits=adjust_logits), "two_tokens")
+    out = sd.generate(model, "x", length=6, steps=3)
+    assert out.token_ids == [21] * 6
+    assert seen == [0, 1, 2]
+
+
+def test_check_commit_can_defer_and_on_commit_can_remask(model, register):
+    def check_commit(commit):
+        # keep only the leftmost proposed commit per row
+        first = commit.int().argmax(dim=1)
+        keep = torch.zeros_like(commit)
+        keep[torch.arange(commit.shape[0]), first] = commit.any(1)
+        commit &= keep
+
+    calls = {"n": 0}
+
+    def on_commit(committed):
+        calls["n"] += 1
+        if calls["n"] == 2:  # re-mask what step 1 wrote, once
+            return committed.clone()
+        return None
+
+    register(_Plugin(check_commit=check_commit, on_commit=on_commit), "one_at_a_time")
+    out = sd.generate(model, "x", length=5, steps=2)
+    assert out.steps == 6 and all(len(r.positions[0]) == 1 for r in out.trace.steps)
+    assert out.trace.steps[1].remasked[0] == out.trace.steps[1].positions[0]
+
+
+def test_check_commit_that_drops_everything_is_named(model, register):
+    def check_commit(commit):
+        commit[:] = False
+
+    register(_Plugin(check_commit=check_commit), "staller")
+    with pytest.raises(sd.PluginError, match="staller.*stall"):
+        sd.generate(model, "x", length=4, steps=2)
+
+
+def test_duplicate_constraint_name_is_named(register):
+    class Other(sd.Constraint):
+        pass
+
+    with pytest.raises(sd.PluginError, match="already registered by plugin 'template'"):
+        register(_Plugin(register_constraints=lambda register: register("template", Other)), "squatter")
+
+
+def _fake_install(tmp_path: Path) -> Path:
+    """Put tests/plugin_pkg on a path as an installed distribution (dist-info with entry_points.txt)."""
+    site = tmp_path / f"site{len(list(tmp_path.glob('site*')))}"
+    shutil.copytree(HERE / "plugin_pkg" / "steerdiff_counter", site / "steerdiff_counter")
+    info = site / "steerdiff_counter-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: steerdiff-counter\nVersion: 0.1.0\n")
+    (info / "entry_points.txt").write_text("[steerdiff]\ncounter = steerdiff_counter\n")
+    return site
+
+
+SCRIPT = textwrap.dedent("""
+    import json, sys
+    sys.path.insert(0, {tests!r})
+    import steerdiff as sd
+    from tiny import tiny_model
+    types = sorted(sd.constraint_types())
+    m = tiny_model("masked")
+    cons = [sd.NoToken(token_id=30)] if "no_token" in types else []
+    out = sd.generate(m, "x", length=8, steps=4, constraints=cons)
+    print(json.dumps({{"types": types, "fields": out.fields, "ids": out.token_ids}}))
+""")
+
+
+def _run(tmp_path, env_extra):
+    site = _fake_install(tmp_path)
+    env = dict(os.environ, PYTHONPATH=str(site), **env_extra)
+    proc = subprocess.run([sys.executable, "-c", SCRIPT.format(tests=str(HERE))], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_third_party_plugin_is_discovered_and_called_every_step(tmp_path):
+    res = _run(tmp_path, {"STEERDIFF_DISABLE_PLUGIN_AUTOLOAD": ""})
+    assert "no_token" in res["types"] and "template" in res["types"]
+    assert res["fields"]["counter.steps"] == "4"
+    assert 30 not in res["ids"]
+
+
+def test_autoload_can_be_turned_off(tmp_path):
+    res = _run(tmp_path, {"STEERDIFF_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    assert "no_token" not in res["types"], "third-party plugins stay out"
+    assert "template" in res["types"], "steerdiff's own plugins still load"
+    assert "counter.steps" not in res["fields"]
+    res = _run(tmp_path, {"STEERDIFF_DISABLE_PLUGIN_AUTOLOAD": "1", "STEERDIFF_PLUGINS": "counter"})
+    assert "no_token" in res["types"], "STEERDIFF_PLUGINS enables one by name"
