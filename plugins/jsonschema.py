@@ -1,0 +1,127 @@
+"""Exact JSON Schema constraints: ``JSONSchema(schema)``, through the regular engine.
+
+    out = sd.generate(model, "Extract: ...", length=96, constraints=[sd.JSONSchema(schema)])
+    out.value  # the parsed dict, validated by python-jsonschema
+
+The schema becomes a regex of canonical compact JSON (``steerdiff_plugins.jsonschema_regex``: keys in
+``properties`` order, no whitespace), then a token DFA (:mod:`steerdiff_plugins.tokendfa`), exact over
+any unmasking order. Recursion is unrolled to ``max_depth``; schemas the regular engine cannot express
+exactly raise :class:`steerdiff.errors.UnsupportedSchemaError` naming the keyword and JSON pointer.
+``finalize`` parses the JSON, validates it with python-jsonschema and sets ``result.value`` (a dict, or
+the pydantic instance when the schema was given as a pydantic model class).
+"""
+
+from __future__ import annotations
+
+import json
+
+from steerdiff.constraints import Constraint
+from steerdiff.errors import ConstraintError, ValidationFailed
+from steerdiff.hookspecs import hookimpl
+
+from .jsonschema_regex import compile_schema, schema_from_pydantic
+from .tokendfa import RegularHooks, to_engine_regex
+
+
+def _is_pydantic_class(obj) -> bool:
+    return isinstance(obj, type) and hasattr(obj, "model_json_schema") and hasattr(obj, "model_validate")
+
+
+class JSONSchema(Constraint):
+    """The span's text is compact canonical JSON valid under ``schema`` (a dict, a bool, or a pydantic
+    model class). ``max_depth``: recursion/any-value nesting unrolled; ``max_items``: array cap where the
+    schema sets no ``maxItems``; ``max_string``: string cap where it sets no ``maxLength`` (None: none)."""
+
+    type_name = "json_schema"
+    guarantee = "exact"
+
+    def __init__(self, schema, span=None, max_depth: int = 3, max_items: int | None = 8, max_string: int | None = None):
+        self.model = schema if _is_pydantic_class(schema) else None
+        if self.model is not None:
+            schema = schema_from_pydantic(self.model)
+        if isinstance(schema, str):
+            try:
+                schema = json.loads(schema)
+            except json.JSONDecodeError as exc:
+                raise ConstraintError(f"JSONSchema: the schema string is not JSON: {exc}") from None
+        if not isinstance(schema, (dict, bool)):
+            raise ConstraintError(f"JSONSchema needs a dict, a bool or a pydantic model class, got {type(schema).__name__}")
+        import jsonschema
+
+        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator) if isinstance(schema, dict) else jsonschema.Draft202012Validator
+        try:
+            cls.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            where = "/".join(str(p) for p in exc.absolute_path) or "#"
+            raise ConstraintError(f"JSONSchema: the schema itself is invalid at {where}: {exc.message}") from None
+        self.schema = schema
+        self.max_depth, self.max_items, self.max_string = max_depth, max_items, max_string
+        self._validator = cls(schema)
+        self._compiled = compile_schema(schema, max_depth=max_depth, max_items=max_items, max_string=max_string)
+        to_engine_regex(self._compiled.regex)
+        if span is not None:
+            s, e = (int(x) for x in span)
+            self.span = (s, e)
+
+    @property
+    def notes(self) -> list[str]:
+        """Narrowings the compiler applied (see ``jsonschema_regex``)."""
+        return list(self._compiled.notes)
+
+    def regex(self) -> str:
+        return self._compiled.regex
+
+    def describe(self) -> str:
+        title = self.model.__name__ if self.model is not None else (self.schema.get("title") if isinstance(self.schema, dict) else None)
+        return repr(title) if title else repr(json.dumps(self.schema)[:60])
+
+    def parse(self, text: str):
+        """Parse and validate ``text``; returns the dict (or pydantic instance). Raises ValidationFailed."""
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValidationFailed(f"json_schema constraint {self.describe()}: output is not JSON ({exc}) (engine bug)", text) from None
+        errors = sorted(self._validator.iter_errors(obj), key=lambda e: list(e.absolute_path))
+        if errors:
+            e = errors[0]
+            where = "/".join(str(p) for p in e.absolute_path) or "#"
+            raise ValidationFailed(f"json_schema constraint {self.describe()}: output does not validate at {where}: {e.message} (engine bug)", text)
+        if self.model is not None:
+            try:
+                return self.model.model_validate(obj)
+            except Exception as exc:  # pydantic.ValidationError
+                raise ValidationFailed(f"{self.model.__name__}: pydantic rejects the output: {exc}", text) from None
+        return obj
+
+    def check_text(self, text: str, result) -> None:
+        value = self.parse(text)
+        if self.span is None or result.value is None:
+            result.value = value
+
+
+_HOOKS = RegularHooks("json_schema", JSONSchema)
+
+
+@hookimpl
+def register_constraints(register):
+    register("json_schema", JSONSchema)
+
+
+@hookimpl
+def prepare(run):
+    _HOOKS.prepare(run)
+
+
+@hookimpl
+def adjust_logits(run, canvas, masked, logits):
+    return _HOOKS.adjust_logits(run, canvas, masked, logits)
+
+
+@hookimpl
+def check_commit(run, canvas, proposal, commit):
+    _HOOKS.check_commit(run, canvas, proposal, commit)
+
+
+@hookimpl
+def finalize(run, results):
+    _HOOKS.finalize(run, results)

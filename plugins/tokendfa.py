@@ -1,0 +1,712 @@
+"""Regular languages over a token vocabulary, exact over any unmasking order.
+
+Pipeline (each stage cached):
+
+1. ``to_engine_regex(pattern)``: the Python-dialect regex is parsed by Python's own parser
+   (``re._parser``) and re-emitted with explicit code-point ranges (``\\d``, ``\\w``, ``\\s``, ``.`` and
+   case folding expanded to the exact sets Python's ``re`` uses), so the language compiled below is
+   exactly the language ``re.fullmatch`` accepts. Non-regular features (backreferences, lookaround,
+   ``\\b``, possessive/atomic groups, anchors inside the pattern) raise :class:`ConstraintError`.
+2. ``byte_dfa(pattern)``: a byte-level DFA (UTF-8 expanded), built by outlines_core's Rust
+   ``Index`` over a 256-token single-byte vocabulary.
+   Choice (outlines_core over interegular): its Rust regex-automata builds the UTF-8 byte DFA in
+   milliseconds, while interegular is a character-level pure-Python FSM that would need our own UTF-8
+   byte expansion and is slow on bounded repeats; we do NOT use outlines_core's own token index (its
+   per-state Python dicts cost ~0.7 s on a 49k vocabulary) but walk tokens ourselves in numpy.
+3. ``TokenDFA``: bytes are grouped into classes (identical DFA columns), every token's bytes are
+   mapped to class strings (``bytes.translate``), identical strings are deduplicated, the distinct
+   strings are walked through the DFA for all states at once (numpy, one gather per byte level), and
+   tokens with identical next-state columns become one token class. Special tokens, tokens that write
+   nothing and ids beyond the table belong to class 0 (never allowed). Class 1 is the padding token
+   ``fill_id``: allowed only from an accepting state into the absorbing state ``PAD``, which only
+   allows more padding, so a value may end early with a run of padding to the end of its span.
+   For tokenizers whose decode drops one leading space (WordPiece, SentencePiece) the start state also
+   accepts one optional leading space, so the decoded span text is exactly in the language.
+
+Over a span with some positions fixed and others masked, :meth:`TokenDFA.analyse` computes forward
+state sets (reachable from the start) and backward sets (can still reach acceptance in the remaining
+positions). The tokens allowed at a masked position are exactly those joining a live state at the
+position to a backward state at the next one; :meth:`TokenDFA.completable` checks a joint assignment.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from steerdiff.errors import ConstraintError
+from steerdiff.vocab import TokenVocab
+
+try:  # Python >= 3.11
+    from re import _constants as _C
+    from re import _parser as _P
+except ImportError:  # pragma: no cover - Python 3.10
+    import sre_constants as _C  # type: ignore
+    import sre_parse as _P  # type: ignore
+
+MAXCP = 0x10FFFF
+NEVER, FILL = 0, 1  # reserved token classes
+
+
+# ----------------------------------------------------------------------------------------------------
+# 1. Python regex -> engine regex with explicit code-point sets
+# ----------------------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=None)
+def _category_ranges(cat: str, ascii_only: bool) -> tuple[tuple[int, int], ...]:
+    """Exact code-point ranges of Python's ``\\d``/``\\s``/``\\w`` (and negations) for str patterns."""
+    neg = cat.startswith("NOT_")
+    base = cat[4:] if neg else cat
+    hi = 0x7F if ascii_only else MAXCP
+    if base == "DIGIT":
+        test = str.isdecimal if not ascii_only else (lambda c: "0" <= c <= "9")
+    elif base == "SPACE":
+        test = str.isspace if not ascii_only else (lambda c: c in " \t\n\r\f\v")
+    elif base == "WORD":
+        test = (lambda c: c.isalnum() or c == "_")
+    else:
+        raise ConstraintError(f"regex category {cat} is not supported")
+    pos = []
+    start = None
+    for cp in range(hi + 1):
+        ok = test(chr(cp))
+        if ok and start is None:
+            start = cp
+        elif not ok and start is not None:
+            pos.append((start, cp - 1))
+            start = None
+    if start is not None:
+        pos.append((start, hi))
+    ranges = tuple(pos)
+    return tuple(_negate(ranges)) if neg else ranges
+
+
+def _normalise(ranges) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(ranges):
+        if out and a <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def _negate(ranges) -> list[tuple[int, int]]:
+    out, nxt = [], 0
+    for a, b in _normalise(ranges):
+        if a > nxt:
+            out.append((nxt, a - 1))
+        nxt = b + 1
+    if nxt <= MAXCP:
+        out.append((nxt, MAXCP))
+    return out
+
+
+def _fold(cp: int) -> set[int]:
+    """Code points ``re`` matches for ``chr(cp)`` under IGNORECASE (a checked subset of case variants)."""
+    c = chr(cp)
+    cands = {c, c.lower(), c.upper(), c.swapcase(), c.casefold(), c.title()}
+    pat = re.compile(re.escape(c), re.IGNORECASE)
+    out = {cp}
+    for v in cands:
+        if len(v) == 1 and pat.fullmatch(v):
+            out.add(ord(v))
+    return out
+
+
+def _esc(cp: int) -> str:
+    return f"\\x{{{cp:X}}}"
+
+
+def _class(ranges) -> str:
+    ranges = _normalise(ranges)
+    if not ranges:
+        return "[^\\x{0}-\\x{10FFFF}]"  # the empty set
+    if len(ranges) == 1 and ranges[0][0] == ranges[0][1]:
+        return _esc(ranges[0][0])
+    return "[" + "".join(_esc(a) if a == b else f"{_esc(a)}-{_esc(b)}" for a, b in ranges) + "]"
+
+
+def _unsupported(pattern: str, what: str):
+    return ConstraintError(f"regex {pattern!r}: {what} is not a regular-language feature the exact engine supports")
+
+
+def _emit(items, flags: int, pattern: str, top: bool) -> str:
+    out = []
+    n = len(items)
+    for i, (op, av) in enumerate(items):
+        ic = bool(flags & re.IGNORECASE)
+        if op is _C.LITERAL:
+            out.append(_class([(c, c) for c in _fold(av)]) if ic else _esc(av))
+        elif op is _C.NOT_LITERAL:
+            cps = _fold(av) if ic else {av}
+            out.append(_class(_negate([(c, c) for c in cps])))
+        elif op is _C.ANY:
+            out.append(_class([(0, MAXCP)] if flags & re.DOTALL else [(0, 9), (11, MAXCP)]))
+        elif op is _C.IN:
+            out.append(_class(_in_ranges(av, flags, pattern)))
+        elif op is _C.BRANCH:
+            out.append("(?:" + "|".join(_emit(list(alt), flags, pattern, False) for alt in av[1]) + ")")
+        elif op is _C.SUBPATTERN:
+            group, add, rem, sub = av
+            out.append("(?:" + _emit(list(sub), (flags | add) & ~rem, pattern, False) + ")")
+        elif op in (_C.MAX_REPEAT, _C.MIN_REPEAT):
+            lo, hi, sub = av
+            body = "(?:" + _emit(list(sub), flags, pattern, False) + ")"
+            out.append(body + ("{%d,}" % lo if hi is _C.MAXREPEAT else "{%d,%d}" % (lo, hi)))
+        elif op is _C.AT:
+            if av in (_C.AT_BEGINNING, _C.AT_BEGINNING_STRING) and top and i == 0:
+                continue
+            if av in (_C.AT_END, _C.AT_END_STRING) and top and i == n - 1:
+                continue
+            raise _unsupported(pattern, f"the anchor {av}" + (" inside the pattern" if av not in (_C.AT_BOUNDARY, _C.AT_NON_BOUNDARY) else ""))
+        else:
+            raise _unsupported(pattern, str(op))
+    return "".join(out)
+
+
+def _in_ranges(items, flags: int, pattern: str) -> list[tuple[int, int]]:
+    neg = False
+    ranges: list[tuple[int, int]] = []
+    ic = bool(flags & re.IGNORECASE)
+    for op, av in items:
+        if op is _C.NEGATE:
+            neg = True
+        elif op is _C.LITERAL:
+            ranges.extend((c, c) for c in (_fold(av) if ic else {av}))
+        elif op is _C.RANGE:
+            a, b = av
+            ranges.append((a, b))
+            if ic:
+                if b - a > 5000:
+                    raise _unsupported(pattern, f"a case-insensitive range of {b - a + 1} code points")
+                for cp in range(a, b + 1):
+                    ranges.extend((c, c) for c in _fold(cp))
+        elif op is _C.CATEGORY:
+            ranges.extend(_category_ranges(str(av).replace("CATEGORY_", ""), bool(flags & re.ASCII)))
+        else:
+            raise _unsupported(pattern, f"{op} inside a character class")
+    return _negate(ranges) if neg else _normalise(ranges)
+
+
+@lru_cache(maxsize=4096)
+def to_engine_regex(pattern: str) -> str:
+    """The Python-dialect ``pattern`` as an engine regex with the same ``re.fullmatch`` language."""
+    if not isinstance(pattern, str):
+        raise ConstraintError(f"a regex must be a str, got {type(pattern).__name__}")
+    try:
+        parsed = _P.parse(pattern, 0)
+    except re.error as exc:
+        raise ConstraintError(f"regex {pattern!r} does not compile: {exc}") from None
+    flags = parsed.state.flags
+    if flags & re.MULTILINE:
+        flags &= ~re.MULTILINE  # only leading/trailing anchors are accepted, where MULTILINE changes nothing
+    if flags & re.ASCII and flags & re.IGNORECASE:
+        pass
+    return _emit(list(parsed), flags, pattern, True)
+
+
+# ----------------------------------------------------------------------------------------------------
+# 2. Byte-level DFA
+# ----------------------------------------------------------------------------------------------------
+
+_byte_vocab = None
+_lock = threading.Lock()
+
+
+def _byte_vocabulary():
+    global _byte_vocab
+    if _byte_vocab is None:
+        import outlines_core
+
+        _byte_vocab = outlines_core.Vocabulary(256, {bytes([b]): [b] for b in range(256)})
+    return _byte_vocab
+
+
+@dataclass(frozen=True)
+class ByteDFA:
+    """``trans (S+1, 256)`` next state (``S`` = dead sink), ``accept (S+1,)``, ``start``."""
+
+    trans: np.ndarray
+    accept: np.ndarray
+    start: int
+
+    @property
+    def dead(self) -> int:
+        return self.trans.shape[0] - 1
+
+
+@lru_cache(maxsize=1024)
+def byte_dfa(pattern: str) -> ByteDFA:
+    """Byte-level DFA of a Python-dialect regex (full match), trimmed to states that can still accept."""
+    engine = to_engine_regex(pattern)
+    import outlines_core
+
+    try:
+        with _lock:
+            index = outlines_core.Index(engine, _byte_vocabulary())
+    except BaseException as exc:  # the Rust side raises ValueError or a panic exception
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        msg = str(exc)
+        if "no transitions" in msg.lower() or "incompatible" in msg.lower():
+            raise ConstraintError(f"regex {pattern!r} matches no text at all (its language is empty)") from None
+        raise ConstraintError(f"regex {pattern!r} could not be compiled to an automaton: {msg[:300]}") from None
+    trans_d = index.get_transitions()
+    finals = set(index.get_final_states())
+    init = index.get_initial_state()
+    names = sorted(set(trans_d) | finals | {init} | {t for d in trans_d.values() for t in d.values()})
+    ids = {s: i for i, s in enumerate(names)}
+    S = len(names)
+    trans = np.full((S + 1, 256), S, dtype=np.int32)
+    for s, d in trans_d.items():
+        row = trans[ids[s]]
+        for b, t in d.items():
+            if b < 256:
+                row[b] = ids[t]
+    accept = np.zeros(S + 1, dtype=bool)
+    for f in finals:
+        accept[ids[f]] = True
+    # trim: states that cannot reach acceptance become the dead sink
+    live = accept.copy()
+    while True:
+        nxt = live | live[trans].any(axis=1)
+        nxt[S] = False
+        if (nxt == live).all():
+            break
+        live = nxt
+    if not live[ids[init]]:
+        raise ConstraintError(f"regex {pattern!r} matches no text at all (its language is empty)")
+    keep = np.flatnonzero(live[:S])
+    remap = np.full(S + 1, len(keep), dtype=np.int32)
+    remap[keep] = np.arange(len(keep), dtype=np.int32)
+    new = remap[trans[np.append(keep, S)]]
+    new[-1] = len(keep)
+    acc = np.append(accept[keep], False)
+    return ByteDFA(new, acc, int(remap[ids[init]]))
+
+
+# ----------------------------------------------------------------------------------------------------
+# 3. Token-level DFA
+# ----------------------------------------------------------------------------------------------------
+
+@dataclass(eq=False)
+class TokenDFA:
+    """A regular language over token ids.
+
+    States ``0..S-1`` come from the byte DFA, ``PAD = S`` is the absorbing padding state, ``DEAD = S+1``.
+    ``table (S+2, C)`` int: next state per token class (class 0 never allowed, class 1 the padding token).
+    ``tok2cls (V,)`` int: class of each token id. ``accept (S+2,)`` bool (PAD accepts).
+    ``step_any (S+2, S+2)`` float32: 1 where some token class moves the row state to the column state.
+    ``min_tokens``: fewest tokens of an accepted text (padding excluded).
+    """
+
+    pattern: str
+    table: np.ndarray
+    tok2cls: np.ndarray
+    accept: np.ndarray
+    start: int
+    step_any: np.ndarray
+    min_tokens: int
+    cls_size: np.ndarray
+    _torch: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def n_states(self) -> int:
+        return self.table.shape[0]
+
+    @property
+    def dead(self) -> int:
+        return self.table.shape[0] - 1
+
+    @property
+    def pad(self) -> int:
+        return self.table.shape[0] - 2
+
+    @property
+    def n_classes(self) -> int:
+        return self.table.shape[1]
+
+    def tok2cls_on(self, device) -> torch.Tensor:
+        key = str(device)
+        t = self._torch.get(key)
+        if t is None:
+            t = torch.as_tensor(self.tok2cls, dtype=torch.long).to(device)
+            self._torch[key] = t
+        return t
+
+    # -- per-span analysis ---------------------------------------------------------------------------
+
+    def forward(self, cls_row: np.ndarray, masked: np.ndarray) -> np.ndarray:
+        """Forward state sets ``(n+1, S+2)`` bool for a span: ``cls_row (n,)`` classes, ``masked (n,)``."""
+        n = len(cls_row)
+        N = self.n_states
+        F = np.zeros((n + 1, N), dtype=bool)
+        F[0, self.start] = True
+        table, step_any, dead = self.table, self.step_any, self.dead
+        for p in range(n):
+            cur = F[p]
+            if masked[p]:
+                F[p + 1] = (cur.astype(np.float32) @ step_any) > 0
+            else:
+                F[p + 1, table[np.flatnonzero(cur), cls_row[p]]] = True
+                F[p + 1, dead] = False
+        return F
+
+    def backward(self, cls_row: np.ndarray, masked: np.ndarray) -> np.ndarray:
+        """Backward sets ``(n+1, S+2)``: states from which the rest of the span can still be accepted."""
+        n = len(cls_row)
+        Bk = np.zeros((n + 1, self.n_states), dtype=bool)
+        Bk[n] = self.accept
+        table, step_any = self.table, self.step_any
+        for p in range(n - 1, -1, -1):
+            nxt = Bk[p + 1]
+            if masked[p]:
+                Bk[p] = (step_any @ nxt.astype(np.float32)) > 0
+            else:
+                Bk[p] = nxt[table[:, cls_row[p]]]
+        return Bk
+
+    def completable(self, cls_row: np.ndarray, masked: np.ndarray) -> bool:
+        """Whether the span (fixed tokens and masks) can still be completed into an accepted text."""
+        F = self.forward(cls_row, masked)
+        return bool((F[-1] & self.accept).any())
+
+    def allowed_classes(self, cls_row: np.ndarray, masked: np.ndarray):
+        """``(positions (M,), allowed (M, C) bool)`` for the masked positions of the span, or None when
+        the span cannot be completed at all."""
+        F = self.forward(cls_row, masked)
+        Bk = self.backward(cls_row, masked)
+        live = F & Bk  # (n+1, S+2)
+        if not live[0].any():
+            return None
+        pos = np.flatnonzero(masked)
+        if len(pos) == 0:
+            return pos, np.zeros((0, self.n_classes), dtype=bool)
+        pi, si = np.nonzero(live[pos])  # pairs (masked position index, live state)
+        nxt_sets = Bk[pos[pi] + 1]  # (P, S+2)
+        ok = np.take_along_axis(nxt_sets, self.table[si], axis=1)  # (P, C)
+        out = np.zeros((len(pos), self.n_classes), dtype=bool)
+        _or_reduce(out, pi, ok)
+        return pos, out
+
+
+def _or_reduce(out: np.ndarray, groups: np.ndarray, rows: np.ndarray) -> None:
+    """``out[g] |= OR of rows with group g`` for sorted ``groups``."""
+    if len(groups) == 0:
+        return
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    red = np.logical_or.reduceat(rows, starts, axis=0)
+    out[groups[starts]] |= red
+
+
+_vocab_keep: dict[int, TokenVocab] = {}
+
+
+def compile_token_dfa(pattern: str, vocab: TokenVocab, fill_id: int | None, n_ids: int | None = None) -> TokenDFA:
+    """The cached :class:`TokenDFA` of ``pattern`` over ``vocab`` (``n_ids``: logits width, default vocab size)."""
+    _vocab_keep[id(vocab)] = vocab  # keep the id stable for the cache key
+    n_ids = max(n_ids or vocab.size, vocab.size)
+    return _compile_cached(pattern, id(vocab), fill_id, n_ids)
+
+
+@lru_cache(maxsize=256)
+def _compile_cached(pattern: str, vocab_key: int, fill_id: int | None, n_ids: int) -> TokenDFA:
+    vocab = _vocab_keep[vocab_key]
+    bd = byte_dfa(pattern)
+    trans, accept, start = bd.trans, bd.accept, bd.start
+    S1 = trans.shape[0]  # byte states + dead
+    dead_b = S1 - 1
+    if vocab.leading_space:
+        # a new start state: decode drops one leading space, so a first space always leads to the
+        # original start; other bytes behave as from the original start
+        S_old = S1 - 1
+        old = np.where(trans == dead_b, S_old + 1, trans)
+        t2 = np.empty((S1 + 1, 256), dtype=np.int32)
+        t2[:S_old] = old[:S_old]
+        t2[S_old] = old[start]
+        t2[S_old, 0x20] = start
+        t2[S_old + 1] = S_old + 1
+        accept = np.r_[accept[:S_old], accept[start], False]
+        trans, start = t2, S_old
+        S1 += 1
+        dead_b = S1 - 1
+    S = S1 - 1  # live byte states
+    # byte classes: bytes with identical columns
+    _, bcls = np.unique(trans.T, axis=0, return_inverse=True)
+    bcls = bcls.reshape(-1).astype(np.int32)
+    K = int(bcls.max()) + 1
+    ctrans = np.empty((S1, K + 1), dtype=np.int32)
+    ctrans[:, bcls] = trans
+    ctrans[:, K] = np.arange(S1)  # padding symbol: stay
+    xlate = bytes(bcls.tolist())
+    # distinct class strings of the vocabulary
+    strings: dict[bytes, list[int]] = {}
+    special = vocab.special
+    for tid, tb in enumerate(vocab.token_bytes):
+        if not tb or tid in special or tid == fill_id:
+            continue
+        strings.setdefault(tb.translate(xlate), []).append(tid)
+    keys = sorted(strings, key=len, reverse=True)
+    U = len(keys)
+    tok2cls = np.zeros(n_ids, dtype=np.int64)
+    if fill_id is not None and 0 <= fill_id < n_ids:
+        tok2cls[fill_id] = FILL
+    if U:
+        lens = np.fromiter((len(k) for k in keys), dtype=np.int64, count=U)
+        maxlen = int(lens[0])
+        mat = np.full((U, maxlen), K, dtype=np.int32)
+        flat = np.frombuffer(b"".join(keys), dtype=np.uint8).astype(np.int32)
+        offs = np.r_[0, np.cumsum(lens)[:-1]]
+        rows = np.repeat(np.arange(U), lens)
+        cols = np.arange(len(flat)) - np.repeat(offs, lens)
+        mat[rows, cols] = flat
+        cur = np.broadcast_to(np.arange(S1, dtype=np.int32)[:, None], (S1, U)).copy()  # (S1, U)
+        for k in range(maxlen):
+            m = int(np.searchsorted(-lens, -k - 1, side="right"))  # strings longer than k come first
+            cur[:, :m] = ctrans[cur[:, :m], mat[:m, k]]
+        # token classes: identical columns
+        cols_u, inv = np.unique(cur.T, axis=0, return_inverse=True)  # (C', S1)
+        inv = inv.reshape(-1)
+        alive = (cols_u != dead_b).any(axis=1)
+        cls_id = np.zeros(len(cols_u), dtype=np.int64)
+        cls_id[alive] = np.arange(2, 2 + int(alive.sum()))
+        ucls = cls_id[inv]  # class of each distinct string
+        for u, key in enumerate(keys):
+            if ucls[u]:
+                tok2cls[strings[key]] = ucls[u]
+        cols_live = cols_u[alive]  # (C-2, S1)
+    else:
+        cols_live = np.zeros((0, S1), dtype=np.int32)
+    C = 2 + cols_live.shape[0]
+    N = S + 2  # byte states, PAD, DEAD
+    PAD, DEAD = S, S + 1
+    table = np.full((N, C), DEAD, dtype=np.int64)
+    if cols_live.shape[0]:
+        t = cols_live.T[:S].astype(np.int64)  # (S, C-2)
+        table[:S, 2:] = np.where(t == dead_b, DEAD, t)
+    acc = np.zeros(N, dtype=bool)
+    acc[:S] = accept[:S]
+    acc[PAD] = True
+    if fill_id is not None:
+        table[:S, FILL] = np.where(acc[:S], PAD, DEAD)
+        table[PAD, FILL] = PAD
+    step_any = np.zeros((N, N), dtype=np.float32)
+    src = np.repeat(np.arange(N), C - 1)
+    dst = table[:, 1:].reshape(-1)
+    step_any[src, dst] = 1.0
+    step_any[:, DEAD] = 0.0
+    step_any[DEAD] = 0.0
+    cls_size = np.bincount(tok2cls, minlength=C)
+    # shortest accepted token count (BFS over classes 2..)
+    dist = np.full(N, -1)
+    dist[start] = 0
+    frontier = [start]
+    min_tokens = -1
+    d = 0
+    seen = np.zeros(N, dtype=bool)
+    seen[start] = True
+    while frontier:
+        if any(acc[s] for s in frontier):
+            min_tokens = d
+            break
+        nxt = np.unique(table[frontier, 2:])
+        nxt = [int(s) for s in nxt if s != DEAD and not seen[s]]
+        for s in nxt:
+            seen[s] = True
+        frontier = nxt
+        d += 1
+    dfa = TokenDFA(pattern, table, tok2cls, acc, start, step_any, min_tokens, cls_size)
+    return dfa
+
+
+def cache_clear() -> None:
+    """Forget every compiled automaton (benchmarks measure cold compiles)."""
+    _compile_cached.cache_clear()
+    byte_dfa.cache_clear()
+    to_engine_regex.cache_clear()
+
+
+# ----------------------------------------------------------------------------------------------------
+# 4. Hook helpers shared by the regular-language plugins (regex, choice, json_schema)
+# ----------------------------------------------------------------------------------------------------
+
+@dataclass
+class Slot:
+    """One regular constraint on one row: its automaton and canvas span ``[start, end)``."""
+
+    row: int
+    constraint: object
+    dfa: TokenDFA
+    start: int
+    end: int
+
+
+def span_of(constraint, length: int) -> tuple[int, int]:
+    span = getattr(constraint, "span", None)
+    if span is None:
+        return 0, length
+    try:
+        s, e = (int(x) for x in span)
+    except (TypeError, ValueError):
+        raise ConstraintError(f"{constraint!r}: span must be (start, end), got {span!r}") from None
+    if not 0 <= s < e <= length:
+        raise ConstraintError(f"{constraint!r}: span [{s}, {e}) does not fit in a canvas of {length} positions")
+    return s, e
+
+
+class RegularHooks:
+    """``prepare`` / ``adjust_logits`` / ``check_commit`` / ``finalize`` for constraints exposing
+    ``regex() -> str`` and ``check_text(text, result)``. ``key``: this plugin's key in ``run.state``."""
+
+    def __init__(self, key: str, classes):
+        self.key = key
+        self.classes = classes
+
+    def prepare(self, run) -> None:
+        from steerdiff.vocab import vocab_for
+
+        slots = []
+        vocab = None
+        for row, c in run.constraints_of(self.classes):
+            vocab = vocab or vocab_for(run.tokenizer)
+            s, e = span_of(c, run.length)
+            pattern = c.regex()
+            dfa = compile_token_dfa(pattern, vocab, run.fill_id)
+            what = f"{c.type_name} constraint {c.describe()} on row {row}"
+            if dfa.min_tokens < 0:
+                raise ConstraintError(f"{what}: no sequence of this tokenizer's tokens spells a text in its language (empty at the token level)")
+            n = e - s
+            if dfa.min_tokens > n:
+                raise ConstraintError(f"{what}: the shortest matching text takes {dfa.min_tokens} tokens but its span has only {n} positions; raise length")
+            if not dfa.completable(np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool)):
+                raise ConstraintError(f"{what}: no matching text fills exactly {n} tokens and no padding token can end it early")
+            slots.append(Slot(row, c, dfa, s, e))
+        by_row: dict[int, list[Slot]] = {}
+        for sl in slots:
+            by_row.setdefault(sl.row, []).append(sl)
+        for row, group in by_row.items():
+            group.sort(key=lambda x: x.start)
+            for a, b in zip(group, group[1:]):
+                if b.start < a.end:
+                    raise ConstraintError(f"row {row}: regular constraints {a.constraint.describe()} and {b.constraint.describe()} overlap on canvas positions [{b.start}, {min(a.end, b.end)}); give them disjoint spans")
+        if slots:
+            run.state[self.key] = {"slots": slots, "logits": None}
+
+    def adjust_logits(self, run, canvas, masked, logits):
+        st = run.state.get(self.key)
+        if not st:
+            return None
+        from steerdiff.edits import LogitsEdit
+
+        st["logits"] = logits  # the loop edits this tensor in place; check_commit reads the final scores
+        B, L, V = logits.shape
+        rows = sorted({sl.row for sl in st["slots"]})
+        ridx = {r: i for i, r in enumerate(rows)}
+        canvas_np = canvas.cpu().numpy()
+        masked_np = masked.cpu().numpy()
+        allowed = torch.ones((len(rows), L, V), dtype=torch.bool, device=logits.device)  # (R, L, V)
+        for sl in st["slots"]:
+            m = masked_np[sl.row, sl.start:sl.end]
+            if not m.any():
+                continue
+            dfa = sl.dfa
+            t2c = dfa.tok2cls
+            toks = canvas_np[sl.row, sl.start:sl.end]
+            cls_row = np.where(m, 0, t2c[np.clip(toks, 0, len(t2c) - 1)] * (toks < len(t2c)))
+            res = dfa.allowed_classes(cls_row, m)
+            if res is None:
+                raise ConstraintError(
+                    f"row {sl.row}: the fixed tokens in canvas span [{sl.start}, {sl.end}) cannot be completed into "
+                    f"{sl.constraint.type_name} constraint {sl.constraint.describe()} (text so far: {_span_text(run, toks, m)!r})")
+            pos, acls = res  # (M,), (M, C)
+            tok = torch.from_numpy(acls).to(logits.device)[:, _tok2cls_width(dfa, V, logits.device)]  # (M, V)
+            allowed[ridx[sl.row], torch.as_tensor(pos + sl.start, device=logits.device)] = tok
+        return LogitsEdit(allowed=allowed, rows=torch.tensor(rows, dtype=torch.long, device=logits.device))
+
+    def check_commit(self, run, canvas, proposal, commit) -> None:
+        st = run.state.get(self.key)
+        if not st:
+            return
+        logits = st.get("logits")
+        for sl in st["slots"]:
+            c_row = commit[sl.row, sl.start:sl.end]
+            if not bool(c_row.any()):
+                continue
+            dfa = sl.dfa
+            t2c = dfa.tok2cls
+            toks = canvas[sl.row, sl.start:sl.end].cpu().numpy()
+            prop = proposal[sl.row, sl.start:sl.end].cpu().numpy()
+            cmask = c_row.cpu().numpy()
+            masked = toks == run.mask_id
+            masked &= ~cmask
+            merged = np.where(cmask, prop, toks)
+            cls_row = t2c[np.clip(merged, 0, len(t2c) - 1)] * (merged < len(t2c))
+            if dfa.completable(cls_row, masked):
+                continue
+            cand = np.flatnonzero(cmask)
+            if logits is not None:
+                lg = logits[sl.row, torch.as_tensor(cand + sl.start, device=logits.device)]  # (k, V)
+                pt = torch.as_tensor(prop[cand], device=logits.device)
+                conf = torch.log_softmax(lg.float(), dim=-1).gather(1, pt[:, None]).squeeze(1).cpu().numpy()
+                order = cand[np.argsort(-conf, kind="stable")]
+            else:
+                order = cand
+            keep_mask = np.zeros_like(cmask)
+            base = masked | cmask  # candidates start masked
+            cur_cls = np.where(cmask, 0, cls_row)
+            for i, q in enumerate(order):
+                trial_cls = cur_cls.copy()
+                trial_cls[q] = cls_row[q]
+                trial_masked = base.copy()
+                trial_masked[q] = False
+                if dfa.completable(trial_cls, trial_masked):
+                    cur_cls, base = trial_cls, trial_masked
+                    keep_mask[q] = True
+            drop = torch.as_tensor(cmask & ~keep_mask, device=commit.device)
+            commit[sl.row, sl.start:sl.end] &= ~drop
+
+    def finalize(self, run, results) -> None:
+        st = run.state.get(self.key)
+        if not st:
+            return
+        from steerdiff.vocab import vocab_for
+
+        vocab = vocab_for(run.tokenizer)
+        for sl in st["slots"]:
+            res = results[sl.row]
+            ids = [t for t in res.token_ids[sl.start:sl.end] if t != run.fill_id]
+            raw = vocab.decode_bytes(ids)
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                from steerdiff.errors import ValidationFailed
+
+                raise ValidationFailed(f"{sl.constraint.type_name} constraint {sl.constraint.describe()}: span [{sl.start}, {sl.end}) is not valid UTF-8 (engine bug)", raw.decode("utf-8", "replace")) from None
+            sl.constraint.check_text(text, res)
+
+
+def _span_text(run, toks, masked) -> str:
+    from steerdiff.vocab import vocab_for
+
+    vocab = vocab_for(run.tokenizer)
+    return "".join("▒" if m else vocab.decode([int(t)]) for t, m in zip(toks, masked))
+
+
+def _tok2cls_width(dfa: TokenDFA, V: int, device) -> torch.Tensor:
+    """``tok2cls`` as a LongTensor of width ``V`` on ``device`` (ids beyond the table: never allowed)."""
+    key = (str(device), V)
+    t = dfa._torch.get(key)
+    if t is None:
+        base = np.zeros(V, dtype=np.int64)
+        n = min(V, len(dfa.tok2cls))
+        base[:n] = dfa.tok2cls[:n]
+        t = torch.from_numpy(base).to(device)
+        dfa._torch[key] = t
+    return t
