@@ -70,7 +70,7 @@ def test_combine_masks_and_biases_is_order_free():
 @pytest.mark.parametrize("edit, words", [
     ("nope", "LogitsEdit"),
     (LogitsEdit(allowed=torch.ones(3, 3, dtype=torch.bool)), "broadcastable"),
-    (LogitsEdit(allowed=LogitsEdit(allowed=torch.ones(1, 1, 4, 9, dtype=torch.bool)), "grow"),
+    (LogitsEdit(allowed=torch.ones(1, 1, 4, 9, dtype=torch.bool)), "grow"),
     (LogitsEdit(bias=torch.ones(1, 1, 1, dtype=torch.long)), "float"),
     (LogitsEdit(allowed=torch.ones(1, 1, 1)), "bool"),
 ])
