@@ -378,6 +378,24 @@ class TokenDFA:
         F = self.forward(cls_row, masked)
         return bool((F[-1] & self.accept).any())
 
+    def select_jointly(self, cls_row: np.ndarray, masked: np.ndarray, order, prop_cls: np.ndarray) -> np.ndarray:
+        """Keep proposals in ``order`` (most confident first) while the span stays completable.
+
+        ``cls_row``/``masked``: the span before this step (proposal positions masked); ``prop_cls[q]``:
+        the proposed class at position ``q``. Returns the bool keep mask ``(n,)``. The first proposal is
+        kept whenever it is individually valid (it was drawn from the exact allowed set).
+        """
+        keep = np.zeros(len(cls_row), dtype=bool)
+        cur_cls, cur_masked = cls_row.copy(), masked.copy()
+        for q in order:
+            trial_cls, trial_masked = cur_cls.copy(), cur_masked.copy()
+            trial_cls[q] = prop_cls[q]
+            trial_masked[q] = False
+            if self.completable(trial_cls, trial_masked):
+                cur_cls, cur_masked = trial_cls, trial_masked
+                keep[q] = True
+        return keep
+
     def allowed_classes(self, cls_row: np.ndarray, masked: np.ndarray):
         """``(positions (M,), allowed (M, C) bool)`` for the masked positions of the span, or None when
         the span cannot be completed at all."""
@@ -658,17 +676,7 @@ class RegularHooks:
                 order = cand[np.argsort(-conf, kind="stable")]
             else:
                 order = cand
-            keep_mask = np.zeros_like(cmask)
-            base = masked | cmask  # candidates start masked
-            cur_cls = np.where(cmask, 0, cls_row)
-            for i, q in enumerate(order):
-                trial_cls = cur_cls.copy()
-                trial_cls[q] = cls_row[q]
-                trial_masked = base.copy()
-                trial_masked[q] = False
-                if dfa.completable(trial_cls, trial_masked):
-                    cur_cls, base = trial_cls, trial_masked
-                    keep_mask[q] = True
+            keep_mask = dfa.select_jointly(np.where(cmask, 0, cls_row), masked | cmask, order, cls_row)
             drop = torch.as_tensor(cmask & ~keep_mask, device=commit.device)
             commit[sl.row, sl.start:sl.end] &= ~drop
 

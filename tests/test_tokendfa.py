@@ -1,0 +1,277 @@
+"""The token-DFA engine: exact allowed sets over any unmasking order, on all three tokenizer families.
+
+Brute force: for short spans, enumerate every completion over the tokens that can appear in a match
+and compare the engine's allowed set at each masked position with the tokens seen in valid ones.
+Fuzz (hypothesis): random regexes, canvas lengths, unmasking orders, logits and several commits per
+step never reach a dead end, and the final text always ``re.fullmatch``es.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny import tiny_tokenizer  # noqa: E402
+
+from steerdiff.errors import ConstraintError  # noqa: E402
+from steerdiff.vocab import vocab_for  # noqa: E402
+from steerdiff_plugins.tokendfa import FILL, NEVER, compile_token_dfa, to_engine_regex  # noqa: E402
+
+FAMILIES = ["bytelevel", "sentencepiece", "wordpiece"]
+
+
+def _valid(vocab, fill_id, pattern, seq) -> bool:
+    """Independent check of one full span: padding only as a suffix run, specials never, re.fullmatch."""
+    seen_fill = False
+    parts = []
+    for t in seq:
+        if t == fill_id:
+            seen_fill = True
+            continue
+        if seen_fill or t in vocab.special or not vocab.token_bytes[t]:
+            return False
+        parts.append(vocab.token_bytes[t])
+    raw = b"".join(parts)
+    if vocab.leading_space and raw.startswith(b" "):
+        raw = raw[1:]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return re.fullmatch(pattern, text) is not None
+
+
+def _relevant(vocab, alphabet: bytes) -> list[int]:
+    ok = set(alphabet) | ({0x20} if vocab.leading_space else set())
+    return [t for t, b in enumerate(vocab.token_bytes) if b and t not in vocab.special and set(b) <= ok]
+
+
+def _classes(dfa, seq):
+    return np.array([dfa.tok2cls[t] if t is not None else NEVER for t in seq]), np.array([t is None for t in seq])
+
+
+CASES = [
+    (r"[ab]{1,3}c?", b"abc"),
+    (r"(0|[1-9][0-9]?)", b"0123456789"),
+    (r"é|日本|x", "éx日本".encode()),
+    (r"a(b|c)*", b"abc"),
+]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("pattern,alphabet", CASES)
+def test_allowed_sets_match_brute_force(family, pattern, alphabet):
+    tok = tiny_tokenizer(family)
+    vocab = vocab_for(tok)
+    fill = tok.eos_token_id
+    try:
+        dfa = compile_token_dfa(pattern, vocab, fill)
+    except ConstraintError:
+        pytest.fail(f"{pattern!r} should compile for {family}")
+    rel = _relevant(vocab, alphabet)
+    cands = rel + [fill]
+    # allowed sets are computed over the whole vocabulary and compared with completions over `cands`:
+    # a token outside the alphabet that the engine allowed would show up as a mismatch
+    n = 3
+    rng = np.random.default_rng(0)
+    valid_full = [seq for seq in itertools.product(cands, repeat=n) if _valid(vocab, fill, pattern, seq)]
+    if not valid_full:
+        assert dfa.allowed_classes(*_classes(dfa, [None] * n)) is None
+        return
+    layouts = [[None] * n]
+    for _ in range(12):  # fixed tokens taken from valid sequences, and some from invalid ones
+        base = valid_full[rng.integers(len(valid_full))] if rng.random() < 0.8 else tuple(rng.choice(cands, n))
+        keep = rng.random(n) < 0.4
+        layouts.append([int(t) if k else None for t, k in zip(base, keep)])
+    for lay in layouts:
+        masked_pos = [i for i, t in enumerate(lay) if t is None]
+        seen = {i: set() for i in masked_pos}
+        for combo in itertools.product(cands, repeat=len(masked_pos)):
+            seq = list(lay)
+            for i, t in zip(masked_pos, combo):
+                seq[i] = t
+            if _valid(vocab, fill, pattern, seq):
+                for i, t in zip(masked_pos, combo):
+                    seen[i].add(t)
+        res = dfa.allowed_classes(*_classes(dfa, lay))
+        if res is None:
+            assert all(not s for s in seen.values()), lay
+            if not masked_pos:
+                assert not _valid(vocab, fill, pattern, lay), lay
+            continue
+        if not masked_pos:
+            assert _valid(vocab, fill, pattern, lay), lay
+        pos, acls = res
+        assert list(pos) == masked_pos
+        for row, i in enumerate(pos):
+            allowed = set(np.flatnonzero(acls[row][dfa.tok2cls]).tolist())
+            assert allowed == seen[i], (family, pattern, lay, i, sorted(allowed ^ seen[i])[:10])
+
+
+def test_partial_utf8_tokens_join_across_positions():
+    """A character split over two byte tokens is allowed only as a whole (byte-level BPE has all 256)."""
+    tok = tiny_tokenizer("bytelevel")
+    vocab = vocab_for(tok)
+    dfa = compile_token_dfa("é", vocab, tok.eos_token_id)
+    b3 = vocab.token_bytes.index(b"\xc3")
+    ba9 = vocab.token_bytes.index(b"\xa9")
+    pos, acls = dfa.allowed_classes(*_classes(dfa, [b3, None, None]))
+    allowed1 = set(np.flatnonzero(acls[0][dfa.tok2cls]).tolist())
+    assert allowed1 == {ba9}
+    allowed2 = set(np.flatnonzero(acls[1][dfa.tok2cls]).tolist())
+    assert allowed2 == {tok.eos_token_id}
+
+
+def test_special_tokens_never_allowed_and_padding_only_as_suffix():
+    tok = tiny_tokenizer("bytelevel")
+    vocab = vocab_for(tok)
+    fill = tok.eos_token_id
+    dfa = compile_token_dfa("[a-z]{0,6}", vocab, fill)
+    assert all(dfa.tok2cls[s] == NEVER for s in vocab.special if s != fill)
+    assert dfa.tok2cls[fill] == FILL
+    a = tok.convert_tokens_to_ids("a")
+    # padding in the middle can never be followed by text
+    pos, acls = dfa.allowed_classes(*_classes(dfa, [a, fill, None, None]))
+    assert set(np.flatnonzero(acls[0][dfa.tok2cls])) == {fill}
+    cls, m = _classes(dfa, [a, fill, a])
+    assert not dfa.completable(cls, m)
+
+
+@pytest.mark.parametrize("pattern,n,why", [
+    ("x{40}", 4, "shortest"),
+    ("a[^\\x00-\\U0010ffff]", 8, "empty"),
+    ("(a)\\1", 8, "regular"),
+    ("(?=a)a", 8, "regular"),
+])
+def test_impossible_constraints_are_refused(pattern, n, why):
+    tok = tiny_tokenizer("bytelevel")
+    vocab = vocab_for(tok)
+    with pytest.raises(ConstraintError, match=why):
+        dfa = compile_token_dfa(pattern, vocab, tok.eos_token_id)
+        if dfa.min_tokens > n:
+            raise ConstraintError(f"shortest match takes {dfa.min_tokens} tokens > {n}")
+
+
+def test_python_dialect_categories_are_exact():
+    # \d and \w follow Python's Unicode definitions, not the engine's
+    for pat, yes, no in [(r"\d", "٣", "a"), (r"\w", "é", "-"), (r"(?i)ab", "aB", "ac"), (r".", "x", "\n")]:
+        assert "\\d" not in to_engine_regex(pat) and "\\w" not in to_engine_regex(pat)  # expanded to Python's sets
+        tok = tiny_tokenizer("bytelevel")
+        dfa = compile_token_dfa(pat, vocab_for(tok), tok.eos_token_id)
+        enc = tok.encode(yes, add_special_tokens=False)
+        cls, m = _classes(dfa, enc)
+        assert dfa.completable(cls, m), (pat, yes)
+        enc = tok.encode(no, add_special_tokens=False)
+        cls, m = _classes(dfa, enc)
+        assert not dfa.completable(cls, m), (pat, no)
+
+
+# ------------------------------------------------------------------------------------------- fuzzing
+
+def _regexes():
+    atoms = st.sampled_from(["a", "b", "0", "1", "é", "日", " ", "[ab]", "[0-9]", "\\d", "[^a]", "x"])
+
+    def extend(inner):
+        return st.one_of(
+            st.tuples(inner, inner).map(lambda t: t[0] + t[1]),
+            st.tuples(inner, inner).map(lambda t: f"(?:{t[0]}|{t[1]})"),
+            st.tuples(inner, st.integers(0, 2), st.integers(0, 3)).map(lambda t: f"(?:{t[0]}){{{t[1]},{t[1] + t[2]}}}"),
+            inner.map(lambda x: f"(?:{x})*"),
+            inner.map(lambda x: f"(?:{x})?"),
+        )
+
+    return st.recursive(atoms, extend, max_leaves=6)
+
+
+def _run_canvas(dfa, vocab, fill, n, rng):
+    """A diffusion-style run over an n-position span: random logits, random order, several commits."""
+    V = dfa.tok2cls.shape[0]
+    cls = np.zeros(n, dtype=np.int64)
+    toks = np.full(n, -1)
+    masked = np.ones(n, dtype=bool)
+    while masked.any():
+        res = dfa.allowed_classes(cls, masked)
+        assert res is not None, "dead end"
+        pos, acls = res
+        tok_ok = acls[:, dfa.tok2cls]  # (M, V)
+        assert tok_ok.any(axis=1).all(), "a masked position has no allowed token"
+        logits = rng.normal(size=(len(pos), V))
+        logits[~tok_ok] = -np.inf
+        prop = logits.argmax(axis=1)
+        k = int(rng.integers(1, len(pos) + 1))
+        order = rng.permutation(len(pos))[:k]
+        prop_cls = cls.copy()
+        prop_cls[pos] = dfa.tok2cls[prop]
+        keep = dfa.select_jointly(cls, masked, pos[order], prop_cls)
+        assert keep[pos[order[0]]], "the first (most confident) proposal was dropped"
+        for j, p in enumerate(pos):
+            if keep[p]:
+                toks[p], cls[p], masked[p] = prop[j], dfa.tok2cls[prop[j]], False
+    return toks
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pattern=_regexes(), n=st.integers(1, 10), seed=st.integers(0, 2**31 - 1))
+def test_fuzz_never_dead_end_and_always_matches(family, pattern, n, seed):
+    tok = tiny_tokenizer(family)
+    vocab = vocab_for(tok)
+    fill = tok.eos_token_id
+    try:
+        dfa = compile_token_dfa(pattern, vocab, fill)
+    except ConstraintError:
+        return  # empty language over this tokenizer: refused up front, which is the contract
+    if dfa.min_tokens < 0 or not dfa.completable(np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool)):
+        assert dfa.allowed_classes(np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool)) is None
+        return
+    rng = np.random.default_rng(seed)
+    toks = _run_canvas(dfa, vocab, fill, n, rng)
+    assert _valid(vocab, fill, pattern, [int(t) for t in toks]), (pattern, vocab.decode([t for t in toks if t != fill]))
+
+
+# ------------------------------------------------------------------------------- through the loop
+
+def _model(kind="bytelevel"):
+    from tiny import tiny_model
+
+    return tiny_model("masked", kind)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_regex_choice_tokens_through_the_loop(family):
+    import steerdiff as sd
+
+    m = _model(family)
+    tok = m.tokenizer
+    cs = [sd.Regex(r"[0-9]{1,3}", span=(0, 4)), sd.Choice(["yes", "no", "maybe"], span=(4, 8)),
+          sd.TokenSet(["a", "b"], span=(8, 10))]
+    for seed in range(3):
+        outs = sd.generate(m, ["x", "y"], length=12, steps=4, constraints=cs, seed=seed, temperature=1.0)
+        v = vocab_for(tok)
+        for r in outs:
+            ids = r.token_ids
+            assert re.fullmatch(r"[0-9]{1,3}", v.decode([t for t in ids[0:4] if t != m.fill_id]))
+            assert v.decode([t for t in ids[4:8] if t != m.fill_id]) in ("yes", "no", "maybe")
+            assert set(ids[8:10]) <= {tok.convert_tokens_to_ids("a"), tok.convert_tokens_to_ids("b")} | set(
+                tok.encode("a", add_special_tokens=False) + tok.encode("b", add_special_tokens=False))
+
+
+def test_impossible_regex_raises_at_prepare():
+    import steerdiff as sd
+
+    m = _model()
+    with pytest.raises(ConstraintError, match="shortest matching text takes"):
+        sd.generate(m, "x", length=4, constraints=[sd.Regex(r"[a-z]{3}-[a-z]{3}-[a-z]{3}")])
+    with pytest.raises(ConstraintError, match="not a regular-language feature"):
+        sd.Regex(r"(a)\1")
+    with pytest.raises(ConstraintError, match="overlap"):
+        sd.generate(m, "x", length=8, constraints=[sd.Regex("a*", span=(0, 5)), sd.Regex("b*", span=(3, 8))])
