@@ -36,6 +36,7 @@ class Adapter:
     family = "base"
     shift = 0
     autoregressive = False
+    profile = False  # True: synchronise CUDA around the forward pass so timings split model from the rest
 
     def __init__(self, model, tokenizer, *, mask_id: int, fill_id: int, device: torch.device | str = "cpu", name: str = ""):
         self.model = model.eval()
@@ -61,9 +62,17 @@ class Adapter:
 
     @torch.no_grad()
     def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """``input_ids (B, T)``, ``attention_mask (B, T)`` -> ``(B, T, V)`` raw logits."""
+        """``input_ids (B, T)``, ``attention_mask (B, T)`` -> ``(B, T, V)`` logits.
+
+        Raw model logits, except that a diffusion family's mask token is never a prediction: its column
+        is set to ``-inf`` (committing ``[MASK]`` would leave a hole the loop believes is filled)."""
         out = self.model(input_ids=input_ids, attention_mask=attention_mask)
-        return out.logits if hasattr(out, "logits") else out[0]
+        return self._ban_mask(out.logits if hasattr(out, "logits") else out[0])
+
+    def _ban_mask(self, logits: torch.Tensor) -> torch.Tensor:
+        if not self.autoregressive and 0 <= self.mask_id < logits.shape[-1]:
+            logits[..., self.mask_id] = float("-inf")
+        return logits
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, device={self.device}, mask_id={self.mask_id})"
@@ -110,9 +119,120 @@ class CausalAdapter(Adapter):
 
 
 class BlockDiffusionAdapter(Adapter):
-    """transformers' native block-diffusion models (DiffusionGemma): the canvas is the decoder's block."""
+    """transformers' native block-diffusion model, DiffusionGemma (``DiffusionGemmaForBlockDiffusion``).
+
+    DiffusionGemma is an encoder-decoder over one sequence: a causal encoder turns the prompt into a
+    KV cache, and a bidirectional decoder reads that cache (read-only) and refines a canvas. Its own
+    sampler (``generation_diffusion_gemma.py``) is *uniform-noise* diffusion: it has no mask token; the
+    canvas starts as uniformly random tokens and positions it has not accepted are re-noised with fresh
+    random tokens each step. This adapter maps the steerdiff loop onto that:
+
+    - each row of ``input_ids`` is split at its prompt length: ``prompt`` goes to the encoder (left
+      padded, positions ``0..S-1`` as DiffusionGemma's ``generate`` lays them out; RoPE is relative, so
+      the pad offset does not change the result), the canvas ``input_ids[b, n_b : n_b + L]`` goes to the
+      decoder at positions ``S..S+L-1``;
+    - canvas positions holding ``mask_id`` (a sentinel: the tokenizer's mask token, else its pad token)
+      are replaced by uniformly random tokens before the decoder sees them. The noise is drawn once from
+      a generator seeded with ``noise_seed`` for each canvas length (the same for every row), so ``logits`` is a deterministic
+      function of its input and a generation is reproducible for a seed;
+    - the encoder's KV cache is kept while the prompt rows stay the same (the decoder never writes it),
+      so a generation runs the encoder once and the decoder once per step;
+    - no self-conditioning logits are passed (the model's first-step input; training drops them per
+      example, so this is in distribution);
+    - the whole steerdiff canvas is one decoder block. ``config.canvas_length`` is the trained block
+      size; a longer canvas still runs but is outside what the model was trained on (use
+      ``schedule="blocks"`` with ``block_length=canvas_length`` for block-by-block order).
+
+    Where each row's prompt ends is not in ``logits``'s arguments, so the adapter remembers the prompts
+    it returned from :meth:`prompt_ids` and finds the one each row starts with (``prompt_lengths=``
+    overrides this). Logits outside the canvas are zeros.
+    """
 
     family = "block_diffusion"
+    noise_seed = 0
+    _MAX_PROMPTS = 256
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._prompts: dict[tuple[int, ...], int] = {}  # prompt ids -> registration counter (recency)
+        self._counter = 0
+        self._noise_cache: dict[int, torch.Tensor] = {}
+        self._enc_cache: tuple[torch.Tensor, torch.Tensor, Any] | None = None
+
+    def prompt_ids(self, prompt: str) -> list[int]:
+        ids = list(self.tokenizer(prompt)["input_ids"])
+        if not ids:  # the encoder needs at least one token to build its cache
+            bos = self.tokenizer.bos_token_id
+            ids = [bos if bos is not None else self.fill_id]
+        self._counter += 1
+        key = tuple(ids)
+        self._prompts.pop(key, None)
+        self._prompts[key] = self._counter
+        while len(self._prompts) > self._MAX_PROMPTS:
+            self._prompts.pop(next(iter(self._prompts)))
+        return ids
+
+    def _prompt_lengths(self, rows: list[list[int]], widths: list[int]) -> list[int]:
+        """Each row's prompt length: a remembered prompt that the row starts with, the same canvas length for all."""
+        per_row: list[dict[int, int]] = []  # canvas length -> recency of the prompt that gives it
+        for row, w in zip(rows, widths):
+            cands: dict[int, int] = {}
+            for p, rec in self._prompts.items():
+                n = len(p)
+                if n < w and tuple(row[:n]) == p:
+                    cands[w - n] = max(rec, cands.get(w - n, 0))
+            per_row.append(cands)
+        common = set(per_row[0]).intersection(*per_row[1:]) if per_row else set()
+        if not common:
+            raise ConfigError(
+                "BlockDiffusionAdapter.logits cannot tell where the prompt ends in these rows: build the prompt "
+                "with this adapter's prompt_ids() (as steerdiff.generate does) or pass prompt_lengths="
+            )
+        L = max(common, key=lambda c: per_row[0][c])  # the most recently used prompt wins a tie
+        return [w - L for w in widths]
+
+    def _noise(self, L: int, device: torch.device) -> torch.Tensor:
+        """``(L,)`` uniformly random token ids, the same for every row (so a row's logits do not depend on its batch)."""
+        if L not in self._noise_cache:
+            gen = torch.Generator().manual_seed(self.noise_seed)
+            self._noise_cache[L] = torch.randint(0, self.vocab_size, (L,), generator=gen)
+        return self._noise_cache[L].to(device)
+
+    @torch.no_grad()
+    def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_lengths: list[int] | None = None) -> torch.Tensor:
+        B, T = input_ids.shape
+        dev = input_ids.device
+        widths = attention_mask.sum(dim=1).tolist()  # (B,) prompt + canvas per row
+        rows = input_ids.tolist()
+        n = list(prompt_lengths) if prompt_lengths is not None else self._prompt_lengths(rows, widths)
+        L = widths[0] - n[0]
+        if any(w - k != L for w, k in zip(widths, n)) or L < 1 or min(n) < 1:
+            raise ConfigError(f"prompt lengths {n} do not leave one canvas length in rows of widths {widths}")
+        S = max(n)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.fill_id
+        enc_ids = torch.full((B, S), pad, dtype=torch.long, device=dev)  # (B, S) prompts, left padded
+        enc_mask = torch.zeros((B, S), dtype=torch.long, device=dev)  # (B, S)
+        canvas = torch.empty((B, L), dtype=torch.long, device=dev)  # (B, L)
+        for b, k in enumerate(n):
+            enc_ids[b, S - k:] = input_ids[b, :k]
+            enc_mask[b, S - k:] = 1
+            canvas[b] = input_ids[b, k:k + L]
+        canvas = torch.where(canvas == self.mask_id, self._noise(L, dev)[None], canvas)  # masks -> uniform noise
+        dec_mask = torch.cat([enc_mask, torch.ones((B, L), dtype=torch.long, device=dev)], dim=1)  # (B, S + L)
+        dec_pos = torch.arange(S, S + L, device=dev)[None].expand(B, L)  # (B, L)
+        kw: dict[str, Any] = dict(decoder_input_ids=canvas, decoder_attention_mask=dec_mask, decoder_position_ids=dec_pos)
+        ec = self._enc_cache
+        if ec is not None and ec[0].shape == enc_ids.shape and torch.equal(ec[0], enc_ids) and torch.equal(ec[1], enc_mask):
+            out = self.model(past_key_values=ec[2], **kw)  # the decoder only reads the prompt's cache
+        else:
+            enc_pos = torch.arange(S, device=dev)[None].expand(B, S)  # (B, S)
+            out = self.model(input_ids=enc_ids, attention_mask=enc_mask, position_ids=enc_pos, use_cache=True, **kw)
+            self._enc_cache = (enc_ids, enc_mask, out.past_key_values)
+        block = out.logits  # (B, L, V)
+        full = block.new_zeros((B, T, block.shape[-1]))  # (B, T, V): zeros off the canvas
+        for b, k in enumerate(n):
+            full[b, k:k + L] = block[b]
+        return self._ban_mask(full)
 
 
 def _fill_id(tokenizer, config) -> int:
@@ -122,6 +242,29 @@ def _fill_id(tokenizer, config) -> int:
         if tid is not None:
             return int(tid)
     raise ConfigError("the tokenizer has no EOS, PAD or SEP token to pad values that end early")
+
+
+def _refuse_remote_code(path: Path, trust_remote_code: bool) -> None:
+    """Refuse a checkpoint whose config points at custom code (``auto_map``) unless the caller trusts it."""
+    import json
+
+    cfg_file = path / "config.json"
+    if trust_remote_code or not cfg_file.is_file():
+        return
+    try:
+        raw = json.loads(cfg_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {cfg_file}: {exc}") from None
+    auto_map = raw.get("auto_map") or {}
+    mt = raw.get("model_type")
+    from transformers import CONFIG_MAPPING
+
+    if auto_map and mt not in CONFIG_MAPPING:
+        files = sorted({str(v).split(".")[0] + ".py" for v in auto_map.values() if isinstance(v, str)})
+        raise ConfigError(
+            f"{path} (model_type {mt!r}) needs custom modelling code ({', '.join(files)}), which transformers does "
+            f"not ship; read it, then pass trust_remote_code=True to run it"
+        )
 
 
 def family_of(config) -> str:
@@ -160,9 +303,14 @@ def wrap_model(model, tokenizer, family: str | None = None, device: str | torch.
     if family == "causal":
         mask = fill
     elif family == "llada":
-        mask = getattr(cfg, "mask_token_id", None) or tokenizer.mask_token_id or LLADA_MASK_ID
+        mask = next((m for m in (getattr(cfg, "mask_token_id", None), tokenizer.mask_token_id) if m is not None), None)
+        if mask is None and LLADA_MASK_ID < len(tokenizer):
+            mask = LLADA_MASK_ID
+    elif family == "block_diffusion":  # uniform-noise diffusion: the mask id is only a sentinel
+        mask = tokenizer.mask_token_id if tokenizer.mask_token_id is not None else tokenizer.pad_token_id
     else:
-        mask = getattr(cfg, "mask_token_id", None) or tokenizer.mask_token_id
+        mask = getattr(cfg, "mask_token_id", None)
+        mask = mask if mask is not None else tokenizer.mask_token_id
     if mask is None:
         raise ConfigError(f"model family {family!r} needs a mask token: neither the config nor the tokenizer has one")
     return ADAPTERS[family](model, tokenizer, mask_id=mask, fill_id=fill, device=device)
@@ -194,12 +342,15 @@ def load_model(
         raise ConfigError(f"model path {str(path)!r} does not exist (no model hub here: pass a local directory)")
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device {device!r} requested but CUDA is not available")
+    if not path.is_dir() and not gguf_file:
+        raise ConfigError(f"model path {str(path)!r} is not a directory; pass a directory with config.json and the tokenizer files")
+    _refuse_remote_code(path, trust_remote_code)
     kw: dict[str, Any] = {"trust_remote_code": trust_remote_code}
     if gguf_file:
         kw["gguf_file"] = gguf_file
     try:
         config = AutoConfig.from_pretrained(path, **kw)
-    except ValueError as exc:
+    except (ValueError, OSError, KeyError) as exc:
         if "trust_remote_code" in str(exc) and not trust_remote_code:
             raise ConfigError(f"{path} needs custom modelling code; pass trust_remote_code=True if you trust it") from None
         raise ConfigError(f"cannot read the model config in {path}: {exc}") from None
@@ -219,7 +370,13 @@ def load_model(
     elif family == "block_diffusion":
         import transformers
 
-        cls = getattr(transformers, "DiffusionGemmaForBlockDiffusion", None) or AutoModel
+        cls = getattr(transformers, "DiffusionGemmaForBlockDiffusion", None)
+        if cls is None or getattr(config, "model_type", "") != "diffusion_gemma":
+            raise ConfigError(
+                f"family 'block_diffusion' supports transformers' DiffusionGemmaForBlockDiffusion only (transformers "
+                f"{transformers.__version__} has it: {cls is not None}; this config's model_type is "
+                f"{getattr(config, 'model_type', None)!r})"
+            )
         model = cls.from_pretrained(path, **kw)
     else:
         raise ConfigError(f"unknown model family {family!r}; choose one of {sorted(ADAPTERS)}")
