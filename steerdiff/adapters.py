@@ -96,10 +96,29 @@ class LLaDAAdapter(Adapter):
 
 
 class DreamAdapter(Adapter):
-    """Dream-style models: bidirectional but trained from a causal LM, so logits shift by one."""
+    """Dream-style models: bidirectional but trained from a causal LM, so logits shift by one.
+
+    Called as Dream's own ``diffusion_generate`` calls it: ``model(x, attention_mask, tok_idx)`` with
+    ``attention_mask="full"`` when no position is padded, else a ``(B, 1, T, T)`` bool mask (True where
+    both query and key are real tokens) and ``tok_idx`` the position ids of the real tokens. A native
+    transformers class wrapped with ``family="dream"`` is called the usual way (keyword 2D mask)."""
 
     family = "dream"
     shift = 1
+
+    @torch.no_grad()
+    def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        if type(self.model).__module__.startswith("transformers."):  # a native backbone driven as Dream (tests)
+            return super().logits(input_ids, attention_mask)
+        if bool((attention_mask == 0).any()):
+            tok_idx = attention_mask.long().cumsum(-1) - 1  # (B, T)
+            tok_idx = tok_idx.masked_fill(attention_mask == 0, 1)
+            a = attention_mask.bool()
+            mask = a[:, None, None, :] & a[:, None, :, None]  # (B, 1, T, T)
+        else:
+            tok_idx, mask = None, "full"
+        out = self.model(input_ids, mask, tok_idx)
+        return self._ban_mask(out.logits if hasattr(out, "logits") else out[0])
 
 
 class CausalAdapter(Adapter):

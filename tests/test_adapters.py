@@ -213,6 +213,19 @@ def test_logit_alignment_against_direct_call(loaded, name):
         assert not torch.allclose(got[1:, keep], direct[n + 1: n + LENGTH, keep], atol=1e-3)
 
 
+@pytest.mark.parametrize("name", ["bert", "llada", "dream"])
+def test_padded_batch_rows_match_single_rows(loaded, name):
+    """Prompts of different lengths pad the batch (Dream gets its 4D mask and position ids): rows stay independent."""
+    model = loaded(name)
+    prompts = [model.prompt_ids(t) for t in ("x", "The food was cold and bland")]
+    assert len(prompts[0]) != len(prompts[1])
+    canvas = torch.randint(10, model.vocab_size, (2, LENGTH), generator=torch.Generator().manual_seed(2))
+    canvas[:, ::2] = model.mask_id
+    batch = canvas_logits(model, prompts, canvas)  # (2, L, V)
+    for b in range(2):
+        torch.testing.assert_close(batch[b], canvas_logits(model, [prompts[b]], canvas[b: b + 1])[0], rtol=1e-4, atol=1e-4)
+
+
 def test_llada_needs_trust_remote_code(checkpoints):
     path = checkpoints("llada")
     assert json.loads((path / "config.json").read_text())["auto_map"]["AutoModel"].endswith("TinyLLaDAModel")
