@@ -9,6 +9,10 @@ left to right, one position per step.
 Families: masked LMs (``AutoModelForMaskedLM``: BERT, ModernBERT, steerdiff-tiny), LLaDA-style
 custom-code models (mask id from the config; ``trust_remote_code`` only when the caller passes it),
 Dream-style (shifted logits), transformers' native block-diffusion class (DiffusionGemma), and causal LMs.
+
+For every non-autoregressive family the mask token's logit is ``-inf``: the loop never commits ``[MASK]``.
+DiffusionGemma has no mask token at all (uniform-noise diffusion); its adapter feeds masked positions to
+the decoder as random tokens, see :class:`BlockDiffusionAdapter`.
 """
 
 from __future__ import annotations
