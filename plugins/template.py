@@ -122,65 +122,67 @@ def init_canvas(run, canvas, frozen):
         frozen[row, len(lay.tokens):] = True
 
 
-def _hole_index(lay: _Layout, L: int, device) -> torch.Tensor:
-    """``(L,)`` hole number of each canvas position, -1 outside holes."""
-    idx = torch.full((L,), -1, dtype=torch.long, device=device)
-    for h, (s, e) in enumerate(lay.spans.values()):
-        idx[s:e] = h
-    return idx
+def _hole_bounds(layouts: dict, rows: list[int], L: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(R, L)`` start and end of the hole holding each position (0, 0 outside holes)."""
+    start = torch.zeros((len(rows), L), dtype=torch.long)
+    end = torch.zeros((len(rows), L), dtype=torch.long)
+    for r, row in enumerate(rows):
+        for s, e in layouts[row][1].spans.values():
+            start[r, s:e], end[r, s:e] = s, e
+    return start.to(device), end.to(device)
+
+
+def _neighbours(toks: torch.Tensor, present: torch.Tensor, fill: int, start: torch.Tensor, end: torch.Tensor):
+    """For each position j of ``(R, L)`` rows: is there text after j, and padding before j, in j's hole?"""
+    is_fill = (present & (toks == fill)).long()  # (R, L)
+    is_text = (present & (toks != fill)).long()  # (R, L)
+    zero = torch.zeros_like(is_fill[:, :1])
+    cum_fill = torch.cat([zero, is_fill.cumsum(1)], 1)  # (R, L + 1): fills before index
+    cum_text = torch.cat([zero, is_text.cumsum(1)], 1)  # (R, L + 1)
+    j1 = torch.arange(1, toks.shape[1] + 1, device=toks.device).expand_as(toks)  # (R, L)
+    text_after = cum_text.gather(1, end) - cum_text.gather(1, j1)  # (R, L): text in (j, end)
+    fill_before = cum_fill.gather(1, j1 - 1) - cum_fill.gather(1, start)  # (R, L): padding in [start, j)
+    return text_after > 0, fill_before > 0
+
+
+def _state(run, device):
+    st = run.state[KEY]
+    if "rows" not in st:
+        rows = sorted(st["layouts"])
+        st["rows"] = torch.tensor(rows, device=device)
+        st["start"], st["end"] = _hole_bounds(st["layouts"], rows, run.length, device)
+    return st
 
 
 @hookimpl
 def adjust_logits(run, canvas, masked, logits):
     """Ban special tokens in holes; padding only as a suffix run of its hole."""
-    st = run.state.get(KEY)
-    if not st:
+    if not run.state.get(KEY):
         return None
-    rows = sorted(st["layouts"])
-    B, L, V = logits.shape
-    fill = run.fill_id
+    st = _state(run, logits.device)
+    rows, V = st["rows"], logits.shape[-1]
     text_ok = torch.ones(V, dtype=torch.bool, device=logits.device)  # (V,)
     text_ok[[t for t in st["special"] if t < V]] = False
     fill_only = torch.zeros(V, dtype=torch.bool, device=logits.device)  # (V,)
-    fill_only[fill] = True
-    text_or_fill = text_ok | fill_only  # (V,)
-    classes = torch.stack([text_or_fill, text_ok, fill_only])  # (3, V)
-    choice = torch.zeros((len(rows), L), dtype=torch.long, device=logits.device)  # (R, L): class per position
-    for r, row in enumerate(rows):
-        lay = st["layouts"][row][1]
-        for s, e in lay.spans.values():
-            seg = canvas[row, s:e]  # (n,)
-            done = ~masked[row, s:e]  # (n,)
-            is_fill = done & (seg == fill)
-            is_text = done & (seg != fill)
-            text_right = torch.flip(torch.cumsum(torch.flip(is_text.long(), [0]), 0), [0]) - is_text.long()  # text after j
-            fill_left = torch.cumsum(is_fill.long(), 0) - is_fill.long()  # fill before j
-            cls = torch.zeros_like(seg)
-            cls[text_right > 0] = 1  # text follows: no padding here
-            cls[fill_left > 0] = 2  # padding precedes: only padding
-            choice[r, s:e] = cls
-    allowed = classes[choice]  # (R, L, V)
-    return LogitsEdit(allowed=allowed, rows=torch.tensor(rows, device=logits.device))
+    fill_only[run.fill_id] = True
+    classes = torch.stack([text_ok | fill_only, text_ok, fill_only])  # (3, V): free, text only, padding only
+    text_after, fill_before = _neighbours(canvas[rows], ~masked[rows], run.fill_id, st["start"], st["end"])  # (R, L)
+    choice = torch.where(fill_before, 2, torch.where(text_after, 1, 0))  # (R, L)
+    return LogitsEdit(allowed=classes[choice], rows=rows)  # (R, L, V)
 
 
 @hookimpl
 def check_commit(run, canvas, masked, proposal, commit):
-    """Padding committed this step must not sit left of text committed in the same hole."""
-    st = run.state.get(KEY)
-    if not st:
+    """Padding committed this step must not sit left of text committed (now or before) in its hole."""
+    if not run.state.get(KEY):
         return
-    fill = run.fill_id
-    for row, (tpl, lay) in st["layouts"].items():
-        for s, e in lay.spans.values():
-            new = commit[row, s:e]
-            if not bool(new.any()):
-                continue
-            toks = torch.where(new, proposal[row, s:e], canvas[row, s:e])  # (n,)
-            present = new | ~masked[row, s:e]
-            is_text = present & (toks != fill)
-            text_right = torch.flip(torch.cumsum(torch.flip(is_text.long(), [0]), 0), [0]) - is_text.long()
-            bad = new & (toks == fill) & (text_right > 0)
-            commit[row, s:e] &= ~bad
+    st = _state(run, canvas.device)
+    rows = st["rows"]
+    new = commit[rows]  # (R, L)
+    toks = torch.where(new, proposal[rows], canvas[rows])  # (R, L)
+    text_after, _ = _neighbours(toks, new | ~masked[rows], run.fill_id, st["start"], st["end"])
+    bad = new & (toks == run.fill_id) & text_after  # (R, L)
+    commit[rows] = new & ~bad
 
 
 @hookimpl

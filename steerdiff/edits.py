@@ -67,3 +67,35 @@ def combine_edits(edits: list[LogitsEdit], shape: tuple[int, int, int], device) 
                 full[e.rows] += e.bias.to(full.dtype)  # (R, L, V)
             bias = full
     return allowed, bias
+
+
+def apply_edits(logits: torch.Tensor, edits: list[LogitsEdit]) -> torch.Tensor:
+    """Apply edits to ``logits (B, L, V)`` in place: biases summed first and added once, then every
+    ``allowed`` mask (a ban is -inf whichever plugin set it, so the result is the AND in any order).
+
+    Equivalent to combining with :func:`combine_edits` and applying once, without building the full
+    ``(B, L, V)`` combination when an edit already covers every row.
+    """
+    B = logits.shape[0]
+    everyone = torch.arange(B, device=logits.device)
+
+    def full_rows(e: LogitsEdit) -> bool:
+        return e.rows is None or (e.rows.numel() == B and bool((e.rows.to(logits.device) == everyone).all()))
+
+    biased = [e for e in edits if e.bias is not None]
+    if biased:
+        total = None
+        for e in biased:
+            part = e.bias if full_rows(e) else torch.zeros(logits.shape, dtype=logits.dtype, device=logits.device).index_add_(0, e.rows, e.bias.expand(len(e.rows), *logits.shape[1:]).to(logits.dtype))
+            total = part if total is None else total + part
+        logits += total  # (B, L, V)
+    for e in edits:
+        if e.allowed is None:
+            continue
+        if full_rows(e):
+            logits.masked_fill_(~e.allowed, float("-inf"))  # (B, L, V)
+        else:
+            sub = logits[e.rows]  # (R, L, V) copy
+            sub.masked_fill_(~e.allowed, float("-inf"))
+            logits[e.rows] = sub
+    return logits

@@ -21,7 +21,7 @@ import torch
 
 from .adapters import Adapter
 from .constraints import Constraint
-from .edits import check_edit, combine_edits
+from .edits import apply_edits, check_edit
 from .errors import ConfigError, ConstraintError, PluginError
 from .plugins import call_each, get_plugin_manager, make_constraint
 from .run import Result, Run
@@ -167,7 +167,7 @@ def _run_batch(model: Adapter, prompts, rows, *, length, steps, schedule, temper
     B, L = cols.shape
     run = Run(model=model, tokenizer=model.tokenizer, mask_id=model.mask_id, fill_id=model.fill_id, device=dev,
               length=L, steps=steps, prompts=list(prompts), prompt_ids=prompt_ids, constraints=rows, generator=gen)
-    run.timings = {"model": 0.0, "total": 0.0}
+    run.timings = {"model": 0.0, "total": 0.0, "per_step": []}  # per_step: [(model s, step s)]
     t_start = time.perf_counter()
 
     call_each("prepare", run=run)
@@ -188,11 +188,15 @@ def _run_batch(model: Adapter, prompts, rows, *, length, steps, schedule, temper
         if step >= hard_limit:
             raise PluginError(",".join(check_impls) or "core", "check_commit", f"no progress after {step} steps")
         # 1. forward
+        t_step = time.perf_counter()
         input_ids = base.clone()
         input_ids.scatter_(1, cols, canvas)  # (B, T)
         t0 = time.perf_counter()
         raw = model.logits(input_ids, attn)  # (B, T, V)
-        run.timings["model"] += time.perf_counter() - t0
+        if dev.type == "cuda" and model.profile:
+            torch.cuda.synchronize(dev)
+        t_model = time.perf_counter() - t0
+        run.timings["model"] += t_model
         run.forward_passes += 1
         if same_cols:
             c0 = int(cols[0, 0]) - model.shift
@@ -207,18 +211,13 @@ def _run_batch(model: Adapter, prompts, rows, *, length, steps, schedule, temper
             if why:
                 raise PluginError(pname, "adjust_logits", why)
             edits.append((pname, edit))
-        allowed, bias = combine_edits([e for _, e in edits], (B, L, V), dev)
-        if bias is not None:
-            logits += bias  # (B, L, V)
-        if allowed is not None:
-            logits.masked_fill_(~allowed, float("-inf"))  # (B, L, V)
-            dead = masked & ~allowed.any(dim=-1)  # (B, L)
-            if bool(dead.any()):
-                b, i = (int(x) for x in dead.nonzero()[0])
-                names = [p for p, e in edits if e.allowed is not None]
-                raise ConstraintError(f"no token is allowed at row {b}, canvas position {i}: the masks of plugins {names} exclude each other there")
+        apply_edits(logits, [e for _, e in edits])  # (B, L, V) in place
         # 3. propose
         proposal = propose(logits, masked, temperature=temperature, top_k=top_k, top_p=top_p, generator=gen, need=schedule.need)
+        if bool(proposal.dead.any()):
+            b, i = (int(x) for x in proposal.dead.nonzero()[0])
+            names = [p for p, e in edits if e.allowed is not None]
+            raise ConstraintError(f"no token is allowed at row {b}, canvas position {i}: the masks of plugins {names} exclude each other there")
         # 4. schedule
         commit = schedule.select(proposal, masked, 0 if finish_now else step, 1 if finish_now else steps, gen)  # (B, L)
         commit &= masked
@@ -248,6 +247,9 @@ def _run_batch(model: Adapter, prompts, rows, *, length, steps, schedule, temper
             watcher(step, canvas, masked, commit)
         stops = call_each("on_step_end", run=run, step=step, canvas=canvas, masked=masked, committed=commit)
         finish_now = finish_now or any(v is True for _, v in stops)
+        if dev.type == "cuda" and model.profile:
+            torch.cuda.synchronize(dev)
+        run.timings["per_step"].append((t_model, time.perf_counter() - t_step))
         step += 1
 
     run.timings["total"] = time.perf_counter() - t_start

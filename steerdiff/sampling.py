@@ -21,12 +21,13 @@ class Proposal:
     confidence: torch.Tensor
     margin: torch.Tensor | None = None
     neg_entropy: torch.Tensor | None = None
+    dead: torch.Tensor | None = None  # (B, L) bool: masked positions where every token was banned
 
 
 def _filter_top_k_top_p(logits: torch.Tensor, top_k: int | None, top_p: float | None) -> torch.Tensor:
-    """Ban tokens outside the top-k / nucleus, in place on ``logits (N, V)``; the top token always stays."""
+    """Ban tokens outside the top-k / nucleus, in place on ``logits (..., V)``; the top token always stays."""
     if top_k is not None and 0 < top_k < logits.shape[-1]:
-        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]  # (N, 1)
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]  # (N, 1)
         logits.masked_fill_(logits < kth, float("-inf"))
     if top_p is not None and 0.0 < top_p < 1.0:
         sorted_logits, order = torch.sort(logits, dim=-1, descending=True)  # (N, V)
@@ -51,34 +52,52 @@ def propose(
 
     Greedy when ``temperature == 0``; otherwise Gumbel-max on ``logits / temperature`` with the noise in
     float64 (float32 Gumbel noise ties and biases low-probability tokens, as LLaDA notes). Only masked
-    positions are computed: work shrinks as the canvas fills.
+    positions matter: while most of the canvas is masked the work is done in place on ``logits`` (which
+    it may modify: top-k/top-p filtering), later only on a copy of the masked rows.
     """
     B, L, V = logits.shape
-    idx = masked.nonzero(as_tuple=True)  # 2 x (N,)
-    sel = logits[idx]  # (N, V), a copy
+    dense = bool(masked.float().mean() > 0.5)  # mostly masked: work in place on (B, L, V), no copy
+    if dense:
+        sel = logits  # (B, L, V): "N" below is (B, L); positions off the mask are ignored
+    else:
+        idx = masked.nonzero(as_tuple=True)  # 2 x (N,)
+        sel = logits[idx]  # (N, V), a copy of the masked rows only
     sel = _filter_top_k_top_p(sel, top_k, top_p)
-    probs = torch.softmax(sel.float(), dim=-1)  # (N, V)
+    top, x0 = sel.max(dim=-1)  # (N,), (N,)
     if temperature and temperature > 0:
         u = torch.rand(sel.shape, dtype=torch.float64, device=sel.device, generator=generator)  # (N, V)
         gumbel = -torch.log(-torch.log(u.clamp_min(1e-300)))  # float64 keeps ties and tails honest
         x0 = torch.argmax(sel.double() / temperature + gumbel, dim=-1)  # (N,)
-    else:
-        x0 = torch.argmax(sel, dim=-1)  # (N,)
-    conf = torch.gather(probs, -1, x0[:, None]).squeeze(-1)  # (N,)
+        del u, gumbel
+    lse = torch.logsumexp(sel, dim=-1)  # (N,)
+    conf = torch.exp(torch.gather(sel, -1, x0.unsqueeze(-1)).squeeze(-1) - lse)  # (N,) probability of x0
+    dead = torch.isneginf(top)  # (N,) no token allowed at all
 
-    tokens = torch.zeros((B, L), dtype=torch.long, device=logits.device)
-    tokens[idx] = x0
-    confidence = torch.full((B, L), float("-inf"), device=logits.device)
-    confidence[idx] = conf
-    out = Proposal(tokens=tokens, confidence=confidence)
+    if dense:
+        tokens = x0  # (B, L)
+        confidence = conf.masked_fill(~masked, float("-inf"))  # (B, L)
+        dead_at = dead & masked  # (B, L)
+    else:
+        tokens = torch.zeros((B, L), dtype=torch.long, device=logits.device)
+        tokens[idx] = x0
+        confidence = torch.full((B, L), float("-inf"), device=logits.device)
+        confidence[idx] = conf
+        dead_at = torch.zeros((B, L), dtype=torch.bool, device=logits.device)
+        dead_at[idx] = dead
+    if need:
+        probs = torch.softmax(sel, dim=-1)  # (N, V)
+    out = Proposal(tokens=tokens, confidence=confidence, dead=dead_at)
+
+    def place(v: torch.Tensor) -> torch.Tensor:  # (N,) -> (B, L), -inf off the mask
+        if dense:
+            return v.masked_fill(~masked, float("-inf"))
+        full = torch.full((B, L), float("-inf"), device=logits.device)
+        full[idx] = v
+        return full
+
     if "margin" in need:
         top2 = torch.topk(probs, min(2, V), dim=-1).values  # (N, 2)
-        margin = torch.full((B, L), float("-inf"), device=logits.device)
-        margin[idx] = top2[:, 0] - (top2[:, 1] if V > 1 else 0)
-        out.margin = margin
+        out.margin = place(top2[..., 0] - (top2[..., 1] if V > 1 else 0))
     if "entropy" in need:
-        ent = -(probs * torch.log(probs.clamp_min(1e-30))).sum(-1)  # (N,)
-        neg = torch.full((B, L), float("-inf"), device=logits.device)
-        neg[idx] = -ent
-        out.neg_entropy = neg
+        out.neg_entropy = place((probs * torch.log(probs.clamp_min(1e-30))).sum(-1))  # (N,) minus entropy
     return out
