@@ -304,7 +304,7 @@ class SentimentProbe:
 
     labels = ("negative", "positive")
 
-    def __init__(self, lexicon: dict[str, float] | None = None, ridge: float = 1.0, gain: float = 1.0):
+    def __init__(self, lexicon: dict[str, float] | None = None, ridge: float = 0.05, gain: float = 1.0):
         self.lexicon, self.ridge, self.gain = lexicon, ridge, gain
 
     def bind(self, model) -> EmbeddingProbe:
@@ -318,7 +318,13 @@ class SentimentProbe:
         X = X - X.mean(0, keepdim=True)
         y = table[words]  # (N,)
         H = X.shape[1]
-        w = torch.linalg.solve(X.T @ X + self.ridge * torch.eye(H), X.T @ y)  # (H,)
+        gram = X.T @ X  # (H, H)
+        lam = self.ridge * float(torch.trace(gram)) / H  # ridge relative to the embeddings' scale
+        w = torch.linalg.solve(gram + lam * torch.eye(H), X.T @ y)  # (H,)
+        scored = y != 0
+        if bool(scored.any()):  # rescale so the probe's scores of lexicon words have the lexicon's size
+            fit = X[scored] @ w
+            w = w * float(y[scored].pow(2).mean().sqrt() / fit.pow(2).mean().sqrt().clamp_min(1e-12))
         special = sorted(vocab_for(model.tokenizer).special | {model.mask_id, model.fill_id})
         return EmbeddingProbe(emb, w, gain=self.gain, ignore=[s for s in special if s < emb.shape[0]])
 

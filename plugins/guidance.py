@@ -289,7 +289,8 @@ def _cfg_bias(g, run, rows, canvas, m, logits) -> torch.Tensor | None:
     if uncond == cond:
         return None  # nothing to guide away from: no pass spent
     u = run.model_logits(canvas, uncond)  # (R, L, V), counted in forward_passes
-    return torch.log_softmax(logits, dim=-1) - torch.log_softmax(u.to(logits.dtype), dim=-1)  # (R, L, V)
+    diff = torch.log_softmax(logits, dim=-1) - torch.log_softmax(u.to(logits.dtype), dim=-1)  # (R, L, V)
+    return torch.where(torch.isfinite(diff), diff, torch.zeros_like(diff))  # banned (-inf) tokens: no bias, they stay banned
 
 
 @hookimpl

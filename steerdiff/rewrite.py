@@ -13,7 +13,9 @@ How a text becomes a canvas:
 2. When a hole follows a space, the space moves into the hole and the hole's first token must start with
    a space (the exact ``HoleStart`` constraint): the model sees its usual ``" word"`` tokens, and the
    text before the hole, space included, is still byte-identical. A hole not after a space must start
-   with a token that does not (on byte-level vocabularies). Either way a hole is never empty.
+   with a token that does not (on byte-level vocabularies). Either way a hole is never empty. A hole
+   with a slot constraint (``constraints={"h1": ...}``) is left to that constraint: its space stays in
+   the fixed text and it gets no HoleStart.
 3. The fixed text is written and frozen by the Template plugin, which stitches it back verbatim.
 
 ``constraints``: a list applies to the whole canvas of every row (exact or soft); a dict
@@ -109,7 +111,7 @@ class _Plan:
     tpl: RewriteTemplate
     template: Any  # the steerdiff Template constraint
     spans: list[tuple[int, int]]  # canvas [start, end) of each hole
-    starts: list[tuple[int, bool]]  # (position, space) of each hole's first token
+    starts: list[tuple[int, bool]]  # (position, space) of each hole's first token (holes without a slot)
     length: int  # canvas positions the template uses
     slots: dict = field(default_factory=dict)
 
@@ -123,6 +125,7 @@ def plan_template(model, text: str, *, grow: int = 2, slots: dict | None = None)
     from . import constraint_types
 
     tpl = parse_template(text)
+    hole_slots = {_hole_name(tpl, key): c for key, c in (slots or {}).items()}
     types = constraint_types()
     if "template" not in types:
         raise ConfigError("rewrite needs the 'template' constraint plugin, which is not installed")
@@ -135,7 +138,9 @@ def plan_template(model, text: str, *, grow: int = 2, slots: dict | None = None)
             continue
         # a hole after a space takes the space over: its first token writes it (" word")
         space = bool(pieces) and isinstance(pieces[-1], str) and pieces[-1].endswith(" ")
-        if space:
+        if tpl.names[part] in hole_slots:
+            space = None  # a slot constraint decides how the hole starts: no HoleStart, the space stays fixed
+        elif space:
             pieces[-1] = pieces[-1][:-1]
         span = (" " if space else "") + tpl.spans[part]
         pieces.append((tpl.names[part], max(1, _tok_len(tk, span) + grow), space))
@@ -150,12 +155,9 @@ def plan_template(model, text: str, *, grow: int = 2, slots: dict | None = None)
             name, size, space = p
             out_text.append("{{" + f"{name}:{size}" + "}}")
             spans.append((n, n + size))
-            starts.append((n, space))
+            if space is not None:
+                starts.append((n, space))
             n += size
-    hole_slots = {}
-    for key, c in (slots or {}).items():
-        name = _hole_name(tpl, key)
-        hole_slots[name] = c
     template = Template("".join(out_text), slots=hole_slots)
     return _Plan(tpl, template, spans, starts, n, hole_slots)
 
