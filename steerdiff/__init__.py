@@ -28,18 +28,10 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.1.0"
 
 
-def fill(model, schema, text, **kwargs):
-    """Fill a pydantic model or JSON Schema from text; see :func:`steerdiff.fill.fill`."""
-    from .fill import fill as _fill
-
-    return _fill(model, schema, text, **kwargs)
-
-
-def rewrite(model, template, **kwargs):
-    """Rewrite a template's ``[[holes]]`` keeping the rest byte-identical; see :func:`steerdiff.rewrite.rewrite`."""
-    from .rewrite import rewrite as _rewrite
-
-    return _rewrite(model, template, **kwargs)
+# Imported as functions last, so that ``sd.fill``/``sd.rewrite`` stay the functions (importing a
+# submodule binds its name on the package; these imports rebind the names to the functions).
+from .fill import fill  # noqa: E402
+from .rewrite import rewrite  # noqa: E402
 
 
 def __getattr__(name: str):

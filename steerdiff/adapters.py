@@ -355,6 +355,9 @@ def load_model(
     runs only when ``trust_remote_code=True`` is passed. ``gguf_file`` loads a GGUF checkpoint (causal).
     """
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar on every load
 
     if path is None or str(path) == DEFAULT_MODEL:
         path = default_model_dir()
