@@ -1,0 +1,75 @@
+"""The README's plugin example works as written; the command line works end to end."""
+
+import json
+import re
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+import steerdiff as sd
+from tiny import tiny_model, tiny_tokenizer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_readme_plugin_example_runs():
+    readme = (ROOT / "README.md").read_text()
+    code = re.search(r"```python\n(# my_plugin\.py\n.*?)```", readme, re.S).group(1)
+    mod = types.ModuleType("my_plugin")
+    exec(compile(code, "README:my_plugin", "exec"), mod.__dict__)
+    name = sd.register_plugin(mod, "readme_no_digits")
+    try:
+        model = tiny_model("masked")
+        vocab = sd.vocab.vocab_for(model.tokenizer)
+        for seed in range(3):
+            out = sd.generate(model, "1 2 3", length=16, steps=4, constraints=[{"type": "no_digits"}], seed=seed, temperature=2.0)
+            assert not re.search(r"\d", out.text)
+            assert all(not any(c in b"0123456789" for c in vocab.token_bytes[t]) for t in out.token_ids)
+    finally:
+        sd.unregister_plugin(name)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tinybert")
+    m = tiny_model("masked")
+    m.model.save_pretrained(d)
+    m.tokenizer.save_pretrained(d)
+    return d
+
+
+def _cli(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "steerdiff.cli", *args], capture_output=True, text=True, timeout=180)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_version_and_plugins():
+    assert _cli("--version").stdout.strip() == f"steerdiff {sd.__version__}"
+    out = _cli("plugins").stdout
+    assert "template" in out and "steerdiff_plugins.template" in out
+
+
+def test_generate_with_template_trace_and_watch(model_dir, tmp_path):
+    trace = tmp_path / "trace.jsonl"
+    proc = _cli("generate", "--model", str(model_dir), "--prompt", "hi", "--length", "24", "--steps", "4",
+                "--template", "Dear {{name:4}}, ok {{when:4}}.", "--trace", str(trace), "--watch")
+    text = proc.stdout.strip()
+    assert text.startswith("Dear ") and ", ok " in text and text.endswith(".")
+    assert "4 steps, 4 forward passes" in proc.stderr
+    assert proc.stderr.count("step ") >= 4 and "░" in proc.stderr
+    lines = [json.loads(l) for l in trace.read_text().splitlines()]
+    assert len(lines) == 4
+
+
+def test_cli_errors_are_one_line(model_dir):
+    proc = _cli("generate", "--model", str(model_dir), "--length", "8", "--steps", "20", check=False)
+    assert proc.returncode == 2 and "steerdiff: error: steps must be" in proc.stderr and "Traceback" not in proc.stderr
+    proc = _cli("generate", "--model", "/nonexistent/dir", check=False)
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
+    proc = _cli("generate", "--model", str(model_dir), "--schedule", "zigzag", check=False)
+    assert proc.returncode == 2 and "unknown schedule 'zigzag'" in proc.stderr
