@@ -1,0 +1,315 @@
+"""Lark grammar constraints, exact in any unmasking order.
+
+    sd.Grammar(open("calc.lark").read(), start="start")
+
+Every finished output parses with ``lark.Lark(grammar, start=start, parser="lalr")``. How:
+
+- The leftmost masked position of the span (the *frontier*) gets the exact allowed set: the tokens
+  whose bytes the grammar's lexer/parser model accepts from the text so far AND that leave a verified
+  completion fitting in the positions after it (see ``grammar_engine``). The padding token
+  ``run.fill_id`` is allowed there only where the text so far is a complete sentence, and then only
+  padding may follow.
+- Positions right of the frontier may be committed by the schedule (speculation). ``check_commit``
+  checks a run of commits contiguous with the frontier exactly and drops the ones that do not fit;
+  ``on_commit`` advances the frontier over committed tokens that fit once it reaches them and
+  re-masks the first that does not. The invariant after every step: the text up to the frontier has a
+  verified completion no longer than the positions left, so the frontier always has an allowed token
+  and generation never dead-ends.
+- Counts (``run.state["grammar_stats"]`` and ``result.grammar``): commits ahead of the frontier,
+  how many survived, how many were re-masked; forward passes versus one token per step.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import torch
+
+from steerdiff.constraints import Constraint
+from steerdiff.edits import LogitsEdit
+from steerdiff.errors import ConstraintError, GrammarError, ValidationFailed
+from steerdiff.hookspecs import hookimpl
+from steerdiff.vocab import vocab_for
+
+from .grammar_engine import compile_grammar, load_lark
+
+__all__ = ["Grammar", "GrammarError"]
+
+
+class Grammar(Constraint):
+    """Output must be a sentence of a lark grammar (LALR(1), contextual lexer, ``%ignore``, ``%import common``).
+
+    ``grammar``: the grammar text. ``start``: the start rule. Raises :class:`GrammarError` naming the
+    rule or line for a grammar lark cannot load, an undefined rule or terminal, a missing start rule,
+    a reduce/reduce conflict, or an empty language.
+    """
+
+    type_name = "grammar"
+    guarantee = "exact"
+
+    def __init__(self, grammar: str, start: str = "start"):
+        if not isinstance(grammar, str):
+            raise GrammarError(f"grammar must be the text of a lark grammar (a str), got {type(grammar).__name__}")
+        if not isinstance(start, str) or not start:
+            raise GrammarError(f"start must be a rule name, got {start!r}")
+        self.grammar = grammar
+        self.start = start
+        load_lark(grammar, start)  # fail fast with a clear error, before any model runs
+
+    def __eq__(self, other):
+        return isinstance(other, Grammar) and (self.grammar, self.start, self.span) == (other.grammar, other.start, other.span)
+
+    def __hash__(self):
+        return hash((self.grammar, self.start, self.span))
+
+    def __repr__(self):
+        head = self.grammar.strip().splitlines()[0][:40] if self.grammar.strip() else ""
+        return f"Grammar({head!r}..., start={self.start!r}" + (f", span={self.span}" if self.span else "") + ")"
+
+
+_validators: dict = {}
+_validators_lock = threading.Lock()
+
+
+def validator(grammar: str, start: str):
+    """An independent ``lark.Lark(grammar, start=start, parser="lalr")`` instance, cached."""
+    import lark
+
+    key = (grammar, start)
+    with _validators_lock:
+        p = _validators.get(key)
+        if p is None:
+            p = _validators[key] = lark.Lark(grammar, start=start, parser="lalr")
+    return p
+
+
+class _Row:
+    """Per-row state of one Grammar constraint (lives in ``run.state``)."""
+
+    __slots__ = ("cg", "row", "s0", "s1", "f", "stack", "q", "w", "started", "strip", "done", "spec", "stats", "constraint")
+
+    def __init__(self, cg, row, s0, s1, strip, constraint):
+        self.cg, self.row, self.s0, self.s1, self.strip, self.constraint = cg, row, s0, s1, strip, constraint
+        self.f = s0
+        self.stack, self.q = cg.initial, 0
+        self.w = cg.witness_at_start(cg.initial)
+        self.started = False
+        self.done = False
+        self.spec: set[int] = set()
+        self.stats = {"speculative_commits": 0, "speculative_survived": 0, "speculative_remasked": 0,
+                      "dropped_in_check": 0, "frontier_commits": 0, "mask_seconds": 0.0, "mask_calls": 0}
+
+    @property
+    def first(self) -> bool:
+        return self.strip and not self.started
+
+    def token_bytes(self, tid: int) -> bytes:
+        b = self.cg.vocab.token_bytes[tid]
+        return b[1:] if self.first and b.startswith(b" ") else b
+
+    def try_token(self, stack, q, w, tid: int, pos: int, first: bool):
+        """(stack, q, witness) after token ``tid`` at canvas position ``pos``, or None when it does not fit."""
+        cg = self.cg
+        nxt = cg.token_step(stack, q, tid, first)
+        if nxt is None:
+            return None
+        b = cg.vocab.token_bytes[tid]
+        if first and b.startswith(b" "):
+            b = b[1:]
+        room = self.s1 - pos - 1
+        if w is not None and w.startswith(b) and len(w) - len(b) <= room:
+            return nxt[0], nxt[1], w[len(b):]
+        if cg.cost(*nxt) > room:
+            return None
+        w2 = cg.witness(*nxt)
+        if w2 is None or len(w2) > room:
+            return None
+        return nxt[0], nxt[1], w2
+
+
+def _rows(run):
+    return run.state.get("grammar_rows", [])
+
+
+@hookimpl
+def register_constraints(register):
+    register("grammar", Grammar)
+
+
+@hookimpl
+def prepare(run):
+    rows = []
+    vocab = None
+    for row, c in run.constraints_of(Grammar):
+        vocab = vocab or vocab_for(run.tokenizer)
+        s0, s1 = c.span if c.span is not None else (0, run.length)
+        if not (0 <= s0 < s1 <= run.length):
+            raise ConstraintError(f"grammar span {c.span} is outside the canvas [0, {run.length})")
+        cg = compile_grammar(c.grammar, c.start, vocab)
+        w = cg.witness_at_start(cg.initial)
+        if len(w) > s1 - s0:
+            raise ConstraintError(f"grammar (start rule {c.start!r}) needs at least {len(w)} tokens here (e.g. {w.decode('utf-8', 'replace')!r}), "
+                                  f"but its span has {s1 - s0} positions")
+        rows.append(_Row(cg, row, s0, s1, vocab.leading_space and s0 == 0, c))
+    run.state["grammar_rows"] = rows
+    run.state["grammar_stats"] = [r.stats for r in rows]
+
+
+def _frontier_allowed(r: _Row, fill_id: int, V: int) -> torch.Tensor:
+    import time
+
+    t0 = time.perf_counter()
+    out = torch.zeros(V, dtype=torch.bool)
+    if r.done:
+        out[fill_id] = True
+        return out
+    cg = r.cg
+    ids, _ = cg.allowed(r.stack, r.q, r.s1 - r.f - 1, first=r.first, witness=r.w)
+    ids = ids[ids < V]
+    out[torch.from_numpy(ids)] = True
+    if 0 <= fill_id < V:
+        out[fill_id] = cg.accepts_eof(r.stack, r.q)
+    r.stats["mask_seconds"] += time.perf_counter() - t0
+    r.stats["mask_calls"] += 1
+    if not bool(out.any()):  # cannot happen while the invariant holds; say so loudly if it does
+        raise ConstraintError(f"grammar: no token fits at canvas position {r.f} of row {r.row} (text so far ends a dead configuration)")
+    return out
+
+
+@hookimpl
+def adjust_logits(run, canvas, masked, logits):
+    rows = _rows(run)
+    if not rows:
+        return None
+    B, L, V = logits.shape
+    by_row: dict[int, list[_Row]] = {}
+    for r in rows:
+        by_row.setdefault(r.row, []).append(r)
+    row_ids = sorted(by_row)
+    allowed = torch.ones((len(row_ids), L, V), dtype=torch.bool)
+    spec_ok = None
+    for i, b in enumerate(row_ids):
+        for r in by_row[b]:
+            if r.f >= r.s1:
+                continue
+            if spec_ok is None:
+                ok = r.cg.tok_ok[:V]
+                spec_ok = torch.zeros(V, dtype=torch.bool)
+                spec_ok[: len(ok)] = torch.from_numpy(ok)
+                if 0 <= run.fill_id < V:
+                    spec_ok[run.fill_id] = True
+            allowed[i, r.s0 : r.s1] = spec_ok  # beyond the frontier: any text token or padding (speculative)
+            if r.done:
+                only_fill = torch.zeros(V, dtype=torch.bool)
+                only_fill[run.fill_id] = True
+                allowed[i, r.f : r.s1] = only_fill
+            elif bool(masked[b, r.f]):
+                allowed[i, r.f] = _frontier_allowed(r, run.fill_id, V)
+    return LogitsEdit(allowed=allowed.to(logits.device), rows=torch.tensor(row_ids, dtype=torch.long, device=logits.device))
+
+
+@hookimpl
+def check_commit(run, canvas, proposal, commit):
+    mask_id, fill_id = run.mask_id, run.fill_id
+    for r in _rows(run):
+        b = r.row
+        stack, q, w, done, started = r.stack, r.q, r.w, r.done, r.started
+        pos = r.f
+        while pos < r.s1:
+            new = bool(commit[b, pos])
+            tid = int(proposal[b, pos]) if new else int(canvas[b, pos])
+            if not new and tid == mask_id:
+                break
+            if tid == fill_id:
+                ok = done or r.cg.accepts_eof(stack, q)
+                if ok:
+                    done = True
+            elif done:
+                ok = False
+            else:
+                first = r.strip and not started
+                nxt = r.try_token(stack, q, w, tid, pos, first)
+                ok = nxt is not None
+                if ok:
+                    stack, q, w = nxt
+                    started = True
+            if not ok:
+                if new and pos != r.f:
+                    commit[b, pos] = False
+                    r.stats["dropped_in_check"] += 1
+                break
+            pos += 1
+
+
+@hookimpl
+def on_commit(run, canvas, committed):
+    rows = _rows(run)
+    if not rows:
+        return None
+    mask_id, fill_id = run.mask_id, run.fill_id
+    remask = None
+    for r in rows:
+        b = r.row
+        ahead = committed[b, r.f + 1 : r.s1].nonzero().flatten() + r.f + 1 if r.f + 1 < r.s1 else []
+        for p in (ahead.tolist() if len(ahead) else []):
+            if p not in r.spec:
+                r.spec.add(p)
+                r.stats["speculative_commits"] += 1
+        if r.f < r.s1 and bool(committed[b, r.f]):
+            r.stats["frontier_commits"] += 1
+        while r.f < r.s1:
+            tid = int(canvas[b, r.f])
+            if tid == mask_id:
+                break
+            was_spec = r.f in r.spec
+            ok = False
+            if tid == fill_id:
+                ok = r.done or r.cg.accepts_eof(r.stack, r.q)
+                if ok:
+                    r.done = True
+                    r.w = b""
+            elif not r.done:
+                nxt = r.try_token(r.stack, r.q, r.w, tid, r.f, r.first)
+                if nxt is not None:
+                    r.stack, r.q, r.w = nxt
+                    r.started = True
+                    ok = True
+            if not ok:
+                if remask is None:
+                    remask = torch.zeros_like(committed)
+                remask[b, r.f] = True
+                r.spec.discard(r.f)
+                r.stats["speculative_remasked"] += 1
+                break
+            if was_spec:
+                r.stats["speculative_survived"] += 1
+                r.spec.discard(r.f)
+            r.f += 1
+    return remask
+
+
+@hookimpl
+def finalize(run, results):
+    vocab = None
+    for r in _rows(run):
+        vocab = vocab or vocab_for(run.tokenizer)
+        res = results[r.row]
+        ids = [t for t in res.token_ids[r.s0 : r.s1] if t != run.fill_id]
+        raw = vocab.decode_bytes(ids) if r.strip else b"".join(vocab.token_bytes[t] for t in ids if t not in vocab.special)
+        text = raw.decode("utf-8", errors="replace")
+        if r.f < r.s1 and not r.done:
+            raise ValidationFailed(f"grammar: row {r.row} ended with its frontier at {r.f} < {r.s1}", text)
+        try:
+            tree = validator(r.constraint.grammar, r.constraint.start).parse(text)
+        except Exception as exc:
+            raise ValidationFailed(f"grammar: output does not parse with lark (start {r.constraint.start!r}): {type(exc).__name__}: {str(exc).splitlines()[0]}", text) from None
+        res.value = tree
+        stats = dict(r.stats)
+        stats["forward_passes"] = run.forward_passes
+        stats["tokens"] = len(ids)
+        stats["span_positions"] = r.s1 - r.s0
+        stats["survival_rate"] = (stats["speculative_survived"] / stats["speculative_commits"]) if stats["speculative_commits"] else None
+        stats["mask_ms_per_call"] = 1000 * stats["mask_seconds"] / max(1, stats["mask_calls"])
+        res.grammar = stats
+        r.stats.update(stats)
