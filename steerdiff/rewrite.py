@@ -2,7 +2,9 @@
 
     out = sd.rewrite(model, "The food was [[cold and bland]] and the staff [[ignored us]].",
                      guidance=[sd.ClassifierGuidance("sentiment", target="positive", scale=3.0)])
-    out.text, out.fields  # {"h1": " great and tasty", "h2": " were so kind"}, out.forward_passes
+    out.text, out.fields  # {"h1": "great and tasty", "h2": "were so kind"}, out.forward_passes
+
+``out.text`` is always the template with each ``[[span]]`` replaced by ``out.fields["h<i>"]``.
 
 How a text becomes a canvas:
 
@@ -162,6 +164,11 @@ def plan_template(model, text: str, *, grow: int = 2, slots: dict | None = None)
     return _Plan(tpl, template, spans, starts, n, hole_slots)
 
 
+def _start_names(p: _Plan) -> list[tuple[str, tuple[int, int]]]:
+    """``(name, span)`` of the holes that have a HoleStart, in the order of ``p.starts``."""
+    return [(name, span) for name, span in zip(p.tpl.names, p.spans) if name not in p.slots]
+
+
 def _hole_name(tpl: RewriteTemplate, key) -> str:
     if isinstance(key, int) and not isinstance(key, bool):
         if not 1 <= key <= len(tpl.spans):
@@ -254,6 +261,8 @@ def rewrite(
     from .loop import generate
 
     single = isinstance(template, str)
+    if not single and not (isinstance(template, (list, tuple)) and all(isinstance(t, str) for t in template)):
+        raise ConfigError(f"rewrite template must be a string or a list of strings, got {type(template).__name__}")
     texts = [template] if single else list(template)
     if not texts:
         raise ConfigError("rewrite: the template list is empty")
@@ -311,8 +320,11 @@ def rewrite(
         results = generate(model, prompts, steps=min(n_remask, steps), seed=seed + 1000 * (rnd + 1),
                            constraints=[row_constraints(p, pin) for p, pin in zip(plans, pinned_rows)], **common)
         passes = [a + spent + r.forward_passes for a, r in zip(passes, results)]
-    for r, n in zip(results, passes):
+    for r, n, p in zip(results, passes, plans):
         r.forward_passes = n
+        for (pos, space), (name, _) in zip(p.starts, _start_names(p)):
+            if space and r.fields.get(name, "").startswith(" "):
+                r.fields[name] = r.fields[name][1:]  # the space before the hole belongs to the fixed text
     return results[0] if single else results
 
 
