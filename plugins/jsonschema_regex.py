@@ -1635,3 +1635,56 @@ def schema_from_pydantic(model) -> dict:
     except AttributeError:
         raise ConstraintError(f"{model!r} is not a pydantic v2 model class") from None
     return schema
+
+
+# --------------------------------------------------------------------------------------- test helper
+
+def sample_text(regex: str, rng, max_repeat: int = 3) -> str:
+    """A random string of `regex`'s language (for soundness tests: every sample must be valid JSON that
+    validates). Unbounded repeats are cut at `max_repeat` extra copies; classes draw from their ranges."""
+    parsed = _sre_parse.parse(regex, 0)
+
+    def pick_set(items):
+        ranges, neg = [], False
+        for op, av in items:
+            n = str(op)
+            if n == "NEGATE":
+                neg = True
+            elif n == "LITERAL":
+                ranges.append((av, av))
+            elif n == "RANGE":
+                ranges.append(av)
+            else:
+                raise ValueError(f"sampler: set item {n}")
+        if neg:
+            ranges = _complement(ranges)
+            # prefer readable characters most of the time
+            if rng.random() < 0.8:
+                ranges = [(max(a, 0x20), min(b, 0x7E)) for a, b in ranges if a <= 0x7E and b >= 0x20] or ranges
+        weights = [b - a + 1 for a, b in ranges]
+        a, b = rng.choices(ranges, weights=[min(w, 64) for w in weights])[0]
+        return chr(rng.randint(a, b))
+
+    def gen(seq, out):
+        for op, av in seq:
+            n = str(op)
+            if n == "LITERAL":
+                out.append(chr(av))
+            elif n == "NOT_LITERAL":
+                out.append(pick_set([(_sre_c.NEGATE, None), (_sre_c.LITERAL, av)]))
+            elif n == "IN":
+                out.append(pick_set(av))
+            elif n == "BRANCH":
+                gen(rng.choice(av[1]), out)
+            elif n == "SUBPATTERN":
+                gen(av[3], out)
+            elif n in ("MAX_REPEAT", "MIN_REPEAT"):
+                lo, hi, sub = av
+                hi = lo + max_repeat if hi == _sre_c.MAXREPEAT else min(hi, lo + max_repeat)
+                for _ in range(rng.randint(lo, hi)):
+                    gen(sub, out)
+            else:
+                raise ValueError(f"sampler: {n} is outside the dialect")
+        return out
+
+    return "".join(gen(parsed, []))
