@@ -179,8 +179,8 @@ def lexicon_table(tokenizer, lexicon: dict[str, float], labels: Sequence[str] = 
     """``(len(tokenizer), 2)`` token scores from a word lexicon (positive = toward ``labels[1]``).
 
     A word-start token gets the score of the word it spells (``" great"`` -> lexicon["great"]); every
-    other token scores 0. Scores are divided by ``norm`` (default: the largest absolute score, so the
-    table lies in [-1, 1]). Column 0 is the negated score (toward ``labels[0]``), column 1 the score.
+    other token scores 0. Scores are divided by ``norm`` (default 1: the lexicon's own scale; VADER's
+    words lie in [-4, 4]). Column 0 is the negated score (toward ``labels[0]``), column 1 the score.
     """
     if not isinstance(lexicon, dict) or not lexicon:
         raise ConstraintError("a lexicon must be a non-empty dict {word: score}")
@@ -189,7 +189,7 @@ def lexicon_table(tokenizer, lexicon: dict[str, float], labels: Sequence[str] = 
         if not isinstance(w, str) or isinstance(s, bool) or not isinstance(s, (int, float)) or not math.isfinite(s):
             raise ConstraintError(f"lexicon entry {w!r}: {s!r} is not a word with a finite number score")
         low.setdefault(w.lower(), float(s))
-    norm = norm or max(abs(s) for s in low.values()) or 1.0
+    norm = float(norm) if norm else 1.0
     table = torch.zeros((len(tokenizer), 2))
     for tid, word in word_start_tokens(tokenizer).items():
         s = low.get(word)
@@ -209,7 +209,7 @@ class LexiconClassifier:
             raise ConstraintError("LexiconClassifier needs a non-empty dict {word: score}")
         self.lexicon, self.norm, self.name = lexicon, norm, name
         self._low = {w.lower(): float(s) for w, s in lexicon.items()}
-        self._norm = norm or max(abs(s) for s in self._low.values()) or 1.0
+        self._norm = float(norm) if norm else 1.0
 
     def bind(self, model) -> "_BoundTable":
         return _BoundTable(self, lexicon_table(model.tokenizer, self.lexicon, self.labels, self.norm))
@@ -252,11 +252,11 @@ def _vader():
 
 
 class VaderSentiment(LexiconClassifier):
-    """VADER: its lexicon as a token table (scores / 4, in [-1, 1]) and its compound score as a scorer."""
+    """VADER: its lexicon as a token table (raw word scores, in [-4, 4]) and its compound score as a scorer."""
 
     def __init__(self):
         self.analyzer = _vader()
-        super().__init__(dict(self.analyzer.lexicon), norm=4.0, name="vader")
+        super().__init__(dict(self.analyzer.lexicon), norm=1.0, name="vader")
 
     def score(self, texts: list[str]) -> list[list[float]]:
         out = []

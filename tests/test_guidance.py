@@ -146,7 +146,7 @@ def test_lexicon_table_maps_word_start_tokens():
         vocab = vocab_for(tok)
         nonzero = {vocab.token_bytes[t].decode(): float(table[t, 1]) for t in table[:, 1].nonzero().flatten().tolist()}
         present = {" " + w for w in C.word_start_tokens(tok).values()}
-        assert nonzero == {k: v for k, v in {" great": 1.0, " cold": -0.5}.items() if k in present}, (kind, nonzero)
+        assert nonzero == {k: v for k, v in {" great": 4.0, " cold": -2.0}.items() if k in present}, (kind, nonzero)
         if kind == "wordpiece":
             assert len(nonzero) == 2
         assert torch.equal(table[:, 0], -table[:, 1])
