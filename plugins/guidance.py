@@ -64,13 +64,15 @@ class ClassifierGuidance(Constraint):
     predicted distribution (True, useful for classifiers trained on clean text) or as the one-hot of the
     mask token (False, the exact Nisonoff et al. input for classifiers trained on noisy canvases).
     ``k`` (scorer): candidate fills scored per step, the greedy fill being the first; ``temperature``
-    (scorer): sampling temperature of the other candidates.
+    (scorer): sampling temperature of the other candidates. ``repeat_decay`` (table): a token already
+    written ``n`` times in the row gets ``repeat_decay ** n`` of its bias (1.0: off), so a lexicon does
+    not fill a hole with its single best word.
     """
 
     guarantee = "soft"
 
     def __init__(self, classifier: Any, target: str, scale: float = 1.0, *, mode: str | None = None,
-                 k: int = 4, temperature: float = 1.0, soft_masks: bool = True):
+                 k: int = 4, temperature: float = 1.0, soft_masks: bool = True, repeat_decay: float = 1.0):
         self.scale = _check_scale(scale, type(self).__name__)
         if isinstance(classifier, str):
             self.name = classifier
@@ -93,7 +95,10 @@ class ClassifierGuidance(Constraint):
             raise ConstraintError(f"{type(self).__name__}: k must be a positive integer, got {k!r}")
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
             raise ConstraintError(f"{type(self).__name__}: temperature must be a positive number, got {temperature!r}")
+        if isinstance(repeat_decay, bool) or not isinstance(repeat_decay, (int, float)) or not 0 <= repeat_decay <= 1:
+            raise ConstraintError(f"{type(self).__name__}: repeat_decay must be a number in [0, 1], got {repeat_decay!r}")
         self.k, self.temperature, self.soft_masks = k, float(temperature), bool(soft_masks)
+        self.repeat_decay = float(repeat_decay)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, target={self.target!r}, scale={self.scale}, mode={self.mode!r})"
@@ -103,14 +108,15 @@ class LexiconGuidance(ClassifierGuidance):
     """Table guidance from a word lexicon: ``{word: score}`` (positive = toward ``target="positive"``)
     or the name of a registered classifier that has a table (``"sentiment"``: VADER)."""
 
-    def __init__(self, lexicon: dict | str = "sentiment", target: str = "positive", scale: float = 1.0, norm: float | None = None):
+    def __init__(self, lexicon: dict | str = "sentiment", target: str = "positive", scale: float = 1.0, norm: float | None = None,
+                 repeat_decay: float = 1.0):
         if isinstance(lexicon, dict):
             clf: Any = C.LexiconClassifier(lexicon, norm=norm)
         elif isinstance(lexicon, str):
             clf = lexicon
         else:
             raise ConstraintError(f"LexiconGuidance: lexicon must be a {{word: score}} dict or a classifier name, got {type(lexicon).__name__}")
-        super().__init__(clf, target, scale, mode="table")
+        super().__init__(clf, target, scale, mode="table", repeat_decay=repeat_decay)
 
 
 class ClassifierFreeGuidance(Constraint):
@@ -239,12 +245,18 @@ def _gradient_bias(g, run, canvas, m, logits) -> torch.Tensor:
     return grad  # (R, L, V): d log p(target | x) / d x
 
 
-def _table_bias(g, logits) -> torch.Tensor:
+def _table_bias(g, canvas, m, logits) -> torch.Tensor:
     V = logits.shape[-1]
     col = g["table"][:, g["t"]][:V]  # (n,)
     if col.shape[0] < V:
         col = torch.cat([col, col.new_zeros(V - col.shape[0])])
-    return col.to(logits.device)[None, None, :].expand(logits.shape)  # (R, L, V)
+    col = col.to(logits.device)[None, :]  # (1, V)
+    decay = g["c"].repeat_decay
+    if decay < 1.0:
+        written = torch.zeros((canvas.shape[0], V), device=logits.device)  # (R, V): times each token is written
+        written.scatter_add_(1, canvas.masked_fill(m, 0), (~m).float())
+        col = col * decay ** written  # (R, V)
+    return col[:, None, :].expand(logits.shape)  # (R, L, V)
 
 
 def _scorer_bias(g, run, canvas, m, logits) -> torch.Tensor:
@@ -314,7 +326,7 @@ def adjust_logits(run, canvas, masked, logits):
             elif g["mode"] == "gradient":
                 b = _gradient_bias(g, run, cv, m, lg)
             elif g["mode"] == "table":
-                b = _table_bias(g, lg)
+                b = _table_bias(g, cv, m, lg)
             else:
                 b = _scorer_bias(g, run, cv, m, lg)
             if b is None:
@@ -338,14 +350,15 @@ def _start_tokens(run, V: int, space: bool) -> torch.Tensor:
     vocab = vocab_for(run.tokenizer)
     key = (id(vocab), V, space, run.fill_id, run.mask_id)
     hit = _start_cache.get(key)
-    if hit is None:
-        ok = torch.zeros(V, dtype=torch.bool)
-        for t, b in enumerate(vocab.token_bytes[:V]):
-            if t in vocab.special or t in (run.fill_id, run.mask_id) or not b:
-                continue
-            starts = b[:1] == b" "
-            ok[t] = starts if space else (not starts or vocab.leading_space)
-        if not bool(ok.any()):
-            raise ConstraintError(f"HoleStart: the vocabulary has no text token that {'starts' if space else 'does not start'} with a space")
-        _start_cache[key] = hit = ok
-    return hit
+    if hit is not None and hit[0] is vocab:
+        return hit[1]
+    ok = torch.zeros(V, dtype=torch.bool)
+    for t, b in enumerate(vocab.token_bytes[:V]):
+        if t in vocab.special or t in (run.fill_id, run.mask_id) or not b:
+            continue
+        starts = b[:1] == b" "
+        ok[t] = starts if space else (not starts or vocab.leading_space)
+    if not bool(ok.any()):
+        raise ConstraintError(f"HoleStart: the vocabulary has no text token that {'starts' if space else 'does not start'} with a space")
+    _start_cache[key] = (vocab, ok)
+    return ok

@@ -179,6 +179,18 @@ def test_lexicon_dict_and_negative_target(wmodel):
     assert set(out.text.split()) == {"great"}, out.text
 
 
+def test_repeat_decay_spreads_a_lexicon_over_several_words(wmodel):
+    lex = {"great": 3.0, "bland": 2.5, "cold": 2.0}  # whole word-start tokens of the tiny WordPiece vocabulary
+    kw = dict(length=6, steps=6)
+    flat = sd.generate(wmodel, "x", guidance=[sd.LexiconGuidance(lex, scale=20.0)], **kw)
+    assert flat.text.split() == ["great"] * 6, flat.text
+    spread = sd.generate(wmodel, "x", guidance=[sd.LexiconGuidance(lex, scale=20.0, repeat_decay=0.0)], **kw)
+    pieces = wmodel.tokenizer.convert_ids_to_tokens(spread.token_ids)
+    assert sorted(p for p in pieces if p in lex) == ["bland", "cold", "great"], ("each word once, then no more bias", pieces)
+    with pytest.raises(ConstraintError, match="repeat_decay must be a number in"):
+        sd.LexiconGuidance(lex, repeat_decay=2)
+
+
 # --------------------------------------------------------------------------------------------------
 # scorer (reranking) guidance
 # --------------------------------------------------------------------------------------------------
