@@ -19,7 +19,8 @@ For every setting, on the same sentences and seeds, it reports:
   refinement rounds counts them; batched passes count once per row, as each row's own pass);
 - ``seconds``: wall time of the setting.
 
-Settings: ``unguided``; ``lexicon`` (VADER table, ``ClassifierGuidance("sentiment", mode="table")``);
+Settings: ``unguided``; ``lexicon`` (VADER table, ``ClassifierGuidance("sentiment", mode="table",
+repeat_decay=--repeat-decay)``);
 ``rerank`` (VADER compound as an external scorer, k candidates per step); ``probe`` (gradient guidance
 with the embedding probe ``"sentiment-probe"``); ``lexicon_refine`` (lexicon plus one refinement round).
 Results go to ``benchmarks/results/rewrite.json`` (``--out``).
@@ -40,15 +41,15 @@ sys.path.insert(0, str(HERE))
 SETTINGS = ("unguided", "lexicon", "rerank", "probe", "lexicon_refine")
 
 
-def guidance_for(setting: str, scale: float, k: int):
+def guidance_for(setting: str, scale: float, k: int, decay: float):
     import steerdiff as sd
 
     if setting == "unguided":
         return [], {}
     if setting == "lexicon":
-        return [sd.ClassifierGuidance("sentiment", target="positive", scale=scale, mode="table")], {}
+        return [sd.ClassifierGuidance("sentiment", target="positive", scale=scale, mode="table", repeat_decay=decay)], {}
     if setting == "lexicon_refine":
-        return [sd.ClassifierGuidance("sentiment", target="positive", scale=scale, mode="table")], {"refine_rounds": 1}
+        return [sd.ClassifierGuidance("sentiment", target="positive", scale=scale, mode="table", repeat_decay=decay)], {"refine_rounds": 1}
     if setting == "rerank":
         return [sd.ClassifierGuidance("sentiment", target="positive", scale=scale, mode="scorer", k=k)], {}
     if setting == "probe":
@@ -99,6 +100,7 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=120, help="sentences (>= 100 for a real run)")
     ap.add_argument("--scale", type=float, default=3.0)
     ap.add_argument("--k", type=int, default=4, help="candidates per step for rerank")
+    ap.add_argument("--repeat-decay", type=float, default=0.5, help="lexicon settings: bias kept for a word already written")
     ap.add_argument("--grow", type=int, default=2)
     ap.add_argument("--temperature", type=float, default=0.0)
     ap.add_argument("--seed", type=int, default=0)
@@ -138,14 +140,14 @@ def main(argv=None) -> int:
     source_compound = sum(vader.compound(it["source"]) for it in items) / len(items)
 
     report = {
-        "model": model_name, "n": len(items), "scale": args.scale, "k": args.k, "grow": args.grow,
+        "model": model_name, "n": len(items), "scale": args.scale, "k": args.k, "repeat_decay": args.repeat_decay, "grow": args.grow,
         "temperature": args.temperature, "seed": args.seed, "batch": args.batch,
         "source_compound": round(source_compound, 4),
         "source_pll_per_token": round(_mean(src_pll), 4),
         "settings": {},
     }
     for setting in [s.strip() for s in args.settings.split(",") if s.strip()]:
-        guidance, extra = guidance_for(setting, args.scale, args.k)
+        guidance, extra = guidance_for(setting, args.scale, args.k, args.repeat_decay)
         t0 = time.perf_counter()
         outs = []
         for ci, i in enumerate(range(0, len(templates), args.batch)):

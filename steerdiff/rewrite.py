@@ -332,13 +332,15 @@ def rewrite_cli(model, template_text: str, guides: dict[str, str], **kw: Any) ->
     """For ``steerdiff rewrite --template FILE --guide sentiment=positive --guide cfg=1.5``: the rewritten text.
 
     ``guides``: ``{classifier name: target label}``; the key ``cfg`` takes a scale instead
-    (classifier-free guidance). ``scale`` (default 3.0) and ``mode`` apply to every classifier guide;
-    other keywords go to :func:`rewrite`.
+    (classifier-free guidance). ``scale`` (default 3.0), ``mode`` and ``repeat_decay`` (default 0.5:
+    a lexicon table does not repeat its best word) apply to every classifier guide; other keywords go
+    to :func:`rewrite`.
     """
     from . import constraint_types
 
     scale = kw.pop("scale", 3.0)
     mode = kw.pop("mode", None)
+    repeat_decay = kw.pop("repeat_decay", 0.5)
     types = constraint_types()
     if "classifier" not in types:
         raise ConfigError("--guide needs the 'guidance' plugin, which is not installed")
@@ -353,7 +355,7 @@ def rewrite_cli(model, template_text: str, guides: dict[str, str], **kw: Any) ->
                 raise ConfigError(f"--guide cfg=SCALE needs a number, got {target!r}") from None
             guidance.append(types["cfg"][0](scale=s))
         else:
-            guidance.append(types["classifier"][0](name, target=target, scale=scale, mode=mode))
+            guidance.append(types["classifier"][0](name, target=target, scale=scale, mode=mode, repeat_decay=repeat_decay))
     return rewrite(model, template_text, guidance=guidance, **kw).text
 
 
