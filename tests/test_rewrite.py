@@ -168,3 +168,25 @@ def test_rewrite_errors(models):
         rewrite(model, 42)
     with pytest.raises(ConstraintError, match="scale must be a finite number"):
         rewrite(model, "a [[b]]", guidance=[sd.ClassifierGuidance("sentiment", "positive", scale="3")])
+
+
+def test_benchmark_data_is_held_out_and_negative():
+    import pathlib
+    import sys
+
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
+    from rewrite_data import DOMAINS, heldout
+
+    from steerdiff.train.data import REVIEW_TPL
+    from steerdiff_plugins.classifiers import get_classifier
+
+    items = heldout(120)
+    assert len(items) == 120 and len({it["template"] for it in items}) == 120
+    vader = get_classifier("sentiment")
+    for it in items:
+        tpl = parse_template(it["template"])
+        assert "".join(p if isinstance(p, str) else tpl.spans[p] for p in tpl.parts) == it["source"]
+        assert vader.compound(it["source"]) < 0, it["source"]
+    frames = {f for d in DOMAINS.values() for f in d["frames"]}
+    train_shapes = {re.sub(r"\{\w+\}", "{}", t) for t in REVIEW_TPL}
+    assert not {re.sub(r"\{\w+\}", "{}", f.replace("[[", "").replace("]]", "")) for f in frames} & train_shapes
