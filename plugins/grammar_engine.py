@@ -456,7 +456,9 @@ class CompiledGrammar:
         self.best_rule = best_rule
         if cost.get(self.start, INF) >= INF:
             dead = sorted(n for n in nts if cost[n] >= INF and not n.startswith("__"))
-            raise GrammarError(f"the language of start rule {self.start!r} is empty: rules with no finite derivation: {', '.join(dead) or self.start}")
+            unwritable = sorted(n for n, t in self.tstr.items() if t is None and n not in undef and bool(self.dfas[n].accept.any()))
+            why = (f"; terminals this tokenizer cannot write with single-byte tokens: {', '.join(unwritable)}" if unwritable else "")
+            raise GrammarError(f"the language of start rule {self.start!r} is empty: rules with no finite derivation: {', '.join(dead) or self.start}{why}")
 
     def expand(self, name: str, out: list) -> None:
         """Append the terminals of ``name``'s shortest derivation."""
@@ -508,9 +510,10 @@ class CompiledGrammar:
             if term == "$END" and st[-1] == self.end_state:
                 res = tuple(st)
                 break
-        if len(self._memo_feed) > 500_000:
-            self._memo_feed.clear()
-        self._memo_feed[key] = res
+        if len(stack) <= 256:  # deep stacks are rare; memoising them would cost O(depth) memory each
+            if len(self._memo_feed) > 500_000:
+                self._memo_feed.clear()
+            self._memo_feed[key] = res
         return res
 
     def accepts_end(self, stack: tuple) -> bool:
@@ -787,8 +790,10 @@ class CompiledGrammar:
             lens1[sp] -= 1
             ok1 = ok & (lens1 > 0)
             self.first = (ok1, lens1, M1)
+            self.first_empty = np.nonzero(ok & (lens1 == 0))[0]  # a lone space: writes nothing as first token
         else:
             self.first = (ok, lens, M)
+            self.first_empty = np.zeros(0, dtype=np.int64)
 
     def walk(self, stack: tuple, q: int, first: bool = False):
         """Walk every token from configuration ``(stack, q)``.
@@ -807,6 +812,12 @@ class CompiledGrammar:
         stacks: list = []
         stack_idx: dict = {}
         work = [(stack, ids, np.full(len(ids), q, dtype=np.int64), 0)]
+        if first and len(self.first_empty):  # tokens that write nothing keep the configuration
+            stack_idx[stack] = 0
+            stacks.append(stack)
+            out_ids.append(self.first_empty)
+            out_stack.append(np.zeros(len(self.first_empty), dtype=np.int64))
+            out_q.append(np.full(len(self.first_empty), q, dtype=np.int64))
         while work:
             st, tid, s, off = work.pop()
             ctx = self.ctx_for(st)
@@ -891,6 +902,8 @@ class CompiledGrammar:
         """Configuration after token ``tid`` (scalar path), or None."""
         ok, lens, M = self.first if first else (self.tok_ok, self.tok_len, self.tok_mat)
         if not ok[tid]:
+            if first and self.tok_ok[tid] and lens[tid] == 0:
+                return stack, q
             return None
         return self.feed_bytes(stack, q, M[tid, : lens[tid]].astype(np.uint8).tobytes())
 
