@@ -72,7 +72,8 @@ except ImportError:  # pragma: no cover
     import sre_parse as _sre_parse  # type: ignore
     import sre_constants as _sre_c  # type: ignore
 
-MAX_REGEX_CHARS = 3_000_000
+MAX_REGEX_CHARS = 1_000_000
+MAX_NODES = 50_000  # schema nodes visited while unrolling; beyond it the schema is refused as too large
 
 # --------------------------------------------------------------------------------------------- pieces
 
@@ -105,7 +106,6 @@ _ARRAY_KW = {"items", "prefixItems", "additionalItems", "minItems", "maxItems", 
 _STRING_KW = {"minLength", "maxLength", "pattern", "format"}
 _NUMBER_KW = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "divisibleBy"}
 _ALWAYS_REFUSED = {
-    "not": "negation is not expressible over canonical JSON text here",
     "if": "conditional subschemas are not supported",
     "dependentSchemas": "conditional subschemas are not supported",
     "unevaluatedProperties": "unevaluated* needs annotation tracking",
@@ -662,8 +662,8 @@ class Str(Node):
 
 
 class Int(Node):
-    def __init__(self, lo=None, hi=None):
-        self.lo, self.hi = lo, hi
+    def __init__(self, lo=None, hi=None, float_ok=True):
+        self.lo, self.hi, self.float_ok = lo, hi, float_ok
         self.r = integer_range_regex(lo, hi) if (lo is not None or hi is not None) else INTEGER
 
     @property
@@ -676,7 +676,7 @@ class Int(Node):
     def dump(self, v):
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             return _generic_dump(v)
-        if isinstance(v, float) and v.is_integer():
+        if isinstance(v, float) and v.is_integer() and self.float_ok:
             return str(int(v))
         return _generic_dump(v)
 
@@ -864,6 +864,8 @@ class _Compiler:
         self.ids: dict[str, Any] = {}
         self.anchors: dict[tuple[str, str], Any] = {}
         self._validator = None
+        self.visited = 0
+        self.nest = 0
         self._index(root, "", True)
 
     # ---- reference resolution
@@ -946,13 +948,19 @@ class _Compiler:
 
     # ---- main entry
     def node(self, s, ptr="#", base="") -> Node:
+        self.visited += 1
+        if self.visited > MAX_NODES:
+            raise UnsupportedSchemaError("size", ptr, f"more than {MAX_NODES} subschemas after unrolling "
+                                                      "$ref (lower max_depth)")
         if s is True:
-            return AnyValue(self.max_depth, self.max_items)
+            return AnyValue(max(0, self.max_depth - self.nest), self.max_items)
         if s is False:
             return Empty()
         if not isinstance(s, dict):
             raise ConstraintError(f"schema at {ptr} must be an object or a boolean, got {type(s).__name__}")
         base = self._base_of(s, base)
+        if "enum" in s or "const" in s:
+            return self._enum(s, ptr)
         for kw, why in _ALWAYS_REFUSED.items():
             if kw in s:
                 if kw == "if" and "then" not in s and "else" not in s:
@@ -979,12 +987,12 @@ class _Compiler:
                 if not isinstance(subs, list) or not subs:
                     raise ConstraintError(f"{kw} at {ptr} must be a non-empty array")
                 rest = {k: v for k, v in s.items() if k != kw}
-                if kw == "oneOf" and len(subs) > 1:
-                    self._check_disjoint(subs, _ptr(ptr, kw), base)
                 alts, deep = [], None
                 for i, sub in enumerate(subs):
                     p = _ptr(ptr, kw, i)
                     merged = self._merge([rest, sub], p, base) if any(k in _CONSTRAINING for k in rest) else sub
+                    if kw == "oneOf" and len(subs) > 1:
+                        merged = self._one_of_branch(merged, subs, i, ptr, base)
                     try:
                         alts.append(self.node(merged, p, base))
                     except _TooDeep as e:
@@ -994,8 +1002,12 @@ class _Compiler:
                 if u.empty and deep is not None:
                     raise deep
                 return u.alts[0] if len(u.alts) == 1 else u
-        if "enum" in s or "const" in s:
-            return self._enum(s, ptr)
+        if "not" in s:
+            s = self._apply_not(s, _ptr(ptr, "not"), base)
+            if s is False:
+                return Empty()
+            if "enum" in s or "const" in s:
+                return self._enum(s, ptr)
         types = s.get("type")
         if types is None:
             types = self._infer_types(s)
@@ -1022,7 +1034,7 @@ class _Compiler:
             elif t == "array":
                 alts.append(self._array(s, ptr, base))
             elif t == "any" and self.draft <= 3:
-                alts.append(AnyValue(self.max_depth, self.max_items))
+                alts.append(AnyValue(max(0, self.max_depth - self.nest), self.max_items))
             else:
                 raise ConstraintError(f"unknown type {t!r} at {_ptr(ptr, 'type')}")
         u = Union(alts)
@@ -1049,7 +1061,7 @@ class _Compiler:
         if any(k in s for k in _NUMBER_KW):
             ts.append("number")
         if not ts:
-            return ["string", "number", "boolean", "null", "object", "array"] if self.max_depth > 0 else \
+            return ["string", "number", "boolean", "null", "object", "array"] if self.max_depth > self.nest else \
                 ["string", "number", "boolean", "null"]
         return ts
 
@@ -1178,9 +1190,82 @@ class _Compiler:
                 return {"allOf": [a, b]}
         if k == "uniqueItems":
             return bool(a) or bool(b)
+        if k == "not":
+            la = a["anyOf"] if isinstance(a, dict) and set(a) == {"anyOf"} else [a]
+            return {"anyOf": la + [b]}
         if k in ("anyOf", "oneOf"):
             raise UnsupportedSchemaError("allOf", ptr, f"two {k} lists would need distributing")
         raise UnsupportedSchemaError("allOf", ptr, f"cannot merge differing {k!r} values")
+
+    # ---- not / oneOf
+    def _one_of_branch(self, merged, subs, i, ptr, base):
+        """Branch i of a oneOf, restricted to instances that fail every other branch."""
+        if merged is False:
+            return False
+        if merged is True:
+            merged = {}
+        negs = []
+        for j, other in enumerate(subs):
+            if j != i and not self._disjoint(merged, self._merge([other], ptr, base), base, 0):
+                negs.append(other)
+        if not negs:
+            return merged
+        out = dict(merged)
+        prev = out.pop("not", None)
+        out["not"] = {"anyOf": ([prev] if prev is not None else []) + negs}
+        try:
+            return self._apply_not(out, _ptr(ptr, "oneOf", i), base)
+        except UnsupportedSchemaError as e:
+            raise UnsupportedSchemaError("oneOf", ptr, f"branch {i} overlaps another branch and its "
+                                                       f"exclusion is not expressible ({e.why})") from None
+
+    def _apply_not(self, s, ptr, base):
+        """s without its 'not', narrowed so that every remaining instance fails the negated schema(s).
+        Exact forms: not false/true, not of a provably disjoint schema, not {type}, not {required}."""
+        n = s["not"]
+        out = {k: v for k, v in s.items() if k != "not"}
+        negs = n["anyOf"] if isinstance(n, dict) and set(n) == {"anyOf"} else [n]
+        for b in negs:
+            b = self._deref(b, ptr, base) if isinstance(b, dict) else b
+            if isinstance(b, dict) and "allOf" in b:
+                b = self._merge([b], ptr, base)
+            if b is False:
+                continue
+            keys = set(b) & _CONSTRAINING if isinstance(b, dict) else set()
+            if b is True or not keys:
+                return False
+            if self._disjoint(out, b, base, 0):
+                continue
+            btypes = b.get("type")
+            btypes = [btypes] if isinstance(btypes, str) else btypes
+            cur = out.get("type")
+            cur = ([cur] if isinstance(cur, str) else list(cur)) if cur is not None else self._infer_types(out)
+            if keys == {"type"}:
+                if "integer" in btypes and "number" not in btypes and "number" in cur:
+                    raise UnsupportedSchemaError("not", ptr, "excluding integers from numbers")
+                left = [t for t in cur if t not in btypes and not (t == "integer" and "number" in btypes)]
+                if not left:
+                    return False
+                out["type"] = left
+                continue
+            if keys <= {"required", "type"} and b.get("required") and (btypes is None or btypes == ["object"]):
+                req = set(out.get("required") or [])
+                free = [k for k in b["required"] if k not in req]
+                if "object" not in cur:
+                    continue
+                if not free:
+                    left = [t for t in cur if t != "object"]
+                    if not left:
+                        return False
+                    out["type"] = left
+                    continue
+                out["type"] = ["object"]  # other types satisfy {required} and so fail the 'not'
+                props = dict(out.get("properties") or {})
+                props[free[-1]] = False
+                out["properties"] = props
+                continue
+            raise UnsupportedSchemaError("not", ptr, f"negation of {sorted(keys)} is not expressible")
+        return out
 
     # ---- oneOf disjointness
     def _check_disjoint(self, subs, ptr, base):
@@ -1256,7 +1341,11 @@ class _Compiler:
             vals = list(s["enum"])
         rest = {k: v for k, v in s.items() if k not in ("enum", "const")}
         if any(k in _CONSTRAINING for k in rest):
-            vals = [v for v in vals if self.is_valid(v, s)]
+            try:
+                vals = [v for v in vals if self.is_valid(v, s)]
+            except Exception as e:
+                kw = next(k for k in rest if k in _CONSTRAINING)
+                raise UnsupportedSchemaError(kw, _ptr(ptr, kw), f"cannot check enum values: {e}") from None
         uniq = []
         for v in vals:
             if not any(_json_equal(v, u) for u in uniq):
@@ -1338,7 +1427,7 @@ class _Compiler:
                 ilo = math.ceil(lo)
             if hi is not None and not hi_incl and not float(hi).is_integer():
                 ihi = math.floor(hi)
-            return Int(ilo, ihi)
+            return Int(ilo, ihi, float_ok=self.draft >= 6)
         for v, kw in ((lo, "minimum"), (hi, "maximum")):
             if v is not None and not float(v).is_integer():
                 raise UnsupportedSchemaError(kw, _ptr(ptr, kw), f"non-integral number bound {v!r}")
@@ -1371,7 +1460,11 @@ class _Compiler:
         for i, sub in enumerate(prefix_s):
             p = _ptr(ptr, pkw, i)
             try:
-                prefix.append(self.node(sub, p, base))
+                self.nest += 1
+                try:
+                    prefix.append(self.node(sub, p, base))
+                finally:
+                    self.nest -= 1
             except _TooDeep:
                 if i < lo:
                     raise
@@ -1382,7 +1475,12 @@ class _Compiler:
         if items_s is not False:
             p = _ptr(ptr, items_kw) if items_kw else ptr
             try:
-                items = self.node(items_s, p, base) if items_kw else AnyValue(self.max_depth - 1, self.max_items)
+                self.nest += 1
+                try:
+                    items = self.node(items_s, p, base) if items_kw else AnyValue(
+                        max(0, self.max_depth - self.nest), self.max_items)
+                finally:
+                    self.nest -= 1
             except _TooDeep:
                 if lo > len(prefix):
                     raise
@@ -1455,7 +1553,7 @@ class _Compiler:
             need = minp - len(required_set & set(order))
             opt = [k for k in order if k not in required_set]
             if len(opt) < need:
-                if not order or (not props and addl is not False):
+                if addl is not False or pprops:
                     raise UnsupportedSchemaError("minProperties", _ptr(ptr, "minProperties"),
                                                  "needs more properties than the schema declares")
                 return Empty()
@@ -1479,7 +1577,11 @@ class _Compiler:
                 sub = {"allOf": [sub] + extra}
             req = k in required_set
             try:
-                node = self.node(sub, p, base)
+                self.nest += 1
+                try:
+                    node = self.node(sub, p, base)
+                finally:
+                    self.nest -= 1
             except _TooDeep:
                 if req:
                     raise
@@ -1521,7 +1623,12 @@ class _Compiler:
         if maxp is not None:
             raise UnsupportedSchemaError("maxProperties", ptr, "duplicate keys make counting keys non-regular")
         try:
-            value = self.node(vs, ptr, base) if vs is not None else AnyValue(self.max_depth - 1, self.max_items)
+            self.nest += 1
+            try:
+                value = self.node(vs, ptr, base) if vs is not None else AnyValue(
+                    max(0, self.max_depth - self.nest), self.max_items)
+            finally:
+                self.nest -= 1
         except _TooDeep:
             self.notes.append(f"{ptr}: recursion beyond max_depth, map kept empty")
             return Obj([])
@@ -1531,8 +1638,11 @@ class _Compiler:
 
 
 def _py_search(pat, key, ptr):
+    import warnings
     try:
-        return re.search(pat, key) is not None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return re.search(pat, key) is not None
     except re.error:
         raise UnsupportedSchemaError("patternProperties", _ptr(ptr, "patternProperties"),
                                      f"pattern {pat!r} does not parse") from None
