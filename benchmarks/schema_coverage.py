@@ -1,0 +1,266 @@
+"""Declared coverage, compliance and compile cost of the JSON Schema -> regex compiler.
+
+    python benchmarks/schema_coverage.py [--fsm-timeout 10] [--fsm-max-chars 300000] [--samples 5]
+
+Over ../shared/testdata/jsonschemabench/schemas/*.json (the public JSONSchemaBench sample):
+  * declared coverage per category: share of schemas compiled without an explicit error;
+  * refusals counted by keyword (UnsupportedSchemaError.keyword), other ConstraintErrors, crashes;
+  * compliance: texts sampled from each compiled regex, parsed and validated with python-jsonschema
+    (share of schemas whose every sample validates; any failure is a bug and is listed);
+  * regex compile time (schema_to_regex) and interegular FSM build time, p50/p95, reported apart,
+    with FSM state counts (FSM builds over --fsm-max-chars or --fsm-timeout are counted, not timed);
+  * the accepted shares on the JSON-Schema-Test-Suite (draft2020-12 + optional/format) and on the
+    MaskBench labelled instances (valid instances accepted; invalid instances accepted = bugs).
+Writes benchmarks/results/schema_coverage.json and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import random
+import signal
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import jsonschema
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from steerdiff.errors import ConstraintError, UnsupportedSchemaError  # noqa: E402
+from steerdiff_plugins.jsonschema_regex import compile_schema, sample_text  # noqa: E402
+
+DATA = REPO / ".." / "shared" / "testdata"
+OUT = REPO / "benchmarks" / "results" / "schema_coverage.json"
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _alarm(*_):
+    raise _Timeout()
+
+
+def pct(xs, q):
+    if not xs:
+        return None
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q / 100 * (len(xs) - 1))))]
+
+
+def validator(schema):
+    cls = jsonschema.validators.validator_for(schema if isinstance(schema, dict) else {},
+                                              default=jsonschema.Draft202012Validator)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def compliance(comp, schema, rng, n):
+    v = validator(schema)
+    for _ in range(n):
+        text = sample_text(comp.regex, rng)
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return f"non-JSON sample {text[:120]!r}"
+        err = next(iter(v.iter_errors(value)), None)
+        if err is not None:
+            return f"invalid sample {text[:120]!r}: {err.message[:120]}"
+    return None
+
+
+def bench_schemas(args):
+    files = sorted((DATA / "jsonschemabench" / "schemas").glob("*.json"))
+    if not files:
+        sys.exit(f"no JSONSchemaBench schemas under {DATA}")
+    rng = random.Random(0)
+    cats = {}
+    refusals = collections.Counter()
+    refusal_examples = {}
+    compile_ms, fsm_ms, fsm_states, regex_chars = [], [], [], []
+    fsm_skipped = collections.Counter()
+    bugs = []
+    signal.signal(signal.SIGALRM, _alarm)
+    for f in files:
+        d = json.loads(f.read_text())
+        c = cats.setdefault(d["category"], collections.Counter())
+        for it in d["items"]:
+            c["total"] += 1
+            t0 = time.perf_counter()
+            try:
+                signal.alarm(args.compile_timeout)
+                comp = compile_schema(it["schema"])
+                signal.alarm(0)
+            except UnsupportedSchemaError as e:
+                signal.alarm(0)
+                c["refused"] += 1
+                refusals[e.keyword] += 1
+                refusal_examples.setdefault(e.keyword, f"{it['id']}: {e}"[:300])
+                continue
+            except ConstraintError as e:
+                signal.alarm(0)
+                c["constraint_error"] += 1
+                refusals["ConstraintError"] += 1
+                refusal_examples.setdefault("ConstraintError", f"{it['id']}: {e}"[:300])
+                continue
+            except _Timeout:
+                c["compile_timeout"] += 1
+                refusals["timeout"] += 1
+                continue
+            except Exception as e:  # a crash is a bug
+                signal.alarm(0)
+                c["crash"] += 1
+                bugs.append(f"{it['id']}: crash {type(e).__name__}: {e}"[:300])
+                continue
+            compile_ms.append((time.perf_counter() - t0) * 1000)
+            regex_chars.append(len(comp.regex))
+            c["compiled"] += 1
+            bad = compliance(comp, it["schema"], rng, args.samples)
+            if bad:
+                c["noncompliant"] += 1
+                bugs.append(f"{it['id']}: {bad}")
+            if args.fsm_max_chars and len(comp.regex) > args.fsm_max_chars:
+                fsm_skipped["over_max_chars"] += 1
+                continue
+            try:
+                import interegular
+                t0 = time.perf_counter()
+                signal.alarm(args.fsm_timeout)
+                fsm = interegular.parse_pattern(comp.regex).to_fsm()
+                signal.alarm(0)
+                fsm_ms.append((time.perf_counter() - t0) * 1000)
+                fsm_states.append(len(fsm.states))
+            except _Timeout:
+                fsm_skipped["timeout"] += 1
+            except Exception as e:
+                signal.alarm(0)
+                bugs.append(f"{it['id']}: interegular failed: {type(e).__name__}: {e}"[:300])
+    return cats, refusals, refusal_examples, compile_ms, fsm_ms, fsm_states, regex_chars, fsm_skipped, bugs
+
+
+def suite_shares():
+    root = DATA / "json-schema-test-suite" / "tests" / "draft2020-12"
+    files = sorted(root.glob("*.json")) + sorted((root / "optional" / "format").glob("*.json"))
+    s = collections.Counter()
+    bugs = []
+    for f in files:
+        for case in json.loads(f.read_text()):
+            s["cases"] += 1
+            try:
+                comp = compile_schema(case["schema"])
+            except (UnsupportedSchemaError, ConstraintError):
+                continue
+            s["compiled"] += 1
+            for t in case["tests"]:
+                text = comp.dumps(t["data"])
+                ok = comp.fullmatch(text)
+                if t["valid"]:
+                    s["valid"] += 1
+                    s["valid_accepted"] += ok
+                else:
+                    s["invalid"] += 1
+                    compact = json.dumps(t["data"], separators=(",", ":"), ensure_ascii=False)
+                    if ok or comp.fullmatch(compact):
+                        bugs.append(f"{f.name}: {case['description']} / {t['description']}")
+    return s, bugs
+
+
+def maskbench_shares():
+    s = collections.Counter()
+    bugs = []
+    for f in sorted((DATA / "jsonschemabench" / "maskbench_tests").glob("*.json")):
+        for it in json.loads(f.read_text())["items"]:
+            s["schemas"] += 1
+            try:
+                comp = compile_schema(it["schema"])
+            except (UnsupportedSchemaError, ConstraintError):
+                continue
+            s["compiled"] += 1
+            for t in it.get("tests", []):
+                text = comp.dumps(t["data"])
+                ok = comp.fullmatch(text)
+                if t["valid"]:
+                    s["valid"] += 1
+                    s["valid_accepted"] += ok
+                else:
+                    s["invalid"] += 1
+                    compact = json.dumps(t["data"], separators=(",", ":"), ensure_ascii=False)
+                    if ok or comp.fullmatch(compact):
+                        bugs.append(f"{it['id']}: {t['description']} (py_jsonschema_agrees="
+                                    f"{t.get('py_jsonschema_agrees')})")
+    return s, bugs
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--samples", type=int, default=5, help="regex samples validated per schema")
+    ap.add_argument("--fsm-timeout", type=int, default=10, help="seconds per interegular FSM build")
+    ap.add_argument("--fsm-max-chars", type=int, default=300_000, help="skip FSM builds of longer regexes")
+    ap.add_argument("--compile-timeout", type=int, default=30, help="seconds per schema_to_regex call")
+    ap.add_argument("--no-suites", action="store_true", help="skip the test-suite / MaskBench shares")
+    args = ap.parse_args()
+
+    t_start = time.time()
+    cats, refusals, examples, cms, fms, states, chars, fskip, bugs = bench_schemas(args)
+    total = sum(c["total"] for c in cats.values())
+    compiled = sum(c["compiled"] for c in cats.values())
+    noncompliant = sum(c["noncompliant"] for c in cats.values())
+    print(f"{'category':<18}{'total':>6}{'compiled':>9}{'coverage':>10}{'refused':>8}{'other':>6}")
+    per_cat = {}
+    for name, c in sorted(cats.items()):
+        cov = c["compiled"] / c["total"]
+        other = c["constraint_error"] + c["crash"] + c["compile_timeout"]
+        print(f"{name:<18}{c['total']:>6}{c['compiled']:>9}{cov:>10.1%}{c['refused']:>8}{other:>6}")
+        per_cat[name] = {**dict(c), "declared_coverage": round(cov, 4)}
+    print(f"{'ALL':<18}{total:>6}{compiled:>9}{compiled / total:>10.1%}")
+    print(f"compliance (all {args.samples} samples per schema validate): "
+          f"{compiled - noncompliant}/{compiled}")
+    print("refusals by keyword:", ", ".join(f"{k}={v}" for k, v in refusals.most_common()))
+
+    def ms(xs):
+        return {"p50": pct(xs, 50), "p95": pct(xs, 95), "max": max(xs) if xs else None, "n": len(xs)}
+
+    print(f"schema_to_regex ms: p50={pct(cms, 50):.2f} p95={pct(cms, 95):.2f}  "
+          f"regex chars p50={pct(chars, 50)} p95={pct(chars, 95)} max={max(chars)}")
+    if fms:
+        print(f"interegular FSM ms: p50={pct(fms, 50):.1f} p95={pct(fms, 95):.1f} (n={len(fms)}); "
+              f"states p50={pct(states, 50)} p95={pct(states, 95)} max={max(states)}; skipped {dict(fskip)}")
+    result = {
+        "data": "jsonschemabench/schemas (public JSONSchemaBench sample)",
+        "total": total, "compiled": compiled, "declared_coverage": round(compiled / total, 4),
+        "compliance": {"compiled": compiled, "all_samples_valid": compiled - noncompliant,
+                       "samples_per_schema": args.samples},
+        "per_category": per_cat,
+        "refusals_by_keyword": dict(refusals.most_common()),
+        "refusal_examples": examples,
+        "schema_to_regex_ms": ms(cms),
+        "regex_chars": {"p50": pct(chars, 50), "p95": pct(chars, 95), "max": max(chars) if chars else None},
+        "interegular_fsm_ms": ms(fms),
+        "fsm_states": {"p50": pct(states, 50), "p95": pct(states, 95), "max": max(states) if states else None},
+        "fsm_skipped": dict(fskip),
+        "bugs": bugs,
+    }
+    if not args.no_suites:
+        s, sbugs = suite_shares()
+        m, mbugs = maskbench_shares()
+        print(f"JSON-Schema-Test-Suite: compiled {s['compiled']}/{s['cases']} cases, valid accepted "
+              f"{s['valid_accepted']}/{s['valid']} ({s['valid_accepted'] / max(s['valid'], 1):.1%}), "
+              f"invalid accepted {len(sbugs)}")
+        print(f"MaskBench: compiled {m['compiled']}/{m['schemas']} schemas, valid accepted "
+              f"{m['valid_accepted']}/{m['valid']} ({m['valid_accepted'] / max(m['valid'], 1):.1%}), "
+              f"invalid accepted {len(mbugs)}")
+        result["json_schema_test_suite"] = {**dict(s), "invalid_accepted": sbugs}
+        result["maskbench"] = {**dict(m), "invalid_accepted": mbugs}
+    for b in bugs[:20]:
+        print("BUG", b)
+    result["wall_s"] = round(time.time() - t_start, 1)
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {OUT.relative_to(REPO)} in {result['wall_s']} s")
+
+
+if __name__ == "__main__":
+    main()
