@@ -79,7 +79,7 @@ MAX_NODES = 50_000  # schema nodes visited while unrolling; beyond it the schema
 
 STRCHAR = r'(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u(?:[0-9a-cA-CeEfF][0-9a-fA-F]{3}|[dD][0-7][0-9a-fA-F]{2}))'
 STRING = '"' + STRCHAR + '*"'
-INTEGER = r"-?(?:0|[1-9][0-9]*)"
+INTEGER = r"(?:0|-?[1-9][0-9]*)"
 NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
 BOOLEAN = "(?:true|false)"
 NULL = "null"
@@ -524,6 +524,9 @@ def pattern_to_regex(pattern: str) -> str:
         parsed = _sre_parse.parse(pattern, 0)
     except re.error as e:
         raise _PatternError(f"does not parse: {e}") from None
+    flags = getattr(getattr(parsed, "state", None), "flags", 0)
+    if flags & ~(_sre_c.SRE_FLAG_UNICODE):
+        raise _PatternError("inline flags")
     seq = list(parsed)
     branches = None
     if len(seq) == 1 and str(seq[0][0]) == "BRANCH":
@@ -1216,7 +1219,7 @@ class _Compiler:
         try:
             return self._apply_not(out, _ptr(ptr, "oneOf", i), base)
         except UnsupportedSchemaError as e:
-            raise UnsupportedSchemaError("oneOf", ptr, f"branch {i} overlaps another branch and its "
+            raise UnsupportedSchemaError("oneOf", _ptr(ptr, "oneOf"), f"branch {i} overlaps another branch and its "
                                                        f"exclusion is not expressible ({e.why})") from None
 
     def _apply_not(self, s, ptr, base):
