@@ -159,3 +159,16 @@ def test_shipped_model():
     assert logits.shape == (1, len(ids), model.config.vocab_size)
     assert model.config.vocab_size >= len(tok) and torch.isfinite(logits).all()
     assert (SHIPPED / "TRAINING.md").exists()
+
+
+def test_continue_from_saved_dir(trained, tmp_path):
+    from transformers import AutoTokenizer
+
+    src, _ = trained
+    cfg = TrainConfig(out=str(tmp_path / "more"), steps=2, n_examples=200, batch_size=4, warmup=1,
+                      log_every=1, eval_every=1000, eval_n=1, init_from=str(src))
+    info = train(cfg)
+    assert math.isfinite(info["final_loss"])
+    a, b = AutoTokenizer.from_pretrained(src), AutoTokenizer.from_pretrained(tmp_path / "more")
+    assert a.get_vocab() == b.get_vocab()
+    assert "Continued from" in (tmp_path / "more" / "TRAINING.md").read_text()

@@ -51,6 +51,7 @@ class TrainConfig:
     eval_n: int = 12
     threads: int = 1
     max_minutes: float = 0.0  # 0 = no wall-clock limit; otherwise stop (and save) when reached
+    init_from: str = ""  # continue from a saved model dir (its tokenizer and weights; fresh optimizer)
     command: str = ""
 
 
@@ -236,7 +237,7 @@ def training_md(cfg: TrainConfig, info: dict) -> str:
 Status: {info.get('status', '?')}
 
 Command: `{cfg.command or 'python -m steerdiff.train --out ' + cfg.out}`
-
+{('Continued from `' + cfg.init_from + '` (its tokenizer and weights; fresh optimizer and schedule).' + chr(10)) if cfg.init_from else ''}
 ## Model
 `BertForMaskedLM` (transformers, no custom code): hidden {cfg.hidden}, {cfg.layers} layers, {cfg.heads} heads,
 intermediate {cfg.intermediate}, max_position_embeddings 512, vocab {info.get('vocab')}, {info.get('params', 0) / 1e6:.2f} M parameters, fp32 safetensors.
@@ -302,7 +303,12 @@ def _train(cfg: TrainConfig) -> dict:
     ds = D.build_dataset(cfg.n_examples, cfg.seed)
     examples, sizes = ds["examples"], ds["sizes"]
     print(f"data: {sizes} ({time.time() - t_start:.0f}s)", flush=True)
-    tok = train_tokenizer(D.texts_for_tokenizer(examples[: cfg.tokenizer_examples]), vocab_size=cfg.vocab_size)
+    if cfg.init_from:
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(cfg.init_from)
+    else:
+        tok = train_tokenizer(D.texts_for_tokenizer(examples[: cfg.tokenizer_examples]), vocab_size=cfg.vocab_size)
     print(f"tokenizer: vocab {len(tok)} ({time.time() - t_start:.0f}s)", flush=True)
     enc_p = tok([e["prompt"] for e in examples])["input_ids"]
     encoded = []
@@ -311,7 +317,13 @@ def _train(cfg: TrainConfig) -> dict:
     print(f"encoded ({time.time() - t_start:.0f}s); mean tokens/example "
           f"{sum(len(p) + len(c) for p, c in encoded) / len(encoded):.1f}", flush=True)
 
-    model = build_model(cfg, tok)
+    if cfg.init_from:
+        from transformers import AutoModelForMaskedLM
+
+        model = AutoModelForMaskedLM.from_pretrained(cfg.init_from)
+        print(f"continuing from {cfg.init_from} (fresh optimizer and schedule)", flush=True)
+    else:
+        model = build_model(cfg, tok)
     model.train()
     nparams = sum(p.numel() for p in model.parameters())
     print(f"model: {nparams / 1e6:.2f} M params", flush=True)

@@ -11,7 +11,7 @@ from . import TrainConfig, train
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m steerdiff.train", description=__doc__)
-    for f in dataclasses.fields(TrainConfig):
+    for f in dataclasses.fields(TrainConfig):  # every TrainConfig field is a --flag
         if f.name == "command":
             continue
         flag = "--" + f.name.replace("_", "-")
