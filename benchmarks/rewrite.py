@@ -41,9 +41,10 @@ sys.path.insert(0, str(HERE))
 SETTINGS = ("unguided", "lexicon", "rerank", "probe", "lexicon_refine")
 
 
-def guidance_for(setting: str, scale: float, k: int, decay: float):
+def guidance_for(setting: str, args):
     import steerdiff as sd
 
+    scale, decay = args.scale, args.repeat_decay
     if setting == "unguided":
         return [], {}
     if setting == "lexicon":
@@ -51,9 +52,9 @@ def guidance_for(setting: str, scale: float, k: int, decay: float):
     if setting == "lexicon_refine":
         return [sd.ClassifierGuidance("sentiment", target="positive", scale=scale, mode="table", repeat_decay=decay)], {"refine_rounds": 1}
     if setting == "rerank":
-        return [sd.ClassifierGuidance("sentiment", target="positive", scale=scale, mode="scorer", k=k)], {}
+        return [sd.ClassifierGuidance("sentiment", target="positive", scale=args.rerank_scale, mode="scorer", k=args.k)], {}
     if setting == "probe":
-        return [sd.ClassifierGuidance("sentiment-probe", target="positive", scale=scale)], {}
+        return [sd.ClassifierGuidance("sentiment-probe", target="positive", scale=args.probe_scale)], {}
     raise SystemExit(f"unknown setting {setting!r}; choose from {', '.join(SETTINGS)}")
 
 
@@ -98,8 +99,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tiny", action="store_true", help="random-weight tiny model (smoke run; numbers mean nothing)")
     ap.add_argument("--n", type=int, default=120, help="sentences (>= 100 for a real run)")
-    ap.add_argument("--scale", type=float, default=3.0)
-    ap.add_argument("--k", type=int, default=4, help="candidates per step for rerank")
+    ap.add_argument("--scale", type=float, default=1.5, help="lexicon settings (bias = scale * VADER word score)")
+    ap.add_argument("--probe-scale", type=float, default=5.0, help="probe (gradient) setting")
+    ap.add_argument("--rerank-scale", type=float, default=8.0, help="rerank setting (bias toward the best candidate)")
+    ap.add_argument("--k", type=int, default=32, help="candidates per step for rerank")
     ap.add_argument("--repeat-decay", type=float, default=0.5, help="lexicon settings: bias kept for a word already written")
     ap.add_argument("--grow", type=int, default=2)
     ap.add_argument("--temperature", type=float, default=0.0)
@@ -140,14 +143,15 @@ def main(argv=None) -> int:
     source_compound = sum(vader.compound(it["source"]) for it in items) / len(items)
 
     report = {
-        "model": model_name, "n": len(items), "scale": args.scale, "k": args.k, "repeat_decay": args.repeat_decay, "grow": args.grow,
+        "model": model_name, "n": len(items), "scale": args.scale, "probe_scale": args.probe_scale,
+        "rerank_scale": args.rerank_scale, "k": args.k, "repeat_decay": args.repeat_decay, "grow": args.grow,
         "temperature": args.temperature, "seed": args.seed, "batch": args.batch,
         "source_compound": round(source_compound, 4),
         "source_pll_per_token": round(_mean(src_pll), 4),
         "settings": {},
     }
     for setting in [s.strip() for s in args.settings.split(",") if s.strip()]:
-        guidance, extra = guidance_for(setting, args.scale, args.k, args.repeat_decay)
+        guidance, extra = guidance_for(setting, args)
         t0 = time.perf_counter()
         outs = []
         for ci, i in enumerate(range(0, len(templates), args.batch)):
