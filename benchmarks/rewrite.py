@@ -100,7 +100,7 @@ def main(argv=None) -> int:
     ap.add_argument("--tiny", action="store_true", help="random-weight tiny model (smoke run; numbers mean nothing)")
     ap.add_argument("--n", type=int, default=120, help="sentences (>= 100 for a real run)")
     ap.add_argument("--scale", type=float, default=1.5, help="lexicon settings (bias = scale * VADER word score)")
-    ap.add_argument("--probe-scale", type=float, default=5.0, help="probe (gradient) setting")
+    ap.add_argument("--probe-scale", type=float, default=3.0, help="probe (gradient) setting")
     ap.add_argument("--rerank-scale", type=float, default=8.0, help="rerank setting (bias toward the best candidate)")
     ap.add_argument("--k", type=int, default=32, help="candidates per step for rerank")
     ap.add_argument("--repeat-decay", type=float, default=0.5, help="lexicon settings: bias kept for a word already written")
