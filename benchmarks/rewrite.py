@@ -98,6 +98,7 @@ def source_rows(model, plans, items):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tiny", action="store_true", help="random-weight tiny model (smoke run; numbers mean nothing)")
+    ap.add_argument("--model", default=None, help="model directory (default: the embedded steerdiff-tiny)")
     ap.add_argument("--n", type=int, default=120, help="sentences (>= 100 for a real run)")
     ap.add_argument("--scale", type=float, default=1.5, help="lexicon settings (bias = scale * VADER word score)")
     ap.add_argument("--probe-scale", type=float, default=3.0, help="probe (gradient) setting")
@@ -129,11 +130,16 @@ def main(argv=None) -> int:
 
         model, model_name = tiny_model("masked", "wordpiece"), "tiny random BERT (wordpiece) -- smoke run"
     else:
-        if not (default_model_dir() / "config.json").exists():
-            print(f"the default model steerdiff-tiny is not present at {default_model_dir()}; "
+        mdir = Path(args.model) if args.model else default_model_dir()
+        if not (mdir / "config.json").exists():
+            print(f"the model is not present at {mdir} (no config.json); "
                   "train it (python -m steerdiff.train) or pass --tiny for a smoke run", file=sys.stderr)
             return 2
-        model, model_name = sd.load_model(), "steerdiff-tiny"
+        model, model_name = sd.load_model(mdir), "steerdiff-tiny" if not args.model else str(mdir)
+        notes = mdir / "TRAINING.md"
+        if notes.exists():  # say which checkpoint was measured
+            lines = notes.read_text().splitlines()
+            model_name += " | " + " | ".join(l.strip("- ") for l in lines if l.startswith(("Status:", "- steps done")))
     vader = get_classifier("sentiment")
     items = heldout(args.n)
     templates = [it["template"] for it in items]
