@@ -52,6 +52,9 @@ except ImportError:  # pragma: no cover - Python 3.10
 
 MAXCP = 0x10FFFF
 NEVER, FILL = 0, 1  # reserved token classes
+_MAX_EXACT_REPEAT = 12
+DENSE_STATES = 2048  # up to this many states, masked steps are one dense (N, N) product
+MAX_STATES = 60_000  # byte-DFA states beyond this are refused (per-step work and memory grow with it)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -120,12 +123,26 @@ def _fold(cp: int) -> set[int]:
     return out
 
 
+SENTINEL = 0x10FFFF  # end marker appended to every engine regex; never generated (a noncharacter)
+
+
+def _without_sentinel(ranges):
+    out = []
+    for a, b in ranges:
+        if a <= SENTINEL <= b:
+            if a < SENTINEL:
+                out.append((a, SENTINEL - 1))
+        else:
+            out.append((a, b))
+    return out
+
+
 def _esc(cp: int) -> str:
     return f"\\x{{{cp:X}}}"
 
 
 def _class(ranges) -> str:
-    ranges = _normalise(ranges)
+    ranges = _without_sentinel(_normalise(ranges))
     if not ranges:
         return "[^\\x{0}-\\x{10FFFF}]"  # the empty set
     if len(ranges) == 1 and ranges[0][0] == ranges[0][1]:
@@ -143,7 +160,7 @@ def _emit(items, flags: int, pattern: str, top: bool) -> str:
     for i, (op, av) in enumerate(items):
         ic = bool(flags & re.IGNORECASE)
         if op is _C.LITERAL:
-            out.append(_class([(c, c) for c in _fold(av)]) if ic else _esc(av))
+            out.append(_class([(c, c) for c in (_fold(av) if ic else {av})]))
         elif op is _C.NOT_LITERAL:
             cps = _fold(av) if ic else {av}
             out.append(_class(_negate([(c, c) for c in cps])))
@@ -159,6 +176,13 @@ def _emit(items, flags: int, pattern: str, top: bool) -> str:
         elif op in (_C.MAX_REPEAT, _C.MIN_REPEAT):
             lo, hi, sub = av
             body = "(?:" + _emit(list(sub), flags, pattern, False) + ")"
+            if lo > _MAX_EXACT_REPEAT and "|" in body and re.search(r"\\x\{[0-9A-F]{3,}\}", body):
+                # outlines_core's DFA builder takes time exponential in the count here (measured:
+                # {12} 0.1 s, {14} 0.2 s, {20} 190 s): refuse instead of hanging
+                raise ConstraintError(
+                    f"regex {pattern!r}: a minimum repetition count of {lo} over an alternation with non-ASCII "
+                    f"classes is beyond the automaton builder (limit {_MAX_EXACT_REPEAT}); lower the minimum "
+                    f"(e.g. minLength) or narrow the class")
             out.append(body + ("{%d,}" % lo if hi is _C.MAXREPEAT else "{%d,%d}" % (lo, hi)))
         elif op is _C.AT:
             if av in (_C.AT_BEGINNING, _C.AT_BEGINNING_STRING) and top and i == 0:
@@ -209,7 +233,10 @@ def to_engine_regex(pattern: str) -> str:
         flags &= ~re.MULTILINE  # only leading/trailing anchors are accepted, where MULTILINE changes nothing
     if flags & re.ASCII and flags & re.IGNORECASE:
         pass
-    return _emit(list(parsed), flags, pattern, True)
+    # The Rust DFA has leftmost-first semantics: once a higher-priority alternative matches, lower ones
+    # are pruned, so `a|ab` would not accept "ab". An end marker makes every match end at the same
+    # place, so no thread is pruned and the DFA accepts exactly the set-theoretic language.
+    return "(?:" + _emit(list(parsed), flags, pattern, True) + ")" + _esc(SENTINEL)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -259,6 +286,9 @@ def byte_dfa(pattern: str) -> ByteDFA:
             raise ConstraintError(f"regex {pattern!r} matches no text at all (its language is empty)") from None
         raise ConstraintError(f"regex {pattern!r} could not be compiled to an automaton: {msg[:300]}") from None
     trans_d = index.get_transitions()
+    if len(trans_d) > MAX_STATES:
+        raise ConstraintError(f"regex {pattern[:80]!r}...: its automaton has {len(trans_d)} states, above the limit of {MAX_STATES}; "
+                              "tighten the bounds (maxLength, maxItems, max_depth)")
     finals = set(index.get_final_states())
     init = index.get_initial_state()
     names = sorted(set(trans_d) | finals | {init} | {t for d in trans_d.values() for t in d.values()})
@@ -270,9 +300,14 @@ def byte_dfa(pattern: str) -> ByteDFA:
         for b, t in d.items():
             if b < 256:
                 row[b] = ids[t]
-    accept = np.zeros(S + 1, dtype=bool)
+    marked = np.zeros(S + 1, dtype=bool)  # states after the end marker
     for f in finals:
-        accept[ids[f]] = True
+        marked[ids[f]] = True
+    s4 = trans[trans[trans[trans[np.arange(S + 1), 0xF4], 0x8F], 0xBF], 0xBF]
+    accept = marked[s4]  # accepting in the pattern's language: the end marker can follow
+    accept[S] = False
+    trans[marked[trans]] = S  # the marker itself is never part of the text
+    accept &= ~marked
     # trim: states that cannot reach acceptance become the dead sink
     live = accept.copy()
     while True:
@@ -353,7 +388,11 @@ class TokenDFA:
         for p in range(n):
             cur = F[p]
             if masked[p]:
-                F[p + 1] = (cur.astype(np.float32) @ step_any) > 0
+                if step_any is not None:
+                    F[p + 1] = (cur.astype(np.float32) @ step_any) > 0
+                else:
+                    F[p + 1, table[np.flatnonzero(cur), 1:]] = True
+                    F[p + 1, dead] = False
             else:
                 F[p + 1, table[np.flatnonzero(cur), cls_row[p]]] = True
                 F[p + 1, dead] = False
@@ -368,7 +407,10 @@ class TokenDFA:
         for p in range(n - 1, -1, -1):
             nxt = Bk[p + 1]
             if masked[p]:
-                Bk[p] = (step_any @ nxt.astype(np.float32)) > 0
+                if step_any is not None:
+                    Bk[p] = (step_any @ nxt.astype(np.float32)) > 0
+                else:
+                    Bk[p] = nxt[table[:, 1:]].any(axis=1)
             else:
                 Bk[p] = nxt[table[:, cls_row[p]]]
         return Bk
@@ -515,12 +557,15 @@ def _compile_cached(pattern: str, vocab_key: int, fill_id: int | None, n_ids: in
     if fill_id is not None:
         table[:S, FILL] = np.where(acc[:S], PAD, DEAD)
         table[PAD, FILL] = PAD
-    step_any = np.zeros((N, N), dtype=np.float32)
-    src = np.repeat(np.arange(N), C - 1)
-    dst = table[:, 1:].reshape(-1)
-    step_any[src, dst] = 1.0
-    step_any[:, DEAD] = 0.0
-    step_any[DEAD] = 0.0
+    if N <= DENSE_STATES:
+        step_any = np.zeros((N, N), dtype=np.float32)
+        src = np.repeat(np.arange(N), C - 1)
+        dst = table[:, 1:].reshape(-1)
+        step_any[src, dst] = 1.0
+        step_any[:, DEAD] = 0.0
+        step_any[DEAD] = 0.0
+    else:
+        step_any = None  # masked steps gather through the class table instead
     cls_size = np.bincount(tok2cls, minlength=C)
     # shortest accepted token count (BFS over classes 2..)
     dist = np.full(N, -1)

@@ -64,6 +64,7 @@ CASES = [
     (r"(0|[1-9][0-9]?)", b"0123456789"),
     (r"é|日本|x", "éx日本".encode()),
     (r"a(b|c)*", b"abc"),
+    (r"a|ab|abc", b"abc"),  # alternation order must not prune longer matches (leftmost-first DFAs do)
 ]
 
 
