@@ -210,8 +210,8 @@ def adjust_logits(run, canvas, masked, logits):
 
 
 @hookimpl
-def check_commit(run, canvas, proposal, commit):
-    mask_id, fill_id = run.mask_id, run.fill_id
+def check_commit(run, canvas, masked, proposal, commit):
+    fill_id = run.fill_id
     for r in _rows(run):
         b = r.row
         stack, q, w, done, started = r.stack, r.q, r.w, r.done, r.started
@@ -219,7 +219,7 @@ def check_commit(run, canvas, proposal, commit):
         while pos < r.s1:
             new = bool(commit[b, pos])
             tid = int(proposal[b, pos]) if new else int(canvas[b, pos])
-            if not new and tid == mask_id:
+            if not new and bool(masked[b, pos]):
                 break
             if tid == fill_id:
                 ok = done or r.cg.accepts_eof(stack, q)
@@ -243,11 +243,11 @@ def check_commit(run, canvas, proposal, commit):
 
 
 @hookimpl
-def on_commit(run, canvas, committed):
+def on_commit(run, canvas, masked, committed):
     rows = _rows(run)
     if not rows:
         return None
-    mask_id, fill_id = run.mask_id, run.fill_id
+    fill_id = run.fill_id
     remask = None
     for r in rows:
         b = r.row
@@ -260,7 +260,7 @@ def on_commit(run, canvas, committed):
             r.stats["frontier_commits"] += 1
         while r.f < r.s1:
             tid = int(canvas[b, r.f])
-            if tid == mask_id:
+            if bool(masked[b, r.f]):
                 break
             was_spec = r.f in r.spec
             ok = False

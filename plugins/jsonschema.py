@@ -118,8 +118,8 @@ def adjust_logits(run, canvas, masked, logits):
 
 
 @hookimpl
-def check_commit(run, canvas, proposal, commit):
-    _HOOKS.check_commit(run, canvas, proposal, commit)
+def check_commit(run, canvas, masked, proposal, commit, confidence):
+    _HOOKS.check_commit(run, canvas, proposal, commit, masked=masked, confidence=confidence)
 
 
 @hookimpl

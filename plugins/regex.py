@@ -194,8 +194,8 @@ def adjust_logits(run, canvas, masked, logits):
 
 
 @hookimpl
-def check_commit(run, canvas, proposal, commit):
-    _HOOKS.check_commit(run, canvas, proposal, commit)  # TokenSet positions are independent: nothing to drop
+def check_commit(run, canvas, masked, proposal, commit, confidence):
+    _HOOKS.check_commit(run, canvas, proposal, commit, masked=masked, confidence=confidence)  # TokenSet positions are independent: nothing to drop
 
 
 @hookimpl

@@ -693,7 +693,7 @@ class RegularHooks:
             allowed[ridx[sl.row], torch.as_tensor(pos + sl.start, device=logits.device)] = tok
         return LogitsEdit(allowed=allowed, rows=torch.tensor(rows, dtype=torch.long, device=logits.device))
 
-    def check_commit(self, run, canvas, proposal, commit) -> None:
+    def check_commit(self, run, canvas, proposal, commit, masked=None, confidence=None) -> None:
         st = run.state.get(self.key)
         if not st:
             return
@@ -707,21 +707,24 @@ class RegularHooks:
             toks = canvas[sl.row, sl.start:sl.end].cpu().numpy()
             prop = proposal[sl.row, sl.start:sl.end].cpu().numpy()
             cmask = c_row.cpu().numpy()
-            masked = toks == run.mask_id
-            masked &= ~cmask
+            row_masked = (masked if masked is not None else run.masked)[sl.row, sl.start:sl.end]
+            masked_np = row_masked.cpu().numpy() & ~cmask
             merged = np.where(cmask, prop, toks)
             cls_row = t2c[np.clip(merged, 0, len(t2c) - 1)] * (merged < len(t2c))
-            if dfa.completable(cls_row, masked):
+            if dfa.completable(cls_row, masked_np):
                 continue
             cand = np.flatnonzero(cmask)
-            if logits is not None:
+            if confidence is not None:
+                conf = confidence[sl.row, torch.as_tensor(cand + sl.start, device=confidence.device)].float().cpu().numpy()
+                order = cand[np.argsort(-conf, kind="stable")]
+            elif logits is not None:
                 lg = logits[sl.row, torch.as_tensor(cand + sl.start, device=logits.device)]  # (k, V)
                 pt = torch.as_tensor(prop[cand], device=logits.device)
                 conf = torch.log_softmax(lg.float(), dim=-1).gather(1, pt[:, None]).squeeze(1).cpu().numpy()
                 order = cand[np.argsort(-conf, kind="stable")]
             else:
                 order = cand
-            keep_mask = dfa.select_jointly(np.where(cmask, 0, cls_row), masked | cmask, order, cls_row)
+            keep_mask = dfa.select_jointly(np.where(cmask, 0, cls_row), masked_np | cmask, order, cls_row)
             drop = torch.as_tensor(cmask & ~keep_mask, device=commit.device)
             commit[sl.row, sl.start:sl.end] &= ~drop
 

@@ -173,18 +173,3 @@ def fill_cli(model, schema_path: str, text: str, *, length: int | None = None, s
         raise ConstraintError(f"schema file {schema_path!r} is not JSON: {exc}") from None
     value = fill(model, schema, text, length=length, steps=steps, seed=seed)
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-# ``steerdiff.fill`` is both this module and the function ``sd.fill``: importing the module sets the
-# package attribute ``fill`` to the module, which would shadow the function after the first call. The
-# module is therefore callable and forwards to :func:`fill`.
-import sys as _sys
-import types as _types
-
-
-class _CallableModule(_types.ModuleType):
-    def __call__(self, *args, **kwargs):
-        return fill(*args, **kwargs)
-
-
-_sys.modules[__name__].__class__ = _CallableModule

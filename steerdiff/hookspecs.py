@@ -86,11 +86,13 @@ def adjust_logits(run, step, canvas, masked, logits):
 
 
 @hookspec
-def check_commit(run, step, canvas, masked, proposal, commit):
+def check_commit(run, step, canvas, masked, proposal, commit, confidence):
     """Drop proposed commits that would leave the canvas impossible to complete.
 
     Runs every step after the schedule chose positions. ``proposal``: ``LongTensor (B, L)``, the
-    sampled token at every position (meaningful where ``commit`` is True). ``commit``: ``BoolTensor
+    sampled token at every position (meaningful where ``commit`` is True); ``confidence``: ``FloatTensor
+    (B, L)``, the sampler's probability of each proposal (``-inf`` off the mask), the order in which to
+    keep proposals when not all fit together. ``commit``: ``BoolTensor
     (B, L)``, the positions about to be committed: an exact plugin sets entries to False (in place) so
     that the tokens committed together are jointly valid. It must keep at least one commit in a row
     that had any (the most confident one is always individually valid, because it was drawn from the

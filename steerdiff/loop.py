@@ -223,7 +223,8 @@ def _run_batch(model: Adapter, prompts, rows, *, length, steps, schedule, temper
         commit &= masked
         wanted = commit.any(dim=1)  # (B,)
         # 5. check
-        call_each("check_commit", run=run, step=step, canvas=canvas, masked=masked, proposal=proposal.tokens, commit=commit)
+        call_each("check_commit", run=run, step=step, canvas=canvas, masked=masked, proposal=proposal.tokens,
+                  commit=commit, confidence=proposal.confidence)
         commit &= masked
         if bool((wanted & ~commit.any(dim=1)).any()):
             raise PluginError(",".join(check_impls), "check_commit", "dropped every commit of a row, so the canvas would stall")

@@ -357,17 +357,3 @@ def rewrite_cli(model, template_text: str, guides: dict[str, str], **kw: Any) ->
         else:
             guidance.append(types["classifier"][0](name, target=target, scale=scale, mode=mode, repeat_decay=repeat_decay))
     return rewrite(model, template_text, guidance=guidance, **kw).text
-
-
-class _CallableModule(type(re)):
-    """Importing ``steerdiff.rewrite`` rebinds the package attribute ``steerdiff.rewrite`` from the
-    function to this module; calling the module therefore calls :func:`rewrite`, so ``sd.rewrite(...)``
-    works before and after the first import."""
-
-    def __call__(self, *args, **kwargs):
-        return rewrite(*args, **kwargs)
-
-
-import sys as _sys  # noqa: E402
-
-_sys.modules[__name__].__class__ = _CallableModule

@@ -242,11 +242,11 @@ def drive(grammar: str, start: str, kind: str, L: int, seed: int, *, per_step: i
             pick = pos[:per_step]
         commit = torch.zeros_like(masked)
         commit[0, pick] = True
-        gp.check_commit(run, canvas, proposal, commit)
+        gp.check_commit(run, canvas, masked, proposal, commit)
         assert bool(commit.any()), "check_commit dropped every commit"
         canvas = torch.where(commit, proposal, canvas)
         masked &= ~commit
-        rm = gp.on_commit(run, canvas, commit)
+        rm = gp.on_commit(run, canvas, masked, commit)
         if rm is not None:
             canvas = canvas.masked_fill(rm, mask)
             masked |= rm
