@@ -201,7 +201,7 @@ def _generate_rows(model, prompts, constraint, *, length, steps, seed):
                 r = sd.generate(model, p, length=length, steps=steps, constraints=[constraint], seed=seed, trace=False)
                 rows.append((r.text, r.forward_passes, None))
             except SteerdiffError as exc:
-                rows.append((getattr(exc, "text", "") or "", length, f"{type(exc).__name__}: {exc}"))
+                rows.append((getattr(exc, "raw", "") or "", length, f"{type(exc).__name__}: {exc}"))
         return rows
 
 
