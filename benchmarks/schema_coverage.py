@@ -84,10 +84,18 @@ def bench_schemas(args):
     fsm_skipped = collections.Counter()
     bugs = []
     signal.signal(signal.SIGALRM, _alarm)
+    done = 0
     for f in files:
         d = json.loads(f.read_text())
         c = cats.setdefault(d["category"], collections.Counter())
         for it in d["items"]:
+            if time.time() > args.deadline:
+                c["not_run_budget"] += 1
+                continue
+            done += 1
+            if done % 100 == 0:
+                print(f"  [{done} schemas] {time.time() - args.t_start:.0f} s", flush=True)
+                args.partial(cats, refusals)
             c["total"] += 1
             t0 = time.perf_counter()
             try:
@@ -118,12 +126,21 @@ def bench_schemas(args):
             compile_ms.append((time.perf_counter() - t0) * 1000)
             regex_chars.append(len(comp.regex))
             c["compiled"] += 1
-            bad = compliance(comp, it["schema"], rng, args.samples)
+            try:
+                signal.alarm(args.compile_timeout)
+                bad = compliance(comp, it["schema"], rng, args.samples)
+                signal.alarm(0)
+            except _Timeout:
+                bad = None
+                c["compliance_timeout"] += 1
             if bad:
                 c["noncompliant"] += 1
                 bugs.append(f"{it['id']}: {bad}")
             if args.fsm_max_chars and len(comp.regex) > args.fsm_max_chars:
                 fsm_skipped["over_max_chars"] += 1
+                continue
+            if not args.fsm_timeout:
+                fsm_skipped["disabled"] += 1
                 continue
             try:
                 import interegular
@@ -141,42 +158,69 @@ def bench_schemas(args):
     return cats, refusals, refusal_examples, compile_ms, fsm_ms, fsm_states, regex_chars, fsm_skipped, bugs
 
 
-def suite_shares():
+def _guarded(fn, *a, seconds=5):
+    """fn(*a) under a SIGALRM time limit; None on timeout."""
+    signal.signal(signal.SIGALRM, _alarm)
+    try:
+        signal.alarm(seconds)
+        return fn(*a)
+    except _Timeout:
+        return None
+    finally:
+        signal.alarm(0)
+
+
+def suite_shares(deadline=float("inf")):
     root = DATA / "json-schema-test-suite" / "tests" / "draft2020-12"
     files = sorted(root.glob("*.json")) + sorted((root / "optional" / "format").glob("*.json"))
     s = collections.Counter()
     bugs = []
     for f in files:
         for case in json.loads(f.read_text()):
+            if time.time() > deadline:
+                s["not_run_budget"] += 1
+                continue
             s["cases"] += 1
             try:
-                comp = compile_schema(case["schema"])
+                comp = _guarded(compile_schema, case["schema"])
             except (UnsupportedSchemaError, ConstraintError):
+                continue
+            if comp is None:
+                s["compile_timeout"] += 1
                 continue
             s["compiled"] += 1
             for t in case["tests"]:
                 text = comp.dumps(t["data"])
-                ok = comp.fullmatch(text)
+                ok = _guarded(comp.fullmatch, text, seconds=2)
+                if ok is None:
+                    s["match_timeout"] += 1
+                    continue
                 if t["valid"]:
                     s["valid"] += 1
                     s["valid_accepted"] += ok
                 else:
                     s["invalid"] += 1
                     compact = json.dumps(t["data"], separators=(",", ":"), ensure_ascii=False)
-                    if ok or comp.fullmatch(compact):
+                    if ok or _guarded(comp.fullmatch, compact, seconds=2):
                         bugs.append(f"{f.name}: {case['description']} / {t['description']}")
     return s, bugs
 
 
-def maskbench_shares():
+def maskbench_shares(deadline=float("inf")):
     s = collections.Counter()
     bugs = []
     for f in sorted((DATA / "jsonschemabench" / "maskbench_tests").glob("*.json")):
         for it in json.loads(f.read_text())["items"]:
+            if time.time() > deadline:
+                s["not_run_budget"] += 1
+                continue
             s["schemas"] += 1
             try:
-                comp = compile_schema(it["schema"])
+                comp = _guarded(compile_schema, it["schema"])
             except (UnsupportedSchemaError, ConstraintError):
+                continue
+            if comp is None:
+                s["compile_timeout"] += 1
                 continue
             s["compiled"] += 1
             if len(comp.regex) > 200_000:
@@ -184,14 +228,17 @@ def maskbench_shares():
                 continue
             for t in it.get("tests", []):
                 text = comp.dumps(t["data"])
-                ok = comp.fullmatch(text)
+                ok = _guarded(comp.fullmatch, text, seconds=2)
+                if ok is None:
+                    s["match_timeout"] += 1
+                    continue
                 if t["valid"]:
                     s["valid"] += 1
                     s["valid_accepted"] += ok
                 else:
                     s["invalid"] += 1
                     compact = json.dumps(t["data"], separators=(",", ":"), ensure_ascii=False)
-                    if ok or comp.fullmatch(compact):
+                    if ok or _guarded(comp.fullmatch, compact, seconds=2):
                         bugs.append(f"{it['id']}: {t['description']} (py_jsonschema_agrees="
                                     f"{t.get('py_jsonschema_agrees')})")
     return s, bugs
@@ -200,13 +247,23 @@ def maskbench_shares():
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--samples", type=int, default=5, help="regex samples validated per schema")
-    ap.add_argument("--fsm-timeout", type=int, default=10, help="seconds per interegular FSM build")
+    ap.add_argument("--fsm-timeout", type=int, default=2, help="seconds per interegular FSM build (0: skip FSM builds)")
     ap.add_argument("--fsm-max-chars", type=int, default=300_000, help="skip FSM builds of longer regexes")
-    ap.add_argument("--compile-timeout", type=int, default=30, help="seconds per schema_to_regex call")
+    ap.add_argument("--compile-timeout", type=int, default=5, help="seconds per schema_to_regex call (a timeout is a refusal)")
+    ap.add_argument("--budget", type=float, default=420, help="seconds in all; past it schemas are counted as not run")
     ap.add_argument("--no-suites", action="store_true", help="skip the test-suite / MaskBench shares")
     args = ap.parse_args()
 
     t_start = time.time()
+    args.t_start = t_start
+    args.deadline = t_start + args.budget * (0.6 if not args.no_suites else 1.0)
+
+    def partial(cats, refusals):
+        OUT.parent.mkdir(parents=True, exist_ok=True)
+        OUT.write_text(json.dumps({"complete": False, "per_category": {k: dict(v) for k, v in cats.items()},
+                                   "refusals_by_keyword": dict(refusals)}, indent=1) + "\n")
+
+    args.partial = partial
     cats, refusals, examples, cms, fms, states, chars, fskip, bugs = bench_schemas(args)
     total = sum(c["total"] for c in cats.values())
     compiled = sum(c["compiled"] for c in cats.values())
@@ -214,11 +271,11 @@ def main():
     print(f"{'category':<18}{'total':>6}{'compiled':>9}{'coverage':>10}{'refused':>8}{'other':>6}")
     per_cat = {}
     for name, c in sorted(cats.items()):
-        cov = c["compiled"] / c["total"]
+        cov = c["compiled"] / max(c["total"], 1)
         other = c["constraint_error"] + c["crash"] + c["compile_timeout"]
         print(f"{name:<18}{c['total']:>6}{c['compiled']:>9}{cov:>10.1%}{c['refused']:>8}{other:>6}")
         per_cat[name] = {**dict(c), "declared_coverage": round(cov, 4)}
-    print(f"{'ALL':<18}{total:>6}{compiled:>9}{compiled / total:>10.1%}")
+    print(f"{'ALL':<18}{total:>6}{compiled:>9}{compiled / max(total, 1):>10.1%}")
     print(f"compliance (all {args.samples} samples per schema validate): "
           f"{compiled - noncompliant}/{compiled}")
     print("refusals by keyword:", ", ".join(f"{k}={v}" for k, v in refusals.most_common()))
@@ -226,14 +283,16 @@ def main():
     def ms(xs):
         return {"p50": pct(xs, 50), "p95": pct(xs, 95), "max": max(xs) if xs else None, "n": len(xs)}
 
-    print(f"schema_to_regex ms: p50={pct(cms, 50):.2f} p95={pct(cms, 95):.2f}  "
-          f"regex chars p50={pct(chars, 50)} p95={pct(chars, 95)} max={max(chars)}")
+    print(f"schema_to_regex ms: p50={pct(cms, 50) or 0:.2f} p95={pct(cms, 95) or 0:.2f}  "
+          f"regex chars p50={pct(chars, 50)} p95={pct(chars, 95)} max={max(chars) if chars else None}")
     if fms:
         print(f"interegular FSM ms: p50={pct(fms, 50):.1f} p95={pct(fms, 95):.1f} (n={len(fms)}); "
               f"states p50={pct(states, 50)} p95={pct(states, 95)} max={max(states)}; skipped {dict(fskip)}")
     result = {
         "data": "jsonschemabench/schemas (public JSONSchemaBench sample)",
-        "total": total, "compiled": compiled, "declared_coverage": round(compiled / total, 4),
+        "complete": not any(c["not_run_budget"] for c in cats.values()),
+        "timeouts_s": {"compile": args.compile_timeout, "fsm": args.fsm_timeout, "budget": args.budget},
+        "total": total, "compiled": compiled, "declared_coverage": round(compiled / max(total, 1), 4),
         "compliance": {"compiled": compiled, "all_samples_valid": compiled - noncompliant,
                        "samples_per_schema": args.samples},
         "per_category": per_cat,
@@ -247,8 +306,10 @@ def main():
         "bugs": bugs,
     }
     if not args.no_suites:
-        s, sbugs = suite_shares()
-        m, mbugs = maskbench_shares()
+        deadline = t_start + args.budget
+        s, sbugs = suite_shares(t_start + args.budget * 0.75)
+        print(f"  suites done at {time.time() - t_start:.0f} s", flush=True)
+        m, mbugs = maskbench_shares(deadline)
         print(f"JSON-Schema-Test-Suite: compiled {s['compiled']}/{s['cases']} cases, valid accepted "
               f"{s['valid_accepted']}/{s['valid']} ({s['valid_accepted'] / max(s['valid'], 1):.1%}), "
               f"invalid accepted {len(sbugs)}")
