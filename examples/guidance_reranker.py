@@ -21,8 +21,9 @@ register_classifier("politeness", Politeness, replace=True)  # now usable by nam
 model = sd.load_model()
 text = "The receptionist [[was rude to everyone]] when we arrived."
 before = sd.rewrite(model, text)
-vader = sd.rewrite(model, text, guidance=[sd.ClassifierGuidance("sentiment", "positive", scale=3.0, mode="scorer", k=6)])
-polite = sd.rewrite(model, text, guidance=[sd.ClassifierGuidance("politeness", "polite", scale=3.0, k=6)])
+# the small default model rarely samples sentiment words: score many candidates (k) and push hard (scale)
+vader = sd.rewrite(model, text, guidance=[sd.ClassifierGuidance("sentiment", "positive", scale=8.0, mode="scorer", k=32)])
+polite = sd.rewrite(model, text, guidance=[sd.ClassifierGuidance("politeness", "polite", scale=8.0, k=32)])
 print("template     :", text)
 print("before       :", before.text)
 print("VADER rerank :", vader.text, f"({vader.forward_passes} forward passes)")
