@@ -183,7 +183,12 @@ def compile_one(schema, do_token: bool, timeout: float) -> dict:
                 break
         except EOFError:
             break
-    if p.is_alive():
+    if "ok" in last or "kind" in last:  # finished: let the worker exit (never label it a timeout)
+        p.join(5)
+        if p.is_alive():
+            p.kill()
+            p.join()
+    elif p.is_alive():
         p.kill()
         p.join()
         stage = "token_dfa" if "byte_dfa_ms" in last else "byte_dfa" if "regex_ms" in last else "regex"

@@ -1,6 +1,6 @@
 """Declared coverage, compliance and compile cost of the JSON Schema -> regex compiler.
 
-    python benchmarks/schema_coverage.py [--fsm-timeout 10] [--fsm-max-chars 300000] [--samples 5]
+    python benchmarks/schema_coverage.py [--fsm-timeout 1] [--fsm-max-chars 20000] [--samples 5] [--budget 480]
 
 Over ../shared/testdata/jsonschemabench/schemas/*.json (the public JSONSchemaBench sample):
   * declared coverage per category: share of schemas compiled without an explicit error;
@@ -247,16 +247,16 @@ def maskbench_shares(deadline=float("inf")):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--samples", type=int, default=5, help="regex samples validated per schema")
-    ap.add_argument("--fsm-timeout", type=int, default=2, help="seconds per interegular FSM build (0: skip FSM builds)")
-    ap.add_argument("--fsm-max-chars", type=int, default=300_000, help="skip FSM builds of longer regexes")
+    ap.add_argument("--fsm-timeout", type=int, default=1, help="seconds per interegular FSM build (0: skip FSM builds)")
+    ap.add_argument("--fsm-max-chars", type=int, default=20_000, help="skip FSM builds of longer regexes")
     ap.add_argument("--compile-timeout", type=int, default=5, help="seconds per schema_to_regex call (a timeout is a refusal)")
-    ap.add_argument("--budget", type=float, default=420, help="seconds in all; past it schemas are counted as not run")
+    ap.add_argument("--budget", type=float, default=480, help="seconds in all; past it schemas are counted as not run")
     ap.add_argument("--no-suites", action="store_true", help="skip the test-suite / MaskBench shares")
     args = ap.parse_args()
 
     t_start = time.time()
     args.t_start = t_start
-    args.deadline = t_start + args.budget * (0.6 if not args.no_suites else 1.0)
+    args.deadline = t_start + args.budget * (0.75 if not args.no_suites else 1.0)
 
     def partial(cats, refusals):
         OUT.parent.mkdir(parents=True, exist_ok=True)
