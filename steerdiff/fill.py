@@ -26,6 +26,7 @@ from typing import Any
 from .errors import ConfigError, ConstraintError, ValidationFailed
 
 STRING_BUDGET = 24
+COPY_SCALE = 0.0  # default copy-guidance bias (steerdiff_plugins.copy); 0 turns it off
 _WORDS = "anna lopez works at acme inc in paris france since the year one "
 _FORMAT_WIDTH = {"date": 10, "time": 8, "date-time": 25, "email": 24, "uuid": 36, "ipv4": 15, "uri": 30, "hostname": 20}
 
@@ -132,11 +133,14 @@ def _constraint(schema_or_model, **kw):
 
 
 def fill(model, schema_or_pydantic_model, text_or_list, *, length: int | None = None, steps: int | None = None,
-         schedule: str = "low_confidence", seed: int = 0, max_depth: int = 3, max_items: int | None = 8, **generate_kwargs):
+         schedule: str = "low_confidence", seed: int = 0, max_depth: int = 3, max_items: int | None = 8,
+         copy: float | None = None, **generate_kwargs):
     """Extract ``schema_or_pydantic_model`` from ``text_or_list``.
 
     Returns a pydantic instance (for a model class) or a dict (for a JSON Schema), or a list of them for a
-    list of texts. Raises :class:`ValidationFailed` (with the raw text) if an output does not validate,
+    list of texts. ``copy``: scale of the copy guidance (prefer tokens that occur in the text; soft, so
+    validity is untouched); default ``COPY_SCALE``, 0 for none. Raises :class:`ValidationFailed` (with
+    the raw text) if an output does not validate,
     :class:`UnsupportedSchemaError` for schemas the exact engine cannot express.
     """
     from .loop import generate
@@ -152,6 +156,12 @@ def fill(model, schema_or_pydantic_model, text_or_list, *, length: int | None = 
     if steps is None:
         steps = max(1, length // 4)
     steps = min(steps, length)
+    scale = COPY_SCALE if copy is None else copy
+    if scale:
+        from .plugins import constraint_types
+
+        guidance = list(generate_kwargs.pop("guidance", None) or []) + [constraint_types()["copy"][0](scale=scale)]
+        generate_kwargs["guidance"] = guidance
     outs = generate(model, texts, length=length, steps=steps, schedule=schedule, constraints=[constraint], seed=seed,
                     **generate_kwargs)
     values = []
