@@ -189,17 +189,19 @@ class PrefixCachedCausal(CausalAdapter):
 # --------------------------------------------------------------------------------------------------
 # Running a model
 # --------------------------------------------------------------------------------------------------
-def _generate_rows(model, prompts, constraint, *, length, steps, seed):
+def _generate_rows(model, prompts, constraint, *, length, steps, seed, guidance=None):
     """``[(text, forward_passes)]`` per prompt. If the batch raises (an output the plugin refuses), rerun the
     rows one by one so that a failing row is counted as invalid instead of losing the whole batch."""
     try:
-        outs = sd.generate(model, prompts, length=length, steps=steps, constraints=[constraint], seed=seed, trace=False)
+        outs = sd.generate(model, prompts, length=length, steps=steps, constraints=[constraint], seed=seed, trace=False,
+                           guidance=guidance)
         return [(r.text, r.forward_passes, None) for r in outs]
     except SteerdiffError:
         rows = []
         for p in prompts:
             try:
-                r = sd.generate(model, p, length=length, steps=steps, constraints=[constraint], seed=seed, trace=False)
+                r = sd.generate(model, p, length=length, steps=steps, constraints=[constraint], seed=seed, trace=False,
+                                guidance=guidance)
                 rows.append((r.text, r.forward_passes, None))
             except SteerdiffError as exc:
                 rows.append((getattr(exc, "raw", "") or "", length, f"{type(exc).__name__}: {exc}"))
@@ -207,14 +209,16 @@ def _generate_rows(model, prompts, constraint, *, length, steps, seed):
 
 
 def run_model(model, examples: Sequence[dict], ks: Sequence[int] = (1, 2, 4, 8), *, seed: int = 0,
-              log: Callable[[str], None] | None = None) -> dict:
+              log: Callable[[str], None] | None = None, copy: float = 0.0) -> dict:
     """Decode every example under its schema's exact JSON constraint, once per k; score each k.
 
     Returns ``{"per_k": {k: metrics}, "outputs": {k: [text per example]}, "canvas_lengths": {schema: L}}``;
     metrics: the :func:`score` figures plus ``valid``/``valid_share``, ``forward_passes_per_example``,
     ``seconds_per_example``, ``steps`` per schema, ``per_kind`` field exact-match and ``errors``.
     An autoregressive model runs one position per step whatever k is, so only ``k = 1`` is run for it.
+    ``copy > 0`` adds copy guidance (``sd.CopyGuidance(scale=copy)``, a soft prior toward the text's tokens).
     """
+    guidance = [sd.CopyGuidance(scale=copy)] if copy else None
     log = log or (lambda s: None)
     make = sd.constraint_types()["json_schema"][0]
     ks = [1] if model.autoregressive else [int(k) for k in ks]
@@ -241,7 +245,8 @@ def run_model(model, examples: Sequence[dict], ks: Sequence[int] = (1, 2, 4, 8),
             steps = L if model.autoregressive else math.ceil(L / k)
             steps_of[name] = steps
             t0 = time.perf_counter()
-            rows = _generate_rows(model, [prompts[i] for i in idx], constraints[name], length=L, steps=steps, seed=seed)
+            rows = _generate_rows(model, [prompts[i] for i in idx], constraints[name], length=L, steps=steps, seed=seed,
+                                  guidance=guidance)
             dt = time.perf_counter() - t0
             seconds += dt
             for i, (text, fp, err) in zip(idx, rows):
@@ -335,6 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--model", default=None, help="model directory (default: the embedded steerdiff-tiny)")
     ap.add_argument("--show", type=int, default=4, help="example outputs to print")
+    ap.add_argument("--copy", type=float, default=0.0, help="also run the diffusion model with copy guidance of this scale")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     ks = [int(k) for k in args.ks.split(",") if k.strip()]
@@ -351,6 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ident = model_identity(model, args.model or str(sd.adapters.default_model_dir()))
     log(f"diffusion model {ident['path']} ({ident.get('training_status', '?')}, step {ident.get('training_steps', '?')}): {len(examples)} examples, ks {ks}")
     diff = run_model(model, examples, ks, log=log)
+    diff_copy = run_model(model, examples, ks, log=log, copy=args.copy) if args.copy else None
 
     base = None
     base_n = min(args.baseline_n, len(examples))
@@ -386,6 +393,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(HEADER)
     for k in ks:
         print(_row(f"steerdiff-tiny k={k}", diff["per_k"][k]))
+    if diff_copy is not None:
+        for k in ks:
+            print(_row(f"+copy {args.copy:g} k={k}", diff_copy["per_k"][k]))
     if base is not None:
         print(f"\nBaseline on the first {base_n} examples only (SmolLM2-135M-Instruct, one token per step with a prefix KV cache: slow on CPU)."
               f"\nCanvas lengths L: {base['canvas_lengths']}")
@@ -429,6 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "model": ident,
         "canvas_lengths": diff["canvas_lengths"],
         "results": strip(diff["per_k"]),
+        "results_with_copy_guidance": None if diff_copy is None else {"scale": args.copy, "per_k": strip(diff_copy["per_k"])},
         "meets_goals": {str(k): diff["per_k"][k]["field_exact_match"] >= GOAL_FIELD_EM and diff["per_k"][k]["valid_share"] >= GOAL_VALID
                         for k in ks},
         "baseline": None if base is None else {

@@ -26,7 +26,7 @@ from typing import Any
 from .errors import ConfigError, ConstraintError, ValidationFailed
 
 STRING_BUDGET = 24
-COPY_SCALE = 0.0  # default copy-guidance bias (steerdiff_plugins.copy); 0 turns it off
+COPY_SCALE = 3.0  # default copy-guidance bias (steerdiff_plugins.copy); 0 turns it off
 _WORDS = "anna lopez works at acme inc in paris france since the year one "
 _FORMAT_WIDTH = {"date": 10, "time": 8, "date-time": 25, "email": 24, "uuid": 36, "ipv4": 15, "uri": 30, "hostname": 20}
 
