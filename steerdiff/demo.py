@@ -29,11 +29,12 @@ def run_demo(model_path: str | None = None, device: str = "cpu") -> int:
     print("1. fill a pydantic form")
     print(f"   text:   {PARAGRAPH}")
     t1 = time.perf_counter()
-    from .fill import canvas_length
+    from .fill import COPY_SCALE, canvas_length
 
     constraint = sd.constraint_types()["json_schema"][0](Person)
     length = canvas_length(model, constraint, len(model.prompt_ids(PARAGRAPH)))
-    res = sd.generate(model, PARAGRAPH, length=length, steps=max(1, length // 4), constraints=[constraint])
+    guidance = [sd.CopyGuidance(scale=COPY_SCALE)] if COPY_SCALE else None  # as sd.fill does by default
+    res = sd.generate(model, PARAGRAPH, length=length, steps=max(1, length // 4), constraints=[constraint], guidance=guidance)
     person = res.value if isinstance(res.value, Person) else Person.model_validate(res.value)
     t_fill = time.perf_counter() - t1
     print(f"   result: {person!r}")

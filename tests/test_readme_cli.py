@@ -73,3 +73,26 @@ def test_cli_errors_are_one_line(model_dir):
     assert proc.returncode == 2 and "does not exist" in proc.stderr
     proc = _cli("generate", "--model", str(model_dir), "--schedule", "zigzag", check=False)
     assert proc.returncode == 2 and "unknown schedule 'zigzag'" in proc.stderr
+
+
+SHIPPED = ROOT / "steerdiff" / "models" / "steerdiff-tiny" / "config.json"
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="the embedded steerdiff-tiny checkpoint is not in this checkout")
+def test_shipped_model_fills_a_pydantic_form():
+    from steerdiff.demo import PARAGRAPH, Person
+
+    model = sd.load_model()
+    assert model.family == "masked"
+    person = sd.fill(model, Person, PARAGRAPH)
+    assert isinstance(person, Person)
+    Person.model_validate(person.model_dump())  # valid whatever the values are
+    batch = sd.fill(model, Person, [PARAGRAPH, "John Smith, 52, signs in as an admin."])
+    assert len(batch) == 2 and all(isinstance(p, Person) for p in batch)
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="the embedded steerdiff-tiny checkpoint is not in this checkout")
+def test_demo_command_runs():
+    proc = _cli("demo")
+    assert "result: Person(" in proc.stdout and "forward passes" in proc.stdout
+    assert "The food was " in proc.stdout and " and the staff " in proc.stdout
