@@ -476,6 +476,25 @@ def compile_token_dfa(pattern: str, vocab: TokenVocab, fill_id: int | None, n_id
     return _compile_cached(pattern, id(vocab), fill_id, n_ids)
 
 
+def _unique_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(a, axis=0, return_inverse=True)`` without sorting whole rows: rows are hashed (two
+    wrapping int32 dot products), the hashes deduplicated, and the result verified exactly against ``a``;
+    on a hash collision it falls back to ``np.unique``. Row order differs from np.unique's (unused here)."""
+    a = np.ascontiguousarray(a, dtype=np.int32)
+    rng = np.random.default_rng(0x5EED)
+    w = rng.integers(1, 2**31 - 1, size=(a.shape[1], 2), dtype=np.int64).astype(np.int32)
+    with np.errstate(over="ignore"):
+        hh = a @ w  # (U, 2) int32, wraps: a hash, not arithmetic
+    h = (hh[:, 0].astype(np.int64) << 32) | (hh[:, 1].astype(np.int64) & 0xFFFFFFFF)
+    _, first, inv = np.unique(h, return_index=True, return_inverse=True)
+    uniq = a[first]
+    inv = inv.reshape(-1)
+    if not np.array_equal(uniq[inv], a):  # a collision: exact fallback
+        uniq, inv = np.unique(a, axis=0, return_inverse=True)
+        inv = inv.reshape(-1)
+    return uniq, inv
+
+
 @lru_cache(maxsize=256)
 def _compile_cached(pattern: str, vocab_key: int, fill_id: int | None, n_ids: int) -> TokenDFA:
     vocab = _vocab_keep[vocab_key]
@@ -532,8 +551,7 @@ def _compile_cached(pattern: str, vocab_key: int, fill_id: int | None, n_ids: in
             m = int(np.searchsorted(-lens, -k - 1, side="right"))  # strings longer than k come first
             cur[:, :m] = ctrans[cur[:, :m], mat[:m, k]]
         # token classes: identical columns
-        cols_u, inv = np.unique(cur.T, axis=0, return_inverse=True)  # (C', S1)
-        inv = inv.reshape(-1)
+        cols_u, inv = _unique_rows(cur.T)  # (C', S1), (U,)
         alive = (cols_u != dead_b).any(axis=1)
         cls_id = np.zeros(len(cols_u), dtype=np.int64)
         cls_id[alive] = np.arange(2, 2 + int(alive.sum()))
