@@ -46,7 +46,7 @@ def cmd_generate(args) -> int:
                    threshold=args.threshold, block_length=args.block_length)
     if args.trace:
         out.trace.to_jsonl(args.trace)
-    print(out.text)
+    print(out.text, flush=True)
     print(f"[{out.steps} steps, {out.forward_passes} forward passes]", file=sys.stderr)
     return 0
 
