@@ -15,6 +15,10 @@ the largest ``anyOf``/``oneOf`` branch, local ``$ref`` followed 3 levels deep; p
 of slack (values may end early with padding). The result is at least the constraint's shortest text and
 at most the positions the model has left after the prompt. ``steps`` defaults to a quarter of the
 length (several positions commit per step; the exact constraint defers any that clash).
+
+Recursion the regular engine refuses (``UnsupportedSchemaError`` with keyword ``$ref``) falls back to the
+exact lark grammar engine (``steerdiff_plugins.grammar_jsonschema``); that output is then parsed and
+validated here with python-jsonschema (and pydantic for a model class).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import json
 import os
 from typing import Any
 
-from .errors import ConfigError, ConstraintError, ValidationFailed
+from .errors import ConfigError, ConstraintError, UnsupportedSchemaError, ValidationFailed
 
 STRING_BUDGET = 24
 COPY_SCALE = 3.0  # default copy-guidance bias (steerdiff_plugins.copy); 0 turns it off
@@ -115,7 +119,7 @@ def typical_maximal(schema: Any, root: Any = None, depth: int = 3) -> Any:
 
 def canvas_length(model, constraint, prompt_ids_len: int) -> int:
     """The canvas length ``fill`` uses for ``constraint`` (a ``JSONSchema``) after a prompt of this size."""
-    inst = typical_maximal(constraint.schema)
+    inst = typical_maximal(getattr(constraint, "_fill_schema", None) or constraint.schema)
     text = json.dumps(inst, ensure_ascii=False, separators=(",", ":"), default=str)
     n = len(model.tokenizer.encode(text, add_special_tokens=False))
     want = int(n * 1.25) + 4
@@ -129,7 +133,46 @@ def _constraint(schema_or_model, **kw):
     types = constraint_types()
     if "json_schema" not in types:
         raise ConfigError("the json_schema plugin is not installed (steerdiff's built-in entry point is missing)")
-    return types["json_schema"][0](schema_or_model, **kw)
+    try:
+        return types["json_schema"][0](schema_or_model, **kw)
+    except UnsupportedSchemaError as exc:
+        if exc.keyword != "$ref" or "grammar" not in types:
+            raise
+        # Recursion the regular engine cannot unroll: the exact grammar engine, validated in ``fill``.
+        from steerdiff_plugins.grammar_jsonschema import schema_to_lark
+        from steerdiff_plugins.jsonschema_regex import schema_from_pydantic
+
+        pyd = schema_or_model if isinstance(schema_or_model, type) and hasattr(schema_or_model, "model_validate") else None
+        schema = schema_from_pydantic(pyd) if pyd is not None else schema_or_model
+        try:
+            grammar = schema_to_lark(schema)
+        except UnsupportedSchemaError:
+            raise exc from None
+        constraint = types["grammar"][0](grammar)
+        constraint._fill_schema, constraint._fill_model = schema, pyd
+        return constraint
+
+
+def _grammar_value(constraint, text: str):
+    """Parse and validate a grammar-fallback output with python-jsonschema (and pydantic for a model class)."""
+    import jsonschema
+
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationFailed(f"fill: output is not JSON ({exc})", text) from None
+    schema = constraint._fill_schema
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    errors = sorted(cls(schema).iter_errors(obj), key=lambda e: list(e.absolute_path))
+    if errors:
+        where = "/".join(str(p) for p in errors[0].absolute_path) or "#"
+        raise ValidationFailed(f"fill: output does not validate at {where}: {errors[0].message}", text)
+    if constraint._fill_model is not None:
+        try:
+            return constraint._fill_model.model_validate(obj)
+        except Exception as exc:  # pydantic.ValidationError
+            raise ValidationFailed(f"{constraint._fill_model.__name__}: pydantic rejects the output: {exc}", text) from None
+    return obj
 
 
 def fill(model, schema_or_pydantic_model, text_or_list, *, length: int | None = None, steps: int | None = None,
@@ -166,6 +209,9 @@ def fill(model, schema_or_pydantic_model, text_or_list, *, length: int | None = 
                     **generate_kwargs)
     values = []
     for r in outs:
+        if hasattr(constraint, "_fill_schema"):
+            values.append(_grammar_value(constraint, r.text))
+            continue
         if r.value is None:
             raise ValidationFailed("fill: no value was parsed from the output", r.text)
         values.append(r.value)

@@ -1,0 +1,136 @@
+"""Recursive JSON Schemas through the lark grammar engine (plugins/grammar_jsonschema.py + fill fallback)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+lark = pytest.importorskip("lark")
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny import tiny_model  # noqa: E402
+
+import steerdiff as sd  # noqa: E402
+from steerdiff.errors import UnsupportedSchemaError  # noqa: E402
+from steerdiff_plugins.grammar import Grammar  # noqa: E402
+from steerdiff_plugins.grammar_jsonschema import schema_to_lark  # noqa: E402
+
+TREE = {"type": "object",
+        "properties": {"name": {"type": "string"}, "children": {"type": "array", "items": {"$ref": "#"}}},
+        "required": ["name"]}
+LIST = {"$defs": {"node": {"type": "object",
+                           "properties": {"value": {"type": "integer"},
+                                          "next": {"anyOf": [{"$ref": "#/$defs/node"}, {"type": "null"}]}},
+                           "required": ["value", "next"]}},
+        "$ref": "#/$defs/node"}
+# Optional keys around required ones, enum/const, numbers, booleans, nested definitions, minItems 1.
+EXPR = {"definitions": {
+    "expr": {"anyOf": [{"type": "integer"}, {"type": "boolean"}, {"$ref": "#/definitions/op"}]},
+    "op": {"type": "object",
+           "properties": {"tag": {"const": "op"}, "name": {"enum": ["add", "mul", "neg"]},
+                          "weight": {"type": "number"}, "args": {"type": "array", "items": {"$ref": "#/definitions/expr"},
+                                                                  "minItems": 1},
+                          "note": {"type": ["string", "null"]}},
+           "required": ["name", "args"]}},
+    "$ref": "#/definitions/expr"}
+# The regular engine refuses this one at the default max_depth (recursion on a required path).
+CHAIN = {"type": ["object", "null"], "properties": {"v": {"type": "integer"}, "next": {"$ref": "#"}},
+         "required": ["v", "next"]}
+
+CASES = {
+    "tree": (TREE,
+             [{"name": "a"}, {"name": "a", "children": []},
+              {"name": "r", "children": [{"name": "x", "children": [{"name": "y\n\"é"}]}, {"name": "z"}]}],
+             ['{}', '{"children":[]}', '{"name":"a",}', '{"children":[],"name":"a"}', '{"name":"a","extra":1}',
+              '{"name":"a","children":[{}]}', '{"name": "a"}', '{"name":1}']),
+    "list": (LIST,
+             [{"value": 1, "next": None}, {"value": -3, "next": {"value": 0, "next": {"value": 7, "next": None}}}],
+             ['{"value":1}', '{"value":1,"next":{"value":2}}', '{"next":null,"value":1}', '{"value":1.5,"next":null}',
+              'null']),
+    "expr": (EXPR,
+             [3, True, {"name": "add", "args": [1, 2]}, {"tag": "op", "name": "neg", "args": [False]},
+              {"name": "mul", "weight": 0.5, "args": [{"name": "neg", "args": [-1]}, 2], "note": None},
+              {"tag": "op", "name": "add", "weight": -2e-3, "args": [0], "note": "n"}],
+             ['{"name":"add","args":[]}', '{"name":"sub","args":[1]}', '{"tag":"x","name":"add","args":[1]}',
+              '{"args":[1],"name":"add"}', '{"name":"add","args":[1],"weight":1}', '1.5', 'null',
+              '{"name":"add","args":[1],}']),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_grammar_accepts_canonical_valid_and_rejects_invalid(name):
+    schema, valid, invalid = CASES[name]
+    grammar = schema_to_lark(schema)
+    Grammar(grammar)  # loads in the exact engine (LALR, no conflicts)
+    parser = lark.Lark(grammar, start="start", parser="lalr")
+    for inst in valid:
+        jsonschema.validate(inst, schema)
+        parser.parse(json.dumps(inst, ensure_ascii=False, separators=(",", ":")))
+    for text in invalid:
+        with pytest.raises(lark.exceptions.LarkError):
+            parser.parse(text)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_model("masked")
+
+
+def test_regular_engine_refuses_chain_so_fill_falls_back():
+    with pytest.raises(UnsupportedSchemaError) as exc:
+        sd.JSONSchema(CHAIN)
+    assert exc.value.keyword == "$ref"
+    from steerdiff.fill import _constraint
+
+    assert isinstance(_constraint(CHAIN), Grammar)
+    assert not isinstance(_constraint(TREE), Grammar)  # non-recursive-failure path unchanged
+
+
+@pytest.mark.parametrize("schema,max_depth", [(CHAIN, 3), (TREE, 0), (LIST, 0), (EXPR, 0)])
+def test_fill_recursive_schema_always_validates(model, schema, max_depth):
+    for seed in range(4):
+        kw = {"temperature": 1.0} if seed else {}
+        value = sd.fill(model, schema, "text", length=48, seed=seed, max_depth=max_depth, **kw)
+        jsonschema.validate(value, schema)
+
+
+def test_fill_recursive_pydantic_model(model):
+    from pydantic import BaseModel
+
+    class Node(BaseModel):
+        label: str
+        kids: list["Node"] = []
+
+    Node.model_rebuild()
+    value = sd.fill(model, Node, "text", length=40, max_depth=0)
+    assert isinstance(value, Node)
+
+
+@pytest.mark.parametrize("schema,keyword,pointer", [
+    ({"type": "string", "pattern": "a+"}, "pattern", "#/pattern"),
+    ({"type": "object", "properties": {"xs": {"type": "array", "items": {"$ref": "#"}, "uniqueItems": True}}},
+     "uniqueItems", "#/properties/xs/uniqueItems"),
+    ({"$defs": {"n": {"oneOf": [{"$ref": "#/$defs/n"}, {"type": "null"}]}}, "$ref": "#/$defs/n"},
+     "oneOf", "#/$defs/n/oneOf"),
+    ({"$ref": "https://example.org/s.json"}, "$ref", "#/$ref"),
+])
+def test_unsupported_keyword_is_refused_with_keyword_and_pointer(schema, keyword, pointer):
+    with pytest.raises(UnsupportedSchemaError) as exc:
+        schema_to_lark(schema)
+    assert exc.value.keyword == keyword
+    assert exc.value.pointer == pointer
+    assert keyword in str(exc.value) and pointer in str(exc.value)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_generate_under_schema_grammar_validates(model, name):
+    schema = CASES[name][0]
+    constraint = Grammar(schema_to_lark(schema))
+    for seed in range(3):
+        r = sd.generate(model, "text", length=48, steps=12, constraints=[constraint], seed=seed,
+                        temperature=1.0 if seed else 0.0)
+        jsonschema.validate(json.loads(r.text), schema)
