@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 
+from .jsonschema_regex import _type_of  # JSON Schema's notion: 1.0 is an integer
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError
 
 __all__ = ["schema_to_lark"]
@@ -58,22 +59,6 @@ def _lit(text: str) -> str:
 
 def _canon(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _type_of(value) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 class _Builder:
