@@ -1,4 +1,4 @@
-"""Logit edits returned by ``adjust_logits`` and their order-free combination."""
+"""Logit edits returned by ``adjust_logits``, their checks, and their order-free application."""
 
 from __future__ import annotations
 
@@ -48,33 +48,12 @@ def check_edit(edit: object, shape: tuple[int, int, int]) -> str | None:
     return None
 
 
-def combine_edits(edits: list[LogitsEdit], shape: tuple[int, int, int], device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """AND every ``allowed`` and sum every ``bias`` into full ``(B, L, V)`` tensors (None when unused)."""
-    allowed = bias = None
-    for e in edits:
-        if e.allowed is not None:
-            full = torch.ones(shape, dtype=torch.bool, device=device) if allowed is None else allowed
-            if e.rows is None:
-                full &= e.allowed  # (B, L, V)
-            else:
-                full[e.rows] &= e.allowed  # (R, L, V)
-            allowed = full
-        if e.bias is not None:
-            full = torch.zeros(shape, dtype=torch.float32, device=device) if bias is None else bias
-            if e.rows is None:
-                full += e.bias  # (B, L, V)
-            else:
-                full[e.rows] += e.bias.to(full.dtype)  # (R, L, V)
-            bias = full
-    return allowed, bias
-
-
 def apply_edits(logits: torch.Tensor, edits: list[LogitsEdit]) -> torch.Tensor:
     """Apply edits to ``logits (B, L, V)`` in place: biases summed first and added once, then every
     ``allowed`` mask (a ban is -inf whichever plugin set it, so the result is the AND in any order).
 
-    Equivalent to combining with :func:`combine_edits` and applying once, without building the full
-    ``(B, L, V)`` combination when an edit already covers every row.
+    Equivalent to ANDing every mask and summing every bias into full ``(B, L, V)`` tensors and applying
+    them once, without building those tensors.
     """
     B = logits.shape[0]
     everyone = torch.arange(B, device=logits.device)

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import steerdiff as sd
-from steerdiff.edits import LogitsEdit, check_edit, combine_edits
+from steerdiff.edits import LogitsEdit, apply_edits, check_edit
 from tiny import tiny_model
 
 HERE = Path(__file__).parent
@@ -53,7 +53,7 @@ def test_builtin_template_is_an_entry_point():
     assert sd.Template is sd.constraint_types()["template"][0]
 
 
-def test_combine_masks_and_biases_is_order_free():
+def test_apply_masks_and_biases_is_order_free():
     g = torch.Generator().manual_seed(0)
     shape = (2, 3, 5)
     edits = [
@@ -61,10 +61,19 @@ def test_combine_masks_and_biases_is_order_free():
         LogitsEdit(bias=torch.randn(shape, generator=g)),
         LogitsEdit(allowed=torch.rand((1, 3, 5), generator=g) > 0.2, bias=torch.randn((1, 1, 5), generator=g), rows=torch.tensor([1])),
     ]
-    a1, b1 = combine_edits(edits, shape, "cpu")
-    a2, b2 = combine_edits(edits[::-1], shape, "cpu")
-    assert torch.equal(a1, a2) and torch.allclose(b1, b2)
-    assert torch.equal(a1[0], edits[0].allowed[0]), "row 0 untouched by the row-1 edit"
+    base = torch.randn(shape, generator=g)
+    one = apply_edits(base.clone(), edits)
+    two = apply_edits(base.clone(), edits[::-1])
+    assert torch.equal(torch.isneginf(one), torch.isneginf(two))
+    assert torch.allclose(one.nan_to_num(neginf=0.0), two.nan_to_num(neginf=0.0))
+    # the AND of the masks, the sum of the biases: computed by hand
+    expect = base + edits[1].bias
+    expect[1] += edits[2].bias[0]
+    allowed = edits[0].allowed.clone()
+    allowed[1] &= edits[2].allowed[0]
+    expect = expect.masked_fill(~allowed, float("-inf"))
+    assert torch.equal(torch.isneginf(one), torch.isneginf(expect))
+    assert torch.allclose(one.nan_to_num(neginf=0.0), expect.nan_to_num(neginf=0.0))
 
 
 @pytest.mark.parametrize("edit, words", [
