@@ -171,26 +171,28 @@ def adjust_logits(run, canvas, masked, logits):
     if not slots:
         return edit
     B, L, V = logits.shape
-    if edit is None:
-        rows = sorted({r for r, *_ in slots})
-        edit = LogitsEdit(allowed=torch.ones((len(rows), L, V), dtype=torch.bool, device=logits.device),
-                          rows=torch.tensor(rows, dtype=torch.long, device=logits.device))
-    else:
-        have = edit.rows.tolist()
-        rows = sorted(set(have) | {r for r, *_ in slots})
-        if rows != have:
-            full = torch.ones((len(rows), L, V), dtype=torch.bool, device=logits.device)
-            full[[rows.index(r) for r in have]] = edit.allowed
-            edit = LogitsEdit(allowed=full, rows=torch.tensor(rows, dtype=torch.long, device=logits.device))
-    ridx = {r: i for i, r in enumerate(edit.rows.tolist())}
+    dev = logits.device
+    have = edit.rows.tolist() if edit is not None else []
+    rows = sorted(set(have) | {r for r, *_ in slots})
+    ridx = {r: i for i, r in enumerate(rows)}
+    choice = torch.full((len(rows), L), -1, dtype=torch.long, device=dev)  # (R, L)
+    classes = list(edit.classes) if edit is not None else []  # (V,) token sets
+    if edit is not None:
+        choice[[ridx[r] for r in have]] = edit.choice.to(dev)
     for row, c, s, e, sets in slots:
+        i = ridx[row]
         for p in range(s, e):
             if not bool(masked[row, p]):
                 continue
-            col = torch.zeros(V, dtype=torch.bool, device=logits.device)
-            col[list(sets[p - s])] = True
-            edit.allowed[ridx[row], p] &= col
-    return edit
+            col = torch.zeros(V, dtype=torch.bool, device=dev)
+            col[[t for t in sets[p - s] if t < V]] = True
+            if choice[i, p] >= 0:  # a regex span covers it too: both must hold
+                col &= classes[int(choice[i, p])]
+            classes.append(col)
+            choice[i, p] = len(classes) - 1
+    if not classes:
+        return None
+    return LogitsEdit(classes=torch.stack(classes), choice=choice, rows=torch.tensor(rows, dtype=torch.long, device=dev))
 
 
 @hookimpl

@@ -156,19 +156,20 @@ def _state(run, device):
 
 @hookimpl
 def adjust_logits(run, canvas, masked, logits):
-    """Ban special tokens in holes; padding only as a suffix run of its hole."""
+    """Ban special tokens in holes; padding only as a suffix run of its hole (a factorised edit)."""
     if not run.state.get(KEY):
         return None
     st = _state(run, logits.device)
     rows, V = st["rows"], logits.shape[-1]
-    text_ok = torch.ones(V, dtype=torch.bool, device=logits.device)  # (V,)
-    text_ok[[t for t in st["special"] if t < V]] = False
-    fill_only = torch.zeros(V, dtype=torch.bool, device=logits.device)  # (V,)
-    fill_only[run.fill_id] = True
-    classes = torch.stack([text_ok | fill_only, text_ok, fill_only])  # (3, V): free, text only, padding only
+    if "classes" not in st:
+        text_ok = torch.ones(V, dtype=torch.bool, device=logits.device)  # (V,)
+        text_ok[[t for t in st["special"] if t < V]] = False
+        fill_only = torch.zeros(V, dtype=torch.bool, device=logits.device)  # (V,)
+        fill_only[run.fill_id] = True
+        st["classes"] = torch.stack([text_ok | fill_only, text_ok, fill_only])  # (3, V): free, text only, padding only
     text_after, fill_before = _neighbours(canvas[rows], ~masked[rows], run.fill_id, st["start"], st["end"])  # (R, L)
     choice = torch.where(fill_before, 2, torch.where(text_after, 1, 0))  # (R, L)
-    return LogitsEdit(allowed=classes[choice], rows=rows)  # (R, L, V)
+    return LogitsEdit(classes=st["classes"], choice=choice, rows=rows)
 
 
 @hookimpl

@@ -692,7 +692,9 @@ class RegularHooks:
         ridx = {r: i for i, r in enumerate(rows)}
         canvas_np = canvas.cpu().numpy()
         masked_np = masked.cpu().numpy()
-        allowed = torch.ones((len(rows), L, V), dtype=torch.bool, device=logits.device)  # (R, L, V)
+        choice = np.full((len(rows), L), -1, dtype=np.int64)  # (R, L) index into the class table below
+        classes: list[torch.Tensor] = []  # (U_i, V) token sets, one block per span
+        n_cls = 0
         for sl in st["slots"]:
             m = masked_np[sl.row, sl.start:sl.end]
             if not m.any():
@@ -707,11 +709,18 @@ class RegularHooks:
                     f"row {sl.row}: the fixed tokens in canvas span [{sl.start}, {sl.end}) cannot be completed into "
                     f"{sl.constraint.type_name} constraint {sl.constraint.describe()} (text so far: {_span_text(run, toks, m)!r})")
             pos, acls = res  # (M,), (M, C)
-            a = torch.from_numpy(acls).to(logits.device)  # (M, C)
-            idx = _tok2cls_width(dfa, V, logits.device).expand(a.shape[0], V)  # (M, V)
-            tok = torch.gather(a, 1, idx)  # (M, V): class mask expanded to tokens (2x faster than column indexing)
-            allowed[ridx[sl.row], torch.as_tensor(pos + sl.start, device=logits.device)] = tok
-        return LogitsEdit(allowed=allowed, rows=torch.tensor(rows, dtype=torch.long, device=logits.device))
+            if len(pos) == 0:
+                continue
+            uniq, inv = _unique_rows(acls)  # (U, C), (M,): positions inside a span mostly share their sets
+            a = torch.from_numpy(uniq.astype(bool)).to(logits.device)  # (U, C)
+            idx = _tok2cls_width(dfa, V, logits.device).expand(a.shape[0], V)  # (U, V)
+            classes.append(torch.gather(a, 1, idx))  # (U, V): class sets expanded to tokens
+            choice[ridx[sl.row], pos + sl.start] = inv + n_cls
+            n_cls += len(uniq)
+        if not classes:
+            return None
+        return LogitsEdit(classes=torch.cat(classes), choice=torch.from_numpy(choice).to(logits.device),
+                          rows=torch.tensor(rows, dtype=torch.long, device=logits.device))
 
     def check_commit(self, run, canvas, proposal, commit, masked=None, confidence=None) -> None:
         st = run.state.get(self.key)

@@ -14,11 +14,20 @@ class LogitsEdit:
     ``allowed``: bool tensor broadcastable to ``(B, L, V)`` (or ``(R, L, V)`` with ``rows``): False
     bans a token at a position. ``bias``: float tensor with the same broadcasting, added to the logits.
     ``rows``: optional ``LongTensor (R,)`` of batch rows the edit covers; the other rows are untouched.
+
+    ``classes`` + ``choice``: the same ban in factorised form, for masks that repeat across positions
+    (a template's "text only" / "padding only", a DFA's allowed set inside a string): ``classes (C, V)``
+    bool token sets, ``choice (B, L)`` (or ``(R, L)`` with ``rows``) integer index into ``classes``, -1
+    where the position is not restricted. It means ``allowed[r, l] = classes[choice[r, l]]`` without
+    building the ``(R, L, V)`` tensor; the core applies it with work proportional to the banned (or
+    kept, whichever is fewer) tokens at the restricted masked positions. Both forms may be given: ANDed.
     """
 
     allowed: torch.Tensor | None = None
     bias: torch.Tensor | None = None
     rows: torch.Tensor | None = None
+    classes: torch.Tensor | None = None
+    choice: torch.Tensor | None = None
 
 
 def check_edit(edit: object, shape: tuple[int, int, int]) -> str | None:
@@ -31,6 +40,15 @@ def check_edit(edit: object, shape: tuple[int, int, int]) -> str | None:
         if edit.rows.dim() != 1 or edit.rows.dtype not in (torch.int64, torch.int32):
             return f"rows must be a 1-d integer tensor, got shape {tuple(edit.rows.shape)} {edit.rows.dtype}"
         rows = edit.rows.numel()
+    if (edit.classes is None) != (edit.choice is None):
+        return "classes and choice come together: give both or neither"
+    if edit.classes is not None:
+        if edit.classes.dtype != torch.bool or edit.classes.dim() != 2 or edit.classes.shape[1] != V:
+            return f"classes must be a bool (C, {V}) tensor, got shape {tuple(edit.classes.shape)} {edit.classes.dtype}"
+        if edit.choice.dtype not in (torch.int64, torch.int32) or tuple(edit.choice.shape) != (rows, L):
+            return f"choice must be an integer ({rows}, {L}) tensor, got shape {tuple(edit.choice.shape)} {edit.choice.dtype}"
+        if edit.choice.numel() and (int(edit.choice.min()) < -1 or int(edit.choice.max()) >= edit.classes.shape[0]):
+            return f"choice holds values outside [-1, {edit.classes.shape[0]})"
     for name in ("allowed", "bias"):
         t = getattr(edit, name)
         if t is None:
@@ -48,12 +66,13 @@ def check_edit(edit: object, shape: tuple[int, int, int]) -> str | None:
     return None
 
 
-def apply_edits(logits: torch.Tensor, edits: list[LogitsEdit]) -> torch.Tensor:
+def apply_edits(logits: torch.Tensor, edits: list[LogitsEdit], masked: torch.Tensor | None = None) -> torch.Tensor:
     """Apply edits to ``logits (B, L, V)`` in place: biases summed first and added once, then every
-    ``allowed`` mask (a ban is -inf whichever plugin set it, so the result is the AND in any order).
+    ban (a ban is -inf whichever plugin set it, so the result is the AND in any order).
 
     Equivalent to ANDing every mask and summing every bias into full ``(B, L, V)`` tensors and applying
-    them once, without building those tensors.
+    them once, without building those tensors. With ``masked (B, L)``, factorised (``classes``/``choice``)
+    bans are applied at masked positions only: the sampler reads nothing else.
     """
     B = logits.shape[0]
     everyone = torch.arange(B, device=logits.device)
@@ -69,12 +88,46 @@ def apply_edits(logits: torch.Tensor, edits: list[LogitsEdit]) -> torch.Tensor:
             total = part if total is None else total + part
         logits += total  # (B, L, V)
     for e in edits:
-        if e.allowed is None:
-            continue
-        if full_rows(e):
-            logits.masked_fill_(~e.allowed, float("-inf"))  # (B, L, V)
-        else:
-            sub = logits[e.rows]  # (R, L, V) copy
-            sub.masked_fill_(~e.allowed, float("-inf"))
-            logits[e.rows] = sub
+        if e.allowed is not None:
+            if full_rows(e):
+                logits.masked_fill_(~e.allowed, float("-inf"))  # (B, L, V)
+            else:
+                a = e.allowed.expand(len(e.rows), *logits.shape[1:])  # (R, L, V) view
+                for i, r in enumerate(e.rows.tolist()):  # in place row by row: no (R, L, V) copy
+                    logits[r].masked_fill_(~a[i], float("-inf"))
+        if e.classes is not None:
+            _apply_classes(logits, e, masked)
     return logits
+
+
+def _apply_classes(logits: torch.Tensor, e: LogitsEdit, masked: torch.Tensor | None) -> None:
+    """The factorised ban of ``e`` on ``logits (B, L, V)`` in place, row by row and class by class."""
+    B, L, V = logits.shape
+    choice = e.choice.to(logits.device).long()  # (R, L)
+    rows = e.rows.tolist() if e.rows is not None else list(range(B))
+    if masked is not None:
+        choice = choice.masked_fill(~masked[rows], -1)
+    neg = float("-inf")
+    for i, r in enumerate(rows):
+        flat = logits[r]  # (L, V), a view: row r's positions
+        for u in torch.unique(choice[i]).tolist():
+            if u < 0:
+                continue
+            keep = e.classes[u].to(logits.device)  # (V,)
+            n_keep = int(keep.sum())
+            if n_keep == V:
+                continue
+            part = (choice[i] == u).nonzero().squeeze(1)  # (P,) positions of class u
+            if min(n_keep, V - n_keep) * 16 > V:  # neither side small: masked rewrite in cache-sized chunks
+                ban = ~keep  # (V,)
+                for j in range(0, len(part), 32):
+                    c = part[j : j + 32]
+                    flat.index_copy_(0, c, flat.index_select(0, c).masked_fill_(ban, neg))  # (<=32, V)
+            elif V - n_keep <= n_keep:  # few bans: write -inf into the banned columns only
+                ban = (~keep).nonzero().squeeze(1)  # (nb,)
+                flat[part[:, None], ban[None, :]] = neg  # (P, nb)
+            else:  # few kept: save them, fill the rows with -inf, put them back
+                kept = keep.nonzero().squeeze(1)  # (nk,)
+                saved = flat[part[:, None], kept[None, :]]  # (P, nk)
+                flat.index_fill_(0, part, neg)
+                flat[part[:, None], kept[None, :]] = saved

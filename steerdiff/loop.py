@@ -211,7 +211,7 @@ def _run_batch(model: Adapter, prompts, rows, *, length, steps, schedule, temper
             if why:
                 raise PluginError(pname, "adjust_logits", why)
             edits.append((pname, edit))
-        apply_edits(logits, [e for _, e in edits])  # (B, L, V) in place
+        apply_edits(logits, [e for _, e in edits], masked)  # (B, L, V) in place
         # 3. propose
         proposal = propose(logits, masked, temperature=temperature, top_k=top_k, top_p=top_p, generator=gen, need=schedule.need)
         if bool(proposal.dead.any()):

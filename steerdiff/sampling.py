@@ -62,6 +62,39 @@ def _max_and_lse(x: torch.Tensor, chunk: int = 32) -> tuple[torch.Tensor, torch.
     return top, arg, lse
 
 
+def _propose_greedy_cpu(logits: torch.Tensor, masked: torch.Tensor, chunk: int = 32) -> Proposal:
+    """Greedy proposal on the CPU reading masked positions only, in cache-sized chunks.
+
+    Each chunk of up to ``chunk`` masked positions of a row (a view when they are consecutive, else a
+    copy of those rows only) is read once from memory for its max and once more from cache for its
+    exp-sum. Positions off the mask cost nothing, so the work shrinks as the canvas fills.
+    """
+    B, L, V = logits.shape
+    tokens = torch.zeros((B, L), dtype=torch.long)
+    confidence = torch.full((B, L), float("-inf"), dtype=logits.dtype)
+    dead = torch.zeros((B, L), dtype=torch.bool)
+    for b in range(B):
+        pos = masked[b].nonzero().squeeze(1)  # (n,)
+        n = len(pos)
+        if n == 0:
+            continue
+        row = logits[b]  # (L, V)
+        top = torch.empty(n, dtype=logits.dtype)
+        arg = torch.empty(n, dtype=torch.long)
+        se = torch.empty(n, dtype=logits.dtype)
+        for i in range(0, n, chunk):
+            p = pos[i : i + chunk]
+            a, z = int(p[0]), int(p[-1])
+            c = row[a : z + 1] if z - a + 1 == len(p) else row.index_select(0, p)  # (c, V)
+            t, g = c.max(dim=-1)  # (c,)
+            top[i : i + chunk], arg[i : i + chunk] = t, g
+            se[i : i + chunk] = torch.exp(c - t[:, None]).sum(-1)  # (c,) >= 1 unless every token is banned
+        tokens[b, pos] = arg
+        confidence[b, pos] = 1.0 / se  # probability of the argmax token; nan where all are banned
+        dead[b, pos] = torch.isneginf(top)
+    return Proposal(tokens=tokens, confidence=confidence, dead=dead)
+
+
 def propose(
     logits: torch.Tensor,
     masked: torch.Tensor,
@@ -80,6 +113,8 @@ def propose(
     it may modify: top-k/top-p filtering), later only on a copy of the masked rows.
     """
     B, L, V = logits.shape
+    if not (temperature and temperature > 0) and top_k is None and top_p is None and not need and logits.device.type == "cpu":
+        return _propose_greedy_cpu(logits, masked)
     dense = bool(masked.float().mean() > 0.5)  # mostly masked: work in place on (B, L, V), no copy
     if dense:
         sel = logits  # (B, L, V): "N" below is (B, L); positions off the mask are ignored

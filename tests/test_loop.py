@@ -1,6 +1,7 @@
 """The denoising loop: schedules, sampling, determinism, batching, progress, errors."""
 
 import pytest
+from hypothesis import given, settings, strategies as st
 import torch
 
 import steerdiff as sd
@@ -128,3 +129,29 @@ def test_watch_shows_masks_then_tokens(model, capsys):
     sd.generate(model, "x", length=6, steps=3, seed=0, watch=True)
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 3 and err[0].count("░") == 4 and "░" not in err[-1]
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), share=st.floats(0.0, 1.0))
+def test_greedy_proposal_matches_softmax(seed, share):
+    """The chunked CPU greedy path gives the softmax argmax and its probability at masked positions,
+    and flags positions where every token is banned."""
+    from steerdiff.sampling import propose
+
+    g = torch.Generator().manual_seed(seed)
+    B, L, V = 2, 70, 50  # L > the 32-position chunk, so chunks are split and non-contiguous
+    logits = torch.randn((B, L + 3, V), generator=g)[:, 2 : L + 2]  # a non-contiguous view, like the loop's
+    logits[torch.rand((B, L, V), generator=g) < 0.3] = float("-inf")
+    logits[0, 5] = float("-inf")  # a dead position
+    masked = torch.rand((B, L), generator=g) < share
+    masked[0, 5] = True
+    p = propose(logits.clone(), masked)
+    probs = torch.softmax(logits, dim=-1)
+    for b, l in masked.nonzero().tolist():
+        if (b, l) == (0, 5):
+            assert p.dead[b, l]
+            continue
+        assert not p.dead[b, l]
+        assert int(p.tokens[b, l]) == int(logits[b, l].argmax())
+        assert abs(float(p.confidence[b, l]) - float(probs[b, l].max())) < 1e-5
+    assert bool(torch.isneginf(p.confidence[~masked]).all())

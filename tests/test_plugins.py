@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 import torch
 
 import steerdiff as sd
@@ -76,7 +77,35 @@ def test_apply_masks_and_biases_is_order_free():
     assert torch.allclose(one.nan_to_num(neginf=0.0), expect.nan_to_num(neginf=0.0))
 
 
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), V=st.sampled_from([5, 40, 160]), use_rows=st.booleans(), use_masked=st.booleans())
+def test_factorised_ban_equals_its_dense_mask(seed, V, use_rows, use_masked):
+    """classes/choice applies exactly classes[choice] at every (masked) position, whichever branch
+    (few bans, few kept, neither) each class takes."""
+    g = torch.Generator().manual_seed(seed)
+    B, L = 3, 7
+    density = torch.tensor([0.03, 0.5, 0.97, 1.0, 0.0])  # few kept, half, few banned, all, none
+    classes = torch.rand((5, V), generator=g) < density[:, None]  # (5, V)
+    rows = torch.tensor([2, 0]) if use_rows else None
+    R = 2 if use_rows else B
+    choice = torch.randint(-1, 5, (R, L), generator=g)  # (R, L)
+    masked = torch.rand((B, L), generator=g) < 0.7 if use_masked else None
+    base = torch.randn((B, L + 2, V), generator=g)[:, 1 : L + 1]  # a non-contiguous (B, L, V) view, like the loop's
+    got = apply_edits(base.clone(), [LogitsEdit(classes=classes, choice=choice, rows=rows)], masked)
+    allowed = torch.ones((B, L, V), dtype=torch.bool)
+    for i, r in enumerate(rows.tolist() if use_rows else range(B)):
+        for l in range(L):
+            if choice[i, l] >= 0 and (masked is None or masked[r, l]):
+                allowed[r, l] = classes[choice[i, l]]
+    expect = base.masked_fill(~allowed, float("-inf"))
+    assert torch.equal(got, expect)
+
+
 @pytest.mark.parametrize("edit, words", [
+    (LogitsEdit(classes=torch.ones(2, 9, dtype=torch.bool)), "come together"),
+    (LogitsEdit(classes=torch.ones(2, 8, dtype=torch.bool), choice=torch.zeros(2, 4, dtype=torch.long)), "classes must be"),
+    (LogitsEdit(classes=torch.ones(2, 9, dtype=torch.bool), choice=torch.zeros(2, 3, dtype=torch.long)), "choice must be"),
+    (LogitsEdit(classes=torch.ones(2, 9, dtype=torch.bool), choice=torch.full((2, 4), 2)), "outside"),
     ("nope", "LogitsEdit"),
     (LogitsEdit(allowed=torch.ones(3, 3, dtype=torch.bool)), "broadcastable"),
     (LogitsEdit(allowed=torch.ones(1, 1, 4, 9, dtype=torch.bool)), "grow"),

@@ -1,7 +1,7 @@
 """Templates: fixed text byte-identical for every tokenizer family, holes padded only as a suffix."""
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 import steerdiff as sd
 from tiny import tiny_model
@@ -17,6 +17,7 @@ fixed_text = st.text(alphabet=st.sampled_from(list("abcdeXYZ ,.!?-'\"{}:01é€\
        sizes=st.lists(st.integers(1, 4), min_size=3, max_size=3), seed=st.integers(0, 10_000),
        schedule=st.sampled_from(["low_confidence", "random", "margin"]))
 def test_fixed_text_is_byte_identical(kind, parts, sizes, seed, schedule):
+    assume(not any("{{" in p for p in parts))  # a literal "{{" is refused as a malformed hole (tested below)
     model = MODELS[kind]
     text = "".join(p + (f"{{{{h{i}:{sizes[i]}}}}}" if i < len(parts) - 1 else "") for i, p in enumerate(parts))
     tpl = sd.Template(text)

@@ -370,6 +370,7 @@ def _train(cfg: TrainConfig) -> dict:
         opt.step()
         logged.append((loss.item(), ce.item()))
         if step % cfg.log_every == 0 or step == 1:
+            _maybe_set_threads(cfg)
             w = logged[-cfg.log_every:]
             el = time.time() - t_loop
             print(f"step {step} loss {sum(a for a, _ in w) / len(w):.4f} ce {sum(b for _, b in w) / len(w):.4f} "
@@ -400,6 +401,19 @@ def _train(cfg: TrainConfig) -> dict:
         json.dump({"config": asdict(cfg), "info": info, "loss": [a for a, _ in logged]}, f)
     print(f"done: {status}; final loss {info['final_loss']:.4f}; saved to {cfg.out}", flush=True)
     return info
+
+
+def _maybe_set_threads(cfg: TrainConfig) -> None:
+    """A file ``THREADS`` in the output folder, holding a number, changes the thread count of a running
+    job at its next log line (on a shared machine, give cores back while benchmarking, take them after)."""
+    try:
+        with open(os.path.join(cfg.out, "THREADS")) as f:
+            n = int(f.read().strip())
+    except (OSError, ValueError):
+        return
+    if n > 0 and n != torch.get_num_threads():
+        torch.set_num_threads(n)
+        print(f"threads -> {n}", flush=True)
 
 
 def _finish(info, logged, cfg, step, t_loop, t_start, status):
