@@ -77,7 +77,10 @@ def adjust_logits(run, step, canvas, masked, logits):
     Runs every step, after the model's forward pass, before sampling. ``logits`` ``(B, L, V)`` is
     read-only here: return a :class:`steerdiff.LogitsEdit` instead of mutating it. An edit has
     ``allowed`` (bool, broadcastable to ``(B, L, V)``, or ``(len(rows), L, V)`` when ``rows`` is given)
-    and/or ``bias`` (float, same broadcasting). Only masked positions matter. The core ANDs every
+    and/or ``bias`` (float, same broadcasting). A mask that repeats across positions is cheaper as
+    ``classes`` (bool ``(C, V)`` token sets) plus ``choice`` (int ``(B, L)`` or ``(len(rows), L)``, the
+    class of each position, -1 for none): the core then never builds a ``(B, L, V)`` mask and touches
+    only the banned (or kept) tokens. Only masked positions matter. The core ANDs every
     plugin's ``allowed``, sums every ``bias``, and applies the result once, so plugin order never
     matters. An exact plugin's ``allowed`` must be exactly the tokens that keep the canvas completable
     at each masked position; a soft plugin returns only ``bias``. A masked position left with no
