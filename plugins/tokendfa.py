@@ -378,42 +378,88 @@ class TokenDFA:
 
     # -- per-span analysis ---------------------------------------------------------------------------
 
+    def _memo(self, name: str, limit: int = 50_000) -> dict:
+        """A memo on this DFA, cleared when it grows past ``limit`` entries."""
+        m = self._torch.get(name)
+        if m is None or len(m) > limit:
+            m = self._torch[name] = {}
+        return m
+
+    def _mask_step(self, cur: np.ndarray, forward: bool) -> np.ndarray:
+        """One masked position: the states reachable from ``cur`` (forward) or reaching ``cur`` (backward)."""
+        if self.step_any is not None:
+            f = cur.astype(np.float32)
+            return ((f @ self.step_any) if forward else (self.step_any @ f)) > 0
+        if forward:
+            nxt = np.zeros(self.n_states, dtype=bool)
+            nxt[self.table[np.flatnonzero(cur), 1:]] = True
+            nxt[self.dead] = False
+            return nxt
+        return cur[self.table[:, 1:]].any(axis=1)
+
+    def _sweep(self, cls_row: np.ndarray, masked: np.ndarray, forward: bool) -> np.ndarray:
+        """State sets along the span, forward (reachable) or backward (can still finish), ``(n+1, S+2)``.
+
+        Memoised on this DFA, because the same sets recur position after position and step after step:
+        a fixed token's transition by ``(set bytes, class)``, a run of ``k`` masks as one block by
+        ``(set bytes, -k)``."""
+        n, N = len(cls_row), self.n_states
+        out = np.zeros((n + 1, N), dtype=bool)
+        if forward:
+            out[0, self.start] = True
+        else:
+            out[n] = self.accept
+        one = self._memo("fwd1" if forward else "bwd1")
+        runs = self._memo("fwdrun" if forward else "bwdrun", limit=2_000)
+        table, dead = self.table, self.dead
+        p = 0
+        while p < n:
+            i = p if forward else n - 1 - p  # the position being crossed
+            if masked[i]:
+                k = 1
+                while p + k < n and masked[i + k if forward else i - k]:
+                    k += 1
+                cur = out[i] if forward else out[i + 1]
+                key = (cur.tobytes(), -k)
+                blk = runs.get(key)
+                if blk is None:
+                    blk = np.empty((k, N), dtype=bool)
+                    x = cur
+                    for j in range(k):
+                        x = blk[j] = self._mask_step(x, forward)
+                    runs[key] = blk
+                if forward:
+                    out[i + 1 : i + k + 1] = blk
+                else:
+                    out[i + 1 - k : i + 1] = blk[::-1]
+                p += k
+                continue
+            c = int(cls_row[i])
+            cur = out[i] if forward else out[i + 1]
+            key = (cur.tobytes(), c)
+            nxt = one.get(key)
+            if nxt is None:
+                if forward:
+                    nxt = np.zeros(N, dtype=bool)
+                    nxt[table[np.flatnonzero(cur), c]] = True
+                    nxt[dead] = False
+                else:
+                    nxt = cur[table[:, c]]
+                one[key] = nxt
+            if forward:
+                out[i + 1] = nxt
+            else:
+                out[i] = nxt
+            p += 1
+        return out
+
     def forward(self, cls_row: np.ndarray, masked: np.ndarray) -> np.ndarray:
         """Forward state sets ``(n+1, S+2)`` bool for a span: ``cls_row (n,)`` classes, ``masked (n,)``."""
-        n = len(cls_row)
-        N = self.n_states
-        F = np.zeros((n + 1, N), dtype=bool)
-        F[0, self.start] = True
-        table, step_any, dead = self.table, self.step_any, self.dead
-        for p in range(n):
-            cur = F[p]
-            if masked[p]:
-                if step_any is not None:
-                    F[p + 1] = (cur.astype(np.float32) @ step_any) > 0
-                else:
-                    F[p + 1, table[np.flatnonzero(cur), 1:]] = True
-                    F[p + 1, dead] = False
-            else:
-                F[p + 1, table[np.flatnonzero(cur), cls_row[p]]] = True
-                F[p + 1, dead] = False
-        return F
+        return self._sweep(cls_row, masked, forward=True)
 
     def backward(self, cls_row: np.ndarray, masked: np.ndarray) -> np.ndarray:
         """Backward sets ``(n+1, S+2)``: states from which the rest of the span can still be accepted."""
-        n = len(cls_row)
-        Bk = np.zeros((n + 1, self.n_states), dtype=bool)
-        Bk[n] = self.accept
-        table, step_any = self.table, self.step_any
-        for p in range(n - 1, -1, -1):
-            nxt = Bk[p + 1]
-            if masked[p]:
-                if step_any is not None:
-                    Bk[p] = (step_any @ nxt.astype(np.float32)) > 0
-                else:
-                    Bk[p] = nxt[table[:, 1:]].any(axis=1)
-            else:
-                Bk[p] = nxt[table[:, cls_row[p]]]
-        return Bk
+        return self._sweep(cls_row, masked, forward=False)
 
     def completable(self, cls_row: np.ndarray, masked: np.ndarray) -> bool:
         """Whether the span (fixed tokens and masks) can still be completed into an accepted text."""
@@ -441,6 +487,16 @@ class TokenDFA:
     def allowed_classes(self, cls_row: np.ndarray, masked: np.ndarray):
         """``(positions (M,), allowed (M, C) bool)`` for the masked positions of the span, or None when
         the span cannot be completed at all."""
+        res = self.allowed_class_sets(cls_row, masked)
+        if res is None:
+            return None
+        pos, uniq, inv = res
+        return pos, uniq[inv]
+
+    def allowed_class_sets(self, cls_row: np.ndarray, masked: np.ndarray):
+        """Like :meth:`allowed_classes`, factorised: ``(positions (M,), sets (U, C) bool, which (M,))``
+        with ``allowed[i] = sets[which[i]]``. Positions whose (live states, states that can finish the
+        rest) pair repeats, as they do along a run of masks, are worked out once."""
         F = self.forward(cls_row, masked)
         Bk = self.backward(cls_row, masked)
         live = F & Bk  # (n+1, S+2)
@@ -448,13 +504,45 @@ class TokenDFA:
             return None
         pos = np.flatnonzero(masked)
         if len(pos) == 0:
-            return pos, np.zeros((0, self.n_classes), dtype=bool)
-        pi, si = np.nonzero(live[pos])  # pairs (masked position index, live state)
-        nxt_sets = Bk[pos[pi] + 1]  # (P, S+2)
-        ok = np.take_along_axis(nxt_sets, self.table[si], axis=1)  # (P, C)
-        out = np.zeros((len(pos), self.n_classes), dtype=bool)
-        _or_reduce(out, pi, ok)
-        return pos, out
+            return pos, np.zeros((0, self.n_classes), dtype=bool), np.zeros(0, dtype=np.int64)
+        if len(self._torch.get("set_rows", ())) > 20_000:  # bound the registry (and the memo that points into it)
+            for k in ("sets", "set_ids", "set_rows"):
+                self._torch.pop(k, None)
+        memo = self._memo("sets")  # (live states, finishing states) bytes -> set id; pairs recur step after step
+        reg = self._torch.setdefault("set_ids", {})  # allowed-class-set bytes -> id
+        rows = self._torch.setdefault("set_rows", [])  # id -> (C,) bool
+        S = self.n_states
+        packed = np.packbits(np.concatenate([live[pos], Bk[pos + 1]], axis=1), axis=1)  # (M, ceil(2(S+2)/8))
+        uk, first, kinv = np.unique(packed.view(np.dtype((np.void, packed.shape[1]))).reshape(-1),
+                                    return_index=True, return_inverse=True)  # K distinct pairs
+        kids = np.empty(len(uk), dtype=np.int64)
+        todo: dict[bytes, int] = {}
+        for k, f in enumerate(first):
+            kb = packed[f].tobytes()
+            sid = memo.get(kb)
+            if sid is None:
+                todo[kb] = k
+            else:
+                kids[k] = sid
+        if todo:
+            keys = list(todo)
+            ukey = np.unpackbits(np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), -1), axis=1,
+                                 count=2 * S).astype(bool)  # (K', 2(S+2))
+            ki, si = np.nonzero(ukey[:, :S])  # pairs (key, live state)
+            ok = np.take_along_axis(ukey[ki, S:], self.table[si], axis=1)  # (P, C)
+            fresh = np.zeros((len(keys), self.n_classes), dtype=bool)
+            _or_reduce(fresh, ki, ok)
+            for kb, row in zip(keys, fresh):
+                rb = row.tobytes()
+                sid = reg.get(rb)
+                if sid is None:
+                    sid = reg[rb] = len(rows)
+                    rows.append(row)
+                memo[kb] = sid
+                kids[todo[kb]] = sid
+        uniq_ids, which = np.unique(kids[kinv.reshape(-1)], return_inverse=True)
+        sets = np.stack([rows[i] for i in uniq_ids])  # (U, C)
+        return pos, sets, which.reshape(-1)
 
 
 def _or_reduce(out: np.ndarray, groups: np.ndarray, rows: np.ndarray) -> None:
@@ -686,7 +774,6 @@ class RegularHooks:
             return None
         from steerdiff.edits import LogitsEdit
 
-        st["logits"] = logits  # the loop edits this tensor in place; check_commit reads the final scores
         B, L, V = logits.shape
         rows = sorted({sl.row for sl in st["slots"]})
         ridx = {r: i for i, r in enumerate(rows)}
@@ -703,18 +790,15 @@ class RegularHooks:
             t2c = dfa.tok2cls
             toks = canvas_np[sl.row, sl.start:sl.end]
             cls_row = np.where(m, 0, t2c[np.clip(toks, 0, len(t2c) - 1)] * (toks < len(t2c)))
-            res = dfa.allowed_classes(cls_row, m)
+            res = dfa.allowed_class_sets(cls_row, m)
             if res is None:
                 raise ConstraintError(
                     f"row {sl.row}: the fixed tokens in canvas span [{sl.start}, {sl.end}) cannot be completed into "
                     f"{sl.constraint.type_name} constraint {sl.constraint.describe()} (text so far: {_span_text(run, toks, m)!r})")
-            pos, acls = res  # (M,), (M, C)
+            pos, uniq, inv = res  # (M,), (U, C), (M,): positions inside a span mostly share their sets
             if len(pos) == 0:
                 continue
-            uniq, inv = _unique_rows(acls)  # (U, C), (M,): positions inside a span mostly share their sets
-            a = torch.from_numpy(uniq.astype(bool)).to(logits.device)  # (U, C)
-            idx = _tok2cls_width(dfa, V, logits.device).expand(a.shape[0], V)  # (U, V)
-            classes.append(torch.gather(a, 1, idx))  # (U, V): class sets expanded to tokens
+            classes.append(_token_sets(dfa, uniq.astype(bool), V, logits.device))  # (U, V)
             choice[ridx[sl.row], pos + sl.start] = inv + n_cls
             n_cls += len(uniq)
         if not classes:
@@ -726,7 +810,6 @@ class RegularHooks:
         st = run.state.get(self.key)
         if not st:
             return
-        logits = st.get("logits")
         for sl in st["slots"]:
             c_row = commit[sl.row, sl.start:sl.end]
             if not bool(c_row.any()):
@@ -746,12 +829,7 @@ class RegularHooks:
             if confidence is not None:
                 conf = confidence[sl.row, torch.as_tensor(cand + sl.start, device=confidence.device)].float().cpu().numpy()
                 order = cand[np.argsort(-conf, kind="stable")]
-            elif logits is not None:
-                lg = logits[sl.row, torch.as_tensor(cand + sl.start, device=logits.device)]  # (k, V)
-                pt = torch.as_tensor(prop[cand], device=logits.device)
-                conf = torch.log_softmax(lg.float(), dim=-1).gather(1, pt[:, None]).squeeze(1).cpu().numpy()
-                order = cand[np.argsort(-conf, kind="stable")]
-            else:
+            else:  # called without the sampler's scores: left to right
                 order = cand
             keep_mask = dfa.select_jointly(np.where(cmask, 0, cls_row), masked_np | cmask, order, cls_row)
             drop = torch.as_tensor(cmask & ~keep_mask, device=commit.device)
@@ -782,6 +860,28 @@ def _span_text(run, toks, masked) -> str:
 
     vocab = vocab_for(run.tokenizer)
     return "".join("▒" if m else vocab.decode([int(t)]) for t, m in zip(toks, masked))
+
+
+_SET_CACHE_SIZE = 512  # expanded token sets kept per (DFA, device, V): (V,) bool each
+
+
+def _token_sets(dfa: TokenDFA, sets: np.ndarray, V: int, device) -> torch.Tensor:
+    """``sets (U, C)`` allowed DFA classes -> ``(U, V)`` allowed token ids. The same sets come back step
+    after step, so each expansion is cached on the DFA (bounded, oldest dropped first)."""
+    cache = dfa._torch.setdefault(("sets", str(device), V), {})
+    keys = [row.tobytes() for row in sets]
+    missing = [i for i, k in enumerate(keys) if k not in cache]
+    if missing:
+        a = torch.from_numpy(sets[missing]).to(device)  # (m, C)
+        idx = _tok2cls_width(dfa, V, device).expand(len(missing), V)  # (m, V)
+        new = torch.gather(a, 1, idx)  # (m, V): class sets expanded to tokens
+        got = {keys[i]: new[j] for j, i in enumerate(missing)}
+        out = torch.stack([got[k] if k in got else cache[k] for k in keys])  # (U, V)
+        while len(cache) + len(got) > _SET_CACHE_SIZE and cache:
+            cache.pop(next(iter(cache)))
+        cache.update(got)
+        return out
+    return torch.stack([cache[k] for k in keys])  # (U, V)
 
 
 def _tok2cls_width(dfa: TokenDFA, V: int, device) -> torch.Tensor:
