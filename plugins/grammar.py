@@ -187,26 +187,43 @@ def adjust_logits(run, canvas, masked, logits):
     for r in rows:
         by_row.setdefault(r.row, []).append(r)
     row_ids = sorted(by_row)
-    allowed = torch.ones((len(row_ids), L, V), dtype=torch.bool)
-    spec_ok = None
+    st = run.state.setdefault("grammar_classes", {})
+    classes: list[torch.Tensor] = []
+    base: dict[int, int] = {}  # id(compiled grammar) -> index of its two classes in ``classes``
+
+    def base_of(cg) -> int:
+        """Class ``k``: any text token of this grammar or padding (speculative, beyond the frontier);
+        ``k + 1``: padding only."""
+        if id(cg) not in base:
+            if (id(cg), V) not in st:
+                spec_ok = torch.zeros(V, dtype=torch.bool)
+                ok = cg.tok_ok[:V]
+                spec_ok[: len(ok)] = torch.from_numpy(ok)
+                only_fill = torch.zeros(V, dtype=torch.bool)
+                if 0 <= run.fill_id < V:
+                    spec_ok[run.fill_id] = True
+                    only_fill[run.fill_id] = True
+                st[(id(cg), V)] = (spec_ok, only_fill)
+            base[id(cg)] = len(classes)
+            classes.extend(st[(id(cg), V)])
+        return base[id(cg)]
+
+    choice = torch.full((len(row_ids), L), -1, dtype=torch.long)  # (R, L)
     for i, b in enumerate(row_ids):
         for r in by_row[b]:
             if r.f >= r.s1:
                 continue
-            if spec_ok is None:
-                ok = r.cg.tok_ok[:V]
-                spec_ok = torch.zeros(V, dtype=torch.bool)
-                spec_ok[: len(ok)] = torch.from_numpy(ok)
-                if 0 <= run.fill_id < V:
-                    spec_ok[run.fill_id] = True
-            allowed[i, r.s0 : r.s1] = spec_ok  # beyond the frontier: any text token or padding (speculative)
+            k = base_of(r.cg)
+            choice[i, r.s0 : r.s1] = k
             if r.done:
-                only_fill = torch.zeros(V, dtype=torch.bool)
-                only_fill[run.fill_id] = True
-                allowed[i, r.f : r.s1] = only_fill
+                choice[i, r.f : r.s1] = k + 1
             elif bool(masked[b, r.f]):
-                allowed[i, r.f] = _frontier_allowed(r, run.fill_id, V)
-    return LogitsEdit(allowed=allowed.to(logits.device), rows=torch.tensor(row_ids, dtype=torch.long, device=logits.device))
+                classes.append(_frontier_allowed(r, run.fill_id, V))  # the exact set at the frontier
+                choice[i, r.f] = len(classes) - 1
+    if not classes:
+        return None
+    return LogitsEdit(classes=torch.stack(classes).to(logits.device), choice=choice.to(logits.device),
+                      rows=torch.tensor(row_ids, dtype=torch.long, device=logits.device))
 
 
 @hookimpl

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from steerdiff.edits import apply_edits
+
 lark = pytest.importorskip("lark")
 
 from steerdiff.errors import ConstraintError, GrammarError  # noqa: E402
@@ -225,9 +227,8 @@ def drive(grammar: str, start: str, kind: str, L: int, seed: int, *, per_step: i
         assert steps < 6 * L, "no progress"
         logits = torch.randn((1, L, V), generator=gen) * (4.0 if peaked else 1.0)
         edit = gp.adjust_logits(run, canvas, masked, logits)
-        allowed = torch.ones((1, L, V), dtype=torch.bool)
-        allowed[edit.rows] &= edit.allowed
-        logits = logits.masked_fill(~allowed, float("-inf"))
+        logits = apply_edits(logits, [edit])  # the core's application, every position
+        allowed = torch.isfinite(logits)
         probs = torch.softmax(logits, -1)
         probs = torch.nan_to_num(probs)
         for p in masked[0].nonzero().flatten().tolist():
