@@ -1209,7 +1209,10 @@ class _Compiler:
             merged = {}
         negs = []
         for j, other in enumerate(subs):
-            if j != i and not self._disjoint(merged, self._merge([other], ptr, base), base, 0):
+            if j == i:
+                continue
+            flat = self._merge([other], ptr, base)
+            if not self._disjoint(merged, flat, base, 0) and not self._outputs_fail(merged, flat, base):
                 negs.append(other)
         if not negs:
             return merged
@@ -1221,6 +1224,26 @@ class _Compiler:
         except UnsupportedSchemaError as e:
             raise UnsupportedSchemaError("oneOf", _ptr(ptr, "oneOf"), f"branch {i} overlaps another branch and its "
                                                        f"exclusion is not expressible ({e.why})") from None
+
+    def _outputs_fail(self, mine, other, base) -> bool:
+        """Whether every instance this compiler writes for ``mine`` fails ``other`` (a oneOf branch need
+        not exclude what it never writes). True when ``mine`` is written as an object with declared keys
+        only (object-only, not a map: see the narrowings above) and ``other`` requires a key outside them:
+        such an object always lacks it. Schema-level overlap (``_disjoint``) is not needed then."""
+        if self.draft <= 3 or not isinstance(mine, dict) or not isinstance(other, dict):
+            return False
+        other = self._deref(other, "#", base)
+        if not isinstance(other, dict) or isinstance(other.get("required"), bool):
+            return False
+        t = mine.get("type")
+        types = ([t] if isinstance(t, str) else list(t)) if t is not None else self._infer_types(mine)
+        if list(types) != ["object"]:
+            return False
+        req = mine.get("required") if not isinstance(mine.get("required"), bool) else []
+        keys = set(mine.get("properties") or {}) | set(req or [])
+        if not keys:  # written as a map: any key may appear
+            return False
+        return any(k not in keys for k in (other.get("required") or []))
 
     def _apply_not(self, s, ptr, base):
         """s without its 'not', narrowed so that every remaining instance fails the negated schema(s).

@@ -445,3 +445,22 @@ def test_random_schemas_exact(data):
                 value = json.loads(m)  # accepted => JSON
                 assert validator.is_valid(value), (schema, m)
     _assert_sound(c, schema, random.Random(len(c.regex)), n=5)
+
+
+def test_one_of_branches_disjoint_by_the_keys_they_write():
+    """Two object branches that overlap as schemas (an object with both keys satisfies both) but not as
+    written: each branch writes only its declared keys, so it never holds the key the other requires.
+    Compiled without a refusal, and every sampled text validates (exactly one branch)."""
+    schema = {"oneOf": [
+        {"type": "object", "properties": {"url": {"type": "string"}}, "required": ["url"]},
+        {"type": "object", "properties": {"path": {"type": "string"}, "mode": {"enum": ["r", "w"]}}, "required": ["path"]},
+    ]}
+    comp = compile_schema(schema)
+    _assert_sound(comp, schema, random.Random(3), n=60)
+    texts = {sample_text(comp.regex, random.Random(i)) for i in range(60)}
+    assert any('"url"' in t for t in texts) and any('"path"' in t for t in texts)
+    # a branch written as a map (no declared keys) may write any key: still refused
+    with pytest.raises(UnsupportedSchemaError) as e:
+        compile_schema({"oneOf": [{"type": "object", "additionalProperties": {"type": "string"}},
+                                  {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}]})
+    assert e.value.keyword == "oneOf"
