@@ -54,8 +54,10 @@ def register_constraints(register):
 
 
 def _word_index(vocab) -> tuple[list[bytes], dict[bytes, list[int]]]:
-    """Each token's bytes without a leading space, and the ids sharing each such key."""
-    keys = [b.lstrip(b" ") if t not in vocab.special else b"" for t, b in enumerate(vocab.token_bytes)]
+    """Each token's bytes without a leading space (a token of spaces only keeps them: tokenizers that
+    split spaces off words spell ``"Maria Lopez"`` as ``Maria`` `` `` ``Lopez`` in prompt and canvas
+    alike), and the ids sharing each such key."""
+    keys = [(b.lstrip(b" ") or b) if t not in vocab.special else b"" for t, b in enumerate(vocab.token_bytes)]
     ids: dict[bytes, list[int]] = {}
     for t, k in enumerate(keys):
         if k:
