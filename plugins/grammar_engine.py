@@ -188,10 +188,14 @@ def build_context(main: list[str], unless: dict[str, list[str]], dfas: dict[str,
     tables = [dfas[n].trans for n in slots]
     accepts = [dfas[n].accept for n in slots]
     # byte classes: bytes whose column is identical in every slot's DFA
-    cols = np.concatenate([t.T for t in tables], axis=1)  # (256, sum S)
-    _, first_idx, byte_cls = np.unique(cols, axis=0, return_index=True, return_inverse=True)
-    byte_cls = byte_cls.reshape(-1)
-    reps = [int(b) for b in first_idx]
+    if slots:
+        cols = np.concatenate([t.T for t in tables], axis=1)  # (256, sum S)
+        _, first_idx, byte_cls = np.unique(cols, axis=0, return_index=True, return_inverse=True)
+        byte_cls = byte_cls.reshape(-1)
+        reps = [int(b) for b in first_idx]
+    else:  # a parser state that expects no terminal, only the end of the text: no byte starts a lexeme
+        byte_cls = np.zeros(256, dtype=np.int64)
+        reps = [0]
     unless_slots = {slot_of[r]: [(s, slot_of[s]) for s in lst] for r, lst in unless.items() if r in slot_of}
     BIG = nmain
 

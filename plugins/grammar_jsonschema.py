@@ -11,7 +11,8 @@ Supported: ``type`` (one or a list) object / array / string / integer / number /
 ``properties`` + ``required``, ``items`` (a schema) with ``minItems`` / ``maxItems`` (span <= 64),
 ``enum`` / ``const`` (written as canonical JSON literals), ``anyOf`` (``oneOf`` is refused), local ``$ref`` into
 ``$defs`` / ``definitions`` / any JSON pointer of the root, the empty schema (any JSON value), and
-annotations (title, description, default, examples, ...). Anything else raises
+annotations (title, description, default, examples, ``x-...`` extensions: any keyword that is not a validation
+keyword and does not start with ``$``; ``id``/``$id`` only at the root). Any other keyword raises
 :class:`UnsupportedSchemaError` naming the keyword and its JSON pointer.
 
 Strings are JSON strings (any escape but a ``\\u`` surrogate), integers have no fraction or exponent,
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import json
 
-from .jsonschema_regex import _type_of  # JSON Schema's notion: 1.0 is an integer
+from .jsonschema_regex import _CONSTRAINING, _type_of  # _type_of: JSON Schema's notion (1.0 is an integer)
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError
 
 __all__ = ["schema_to_lark"]
@@ -81,6 +82,17 @@ class _Builder:
         self.rules[name] = seen
         return name
 
+    def _types_within(self, schema, types: list[str], pointer: str, depth: int = 0) -> bool:
+        """Whether every instance of ``schema`` has one of ``types`` as far as its own ``type`` (through
+        ``$ref`` chains) shows; False when it cannot tell."""
+        while isinstance(schema, dict) and "$ref" in schema and depth < 32:
+            schema, pointer = self.resolve(schema["$ref"], _ptr(pointer, "$ref"))
+            depth += 1
+        if not isinstance(schema, dict) or "type" not in schema:
+            return False
+        own = [schema["type"]] if isinstance(schema["type"], str) else list(schema["type"])
+        return all(t in types or (t == "integer" and "number" in types) for t in own)
+
     # ------------------------------------------------------------------------------------- $ref
     def resolve(self, ref, pointer: str):
         if not isinstance(ref, str) or not ref.startswith("#"):
@@ -120,7 +132,13 @@ class _Builder:
         if not isinstance(schema, dict):
             raise ConstraintError(f"schema at {pointer} must be an object or a boolean, got {type(schema).__name__}")
         for key in schema:
-            if key not in _HANDLED and key not in _ANNOTATIONS:
+            if key in _HANDLED or key in _ANNOTATIONS:
+                continue
+            if key in ("id", "$id"):
+                ok = pointer == "#"  # an embedded id would move where "#..." references point
+            else:
+                ok = key not in _CONSTRAINING and not key.startswith("$")  # an annotation or an extension
+            if not ok:
                 raise UnsupportedSchemaError(key, _ptr(pointer, key), "not supported by the grammar engine")
         if schema.get("additionalProperties") not in (None, False, True) and not isinstance(schema.get("additionalProperties"), dict):
             raise UnsupportedSchemaError("additionalProperties", _ptr(pointer, "additionalProperties"))
@@ -143,6 +161,9 @@ class _Builder:
             if not isinstance(subs, list) or not subs:
                 raise ConstraintError(f"anyOf at {pointer} must be a non-empty array")
             rest = [k for k in schema if k in _HANDLED and k != "anyOf"]
+            if rest == ["type"] and all(self._types_within(sub, types_list, _ptr(pointer, "anyOf", i))
+                                        for i, sub in enumerate(subs)):
+                rest = []  # a sibling type that every branch already implies changes nothing
             if rest:
                 raise UnsupportedSchemaError(rest[0], _ptr(pointer, rest[0]), "siblings of anyOf are not supported")
             alts: list[str] = []

@@ -16,8 +16,8 @@ of slack (values may end early with padding). The result is at least the constra
 at most the positions the model has left after the prompt. ``steps`` defaults to a quarter of the
 length (several positions commit per step; the exact constraint defers any that clash).
 
-Recursion the regular engine refuses (``UnsupportedSchemaError`` with keyword ``$ref``) falls back to the
-exact lark grammar engine (``steerdiff_plugins.grammar_jsonschema``); that output is then parsed and
+Recursion the regular engine refuses (``UnsupportedSchemaError`` with keyword ``$ref``) and schemas whose
+regular expression would be too large (keyword ``size``) fall back to the exact lark grammar engine (``steerdiff_plugins.grammar_jsonschema``); that output is then parsed and
 validated here with python-jsonschema (and pydantic for a model class).
 """
 
@@ -136,9 +136,10 @@ def _constraint(schema_or_model, **kw):
     try:
         return types["json_schema"][0](schema_or_model, **kw)
     except UnsupportedSchemaError as exc:
-        if exc.keyword != "$ref" or "grammar" not in types:
+        if exc.keyword not in ("$ref", "size") or "grammar" not in types:
             raise
-        # Recursion the regular engine cannot unroll: the exact grammar engine, validated in ``fill``.
+        # Recursion the regular engine cannot unroll, or a schema whose regular expression would be too
+        # large (rules share subexpressions that a regex must repeat): the exact grammar engine.
         from steerdiff_plugins.grammar_jsonschema import schema_to_lark
         from steerdiff_plugins.jsonschema_regex import schema_from_pydantic
 

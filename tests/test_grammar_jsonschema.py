@@ -134,3 +134,32 @@ def test_generate_under_schema_grammar_validates(model, name):
         r = sd.generate(model, "text", length=48, steps=12, constraints=[constraint], seed=seed,
                         temperature=1.0 if seed else 0.0)
         jsonschema.validate(json.loads(r.text), schema)
+
+
+def _wide(levels: int, width: int = 12, leaf=None):
+    """Objects of ``width`` optional properties nested ``levels`` deep (plus annotations the grammar
+    engine ignores): the canonical regex repeats each property's sub-expression for every earlier
+    optional key, so its size grows like (width^2 / 2)^levels."""
+    node = leaf or {"type": "string"}
+    for i in range(levels):
+        node = {"type": "object", "x-origin": f"level {i}", "properties": {f"p{j}": node for j in range(width)}}
+    return node
+
+
+def test_too_large_for_a_regex_so_fill_uses_the_grammar(model):
+    wide = {"anyOf": [{"$ref": "#/$defs/w"}], "type": "object", "$defs": {"w": _wide(3, width=9)}}
+    with pytest.raises(UnsupportedSchemaError) as exc:
+        sd.JSONSchema(wide)
+    assert exc.value.keyword == "size"
+    from steerdiff.fill import _constraint
+
+    assert isinstance(_constraint(wide), Grammar)
+    for seed in range(3):
+        value = sd.fill(model, wide, "text", length=40, seed=seed, temperature=1.0 if seed else 0.0)
+        jsonschema.validate(value, wide)
+
+
+def test_embedded_id_is_refused_below_the_root():
+    with pytest.raises(UnsupportedSchemaError) as exc:
+        schema_to_lark({"type": "object", "properties": {"a": {"id": "other.json", "type": "string"}}})
+    assert exc.value.keyword == "id" and exc.value.pointer == "#/properties/a/id"
