@@ -172,3 +172,39 @@ def test_continue_from_saved_dir(trained, tmp_path):
     a, b = AutoTokenizer.from_pretrained(src), AutoTokenizer.from_pretrained(tmp_path / "more")
     assert a.get_vocab() == b.get_vocab()
     assert "Continued from" in (tmp_path / "more" / "TRAINING.md").read_text()
+
+
+def test_threads_file_changes_a_running_jobs_thread_count(tmp_path):
+    from steerdiff.train import _maybe_set_threads
+
+    before = torch.get_num_threads()
+    cfg = TrainConfig(out=str(tmp_path))
+    try:
+        _maybe_set_threads(cfg)  # no file: nothing changes
+        assert torch.get_num_threads() == before
+        want = 1 if before != 1 else 2
+        (tmp_path / "THREADS").write_text(f"{want}\n")
+        _maybe_set_threads(cfg)
+        assert torch.get_num_threads() == want
+        (tmp_path / "THREADS").write_text("many")  # unreadable: ignored
+        _maybe_set_threads(cfg)
+        assert torch.get_num_threads() == want
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_spaces_are_tokens_of_their_own(trained):
+    """A value has the same ids in running text and in the JSON canvas (copying is a look-up)."""
+    from transformers import AutoTokenizer
+
+    out, _ = trained
+    tok = AutoTokenizer.from_pretrained(out)
+    text, js = TEXTS[0], TEXTS[1]
+    for word in ("Maria", "Lopez", "34"):
+        ids = tok(word, add_special_tokens=False)["input_ids"]
+        assert _contains(tok(text, add_special_tokens=False)["input_ids"], ids), word
+        assert _contains(tok(js, add_special_tokens=False)["input_ids"], ids), word
+
+
+def _contains(seq, sub) -> bool:
+    return any(seq[i : i + len(sub)] == sub for i in range(len(seq) - len(sub) + 1))
