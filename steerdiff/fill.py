@@ -149,6 +149,13 @@ def _constraint(schema_or_model, **kw):
             grammar = schema_to_lark(schema)
         except UnsupportedSchemaError:
             raise exc from None
+        from steerdiff_plugins.grammar import validator
+
+        try:
+            validator(grammar, "start")  # lark's LALR table: overlapping anyOf branches can collide
+        except Exception as lark_exc:
+            raise UnsupportedSchemaError(exc.keyword, exc.pointer, f"{exc.why}; the grammar engine cannot take it "
+                                         f"either ({type(lark_exc).__name__}: {str(lark_exc).splitlines()[0][:160]})") from None
         constraint = types["grammar"][0](grammar)
         constraint._fill_schema, constraint._fill_model = schema, pyd
         return constraint

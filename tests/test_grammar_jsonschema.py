@@ -163,3 +163,17 @@ def test_embedded_id_is_refused_below_the_root():
     with pytest.raises(UnsupportedSchemaError) as exc:
         schema_to_lark({"type": "object", "properties": {"a": {"id": "other.json", "type": "string"}}})
     assert exc.value.keyword == "id" and exc.value.pointer == "#/properties/a/id"
+
+
+def test_ambiguous_grammar_is_refused_cleanly():
+    """A JSONSchemaBench schema whose regex is too large and whose grammar has an LALR reduce/reduce
+    collision (overlapping anyOf branches): fill refuses with the regex engine's keyword and both reasons."""
+    path = Path(__file__).resolve().parents[1] / ".." / "shared" / "testdata" / "jsonschemabench" / "schemas" / "WashingtonPost.json"
+    if not path.exists():
+        pytest.skip(f"test data not found at {path}")
+    schema = next(it["schema"] for it in json.loads(path.read_text())["items"] if it["id"] == "wp_28_Normalized")
+    from steerdiff.fill import _constraint
+
+    with pytest.raises(UnsupportedSchemaError) as exc:
+        _constraint(schema)
+    assert exc.value.keyword == "size" and "grammar engine cannot take it" in str(exc.value)
