@@ -287,7 +287,8 @@ class _Builder:
 def schema_to_lark(schema) -> str:
     """A lark grammar (LALR(1), start rule ``start``) of the canonical compact JSON texts of ``schema``.
 
-    Raises :class:`UnsupportedSchemaError` (keyword, pointer) for keywords outside the supported set.
+    Raises :class:`UnsupportedSchemaError` (keyword, pointer) for keywords outside the supported set, and
+    for a grammar whose alternatives overlap so that lark cannot build its LALR(1) table.
     """
     if isinstance(schema, str):
         schema = json.loads(schema)
@@ -298,4 +299,25 @@ def schema_to_lark(schema) -> str:
     lines = [f"start: {top}"]
     for name, alts in b.rules.items():
         lines.append(f"{name}: " + "\n    | ".join(alts))
-    return "\n".join(lines) + "\n" + _TERMINALS
+    grammar = "\n".join(lines) + "\n" + _TERMINALS
+    _check_lalr(grammar, {name: ptr for ptr, name in b.by_pointer.items()})
+    return grammar
+
+
+def _check_lalr(grammar: str, pointer_of: dict[str, str]) -> None:
+    """Refuse a grammar lark cannot build an LALR(1) table for (overlapping alternatives, as two anyOf
+    branches writing the same texts make, collide), naming the schema location of the first rule involved."""
+    import re
+
+    import lark
+
+    from .grammar import validator
+
+    try:
+        validator(grammar, "start")  # cached: the Grammar constraint reuses this parser
+    except lark.exceptions.GrammarError as exc:
+        msg = str(exc).strip()
+        rule = re.search(r"<(n\d+) :", msg)
+        pointer = pointer_of.get(rule.group(1), "#") if rule else "#"
+        raise UnsupportedSchemaError("anyOf", pointer, "overlapping alternatives: lark cannot build an LALR(1) table ("
+                                     + msg.splitlines()[0][:160] + ")") from None

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 
 from steerdiff.constraints import Constraint
-from steerdiff.errors import ConstraintError, ValidationFailed
+from steerdiff.errors import ConstraintError
 from steerdiff.hookspecs import hookimpl
 
 from .jsonschema_regex import compile_schema, schema_from_pydantic
@@ -77,21 +77,9 @@ class JSONSchema(Constraint):
 
     def parse(self, text: str):
         """Parse and validate ``text``; returns the dict (or pydantic instance). Raises ValidationFailed."""
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValidationFailed(f"json_schema constraint {self.describe()}: output is not JSON ({exc}) (engine bug)", text) from None
-        errors = sorted(self._validator.iter_errors(obj), key=lambda e: list(e.absolute_path))
-        if errors:
-            e = errors[0]
-            where = "/".join(str(p) for p in e.absolute_path) or "#"
-            raise ValidationFailed(f"json_schema constraint {self.describe()}: output does not validate at {where}: {e.message} (engine bug)", text)
-        if self.model is not None:
-            try:
-                return self.model.model_validate(obj)
-            except Exception as exc:  # pydantic.ValidationError
-                raise ValidationFailed(f"{self.model.__name__}: pydantic rejects the output: {exc}", text) from None
-        return obj
+        from steerdiff.fill import validated_value
+
+        return validated_value(text, self._validator, self.model, f"json_schema constraint {self.describe()}", " (engine bug)")
 
     def check_text(self, text: str, result) -> None:
         value = self.parse(text)

@@ -766,7 +766,7 @@ class RegularHooks:
                 if b.start < a.end:
                     raise ConstraintError(f"row {row}: regular constraints {a.constraint.describe()} and {b.constraint.describe()} overlap on canvas positions [{b.start}, {min(a.end, b.end)}); give them disjoint spans")
         if slots:
-            run.state[self.key] = {"slots": slots, "logits": None}
+            run.state[self.key] = {"slots": slots}
 
     def adjust_logits(self, run, canvas, masked, logits):
         st = run.state.get(self.key)

@@ -147,40 +147,41 @@ def _constraint(schema_or_model, **kw):
         schema = schema_from_pydantic(pyd) if pyd is not None else schema_or_model
         try:
             grammar = schema_to_lark(schema)
-        except UnsupportedSchemaError:
-            raise exc from None
-        from steerdiff_plugins.grammar import validator
-
-        try:
-            validator(grammar, "start")  # lark's LALR table: overlapping anyOf branches can collide
-        except Exception as lark_exc:
-            raise UnsupportedSchemaError(exc.keyword, exc.pointer, f"{exc.why}; the grammar engine cannot take it "
-                                         f"either ({type(lark_exc).__name__}: {str(lark_exc).splitlines()[0][:160]})") from None
+        except UnsupportedSchemaError as gexc:
+            raise UnsupportedSchemaError(exc.keyword, exc.pointer,
+                                         f"{exc.why}; the grammar engine cannot take it either ({gexc})") from None
         constraint = types["grammar"][0](grammar)
         constraint._fill_schema, constraint._fill_model = schema, pyd
         return constraint
+
+
+def validated_value(text: str, validator, model, who: str, suffix: str = ""):
+    """``text`` parsed as JSON, checked by the python-jsonschema ``validator`` and, when ``model`` (a
+    pydantic class) is given, returned as its instance. Raises :class:`ValidationFailed` naming ``who``
+    and the first failing path, with ``suffix`` appended (e.g. " (engine bug)" for an exact engine)."""
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationFailed(f"{who}: output is not JSON ({exc}){suffix}", text) from None
+    errors = sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path))
+    if errors:
+        where = "/".join(str(p) for p in errors[0].absolute_path) or "#"
+        raise ValidationFailed(f"{who}: output does not validate at {where}: {errors[0].message}{suffix}", text)
+    if model is not None:
+        try:
+            return model.model_validate(obj)
+        except Exception as exc:  # pydantic.ValidationError
+            raise ValidationFailed(f"{model.__name__}: pydantic rejects the output: {exc}", text) from None
+    return obj
 
 
 def _grammar_value(constraint, text: str):
     """Parse and validate a grammar-fallback output with python-jsonschema (and pydantic for a model class)."""
     import jsonschema
 
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValidationFailed(f"fill: output is not JSON ({exc})", text) from None
     schema = constraint._fill_schema
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    errors = sorted(cls(schema).iter_errors(obj), key=lambda e: list(e.absolute_path))
-    if errors:
-        where = "/".join(str(p) for p in errors[0].absolute_path) or "#"
-        raise ValidationFailed(f"fill: output does not validate at {where}: {errors[0].message}", text)
-    if constraint._fill_model is not None:
-        try:
-            return constraint._fill_model.model_validate(obj)
-        except Exception as exc:  # pydantic.ValidationError
-            raise ValidationFailed(f"{constraint._fill_model.__name__}: pydantic rejects the output: {exc}", text) from None
-    return obj
+    return validated_value(text, cls(schema), constraint._fill_model, "fill")
 
 
 def fill(model, schema_or_pydantic_model, text_or_list, *, length: int | None = None, steps: int | None = None,
