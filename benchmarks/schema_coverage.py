@@ -227,21 +227,28 @@ def suite_shares(deadline=float("inf")):
                 s["compile_timeout"] += 1
                 continue
             s["compiled"] += 1
-            for t in case["tests"]:
-                text = comp.dumps(t["data"])
-                ok = _guarded(comp.fullmatch, text, seconds=2)
-                if ok is None:
-                    s["match_timeout"] += 1
-                    continue
-                if t["valid"]:
-                    s["valid"] += 1
-                    s["valid_accepted"] += ok
-                else:
-                    s["invalid"] += 1
-                    compact = json.dumps(t["data"], separators=(",", ":"), ensure_ascii=False)
-                    if ok or _guarded(comp.fullmatch, compact, seconds=2):
-                        bugs.append(f"{f.name}: {case['description']} / {t['description']}")
+            for t in _invalid_accepted(comp, case["tests"], s):
+                bugs.append(f"{f.name}: {case['description']} / {t['description']}")
     return s, bugs
+
+
+def _invalid_accepted(comp, tests, s):
+    """Match each labelled instance, written the way the constraint writes JSON, against ``comp``;
+    counts into ``s`` (valid / valid_accepted / invalid / match_timeout) and yields every invalid
+    instance the language accepts (as written, or in plain compact JSON): each is a bug."""
+    for t in tests:
+        ok = _guarded(comp.fullmatch, comp.dumps(t["data"]), seconds=2)
+        if ok is None:
+            s["match_timeout"] += 1
+            continue
+        if t["valid"]:
+            s["valid"] += 1
+            s["valid_accepted"] += ok
+        else:
+            s["invalid"] += 1
+            compact = json.dumps(t["data"], separators=(",", ":"), ensure_ascii=False)
+            if ok or _guarded(comp.fullmatch, compact, seconds=2):
+                yield t
 
 
 def maskbench_shares(deadline=float("inf")):
@@ -264,21 +271,8 @@ def maskbench_shares(deadline=float("inf")):
             if len(comp.regex) > 200_000:
                 s["skipped_regex_over_200k_chars"] += 1  # Python re backtracking gets slow; covered by sampling
                 continue
-            for t in it.get("tests", []):
-                text = comp.dumps(t["data"])
-                ok = _guarded(comp.fullmatch, text, seconds=2)
-                if ok is None:
-                    s["match_timeout"] += 1
-                    continue
-                if t["valid"]:
-                    s["valid"] += 1
-                    s["valid_accepted"] += ok
-                else:
-                    s["invalid"] += 1
-                    compact = json.dumps(t["data"], separators=(",", ":"), ensure_ascii=False)
-                    if ok or _guarded(comp.fullmatch, compact, seconds=2):
-                        bugs.append(f"{it['id']}: {t['description']} (py_jsonschema_agrees="
-                                    f"{t.get('py_jsonschema_agrees')})")
+            for t in _invalid_accepted(comp, it.get("tests", []), s):
+                bugs.append(f"{it['id']}: {t['description']} (py_jsonschema_agrees={t.get('py_jsonschema_agrees')})")
     return s, bugs
 
 
