@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
+import collections
 import functools
+import unicodedata
 import string
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
@@ -52,11 +54,20 @@ def tiny_tokenizer(kind: str = "bytelevel", vocab_size: int = 400) -> PreTrained
         byte_tokens = [f"<0x{b:02X}>" for b in range(256)]
         trainer = trainers.BpeTrainer(vocab_size=vocab_size + 256, special_tokens=SPECIALS + byte_tokens)
     elif kind == "wordpiece":
-        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+        # Built here rather than by WordPieceTrainer, whose tie-breaking differs from one process to
+        # the next (tests that depend on the vocabulary were flaky): every character alone and as a
+        # "##" continuation, then the most frequent whole words, ties broken by the word.
+        pre = pre_tokenizers.BertPreTokenizer()
+        counts = collections.Counter(w for text in CORPUS for w, _ in pre.pre_tokenize_str(unicodedata.normalize("NFC", text)))
+        chars = sorted({c for w in counts for c in w})
+        vocab = SPECIALS + chars + ["##" + c for c in chars]
+        vocab += [w for w, _ in sorted(counts.items(), key=lambda x: (-x[1], x[0])) if len(w) > 1][: max(0, vocab_size - len(vocab))]
+        tok = Tokenizer(models.WordPiece(vocab={t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
         tok.normalizer = normalizers.NFC()
-        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tok.pre_tokenizer = pre
         tok.decoder = decoders.WordPiece()
-        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIALS)
+        tok.add_special_tokens(SPECIALS)
+        return _wrap(tok)
     else:
         raise ValueError(kind)
     tok.train_from_iterator(CORPUS, trainer=trainer)
