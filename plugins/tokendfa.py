@@ -564,23 +564,148 @@ def compile_token_dfa(pattern: str, vocab: TokenVocab, fill_id: int | None, n_id
     return _compile_cached(pattern, id(vocab), fill_id, n_ids)
 
 
-def _unique_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(a, axis=0, return_inverse=True)`` without sorting whole rows: rows are hashed (two
-    wrapping int32 dot products), the hashes deduplicated, and the result verified exactly against ``a``;
-    on a hash collision it falls back to ``np.unique``. Row order differs from np.unique's (unused here)."""
-    a = np.ascontiguousarray(a, dtype=np.int32)
-    rng = np.random.default_rng(0x5EED)
-    w = rng.integers(1, 2**31 - 1, size=(a.shape[1], 2), dtype=np.int64).astype(np.int32)
+def _hash_weights(n: int, seed: int) -> np.ndarray:
+    """``n`` fixed random int64 weights for the row hashes below (every grouping is verified exactly)."""
+    return np.random.default_rng(seed).integers(1, 2**62, size=n, dtype=np.int64)
+
+
+def _walk_pairs(ctrans: np.ndarray, dead: int, mat: np.ndarray, lens: np.ndarray):
+    """Every (state, string) pair whose walk survives, with its end state: ``(s, u, end)`` int arrays.
+
+    ``ctrans (S1, K+1)`` next state per byte class (``K`` = the padding class, which stays put);
+    ``mat (U, maxlen)`` the class strings padded with ``K``, longest first (``lens`` descending).
+    Two shortcuts keep the cost near the number of surviving pairs rather than ``S1 * U * maxlen``:
+    a pair is dropped the moment it reaches ``dead`` (most die on their first or second byte: a state
+    inside a key or a number allows a handful of bytes), and a pair whose remaining bytes all loop on
+    its current state (the rest of a token inside a free string) is finished at once. The first byte
+    is done per byte class: the states that survive class ``b`` times the strings that start with ``b``."""
+    U, maxlen = mat.shape
+    K1 = ctrans.shape[1]
+    W = (K1 + 63) // 64
+    bit = np.left_shift(np.uint64(1), (np.arange(K1) % 64).astype(np.uint64))  # (K1,) uint64
+    word = np.arange(K1) // 64
+    suf = np.zeros((U, maxlen + 1, W), dtype=np.uint64)  # classes in mat[u, k:]
+    for k in range(maxlen - 1, -1, -1):
+        m = int(np.searchsorted(-lens, -k, side="left"))  # strings longer than k come first
+        bk, wk = bit[mat[:m, k]], word[mat[:m, k]]  # (m,)
+        for w in range(W):
+            suf[:m, k, w] = suf[:m, k + 1, w] | np.where(wk == w, bk, np.uint64(0))
+    S1 = ctrans.shape[0]
+    stays = ctrans == np.arange(S1, dtype=ctrans.dtype)[:, None]  # (S1, K1)
+    loop = np.zeros((S1, W), dtype=np.uint64)  # classes that keep each state where it is
+    for w in range(W):
+        cols = np.flatnonzero(word == w)
+        loop[:, w] = (stays[:, cols].astype(np.uint64) * bit[cols]).sum(axis=1)
+    first = mat[:, 0]
+    order = np.argsort(first, kind="stable")
+    counts = np.bincount(first, minlength=K1)
+    bounds = np.r_[0, np.cumsum(counts)]
+    ss, uu = [], []
+    for b in np.flatnonzero(counts):
+        us = order[bounds[b]: bounds[b + 1]]
+        src = np.flatnonzero(ctrans[:dead, b] != dead)
+        if len(src):
+            ss.append(np.repeat(src.astype(np.int32), len(us)))
+            uu.append(np.tile(us.astype(np.int32), len(src)))
+    if not ss:
+        z = np.zeros(0, dtype=np.int32)
+        return z, z, z
+    s, u = np.concatenate(ss), np.concatenate(uu)  # (P,)
+    e = ctrans[s, first[u]]
+    done = []
+    for k in range(1, maxlen + 1):
+        fin = ~(suf[u, k] & ~loop[e]).any(axis=1)  # (P,) the rest of the string keeps e where it is
+        if fin.any():
+            done.append((s[fin], u[fin], e[fin]))
+            s, u, e = s[~fin], u[~fin], e[~fin]
+        if len(s) == 0:
+            break
+        e = ctrans[e, mat[u, k]]
+        keep = e != dead
+        s, u, e = s[keep], u[keep], e[keep]
+    return tuple(np.concatenate(x) for x in zip(*done)) if done else (s[:0], u[:0], e[:0])
+
+
+def _token_columns(s: np.ndarray, u: np.ndarray, e: np.ndarray, U: int, S1: int, dead: int):
+    """Group strings with identical end-state columns: ``(cols (C', S1), inv (U,))`` with
+    ``column(u) = cols[inv[u]]``, from the sparse pairs of :func:`_walk_pairs` (absent pairs are dead).
+
+    Columns are hashed (a wrapping sum of ``w[s] * (end + 1)`` over a string's pairs) and the grouping is
+    then verified exactly: every pair agrees with its group's column and every string has as many live
+    pairs as its group. On a hash collision it falls back to exact ``np.unique`` on the dense matrix."""
+    w = _hash_weights(S1, 0x5EED)
+    h = np.zeros(U, dtype=np.int64)
     with np.errstate(over="ignore"):
-        hh = a @ w  # (U, 2) int32, wraps: a hash, not arithmetic
-    h = (hh[:, 0].astype(np.int64) << 32) | (hh[:, 1].astype(np.int64) & 0xFFFFFFFF)
-    _, first, inv = np.unique(h, return_index=True, return_inverse=True)
-    uniq = a[first]
+        np.add.at(h, u, w[s] * (e.astype(np.int64) + 1))  # (U,) wraps: a hash, not arithmetic
+    _, inv = np.unique(h, return_inverse=True)
     inv = inv.reshape(-1)
-    if not np.array_equal(uniq[inv], a):  # a collision: exact fallback
-        uniq, inv = np.unique(a, axis=0, return_inverse=True)
-        inv = inv.reshape(-1)
-    return uniq, inv
+    cols = np.full((int(inv.max()) + 1 if U else 0, S1), dead, dtype=np.int32)
+    cols[inv[u], s] = e
+    n_live = np.bincount(u, minlength=U)
+    if np.array_equal(cols[inv[u], s], e) and np.array_equal((cols != dead).sum(axis=1)[inv], n_live):
+        return cols, inv
+    dense = np.full((U, S1), dead, dtype=np.int32)  # a collision: exact fallback
+    dense[u, s] = e
+    cols, inv = np.unique(dense, axis=0, return_inverse=True)
+    return cols, inv.reshape(-1)
+
+
+_vocab_flat: dict[int, tuple] = {}
+
+
+def _flat_vocab(vocab: TokenVocab):
+    """The bytes of every token that writes something, concatenated: ``(ids, flat, offs, lens, pos)``."""
+    got = _vocab_flat.get(id(vocab))
+    if got is None or got[0] is not vocab:
+        ids = np.array([t for t, b in enumerate(vocab.token_bytes) if b and t not in vocab.special], dtype=np.int64)
+        lens = np.array([len(vocab.token_bytes[t]) for t in ids], dtype=np.int64)
+        flat = np.frombuffer(b"".join(vocab.token_bytes[t] for t in ids), dtype=np.uint8)
+        offs = np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64)
+        pos = np.arange(len(flat)) - np.repeat(offs, lens)  # position of each byte inside its token
+        got = _vocab_flat[id(vocab)] = (vocab, (ids, flat, offs, lens, pos))
+    return got[1]
+
+
+def _class_strings(vocab: TokenVocab, bcls: np.ndarray, K: int, fill_id: int | None):
+    """Tokens as strings of byte classes, deduplicated: ``(tids (T,), mat (U, maxlen), lens (U,), tok_u (T,))``.
+
+    ``tids`` are the tokens that write something (not special, not ``fill_id``); token ``tids[i]`` spells
+    distinct string ``tok_u[i]``; ``mat`` holds the distinct strings padded with ``K``, longest first.
+    Strings are hashed (a wrapping sum of ``(class + 1) * w[position]``) and the grouping verified byte
+    by byte; on a hash collision the grouping falls back to a dict of byte strings."""
+    ids, flat, offs, lens, pos = _flat_vocab(vocab)
+    keep = ids != fill_id if fill_id is not None else np.ones(len(ids), dtype=bool)
+    fc = bcls[flat]  # (total,) class of every byte
+    if not keep.all() or not len(ids):
+        kb = np.repeat(keep, lens)  # (total,) bytes of the kept tokens
+        ids, lens, fc, pos = ids[keep], lens[keep], fc[kb], pos[kb]
+        offs = np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64)
+    if not len(ids):
+        return ids, np.zeros((0, 0), dtype=np.int32), lens, ids
+    w = _hash_weights(int(lens.max()), 0xC1A55)
+    with np.errstate(over="ignore"):
+        h = np.add.reduceat((fc.astype(np.int64) + 1) * w[pos], offs)  # (T,) wraps: a hash
+    _, first, inv = np.unique(h, return_index=True, return_inverse=True)
+    inv = inv.reshape(-1)
+    rep = first[inv]  # (T,) a token spelling the same string (if the hash does not collide)
+    same = np.array_equal(lens[rep], lens) and np.array_equal(fc[np.repeat(offs[rep], lens) + pos], fc)
+    if not same:  # a collision: exact grouping by the class strings themselves
+        keys: dict[bytes, int] = {}
+        xs = fc.astype(np.uint8).tobytes()
+        inv = np.array([keys.setdefault(xs[o:o + n], len(keys)) for o, n in zip(offs, lens)], dtype=np.int64)
+        first = np.unique(inv, return_index=True)[1]
+    ulens = lens[first]
+    order = np.argsort(-ulens, kind="stable")  # longest first
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    U, maxlen = len(order), int(ulens.max())
+    mat = np.full((U, maxlen), K, dtype=np.int32)
+    src = first[order]  # representative token of each distinct string, longest first
+    rows = np.repeat(np.arange(U), lens[src])
+    starts = np.repeat(offs[src], lens[src])
+    cols = np.arange(len(rows)) - np.repeat(np.r_[0, np.cumsum(lens[src])[:-1]], lens[src])
+    mat[rows, cols] = fc[starts + cols]
+    return ids, mat, ulens[order], rank[inv]
 
 
 @lru_cache(maxsize=256)
@@ -612,41 +737,18 @@ def _compile_cached(pattern: str, vocab_key: int, fill_id: int | None, n_ids: in
     ctrans = np.empty((S1, K + 1), dtype=np.int32)
     ctrans[:, bcls] = trans
     ctrans[:, K] = np.arange(S1)  # padding symbol: stay
-    xlate = bytes(bcls.tolist())
-    # distinct class strings of the vocabulary
-    strings: dict[bytes, list[int]] = {}
-    special = vocab.special
-    for tid, tb in enumerate(vocab.token_bytes):
-        if not tb or tid in special or tid == fill_id:
-            continue
-        strings.setdefault(tb.translate(xlate), []).append(tid)
-    keys = sorted(strings, key=len, reverse=True)
-    U = len(keys)
     tok2cls = np.zeros(n_ids, dtype=np.int64)
     if fill_id is not None and 0 <= fill_id < n_ids:
         tok2cls[fill_id] = FILL
+    tids, mat, lens, tok_u = _class_strings(vocab, bcls, K, fill_id)
+    U = len(lens)
     if U:
-        lens = np.fromiter((len(k) for k in keys), dtype=np.int64, count=U)
-        maxlen = int(lens[0])
-        mat = np.full((U, maxlen), K, dtype=np.int32)
-        flat = np.frombuffer(b"".join(keys), dtype=np.uint8).astype(np.int32)
-        offs = np.r_[0, np.cumsum(lens)[:-1]]
-        rows = np.repeat(np.arange(U), lens)
-        cols = np.arange(len(flat)) - np.repeat(offs, lens)
-        mat[rows, cols] = flat
-        cur = np.broadcast_to(np.arange(S1, dtype=np.int32)[:, None], (S1, U)).copy()  # (S1, U)
-        for k in range(maxlen):
-            m = int(np.searchsorted(-lens, -k - 1, side="right"))  # strings longer than k come first
-            cur[:, :m] = ctrans[cur[:, :m], mat[:m, k]]
-        # token classes: identical columns
-        cols_u, inv = _unique_rows(cur.T)  # (C', S1), (U,)
+        ps, pu, pe = _walk_pairs(ctrans, dead_b, mat, lens)
+        cols_u, inv = _token_columns(ps, pu, pe, U, S1, dead_b)  # token classes: identical columns (C', S1)
         alive = (cols_u != dead_b).any(axis=1)
         cls_id = np.zeros(len(cols_u), dtype=np.int64)
         cls_id[alive] = np.arange(2, 2 + int(alive.sum()))
-        ucls = cls_id[inv]  # class of each distinct string
-        for u, key in enumerate(keys):
-            if ucls[u]:
-                tok2cls[strings[key]] = ucls[u]
+        tok2cls[tids] = cls_id[inv][tok_u]  # class of each token, through its distinct string
         cols_live = cols_u[alive]  # (C-2, S1)
     else:
         cols_live = np.zeros((0, S1), dtype=np.int32)

@@ -276,3 +276,54 @@ def test_impossible_regex_raises_at_prepare():
         sd.Regex(r"(a)\1")
     with pytest.raises(ConstraintError, match="overlap"):
         sd.generate(m, "x", length=8, constraints=[sd.Regex("a*", span=(0, 5)), sd.Regex("b*", span=(3, 8))])
+
+
+# ------------------------------------------------------------------------------- the token table itself
+
+_TABLE_CASES = [r'"([^"\\]|\\.){0,12}"', r'\{"a":"[^"]*","bb":(0|-?[1-9][0-9]{0,3})\}', r"[a-z ]{2,40}", r"(ab|cd)*é?"]
+
+
+def _naive_table_check(pattern, vocab, fill, dfa):
+    """Every (byte state, token) pair against a plain byte-by-byte walk of the byte DFA."""
+    from steerdiff_plugins.tokendfa import byte_dfa
+
+    bd = byte_dfa(pattern)
+    S = bd.trans.shape[0] - 1
+    for t, b in enumerate(vocab.token_bytes):
+        if t in vocab.special or t == fill or not b:
+            continue
+        for s in range(S):
+            e = s
+            for x in b:
+                e = bd.trans[e, x]
+                if e == bd.dead:
+                    break
+            want = dfa.dead if e == bd.dead else e
+            assert dfa.table[s, dfa.tok2cls[t]] == want, (pattern, s, b)
+
+
+@pytest.mark.parametrize("pattern", _TABLE_CASES)
+def test_token_table_matches_a_naive_walk(pattern):
+    tok = tiny_tokenizer("bytelevel")  # no leading-space start state: token-DFA states are byte states
+    vocab = vocab_for(tok)
+    dfa = compile_token_dfa(pattern, vocab, tok.eos_token_id)
+    _naive_table_check(pattern, vocab, tok.eos_token_id, dfa)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("pattern", _TABLE_CASES)
+def test_hash_collisions_fall_back_to_exact_grouping(family, pattern, monkeypatch):
+    """With every hash weight 1 most strings and columns collide; the verified fallbacks must give
+    the same automaton as the normal compile (classes may be numbered differently)."""
+    from steerdiff_plugins import tokendfa as td
+
+    tok = tiny_tokenizer(family)
+    vocab = vocab_for(tok)
+    ref = compile_token_dfa(pattern, vocab, tok.eos_token_id)
+    td.cache_clear()
+    monkeypatch.setattr(td, "_hash_weights", lambda n, seed: np.ones(n, dtype=np.int64))
+    got = compile_token_dfa(pattern, vocab, tok.eos_token_id)
+    td.cache_clear()
+    assert got is not ref and got.n_classes == ref.n_classes
+    assert np.array_equal(got.table[:, got.tok2cls], ref.table[:, ref.tok2cls])  # (N, V) next state per token
+    assert np.array_equal(got.accept, ref.accept) and got.start == ref.start

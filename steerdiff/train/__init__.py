@@ -53,6 +53,7 @@ class TrainConfig:
     max_minutes: float = 0.0  # 0 = no wall-clock limit; otherwise stop (and save) when reached
     init_from: str = ""  # continue from a saved model dir (its tokenizer and weights; fresh optimizer)
     mix: str = "0.6,0.2,0.2"  # extraction,fill,plain proportions of the data
+    nonce: float = 0.0  # share of extraction records with made-up names/places (forces copying)
     command: str = ""
 
 
@@ -301,7 +302,7 @@ def _train(cfg: TrainConfig) -> dict:
     gen = torch.Generator().manual_seed(cfg.seed)
     os.makedirs(cfg.out, exist_ok=True)
 
-    ds = D.build_dataset(cfg.n_examples, cfg.seed, mix=tuple(float(x) for x in cfg.mix.split(",")))
+    ds = D.build_dataset(cfg.n_examples, cfg.seed, mix=tuple(float(x) for x in cfg.mix.split(",")), nonce=cfg.nonce)
     examples, sizes = ds["examples"], ds["sizes"]
     print(f"data: {sizes} ({time.time() - t_start:.0f}s)", flush=True)
     if cfg.init_from:

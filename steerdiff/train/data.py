@@ -553,9 +553,49 @@ def _render_address(rec, rng, t):
     return prefix + body + suffix, ordered("Address", rec, fields)
 
 
-def extraction_example(fk: Faker, rng: random.Random, kind: str | None = None) -> dict:
+# --------------------------------------------------------------------------------------------------
+# Nonce values: names no prior can guess, so the only way to predict them is to copy from the prompt
+# --------------------------------------------------------------------------------------------------
+_ONSET = ["b", "c", "d", "f", "g", "h", "j", "k", "l", "m", "n", "p", "r", "s", "t", "v", "w", "z", "br", "ch",
+          "cl", "dr", "gr", "kr", "pl", "sh", "st", "th", "tr", "qu", ""]
+_VOWEL = ["a", "e", "i", "o", "u", "a", "e", "o", "y", "ai", "ea", "ou", "ie"]
+_CODA = ["", "", "", "n", "r", "l", "s", "th", "x", "k", "m", "nd", "rt"]
+
+
+def nonce_word(rng: random.Random) -> str:
+    """A pronounceable made-up word of 1-3 syllables, capitalised (``Brelox``, ``Tumaith``)."""
+    w = "".join(rng.choice(_ONSET) + rng.choice(_VOWEL) + rng.choice(_CODA) for _ in range(rng.choice([1, 2, 2, 2, 3])))
+    return w[:1].upper() + w[1:]
+
+
+def nonce_record(kind: str, rec: dict, fk: Faker, rng: random.Random) -> dict:
+    """``rec`` with its free-text values (names, places, companies, titles) replaced by nonce words."""
+    rec = dict(rec)
+    w = lambda: nonce_word(rng)  # noqa: E731
+    place = lambda: rng.choice([w(), w(), f"{w()} {rng.choice(['City', 'Falls', 'Springs', 'Harbor', 'Park'])}", f"{w()} {w()}"])  # noqa: E731
+    if kind in ("Person", "Contact"):
+        name = f"{w()} {w()}" if rng.random() < 0.85 else f"{w()} {w()} {w()}"
+        rec.update(name=name, _first=name.split()[0], email=_email_for(name, fk, rng))
+        if kind == "Contact":
+            rec.update(city=place(), company=rng.choice([w(), f"{w()} {rng.choice(['Inc', 'LLC', 'Group', 'Ltd', 'and Sons'])}", f"{w()}-{w()}"]))
+    elif kind == "Address":
+        rec.update(street=f"{rng.randint(1, 9999)} {w()} {rng.choice(['Street', 'Road', 'Avenue', 'Lane', 'Way', 'Court'])}",
+                   city=place())
+    elif kind == "Product":
+        rec["name"] = rng.choice([f"{w()} {rec['name'].split()[-1]}", f"{w()} {w()}", w()])
+    elif kind == "Order":
+        rec["customer"] = f"{w()} {w()}"
+    elif kind == "Event":
+        rec.update(title=rng.choice([f"{w()} {rec['title'].split()[-1]}", f"{w()} {w()}"]), location=place())
+    return rec
+
+
+def extraction_example(fk: Faker, rng: random.Random, kind: str | None = None, nonce: float = 0.0) -> dict:
+    """One extraction example; with probability ``nonce`` its free-text values are nonce words."""
     kind = kind or rng.choice(KINDS)
     rec = make_record(kind, fk, rng)
+    if nonce and rng.random() < nonce:
+        rec = nonce_record(kind, rec, fk, rng)
     text, obj = render_train(kind, rec, rng)
     return {"kind": "extract", "schema": kind, "prompt": text, "canvas": [to_json(obj)]}
 
@@ -677,8 +717,9 @@ def plain_example(text: str, rng: random.Random) -> dict:
 # --------------------------------------------------------------------------------------------------
 # The mix
 # --------------------------------------------------------------------------------------------------
-def build_dataset(n: int = 200_000, seed: int = 0, mix=(0.6, 0.2, 0.2)) -> dict:
+def build_dataset(n: int = 200_000, seed: int = 0, mix=(0.6, 0.2, 0.2), nonce: float = 0.0) -> dict:
     """``n`` examples: extraction / fill / plain in proportions ``mix``; reproducible from ``seed``.
+    A share ``nonce`` of the extraction records get made-up names and places (``nonce_record``).
 
     Returns ``{"examples": [...], "sizes": {...}}``. When WordNet is not installed its share goes to fill.
     """
@@ -689,7 +730,7 @@ def build_dataset(n: int = 200_000, seed: int = 0, mix=(0.6, 0.2, 0.2)) -> dict:
     n_ext = int(n * mix[0])
     n_plain = int(n * mix[2]) if wn else 0
     n_fill = n - n_ext - n_plain
-    ex = [extraction_example(fk, rng) for _ in range(n_ext)]
+    ex = [extraction_example(fk, rng, nonce=nonce) for _ in range(n_ext)]
     # fill: mostly reviews; a fifth neutral WordNet sentences (also seen as plain text)
     fill = []
     for _ in range(n_fill):
