@@ -569,36 +569,38 @@ def _hash_weights(n: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(1, 2**62, size=n, dtype=np.int64)
 
 
-def _walk_pairs(ctrans: np.ndarray, dead: int, mat: np.ndarray, lens: np.ndarray):
+def _walk_pairs(ctrans: np.ndarray, dead: int, cs: "_ClassStrings"):
     """Every (state, string) pair whose walk survives, with its end state: ``(s, u, end)`` int arrays.
 
-    ``ctrans (S1, K+1)`` next state per byte class (``K`` = the padding class, which stays put);
-    ``mat (U, maxlen)`` the class strings padded with ``K``, longest first (``lens`` descending).
+    ``ctrans (S1, K)`` next state per byte class; ``cs`` the distinct class strings.
     Two shortcuts keep the cost near the number of surviving pairs rather than ``S1 * U * maxlen``:
     a pair is dropped the moment it reaches ``dead`` (most die on their first or second byte: a state
     inside a key or a number allows a handful of bytes), and a pair whose remaining bytes all loop on
     its current state (the rest of a token inside a free string) is finished at once. The first byte
     is done per byte class: the states that survive class ``b`` times the strings that start with ``b``."""
-    U, maxlen = mat.shape
-    K1 = ctrans.shape[1]
-    W = (K1 + 63) // 64
-    bit = np.left_shift(np.uint64(1), (np.arange(K1) % 64).astype(np.uint64))  # (K1,) uint64
-    word = np.arange(K1) // 64
-    suf = np.zeros((U, maxlen + 1, W), dtype=np.uint64)  # classes in mat[u, k:]
-    for k in range(maxlen - 1, -1, -1):
-        m = int(np.searchsorted(-lens, -k, side="left"))  # strings longer than k come first
-        bk, wk = bit[mat[:m, k]], word[mat[:m, k]]  # (m,)
+    S1, K = ctrans.shape
+    fc, start, lens = cs.fc, cs.start, cs.lens
+    U = len(lens)
+    stays = ctrans[:dead] == np.arange(dead, dtype=ctrans.dtype)[:, None]  # (S, K)
+    isloop = np.zeros(S1, dtype=bool)
+    isloop[:dead] = stays.sum(axis=1) > 1  # a free-text state: several classes keep it in place
+    suf = loop = None
+    if isloop.any():  # suf[slot]: the classes from this slot to the end of its string, as a bit set
+        W = (K + 63) // 64
+        bit = np.left_shift(np.uint64(1), (np.arange(K) % 64).astype(np.uint64))  # (K,)
+        word = np.arange(K) // 64
+        suf = np.zeros((len(fc), W), dtype=np.uint64)
+        for idx in reversed(cs.by_k):
+            c = fc[idx]
+            for w in range(W):
+                suf[idx, w] = suf[idx + 1, w] | np.where(word[c] == w, bit[c], np.uint64(0))
+        loop = np.zeros((S1, W), dtype=np.uint64)
         for w in range(W):
-            suf[:m, k, w] = suf[:m, k + 1, w] | np.where(wk == w, bk, np.uint64(0))
-    S1 = ctrans.shape[0]
-    stays = ctrans == np.arange(S1, dtype=ctrans.dtype)[:, None]  # (S1, K1)
-    loop = np.zeros((S1, W), dtype=np.uint64)  # classes that keep each state where it is
-    for w in range(W):
-        cols = np.flatnonzero(word == w)
-        loop[:, w] = (stays[:, cols].astype(np.uint64) * bit[cols]).sum(axis=1)
-    first = mat[:, 0]
+            cols = np.flatnonzero(word == w)
+            loop[:dead, w] = (stays[:, cols].astype(np.uint64) * bit[cols]).sum(axis=1)
+    first = fc[start]  # (U,)
     order = np.argsort(first, kind="stable")
-    counts = np.bincount(first, minlength=K1)
+    counts = np.bincount(first, minlength=K)
     bounds = np.r_[0, np.cumsum(counts)]
     ss, uu = [], []
     for b in np.flatnonzero(counts):
@@ -613,14 +615,17 @@ def _walk_pairs(ctrans: np.ndarray, dead: int, mat: np.ndarray, lens: np.ndarray
     s, u = np.concatenate(ss), np.concatenate(uu)  # (P,)
     e = ctrans[s, first[u]]
     done = []
-    for k in range(1, maxlen + 1):
-        fin = ~(suf[u, k] & ~loop[e]).any(axis=1)  # (P,) the rest of the string keeps e where it is
+    for k in range(1, int(lens.max()) + 1):
+        fin = lens[u] <= k  # (P,) the string has ended
+        if suf is not None:
+            lp = np.flatnonzero(isloop[e] & ~fin)
+            fin[lp] = ~(suf[start[u[lp]] + k] & ~loop[e[lp]]).any(axis=1)  # the rest keeps e where it is
         if fin.any():
             done.append((s[fin], u[fin], e[fin]))
             s, u, e = s[~fin], u[~fin], e[~fin]
         if len(s) == 0:
             break
-        e = ctrans[e, mat[u, k]]
+        e = ctrans[e, fc[start[u] + k]]
         keep = e != dead
         s, u, e = s[keep], u[keep], e[keep]
     return tuple(np.concatenate(x) for x in zip(*done)) if done else (s[:0], u[:0], e[:0])
@@ -653,59 +658,84 @@ def _token_columns(s: np.ndarray, u: np.ndarray, e: np.ndarray, U: int, S1: int,
 _vocab_flat: dict[int, tuple] = {}
 
 
-def _flat_vocab(vocab: TokenVocab):
-    """The bytes of every token that writes something, concatenated: ``(ids, flat, offs, lens, pos)``."""
+@dataclass
+class _FlatVocab:
+    """The bytes of every token that writes something, one slot per byte plus an end slot per token.
+
+    ``ids (T,)`` token ids; ``lens (T,)``; ``start (T,)`` first slot; ``slots (T + total,)`` uint8 bytes
+    (end slots 0); ``byte_slot (total,)``, ``owner (total,)``, ``pos (total,)``: each byte's slot, token
+    index and position in its token; ``by_k[k]``: the slots at position ``k`` of tokens longer than ``k``."""
+
+    ids: np.ndarray
+    lens: np.ndarray
+    start: np.ndarray
+    slots: np.ndarray
+    byte_slot: np.ndarray
+    owner: np.ndarray
+    pos: np.ndarray
+    by_k: list
+
+
+def _flat_vocab(vocab: TokenVocab) -> _FlatVocab:
+    """Per tokenizer (cached): :class:`_FlatVocab`."""
     got = _vocab_flat.get(id(vocab))
     if got is None or got[0] is not vocab:
         ids = np.array([t for t, b in enumerate(vocab.token_bytes) if b and t not in vocab.special], dtype=np.int64)
         lens = np.array([len(vocab.token_bytes[t]) for t in ids], dtype=np.int64)
         flat = np.frombuffer(b"".join(vocab.token_bytes[t] for t in ids), dtype=np.uint8)
         offs = np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64)
-        pos = np.arange(len(flat)) - np.repeat(offs, lens)  # position of each byte inside its token
-        got = _vocab_flat[id(vocab)] = (vocab, (ids, flat, offs, lens, pos))
+        owner = np.repeat(np.arange(len(ids)), lens)
+        pos = np.arange(len(flat)) - offs[owner]
+        start = offs + np.arange(len(ids))  # each token's bytes, then its end slot
+        byte_slot = start[owner] + pos
+        slots = np.zeros(len(flat) + len(ids), dtype=np.uint8)
+        slots[byte_slot] = flat
+        by_k = [start[lens > k] + k for k in range(int(lens.max()) if len(lens) else 0)]
+        got = _vocab_flat[id(vocab)] = (vocab, _FlatVocab(ids, lens, start, slots, byte_slot, owner, pos, by_k))
     return got[1]
 
 
-def _class_strings(vocab: TokenVocab, bcls: np.ndarray, K: int, fill_id: int | None):
-    """Tokens as strings of byte classes, deduplicated: ``(tids (T,), mat (U, maxlen), lens (U,), tok_u (T,))``.
+@dataclass
+class _ClassStrings:
+    """Distinct strings of byte classes. String ``u`` is ``fc[start[u] : start[u] + lens[u]]``;
+    ``fc`` is over the vocabulary's slots (``_FlatVocab``), so ``by_k`` indexes it too."""
+
+    fc: np.ndarray
+    start: np.ndarray
+    lens: np.ndarray
+    by_k: list
+
+
+def _class_strings(vocab: TokenVocab, bcls: np.ndarray, fill_id: int | None):
+    """Tokens as strings of byte classes, deduplicated: ``(tids (T,), strings, tok_u (T,))``.
 
     ``tids`` are the tokens that write something (not special, not ``fill_id``); token ``tids[i]`` spells
-    distinct string ``tok_u[i]``; ``mat`` holds the distinct strings padded with ``K``, longest first.
-    Strings are hashed (a wrapping sum of ``(class + 1) * w[position]``) and the grouping verified byte
-    by byte; on a hash collision the grouping falls back to a dict of byte strings."""
-    ids, flat, offs, lens, pos = _flat_vocab(vocab)
-    keep = ids != fill_id if fill_id is not None else np.ones(len(ids), dtype=bool)
-    fc = bcls[flat]  # (total,) class of every byte
-    if not keep.all() or not len(ids):
-        kb = np.repeat(keep, lens)  # (total,) bytes of the kept tokens
-        ids, lens, fc, pos = ids[keep], lens[keep], fc[kb], pos[kb]
-        offs = np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64)
-    if not len(ids):
-        return ids, np.zeros((0, 0), dtype=np.int32), lens, ids
-    w = _hash_weights(int(lens.max()), 0xC1A55)
+    distinct string ``tok_u[i]`` of ``strings`` (a :class:`_ClassStrings`). Strings are hashed (a
+    wrapping sum of ``(class + 1) * w[position]``) and the grouping verified class by class; on a hash
+    collision the grouping falls back to a dict of class strings."""
+    fv = _flat_vocab(vocab)
+    fc = bcls[fv.slots]  # (slots,) class of every byte (end slots: unused)
+    keep = np.flatnonzero(fv.ids != fill_id) if fill_id is not None else np.arange(len(fv.ids))
+    if not len(keep):
+        return fv.ids[:0], _ClassStrings(fc, fv.start[:0], fv.lens[:0], []), keep
+    fcb = fc[fv.byte_slot].astype(np.int64)  # (total,)
+    w = _hash_weights(int(fv.lens.max()), 0xC1A55)
     with np.errstate(over="ignore"):
-        h = np.add.reduceat((fc.astype(np.int64) + 1) * w[pos], offs)  # (T,) wraps: a hash
+        h = np.add.reduceat((fcb + 1) * w[fv.pos], fv.start - np.arange(len(fv.ids)))[keep]  # (T,) wraps: a hash
     _, first, inv = np.unique(h, return_index=True, return_inverse=True)
     inv = inv.reshape(-1)
-    rep = first[inv]  # (T,) a token spelling the same string (if the hash does not collide)
-    same = np.array_equal(lens[rep], lens) and np.array_equal(fc[np.repeat(offs[rep], lens) + pos], fc)
+    rep = np.arange(len(fv.ids))
+    rep[keep] = keep[first[inv]]  # a token spelling the same string (if the hash does not collide)
+    same = np.array_equal(fv.lens[rep], fv.lens) and np.array_equal(fc[fv.start[rep[fv.owner]] + fv.pos], fcb)
     if not same:  # a collision: exact grouping by the class strings themselves
-        keys: dict[bytes, int] = {}
-        xs = fc.astype(np.uint8).tobytes()
-        inv = np.array([keys.setdefault(xs[o:o + n], len(keys)) for o, n in zip(offs, lens)], dtype=np.int64)
+        xs = fc.astype(np.uint8).tobytes() if fc.max(initial=0) < 256 else fc.astype(np.int32).tobytes()
+        width = 1 if fc.max(initial=0) < 256 else 4
+        groups: dict[bytes, int] = {}
+        inv = np.array([groups.setdefault(xs[width * fv.start[i]: width * (fv.start[i] + fv.lens[i])], len(groups))
+                        for i in keep], dtype=np.int64)
         first = np.unique(inv, return_index=True)[1]
-    ulens = lens[first]
-    order = np.argsort(-ulens, kind="stable")  # longest first
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    U, maxlen = len(order), int(ulens.max())
-    mat = np.full((U, maxlen), K, dtype=np.int32)
-    src = first[order]  # representative token of each distinct string, longest first
-    rows = np.repeat(np.arange(U), lens[src])
-    starts = np.repeat(offs[src], lens[src])
-    cols = np.arange(len(rows)) - np.repeat(np.r_[0, np.cumsum(lens[src])[:-1]], lens[src])
-    mat[rows, cols] = fc[starts + cols]
-    return ids, mat, ulens[order], rank[inv]
+    src = keep[first]  # representative token index of each distinct string
+    return fv.ids[keep], _ClassStrings(fc, fv.start[src], fv.lens[src], fv.by_k), inv
 
 
 @lru_cache(maxsize=256)
@@ -734,16 +764,15 @@ def _compile_cached(pattern: str, vocab_key: int, fill_id: int | None, n_ids: in
     _, bcls = np.unique(trans.T, axis=0, return_inverse=True)
     bcls = bcls.reshape(-1).astype(np.int32)
     K = int(bcls.max()) + 1
-    ctrans = np.empty((S1, K + 1), dtype=np.int32)
+    ctrans = np.empty((S1, K), dtype=np.int32)
     ctrans[:, bcls] = trans
-    ctrans[:, K] = np.arange(S1)  # padding symbol: stay
     tok2cls = np.zeros(n_ids, dtype=np.int64)
     if fill_id is not None and 0 <= fill_id < n_ids:
         tok2cls[fill_id] = FILL
-    tids, mat, lens, tok_u = _class_strings(vocab, bcls, K, fill_id)
-    U = len(lens)
+    tids, cstr, tok_u = _class_strings(vocab, bcls, fill_id)
+    U = len(cstr.lens)
     if U:
-        ps, pu, pe = _walk_pairs(ctrans, dead_b, mat, lens)
+        ps, pu, pe = _walk_pairs(ctrans, dead_b, cstr)
         cols_u, inv = _token_columns(ps, pu, pe, U, S1, dead_b)  # token classes: identical columns (C', S1)
         alive = (cols_u != dead_b).any(axis=1)
         cls_id = np.zeros(len(cols_u), dtype=np.int64)
