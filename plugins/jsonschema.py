@@ -30,12 +30,15 @@ def _is_pydantic_class(obj) -> bool:
 class JSONSchema(Constraint):
     """The span's text is compact canonical JSON valid under ``schema`` (a dict, a bool, or a pydantic
     model class). ``max_depth``: recursion/any-value nesting unrolled; ``max_items``: array cap where the
-    schema sets no ``maxItems``; ``max_string``: string cap where it sets no ``maxLength`` (None: none)."""
+    schema sets no ``maxItems``; ``max_string``: string cap where it sets no ``maxLength`` (None: none).
+    ``extract_from``: a source text; free strings and numbers must then be copied from it
+    (``steerdiff.extractive``); outputs are still validated against the original schema."""
 
     type_name = "json_schema"
     guarantee = "exact"
 
-    def __init__(self, schema, span=None, max_depth: int = 3, max_items: int | None = 8, max_string: int | None = None):
+    def __init__(self, schema, span=None, max_depth: int = 3, max_items: int | None = 8, max_string: int | None = None,
+                 extract_from: str | None = None):
         self.model = schema if _is_pydantic_class(schema) else None
         if self.model is not None:
             schema = schema_from_pydantic(self.model)
@@ -57,7 +60,14 @@ class JSONSchema(Constraint):
         self.schema = schema
         self.max_depth, self.max_items, self.max_string = max_depth, max_items, max_string
         self._validator = cls(schema)
-        self._compiled = compile_schema(schema, max_depth=max_depth, max_items=max_items, max_string=max_string)
+        self.compiled_schema = schema  # the schema the constraint compiles (narrowed when extractive)
+        if extract_from is not None:
+            if not isinstance(extract_from, str):
+                raise ConstraintError(f"JSONSchema extract_from must be the source text, got {type(extract_from).__name__}")
+            from steerdiff.extractive import extractive_schema
+
+            self.compiled_schema = extractive_schema(schema, extract_from)
+        self._compiled = compile_schema(self.compiled_schema, max_depth=max_depth, max_items=max_items, max_string=max_string)
         to_engine_regex(self._compiled.regex)
         if span is not None:
             s, e = (int(x) for x in span)

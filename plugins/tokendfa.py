@@ -390,12 +390,28 @@ class TokenDFA:
         if self.step_any is not None:
             f = cur.astype(np.float32)
             return ((f @ self.step_any) if forward else (self.step_any @ f)) > 0
+        src, dst = self._edges()
+        nxt = np.zeros(self.n_states, dtype=bool)
         if forward:
-            nxt = np.zeros(self.n_states, dtype=bool)
-            nxt[self.table[np.flatnonzero(cur), 1:]] = True
-            nxt[self.dead] = False
-            return nxt
-        return cur[self.table[:, 1:]].any(axis=1)
+            nxt[dst[cur[src]]] = True
+        else:
+            nxt[src[cur[dst]]] = True
+        return nxt
+
+    def _edges(self) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct (state, next state) pairs some token class joins, DEAD left out: ``(src (E,), dst (E,))``.
+        A masked step over them costs ``E``, far less than ``N * C`` for large automata (a state inside a
+        key or a literal has one or two successors)."""
+        got = self._torch.get("edges")
+        if got is None:
+            t = np.sort(self.table[:, 1:], axis=1)  # (N, C-1)
+            new = np.ones(t.shape, dtype=bool)
+            new[:, 1:] = t[:, 1:] != t[:, :-1]
+            new &= t != self.dead
+            new[self.dead] = False
+            src, col = np.nonzero(new)
+            got = self._torch["edges"] = (src, t[src, col])
+        return got
 
     def _sweep(self, cls_row: np.ndarray, masked: np.ndarray, forward: bool) -> np.ndarray:
         """State sets along the span, forward (reachable) or backward (can still finish), ``(n+1, S+2)``.
@@ -529,7 +545,7 @@ class TokenDFA:
             ukey = np.unpackbits(np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), -1), axis=1,
                                  count=2 * S).astype(bool)  # (K', 2(S+2))
             ki, si = np.nonzero(ukey[:, :S])  # pairs (key, live state)
-            ok = np.take_along_axis(ukey[ki, S:], self.table[si], axis=1)  # (P, C)
+            ok = ukey[:, S:][ki[:, None], self.table[si]]  # (P, C): finishing state after each class
             fresh = np.zeros((len(keys), self.n_classes), dtype=bool)
             _or_reduce(fresh, ki, ok)
             for kb, row in zip(keys, fresh):
@@ -802,7 +818,7 @@ def _compile_cached(pattern: str, vocab_key: int, fill_id: int | None, n_ids: in
         step_any[:, DEAD] = 0.0
         step_any[DEAD] = 0.0
     else:
-        step_any = None  # masked steps gather through the class table instead
+        step_any = None  # masked steps go through the edge list instead (see _edges)
     cls_size = np.bincount(tok2cls, minlength=C)
     # shortest accepted token count (BFS over classes 2..)
     dist = np.full(N, -1)

@@ -119,7 +119,8 @@ def typical_maximal(schema: Any, root: Any = None, depth: int = 3) -> Any:
 
 def canvas_length(model, constraint, prompt_ids_len: int) -> int:
     """The canvas length ``fill`` uses for ``constraint`` (a ``JSONSchema``) after a prompt of this size."""
-    inst = typical_maximal(getattr(constraint, "_fill_schema", None) or constraint.schema)
+    inst = typical_maximal(getattr(constraint, "_fill_schema", None) or getattr(constraint, "compiled_schema", None)
+                           or constraint.schema)
     text = json.dumps(inst, ensure_ascii=False, separators=(",", ":"), default=str)
     n = len(model.tokenizer.encode(text, add_special_tokens=False))
     want = int(n * 1.25) + 4
@@ -145,8 +146,13 @@ def _constraint(schema_or_model, **kw):
 
         pyd = schema_or_model if isinstance(schema_or_model, type) and hasattr(schema_or_model, "model_validate") else None
         schema = schema_from_pydantic(pyd) if pyd is not None else schema_or_model
+        narrowed = schema
+        if kw.get("extract_from") is not None:
+            from .extractive import extractive_schema
+
+            narrowed = extractive_schema(schema, kw["extract_from"])
         try:
-            grammar = schema_to_lark(schema)
+            grammar = schema_to_lark(narrowed)
         except UnsupportedSchemaError as gexc:
             raise UnsupportedSchemaError(exc.keyword, exc.pointer,
                                          f"{exc.why}; the grammar engine cannot take it either ({gexc})") from None
@@ -186,13 +192,15 @@ def _grammar_value(constraint, text: str):
 
 def fill(model, schema_or_pydantic_model, text_or_list, *, length: int | None = None, steps: int | None = None,
          schedule: str = "low_confidence", seed: int = 0, max_depth: int = 3, max_items: int | None = 8,
-         copy: float | None = None, **generate_kwargs):
+         copy: float | None = None, extract: bool = False, **generate_kwargs):
     """Extract ``schema_or_pydantic_model`` from ``text_or_list``.
 
     Returns a pydantic instance (for a model class) or a dict (for a JSON Schema), or a list of them for a
     list of texts. ``copy``: scale of the copy guidance (prefer tokens that occur in the text; soft, so
     validity is untouched); default ``COPY_SCALE``, 0 for none. Raises :class:`ValidationFailed` (with
     the raw text) if an output does not validate,
+    ``extract``: free strings and numbers must be spans of the row's own text (``steerdiff.extractive``;
+    one constraint per text),
     :class:`UnsupportedSchemaError` for schemas the exact engine cannot express.
     """
     from .loop import generate
@@ -201,10 +209,12 @@ def fill(model, schema_or_pydantic_model, text_or_list, *, length: int | None = 
     texts = [text_or_list] if single else list(text_or_list)
     if not texts or not all(isinstance(t, str) for t in texts):
         raise ConfigError("fill needs a text or a non-empty list of texts")
-    constraint = _constraint(schema_or_pydantic_model, max_depth=max_depth, max_items=max_items)
+    if extract:
+        rows = [_constraint(schema_or_pydantic_model, max_depth=max_depth, max_items=max_items, extract_from=t) for t in texts]
+    else:
+        rows = [_constraint(schema_or_pydantic_model, max_depth=max_depth, max_items=max_items)] * len(texts)
     if length is None:
-        longest = max(len(model.prompt_ids(t)) for t in texts)
-        length = canvas_length(model, constraint, longest)
+        length = max(canvas_length(model, c, len(model.prompt_ids(t))) for c, t in zip(rows, texts))
     if steps is None:
         steps = max(1, length // 4)
     steps = min(steps, length)
@@ -214,10 +224,10 @@ def fill(model, schema_or_pydantic_model, text_or_list, *, length: int | None = 
 
         guidance = list(generate_kwargs.pop("guidance", None) or []) + [constraint_types()["copy"][0](scale=scale)]
         generate_kwargs["guidance"] = guidance
-    outs = generate(model, texts, length=length, steps=steps, schedule=schedule, constraints=[constraint], seed=seed,
+    outs = generate(model, texts, length=length, steps=steps, schedule=schedule, constraints=[[c] for c in rows], seed=seed,
                     **generate_kwargs)
     values = []
-    for r in outs:
+    for r, constraint in zip(outs, rows):
         if hasattr(constraint, "_fill_schema"):
             values.append(_grammar_value(constraint, r.text))
             continue

@@ -70,7 +70,14 @@ CASES = [
 
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("pattern,alphabet", CASES)
-def test_allowed_sets_match_brute_force(family, pattern, alphabet):
+@pytest.mark.parametrize("dense", [True, False], ids=["dense-steps", "edge-list-steps"])
+def test_allowed_sets_match_brute_force(family, pattern, alphabet, dense, monkeypatch):
+    """``dense=False`` forces the path large automata take: masked steps over the edge list."""
+    from steerdiff_plugins import tokendfa as td
+
+    td.cache_clear()
+    if not dense:
+        monkeypatch.setattr(td, "DENSE_STATES", 0)
     tok = tiny_tokenizer(family)
     vocab = vocab_for(tok)
     fill = tok.eos_token_id
