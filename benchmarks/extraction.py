@@ -189,18 +189,19 @@ class PrefixCachedCausal(CausalAdapter):
 # --------------------------------------------------------------------------------------------------
 # Running a model
 # --------------------------------------------------------------------------------------------------
-def _generate_rows(model, prompts, constraint, *, length, steps, seed, guidance=None):
-    """``[(text, forward_passes)]`` per prompt. If the batch raises (an output the plugin refuses), rerun the
-    rows one by one so that a failing row is counted as invalid instead of losing the whole batch."""
+def _generate_rows(model, prompts, constraints, *, length, steps, seed, guidance=None):
+    """``[(text, forward_passes)]`` per prompt (``constraints``: one per prompt). If the batch raises (an output
+    the plugin refuses), rerun the rows one by one so that a failing row is counted as invalid instead of
+    losing the whole batch."""
     try:
-        outs = sd.generate(model, prompts, length=length, steps=steps, constraints=[constraint], seed=seed, trace=False,
-                           guidance=guidance)
+        outs = sd.generate(model, prompts, length=length, steps=steps, constraints=[[c] for c in constraints], seed=seed,
+                           trace=False, guidance=guidance)
         return [(r.text, r.forward_passes, None) for r in outs]
     except SteerdiffError:
         rows = []
-        for p in prompts:
+        for p, c in zip(prompts, constraints):
             try:
-                r = sd.generate(model, p, length=length, steps=steps, constraints=[constraint], seed=seed, trace=False,
+                r = sd.generate(model, p, length=length, steps=steps, constraints=[c], seed=seed, trace=False,
                                 guidance=guidance)
                 rows.append((r.text, r.forward_passes, None))
             except SteerdiffError as exc:
@@ -209,7 +210,7 @@ def _generate_rows(model, prompts, constraint, *, length, steps, seed, guidance=
 
 
 def run_model(model, examples: Sequence[dict], ks: Sequence[int] = (1, 2, 4, 8), *, seed: int = 0,
-              log: Callable[[str], None] | None = None, copy: float = 0.0) -> dict:
+              log: Callable[[str], None] | None = None, copy: float = 0.0, extract: bool = False) -> dict:
     """Decode every example under its schema's exact JSON constraint, once per k; score each k.
 
     Returns ``{"per_k": {k: metrics}, "outputs": {k: [text per example]}, "canvas_lengths": {schema: L}}``;
@@ -217,6 +218,9 @@ def run_model(model, examples: Sequence[dict], ks: Sequence[int] = (1, 2, 4, 8),
     ``seconds_per_example``, ``steps`` per schema, ``per_kind`` field exact-match and ``errors``.
     An autoregressive model runs one position per step whatever k is, so only ``k = 1`` is run for it.
     ``copy > 0`` adds copy guidance (``sd.CopyGuidance(scale=copy)``, a soft prior toward the text's tokens).
+    ``extract``: each row's constraint is extractive, as ``sd.fill(..., extract=True)`` builds it (free strings
+    and numbers must be spans of that row's text; ``steerdiff.extractive``); the canvas is sized per group
+    as the longest of its rows' sizes. Validity is still checked against the original schema.
     """
     guidance = [sd.CopyGuidance(scale=copy)] if copy else None
     log = log or (lambda s: None)
@@ -227,10 +231,15 @@ def run_model(model, examples: Sequence[dict], ks: Sequence[int] = (1, 2, 4, 8),
         groups.setdefault(ex["schema_name"], []).append(i)
     prompts = [prompt_for(model, ex) for ex in examples]
     constraints, lengths = {}, {}
-    for name, idx in groups.items():
-        c = make(examples[idx[0]]["schema"], max_depth=3, max_items=8)  # as sd.fill builds it
-        longest = max(len(model.prompt_ids(prompts[i])) for i in idx)
-        constraints[name], lengths[name] = c, canvas_length(model, c, longest)
+    t0 = time.perf_counter()
+    for name, idx in groups.items():  # as sd.fill builds them
+        if extract:
+            cs = [make(examples[i]["schema"], max_depth=3, max_items=8, extract_from=examples[i]["text"]) for i in idx]
+        else:
+            cs = [make(examples[idx[0]]["schema"], max_depth=3, max_items=8)] * len(idx)
+        constraints[name] = cs
+        lengths[name] = max(canvas_length(model, c, len(model.prompt_ids(prompts[i]))) for c, i in zip(cs, idx))
+    build_s = time.perf_counter() - t0
     sd.generate(model, prompts[0], length=4, steps=4, trace=False)  # warm-up (allocator, threads)
 
     per_k, outputs = {}, {}
@@ -271,6 +280,7 @@ def run_model(model, examples: Sequence[dict], ks: Sequence[int] = (1, 2, 4, 8),
             "per_kind": {name: score([examples[i]["expected"] for i in idx], [values[i] for i in idx])["field_exact_match"]
                          for name, idx in groups.items()},
             "errors": errors,
+            "constraint_build_seconds_per_example": build_s / len(examples),
         })
         per_k[k] = m
         outputs[k] = texts
@@ -341,6 +351,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--model", default=None, help="model directory (default: the embedded steerdiff-tiny)")
     ap.add_argument("--show", type=int, default=4, help="example outputs to print")
     ap.add_argument("--copy", type=float, default=0.0, help="also run the diffusion model with copy guidance of this scale")
+    ap.add_argument("--extract", action="store_true",
+                    help="also run extractive constraints (sd.fill(..., extract=True)): diffusion model with --copy, and the baseline")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     ks = [int(k) for k in args.ks.split(",") if k.strip()]
@@ -358,8 +370,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     log(f"diffusion model {ident['path']} ({ident.get('training_status', '?')}, step {ident.get('training_steps', '?')}): {len(examples)} examples, ks {ks}")
     diff = run_model(model, examples, ks, log=log)
     diff_copy = run_model(model, examples, ks, log=log, copy=args.copy) if args.copy else None
+    diff_ext = run_model(model, examples, ks, log=log, copy=args.copy, extract=True) if args.extract else None
 
-    base = None
+    base = base_ext = None
     base_n = min(args.baseline_n, len(examples))
     if not args.no_baseline and base_n > 0:
         sub = examples[:base_n]
@@ -372,6 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as exc:  # transformers: accelerate/gguf missing
             raise SystemExit(f"cannot load the SmolLM2 baseline: {exc} (or pass --no-baseline)") from None
         base = run_model(bmodel, sub, log=log)
+        base_ext = run_model(bmodel, sub, log=log, extract=True) if args.extract else None
         base["identity"] = {"path": str(_smollm_path() / SMOLLM_GGUF), "family": bmodel.family,
                             "parameters": sum(t.numel() for t in bmodel.model.parameters())}
         base["prompt_example"] = prompt_for(bmodel, sub[0])
@@ -396,11 +410,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if diff_copy is not None:
         for k in ks:
             print(_row(f"+copy {args.copy:g} k={k}", diff_copy["per_k"][k]))
+    if diff_ext is not None:
+        for k in ks:
+            print(_row(f"+extract{' +copy ' + format(args.copy, 'g') if args.copy else ''} k={k}", diff_ext["per_k"][k]))
     if base is not None:
         print(f"\nBaseline on the first {base_n} examples only (SmolLM2-135M-Instruct, one token per step with a prefix KV cache: slow on CPU)."
               f"\nCanvas lengths L: {base['canvas_lengths']}")
         print(HEADER)
         print(_row("SmolLM2-135M AR (1/step)", base["per_k"][1]))
+        if base_ext is not None:
+            print(_row("SmolLM2 AR +extract", base_ext["per_k"][1]))
         for k in ks:
             s = base["diffusion_same_subset"][k]
             print(f"{'steerdiff-tiny k=' + str(k) + ' (same)':<26} {s['n']:>4} {100 * s['field_exact_match']:>8.1f}% "
@@ -421,10 +440,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if base is not None and i < base_n:
             print(f"    SmolLM2:  {base['outputs'][1][i]}")
 
+    if diff_ext is not None:
+        for k in ks:
+            m = diff_ext["per_k"][k]
+            print(f"  extractive k={k}: field EM {100 * m['field_exact_match']:.1f}% "
+                  f"({'met' if m['field_exact_match'] >= GOAL_FIELD_EM else 'NOT met'}), valid {m['valid']}/{m['n']}")
+
     examples_out = []
     for i in range(min(12, len(examples))):
         e = {"schema": examples[i]["schema_name"], "text": examples[i]["text"], "expected": examples[i]["expected"],
              "got": {str(k): diff["outputs"][k][i] for k in ks}}
+        if diff_ext is not None:
+            e["got_extractive"] = {str(k): diff_ext["outputs"][k][i] for k in ks}
         if base is not None and i < base_n:
             e["baseline"] = base["outputs"][1][i]
         examples_out.append(e)
@@ -440,12 +467,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "canvas_lengths": diff["canvas_lengths"],
         "results": strip(diff["per_k"]),
         "results_with_copy_guidance": None if diff_copy is None else {"scale": args.copy, "per_k": strip(diff_copy["per_k"])},
+        "results_extractive": None if diff_ext is None else {
+            "copy_scale": args.copy, "canvas_lengths": diff_ext["canvas_lengths"], "per_k": strip(diff_ext["per_k"]),
+            "note": "sd.fill(..., extract=True): free strings and numbers narrowed to spans/numbers of each row's text"},
         "meets_goals": {str(k): diff["per_k"][k]["field_exact_match"] >= GOAL_FIELD_EM and diff["per_k"][k]["valid_share"] >= GOAL_VALID
                         for k in ks},
         "baseline": None if base is None else {
             "model": base["identity"], "n": base_n, "note": "first baseline-n examples only; causal adapter, one token per step",
             "canvas_lengths": base["canvas_lengths"], "results": strip(base["per_k"]),
-            "diffusion_same_subset": strip(base["diffusion_same_subset"]), "prompt_example": base["prompt_example"]},
+            "diffusion_same_subset": strip(base["diffusion_same_subset"]), "prompt_example": base["prompt_example"],
+            "results_extractive": None if base_ext is None else strip(base_ext["per_k"])},
         "examples": examples_out,
     }
     out = Path(args.out) if args.out else HERE / "results" / "extraction.json"

@@ -119,8 +119,8 @@ def typical_maximal(schema: Any, root: Any = None, depth: int = 3) -> Any:
 
 def canvas_length(model, constraint, prompt_ids_len: int) -> int:
     """The canvas length ``fill`` uses for ``constraint`` (a ``JSONSchema``) after a prompt of this size."""
-    inst = typical_maximal(getattr(constraint, "_fill_schema", None) or getattr(constraint, "compiled_schema", None)
-                           or constraint.schema)
+    inst = typical_maximal(getattr(constraint, "_fill_schema", None) or constraint.schema)  # the original schema,
+    # also for an extractive constraint: its longest candidate spans would size the canvas far beyond typical values
     text = json.dumps(inst, ensure_ascii=False, separators=(",", ":"), default=str)
     n = len(model.tokenizer.encode(text, add_special_tokens=False))
     want = int(n * 1.25) + 4
