@@ -234,9 +234,9 @@ def run_model(model, examples: Sequence[dict], ks: Sequence[int] = (1, 2, 4, 8),
     t0 = time.perf_counter()
     for name, idx in groups.items():  # as sd.fill builds them
         if extract:
-            cs = [make(examples[i]["schema"], max_depth=3, max_items=8, extract_from=examples[i]["text"]) for i in idx]
+            cs = [make(examples[i]["schema"], max_depth=3, max_items=None, extract_from=examples[i]["text"]) for i in idx]
         else:
-            cs = [make(examples[idx[0]]["schema"], max_depth=3, max_items=8)] * len(idx)
+            cs = [make(examples[idx[0]]["schema"], max_depth=3, max_items=None)] * len(idx)
         constraints[name] = cs
         lengths[name] = max(canvas_length(model, c, len(model.prompt_ids(prompts[i]))) for c, i in zip(cs, idx))
     build_s = time.perf_counter() - t0

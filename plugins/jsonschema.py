@@ -37,7 +37,7 @@ class JSONSchema(Constraint):
     type_name = "json_schema"
     guarantee = "exact"
 
-    def __init__(self, schema, span=None, max_depth: int = 3, max_items: int | None = 8, max_string: int | None = None,
+    def __init__(self, schema, span=None, max_depth: int = 3, max_items: int | None = None, max_string: int | None = None,
                  extract_from: str | None = None):
         self.model = schema if _is_pydantic_class(schema) else None
         if self.model is not None:

@@ -37,8 +37,9 @@ Narrowings (the language is a subset of the valid instances; each is deliberate 
     ``patternProperties`` pattern) whose values follow ``additionalProperties``;
   * a schema without ``type`` gets the types its keywords imply (``properties`` -> object, ...), or any
     JSON value when it has no type-specific keyword;
-  * arrays with no ``maxItems`` hold at most ``max(minItems, max_items)`` items (``max_items=None``:
-    unbounded); strings with no ``maxLength`` hold at most ``max_string`` characters (None: unbounded);
+  * arrays with no ``maxItems`` hold at most ``max(minItems, max_items)`` items (``max_items=None``, the
+    default: unbounded, a loop in the automaton, so only the canvas bounds them; a cap copies the item's
+    automaton once per item); strings with no ``maxLength`` hold at most ``max_string`` characters (None: unbounded);
   * the empty schema is any JSON value nested at most ``max_depth`` deep; recursive ``$ref`` is unrolled
     ``max_depth`` times, deeper optional branches are dropped;
   * ``uniqueItems: true`` is expressed exactly only for arrays of at most one item or of enum values
@@ -1712,7 +1713,7 @@ class CompiledSchema:
 _CACHE: dict = {}
 
 
-def compile_schema(schema, *, max_depth: int = 3, max_items: int | None = 8,
+def compile_schema(schema, *, max_depth: int = 3, max_items: int | None = None,
                    max_string: int | None = None) -> CompiledSchema:
     """Compile `schema` (dict or bool) into a CompiledSchema. Raises UnsupportedSchemaError naming the
     keyword and JSON pointer for anything not expressible exactly, ConstraintError for an empty language
@@ -1749,14 +1750,14 @@ def compile_schema(schema, *, max_depth: int = 3, max_items: int | None = 8,
     return out
 
 
-def schema_to_regex(schema, *, max_depth: int = 3, max_items: int | None = 8,
+def schema_to_regex(schema, *, max_depth: int = 3, max_items: int | None = None,
                     max_string: int | None = None) -> str:
     """Regex (Python re / interegular / Rust regex common dialect) of canonical JSON texts valid under
     `schema`. See the module docstring for the canonical form and the narrowings."""
     return compile_schema(schema, max_depth=max_depth, max_items=max_items, max_string=max_string).regex
 
 
-def canonical_dumps(instance, schema, *, max_depth: int = 3, max_items: int | None = 8,
+def canonical_dumps(instance, schema, *, max_depth: int = 3, max_items: int | None = None,
                     max_string: int | None = None) -> str:
     """Write `instance` the way the constraint for `schema` writes JSON (compact, keys in `properties`
     order, integers plain, bounded numbers without exponent). For an invalid instance the text is still

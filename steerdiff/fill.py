@@ -191,7 +191,7 @@ def _grammar_value(constraint, text: str):
 
 
 def fill(model, schema_or_pydantic_model, text_or_list, *, length: int | None = None, steps: int | None = None,
-         schedule: str = "low_confidence", seed: int = 0, max_depth: int = 3, max_items: int | None = 8,
+         schedule: str = "low_confidence", seed: int = 0, max_depth: int = 3, max_items: int | None = None,
          copy: float | None = None, extract: bool = False, **generate_kwargs):
     """Extract ``schema_or_pydantic_model`` from ``text_or_list``.
 
