@@ -54,7 +54,8 @@ def cmd_generate(args) -> int:
 def cmd_fill(args) -> int:
     from .fill import fill_cli
 
-    print(fill_cli(_model(args), args.schema, args.text, length=args.length, steps=args.steps, seed=args.seed))
+    print(fill_cli(_model(args), args.schema, args.text, length=args.length, steps=args.steps, seed=args.seed,
+                   extract=args.extract))
     return 0
 
 
@@ -119,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--schema", required=True)
     f.add_argument("--length", type=int, default=None)
     f.add_argument("--steps", type=int, default=None)
+    f.add_argument("--extract", action="store_true", help="free strings and numbers must be copied from the text")
     f.add_argument("text")
     f.set_defaults(func=cmd_fill)
 

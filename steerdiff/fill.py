@@ -237,7 +237,8 @@ def fill(model, schema_or_pydantic_model, text_or_list, *, length: int | None = 
     return values[0] if single else values
 
 
-def fill_cli(model, schema_path: str, text: str, *, length: int | None = None, steps: int | None = None, seed: int = 0) -> str:
+def fill_cli(model, schema_path: str, text: str, *, length: int | None = None, steps: int | None = None, seed: int = 0,
+             extract: bool = False) -> str:
     """``steerdiff fill --schema person.json "text"``: the filled JSON as a compact string."""
     if not os.path.exists(schema_path):
         raise ConfigError(f"schema file {schema_path!r} does not exist")
@@ -246,5 +247,5 @@ def fill_cli(model, schema_path: str, text: str, *, length: int | None = None, s
             schema = json.load(f)
     except json.JSONDecodeError as exc:
         raise ConstraintError(f"schema file {schema_path!r} is not JSON: {exc}") from None
-    value = fill(model, schema, text, length=length, steps=steps, seed=seed)
+    value = fill(model, schema, text, length=length, steps=steps, seed=seed, extract=extract)
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

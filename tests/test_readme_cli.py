@@ -115,3 +115,16 @@ def test_form_and_template_examples_run_on_the_shipped_model():
     f = eval(fields)  # the printed dict of hole values
     assert re.fullmatch(r"#[0-9]{5}", f["id"]) and re.fullmatch(r"2026-[01][0-9]-[0-3][0-9]", f["date"])
     lark.Lark((ROOT / "schemas" / "calc.lark").read_text(), parser="lalr").parse(calc.rsplit(" (", 1)[0])
+
+
+def test_fill_extract_from_the_command_line(model_dir):
+    from steerdiff.extractive import candidate_numbers, candidate_spans
+
+    text = "Maria Lopez, 34, maria@example.org, signs in as a user."
+    proc = _cli("fill", "--model", str(model_dir), "--extract", "--schema", str(ROOT / "schemas" / "person.json"), text)
+    value = json.loads(proc.stdout)
+    schema = json.loads((ROOT / "schemas" / "person.json").read_text())
+    import jsonschema
+
+    jsonschema.validate(value, schema)
+    assert value["name"] in candidate_spans(text) and value["age"] in candidate_numbers(text)
