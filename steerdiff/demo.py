@@ -26,12 +26,12 @@ def run_demo(model_path: str | None = None, device: str = "cpu") -> int:
     t_load = time.perf_counter() - t0
     print(f"model: {model.name} ({model.family}, loaded in {t_load:.2f} s)\n")
 
-    print("1. fill a pydantic form")
+    print("1. fill a pydantic form (extractive: values are copied from the text, as sd.fill(..., extract=True))")
     print(f"   text:   {PARAGRAPH}")
     t1 = time.perf_counter()
     from .fill import COPY_SCALE, canvas_length
 
-    constraint = sd.constraint_types()["json_schema"][0](Person)
+    constraint = sd.constraint_types()["json_schema"][0](Person, extract_from=PARAGRAPH)
     length = canvas_length(model, constraint, len(model.prompt_ids(PARAGRAPH)))
     guidance = [sd.CopyGuidance(scale=COPY_SCALE)] if COPY_SCALE else None  # as sd.fill does by default
     res = sd.generate(model, PARAGRAPH, length=length, steps=max(1, length // 4), constraints=[constraint], guidance=guidance)
