@@ -15,6 +15,7 @@ import json
 import math
 import os
 import random
+import re
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -54,6 +55,7 @@ class TrainConfig:
     init_from: str = ""  # continue from a saved model dir (its tokenizer and weights; fresh optimizer)
     mix: str = "0.6,0.2,0.2"  # extraction,fill,plain proportions of the data
     nonce: float = 0.0  # share of extraction records with made-up names/places (forces copying)
+    copy: float = 0.0  # share of pure copy tasks (prompt -> the prompt or a span of it), out of the extraction share
     command: str = ""
 
 
@@ -167,6 +169,34 @@ def evaluate(model, tok, evalset: list[dict]) -> dict:
         except Exception:
             pass
     return {"exact": exact, "valid_json": valid, "n": len(exp), "sample": outs[:3], "expected": exp[:3]}
+
+
+@torch.no_grad()
+def copy_probe(model, tok, evalset: list[dict]) -> dict:
+    """Can the model copy? For every token inside a JSON value of the expected canvas, mask that token alone
+    (the rest of the canvas given) and check the argmax. ``value_token_acc``: the share predicted right.
+    A model that ignores the prompt scores near the rate at which its prior guesses values."""
+    right = total = 0
+    for e in evalset:
+        exp = e["expected_json"]
+        enc = tok(exp, add_special_tokens=False, return_offsets_mapping=True)
+        c, offs = enc["input_ids"], enc["offset_mapping"]
+        spans = []  # character ranges of the values (strings without quotes, numbers)
+        for m in re.finditer(r'":("(?:[^"\\]|\\.)*"|[-0-9.eE+]+)', exp):
+            a, b = m.span(1)
+            spans.append((a + 1, b - 1) if exp[a] == '"' else (a, b))
+        pos = [i for i, (a, b) in enumerate(offs) if b > a and any(sa <= a and b <= sb for sa, sb in spans)]
+        if not pos:
+            continue
+        p = tok(e["text"])["input_ids"]
+        ids = torch.tensor([p + c + [tok.sep_token_id]] * len(pos))  # (P, T): one masked token per row
+        rows = torch.arange(len(pos))
+        cols = torch.tensor([len(p) + i for i in pos])
+        ids[rows, cols] = tok.mask_token_id
+        logits = model(input_ids=ids).logits[rows, cols]  # (P, V)
+        right += int((logits.argmax(-1) == torch.tensor([c[i] for i in pos])).sum())
+        total += len(pos)
+    return {"value_token_acc": right / max(total, 1), "value_tokens": total}
 
 
 def _heldout_evalset(n: int) -> list[dict]:
@@ -302,7 +332,7 @@ def _train(cfg: TrainConfig) -> dict:
     gen = torch.Generator().manual_seed(cfg.seed)
     os.makedirs(cfg.out, exist_ok=True)
 
-    ds = D.build_dataset(cfg.n_examples, cfg.seed, mix=tuple(float(x) for x in cfg.mix.split(",")), nonce=cfg.nonce)
+    ds = D.build_dataset(cfg.n_examples, cfg.seed, mix=tuple(float(x) for x in cfg.mix.split(",")), nonce=cfg.nonce, copy=cfg.copy)
     examples, sizes = ds["examples"], ds["sizes"]
     print(f"data: {sizes} ({time.time() - t_start:.0f}s)", flush=True)
     if cfg.init_from:
@@ -385,7 +415,8 @@ def _train(cfg: TrainConfig) -> dict:
                 held = _heldout_evalset(cfg.eval_n)
             if held:
                 hv = evaluate(model, tok, held)
-                rec.update(heldout_exact=hv["exact"], heldout_n=hv["n"], heldout_valid=hv["valid_json"])
+                rec.update(heldout_exact=hv["exact"], heldout_n=hv["n"], heldout_valid=hv["valid_json"],
+                           heldout_copy_probe=round(copy_probe(model, tok, held)["value_token_acc"], 4))
             info["evals"].append(rec)
             print(f"eval step {step}: {rec}", flush=True)
             for o, x in zip(ev["sample"], ev["expected"]):

@@ -714,12 +714,34 @@ def plain_example(text: str, rng: random.Random) -> dict:
     return {"kind": "plain", "prompt": "", "canvas": [text]}
 
 
+def copy_example(rng: random.Random, fk: Faker, wn: list[str]) -> dict:
+    """A pure copy task (teaches the model to look values up in the prompt): the prompt is a sentence, a
+    run of nonce words or a faker line; the canvas is the whole prompt (half the time) or one span of
+    1-6 of its words. Nothing but the prompt predicts the canvas."""
+    r = rng.random()
+    if r < 0.4 and wn:
+        text = rng.choice(wn)
+    elif r < 0.7:
+        text = " ".join(nonce_word(rng) if rng.random() < 0.7 else str(rng.randint(0, 9999)) for _ in range(rng.randint(2, 12)))
+    else:
+        text = rng.choice([fk.name(), fk.address().replace("\n", ", "), fk.company(), fk.email(), fk.phone_number(),
+                           fk.job(), f"{fk.name()} {fk.email()}"])
+    words = text.split(" ")
+    if rng.random() < 0.5 and len(words) > 1:
+        a = rng.randrange(len(words))
+        b = min(len(words), a + rng.randint(1, 6))
+        return {"kind": "copy", "prompt": text, "canvas": [" ".join(words[a:b])]}
+    return {"kind": "copy", "prompt": text, "canvas": [text]}
+
+
 # --------------------------------------------------------------------------------------------------
 # The mix
 # --------------------------------------------------------------------------------------------------
-def build_dataset(n: int = 200_000, seed: int = 0, mix=(0.6, 0.2, 0.2), nonce: float = 0.0) -> dict:
+def build_dataset(n: int = 200_000, seed: int = 0, mix=(0.6, 0.2, 0.2), nonce: float = 0.0,
+                  copy: float = 0.0) -> dict:
     """``n`` examples: extraction / fill / plain in proportions ``mix``; reproducible from ``seed``.
-    A share ``nonce`` of the extraction records get made-up names and places (``nonce_record``).
+    A share ``nonce`` of the extraction records get made-up names and places (``nonce_record``); a share
+    ``copy`` of all examples are pure copy tasks (``copy_example``), taken out of the extraction share.
 
     Returns ``{"examples": [...], "sizes": {...}}``. When WordNet is not installed its share goes to fill.
     """
@@ -730,7 +752,10 @@ def build_dataset(n: int = 200_000, seed: int = 0, mix=(0.6, 0.2, 0.2), nonce: f
     n_ext = int(n * mix[0])
     n_plain = int(n * mix[2]) if wn else 0
     n_fill = n - n_ext - n_plain
+    n_copy = int(n * copy)
+    n_ext -= n_copy
     ex = [extraction_example(fk, rng, nonce=nonce) for _ in range(n_ext)]
+    ex += [copy_example(rng, fk, wn) for _ in range(n_copy)]
     # fill: mostly reviews; a fifth neutral WordNet sentences (also seen as plain text)
     fill = []
     for _ in range(n_fill):
@@ -741,7 +766,7 @@ def build_dataset(n: int = 200_000, seed: int = 0, mix=(0.6, 0.2, 0.2), nonce: f
         plain.append(plain_example(rng.choice(wn), rng))
     allx = ex + fill + plain
     rng.shuffle(allx)
-    sizes = {"extraction": len(ex), "fill": len(fill), "plain": len(plain), "total": len(allx),
+    sizes = {"extraction": n_ext, "copy": n_copy, "fill": len(fill), "plain": len(plain), "total": len(allx),
              "wordnet_sentences_available": len(wn),
              "chars": sum(len(e["prompt"]) + sum(len(s) for s in e["canvas"] if isinstance(s, str)) for e in allx)}
     return {"examples": allx, "sizes": sizes}
