@@ -208,3 +208,22 @@ def test_spaces_are_tokens_of_their_own(trained):
 
 def _contains(seq, sub) -> bool:
     return any(seq[i : i + len(sub)] == sub for i in range(len(seq) - len(sub) + 1))
+
+
+def test_nonce_and_copy_examples():
+    """Nonce records keep text and JSON in agreement (free strings verbatim in the text); copy tasks copy."""
+    ds = D.build_dataset(800, seed=4, mix=(0.8, 0.1, 0.1), nonce=1.0, copy=0.25)
+    assert ds["sizes"]["copy"] == 200 and ds["sizes"]["extraction"] == 440
+    free = {"name", "customer", "city", "company", "street", "title", "location", "email", "phone", "order_id"}
+    n_ext = 0
+    for e in ds["examples"]:
+        if e["kind"] == "copy":
+            assert e["canvas"][0] and e["canvas"][0] in e["prompt"]
+        elif e["kind"] == "extract":
+            n_ext += 1
+            obj = json.loads(e["canvas"][0])
+            for k, v in obj.items():
+                if k in free:
+                    assert v in e["prompt"], (k, v, e["prompt"])
+    assert n_ext == 440
+    assert D.build_dataset(800, seed=4, mix=(0.8, 0.1, 0.1), nonce=1.0, copy=0.25)["examples"][:40] == ds["examples"][:40]
