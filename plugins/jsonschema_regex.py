@@ -33,8 +33,9 @@ Narrowings (the language is a subset of the valid instances; each is deliberate 
   * objects that declare ``properties`` get only those keys (extra keys are never generated, whatever
     ``additionalProperties`` says, except ``false`` which makes it exact); required keys that are not
     declared are added after the declared ones, with the ``additionalProperties`` schema (or any value);
-    an object with no declared properties is a map (any string key, or keys from a single
-    ``patternProperties`` pattern) whose values follow ``additionalProperties``;
+    an object with no declared properties is a map (any string key, or keys from the first
+    ``patternProperties`` pattern, whose values follow its schema and that of every pattern whose keys
+    meet it) whose values otherwise follow ``additionalProperties``;
   * a schema without ``type`` gets the types its keywords imply (``properties`` -> object, ...), or any
     JSON value when it has no type-specific keyword;
   * arrays with no ``maxItems`` hold at most ``max(minItems, max_items)`` items (``max_items=None``, the
@@ -1624,21 +1625,45 @@ class _Compiler:
                 raise UnsupportedSchemaError(kw, _ptr(ptr, kw), "dependencies on an object without declared "
                                                                 "properties")
             if pprops:
-                if len(pprops) != 1 or addl is not False:
-                    raise UnsupportedSchemaError("patternProperties", _ptr(ptr, "patternProperties"),
-                                                 "maps are supported for a single pattern with "
-                                                 "additionalProperties false")
-                pat, psub = next(iter(pprops.items()))
-                try:
-                    key = '"' + pattern_to_regex(pat) + '"'
-                except _PatternError as e:
-                    raise UnsupportedSchemaError("patternProperties", _ptr(ptr, "patternProperties"), str(e)) from None
+                pat, key, psub = self._map_pattern(pprops, ptr)
                 return self._map(key, psub, _ptr(ptr, "patternProperties", pat), base, pnames, minp, maxp)
             if addl is False:
                 return Obj([])
             vs = addl if addl is not True else None
             return self._map(STRING, vs, _ptr(ptr, "additionalProperties"), base, pnames, minp, maxp)
         return Obj(entries)
+
+    def _map_pattern(self, pprops: dict, ptr: str):
+        """The keys a map of ``patternProperties`` is generated with: ``(pattern, key regex, value schema)``.
+
+        Keys come from one pattern only (a narrowing: keys that match no pattern, which
+        ``additionalProperties`` would govern, are never generated). A key may also match other patterns,
+        and then its value must satisfy their schemas too: the value schema is the ``allOf`` of the chosen
+        pattern's schema and of every other pattern whose key language meets it (checked exactly on the
+        byte automata of the two key languages), for every generated key (a narrowing for keys that match
+        the chosen pattern only). The first pattern, in order, that compiles is chosen."""
+        keys = {}
+        why = None
+        for pat in pprops:
+            try:
+                keys[pat] = pattern_to_regex(pat)
+            except _PatternError as e:
+                why = why or f"{pat!r}: {e}"
+        if not keys:
+            raise UnsupportedSchemaError("patternProperties", _ptr(ptr, "patternProperties"), why or "no pattern")
+        pat = next(iter(keys))
+        others = [q for q in pprops if q != pat]
+        if not others:
+            return pat, '"' + keys[pat] + '"', pprops[pat]
+        meets = []
+        for q in others:
+            if q not in keys or _languages_meet(keys[pat], keys[q]):  # a pattern we cannot compile may overlap
+                if q not in keys:
+                    raise UnsupportedSchemaError("patternProperties", _ptr(ptr, "patternProperties", q),
+                                                 f"another key pattern that cannot be compiled ({why})")
+                meets.append(pprops[q])
+        psub = {"allOf": [pprops[pat]] + meets} if meets else pprops[pat]
+        return pat, '"' + keys[pat] + '"', psub
 
     def _map(self, key, vs, ptr, base, pnames, minp, maxp):
         if pnames is not None:
@@ -1662,6 +1687,28 @@ class _Compiler:
         if value.empty:
             return Obj([])
         return Obj([], map_key=key, map_value=value)
+
+
+def _languages_meet(rx_a: str, rx_b: str) -> bool:
+    """Whether two regexes (full match) share a string: breadth-first search over pairs of states of their
+    byte automata (``steerdiff_plugins.tokendfa.byte_dfa``)."""
+    from steerdiff_plugins.tokendfa import byte_dfa
+
+    try:
+        a, b = byte_dfa(rx_a), byte_dfa(rx_b)
+    except ConstraintError:  # an empty language meets nothing
+        return False
+    seen = {(a.start, b.start)}
+    todo = [(a.start, b.start)]
+    while todo:
+        x, y = todo.pop()
+        if a.accept[x] and b.accept[y]:
+            return True
+        for nx, ny in set(zip(a.trans[x].tolist(), b.trans[y].tolist())):
+            if nx != a.dead and ny != b.dead and (nx, ny) not in seen:
+                seen.add((nx, ny))
+                todo.append((nx, ny))
+    return False
 
 
 def _py_search(pat, key, ptr):

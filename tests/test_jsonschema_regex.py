@@ -464,3 +464,29 @@ def test_one_of_branches_disjoint_by_the_keys_they_write():
         compile_schema({"oneOf": [{"type": "object", "additionalProperties": {"type": "string"}},
                                   {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}]})
     assert e.value.keyword == "oneOf"
+
+
+def test_maps_with_several_key_patterns():
+    """Keys come from the first pattern; when another pattern's keys meet it, every value satisfies both
+    schemas (exact for the keys in common, a narrowing for the rest); disjoint patterns add nothing; additionalProperties other than false is allowed."""
+    schema = {"type": "object", "additionalProperties": {"type": "string"},
+              "patternProperties": {"^a": {"type": "integer"}, "b$": {"type": "integer", "minimum": 5},
+                                    "^z[0-9]$": {"type": "string"}}}
+    comp = compile_schema(schema)
+    _assert_sound(comp, schema, random.Random(0), n=60)
+    assert comp.fullmatch('{"ab":7}') and not comp.fullmatch('{"ab":3}')
+    assert comp.fullmatch('{"ax":9}') and not comp.fullmatch('{"ax":3}')  # every key of ^a gets both schemas (a narrowing)
+    assert not comp.fullmatch('{"z1":"s"}')  # keys of the other patterns are never generated (a narrowing)
+    # a pattern that meets no other one keeps its own schema only
+    disjoint = {"type": "object", "patternProperties": {"^x-": {"type": "string"}, "^[0-9]+$": {"type": "integer"}}}
+    comp = compile_schema(disjoint)
+    _assert_sound(comp, disjoint, random.Random(1), n=40)
+    assert comp.fullmatch('{"x-a":"v"}')
+
+
+def test_languages_meet_is_exact():
+    from steerdiff_plugins.jsonschema_regex import _languages_meet
+
+    assert _languages_meet("a[0-9]*", "[a-z]1")
+    assert not _languages_meet("x-.*", "[0-9]+")
+    assert not _languages_meet("(ab)*", "a(ba)*")  # even vs odd lengths
