@@ -519,6 +519,54 @@ def _translate_seq(seq, top=False) -> str:
     return "".join(out)
 
 
+_ONE_CHAR = {"LITERAL", "NOT_LITERAL", "ANY", "IN", "CATEGORY"}
+
+
+def _bounded_pattern(pattern: str, lo: int, hi: int | None):
+    """Content regex of the strings matching ``pattern`` whose length is in ``[lo, hi]``, for the one shape
+    where that intersection is a matter of bounds: a pattern anchored at both ends whose items are single
+    characters and repeats of a single character, at most one of them of variable count. The variable
+    repeat's bounds absorb the length bounds. Returns None for any other pattern, False for an empty
+    intersection."""
+    try:
+        seq = list(_sre_parse.parse(pattern, 0))
+    except re.error:
+        return None
+    if len(seq) < 2 or str(seq[0][0]) != "AT" or str(seq[-1][0]) != "AT":
+        return None
+    if str(seq[0][1]) not in ("AT_BEGINNING", "AT_BEGINNING_STRING") or str(seq[-1][1]) not in ("AT_END", "AT_END_STRING"):
+        return None
+    body = seq[1:-1]
+    fixed, var = 0, None
+    for i, (op, av) in enumerate(body):
+        name = str(op)
+        if name in _ONE_CHAR:
+            fixed += 1
+        elif name in ("MAX_REPEAT", "MIN_REPEAT") and len(av[2]) == 1 and str(av[2][0][0]) in _ONE_CHAR:
+            a, b = av[0], (None if av[1] == _sre_c.MAXREPEAT else av[1])
+            if a == b:
+                fixed += a
+            elif var is None:
+                var = (i, a, b)
+            else:
+                return None
+        else:
+            return None
+    if var is None:
+        return _translate_seq(body) if lo <= fixed and (hi is None or fixed <= hi) else False
+    i, a, b = var
+    na = max(a, lo - fixed)
+    nb = b if hi is None else (hi - fixed if b is None else min(b, hi - fixed))
+    if nb is not None and nb < na:
+        return False
+    op, av = body[i]
+    body = body[:i] + [(op, (na, _sre_c.MAXREPEAT if nb is None else nb, av[2]))] + body[i + 1:]
+    try:
+        return _translate_seq(body)
+    except _PatternError:
+        return None
+
+
 def pattern_to_regex(pattern: str) -> str:
     """Regex for the canonical JSON string *content* (between the quotes) of strings in which
     `pattern` matches somewhere (re.search semantics, ECMA-262/Python common subset)."""
@@ -1410,9 +1458,15 @@ class _Compiler:
                 raise UnsupportedSchemaError("pattern", _ptr(ptr, "pattern"), f"{s['pattern']!r}: {e}") from None
         if content is not None:
             if lo > 0 or hi is not None:
-                kw = "minLength" if lo > 0 else "maxLength"
-                raise UnsupportedSchemaError(kw, _ptr(ptr, kw), "length bounds together with pattern/format "
-                                                                "need a regex intersection")
+                bounded = _bounded_pattern(s["pattern"], lo, hi) if "pattern" in s and fmt not in FORMATS else None
+                if bounded is None:
+                    kw = "minLength" if lo > 0 else "maxLength"
+                    raise UnsupportedSchemaError(kw, _ptr(ptr, kw), "length bounds together with pattern/format "
+                                                                    "need a regex intersection (supported: an anchored "
+                                                                    "pattern of single characters with one variable repeat)")
+                if bounded is False:
+                    return Str(1, 0)  # empty: no string of the pattern has a length in bounds
+                content = bounded
             return Str(content=content)
         if hi is None and self.max_string is not None:
             hi = max(lo, self.max_string)

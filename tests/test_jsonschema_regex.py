@@ -490,3 +490,32 @@ def test_languages_meet_is_exact():
     assert _languages_meet("a[0-9]*", "[a-z]1")
     assert not _languages_meet("x-.*", "[0-9]+")
     assert not _languages_meet("(ab)*", "a(ba)*")  # even vs odd lengths
+
+
+@pytest.mark.parametrize("pattern", [r"^[a-c]+$", r"^x[0-9]{2,}y$", r"^q{3}$", r"^\d*-[ab]$"])
+@pytest.mark.parametrize("lo,hi", [(0, 2), (2, 4), (5, None), (3, 3), (6, 5)])
+def test_length_bounds_with_a_simple_pattern_are_exact(pattern, lo, hi):
+    """Against re + len on every short string over the pattern's alphabet: accepted iff valid."""
+    import itertools
+
+    schema = {"type": "string", "pattern": pattern, "minLength": lo}
+    if hi is not None:
+        schema["maxLength"] = hi
+    try:
+        comp = compile_schema(schema)
+    except ConstraintError:  # an empty language is refused up front
+        comp = None
+    v = _validator(schema)
+    alphabet = "ax0-yq"
+    for n in range(0, 7 if lo >= 5 else 6):
+        for chars in itertools.product(alphabet, repeat=n):
+            s = "".join(chars)
+            want = v.is_valid(s)
+            got = comp is not None and comp.fullmatch(json.dumps(s))
+            assert got == want, (schema, s)
+
+
+def test_length_bounds_with_other_patterns_are_refused_by_name():
+    with pytest.raises(UnsupportedSchemaError) as e:
+        compile_schema({"type": "string", "pattern": "^[a-z]+[0-9]+$", "maxLength": 5})
+    assert e.value.keyword == "maxLength" and e.value.pointer == "#/maxLength"
