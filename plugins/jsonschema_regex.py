@@ -1278,8 +1278,10 @@ class _Compiler:
     def _outputs_fail(self, mine, other, base) -> bool:
         """Whether every instance this compiler writes for ``mine`` fails ``other`` (a oneOf branch need
         not exclude what it never writes). True when ``mine`` is written as an object with declared keys
-        only (object-only, not a map: see the narrowings above) and ``other`` requires a key outside them:
-        such an object always lacks it. Schema-level overlap (``_disjoint``) is not needed then."""
+        only (object-only, not a map: see the narrowings above) and ``other`` requires a key outside them
+        (such an object always lacks it), or is no object schema, or rejects a key ``mine`` requires (not
+        declared under ``additionalProperties: false``, or declared with a subschema disjoint from
+        ``mine``'s: a discriminator). Schema-level overlap (``_disjoint``) is not needed then."""
         if self.draft <= 3 or not isinstance(mine, dict) or not isinstance(other, dict):
             return False
         other = self._deref(other, "#", base)
@@ -1293,7 +1295,22 @@ class _Compiler:
         keys = set(mine.get("properties") or {}) | set(req or [])
         if not keys:  # written as a map: any key may appear
             return False
-        return any(k not in keys for k in (other.get("required") or []))
+        if any(k not in keys for k in (other.get("required") or [])):
+            return True
+        ot = self._types_of(other)
+        if ot is not None and "object" not in ot:
+            return True  # what mine writes is always an object
+        # a key mine always writes: other rejects the object if that key is not allowed there, or if its
+        # value (valid under mine's subschema for it) can never be valid under other's subschema for it
+        mp, op = mine.get("properties") or {}, other.get("properties") or {}
+        for k in req or []:
+            if k not in op:
+                if other.get("additionalProperties") is False and not other.get("patternProperties"):
+                    return True
+                continue
+            if op[k] is False or (k in mp and self._disjoint(mp[k], op[k], base, 1)):
+                return True
+        return False
 
     def _apply_not(self, s, ptr, base):
         """s without its 'not', narrowed so that every remaining instance fails the negated schema(s).

@@ -519,3 +519,16 @@ def test_length_bounds_with_other_patterns_are_refused_by_name():
     with pytest.raises(UnsupportedSchemaError) as e:
         compile_schema({"type": "string", "pattern": "^[a-z]+[0-9]+$", "maxLength": 5})
     assert e.value.keyword == "maxLength" and e.value.pointer == "#/maxLength"
+
+
+def test_one_of_discriminated_branches_without_explicit_types():
+    """Branches told apart by a required key whose values differ (a discriminator), or by a key the other
+    branch forbids, compile; every sample matches exactly one branch (python-jsonschema checks oneOf)."""
+    schema = {"oneOf": [
+        {"properties": {"kind": {"const": "a"}, "x": {"type": "integer"}}, "required": ["kind"]},
+        {"properties": {"kind": {"enum": ["b", "c"]}, "y": {"type": "string"}}, "required": ["kind", "y"]},
+        {"type": "object", "properties": {"z": {"type": "boolean"}}, "required": ["z"], "additionalProperties": False},
+    ]}
+    comp = compile_schema(schema)
+    _assert_sound(comp, schema, random.Random(3), n=80)
+    assert comp.fullmatch('{"kind":"a","x":1}') and comp.fullmatch('{"kind":"c","y":"s"}') and comp.fullmatch('{"z":true}')
