@@ -227,3 +227,26 @@ def test_nonce_and_copy_examples():
                     assert v in e["prompt"], (k, v, e["prompt"])
     assert n_ext == 440
     assert D.build_dataset(800, seed=4, mix=(0.8, 0.1, 0.1), nonce=1.0, copy=0.25)["examples"][:40] == ds["examples"][:40]
+
+
+def test_continue_as_roformer_ports_the_bert_weights(trained, tmp_path):
+    """--arch roformer on a BERT checkpoint: every weight but the absolute positions carries over, training
+    runs, and the saved model loads as a masked diffusion model that fills a schema."""
+    import torch
+    from transformers import AutoModelForMaskedLM
+
+    import steerdiff as sd
+    from steerdiff.train import bert_to_roformer
+
+    src, _ = trained
+    bert = AutoModelForMaskedLM.from_pretrained(src)
+    rof = bert_to_roformer(bert)
+    assert torch.equal(rof.roformer.embeddings.word_embeddings.weight, bert.bert.embeddings.word_embeddings.weight)
+    assert torch.equal(rof.roformer.encoder.layer[0].attention.self.query.weight, bert.bert.encoder.layer[0].attention.self.query.weight)
+    cfg = TrainConfig(out=str(tmp_path / "rof"), steps=2, n_examples=200, batch_size=4, warmup=1, log_every=1,
+                      eval_every=1000, eval_n=1, init_from=str(src), arch="roformer")
+    assert math.isfinite(train(cfg)["final_loss"])
+    model = sd.load_model(str(tmp_path / "rof"))
+    assert model.family == "masked" and type(model.model).__name__ == "RoFormerForMaskedLM"
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"], "additionalProperties": False}
+    assert isinstance(sd.fill(model, schema, "it is 12")["n"], int)

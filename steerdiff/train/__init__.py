@@ -56,6 +56,7 @@ class TrainConfig:
     mix: str = "0.6,0.2,0.2"  # extraction,fill,plain proportions of the data
     nonce: float = 0.0  # share of extraction records with made-up names/places (forces copying)
     copy: float = 0.0  # share of pure copy tasks (prompt -> the prompt or a span of it), out of the extraction share
+    arch: str = "bert"  # "bert" (absolute positions) or "roformer" (rotary positions, BERT otherwise)
     command: str = ""
 
 
@@ -108,7 +109,7 @@ def diffusion_loss(model, ids, att, cm, mask_id: int, eps: float, gen: torch.Gen
         i, j = cm.nonzero()[0]
         masked[i, j] = True
     x = ids.masked_fill(masked, mask_id)
-    h = model.bert(input_ids=x, attention_mask=att).last_hidden_state  # (B, T, H)
+    h = model.base_model(input_ids=x, attention_mask=att).last_hidden_state  # (B, T, H)
     logits = model.cls(h[masked])  # (M, V)
     ce = torch.nn.functional.cross_entropy(logits.float(), ids[masked], reduction="none")  # (M,)
     w = (1.0 / t.expand(B, T))[masked]  # (M,) 1/t weight
@@ -220,6 +221,29 @@ def _lr_at(step: int, cfg: TrainConfig, time_progress: float = 0.0) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * p)))
 
 
+def bert_to_roformer(bert):
+    """A ``RoFormerForMaskedLM`` with ``bert``'s weights (same layout; rotary instead of absolute positions)."""
+    from transformers import RoFormerConfig, RoFormerForMaskedLM
+
+    bc = bert.config
+    rc = RoFormerConfig(vocab_size=bc.vocab_size, embedding_size=bc.hidden_size, hidden_size=bc.hidden_size,
+                        num_hidden_layers=bc.num_hidden_layers, num_attention_heads=bc.num_attention_heads,
+                        intermediate_size=bc.intermediate_size, max_position_embeddings=bc.max_position_embeddings,
+                        type_vocab_size=bc.type_vocab_size, pad_token_id=bc.pad_token_id,
+                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    for k in ("mask_token_id", "eos_token_id", "cls_token_id", "sep_token_id"):
+        setattr(rc, k, getattr(bc, k, None))
+    model = RoFormerForMaskedLM(rc)
+    src = bert.state_dict()
+    ported = {k: src[k.replace("roformer.", "bert.", 1)] for k, v in model.state_dict().items()
+              if k.replace("roformer.", "bert.", 1) in src and src[k.replace("roformer.", "bert.", 1)].shape == v.shape}
+    left = set(model.state_dict()) - set(ported)
+    if left - {"roformer.encoder.embed_positions.weight"}:  # the rotary table is fixed, computed at init
+        raise ValueError(f"cannot port BERT weights to RoFormer: {sorted(left)[:5]}")
+    model.load_state_dict(ported, strict=False)
+    return model
+
+
 def build_model(cfg: TrainConfig, tok):
     from transformers import BertConfig, BertForMaskedLM
 
@@ -240,7 +264,7 @@ def build_model(cfg: TrainConfig, tok):
     conf.eos_token_id = tok.eos_token_id
     conf.cls_token_id = tok.cls_token_id
     conf.sep_token_id = tok.sep_token_id
-    return BertForMaskedLM(conf)
+    return bert_to_roformer(BertForMaskedLM(conf)) if cfg.arch == "roformer" else BertForMaskedLM(conf)
 
 
 def _save(model, tok, cfg: TrainConfig, info: dict):
@@ -353,6 +377,9 @@ def _train(cfg: TrainConfig) -> dict:
         from transformers import AutoModelForMaskedLM
 
         model = AutoModelForMaskedLM.from_pretrained(cfg.init_from)
+        if cfg.arch == "roformer" and model.config.model_type == "bert":
+            model = bert_to_roformer(model)
+            print("ported the BERT weights to RoFormer (rotary positions; absolute position embeddings dropped)", flush=True)
         print(f"continuing from {cfg.init_from} (fresh optimizer and schedule)", flush=True)
     else:
         model = build_model(cfg, tok)
