@@ -295,7 +295,7 @@ Status: {info.get('status', '?')}
 Command: `{cfg.command or 'python -m steerdiff.train --out ' + cfg.out}`
 {('Continued from `' + cfg.init_from + '` (its tokenizer and weights; fresh optimizer and schedule).' + chr(10)) if cfg.init_from else ''}
 ## Model
-`BertForMaskedLM` (transformers, no custom code): hidden {cfg.hidden}, {cfg.layers} layers, {cfg.heads} heads,
+`{'RoFormerForMaskedLM' if cfg.arch == 'roformer' else 'BertForMaskedLM'}` (transformers, no custom code): hidden {cfg.hidden}, {cfg.layers} layers, {cfg.heads} heads,
 intermediate {cfg.intermediate}, max_position_embeddings 512, vocab {info.get('vocab')}, {info.get('params', 0) / 1e6:.2f} M parameters, fp32 safetensors.
 Special ids: [PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3 [MASK]=4 [EOS]=5 (also in config.json: mask_token_id, eos_token_id).
 
@@ -307,7 +307,7 @@ Extraction targets: compact JSON (`separators=(",", ":")`, `ensure_ascii=False`)
 **optional fields not mentioned in the text are absent** (never null).
 
 ## Data (seed {cfg.seed}, built by `steerdiff/train/data.py`)
-- extraction: {s.get('extraction')} examples (6 record kinds: Person, Contact, Address, Product, Order, Event;
+- extraction: {s.get('extraction')} examples, {s.get('copy', 0)} more pure copy tasks, nonce share {cfg.nonce} (6 record kinds: Person, Contact, Address, Product, Order, Event;
   compositional templates: subject frames x shuffled predicate clauses with omitted fields, key-value forms,
   bare lists, whole-sentence templates; dates/times/prices written in varied forms, normalised in the JSON)
 - template fill: {s.get('fill')} examples (review sentences, positive and negative, plus WordNet sentences)
