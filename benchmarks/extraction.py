@@ -219,8 +219,8 @@ def run_model(model, examples: Sequence[dict], ks: Sequence[int] = (1, 2, 4, 8),
     An autoregressive model runs one position per step whatever k is, so only ``k = 1`` is run for it.
     ``copy > 0`` adds copy guidance (``sd.CopyGuidance(scale=copy)``, a soft prior toward the text's tokens).
     ``extract``: each row's constraint is extractive, as ``sd.fill(..., extract=True)`` builds it (free strings
-    and numbers must be spans of that row's text; ``steerdiff.extractive``); the canvas is sized per group
-    as the longest of its rows' sizes. Validity is still checked against the original schema.
+    and numbers must be spans of that row's text; ``steerdiff.extractive``); the canvas is sized as
+    ``sd.fill`` sizes it, from the original schema. Validity is still checked against the original schema.
     """
     guidance = [sd.CopyGuidance(scale=copy)] if copy else None
     log = log or (lambda s: None)
@@ -238,7 +238,7 @@ def run_model(model, examples: Sequence[dict], ks: Sequence[int] = (1, 2, 4, 8),
         else:
             cs = [make(examples[idx[0]]["schema"], max_depth=3, max_items=None)] * len(idx)
         constraints[name] = cs
-        lengths[name] = max(canvas_length(model, c, len(model.prompt_ids(prompts[i]))) for c, i in zip(cs, idx))
+        lengths[name] = canvas_length(model, cs[0], max(len(model.prompt_ids(prompts[i])) for i in idx))
     build_s = time.perf_counter() - t0
     sd.generate(model, prompts[0], length=4, steps=4, trace=False)  # warm-up (allocator, threads)
 

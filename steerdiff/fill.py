@@ -213,8 +213,8 @@ def fill(model, schema_or_pydantic_model, text_or_list, *, length: int | None = 
         rows = [_constraint(schema_or_pydantic_model, max_depth=max_depth, max_items=max_items, extract_from=t) for t in texts]
     else:
         rows = [_constraint(schema_or_pydantic_model, max_depth=max_depth, max_items=max_items)] * len(texts)
-    if length is None:
-        length = max(canvas_length(model, c, len(model.prompt_ids(t))) for c, t in zip(rows, texts))
+    if length is None:  # sized from the original schema (the same for every row), after the longest prompt
+        length = canvas_length(model, rows[0], max(len(model.prompt_ids(t)) for t in texts))
     if steps is None:
         steps = max(1, length // 4)
     steps = min(steps, length)

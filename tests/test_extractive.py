@@ -105,3 +105,21 @@ def test_extract_from_must_be_text():
 
     with pytest.raises(ConstraintError, match="extract_from"):
         JSONSchema(SCHEMA, extract_from=3)
+
+
+def test_batch_canvas_fits_after_the_longest_prompt(model):
+    """The canvas is sized once, after the longest prompt of the batch, so every row fits (extract or not)."""
+    from steerdiff.fill import canvas_length
+    from steerdiff_plugins.jsonschema import JSONSchema
+
+    short = "Mia Wong, 3 lamps"
+    want = canvas_length(model, JSONSchema(SCHEMA), len(model.prompt_ids(short)))
+    n = 0
+    while model.max_positions - len(model.prompt_ids("ab " * n + short)) >= want - 8:
+        n += 1
+    long_ = "ab " * n + short  # leaves fewer positions than the schema wants, but some
+    room = model.max_positions - len(model.prompt_ids(long_))
+    assert 0 < room < want
+    for extract in (False, True):
+        out = sd.fill(model, SCHEMA, [short, long_], extract=extract, seed=0)
+        assert len(out) == 2
