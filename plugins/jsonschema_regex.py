@@ -1723,16 +1723,11 @@ class _Compiler:
         if not keys:
             raise UnsupportedSchemaError("patternProperties", _ptr(ptr, "patternProperties"), why or "no pattern")
         pat = next(iter(keys))
-        others = [q for q in pprops if q != pat]
-        if not others:
-            return pat, '"' + keys[pat] + '"', pprops[pat]
-        meets = []
-        for q in others:
-            if q not in keys or _languages_meet(keys[pat], keys[q]):  # a pattern we cannot compile may overlap
-                if q not in keys:
-                    raise UnsupportedSchemaError("patternProperties", _ptr(ptr, "patternProperties", q),
-                                                 f"another key pattern that cannot be compiled ({why})")
-                meets.append(pprops[q])
+        for q in pprops:
+            if q not in keys:  # its keys may overlap the chosen pattern's, and that cannot be checked
+                raise UnsupportedSchemaError("patternProperties", _ptr(ptr, "patternProperties", q),
+                                             f"another key pattern that cannot be compiled ({why})")
+        meets = [pprops[q] for q in pprops if q != pat and _languages_meet(keys[pat], keys[q])]
         psub = {"allOf": [pprops[pat]] + meets} if meets else pprops[pat]
         return pat, '"' + keys[pat] + '"', psub
 

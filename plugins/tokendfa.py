@@ -596,7 +596,6 @@ def _walk_pairs(ctrans: np.ndarray, dead: int, cs: "_ClassStrings"):
     is done per byte class: the states that survive class ``b`` times the strings that start with ``b``."""
     S1, K = ctrans.shape
     fc, start, lens = cs.fc, cs.start, cs.lens
-    U = len(lens)
     stays = ctrans[:dead] == np.arange(dead, dtype=ctrans.dtype)[:, None]  # (S, K)
     isloop = np.zeros(S1, dtype=bool)
     isloop[:dead] = stays.sum(axis=1) > 1  # a free-text state: several classes keep it in place
@@ -744,10 +743,9 @@ def _class_strings(vocab: TokenVocab, bcls: np.ndarray, fill_id: int | None):
     rep[keep] = keep[first[inv]]  # a token spelling the same string (if the hash does not collide)
     same = np.array_equal(fv.lens[rep], fv.lens) and np.array_equal(fc[fv.start[rep[fv.owner]] + fv.pos], fcb)
     if not same:  # a collision: exact grouping by the class strings themselves
-        xs = fc.astype(np.uint8).tobytes() if fc.max(initial=0) < 256 else fc.astype(np.int32).tobytes()
-        width = 1 if fc.max(initial=0) < 256 else 4
+        xs = fc.astype(np.int32).tobytes()  # 4 bytes a class
         groups: dict[bytes, int] = {}
-        inv = np.array([groups.setdefault(xs[width * fv.start[i]: width * (fv.start[i] + fv.lens[i])], len(groups))
+        inv = np.array([groups.setdefault(xs[4 * fv.start[i]: 4 * (fv.start[i] + fv.lens[i])], len(groups))
                         for i in keep], dtype=np.int64)
         first = np.unique(inv, return_index=True)[1]
     src = keep[first]  # representative token index of each distinct string

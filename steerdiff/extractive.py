@@ -19,7 +19,6 @@ number (thousands separators ``1,299.99`` read as 1299.99).
 
 from __future__ import annotations
 
-import copy
 import re
 from typing import Any
 
@@ -94,4 +93,4 @@ def extractive_schema(schema: Any, text: str) -> Any:
             node["enum"] = keep
         return node
 
-    return walk(copy.deepcopy(schema))
+    return walk(schema)  # walk builds new dicts and lists; enum/const/default values are shared, never mutated

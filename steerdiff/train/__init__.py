@@ -234,9 +234,8 @@ def bert_to_roformer(bert):
     for k in ("mask_token_id", "eos_token_id", "cls_token_id", "sep_token_id"):
         setattr(rc, k, getattr(bc, k, None))
     model = RoFormerForMaskedLM(rc)
-    src = bert.state_dict()
-    ported = {k: src[k.replace("roformer.", "bert.", 1)] for k, v in model.state_dict().items()
-              if k.replace("roformer.", "bert.", 1) in src and src[k.replace("roformer.", "bert.", 1)].shape == v.shape}
+    src = {k.replace("bert.", "roformer.", 1): v for k, v in bert.state_dict().items()}
+    ported = {k: src[k] for k, v in model.state_dict().items() if k in src and src[k].shape == v.shape}
     left = set(model.state_dict()) - set(ported)
     if left - {"roformer.encoder.embed_positions.weight"}:  # the rotary table is fixed, computed at init
         raise ValueError(f"cannot port BERT weights to RoFormer: {sorted(left)[:5]}")
