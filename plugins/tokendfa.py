@@ -308,14 +308,7 @@ def byte_dfa(pattern: str) -> ByteDFA:
     accept[S] = False
     trans[marked[trans]] = S  # the marker itself is never part of the text
     accept &= ~marked
-    # trim: states that cannot reach acceptance become the dead sink
-    live = accept.copy()
-    while True:
-        nxt = live | live[trans].any(axis=1)
-        nxt[S] = False
-        if (nxt == live).all():
-            break
-        live = nxt
+    live = _coreachable(trans, accept)  # trim: states that cannot reach acceptance become the dead sink
     if not live[ids[init]]:
         raise ConstraintError(f"regex {pattern!r} matches no text at all (its language is empty)")
     keep = np.flatnonzero(live[:S])
@@ -325,6 +318,43 @@ def byte_dfa(pattern: str) -> ByteDFA:
     new[-1] = len(keep)
     acc = np.append(accept[keep], False)
     return ByteDFA(new, acc, int(remap[ids[init]]))
+
+
+def _coreachable(trans: np.ndarray, accept: np.ndarray) -> np.ndarray:
+    """``(S+1,)`` bool: the states of ``trans (S+1, 256)`` (``S`` = dead sink) that can reach an accepting
+    state. A backward breadth-first search over the edge list, one frontier at a time, so the cost is the
+    number of edges plus one small step per level (deep counters such as ``.{0,1000}`` stay cheap)."""
+    S = trans.shape[0] - 1
+    dst = trans[:S].reshape(-1)  # (S*256,)
+    src = np.repeat(np.arange(S, dtype=np.int32), 256)
+    m = (dst != S) & (dst != src)
+    src, dst = src[m], dst[m]
+    order = np.argsort(dst, kind="stable")
+    src = src[order]  # predecessors grouped by destination
+    ptr = np.searchsorted(dst[order], np.arange(S + 1))  # (S+1,) CSR offsets
+    live = accept.copy()
+    live[S] = False
+    frontier = np.flatnonzero(live)
+    while len(frontier):
+        lo, n = ptr[frontier], ptr[frontier + 1] - ptr[frontier]
+        idx = np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n) + np.arange(int(n.sum()))
+        preds = src[idx]
+        frontier = np.unique(preds[~live[preds]])
+        live[frontier] = True
+    return live
+
+
+def _byte_classes(trans: np.ndarray) -> np.ndarray:
+    """``(256,)`` int32: bytes with identical columns of ``trans (S1, 256)`` share a class. Columns are
+    hashed and the grouping verified exactly (``np.unique`` on the columns on a collision)."""
+    w = _hash_weights(trans.shape[0], 0xB17E)
+    with np.errstate(over="ignore"):
+        h = trans.T.astype(np.int64) @ w  # (256,) wraps: a hash
+    _, first, bcls = np.unique(h, return_index=True, return_inverse=True)
+    bcls = bcls.reshape(-1)
+    if not np.array_equal(trans[:, first[bcls]], trans):
+        _, bcls = np.unique(trans.T, axis=0, return_inverse=True)
+    return bcls.reshape(-1).astype(np.int32)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -586,33 +616,40 @@ def _hash_weights(n: int, seed: int) -> np.ndarray:
 
 
 def _walk_pairs(ctrans: np.ndarray, dead: int, cs: "_ClassStrings"):
-    """Every (state, string) pair whose walk survives, with its end state: ``(s, u, end)`` int arrays.
+    """Every (state, string) pair whose walk survives, with its end state: ``(s, u, end, bulk)``.
 
-    ``ctrans (S1, K)`` next state per byte class; ``cs`` the distinct class strings.
-    Two shortcuts keep the cost near the number of surviving pairs rather than ``S1 * U * maxlen``:
-    a pair is dropped the moment it reaches ``dead`` (most die on their first or second byte: a state
-    inside a key or a number allows a handful of bytes), and a pair whose remaining bytes all loop on
-    its current state (the rest of a token inside a free string) is finished at once. The first byte
-    is done per byte class: the states that survive class ``b`` times the strings that start with ``b``."""
+    ``ctrans (S1, K)`` next state per byte class; ``cs`` the distinct class strings. ``s, u, end`` are
+    int arrays of pairs; ``bulk`` is a list of ``(states, inside)``: every state of ``states`` reads every
+    string of the bool mask ``inside (U,)`` and stays where it is (these pairs are not in the arrays).
+    Three shortcuts keep the cost near the number of surviving pairs rather than ``S1 * U * maxlen``:
+    - a free-text state (several classes keep it in place) reads every string made only of those classes
+      and stays put; states with the same looping classes share one test per string (``bulk``);
+    - a pair is dropped the moment it reaches ``dead`` (most die on their first or second byte: a state
+      inside a key or a number allows a handful of bytes);
+    - a pair on a free-text state whose remaining bytes all loop there finishes at once.
+    The first byte is done per byte class: the states that survive class ``b`` times the strings that
+    start with ``b``."""
     S1, K = ctrans.shape
     fc, start, lens = cs.fc, cs.start, cs.lens
+    U = len(start)
     stays = ctrans[:dead] == np.arange(dead, dtype=ctrans.dtype)[:, None]  # (S, K)
     isloop = np.zeros(S1, dtype=bool)
     isloop[:dead] = stays.sum(axis=1) > 1  # a free-text state: several classes keep it in place
     suf = loop = None
-    if isloop.any():  # suf[slot]: the classes from this slot to the end of its string, as a bit set
-        W = (K + 63) // 64
-        bit = np.left_shift(np.uint64(1), (np.arange(K) % 64).astype(np.uint64))  # (K,)
-        word = np.arange(K) // 64
-        suf = np.zeros((len(fc), W), dtype=np.uint64)
-        for idx in reversed(cs.by_k):
-            c = fc[idx]
-            for w in range(W):
-                suf[idx, w] = suf[idx + 1, w] | np.where(word[c] == w, bit[c], np.uint64(0))
-        loop = np.zeros((S1, W), dtype=np.uint64)
-        for w in range(W):
-            cols = np.flatnonzero(word == w)
-            loop[:dead, w] = (stays[:, cols].astype(np.uint64) * bit[cols]).sum(axis=1)
+    group = np.full(S1, -1, dtype=np.int64)  # loop group of each free-text state
+    bulk, inside = [], []
+    if isloop.any():  # loop[s]: the bytes that keep s in place, as a 256-bit set (like cs.suf)
+        suf = cs.suf
+        loop = np.zeros((S1, 4), dtype=np.uint64)
+        loop[:dead] = _byte_sets(stays[:, cs.bcls])  # (S, 4)
+        ls = np.flatnonzero(isloop)
+        sets, g_of = np.unique(loop[ls], axis=0, return_inverse=True)
+        group[ls] = g_of.reshape(-1)
+        whole = cs.whole  # (U, 4) every byte of each string
+        for g in range(len(sets)):
+            ins = ~(whole & ~sets[g]).any(axis=1)  # (U,) the string only uses looping bytes
+            bulk.append((ls[group[ls] == g], ins))
+            inside.append(ins)
     first = fc[start]  # (U,)
     order = np.argsort(first, kind="stable")
     counts = np.bincount(first, minlength=K)
@@ -621,51 +658,67 @@ def _walk_pairs(ctrans: np.ndarray, dead: int, cs: "_ClassStrings"):
     for b in np.flatnonzero(counts):
         us = order[bounds[b]: bounds[b + 1]]
         src = np.flatnonzero(ctrans[:dead, b] != dead)
-        if len(src):
-            ss.append(np.repeat(src.astype(np.int32), len(us)))
-            uu.append(np.tile(us.astype(np.int32), len(src)))
+        for g in np.unique(group[src]) if len(src) else ():
+            sg = src[group[src] == g]
+            ug = us if g < 0 else us[~inside[g][us]]  # bulk pairs are not walked
+            if len(sg) and len(ug):
+                ss.append(np.repeat(sg.astype(np.int32), len(ug)))
+                uu.append(np.tile(ug.astype(np.int32), len(sg)))
     if not ss:
         z = np.zeros(0, dtype=np.int32)
-        return z, z, z
+        return z, z, z, bulk
     s, u = np.concatenate(ss), np.concatenate(uu)  # (P,)
     e = ctrans[s, first[u]]
+    prev = s  # the state before the last byte: staying put on a looping byte cannot finish a pair
     done = []
     for k in range(1, int(lens.max()) + 1):
         fin = lens[u] <= k  # (P,) the string has ended
         if suf is not None:
-            lp = np.flatnonzero(isloop[e] & ~fin)
+            lp = np.flatnonzero(isloop[e] & ~fin & (e != prev))  # pairs that just entered a free-text state
             fin[lp] = ~(suf[start[u[lp]] + k] & ~loop[e[lp]]).any(axis=1)  # the rest keeps e where it is
         if fin.any():
             done.append((s[fin], u[fin], e[fin]))
             s, u, e = s[~fin], u[~fin], e[~fin]
         if len(s) == 0:
             break
+        prev = e
         e = ctrans[e, fc[start[u] + k]]
         keep = e != dead
-        s, u, e = s[keep], u[keep], e[keep]
-    return tuple(np.concatenate(x) for x in zip(*done)) if done else (s[:0], u[:0], e[:0])
+        s, u, e, prev = s[keep], u[keep], e[keep], prev[keep]
+    s, u, e = tuple(np.concatenate(x) for x in zip(*done)) if done else (s[:0], u[:0], e[:0])
+    return s, u, e, bulk
 
 
-def _token_columns(s: np.ndarray, u: np.ndarray, e: np.ndarray, U: int, S1: int, dead: int):
+def _token_columns(s: np.ndarray, u: np.ndarray, e: np.ndarray, U: int, S1: int, dead: int, bulk=()):
     """Group strings with identical end-state columns: ``(cols (C', S1), inv (U,))`` with
-    ``column(u) = cols[inv[u]]``, from the sparse pairs of :func:`_walk_pairs` (absent pairs are dead).
+    ``column(u) = cols[inv[u]]``, from the sparse pairs and ``bulk`` groups of :func:`_walk_pairs`
+    (absent pairs are dead).
 
     Columns are hashed (a wrapping sum of ``w[s] * (end + 1)`` over a string's pairs) and the grouping is
     then verified exactly: every pair agrees with its group's column and every string has as many live
     pairs as its group. On a hash collision it falls back to exact ``np.unique`` on the dense matrix."""
     w = _hash_weights(S1, 0x5EED)
     h = np.zeros(U, dtype=np.int64)
+    n_live = np.bincount(u, minlength=U)
     with np.errstate(over="ignore"):
         np.add.at(h, u, w[s] * (e.astype(np.int64) + 1))  # (U,) wraps: a hash, not arithmetic
+        for gs, ins in bulk:  # each state of gs stays put on every string of ins
+            h[ins] += (w[gs] * (gs.astype(np.int64) + 1)).sum()
+            n_live[ins] += len(gs)
     _, inv = np.unique(h, return_inverse=True)
     inv = inv.reshape(-1)
     cols = np.full((int(inv.max()) + 1 if U else 0, S1), dead, dtype=np.int32)
     cols[inv[u], s] = e
-    n_live = np.bincount(u, minlength=U)
-    if np.array_equal(cols[inv[u], s], e) and np.array_equal((cols != dead).sum(axis=1)[inv], n_live):
+    for gs, ins in bulk:
+        cols[np.ix_(np.unique(inv[ins]), gs)] = gs
+    ok = np.array_equal(cols[inv[u], s], e) and np.array_equal((cols != dead).sum(axis=1)[inv], n_live)
+    ok = ok and all((cols[np.ix_(inv[ins], gs)] == gs).all() for gs, ins in bulk)
+    if ok:
         return cols, inv
     dense = np.full((U, S1), dead, dtype=np.int32)  # a collision: exact fallback
     dense[u, s] = e
+    for gs, ins in bulk:
+        dense[np.ix_(np.flatnonzero(ins), gs)] = gs
     cols, inv = np.unique(dense, axis=0, return_inverse=True)
     return cols, inv.reshape(-1)
 
@@ -678,17 +731,22 @@ class _FlatVocab:
     """The bytes of every token that writes something, one slot per byte plus an end slot per token.
 
     ``ids (T,)`` token ids; ``lens (T,)``; ``start (T,)`` first slot; ``slots (T + total,)`` uint8 bytes
-    (end slots 0); ``byte_slot (total,)``, ``owner (total,)``, ``pos (total,)``: each byte's slot, token
-    index and position in its token; ``by_k[k]``: the slots at position ``k`` of tokens longer than ``k``."""
+    (end slots 0); ``by_k[k]``: the slots at position ``k`` of tokens longer than ``k``; ``suf (slots, 4)``
+    uint64: the bytes from each slot to the end of its token as a 256-bit set (packed like
+    :func:`_byte_sets`; end slots empty); ``whole (T, 4)``: every token's bytes, ``suf[start]``."""
 
     ids: np.ndarray
     lens: np.ndarray
     start: np.ndarray
     slots: np.ndarray
-    byte_slot: np.ndarray
-    owner: np.ndarray
-    pos: np.ndarray
     by_k: list
+    suf: np.ndarray
+    whole: np.ndarray
+
+
+def _byte_sets(member: np.ndarray) -> np.ndarray:
+    """``member (n, 256)`` bool -> ``(n, 4)`` uint64 bit sets (a fixed packing, so sets can be and-ed)."""
+    return np.ascontiguousarray(np.packbits(member, axis=1)).view(np.uint64)  # (n, 32) uint8 -> (n, 4)
 
 
 def _flat_vocab(vocab: TokenVocab) -> _FlatVocab:
@@ -700,56 +758,40 @@ def _flat_vocab(vocab: TokenVocab) -> _FlatVocab:
         flat = np.frombuffer(b"".join(vocab.token_bytes[t] for t in ids), dtype=np.uint8)
         offs = np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64)
         owner = np.repeat(np.arange(len(ids)), lens)
-        pos = np.arange(len(flat)) - offs[owner]
         start = offs + np.arange(len(ids))  # each token's bytes, then its end slot
-        byte_slot = start[owner] + pos
         slots = np.zeros(len(flat) + len(ids), dtype=np.uint8)
-        slots[byte_slot] = flat
+        slots[start[owner] + np.arange(len(flat)) - offs[owner]] = flat
         by_k = [start[lens > k] + k for k in range(int(lens.max()) if len(lens) else 0)]
-        got = _vocab_flat[id(vocab)] = (vocab, _FlatVocab(ids, lens, start, slots, byte_slot, owner, pos, by_k))
+        one = _byte_sets(np.eye(256, dtype=bool))  # (256, 4) each byte alone
+        suf = np.zeros((len(slots), 4), dtype=np.uint64)
+        for idx in reversed(by_k):
+            suf[idx] = suf[idx + 1] | one[slots[idx]]
+        got = _vocab_flat[id(vocab)] = (vocab, _FlatVocab(ids, lens, start, slots, by_k, suf, suf[start]))
     return got[1]
 
 
 @dataclass
 class _ClassStrings:
-    """Distinct strings of byte classes. String ``u`` is ``fc[start[u] : start[u] + lens[u]]``;
-    ``fc`` is over the vocabulary's slots (``_FlatVocab``), so ``by_k`` indexes it too."""
+    """Tokens as strings of byte classes. String ``u`` is ``fc[start[u] : start[u] + lens[u]]``;
+    ``fc`` is over the vocabulary's slots (``_FlatVocab``), so ``by_k`` and ``suf`` index it too."""
 
     fc: np.ndarray
     start: np.ndarray
     lens: np.ndarray
-    by_k: list
+    suf: np.ndarray
+    whole: np.ndarray
+    bcls: np.ndarray
 
 
 def _class_strings(vocab: TokenVocab, bcls: np.ndarray, fill_id: int | None):
-    """Tokens as strings of byte classes, deduplicated: ``(tids (T,), strings, tok_u (T,))``.
+    """The tokens that write something (not special, not ``fill_id``) as strings of byte classes:
+    ``(tids (U,), strings)``; string ``u`` of ``strings`` (a :class:`_ClassStrings`) spells ``tids[u]``.
 
-    ``tids`` are the tokens that write something (not special, not ``fill_id``); token ``tids[i]`` spells
-    distinct string ``tok_u[i]`` of ``strings`` (a :class:`_ClassStrings`). Strings are hashed (a
-    wrapping sum of ``(class + 1) * w[position]``) and the grouping verified class by class; on a hash
-    collision the grouping falls back to a dict of class strings."""
+    Tokens that spell the same class string are not merged here: that saves less walking than it costs,
+    and :func:`_token_columns` groups tokens with identical columns anyway."""
     fv = _flat_vocab(vocab)
-    fc = bcls[fv.slots]  # (slots,) class of every byte (end slots: unused)
     keep = np.flatnonzero(fv.ids != fill_id) if fill_id is not None else np.arange(len(fv.ids))
-    if not len(keep):
-        return fv.ids[:0], _ClassStrings(fc, fv.start[:0], fv.lens[:0], []), keep
-    fcb = fc[fv.byte_slot].astype(np.int64)  # (total,)
-    w = _hash_weights(int(fv.lens.max()), 0xC1A55)
-    with np.errstate(over="ignore"):
-        h = np.add.reduceat((fcb + 1) * w[fv.pos], fv.start - np.arange(len(fv.ids)))[keep]  # (T,) wraps: a hash
-    _, first, inv = np.unique(h, return_index=True, return_inverse=True)
-    inv = inv.reshape(-1)
-    rep = np.arange(len(fv.ids))
-    rep[keep] = keep[first[inv]]  # a token spelling the same string (if the hash does not collide)
-    same = np.array_equal(fv.lens[rep], fv.lens) and np.array_equal(fc[fv.start[rep[fv.owner]] + fv.pos], fcb)
-    if not same:  # a collision: exact grouping by the class strings themselves
-        xs = fc.astype(np.int32).tobytes()  # 4 bytes a class
-        groups: dict[bytes, int] = {}
-        inv = np.array([groups.setdefault(xs[4 * fv.start[i]: 4 * (fv.start[i] + fv.lens[i])], len(groups))
-                        for i in keep], dtype=np.int64)
-        first = np.unique(inv, return_index=True)[1]
-    src = keep[first]  # representative token index of each distinct string
-    return fv.ids[keep], _ClassStrings(fc, fv.start[src], fv.lens[src], fv.by_k), inv
+    return fv.ids[keep], _ClassStrings(bcls[fv.slots], fv.start[keep], fv.lens[keep], fv.suf, fv.whole[keep], bcls)
 
 
 @lru_cache(maxsize=256)
@@ -775,23 +817,22 @@ def _compile_cached(pattern: str, vocab_key: int, fill_id: int | None, n_ids: in
         dead_b = S1 - 1
     S = S1 - 1  # live byte states
     # byte classes: bytes with identical columns
-    _, bcls = np.unique(trans.T, axis=0, return_inverse=True)
-    bcls = bcls.reshape(-1).astype(np.int32)
+    bcls = _byte_classes(trans)
     K = int(bcls.max()) + 1
     ctrans = np.empty((S1, K), dtype=np.int32)
     ctrans[:, bcls] = trans
     tok2cls = np.zeros(n_ids, dtype=np.int64)
     if fill_id is not None and 0 <= fill_id < n_ids:
         tok2cls[fill_id] = FILL
-    tids, cstr, tok_u = _class_strings(vocab, bcls, fill_id)
+    tids, cstr = _class_strings(vocab, bcls, fill_id)
     U = len(cstr.lens)
     if U:
-        ps, pu, pe = _walk_pairs(ctrans, dead_b, cstr)
-        cols_u, inv = _token_columns(ps, pu, pe, U, S1, dead_b)  # token classes: identical columns (C', S1)
+        ps, pu, pe, bulk = _walk_pairs(ctrans, dead_b, cstr)
+        cols_u, inv = _token_columns(ps, pu, pe, U, S1, dead_b, bulk)  # token classes: identical columns (C', S1)
         alive = (cols_u != dead_b).any(axis=1)
         cls_id = np.zeros(len(cols_u), dtype=np.int64)
         cls_id[alive] = np.arange(2, 2 + int(alive.sum()))
-        tok2cls[tids] = cls_id[inv][tok_u]  # class of each token, through its distinct string
+        tok2cls[tids] = cls_id[inv]  # class of each token
         cols_live = cols_u[alive]  # (C-2, S1)
     else:
         cols_live = np.zeros((0, S1), dtype=np.int32)
