@@ -62,6 +62,64 @@ def candidate_numbers(text: str) -> list[int | float]:
     return [v for _, v in out]
 
 
+_MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+           "november", "december"]
+_MONTH = {m: i + 1 for i, m in enumerate(_MONTHS)} | {m[:3]: i + 1 for i, m in enumerate(_MONTHS)} | {"sept": 9}
+_MON = r"(?P<mon>" + "|".join(sorted(_MONTH, key=len, reverse=True)) + r")\.?"
+_DAY = r"(?P<day>[0-3]?\d)(?:st|nd|rd|th)?"
+_YR = r"(?P<year>\d{4})"
+_DATE_FORMS = [re.compile(rf"\b{f}\b", re.IGNORECASE) for f in (
+    rf"{_MON}\s+{_DAY},?\s+{_YR}",  # May 8, 2027 / May 8th 2027 / Nov. 6, 2027
+    rf"(?:the\s+)?{_DAY}\s+(?:of\s+)?{_MON},?\s+{_YR}",  # 8 May 2027 / the 8th of May 2027
+    r"(?P<year>\d{4})-(?P<m>\d{1,2})-(?P<day>\d{1,2})",  # ISO (also with one-digit parts)
+    r"(?P<m>\d{1,2})/(?P<day>\d{1,2})/(?P<year>\d{4})",  # 05/08/2027: month first, and day first below
+)]
+_TIME_FORMS = re.compile(r"\b(?P<h>[01]?\d|2[0-3])(?::(?P<m>[0-5]\d))?\s*(?P<ap>[ap]\.?m\.?|o'clock)(?![a-z])"
+                         r"|\b(?P<h24>[01]?\d|2[0-3]):(?P<m24>[0-5]\d)\b|\b(?P<word>noon|midnight)\b", re.IGNORECASE)
+
+
+def candidate_dates(text: str) -> list[str]:
+    """ISO dates (``YYYY-MM-DD``) the text writes in a common English form, with a year; a numeric
+    ``a/b/YYYY`` gives both readings that are real dates. Distinct, in order of appearance."""
+    import datetime
+
+    found: list[tuple[int, str]] = []
+    for form in _DATE_FORMS:
+        for m in form.finditer(text):
+            g = m.groupdict()
+            year, day = int(g["year"]), int(g["day"])
+            months = [_MONTH[g["mon"].lower().rstrip(".")]] if g.get("mon") else [int(g["m"])]
+            readings = [(months[0], day)] + ([(day, months[0])] if "/" in m.group(0) else [])
+            for mo, d in readings:
+                try:
+                    found.append((m.start(), datetime.date(year, mo, d).isoformat()))
+                except ValueError:
+                    pass
+    return list(dict.fromkeys(v for _, v in sorted(found, key=lambda x: x[0])))
+
+
+def candidate_times(text: str) -> list[str]:
+    """24-hour ``HH:MM`` times the text writes (``3:30 pm``, ``9am``, ``10 o'clock``, ``noon``, ``14:05``)."""
+    out: dict[str, None] = {}
+    for m in _TIME_FORMS.finditer(text):
+        if m.group("word"):
+            out.setdefault("12:00" if m.group("word").lower() == "noon" else "00:00")
+            continue
+        if m.group("h24") is not None:
+            h, mi = int(m.group("h24")), int(m.group("m24"))
+        else:
+            h, mi = int(m.group("h")), int(m.group("m") or 0)
+            ap = m.group("ap").lower()
+            if ap[0] in "ap" and not 1 <= h <= 12:  # "14 pm", "0 am": not a 12-hour time
+                continue
+            if ap[0] == "p" and h < 12:
+                h += 12
+            elif ap[0] == "a" and h == 12:
+                h = 0
+        out.setdefault(f"{h:02d}:{mi:02d}")
+    return list(out)
+
+
 def _free(node: dict, kind: str) -> bool:
     t = node.get("type")
     return t == kind and "enum" not in node and "const" not in node and "$ref" not in node
@@ -71,11 +129,17 @@ def extractive_schema(schema: Any, text: str) -> Any:
     """A copy of ``schema`` whose free strings and numbers are narrowed to what ``text`` contains."""
     import jsonschema
 
+    from steerdiff_plugins.jsonschema_regex import FORMATS
+
     spans, numbers = candidate_spans(text), candidate_numbers(text)
+    written = list(dict.fromkeys(candidate_dates(text) + candidate_times(text)))  # ISO forms of dates/times
 
     def accepted(node: dict, values: list) -> list:
         v = jsonschema.Draft202012Validator(node, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
-        return [x for x in values if v.is_valid(x)]
+        fmt = FORMATS.get(node.get("format")) if isinstance(node.get("format"), str) else None
+        # python-jsonschema's format checks are loose (an email only needs an "@"): a candidate must also be
+        # in the language the exact constraint compiles the format to
+        return [x for x in values if v.is_valid(x) and (fmt is None or not isinstance(x, str) or re.fullmatch(fmt, x))]
 
     def walk(node: Any) -> Any:
         if isinstance(node, list):
@@ -84,7 +148,8 @@ def extractive_schema(schema: Any, text: str) -> Any:
             return node
         node = {k: walk(v) if k not in ("enum", "const", "default", "examples") else v for k, v in node.items()}
         if _free(node, "string"):
-            keep = accepted(node, spans)
+            fixed_form = "format" in node or "pattern" in node
+            keep = accepted(node, list(dict.fromkeys(spans + written)) if fixed_form else spans)
         elif _free(node, "integer") or _free(node, "number"):
             keep = accepted(node, numbers)
         else:

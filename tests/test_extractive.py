@@ -18,7 +18,8 @@ from tiny import tiny_model  # noqa: E402
 
 import steerdiff as sd  # noqa: E402
 from steerdiff.errors import ConstraintError  # noqa: E402
-from steerdiff.extractive import candidate_numbers, candidate_spans, extractive_schema  # noqa: E402
+from steerdiff.extractive import (  # noqa: E402
+    candidate_dates, candidate_numbers, candidate_spans, candidate_times, extractive_schema)
 
 
 class Person(BaseModel):
@@ -98,6 +99,48 @@ def test_fuzz_extractive_outputs_copy_and_validate(model, words, seed):
             assert value[key] in spans, (key, value[key], text)
     if numbers and any(isinstance(n, int) and n >= 1 for n in numbers):
         assert value["count"] in numbers
+
+
+def test_candidate_dates_and_times():
+    text = ("Due the 8th of May 2027, shipped Nov. 6, 2027 (2025-03-02); paid 05/08/2027, filed 31/12/2024, "
+            "no year on March 3rd, none on February 30, 2027. Doors at 10:45 am, talk 3pm, 12 am, 7 o'clock, "
+            "noon, 14:05, 9:30 P.M.; not 14 pm.")
+    # 05/08/2027 reads both ways; 31/12/2024 only day first; no year or no such day: nothing
+    assert candidate_dates(text) == ["2027-05-08", "2027-11-06", "2025-03-02", "2027-08-05", "2024-12-31"]
+    assert candidate_times(text) == ["10:45", "15:00", "00:00", "07:00", "12:00", "14:05", "21:30"]
+
+
+_MONTH_NAMES = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
+                "October", "November", "December"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(d=st.dates(min_value=__import__("datetime").date(1000, 1, 1)), form=st.integers(0, 4), h=st.integers(0, 23),
+       mi=st.integers(0, 59))
+def test_fuzz_written_dates_and_times_read_back(d, form, h, mi):
+    """Every way the training data and common English write a date or a time reads back to its ISO form."""
+    mon = _MONTH_NAMES[d.month - 1]
+    suf = "th" if 11 <= d.day <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(d.day % 10, "th")
+    said = [f"{mon} {d.day}, {d.year}", f"{d.day} {mon} {d.year}", f"{mon[:3]}. {d.day}, {d.year}",
+            f"the {d.day}{suf} of {mon} {d.year}", d.isoformat()][form]
+    h12, ap = (h % 12 or 12), ("am" if h < 12 else "pm")
+    text = f"Booked for {said} at {h12}:{mi:02d} {ap}."
+    assert d.isoformat() in candidate_dates(text)
+    assert candidate_times(text) == [f"{h:02d}:{mi:02d}"]
+
+
+def test_extractive_schema_reads_dates_and_times_into_fixed_forms():
+    schema = {"type": "object", "properties": {
+        "title": {"type": "string"},
+        "date": {"type": "string", "format": "date"},
+        "time": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"},
+        "email": {"type": "string", "format": "email"}}}
+    text = "The Autumn Kickoff (the 23rd of August 2026) starts at 3:30 pm; write to mail ana@x.org."
+    props = extractive_schema(schema, text)["properties"]
+    assert props["date"]["enum"] == ["2026-08-23"] and props["time"]["enum"] == ["15:30"]
+    assert "2026-08-23" not in props["title"]["enum"]  # a free string only takes spans of the text
+    # python-jsonschema accepts any string with an "@" as an email; the candidates must fit the exact format
+    assert props["email"]["enum"] == ["ana@x.org"]
 
 
 def test_extract_from_must_be_text():
