@@ -67,22 +67,42 @@ def _word_index(vocab) -> tuple[list[bytes], dict[bytes, list[int]]]:
 
 @hookimpl
 def prepare(run):
+    """Per row: the unigram bias ``(V,)`` and the follow tables. A source word ``q`` (1..Q, 0 = none)
+    gives ``after[q] (V,)``: the tokens that come right after it in the source, and
+    ``before[q]`` for those right before it (bool), ``word (V,)`` maps each token to its source word."""
     items = list(run.constraints_of(CopyGuidance))
     if not items:
         return
     vocab = vocab_for(run.tokenizer)
     keys, ids = _word_index(vocab)
-    rows = []
+    V = max(len(keys), len(run.tokenizer))
+    per = []
     for row, c in items:
         text = c.source if c.source is not None else run.prompts[row]
-        seq = [keys[t] for t in run.tokenizer(text, add_special_tokens=False)["input_ids"] if keys[t]]
-        after: dict[bytes, set[int]] = {}
-        before: dict[bytes, set[int]] = {}
+        seq = [keys[t] for t in run.tokenizer(text, add_special_tokens=False)["input_ids"] if t < len(keys) and keys[t]]
+        q_of = {k: q for q, k in enumerate(dict.fromkeys(seq), start=1)}
+        word = torch.zeros(V, dtype=torch.long)  # (V,) source word of each token, 0 if none
+        for k, q in q_of.items():
+            word[ids[k]] = q
+        after = torch.zeros((len(q_of) + 1, V), dtype=torch.bool)  # (Q+1, V)
+        before = torch.zeros((len(q_of) + 1, V), dtype=torch.bool)
         for a, b in zip(seq, seq[1:]):
-            after.setdefault(a, set()).update(ids[b])
-            before.setdefault(b, set()).update(ids[a])
-        rows.append((row, c, source_tokens(vocab, text, c.min_bytes), after, before))
-    run.state[KEY] = {"rows": rows, "keys": keys}
+            after[q_of[a], ids[b]] = True
+            before[q_of[b], ids[a]] = True
+        uni = torch.zeros(V)
+        uni[source_tokens(vocab, text, c.min_bytes)] = c.scale
+        per.append((row, uni, word, after, before, c.follow))
+    Q = max(p[3].shape[0] for p in per)
+    pad = lambda t: torch.cat([t, t.new_zeros((Q - t.shape[0], V))])  # noqa: E731
+    run.state[KEY] = {
+        "rows": torch.tensor([p[0] for p in per], dtype=torch.long),  # (R,)
+        "uni": torch.stack([p[1] for p in per]),  # (R, V)
+        "word": torch.stack([p[2] for p in per]),  # (R, V)
+        "after": torch.stack([pad(p[3]) for p in per]),  # (R, Q+1, V)
+        "before": torch.stack([pad(p[4]) for p in per]),  # (R, Q+1, V)
+        "follow": torch.tensor([p[5] for p in per]),  # (R,)
+        "devices": {},
+    }
 
 
 @hookimpl
@@ -90,24 +110,21 @@ def adjust_logits(run, canvas, masked, logits):
     st = run.state.get(KEY)
     if not st:
         return None
-    items, keys = st["rows"], st["keys"]
-    R, L, V = len(items), logits.shape[1], logits.shape[-1]
-    bias = torch.zeros((R, L, V), dtype=logits.dtype)  # (R, L, V), built on the host, moved once
-    for i, (row, c, toks, after, before) in enumerate(items):
-        bias[i, :, [t for t in toks if t < V]] = c.scale
-        if not c.follow:
-            continue
-        m = masked[row].tolist()
-        cv = canvas[row].tolist()
-        for p in range(L):
-            if not m[p]:
-                continue
-            near = set()
-            if p > 0 and not m[p - 1] and cv[p - 1] < len(keys):
-                near |= after.get(keys[cv[p - 1]], set())
-            if p + 1 < L and not m[p + 1] and cv[p + 1] < len(keys):
-                near |= before.get(keys[cv[p + 1]], set())
-            if near:
-                bias[i, p, [t for t in near if t < V]] += c.follow
-    rows = torch.tensor([it[0] for it in items], dtype=torch.long, device=logits.device)
-    return LogitsEdit(bias=bias.to(logits.device), rows=rows)
+    dev, V = logits.device, logits.shape[-1]
+    if dev not in st["devices"]:
+        st["devices"][dev] = {k: st[k].to(dev) for k in ("rows", "uni", "word", "after", "before", "follow")}
+    t = st["devices"][dev]
+    rows = t["rows"]
+    cv, m = canvas[rows], masked[rows]  # (R, L)
+    R, L = cv.shape
+    r = torch.arange(R, device=dev)[:, None]  # (R, 1)
+    w = t["word"][r, cv.clamp(0, t["word"].shape[1] - 1)]  # (R, L) source word of each committed token
+    w = torch.where(m, torch.zeros_like(w), w)  # masked positions hold no word yet
+    zero = torch.zeros((R, 1), dtype=w.dtype, device=dev)
+    left = torch.cat([zero, w[:, :-1]], dim=1)  # (R, L) word of the left neighbour
+    right = torch.cat([w[:, 1:], zero], dim=1)  # (R, L) word of the right neighbour
+    left, right = left * m, right * m  # the follow bias goes to masked positions only
+    near = t["after"][r, left] | t["before"][r, right]  # (R, L, Vs) continues the source at either side
+    bias = near * t["follow"][:, None, None] + t["uni"][:, None, :]  # (R, L, Vs)
+    bias = bias[..., :V] if bias.shape[-1] >= V else torch.nn.functional.pad(bias, (0, V - bias.shape[-1]))
+    return LogitsEdit(bias=bias.to(logits.dtype), rows=rows)

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+import torch
 
 import steerdiff as sd
 from steerdiff.vocab import vocab_for
@@ -54,3 +55,54 @@ def test_fill_copy_option_keeps_values_valid(model):
 def test_bad_arguments_are_named(kw):
     with pytest.raises(sd.ConstraintError, match="CopyGuidance"):
         sd.CopyGuidance(**kw)
+
+
+def _reference_bias(model, source, scale, follow, canvas, masked, V):
+    """The copy bias spelled out position by position (the plugin computes it with tensor gathers)."""
+    from steerdiff_plugins.copy import _word_index, source_tokens
+
+    vocab = vocab_for(model.tokenizer)
+    keys, ids = _word_index(vocab)
+    seq = [keys[t] for t in model.tokenizer(source, add_special_tokens=False)["input_ids"] if keys[t]]
+    after, before = {}, {}
+    for a, b in zip(seq, seq[1:]):
+        after.setdefault(a, set()).update(ids[b])
+        before.setdefault(b, set()).update(ids[a])
+    B, L = canvas.shape
+    bias = torch.zeros((B, L, V))
+    for i in range(B):
+        bias[i, :, [t for t in source_tokens(vocab, source, 2) if t < V]] = scale
+        for p in range(L):
+            if not masked[i, p]:
+                continue
+            near = set()
+            if p > 0 and not masked[i, p - 1] and canvas[i, p - 1] < len(keys):
+                near |= after.get(keys[canvas[i, p - 1]], set())
+            if p + 1 < L and not masked[i, p + 1] and canvas[i, p + 1] < len(keys):
+                near |= before.get(keys[canvas[i, p + 1]], set())
+            bias[i, p, [t for t in near if t < V]] += follow
+    return bias
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_copy_bias_matches_the_positionwise_reference(model, seed):
+    from types import SimpleNamespace
+
+    from steerdiff_plugins import copy as cp
+
+    g = torch.Generator().manual_seed(seed)
+    B, L, V = 3, 24, len(model.tokenizer)
+    src_ids = torch.tensor(model.tokenizer(SOURCE, add_special_tokens=False)["input_ids"])
+    # canvases mostly made of source tokens (so continuations fire), some random, some masked
+    canvas = torch.where(torch.rand(B, L, generator=g) < 0.7, src_ids[torch.randint(len(src_ids), (B, L), generator=g)],
+                         torch.randint(V, (B, L), generator=g))
+    masked = torch.rand(B, L, generator=g) < 0.5
+    c = sd.CopyGuidance(scale=1.5, follow=4.0)
+    run = SimpleNamespace(tokenizer=model.tokenizer, prompts=[SOURCE] * B, state={},
+                          constraints_of=lambda kind: [(r, c) for r in range(B)])
+    cp.prepare(run)
+    edit = cp.adjust_logits(run, canvas, masked, torch.zeros(B, L, V))
+    want = _reference_bias(model, SOURCE, 1.5, 4.0, canvas, masked, V)
+    assert edit.rows.tolist() == list(range(B))
+    assert (want > 1.5).any() and (want == 1.5).any()  # both biases fire in these canvases
+    assert torch.equal(edit.bias, want)
