@@ -11,9 +11,10 @@ A subschema none of whose candidates it accepts (a date the text writes as "Marc
 was: the field stays free rather than impossible. The narrowed schema's instances are a subset of the
 original's, so an exact constraint on it still never yields an output invalid under the original.
 
-Candidate spans: substrings of one line, without brackets, ``|``, ``;``, ``"`` or ``": "``, that start at a word start (after whitespace or one of
+Candidate spans: substrings of one line, without ``[]{}``, ``|``, ``;``, ``"`` or ``": "``, that start at a word start (after whitespace or one of
 ``:;,=|/("'``) and end at a word end (before whitespace, end of text, or one of ``,;.:!?|/)"'``), at most
-``MAX_WORDS`` words and ``MAX_CHARS`` characters. Numbers: ``-?digits(.digits)?`` not inside a longer
+``MAX_WORDS`` words and ``MAX_CHARS`` characters; parentheses only balanced inside one word (a phone
+``(786)651-1739``), and the first and last words hold a letter or digit (no span starts with a lone ``-``). Numbers: ``-?digits(.digits)?`` not inside a longer
 number (thousands separators ``1,299.99`` read as 1299.99).
 """
 
@@ -26,29 +27,43 @@ MAX_WORDS = 5
 MAX_CHARS = 64
 _START_AFTER = set(" \t\r\n:;,=|/(\"'")
 _END_BEFORE = set(" \t\r\n,;.:!?|/)\"'")
-_NEVER_INSIDE = set("\n()[]{}|;\"")
+_NEVER_INSIDE = set("\n[]{}|;\"")
+_WORDY = re.compile(r"\w")  # a span starts and ends with a word that has a letter or digit (not "-" or "&")
 _NUMBER = re.compile(r"(?<![\d.,])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d])|(?<![\d.])-?\d+(?:\.\d+)?(?![\d])")
 
 
 def candidate_spans(text: str) -> list[str]:
     """Distinct candidate spans of ``text`` (see the module docstring), in order of first appearance."""
     n = len(text)
-    starts = [i for i in range(n) if not text[i].isspace() and text[i] not in _START_AFTER and (i == 0 or text[i - 1] in _START_AFTER)]
+    starts = [i for i in range(n) if not text[i].isspace() and (text[i] not in _START_AFTER or text[i] == "(")
+              and (i == 0 or text[i - 1] in _START_AFTER)]  # "(" starts a span only if it closes in the word
     ends = {j for j in range(1, n + 1) if not text[j - 1].isspace() and text[j - 1] not in _END_BEFORE
             and (j == n or text[j] in _END_BEFORE)}
     out: dict[str, None] = {}
     for a in starts:
         words = 1
+        depth = 0  # open "(" of the current word: brackets stay inside one word, like "(786)651-1739"
         for b in range(a + 1, min(n, a + MAX_CHARS) + 1):
             ch = text[b - 1]
-            if ch in _NEVER_INSIDE or (ch == ":" and b < n and text[b].isspace()):  # no "label: value" spans
-                break
-            if ch.isspace() and not text[b - 2].isspace():
-                words += 1
-                if words > MAX_WORDS:
+            if ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth -= 1
+                if depth < 0:
                     break
-            if b in ends:
-                out.setdefault(text[a:b])
+            elif ch in _NEVER_INSIDE or (ch == ":" and b < n and text[b].isspace()):  # no "label: value" spans
+                break
+            if ch.isspace():
+                if depth:
+                    break
+                if not text[b - 2].isspace():
+                    words += 1
+                    if words > MAX_WORDS:
+                        break
+            if (b in ends or (ch == ")" and (b == n or text[b] in _END_BEFORE))) and depth == 0:
+                span = text[a:b]
+                if _WORDY.search(span.split()[0]) and _WORDY.search(span.split()[-1]):
+                    out.setdefault(span)
     return list(out)
 
 

@@ -57,6 +57,11 @@ def test_candidate_spans_and_numbers():
     assert all("\n" not in s and s == s.strip() for s in spans)
     assert candidate_numbers(text) == [1, 218, 969, 8223, 1355, 1299.99, 3]
     assert candidate_spans("Name:Zongrox\nAge: 4") == ["Name", "Name:Zongrox", "Zongrox", "Age", "4"]
+    spans = candidate_spans("Receipt #966730 - Amanda Moore, phone (786)651-1739x93283 (the 6th).")
+    assert "(786)651-1739x93283" in spans and "#966730" in spans and "Amanda Moore" in spans
+    assert not [s for s in spans if s.startswith("-") or s.endswith("-")]  # no lone punctuation at the edges
+    assert not [s for s in spans if s.count("(") != s.count(")")]  # brackets balanced, inside one word
+    assert "(the 6th)" not in spans and "the 6th" in spans
 
 
 def test_extractive_schema_narrows_free_fields_only():
