@@ -14,9 +14,10 @@ Pipeline (each stage cached):
    byte expansion and is slow on bounded repeats; we do NOT use outlines_core's own token index (its
    per-state Python dicts cost ~0.7 s on a 49k vocabulary) but walk tokens ourselves in numpy.
 3. ``TokenDFA``: bytes are grouped into classes (identical DFA columns), every token's bytes are
-   mapped to class strings (``bytes.translate``), identical strings are deduplicated, the distinct
-   strings are walked through the DFA for all states at once (numpy, one gather per byte level), and
-   tokens with identical next-state columns become one token class. Special tokens, tokens that write
+   mapped to class strings over a flat per-tokenizer byte array, the (state, token) pairs are walked
+   through the DFA for all states at once (numpy, one gather per byte level, see ``_walk_pairs`` for
+   the shortcuts that keep this near the number of surviving pairs), and tokens with identical
+   next-state columns become one token class. Special tokens, tokens that write
    nothing and ids beyond the table belong to class 0 (never allowed). Class 1 is the padding token
    ``fill_id``: allowed only from an accepting state into the absorbing state ``PAD``, which only
    allows more padding, so a value may end early with a run of padding to the end of its span.
@@ -618,7 +619,7 @@ def _hash_weights(n: int, seed: int) -> np.ndarray:
 def _walk_pairs(ctrans: np.ndarray, dead: int, cs: "_ClassStrings"):
     """Every (state, string) pair whose walk survives, with its end state: ``(s, u, end, bulk)``.
 
-    ``ctrans (S1, K)`` next state per byte class; ``cs`` the distinct class strings. ``s, u, end`` are
+    ``ctrans (S1, K)`` next state per byte class; ``cs`` the tokens as class strings. ``s, u, end`` are
     int arrays of pairs; ``bulk`` is a list of ``(states, inside)``: every state of ``states`` reads every
     string of the bool mask ``inside (U,)`` and stays where it is (these pairs are not in the arrays).
     Three shortcuts keep the cost near the number of surviving pairs rather than ``S1 * U * maxlen``:
