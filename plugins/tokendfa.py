@@ -41,7 +41,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from steerdiff.errors import ConstraintError
+from steerdiff.errors import AutomatonTooLarge, ConstraintError
 from steerdiff.vocab import TokenVocab
 
 try:  # Python >= 3.11
@@ -288,8 +288,8 @@ def byte_dfa(pattern: str) -> ByteDFA:
         raise ConstraintError(f"regex {pattern!r} could not be compiled to an automaton: {msg[:300]}") from None
     trans_d = index.get_transitions()
     if len(trans_d) > MAX_STATES:
-        raise ConstraintError(f"regex {pattern[:80]!r}...: its automaton has {len(trans_d)} states, above the limit of {MAX_STATES}; "
-                              "tighten the bounds (maxLength, maxItems, max_depth)")
+        raise AutomatonTooLarge(f"regex {pattern[:80]!r}...: its automaton has {len(trans_d)} states, above the limit of "
+                                f"{MAX_STATES}; tighten the bounds (maxLength, maxItems, max_depth)", len(trans_d), MAX_STATES)
     finals = set(index.get_final_states())
     init = index.get_initial_state()
     names = sorted(set(trans_d) | finals | {init} | {t for d in trans_d.values() for t in d.values()})

@@ -15,7 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 from .adapters import Adapter, load_model, wrap_model
 from .constraints import Constraint
 from .edits import LogitsEdit
-from .errors import (ConfigError, ConstraintError, GrammarError, PluginError, SteerdiffError,
+from .errors import (AutomatonTooLarge, ConfigError, ConstraintError, GrammarError, PluginError, SteerdiffError,
                      UnsupportedSchemaError, ValidationFailed)
 from .hookspecs import hookimpl
 from .loop import generate
@@ -43,7 +43,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "Adapter", "ConfigError", "Constraint", "ConstraintError", "GrammarError", "LogitsEdit", "PluginError",
+    "Adapter", "AutomatonTooLarge", "ConfigError", "Constraint", "ConstraintError", "GrammarError", "LogitsEdit", "PluginError",
     "Result", "Run", "SteerdiffError", "UnsupportedSchemaError", "ValidationFailed", "constraint_types",
     "fill", "generate", "get_plugin_manager", "hookimpl", "load_model", "make_constraint", "register_plugin",
     "rewrite", "unregister_plugin", "wrap_model", "__version__",

@@ -22,6 +22,14 @@ class UnsupportedSchemaError(ConstraintError):
         super().__init__(msg + (f": {why}" if why else ""))
 
 
+class AutomatonTooLarge(ConstraintError):
+    """A regular constraint whose byte automaton has more states than the engine takes (``states``, ``limit``)."""
+
+    def __init__(self, message: str, states: int, limit: int):
+        self.states, self.limit = states, limit
+        super().__init__(message)
+
+
 class GrammarError(ConstraintError):
     """A lark grammar that does not load or whose language is empty; the message names the rule or line."""
 

@@ -27,7 +27,7 @@ import json
 import os
 from typing import Any
 
-from .errors import ConfigError, ConstraintError, UnsupportedSchemaError, ValidationFailed
+from .errors import AutomatonTooLarge, ConfigError, ConstraintError, UnsupportedSchemaError, ValidationFailed
 
 STRING_BUDGET = 24
 COPY_SCALE = 3.0  # default copy-guidance bias (steerdiff_plugins.copy); 0 turns it off
@@ -135,12 +135,21 @@ def _constraint(schema_or_model, **kw):
     if "json_schema" not in types:
         raise ConfigError("the json_schema plugin is not installed (steerdiff's built-in entry point is missing)")
     try:
-        return types["json_schema"][0](schema_or_model, **kw)
+        constraint = types["json_schema"][0](schema_or_model, **kw)
+        regex = getattr(getattr(constraint, "_compiled", None), "regex", None)
+        if regex is not None:  # build the byte automaton now (it is cached): too large -> the grammar engine
+            from steerdiff_plugins.tokendfa import byte_dfa
+
+            try:
+                byte_dfa(regex)
+            except AutomatonTooLarge as big:
+                raise UnsupportedSchemaError("size", "#", str(big)) from None
+        return constraint
     except UnsupportedSchemaError as exc:
         if exc.keyword not in ("$ref", "size") or "grammar" not in types:
             raise
-        # Recursion the regular engine cannot unroll, or a schema whose regular expression would be too
-        # large (rules share subexpressions that a regex must repeat): the exact grammar engine.
+        # Recursion the regular engine cannot unroll, or a schema whose regular expression or automaton
+        # would be too large (rules share subexpressions that a regex must repeat): the exact grammar engine.
         from steerdiff_plugins.grammar_jsonschema import schema_to_lark
         from steerdiff_plugins.jsonschema_regex import schema_from_pydantic
 

@@ -159,6 +159,31 @@ def test_too_large_for_a_regex_so_fill_uses_the_grammar(model):
         jsonschema.validate(value, wide)
 
 
+def test_automaton_over_the_state_limit_so_fill_uses_the_grammar(model, monkeypatch):
+    """A regex that compiles but whose byte automaton is over the state limit: fill takes the grammar
+    engine (the plain constraint still refuses, naming the state count); a schema neither engine can
+    take is refused with both reasons."""
+    from steerdiff_plugins import tokendfa
+
+    from steerdiff.fill import _constraint
+
+    schema = {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "integer"},
+                                               "c": {"enum": ["x", "y"]}}, "required": ["a"]}
+    tokendfa.cache_clear()
+    monkeypatch.setattr(tokendfa, "MAX_STATES", 10)
+    with pytest.raises(sd.AutomatonTooLarge, match="above the limit of 10") as exc:
+        tokendfa.byte_dfa(sd.JSONSchema(schema)._compiled.regex)
+    assert exc.value.limit == 10 and exc.value.states > 10
+    assert isinstance(_constraint(schema), Grammar)
+    for seed in range(2):
+        value = sd.fill(model, schema, "text", length=24, seed=seed, temperature=1.0)
+        jsonschema.validate(value, schema)
+    bounded = {"type": "object", "properties": {"a": {"type": "string", "maxLength": 30}}, "required": ["a"]}
+    with pytest.raises(UnsupportedSchemaError, match="above the limit of 10.*grammar engine cannot take it"):
+        _constraint(bounded)
+    tokendfa.cache_clear()
+
+
 def test_embedded_id_is_refused_below_the_root():
     with pytest.raises(UnsupportedSchemaError) as exc:
         schema_to_lark({"type": "object", "properties": {"a": {"id": "other.json", "type": "string"}}})
