@@ -4,6 +4,7 @@ compliance and per-step constraint cost.
     python benchmarks/constraints.py --parts compile    [--sample 3 --token-timeout 20 --budget 480]
     python benchmarks/constraints.py --parts compliance [--budget 480]
     python benchmarks/constraints.py --parts steps      [--budget 480]
+    ... --vocab bpe126k   the same with a 126,464-token vocabulary (results in the *_126k sections)
 
 Each part updates its own section of benchmarks/results/constraints.json (the other sections are kept),
 and the file is rewritten after every schema / configuration, so an interrupted run leaves partial
@@ -71,6 +72,50 @@ def smollm_tokenizer(with_mask: bool = False):
     if with_mask and tok.mask_token is None:
         tok.add_special_tokens({"mask_token": "[MASK]"})
     return tok
+
+
+BPE126K = ROOT / "benchmarks" / ".cache" / "bpe126k.json"
+SECTION_SUFFIX = ""  # "_126k" with --vocab bpe126k: its results go to their own sections
+
+
+def bpe126k_tokenizer(with_mask: bool = False):
+    """A 126,464-token byte-level BPE (GPT-2 style, the size of LLaDA's vocabulary) trained here, offline, on
+    the wordnet-base glosses and examples, wordnet's lemma lists and faker records in four locales; built
+    once (about 30 s) and cached under benchmarks/.cache/. Tokens are real BPE merges, not made up."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    if not BPE126K.exists():
+        import glob
+
+        from faker import Faker
+
+        from steerdiff.train.data import wordnet_sentences
+
+        lemmas = [line.split(" ", 1)[0].replace("_", " ") for f in sorted(glob.glob("/usr/share/wordnet/index.*"))
+                  for line in open(f, errors="ignore") if not line.startswith(" ")]
+        fk = Faker(["en_US", "de_DE", "fr_FR", "es_ES"])
+        fk.seed_instance(126)
+        fake = [f"{fk.name()} {fk.address()} {fk.company()} {fk.email()} {fk.url()} {fk.job()} {fk.catch_phrase()}"
+                for _ in range(30000)]
+        texts = wordnet_sentences() + lemmas + fake
+        if len(texts) < 100_000:
+            sys.exit("the 126k vocabulary needs Debian's wordnet-base (/usr/share/wordnet)")
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        tok.train_from_iterator(texts, trainers.BpeTrainer(
+            vocab_size=126_464, min_frequency=1, special_tokens=["<|endoftext|>", "<|mdm_mask|>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+        BPE126K.parent.mkdir(parents=True, exist_ok=True)
+        tok.save(str(BPE126K))
+    tok = PreTrainedTokenizerFast(tokenizer_file=str(BPE126K), eos_token="<|endoftext|>",
+                                  mask_token="<|mdm_mask|>" if with_mask else None)
+    return tok
+
+
+def benchmark_tokenizer(with_mask: bool = False):
+    return bpe126k_tokenizer(with_mask) if SECTION_SUFFIX else smollm_tokenizer(with_mask)
 
 
 def pct(xs, q):
@@ -246,7 +291,7 @@ def part_compile(args):
     from steerdiff_plugins import jsonschema_regex as jr
     from steerdiff_plugins import tokendfa as td
 
-    tok = smollm_tokenizer()
+    tok = benchmark_tokenizer()
     _VOCAB, _FILL = vocab_for(tok), tok.eos_token_id
     td._byte_vocabulary()  # process-wide, not per pattern: built before forking
     t0 = time.perf_counter()
@@ -274,7 +319,7 @@ def part_compile(args):
         rng.shuffle(order[c])
     rows = {}
     if args.resume:  # rows of an earlier (partial) run, keyed by item index
-        prev = load_results().get("compile", {}).get("rows", [])
+        prev = load_results().get("compile" + SECTION_SUFFIX, {}).get("rows", [])
         rows = {int(v["i"]): v for v in prev}
     t_start = time.time()
     complete = True
@@ -361,7 +406,7 @@ def part_compile(args):
                 log(f"[token {len([v for v in rows.values() if v.get('token_attempted')])}] {cat} {sid}: "
                     + (f"regex {res['regex_ms']:.1f} ms, byte {res['byte_dfa_ms']:.1f} ms ({res['byte_states']} st), "
                        f"token {res['token_dfa_ms']:.0f} ms" if res.get("ok") else f"{res['kind']} {res['keyword']} at {res['fail_stage']}"))
-                save("compile", summarise())
+                save("compile" + SECTION_SUFFIX, summarise())
     # 2) the rest of the full set: schema -> regex -> byte DFA
     done = 0
     for i, (cat, sid, schema) in enumerate(items if args.full else []):
@@ -377,9 +422,9 @@ def part_compile(args):
         done += 1
         if done % 50 == 0:
             log(f"[full set {len(rows)}/{len(items)}] {time.time() - t_start:.0f} s")
-            save("compile", summarise())
+            save("compile" + SECTION_SUFFIX, summarise())
     s = summarise(final=True)
-    save("compile", s)
+    save("compile" + SECTION_SUFFIX, s)
     dc = s["declared_coverage"]
     log(f"\nschemas {s['schemas_done']}/{s['schemas_total']}  coverage: schema->regex {dc['through_schema_to_regex']:.1%}, "
         f"through byte DFA {dc['through_byte_dfa']:.1%} (goal >= 85%), through token DFA "
@@ -453,7 +498,7 @@ def part_compliance(args):
     import steerdiff as sd
 
     torch.set_num_threads(2)
-    tok = smollm_tokenizer(with_mask=True)
+    tok = benchmark_tokenizer(with_mask=True)
     model = build_model(tok)
     schemas = [("Person", PERSON)] + github_easy_forms(args.forms)
     log(f"compliance on {len(schemas)} schemas, {args.rows} rows each, seeds {list(range(args.seeds))}")
@@ -484,10 +529,10 @@ def part_compliance(args):
                 else:
                     fails.append(f"{name}: {bad}: {o.text[:160]!r}")
             log(f"{name} seed {seed}: {valid}/{gen} valid so far ({time.time() - t_start:.0f} s); e.g. {outs[0].text[:100]!r}")
-            save("compliance", {"complete": False, "generated": gen, "valid": valid,
+            save("compliance" + SECTION_SUFFIX, {"complete": False, "generated": gen, "valid": valid,
                                 "compliance": r(valid / gen, 4) if gen else None, "per_schema": per,
                                 "failures": fails, "engine_errors": errors})
-    save("compliance", {
+    save("compliance" + SECTION_SUFFIX, {
         "complete": complete, "model": "random-weight BERT masked LM, 6 layers x 512, V = 49,153 (SmolLM2 + added [MASK])",
         "length": args.length, "steps": args.length // 4, "rows_per_call": args.rows, "seeds": args.seeds,
         "generated": gen, "valid": valid, "compliance": r(valid / gen, 4) if gen else None, "per_schema": per,
@@ -506,7 +551,7 @@ def part_steps(args):
     from steerdiff_plugins import jsonschema as jsp
 
     torch.set_num_threads(2)
-    tok = smollm_tokenizer(with_mask=True)
+    tok = benchmark_tokenizer(with_mask=True)
     model = build_model(tok)
     hooks = jsp._HOOKS
     times = {"adjust_logits": [], "check_commit": []}
@@ -524,7 +569,7 @@ def part_steps(args):
     for n in times:
         setattr(hooks, n, timed(n, orig[n]))
     schemas = [("Person", PERSON)] + github_easy_forms(args.forms)
-    res = load_results().get("steps", {}).get("configs", {}) if args.resume else {}
+    res = load_results().get("steps" + SECTION_SUFFIX, {}).get("configs", {}) if args.resume else {}
     t_start = time.time()
     complete = True
     configs = [(b, L) for L in (128, 256) for b in (1, 8)]
@@ -564,11 +609,11 @@ def part_steps(args):
             log(f"{key:<40} hooks {x['constraint_ms_per_step_median']:>8.2f} ms/step (adjust {x['adjust_logits_ms_median']:.2f}"
                 f" + check {x['check_commit_ms_median']:.2f}), forward {x['model_forward_ms_median']:.1f} ms, {x['steps']} steps, "
                 f"invalid {bad}")
-            save("steps", {"complete": False, "configs": res})
-    save("steps", {
+            save("steps" + SECTION_SUFFIX, {"complete": False, "configs": res})
+    save("steps" + SECTION_SUFFIX, {
         "complete": complete, "configs": res, "steps_requested": args.steps,
         "timed": "adjust_logits + check_commit of the json_schema plugin per step (no on_commit hook exists), median over steps",
-        "model": "random-weight BERT masked LM, 6 layers x 512, V = 49,153, CPU, 2 torch threads",
+        "model": f"random-weight BERT masked LM, 6 layers x 512, V = {len(tok):,}, CPU, 2 torch threads",
         "goal_ms_L128": GOALS["constraint_ms_per_step_L128_cpu"],
         "wall_s": round(time.time() - t_start, 1),
     })
@@ -595,7 +640,11 @@ def main():
     ap.add_argument("--full", type=int, default=1, help="compile: also run schema->regex->byte DFA over the full set")
     ap.add_argument("--token-all", type=int, default=0, help="compile: the full-set pass goes on to the token DFA too "
                     "(then the token-DFA figures cover every schema, with --timeout per schema)")
+    ap.add_argument("--vocab", choices=["smollm2", "bpe126k"], default="smollm2",
+                    help="smollm2: SmolLM2's 49,152 tokens; bpe126k: a 126,464-token BPE trained here (sections *_126k)")
     args = ap.parse_args()
+    global SECTION_SUFFIX
+    SECTION_SUFFIX = "_126k" if args.vocab == "bpe126k" else ""
     for part in args.parts.split(","):
         {"compile": part_compile, "compliance": part_compliance, "steps": part_steps}[part.strip()](args)
 
