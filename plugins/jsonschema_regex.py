@@ -271,40 +271,114 @@ def integer_range_regex(lo: int | None, hi: int | None) -> str | None:
     return _alt(parts) if parts else None
 
 
-def _decimal_nonneg(a: int, a_incl: bool, b: int | None, b_incl: bool) -> list[str]:
-    """Plain decimals (no exponent) y >= 0 with a <(=) y <(=) b, integral a, b (b None = unbounded)."""
-    out = []
-    if b is not None and (b < a or (b == a and not (a_incl and b_incl))):
-        return out
-    if b is not None and a == b:
-        return [str(a) + _FRAC_ZERO]
-    out.append(str(a) + (_FRAC_ANY if a_incl else _FRAC_NONZERO))
-    mid = _nonneg_range(a + 1, None if b is None else b - 1)
+_BOUND_DIGITS = 20  # a bound whose safe decimal needs more fraction digits is rounded toward the inside
+
+
+def _safe_bound(v, incl: bool, lower: bool) -> Decimal:
+    """The inclusive decimal bound that keeps a plain JSON number valid the way python-jsonschema checks it.
+
+    ``json.loads`` turns a number with a fraction into a float, and the check compares floats, so a decimal
+    just above an exclusive bound (``1.00000000000000001 > 1``) can still fail it. Bounding by the
+    nearest double on the valid side (the smallest double ``>= v`` or ``> v`` for a lower bound, the largest
+    ``<=``/``<`` for an upper one) written in its shortest form ``d`` is safe: ``D >= d`` implies
+    ``float(D) >= float(d)`` because rounding is monotonic. Decimals between ``v`` and ``d`` are the
+    only ones lost (for ``exclusiveMinimum: 1``: ``1 < x < 1.0000000000000002``). A ``d`` with more than
+    ``_BOUND_DIGITS`` fraction digits (``5e-324`` for ``exclusiveMinimum: 0``) is rounded toward the inside."""
+    from decimal import ROUND_CEILING, ROUND_FLOOR
+    from fractions import Fraction
+
+    x = Fraction(v)
+    f = float(x)
+    if lower and (Fraction(f) < x or (not incl and Fraction(f) == x)):
+        f = math.nextafter(f, math.inf)
+    if not lower and (Fraction(f) > x or (not incl and Fraction(f) == x)):
+        f = math.nextafter(f, -math.inf)
+    d = Decimal(repr(f))
+    if d.as_tuple().exponent < -_BOUND_DIGITS:
+        d = d.quantize(Decimal(1).scaleb(-_BOUND_DIGITS), rounding=ROUND_CEILING if lower else ROUND_FLOOR)
+    return d
+
+
+def _fraction_range(lo: str, hi: str | None) -> tuple[str | None, bool]:
+    """Fraction digit strings ``D`` with ``0.lo <= 0.D <= 0.hi`` (``hi`` None: no upper bound):
+    ``(regex of the non-empty D or None, whether no fraction at all, i.e. 0, is in range)``."""
+    lo, hi = lo.rstrip("0"), (hi.rstrip("0") if hi is not None else None)
+    if hi is not None:
+        n = max(len(lo), len(hi))
+        if lo.ljust(n, "0") > hi.ljust(n, "0"):
+            return None, False
+    empty_ok = lo == ""
+    if hi is None and lo == "":
+        return "[0-9]+", True
+    if hi == "":  # D <= 0: zeros only (then lo is "" too)
+        return "0+", True
+    l0 = int(lo[0]) if lo else 0
+    h0 = int(hi[0]) if hi is not None else None
+    alts = []
+    top = 9 if h0 is None else h0 - 1
+    if l0 + 1 <= top:  # a first digit strictly inside: anything may follow
+        alts.append((str(l0 + 1) if l0 + 1 == top else f"[{l0 + 1}-{top}]") + "[0-9]*")
+
+    def then(first: int, sub: tuple[str | None, bool]) -> None:
+        r, e = sub
+        if r is not None:
+            alts.append(str(first) + (f"(?:{r})?" if e else r))
+        elif e:
+            alts.append(str(first))
+
+    if h0 is None or l0 != h0:
+        then(l0, _fraction_range(lo[1:], None))
+        if h0 is not None:
+            then(h0, _fraction_range("", hi[1:]))
+    else:
+        then(l0, _fraction_range(lo[1:], hi[1:]))
+    return (_alt(alts) if alts else None), empty_ok
+
+
+def _with_fraction(int_part: str, lo: str, hi: str | None) -> str | None:
+    r, e = _fraction_range(lo, hi)
+    if r is None:
+        return int_part if e else None
+    return int_part + r"(?:\." + r + ")" + ("?" if e else "")
+
+
+def _decimal_nonneg(a: Decimal, b: Decimal | None) -> list[str]:
+    """Plain decimals (no exponent) y >= 0 with a <= y <= b (decimal a >= 0; b None = unbounded)."""
+    def split(x: Decimal) -> tuple[int, str]:
+        i = int(x)
+        return i, format(x - i, "f").partition(".")[2]
+
+    if b is not None and b < a:
+        return []
+    (A, fa) = split(a)
+    if b is not None:
+        B, fb = split(b)
+        if A == B:
+            one = _with_fraction(str(A), fa, fb)
+            return [one] if one else []
+    out = [x for x in [_with_fraction(str(A), fa, None)] if x]
+    mid = _nonneg_range(A + 1, None if b is None else B - 1)
     if mid:
         out.append(_group(mid) + _FRAC_ANY)
-    if b is not None and b_incl:
-        out.append(str(b) + _FRAC_ZERO)
+    if b is not None:
+        last = _with_fraction(str(B), "", fb)
+        if last:
+            out.append(last)
     return out
 
 
 def number_range_regex(lo, lo_incl, hi, hi_incl) -> str | None:
-    """Plain JSON decimals x with lo <(=) x <(=) hi; lo/hi integers or None."""
+    """Plain JSON decimals x with lo <(=) x <(=) hi (numbers or None), as python-jsonschema checks them
+    (see :func:`_safe_bound`)."""
+    a = None if lo is None else _safe_bound(lo, lo_incl, True)
+    b = None if hi is None else _safe_bound(hi, hi_incl, False)
     parts = []
-    if hi is None or hi > 0 or (hi == 0 and hi_incl):
-        if lo is None or lo < 0:
-            a, ai = 0, True
-        else:
-            a, ai = lo, lo_incl
-        for p in _decimal_nonneg(a, ai, hi, hi_incl):
-            parts.append(p)
-    if lo is None or lo < 0:
-        # x = -y, y in [max(0,-hi), -lo]
-        if hi is None or hi > 0:
-            ya, yai = 0, True
-        else:
-            ya, yai = -hi, hi_incl
-        for p in _decimal_nonneg(ya, yai, None if lo is None else -lo, lo_incl):
-            parts.append("-" + _group(p))
+    if b is None or b >= 0:
+        parts += _decimal_nonneg(max(a, Decimal(0)) if a is not None else Decimal(0), b)
+    if a is None or a < 0:
+        # x = -y, y in [max(0, -b), -a]
+        ya = Decimal(0) if (b is None or b >= 0) else -b
+        parts += ["-" + _group(p) for p in _decimal_nonneg(ya, None if a is None else -a)]
     return _alt(parts) if parts else None
 
 
@@ -1527,10 +1601,7 @@ class _Compiler:
             if hi is not None and not hi_incl and not float(hi).is_integer():
                 ihi = math.floor(hi)
             return Int(ilo, ihi, float_ok=self.draft >= 6)
-        for v, kw in ((lo, "minimum"), (hi, "maximum")):
-            if v is not None and not float(v).is_integer():
-                raise UnsupportedSchemaError(kw, _ptr(ptr, kw), f"non-integral number bound {v!r}")
-        return Num(None if lo is None else int(lo), lo_incl, None if hi is None else int(hi), hi_incl)
+        return Num(lo, lo_incl, hi, hi_incl)
 
     # ---- arrays
     def _array(self, s, ptr, base):

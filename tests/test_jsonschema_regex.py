@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import math
 import re
 import string
 from pathlib import Path
@@ -131,9 +132,7 @@ def test_unsupported_keyword_names_keyword_and_pointer():
     with pytest.raises(UnsupportedSchemaError) as e:
         schema_to_regex({"type": "number", "multipleOf": 0.5})
     assert e.value.keyword == "multipleOf"
-    with pytest.raises(UnsupportedSchemaError) as e:
-        schema_to_regex({"type": "number", "minimum": 0.5})
-    assert e.value.keyword == "minimum"
+    assert re.fullmatch(schema_to_regex({"type": "number", "minimum": 0.5}), "0.5")  # decimal bounds are supported
     with pytest.raises(UnsupportedSchemaError) as e:
         schema_to_regex({"oneOf": [{"type": "integer"}, {"type": "number"}]})
     assert e.value.keyword == "oneOf" and e.value.pointer == "#/oneOf"
@@ -532,3 +531,43 @@ def test_one_of_discriminated_branches_without_explicit_types():
     comp = compile_schema(schema)
     _assert_sound(comp, schema, random.Random(3), n=80)
     assert comp.fullmatch('{"kind":"a","x":1}') and comp.fullmatch('{"kind":"c","y":"s"}') and comp.fullmatch('{"z":true}')
+
+
+@settings(max_examples=300, deadline=None)
+@given(lo=st.one_of(st.none(), st.integers(-100, 100), st.sampled_from([0.1, 0.3, 3.5, -2.25, 1e-09, -99999999999.99, 0.0])),
+       span=st.one_of(st.none(), st.sampled_from([0, 1, 0.5, 2.75, 100, 1e-06])),
+       lo_ex=st.booleans(), hi_ex=st.booleans(), data=st.data())
+def test_number_bounds_never_invalid_for_python_jsonschema(lo, span, lo_ex, hi_ex, data):
+    """Decimal and integer bounds, inclusive or exclusive: every accepted text is valid the way python-jsonschema
+    reads it (json.loads, float comparison), including decimals a hair beyond the bound; values clearly
+    inside are accepted."""
+    from decimal import Decimal
+    hi = None if span is None or lo is None else lo + span
+    schema = {"type": "number"}
+    if lo is not None:
+        schema["exclusiveMinimum" if lo_ex else "minimum"] = lo
+    if hi is not None:
+        schema["exclusiveMaximum" if hi_ex else "maximum"] = hi
+    try:
+        rx = re.compile(compile_schema(schema).regex)
+    except ConstraintError:  # empty: (x, x) exclusive
+        assert hi is not None and hi <= lo
+        return
+    v = jsonschema.Draft202012Validator(schema)
+    near = []
+    for b in (lo, hi):
+        if b is None:
+            continue
+        for k in range(0, 26):
+            for sgn in (1, -1):
+                near.append(Decimal(repr(b)) + sgn * Decimal(10) ** -k)
+        near += [Decimal(repr(b)), Decimal(repr(math.nextafter(b, math.inf))), Decimal(repr(math.nextafter(b, -math.inf)))]
+    near += [Decimal(data.draw(st.integers(-10 ** 6, 10 ** 6))) / 1000, Decimal(0)]
+    for d in near:
+        text = format(d, "f")
+        if rx.fullmatch(text):
+            assert v.is_valid(json.loads(text)), (schema, text)
+        x = float(d)
+        inside = (lo is None or x > lo + 1e-9 * max(1, abs(lo))) and (hi is None or x < hi - 1e-9 * max(1, abs(hi)))
+        if inside and len(text) < 40:
+            assert rx.fullmatch(text), (schema, text)
