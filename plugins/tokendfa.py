@@ -620,14 +620,16 @@ def _walk_pairs(ctrans: np.ndarray, dead: int, cs: "_ClassStrings"):
     """Every (state, string) pair whose walk survives, with its end state: ``(s, u, end, bulk)``.
 
     ``ctrans (S1, K)`` next state per byte class; ``cs`` the tokens as class strings. ``s, u, end`` are
-    int arrays of pairs; ``bulk`` is a list of ``(states, inside)``: every state of ``states`` reads every
-    string of the bool mask ``inside (U,)`` and stays where it is (these pairs are not in the arrays).
-    Three shortcuts keep the cost near the number of surviving pairs rather than ``S1 * U * maxlen``:
+    int arrays of pairs; ``bulk`` is a list of ``(states, ends, strings)``: state ``states[i]`` reads every
+    string of the index array ``strings`` and ends in ``ends[i]`` (these pairs are not in the arrays).
+    Shortcuts keep the cost near the number of surviving pairs rather than ``S1 * U * maxlen``:
     - a free-text state (several classes keep it in place) reads every string made only of those classes
       and stays put; states with the same looping classes share one test per string (``bulk``);
+    - a state whose first byte leads into a free-text state ends there for every string whose other bytes
+      all loop there (``bulk``: the first byte of a string value, after an opening quote);
     - a pair is dropped the moment it reaches ``dead`` (most die on their first or second byte: a state
       inside a key or a number allows a handful of bytes);
-    - a pair on a free-text state whose remaining bytes all loop there finishes at once.
+    - a pair that enters a free-text state later finishes at once when its remaining bytes all loop there.
     The first byte is done per byte class: the states that survive class ``b`` times the strings that
     start with ``b``."""
     S1, K = ctrans.shape
@@ -636,7 +638,7 @@ def _walk_pairs(ctrans: np.ndarray, dead: int, cs: "_ClassStrings"):
     stays = ctrans[:dead] == np.arange(dead, dtype=ctrans.dtype)[:, None]  # (S, K)
     isloop = np.zeros(S1, dtype=bool)
     isloop[:dead] = stays.sum(axis=1) > 1  # a free-text state: several classes keep it in place
-    suf = loop = None
+    suf = loop = sets = None
     group = np.full(S1, -1, dtype=np.int64)  # loop group of each free-text state
     bulk, inside = [], []
     if isloop.any():  # loop[s]: the bytes that keep s in place, as a 256-bit set (like cs.suf)
@@ -646,10 +648,10 @@ def _walk_pairs(ctrans: np.ndarray, dead: int, cs: "_ClassStrings"):
         ls = np.flatnonzero(isloop)
         sets, g_of = np.unique(loop[ls], axis=0, return_inverse=True)
         group[ls] = g_of.reshape(-1)
-        whole = cs.whole  # (U, 4) every byte of each string
         for g in range(len(sets)):
-            ins = ~(whole & ~sets[g]).any(axis=1)  # (U,) the string only uses looping bytes
-            bulk.append((ls[group[ls] == g], ins))
+            ins = ~(cs.whole & ~sets[g]).any(axis=1)  # (U,) the string only uses looping bytes
+            gs = ls[group[ls] == g]
+            bulk.append((gs, gs, np.flatnonzero(ins)))
             inside.append(ins)
     first = fc[start]  # (U,)
     order = np.argsort(first, kind="stable")
@@ -659,9 +661,19 @@ def _walk_pairs(ctrans: np.ndarray, dead: int, cs: "_ClassStrings"):
     for b in np.flatnonzero(counts):
         us = order[bounds[b]: bounds[b + 1]]
         src = np.flatnonzero(ctrans[:dead, b] != dead)
-        for g in np.unique(group[src]) if len(src) else ():
-            sg = src[group[src] == g]
-            ug = us if g < 0 else us[~inside[g][us]]  # bulk pairs are not walked
+        if not len(src):
+            continue
+        tgt = ctrans[src, b]
+        enters = np.where(isloop[tgt] & (tgt != src), group[tgt], -1)  # loop group the first byte enters
+        for gs, ge in {(int(x), int(y)) for x, y in zip(group[src], enters)}:
+            pick = (group[src] == gs) & (enters == ge)
+            sg = src[pick]
+            ug = us if gs < 0 else us[~inside[gs][us]]  # loop-bulk pairs are not walked
+            if ge >= 0 and len(ug):
+                rest = ~(cs.tail[ug] & ~sets[ge]).any(axis=1)  # the other bytes all loop in the state entered
+                if rest.any():
+                    bulk.append((sg, tgt[pick], ug[rest]))
+                    ug = ug[~rest]
             if len(sg) and len(ug):
                 ss.append(np.repeat(sg.astype(np.int32), len(ug)))
                 uu.append(np.tile(ug.astype(np.int32), len(sg)))
@@ -703,23 +715,25 @@ def _token_columns(s: np.ndarray, u: np.ndarray, e: np.ndarray, U: int, S1: int,
     n_live = np.bincount(u, minlength=U)
     with np.errstate(over="ignore"):
         np.add.at(h, u, w[s] * (e.astype(np.int64) + 1))  # (U,) wraps: a hash, not arithmetic
-        for gs, ins in bulk:  # each state of gs stays put on every string of ins
-            h[ins] += (w[gs] * (gs.astype(np.int64) + 1)).sum()
-            n_live[ins] += len(gs)
+        for st, en, idx in bulk:  # state st[i] ends in en[i] on every string of idx
+            h[idx] += (w[st] * (en.astype(np.int64) + 1)).sum()
+            n_live[idx] += len(st)
     _, inv = np.unique(h, return_inverse=True)
     inv = inv.reshape(-1)
     cols = np.full((int(inv.max()) + 1 if U else 0, S1), dead, dtype=np.int32)
     cols[inv[u], s] = e
-    for gs, ins in bulk:
-        cols[np.ix_(np.unique(inv[ins]), gs)] = gs
+    rows = [np.unique(inv[idx]) for _, _, idx in bulk]  # the groups each bulk entry covers
+    for (st, en, _), rw in zip(bulk, rows):
+        cols[np.ix_(rw, st)] = en
     ok = np.array_equal(cols[inv[u], s], e) and np.array_equal((cols != dead).sum(axis=1)[inv], n_live)
-    ok = ok and all((cols[np.ix_(inv[ins], gs)] == gs).all() for gs, ins in bulk)
+    # a later bulk entry that overwrote an earlier one in a shared group shows up on the groups' rows
+    ok = ok and all((cols[np.ix_(rw, st)] == en).all() for (st, en, _), rw in zip(bulk, rows))
     if ok:
         return cols, inv
     dense = np.full((U, S1), dead, dtype=np.int32)  # a collision: exact fallback
     dense[u, s] = e
-    for gs, ins in bulk:
-        dense[np.ix_(np.flatnonzero(ins), gs)] = gs
+    for st, en, idx in bulk:
+        dense[np.ix_(idx, st)] = en
     cols, inv = np.unique(dense, axis=0, return_inverse=True)
     return cols, inv.reshape(-1)
 
@@ -734,7 +748,7 @@ class _FlatVocab:
     ``ids (T,)`` token ids; ``lens (T,)``; ``start (T,)`` first slot; ``slots (T + total,)`` uint8 bytes
     (end slots 0); ``by_k[k]``: the slots at position ``k`` of tokens longer than ``k``; ``suf (slots, 4)``
     uint64: the bytes from each slot to the end of its token as a 256-bit set (packed like
-    :func:`_byte_sets`; end slots empty); ``whole (T, 4)``: every token's bytes, ``suf[start]``."""
+    :func:`_byte_sets`; end slots empty); ``whole (T, 4)``: every token's bytes, ``suf[start]``; ``tail (T, 4)``: its bytes after the first."""
 
     ids: np.ndarray
     lens: np.ndarray
@@ -743,6 +757,7 @@ class _FlatVocab:
     by_k: list
     suf: np.ndarray
     whole: np.ndarray
+    tail: np.ndarray
 
 
 def _byte_sets(member: np.ndarray) -> np.ndarray:
@@ -767,7 +782,7 @@ def _flat_vocab(vocab: TokenVocab) -> _FlatVocab:
         suf = np.zeros((len(slots), 4), dtype=np.uint64)
         for idx in reversed(by_k):
             suf[idx] = suf[idx + 1] | one[slots[idx]]
-        got = _vocab_flat[id(vocab)] = (vocab, _FlatVocab(ids, lens, start, slots, by_k, suf, suf[start]))
+        got = _vocab_flat[id(vocab)] = (vocab, _FlatVocab(ids, lens, start, slots, by_k, suf, suf[start], suf[start + 1]))
     return got[1]
 
 
@@ -781,6 +796,7 @@ class _ClassStrings:
     lens: np.ndarray
     suf: np.ndarray
     whole: np.ndarray
+    tail: np.ndarray
     bcls: np.ndarray
 
 
@@ -792,7 +808,7 @@ def _class_strings(vocab: TokenVocab, bcls: np.ndarray, fill_id: int | None):
     and :func:`_token_columns` groups tokens with identical columns anyway."""
     fv = _flat_vocab(vocab)
     keep = np.flatnonzero(fv.ids != fill_id) if fill_id is not None else np.arange(len(fv.ids))
-    return fv.ids[keep], _ClassStrings(bcls[fv.slots], fv.start[keep], fv.lens[keep], fv.suf, fv.whole[keep], bcls)
+    return fv.ids[keep], _ClassStrings(bcls[fv.slots], fv.start[keep], fv.lens[keep], fv.suf, fv.whole[keep], fv.tail[keep], bcls)
 
 
 @lru_cache(maxsize=256)
