@@ -52,8 +52,9 @@ class Template(Constraint):
             pos = m.end()
         if pos < len(text):
             self.parts.append(text[pos:])
-        if "{{" in "".join(p for p in self.parts if isinstance(p, str)):
-            raise ConstraintError(f"template has a malformed hole near {text[text.find('{{'):][:30]!r}; write holes as {{{{name:N}}}}")
+        bad = next((p for p in self.parts if isinstance(p, str) and "{{" in p), None)  # per fixed part: a "{" right
+        if bad is not None:  # before a hole ("{{{h:1}}") is literal text, not a malformed hole
+            raise ConstraintError(f"template has a malformed hole near {bad[bad.find('{{'):][:30]!r}; write holes as {{{{name:N}}}}")
         unknown = set(self.slots) - names
         if unknown:
             raise ConstraintError(f"slots {sorted(unknown)} name no hole of the template (holes: {sorted(names)})")

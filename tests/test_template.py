@@ -70,3 +70,12 @@ def test_template_errors_are_named(text, words):
 def test_unknown_slot_is_named():
     with pytest.raises(sd.ConstraintError, match="name no hole"):
         sd.Template("a {{x:2}}", slots={"y": sd.Template("q")})
+
+
+def test_literal_braces_next_to_holes_are_text():
+    """A "{" just before a hole or a "}" just after one is fixed text (found by the property test above)."""
+    tpl = sd.Template("{{{h0:1}}{")
+    assert tpl.parts == ["{", ("h0", 1), "{"]
+    assert sd.Template("x {{a:2}}} y").parts == ["x ", ("a", 2), "} y"]
+    with pytest.raises(sd.ConstraintError, match="malformed hole"):
+        sd.Template("a {{b} c")
