@@ -665,8 +665,10 @@ def _walk_pairs(ctrans: np.ndarray, dead: int, cs: "_ClassStrings"):
             continue
         tgt = ctrans[src, b]
         enters = np.where(isloop[tgt] & (tgt != src), group[tgt], -1)  # loop group the first byte enters
-        for gs, ge in {(int(x), int(y)) for x, y in zip(group[src], enters)}:
-            pick = (group[src] == gs) & (enters == ge)
+        key = (group[src] + 1) * (len(inside) + 1) + enters + 1  # (n,) one id per (own group, entered group)
+        for kk in np.unique(key):
+            gs, ge = int(kk) // (len(inside) + 1) - 1, int(kk) % (len(inside) + 1) - 1
+            pick = key == kk
             sg = src[pick]
             ug = us if gs < 0 else us[~inside[gs][us]]  # loop-bulk pairs are not walked
             if ge >= 0 and len(ug):
@@ -789,7 +791,8 @@ def _flat_vocab(vocab: TokenVocab) -> _FlatVocab:
 @dataclass
 class _ClassStrings:
     """Tokens as strings of byte classes. String ``u`` is ``fc[start[u] : start[u] + lens[u]]``;
-    ``fc`` is over the vocabulary's slots (``_FlatVocab``), so ``by_k`` and ``suf`` index it too."""
+    ``fc`` is over the vocabulary's slots (``_FlatVocab``), so ``suf`` indexes it too; ``whole``/``tail``
+    are the per-string byte sets of ``_FlatVocab``; ``bcls (256,)`` each byte's class."""
 
     fc: np.ndarray
     start: np.ndarray
