@@ -62,8 +62,10 @@ def _max_and_lse(x: torch.Tensor, chunk: int = 32) -> tuple[torch.Tensor, torch.
     return top, arg, lse
 
 
-def _sample(x: torch.Tensor, temperature: float, generator: torch.Generator | None, chunk: int = 32) -> torch.Tensor:
+def _sample(x: torch.Tensor, top: torch.Tensor, temperature: float, generator: torch.Generator | None,
+            chunk: int = 32) -> torch.Tensor:
     """One token per row of ``x (..., V)`` drawn from ``softmax(x / temperature)``: shape ``x.shape[:-1]``.
+    ``top (...)``: each row's max (``_max_and_lse`` has it already).
 
     Inverse-CDF sampling, one float64 uniform per row and a float64 cumulative sum, over chunks of
     ``chunk`` rows. It draws from the same distribution as Gumbel-max with float64 noise (LLaDA's point:
@@ -72,17 +74,16 @@ def _sample(x: torch.Tensor, temperature: float, generator: torch.Generator | No
     token (exact to 1e-7 relative; tokens below 1e-38 of the top get no mass). Banned tokens (-inf) have
     zero mass and are never drawn; a row with no allowed token gets 0."""
     lead, V = x.shape[:-1], x.shape[-1]
-    rows = x.reshape(-1, V)  # (N, V), a view for contiguous input
+    rows, tops = x.reshape(-1, V), top.reshape(-1, 1)  # (N, V), (N, 1): views for contiguous input
     u = torch.rand(rows.shape[0], dtype=torch.float64, device=x.device, generator=generator)  # (N,)
     out = torch.zeros(rows.shape[0], dtype=torch.long, device=x.device)
     for i in range(0, rows.shape[0], chunk):
-        c = rows[i : i + chunk]  # (c, V)
-        top = c.max(dim=-1, keepdim=True).values  # (c, 1)
-        w = torch.exp((c - top) / temperature)  # (c, V) in (0, 1]; 0 for banned tokens (and below 1e-38)
+        c, t = rows[i : i + chunk], tops[i : i + chunk]  # (c, V), (c, 1)
+        w = torch.exp((c - t) / temperature)  # (c, V) in (0, 1]; 0 for banned tokens (and below 1e-38)
         cdf = torch.cumsum(w, dim=-1, dtype=torch.float64)  # (c, V) summed in float64: no lost tail mass
         r = u[i : i + chunk, None] * cdf[:, -1:]  # (c, 1) uniform in [0, total)
         pick = torch.searchsorted(cdf, r, right=True).squeeze(-1)  # (c,) first index whose cdf exceeds r
-        out[i : i + chunk] = torch.where(torch.isfinite(top.squeeze(-1)), pick.clamp_max(V - 1), 0)
+        out[i : i + chunk] = torch.where(torch.isfinite(t.squeeze(-1)), pick.clamp_max(V - 1), 0)
     return out.reshape(lead)
 
 
@@ -148,7 +149,7 @@ def propose(
     sel = _filter_top_k_top_p(sel, top_k, top_p)
     top, x0, lse = _max_and_lse(sel)  # (N,), (N,), (N,)
     if temperature and temperature > 0:
-        x0 = _sample(sel, temperature, generator)  # (N,)
+        x0 = _sample(sel, top, temperature, generator)  # (N,)
     conf = torch.exp(torch.gather(sel, -1, x0.unsqueeze(-1)).squeeze(-1) - lse)  # (N,) probability of x0
     dead = torch.isneginf(top)  # (N,) no token allowed at all
 
