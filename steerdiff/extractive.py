@@ -103,8 +103,8 @@ def candidate_dates(text: str) -> list[str]:
         for m in form.finditer(text):
             g = m.groupdict()
             year, day = int(g["year"]), int(g["day"])
-            months = [_MONTH[g["mon"].lower().rstrip(".")]] if g.get("mon") else [int(g["m"])]
-            readings = [(months[0], day)] + ([(day, months[0])] if "/" in m.group(0) else [])
+            month = _MONTH[g["mon"].lower().rstrip(".")] if g.get("mon") else int(g["m"])
+            readings = [(month, day)] + ([(day, month)] if "/" in m.group(0) else [])
             for mo, d in readings:
                 try:
                     found.append((m.start(), datetime.date(year, mo, d).isoformat()))
