@@ -59,7 +59,8 @@ import math
 import re
 import sys
 import urllib.parse
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
@@ -284,9 +285,6 @@ def _safe_bound(v, incl: bool, lower: bool) -> Decimal:
     ``float(D) >= float(d)`` because rounding is monotonic. Decimals between ``v`` and ``d`` are the
     only ones lost (for ``exclusiveMinimum: 1``: ``1 < x < 1.0000000000000002``). A ``d`` with more than
     ``_BOUND_DIGITS`` fraction digits (``5e-324`` for ``exclusiveMinimum: 0``) is rounded toward the inside."""
-    from decimal import ROUND_CEILING, ROUND_FLOOR
-    from fractions import Fraction
-
     x = Fraction(v)
     f = float(x)
     if lower and (Fraction(f) < x or (not incl and Fraction(f) == x)):
