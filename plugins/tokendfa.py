@@ -367,7 +367,7 @@ class TokenDFA:
     """A regular language over token ids.
 
     States ``0..S-1`` come from the byte DFA, ``PAD = S`` is the absorbing padding state, ``DEAD = S+1``.
-    ``table (S+2, C)`` int: next state per token class (class 0 never allowed, class 1 the padding token).
+    ``table (S+2, C)`` int32: next state per token class (class 0 never allowed, class 1 the padding token).
     ``tok2cls (V,)`` int: class of each token id. ``accept (S+2,)`` bool (PAD accepts).
     ``step_any (S+2, S+2)`` float32: 1 where some token class moves the row state to the column state.
     ``min_tokens``: fewest tokens of an accepted text (padding excluded).
@@ -435,13 +435,12 @@ class TokenDFA:
         key or a literal has one or two successors)."""
         got = self._torch.get("edges")
         if got is None:
-            t = np.sort(self.table[:, 1:], axis=1)  # (N, C-1)
-            new = np.ones(t.shape, dtype=bool)
-            new[:, 1:] = t[:, 1:] != t[:, :-1]
-            new &= t != self.dead
-            new[self.dead] = False
-            src, col = np.nonzero(new)
-            got = self._torch["edges"] = (src, t[src, col])
+            live = self.table[:, 1:] != self.dead  # (N, C-1); most entries of a large automaton are dead
+            live[self.dead] = False
+            src, col = np.nonzero(live)
+            N = np.int64(self.n_states)
+            pair = np.unique(src * N + self.table[:, 1:][src, col])  # (E,) sorted by (src, dst)
+            got = self._torch["edges"] = (pair // N, pair % N)
         return got
 
     def _sweep(self, cls_row: np.ndarray, masked: np.ndarray, forward: bool) -> np.ndarray:
@@ -677,8 +676,9 @@ def _walk_pairs(ctrans: np.ndarray, dead: int, cs: "_ClassStrings"):
                     bulk.append((sg, tgt[pick], ug[rest]))
                     ug = ug[~rest]
             if len(sg) and len(ug):
-                ss.append(np.repeat(sg.astype(np.int32), len(ug)))
-                uu.append(np.tile(ug.astype(np.int32), len(sg)))
+                s2, u2 = _second_byte_pairs(sg, tgt[pick], ug, cs, ctrans, dead)
+                ss.append(s2)
+                uu.append(u2)
     if not ss:
         z = np.zeros(0, dtype=np.int32)
         return z, z, z, bulk
@@ -704,15 +704,44 @@ def _walk_pairs(ctrans: np.ndarray, dead: int, cs: "_ClassStrings"):
     return s, u, e, bulk
 
 
-def _token_columns(s: np.ndarray, u: np.ndarray, e: np.ndarray, U: int, S1: int, dead: int, bulk=()):
-    """Group strings with identical end-state columns: ``(cols (C', S1), inv (U,))`` with
-    ``column(u) = cols[inv[u]]``, from the sparse pairs and ``bulk`` groups of :func:`_walk_pairs`
-    (absent pairs are dead).
+def _second_byte_pairs(src: np.ndarray, mid: np.ndarray, us: np.ndarray, cs: "_ClassStrings", ctrans: np.ndarray,
+                       dead: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs of ``src x us`` that survive their string's second byte: ``(s, u)`` int32 arrays.
+
+    ``mid[i]`` is the state ``src[i]`` reaches on the strings' (shared) first byte. One-byte strings pair with
+    every state. The walk would drop the other pairs on that byte anyway; leaving them out first keeps the
+    pair arrays near the survivors (a state inside a key literal allows one byte, and most strings that
+    start with it die on the next)."""
+    K = ctrans.shape[1]
+    c2 = np.where(cs.lens[us] > 1, cs.fc[cs.start[us] + 1], K)  # (n,) second byte's class, K: none
+    order = np.argsort(c2, kind="stable")
+    us, c2 = us[order], c2[order]
+    vals, offs, cnt = np.unique(c2, return_index=True, return_counts=True)
+    ok = np.ones((len(src), len(vals)), dtype=bool)  # (n_src, n_vals) state survives that second byte
+    real = vals < K
+    ok[:, real] = ctrans[mid[:, None], vals[real][None, :]] != dead
+    i, j = np.nonzero(ok)
+    n = cnt[j]
+    s_out = np.repeat(src[i].astype(np.int32), n)
+    first = np.repeat(offs[j] - (np.cumsum(n) - n), n)  # ragged ranges: segment j's strings after each pair
+    u_out = us[np.arange(int(n.sum())) + first].astype(np.int32)
+    return s_out, u_out
+
+
+def _token_table(s: np.ndarray, u: np.ndarray, e: np.ndarray, U: int, S: int, bulk=()):
+    """Group strings with identical end-state columns into token classes and lay out their transitions:
+    ``(table (S+2, 2+A) int32, cls (U,))``. Pairs and ``bulk`` groups come from :func:`_walk_pairs` (absent
+    pairs are dead; live end states are byte states ``< S``). ``cls[u]`` is string ``u``'s class: ``0`` when
+    it is dead in every state, else ``2..A+1``; ``table[q, cls[u]]`` is its end state from ``q`` or
+    ``DEAD = S+1``. Columns 0 and 1 and rows ``S`` (PAD) and ``S+1`` (DEAD) are left DEAD for the caller.
 
     Columns are hashed (a wrapping sum of ``w[s] * (end + 1)`` over a string's pairs) and the grouping is
-    then verified exactly: every pair agrees with its group's column and every string has as many live
-    pairs as its group. On a hash collision it falls back to exact ``np.unique`` on the dense matrix."""
-    w = _hash_weights(S1, 0x5EED)
+    then verified exactly: every pair agrees with its class's column and every string has as many live
+    pairs as its class. On a hash collision it falls back to exact ``np.unique`` on the dense matrix.
+    The table is written once, in place (it can be hundreds of MB for large objects: every extra copy
+    costs seconds of page faults)."""
+    DEAD = S + 1
+    w = _hash_weights(S + 1, 0x5EED)
     h = np.zeros(U, dtype=np.int64)
     n_live = np.bincount(u, minlength=U)
     with np.errstate(over="ignore"):
@@ -722,22 +751,33 @@ def _token_columns(s: np.ndarray, u: np.ndarray, e: np.ndarray, U: int, S1: int,
             n_live[idx] += len(st)
     _, inv = np.unique(h, return_inverse=True)
     inv = inv.reshape(-1)
-    cols = np.full((int(inv.max()) + 1 if U else 0, S1), dead, dtype=np.int32)
-    cols[inv[u], s] = e
-    rows = [np.unique(inv[idx]) for _, _, idx in bulk]  # the groups each bulk entry covers
-    for (st, en, _), rw in zip(bulk, rows):
-        cols[np.ix_(rw, st)] = en
-    ok = np.array_equal(cols[inv[u], s], e) and np.array_equal((cols != dead).sum(axis=1)[inv], n_live)
-    # a later bulk entry that overwrote an earlier one in a shared group shows up on the groups' rows
-    ok = ok and all((cols[np.ix_(rw, st)] == en).all() for (st, en, _), rw in zip(bulk, rows))
+    alive = np.zeros(int(inv.max()) + 1 if U else 0, dtype=bool)
+    alive[inv[n_live > 0]] = True
+    gcls = np.where(alive, np.cumsum(alive) + 1, 0)  # group -> class (0: dead everywhere)
+    cls = gcls[inv]  # (U,)
+    table = np.full((S + 2, 2 + int(alive.sum())), DEAD, dtype=np.int32)
+    table[s, cls[u]] = e
+    for st, en, idx in bulk:
+        table[np.ix_(st, np.unique(cls[idx]))] = en[:, None]
+    ok = np.array_equal(table[s, cls[u]], e) and not n_live[cls == 0].any()
+    # every string has as many live pairs as its class's column (a later bulk entry that overwrote an
+    # earlier one in a shared class shows up on the pairs or on these counts)
+    ok = ok and np.array_equal((table[:S] != DEAD).sum(axis=0)[cls], np.where(cls > 0, n_live, 0))
+    ok = ok and all((table[np.ix_(st, np.unique(cls[idx]))] == en[:, None]).all() for st, en, idx in bulk)
     if ok:
-        return cols, inv
-    dense = np.full((U, S1), dead, dtype=np.int32)  # a collision: exact fallback
+        return table, cls
+    dense = np.full((U, S + 1), DEAD, dtype=np.int32)  # a collision: exact fallback
     dense[u, s] = e
     for st, en, idx in bulk:
         dense[np.ix_(idx, st)] = en
     cols, inv = np.unique(dense, axis=0, return_inverse=True)
-    return cols, inv.reshape(-1)
+    inv = inv.reshape(-1)
+    alive = (cols != DEAD).any(axis=1)
+    gcls = np.where(alive, np.cumsum(alive) + 1, 0)
+    table = np.full((S + 2, 2 + int(alive.sum())), DEAD, dtype=np.int32)
+    table[: S + 1, 2:] = cols[alive].T
+    table[S] = DEAD  # the byte automaton's dead row is not PAD
+    return table, gcls[inv]
 
 
 _vocab_flat: dict[int, tuple] = {}
@@ -839,30 +879,23 @@ def _compile_cached(pattern: str, vocab_key: int, fill_id: int | None, n_ids: in
     # byte classes: bytes with identical columns
     bcls = _byte_classes(trans)
     K = int(bcls.max()) + 1
-    ctrans = np.empty((S1, K), dtype=np.int32)
-    ctrans[:, bcls] = trans
+    rep = np.empty(K, dtype=np.int64)
+    rep[bcls] = np.arange(256)  # one byte of each class
+    ctrans = np.ascontiguousarray(trans[:, rep])  # (S1, K)
     tok2cls = np.zeros(n_ids, dtype=np.int64)
     if fill_id is not None and 0 <= fill_id < n_ids:
         tok2cls[fill_id] = FILL
     tids, cstr = _class_strings(vocab, bcls, fill_id)
     U = len(cstr.lens)
-    if U:
-        ps, pu, pe, bulk = _walk_pairs(ctrans, dead_b, cstr)
-        cols_u, inv = _token_columns(ps, pu, pe, U, S1, dead_b, bulk)  # token classes: identical columns (C', S1)
-        alive = (cols_u != dead_b).any(axis=1)
-        cls_id = np.zeros(len(cols_u), dtype=np.int64)
-        cls_id[alive] = np.arange(2, 2 + int(alive.sum()))
-        tok2cls[tids] = cls_id[inv]  # class of each token
-        cols_live = cols_u[alive]  # (C-2, S1)
-    else:
-        cols_live = np.zeros((0, S1), dtype=np.int32)
-    C = 2 + cols_live.shape[0]
     N = S + 2  # byte states, PAD, DEAD
     PAD, DEAD = S, S + 1
-    table = np.full((N, C), DEAD, dtype=np.int64)
-    if cols_live.shape[0]:
-        t = cols_live.T[:S].astype(np.int64)  # (S, C-2)
-        table[:S, 2:] = np.where(t == dead_b, DEAD, t)
+    if U:
+        ps, pu, pe, bulk = _walk_pairs(ctrans, dead_b, cstr)
+        table, cls = _token_table(ps, pu, pe, U, S, bulk)  # token classes: identical columns
+        tok2cls[tids] = cls  # class of each token
+    else:
+        table = np.full((N, 2), DEAD, dtype=np.int32)
+    C = table.shape[1]
     acc = np.zeros(N, dtype=bool)
     acc[:S] = accept[:S]
     acc[PAD] = True
