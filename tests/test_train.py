@@ -250,3 +250,31 @@ def test_continue_as_roformer_ports_the_bert_weights(trained, tmp_path):
     assert model.family == "masked" and type(model.model).__name__ == "RoFormerForMaskedLM"
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"], "additionalProperties": False}
     assert isinstance(sd.fill(model, schema, "it is 12")["n"], int)
+
+
+def test_context_examples_keep_values_in_the_text():
+    """Context words around an extraction text change the prompt only: the free-text values stay verbatim in
+    it, the JSON is still the record's, and the prompt is longer than without context (same seed, same
+    records up to the first draw that differs)."""
+    if not D.wordnet_sentences():
+        pytest.skip("Debian's wordnet-base is not installed (context words come from it)")
+    ds = D.build_dataset(600, seed=5, mix=(0.9, 0.05, 0.05), nonce=0.5, context=1.0)
+    free = {"name", "customer", "city", "company", "street", "title", "location", "email", "phone", "order_id"}
+    n = 0
+    for e in ds["examples"]:
+        if e["kind"] != "extract":
+            continue
+        n += 1
+        obj = json.loads(e["canvas"][0])
+        assert e["canvas"][0] == D.to_json(obj)
+        for k, v in obj.items():
+            if k in free:
+                assert v in e["prompt"], (k, v, e["prompt"])
+    assert n == 540
+    import random
+
+    rng = random.Random(0)
+    wn = D.wordnet_sentences()
+    outs = [D.with_context("Maria Lopez is 34.", rng, wn) for _ in range(50)]
+    assert all("Maria Lopez is 34." in o and len(o) > len("Maria Lopez is 34.") for o in outs)
+    assert any(not o.startswith("Maria") for o in outs) and any(not o.endswith("34.") for o in outs)

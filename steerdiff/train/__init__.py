@@ -55,6 +55,7 @@ class TrainConfig:
     init_from: str = ""  # continue from a saved model dir (its tokenizer and weights; fresh optimizer)
     mix: str = "0.6,0.2,0.2"  # extraction,fill,plain proportions of the data
     nonce: float = 0.0  # share of extraction records with made-up names/places (forces copying)
+    context: float = 0.0  # share of extraction texts with unrelated WordNet words around them
     copy: float = 0.0  # share of pure copy tasks (prompt -> the prompt or a span of it), out of the extraction share
     arch: str = "bert"  # "bert" (absolute positions) or "roformer" (rotary positions, BERT otherwise)
     command: str = ""
@@ -306,7 +307,7 @@ Extraction targets: compact JSON (`separators=(",", ":")`, `ensure_ascii=False`)
 **optional fields not mentioned in the text are absent** (never null).
 
 ## Data (seed {cfg.seed}, built by `steerdiff/train/data.py`)
-- extraction: {s.get('extraction')} examples, {s.get('copy', 0)} more pure copy tasks, nonce share {cfg.nonce} (6 record kinds: Person, Contact, Address, Product, Order, Event;
+- extraction: {s.get('extraction')} examples, {s.get('copy', 0)} more pure copy tasks, nonce share {cfg.nonce}, context share {cfg.context} (6 record kinds: Person, Contact, Address, Product, Order, Event;
   compositional templates: subject frames x shuffled predicate clauses with omitted fields, key-value forms,
   bare lists, whole-sentence templates; dates/times/prices written in varied forms, normalised in the JSON)
 - template fill: {s.get('fill')} examples (review sentences, positive and negative, plus WordNet sentences)
@@ -355,7 +356,7 @@ def _train(cfg: TrainConfig) -> dict:
     gen = torch.Generator().manual_seed(cfg.seed)
     os.makedirs(cfg.out, exist_ok=True)
 
-    ds = D.build_dataset(cfg.n_examples, cfg.seed, mix=tuple(float(x) for x in cfg.mix.split(",")), nonce=cfg.nonce, copy=cfg.copy)
+    ds = D.build_dataset(cfg.n_examples, cfg.seed, mix=tuple(float(x) for x in cfg.mix.split(",")), nonce=cfg.nonce, copy=cfg.copy, context=cfg.context)
     examples, sizes = ds["examples"], ds["sizes"]
     print(f"data: {sizes} ({time.time() - t_start:.0f}s)", flush=True)
     if cfg.init_from:

@@ -590,13 +590,32 @@ def nonce_record(kind: str, rec: dict, fk: Faker, rng: random.Random) -> dict:
     return rec
 
 
-def extraction_example(fk: Faker, rng: random.Random, kind: str | None = None, nonce: float = 0.0) -> dict:
-    """One extraction example; with probability ``nonce`` its free-text values are nonce words."""
+def with_context(text: str, rng: random.Random, wn: list[str]) -> str:
+    """``text`` with unrelated words around it: a lead-in of the first 1-6 words of a WordNet sentence
+    ("According to the ...", "Make a ...") and/or a WordNet sentence after it. The JSON is unchanged, so
+    the model learns that a value is not whatever words stand next to the record (a name does not start
+    at the first word of the text), without seeing the held-out templates."""
+    r = rng.random()
+    if r < 0.7:
+        words = rng.choice(wn).split(" ")
+        lead = " ".join(words[: rng.randint(1, min(6, len(words)))]).rstrip(".,;:!?")
+        text = lead + rng.choice([" ", " ", ", ", ": ", " - ", ". "]) + text
+    if r > 0.4:
+        text = text + rng.choice([" ", " ", "\n"]) + rng.choice(wn)
+    return text
+
+
+def extraction_example(fk: Faker, rng: random.Random, kind: str | None = None, nonce: float = 0.0,
+                       context: float = 0.0, wn: list[str] | None = None) -> dict:
+    """One extraction example; with probability ``nonce`` its free-text values are nonce words, with
+    probability ``context`` the text has unrelated WordNet words around it (:func:`with_context`)."""
     kind = kind or rng.choice(KINDS)
     rec = make_record(kind, fk, rng)
     if nonce and rng.random() < nonce:
         rec = nonce_record(kind, rec, fk, rng)
     text, obj = render_train(kind, rec, rng)
+    if context and wn and rng.random() < context:
+        text = with_context(text, rng, wn)
     return {"kind": "extract", "schema": kind, "prompt": text, "canvas": [to_json(obj)]}
 
 
@@ -738,10 +757,11 @@ def copy_example(rng: random.Random, fk: Faker, wn: list[str]) -> dict:
 # The mix
 # --------------------------------------------------------------------------------------------------
 def build_dataset(n: int = 200_000, seed: int = 0, mix=(0.6, 0.2, 0.2), nonce: float = 0.0,
-                  copy: float = 0.0) -> dict:
+                  copy: float = 0.0, context: float = 0.0) -> dict:
     """``n`` examples: extraction / fill / plain in proportions ``mix``; reproducible from ``seed``.
     A share ``nonce`` of the extraction records get made-up names and places (``nonce_record``); a share
-    ``copy`` of all examples are pure copy tasks (``copy_example``), taken out of the extraction share.
+    ``copy`` of all examples are pure copy tasks (``copy_example``), taken out of the extraction share; a
+    share ``context`` of the extraction texts have unrelated WordNet words around them (``with_context``).
 
     Returns ``{"examples": [...], "sizes": {...}}``. When WordNet is not installed its share goes to fill.
     """
@@ -754,7 +774,7 @@ def build_dataset(n: int = 200_000, seed: int = 0, mix=(0.6, 0.2, 0.2), nonce: f
     n_fill = n - n_ext - n_plain
     n_copy = int(n * copy)
     n_ext -= n_copy
-    ex = [extraction_example(fk, rng, nonce=nonce) for _ in range(n_ext)]
+    ex = [extraction_example(fk, rng, nonce=nonce, context=context, wn=wn) for _ in range(n_ext)]
     ex += [copy_example(rng, fk, wn) for _ in range(n_copy)]
     # fill: mostly reviews; a fifth neutral WordNet sentences (also seen as plain text)
     fill = []
