@@ -37,6 +37,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import chain, repeat
 
 import numpy as np
 import torch
@@ -290,27 +291,33 @@ def byte_dfa(pattern: str) -> ByteDFA:
     if len(trans_d) > MAX_STATES:
         raise AutomatonTooLarge(f"regex {pattern[:80]!r}...: its automaton has {len(trans_d)} states, above the limit of "
                                 f"{MAX_STATES}; tighten the bounds (maxLength, maxItems, max_depth)", len(trans_d), MAX_STATES)
-    finals = set(index.get_final_states())
+    finals = np.fromiter(index.get_final_states(), dtype=np.int64)
     init = index.get_initial_state()
-    names = sorted(set(trans_d) | finals | {init} | {t for d in trans_d.values() for t in d.values()})
-    ids = {s: i for i, s in enumerate(names)}
-    S = len(names)
+    # the transitions as flat arrays (a Python loop per edge costs about 0.5 s for automata of 50k states)
+    n = sum(map(len, trans_d.values()))
+    src = np.fromiter(chain.from_iterable(repeat(s, len(d)) for s, d in trans_d.items()), dtype=np.int64, count=n)
+    byte = np.fromiter(chain.from_iterable(d.keys() for d in trans_d.values()), dtype=np.int64, count=n)
+    dst = np.fromiter(chain.from_iterable(d.values() for d in trans_d.values()), dtype=np.int64, count=n)
+    every = np.concatenate([src, dst, finals, [init]])  # the engine's state ids -> 0..S-1 in their order
+    present = np.zeros(int(every.max()) + 1, dtype=bool)
+    present[every] = True
+    dense = np.cumsum(present, dtype=np.int64) - 1
+    S = int(present.sum())
+    ok = byte < 256
+    src, byte, dst = dense[src[ok]], byte[ok], dense[dst[ok]]
     trans = np.full((S + 1, 256), S, dtype=np.int32)
-    for s, d in trans_d.items():
-        row = trans[ids[s]]
-        for b, t in d.items():
-            if b < 256:
-                row[b] = ids[t]
+    trans[src, byte] = dst
     marked = np.zeros(S + 1, dtype=bool)  # states after the end marker
-    for f in finals:
-        marked[ids[f]] = True
+    marked[dense[finals]] = True
+    init_id = int(dense[init])
     s4 = trans[trans[trans[trans[np.arange(S + 1), 0xF4], 0x8F], 0xBF], 0xBF]
     accept = marked[s4]  # accepting in the pattern's language: the end marker can follow
     accept[S] = False
     trans[marked[trans]] = S  # the marker itself is never part of the text
     accept &= ~marked
-    live = _coreachable(trans, accept)  # trim: states that cannot reach acceptance become the dead sink
-    if not live[ids[init]]:
+    keep_edge = ~marked[dst] & (dst != src)
+    live = _coreachable(src[keep_edge], dst[keep_edge], accept)  # trim: states that cannot reach acceptance become the dead sink
+    if not live[init_id]:
         raise ConstraintError(f"regex {pattern!r} matches no text at all (its language is empty)")
     keep = np.flatnonzero(live[:S])
     remap = np.full(S + 1, len(keep), dtype=np.int32)
@@ -318,18 +325,15 @@ def byte_dfa(pattern: str) -> ByteDFA:
     new = remap[trans[np.append(keep, S)]]
     new[-1] = len(keep)
     acc = np.append(accept[keep], False)
-    return ByteDFA(new, acc, int(remap[ids[init]]))
+    return ByteDFA(new, acc, int(remap[init_id]))
 
 
-def _coreachable(trans: np.ndarray, accept: np.ndarray) -> np.ndarray:
-    """``(S+1,)`` bool: the states of ``trans (S+1, 256)`` (``S`` = dead sink) that can reach an accepting
-    state. A backward breadth-first search over the edge list, one frontier at a time, so the cost is the
-    number of edges plus one small step per level (deep counters such as ``.{0,1000}`` stay cheap)."""
-    S = trans.shape[0] - 1
-    dst = trans[:S].reshape(-1)  # (S*256,)
-    src = np.repeat(np.arange(S, dtype=np.int32), 256)
-    m = (dst != S) & (dst != src)
-    src, dst = src[m], dst[m]
+def _coreachable(src: np.ndarray, dst: np.ndarray, accept: np.ndarray) -> np.ndarray:
+    """``(S+1,)`` bool: the states that can reach an accepting state, over the edges ``src -> dst`` of the
+    live states (no edge into the dead sink ``S``; ``accept (S+1,)``). A backward breadth-first search over
+    the edge list, one frontier at a time, so the cost is the number of edges plus one small step per
+    level (deep counters such as ``.{0,1000}`` stay cheap)."""
+    S = len(accept) - 1
     order = np.argsort(dst, kind="stable")
     src = src[order]  # predecessors grouped by destination
     ptr = np.searchsorted(dst[order], np.arange(S + 1))  # (S+1,) CSR offsets
