@@ -57,6 +57,7 @@ NEVER, FILL = 0, 1  # reserved token classes
 _MAX_EXACT_REPEAT = 12
 DENSE_STATES = 2048  # up to this many states, masked steps are one dense (N, N) product
 MAX_STATES = 60_000  # byte-DFA states beyond this are refused (per-step work and memory grow with it)
+RUN_STATES = 512  # automata with at least this many states look for counted runs (see _counted_runs)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -126,6 +127,7 @@ def _fold(cp: int) -> set[int]:
 
 
 SENTINEL = 0x10FFFF  # end marker appended to every engine regex; never generated (a noncharacter)
+SENTINEL_BYTES = tuple(chr(SENTINEL).encode())  # F4 8F BF BF
 
 
 def _without_sentinel(ranges):
@@ -274,7 +276,9 @@ class ByteDFA:
 @lru_cache(maxsize=1024)
 def byte_dfa(pattern: str) -> ByteDFA:
     """Byte-level DFA of a Python-dialect regex (full match), trimmed to states that can still accept."""
-    engine = to_engine_regex(pattern)
+    # a start marker too: without it the engine's construction can blow up exponentially when the pattern
+    # starts with a byte its body repeats (``"(?:[^"\\]|\\.){0,16}"`` took 4 s, ``{0,20}`` 80 s; 3 ms with it)
+    engine = _esc(SENTINEL) + to_engine_regex(pattern)
     import outlines_core
 
     try:
@@ -310,13 +314,20 @@ def byte_dfa(pattern: str) -> ByteDFA:
     marked = np.zeros(S + 1, dtype=bool)  # states after the end marker
     marked[dense[finals]] = True
     init_id = int(dense[init])
-    s4 = trans[trans[trans[trans[np.arange(S + 1), 0xF4], 0x8F], 0xBF], 0xBF]
+    for b in SENTINEL_BYTES:  # the pattern starts after the start marker
+        init_id = int(trans[init_id, b])
+    s4 = np.arange(S + 1)
+    for b in SENTINEL_BYTES:
+        s4 = trans[s4, b]
     accept = marked[s4]  # accepting in the pattern's language: the end marker can follow
     accept[S] = False
     trans[marked[trans]] = S  # the marker itself is never part of the text
     accept &= ~marked
     keep_edge = ~marked[dst] & (dst != src)
     live = _coreachable(src[keep_edge], dst[keep_edge], accept)  # trim: states that cannot reach acceptance become the dead sink
+    first = np.zeros(S + 1, dtype=bool)
+    first[init_id] = True
+    live &= _coreachable(dst[keep_edge], src[keep_edge], first)  # and states the start cannot reach (the start marker's)
     if not live[init_id]:
         raise ConstraintError(f"regex {pattern!r} matches no text at all (its language is empty)")
     keep = np.flatnonzero(live[:S])
@@ -632,7 +643,10 @@ def _walk_pairs(ctrans: np.ndarray, dead: int, cs: "_ClassStrings"):
       all loop there (``bulk``: the first byte of a string value, after an opening quote);
     - a pair is dropped the moment it reaches ``dead`` (most die on their first or second byte: a state
       inside a key or a number allows a handful of bytes);
-    - a pair that enters a free-text state later finishes at once when its remaining bytes all loop there.
+    - a pair that enters a free-text state later finishes at once when its remaining bytes all loop there;
+    - in automata of ``RUN_STATES`` states or more, when a string's first byte enters a counted run
+      (``x{0,255}``: each byte of a set moves one state down a chain), its other ``n`` bytes, all of that
+      set, go ``n`` states down the run in bulk (:func:`_counted_runs`).
     The first byte is done per byte class: the states that survive class ``b`` times the strings that
     start with ``b``."""
     S1, K = ctrans.shape
@@ -656,6 +670,7 @@ def _walk_pairs(ctrans: np.ndarray, dead: int, cs: "_ClassStrings"):
             gs = ls[group[ls] == g]
             bulk.append((gs, gs, np.flatnonzero(ins)))
             inside.append(ins)
+    runs = _counted_runs(ctrans, dead, cs, isloop) if dead >= RUN_STATES else None
     first = fc[start]  # (U,)
     order = np.argsort(first, kind="stable")
     counts = np.bincount(first, minlength=K)
@@ -680,9 +695,33 @@ def _walk_pairs(ctrans: np.ndarray, dead: int, cs: "_ClassStrings"):
                     bulk.append((sg, tgt[pick], ug[rest]))
                     ug = ug[~rest]
             if len(sg) and len(ug):
-                s2, u2 = _second_byte_pairs(sg, tgt[pick], ug, cs, ctrans, dead)
-                ss.append(s2)
-                uu.append(u2)
+                tg = tgt[pick]
+                parts = [(sg, tg, ug, -1)]
+                if runs is not None:  # the first byte enters a counted run: the other bytes go down it in bulk
+                    rg, reach, tail_in, P = runs
+                    eg = rg[tg]
+                    parts = [(sg[eg < 0], tg[eg < 0], ug, -1)]
+                    for g in np.unique(eg[eg >= 0]):
+                        sel = eg == g
+                        a, t_ = sg[sel], tg[sel]
+                        tin = tail_in[g][ug]
+                        ins, n_in = ug[tin], lens[ug[tin]]
+                        for n in np.unique(n_in):
+                            ok = reach[t_] >= n - 1
+                            if ok.any():
+                                bulk.append((a[ok], P[n - 1][t_[ok]], ins[n_in == n]))
+                        full = reach[t_] >= (int(n_in.max()) - 1 if len(n_in) else 0)
+                        parts.append((a[full], t_[full], ug[~tin], -1))
+                        parts.append((a[~full], t_[~full], ug, g))  # walked, less the pairs bulk covers
+                for a, t_, us_, g in parts:
+                    if not len(a) or not len(us_):
+                        continue
+                    s2, u2 = _second_byte_pairs(a, t_, us_, cs, ctrans, dead)
+                    if g >= 0:
+                        drop = tail_in[g][u2] & (lens[u2] - 1 <= reach[ctrans[s2, b]])
+                        s2, u2 = s2[~drop], u2[~drop]
+                    ss.append(s2)
+                    uu.append(u2)
     if not ss:
         z = np.zeros(0, dtype=np.int32)
         return z, z, z, bulk
@@ -706,6 +745,90 @@ def _walk_pairs(ctrans: np.ndarray, dead: int, cs: "_ClassStrings"):
         s, u, e, prev = s[keep], u[keep], e[keep], prev[keep]
     s, u, e = tuple(np.concatenate(x) for x in zip(*done)) if done else (s[:0], u[:0], e[:0])
     return s, u, e, bulk
+
+
+class _TailIn:
+    """``tail_in[g]``: ``(U,)`` bool, whether each string's bytes after its first all lie in byte set ``g``;
+    computed per set on first use (there can be many sets and tens of thousands of strings)."""
+
+    def __init__(self, tail: np.ndarray, sets: np.ndarray):
+        self.tail, self.sets, self.rows = tail, sets, {}
+
+    def __getitem__(self, g) -> np.ndarray:
+        g = int(g)
+        row = self.rows.get(g)
+        if row is None:
+            row = self.rows[g] = ~(self.tail & ~self.sets[g]).any(axis=1)
+        return row
+
+
+def _counted_runs(ctrans: np.ndarray, dead: int, cs: "_ClassStrings", isloop: np.ndarray):
+    """Counted runs, the states a bounded repeat such as ``[^"]{0,255}`` unrolls into.
+
+    A state ``q`` *steps* on the byte classes ``A(q)`` that lead to the successor ``nxt[q]`` most bytes lead to,
+    when that is neither ``q``, nor dead, nor a free-text state (those have their own bulk rules). A run continues from
+    ``q`` to ``nxt[q]`` when that state steps on the same byte set. Then a string made only of bytes of
+    ``A(q)``, ``n`` bytes long, goes exactly ``n`` states down the run as long as ``n <= reach[q]`` (the
+    steps left, capped at the longest string). Exact by induction on the bytes.
+
+    Returns ``(rg (S1,), reach (S1,), tail_in, P (M+1, S1))``: ``rg[q]`` the byte-set group of run state
+    ``q`` (``-1``: none, or a run of one step), ``reach[q]`` its steps, ``tail_in[g]`` ``(U,)`` bool: each
+    string's bytes after its first are all in group ``g``'s set (computed on first use), ``P[m, q]`` the state ``m`` steps down from ``q`` (meaningful for
+    ``m <= reach[q]``). :func:`_walk_pairs` uses them for strings whose first byte enters a run: the other
+    bytes go down it in bulk. ``None`` when there are no runs."""
+    S, K = dead, ctrans.shape[1]
+    T = ctrans[:S]  # (S, K)
+    q = np.arange(S, dtype=T.dtype)
+    bad = (T == dead) | (T == q[:, None])
+    cand = np.flatnonzero((~bad).any(axis=1) & ~isloop[:S])
+    if not len(cand):
+        return None
+    vals = np.where(bad[cand], -1, T[cand])  # (n, K)
+    order = np.argsort(vals, axis=1, kind="stable")
+    srt = np.take_along_axis(vals, order, axis=1)  # (n, K) successors, sorted per state
+    cw = np.cumsum(np.bincount(cs.bcls, minlength=K)[order], axis=1)  # (n, K) bytes of the classes so far
+    col = np.arange(K)
+    new = np.ones(srt.shape, dtype=bool)
+    new[:, 1:] = srt[:, 1:] != srt[:, :-1]
+    run_start = np.maximum.accumulate(np.where(new, col, 0), axis=1)  # (n, K) where each value's run began
+    before = np.where(run_start > 0, np.take_along_axis(cw, np.maximum(run_start - 1, 0), axis=1), 0)
+    count = np.where(srt >= 0, cw - before, 0)  # bytes so far that lead to this successor
+    j = count.argmax(axis=1)
+    best = count[np.arange(len(cand)), j]
+    ok = best >= 1
+    cand, succ = cand[ok], srt[np.flatnonzero(ok), j[ok]]
+    ok = ~isloop[succ]
+    cand, succ = cand[ok], succ[ok]
+    if not len(cand):
+        return None
+    nxt = np.full(S + 1, dead, dtype=np.int64)
+    nxt[cand] = succ
+    member = T[cand] == succ[:, None]  # (n, K) the classes of A(q)
+    aset = np.zeros((S + 1, 4), dtype=np.uint64)
+    aset[cand] = _byte_sets(member[:, cs.bcls])  # (n, 4) A(q) as a 256-bit byte set
+    steps = np.zeros(S + 1, dtype=bool)
+    steps[cand] = True
+    same = steps & steps[nxt] & (aset == aset[nxt]).all(axis=1)  # the run goes on from nxt[q]
+    cap = int(cs.lens.max()) if len(cs.lens) else 0
+    reach = steps.astype(np.int64)
+    for _ in range(cap):
+        r2 = np.where(same, np.minimum(1 + reach[nxt], cap), reach)
+        if np.array_equal(r2, reach):
+            break
+        reach = r2
+    long_ = np.flatnonzero(reach >= 2)  # a run of one step saves next to nothing
+    if not len(long_):
+        return None
+    sets, g_of = np.unique(aset[long_], axis=0, return_inverse=True)
+    rg = np.full(S + 1, -1, dtype=np.int64)
+    rg[long_] = g_of.reshape(-1)
+    tail_in = _TailIn(cs.tail, sets)
+    top = int(reach.max())
+    P = np.empty((top + 1, S + 1), dtype=np.int64)
+    P[0] = np.arange(S + 1)
+    for m in range(1, top + 1):
+        P[m] = nxt[P[m - 1]]  # m steps down from every state (meaningful where reach >= m)
+    return rg, reach, tail_in, P
 
 
 def _second_byte_pairs(src: np.ndarray, mid: np.ndarray, us: np.ndarray, cs: "_ClassStrings", ctrans: np.ndarray,

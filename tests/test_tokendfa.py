@@ -309,11 +309,90 @@ def _naive_table_check(pattern, vocab, fill, dfa):
             assert dfa.table[s, dfa.tok2cls[t]] == want, (pattern, s, b)
 
 
-@pytest.mark.parametrize("pattern", _TABLE_CASES)
-def test_token_table_matches_a_naive_walk(pattern):
+# counted runs (bounded repeats unrolled into chains of states), with escapes, multi-byte characters and
+# runs that end in a free-text loop or a literal
+_RUN_CASES = [r'"([^"\\]|\\.){0,40}"', r"(é|[a-c]){3,30}x", r'\{"n":"[0-9]{1,20}","s":"[^"]{0,30}"\}',
+              r"[0-9]{2,25}(\.[0-9]{1,12})?", r"[a-z]{5,9}[a-z ]*", r"([ab]{2,6}c){1,4}"]
+
+
+@pytest.mark.parametrize("runs", ["auto", "forced"])
+@pytest.mark.parametrize("pattern", _TABLE_CASES + _RUN_CASES)
+def test_token_table_matches_a_naive_walk(pattern, runs, monkeypatch):
+    """``forced``: every automaton takes the counted-run shortcut (normally only large ones do)."""
+    from steerdiff_plugins import tokendfa as td
+
+    td.cache_clear()
+    if runs == "forced":
+        monkeypatch.setattr(td, "RUN_STATES", 0)
     tok = tiny_tokenizer("bytelevel")  # no leading-space start state: token-DFA states are byte states
     vocab = vocab_for(tok)
     dfa = compile_token_dfa(pattern, vocab, tok.eos_token_id)
+    td.cache_clear()
+    _naive_table_check(pattern, vocab, tok.eos_token_id, dfa)
+
+
+def test_counted_runs_are_found():
+    """The shortcut the tests above force is really taken: runs down a counted repeat, with bulk reads."""
+    from steerdiff_plugins import tokendfa as td
+
+    tok = tiny_tokenizer("bytelevel")
+    vocab = vocab_for(tok)
+    bd = td.byte_dfa(r'"[a-z ]{0,60}"')
+    trans = bd.trans
+    bcls = td._byte_classes(trans)
+    K = int(bcls.max()) + 1
+    rep = np.empty(K, dtype=np.int64)
+    rep[bcls] = np.arange(256)
+    ctrans = np.ascontiguousarray(trans[:, rep])
+    _, cs = td._class_strings(vocab, bcls, tok.eos_token_id)
+    isloop = np.zeros(ctrans.shape[0], dtype=bool)
+    rg, reach, tail_in, P = td._counted_runs(ctrans, ctrans.shape[0] - 1, cs, isloop)
+    assert (rg >= 0).sum() >= 50 and reach.max() >= 2
+    q = int(np.flatnonzero(reach == reach.max())[0])
+    for m in range(1, int(reach[q]) + 1):  # m steps down the run = m letters
+        assert P[m, q] == _walk(trans, q, b"a" * m)
+
+
+def _walk(trans, q, data: bytes) -> int:
+    for x in data:
+        q = trans[q, x]
+    return int(q)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("pattern", _RUN_CASES)
+def test_counted_runs_change_nothing(family, pattern, monkeypatch):
+    """Every tokenizer family: the automaton with the counted-run shortcut forced on equals the one without."""
+    from steerdiff_plugins import tokendfa as td
+
+    tok = tiny_tokenizer(family)
+    vocab = vocab_for(tok)
+    td.cache_clear()
+    monkeypatch.setattr(td, "RUN_STATES", 10**9)
+    ref = compile_token_dfa(pattern, vocab, tok.eos_token_id)
+    td.cache_clear()
+    monkeypatch.setattr(td, "RUN_STATES", 0)
+    got = compile_token_dfa(pattern, vocab, tok.eos_token_id)
+    td.cache_clear()
+    assert got.n_classes == ref.n_classes
+    assert np.array_equal(got.table[:, got.tok2cls], ref.table[:, ref.tok2cls])  # (N, V) next state per token
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(pattern=_regexes())
+def test_fuzz_counted_runs_match_a_naive_walk(pattern, monkeypatch):
+    from steerdiff_plugins import tokendfa as td
+
+    tok = tiny_tokenizer("bytelevel")
+    vocab = vocab_for(tok)
+    td.cache_clear()
+    monkeypatch.setattr(td, "RUN_STATES", 0)
+    try:
+        dfa = compile_token_dfa(pattern, vocab, tok.eos_token_id)
+    except ConstraintError:
+        return
+    finally:
+        td.cache_clear()
     _naive_table_check(pattern, vocab, tok.eos_token_id, dfa)
 
 
