@@ -360,6 +360,14 @@ def _coreachable(src: np.ndarray, dst: np.ndarray, accept: np.ndarray) -> np.nda
     return live
 
 
+def _class_transitions(trans: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(bcls (256,), ctrans (S1, K))``: the byte classes of ``trans (S1, 256)`` and its next state per class."""
+    bcls = _byte_classes(trans)
+    rep = np.empty(int(bcls.max()) + 1, dtype=np.int64)
+    rep[bcls] = np.arange(256)  # one byte of each class
+    return bcls, np.ascontiguousarray(trans[:, rep])
+
+
 def _byte_classes(trans: np.ndarray) -> np.ndarray:
     """``(256,)`` int32: bytes with identical columns of ``trans (S1, 256)`` share a class. Columns are
     hashed and the grouping verified exactly (``np.unique`` on the columns on a collision)."""
@@ -793,10 +801,7 @@ def _counted_runs(ctrans: np.ndarray, dead: int, cs: "_ClassStrings", isloop: np
     run_start = np.maximum.accumulate(np.where(new, col, 0), axis=1)  # (n, K) where each value's run began
     before = np.where(run_start > 0, np.take_along_axis(cw, np.maximum(run_start - 1, 0), axis=1), 0)
     count = np.where(srt >= 0, cw - before, 0)  # bytes so far that lead to this successor
-    j = count.argmax(axis=1)
-    best = count[np.arange(len(cand)), j]
-    ok = best >= 1
-    cand, succ = cand[ok], srt[np.flatnonzero(ok), j[ok]]
+    succ = srt[np.arange(len(cand)), count.argmax(axis=1)]  # every candidate has a live successor
     ok = ~isloop[succ]
     cand, succ = cand[ok], succ[ok]
     if not len(cand):
@@ -884,13 +889,14 @@ def _token_table(s: np.ndarray, u: np.ndarray, e: np.ndarray, U: int, S: int, bu
     cls = gcls[inv]  # (U,)
     table = np.full((S + 2, 2 + int(alive.sum())), DEAD, dtype=np.int32)
     table[s, cls[u]] = e
-    for st, en, idx in bulk:
-        table[np.ix_(st, np.unique(cls[idx]))] = en[:, None]
+    bcols = [np.unique(cls[idx]) for _, _, idx in bulk]  # the classes each bulk entry covers
+    for (st, en, _), bc in zip(bulk, bcols):
+        table[np.ix_(st, bc)] = en[:, None]
     ok = np.array_equal(table[s, cls[u]], e) and not n_live[cls == 0].any()
     # every string has as many live pairs as its class's column (a later bulk entry that overwrote an
     # earlier one in a shared class shows up on the pairs or on these counts)
     ok = ok and np.array_equal((table[:S] != DEAD).sum(axis=0)[cls], np.where(cls > 0, n_live, 0))
-    ok = ok and all((table[np.ix_(st, np.unique(cls[idx]))] == en[:, None]).all() for st, en, idx in bulk)
+    ok = ok and all((table[np.ix_(st, bc)] == en[:, None]).all() for (st, en, _), bc in zip(bulk, bcols))
     if ok:
         return table, cls
     dense = np.full((U, S + 1), DEAD, dtype=np.int32)  # a collision: exact fallback
@@ -975,7 +981,7 @@ def _class_strings(vocab: TokenVocab, bcls: np.ndarray, fill_id: int | None):
     ``(tids (U,), strings)``; string ``u`` of ``strings`` (a :class:`_ClassStrings`) spells ``tids[u]``.
 
     Tokens that spell the same class string are not merged here: that saves less walking than it costs,
-    and :func:`_token_columns` groups tokens with identical columns anyway."""
+    and :func:`_token_table` groups tokens with identical columns anyway."""
     fv = _flat_vocab(vocab)
     keep = np.flatnonzero(fv.ids != fill_id) if fill_id is not None else np.arange(len(fv.ids))
     return fv.ids[keep], _ClassStrings(bcls[fv.slots], fv.start[keep], fv.lens[keep], fv.suf, fv.whole[keep], fv.tail[keep], bcls)
@@ -1003,12 +1009,7 @@ def _compile_cached(pattern: str, vocab_key: int, fill_id: int | None, n_ids: in
         S1 += 1
         dead_b = S1 - 1
     S = S1 - 1  # live byte states
-    # byte classes: bytes with identical columns
-    bcls = _byte_classes(trans)
-    K = int(bcls.max()) + 1
-    rep = np.empty(K, dtype=np.int64)
-    rep[bcls] = np.arange(256)  # one byte of each class
-    ctrans = np.ascontiguousarray(trans[:, rep])  # (S1, K)
+    bcls, ctrans = _class_transitions(trans)
     tok2cls = np.zeros(n_ids, dtype=np.int64)
     if fill_id is not None and 0 <= fill_id < n_ids:
         tok2cls[fill_id] = FILL

@@ -337,13 +337,8 @@ def test_counted_runs_are_found():
 
     tok = tiny_tokenizer("bytelevel")
     vocab = vocab_for(tok)
-    bd = td.byte_dfa(r'"[a-z ]{0,60}"')
-    trans = bd.trans
-    bcls = td._byte_classes(trans)
-    K = int(bcls.max()) + 1
-    rep = np.empty(K, dtype=np.int64)
-    rep[bcls] = np.arange(256)
-    ctrans = np.ascontiguousarray(trans[:, rep])
+    trans = td.byte_dfa(r'"[a-z ]{0,60}"').trans
+    bcls, ctrans = td._class_transitions(trans)
     _, cs = td._class_strings(vocab, bcls, tok.eos_token_id)
     isloop = np.zeros(ctrans.shape[0], dtype=bool)
     rg, reach, tail_in, P = td._counted_runs(ctrans, ctrans.shape[0] - 1, cs, isloop)

@@ -254,8 +254,7 @@ def test_continue_as_roformer_ports_the_bert_weights(trained, tmp_path):
 
 def test_context_examples_keep_values_in_the_text():
     """Context words around an extraction text change the prompt only: the free-text values stay verbatim in
-    it, the JSON is still the record's, and the prompt is longer than without context (same seed, same
-    records up to the first draw that differs)."""
+    it and the JSON is still canonical; ``with_context`` keeps the text whole and adds words before or after it."""
     if not D.wordnet_sentences():
         pytest.skip("Debian's wordnet-base is not installed (context words come from it)")
     ds = D.build_dataset(600, seed=5, mix=(0.9, 0.05, 0.05), nonce=0.5, context=1.0)
