@@ -321,3 +321,218 @@ def _check_lalr(grammar: str, pointer_of: dict[str, str]) -> None:
         pointer = pointer_of.get(rule.group(1), "#") if rule else "#"
         raise UnsupportedSchemaError("anyOf", pointer, "overlapping alternatives: lark cannot build an LALR(1) table ("
                                      + msg.splitlines()[0][:160] + ")") from None
+
+
+# --------------------------------------------------------------------------------------------------
+# A compiled schema tree (jsonschema_regex's nodes) as a grammar
+# --------------------------------------------------------------------------------------------------
+
+MAX_TREE_SPAN = 256  # optional array items written as nested optionals; beyond it maxItems is refused
+
+
+def lark_regex(regex: str) -> str:
+    """``regex`` (the jsonschema_regex dialect) as the body of a lark ``/.../`` literal that lark reads back
+    as the same regex. lark unescapes ``\\"`` to ``"`` before evaluating the literal as a Python string
+    (so a JSON-escaped quote ``\\\\"`` would lose its backslash) and ends the literal at a bare ``/``: quotes
+    are written ``\\x22`` / ``\\x27`` (lark evaluates them to the raw character, the same regex) and ``/`` as
+    ``\\/``. The result is checked in :func:`tree_to_lark` against lark's own reading."""
+    out, i = [], 0
+    while i < len(regex):
+        c = regex[i]
+        if c == "\\" and i + 1 < len(regex):
+            nxt = regex[i + 1]
+            out.append({'"': r"\x22", "'": r"\x27"}.get(nxt, "\\" + nxt))
+            i += 2
+            continue
+        out.append({'"': r"\x22", "'": r"\x27", "/": r"\/"}.get(c, c))
+        i += 1
+    return "".join(out)
+
+
+def _same_regex(a: str, b: str) -> bool:
+    """Whether two regexes parse to the same structure (so ``\\x22`` and ``"`` are the same)."""
+    from .jsonschema_regex import _sre_parse
+
+    try:
+        return str(_sre_parse.parse(a, 0)) == str(_sre_parse.parse(b, 0))
+    except Exception:  # re.error: not the same regex then
+        return False
+
+
+class _TreeGrammar:
+    """Rules for a node tree: scalar leaves (and unions of them) become one terminal each, composite
+    nodes one rule each. Identical subtrees (the same ``$ref`` unrolled in many places, which is what makes
+    the regex too large) share one symbol: symbols are hash-consed on (kind, child symbols)."""
+
+    def __init__(self):
+        self.rules: dict[str, list[str]] = {}
+        self.terms: dict[str, str] = {}  # regex -> terminal name
+        self.keyed: dict = {}  # structural key -> rule name
+        self.memo: dict[int, tuple[str, object]] = {}  # id(node) -> (symbol, node kept alive)
+        self.any_value = None
+        self.literals: set[str] = set()  # texts of the string literals written (checked against lark's reading)
+
+    def lit(self, text: str) -> str:
+        self.literals.add(text)
+        return _lit(text)
+
+    def term(self, regex: str) -> str:
+        if regex not in self.terms:
+            self.terms[regex] = f"T{len(self.terms)}"
+        return self.terms[regex]
+
+    def rule(self, key, make) -> str:
+        if key not in self.keyed:
+            name = f"r{len(self.keyed)}"
+            self.keyed[key] = name
+            self.rules[name] = list(dict.fromkeys(make()))
+        return self.keyed[key]
+
+    def sym(self, node) -> str:
+        hit = self.memo.get(id(node))
+        if hit is None:
+            hit = (self._sym(node), node)
+            self.memo[id(node)] = hit
+        return hit[0]
+
+    def _leafy(self, node) -> bool:
+        from . import jsonschema_regex as jr
+
+        if isinstance(node, (jr.Lit, jr.Str, jr.Int, jr.Num)):
+            return True
+        if isinstance(node, jr.Arr) and node.unique_enum:
+            return True
+        return isinstance(node, jr.Union) and all(self._leafy(a) for a in node.alts)
+
+    def _sym(self, node) -> str:
+        from . import jsonschema_regex as jr
+
+        if self._leafy(node):
+            return self.term(node.regex())
+        if isinstance(node, jr.AnyValue):  # any JSON value; the regex bounds its depth only to stay finite
+            return self.any_rule()
+        if isinstance(node, jr.Union):
+            leaves = [a for a in node.alts if self._leafy(a)]
+            alts = [self.sym(a) for a in node.alts if not self._leafy(a)]
+            if leaves:
+                alts.append(self.term(jr.Union(leaves).regex() if len(leaves) > 1 else leaves[0].regex()))
+            return self.rule(("union", tuple(alts)), lambda: alts)
+        if isinstance(node, jr.Obj):
+            return self.object_rule(node)
+        if isinstance(node, jr.Arr):
+            return self.array_rule(node)
+        raise ConstraintError(f"tree_to_lark: no grammar for a {type(node).__name__} node (engine bug)")
+
+    def object_rule(self, node) -> str:
+        if node.map_value is not None:
+            k, v = self.term(node.map_key + ":"), self.sym(node.map_value)
+            return self.rule(("map", k, v), lambda: ['"{" "}"', f'"{{" {k} {v} ("," {k} {v})* "}}"'])
+        entries = tuple((self.lit(_canon(key) + ":"), self.sym(n), bool(req)) for key, n, req in node.props if not n.empty)
+        if not entries:
+            return self.rule(("obj",), lambda: ['"{" "}"'])
+
+        def make():
+            # chain[i][w]: entries i.. with at least one written when some later one is required; w: a comma first
+            n = len(entries)
+            nullable_from = [not any(r for _, _, r in entries[i:]) for i in range(n + 1)]
+            base = f"o{len(self.keyed)}"
+            names = {(i, w): f"{base}_{i}_{int(w)}" for i in range(n) for w in (False, True)}
+            todo, done = [(0, False)], set()
+            while todo:
+                i, w = todo.pop()
+                if (i, w) in done:
+                    continue
+                done.add((i, w))
+                key, val, req = entries[i]
+                head = ('"," ' if w else "") + f"{key} {val}"
+                if i + 1 < n:
+                    todo.append((i + 1, True))
+                    head += f" [{names[(i + 1, True)]}]" if nullable_from[i + 1] else f" {names[(i + 1, True)]}"
+                alts = [head]
+                if not req and i + 1 < n:
+                    alts.append(names[(i + 1, w)])
+                    todo.append((i + 1, w))
+                self.rules[names[(i, w)]] = alts
+            out = [f'"{{" {names[(0, False)]} "}}"']
+            if nullable_from[0]:
+                out.append('"{" "}"')
+            return out
+
+        return self.rule(("obj", entries), make)
+
+    def array_rule(self, node) -> str:
+        els = [self.sym(p) for p in node.prefix]
+        item = self.sym(node.items) if node.items is not None else None
+        lo, hi = node.lo, node.hi
+        if hi is not None and hi - lo > MAX_TREE_SPAN:
+            raise UnsupportedSchemaError("maxItems", getattr(node, "pointer", "#"),
+                                         f"maxItems - minItems > {MAX_TREE_SPAN} in the grammar engine")
+
+        def rep(x: str, n_lo: int, n_hi):
+            """x repeated n_lo..n_hi times (None: unbounded) as a lark expression."""
+            seq = [x] * n_lo
+            if n_hi is None:
+                seq.append(f"({x})*")
+            elif n_hi > n_lo:
+                tail = ""
+                for _ in range(n_hi - n_lo):
+                    tail = f"[{x}{(' ' + tail) if tail else ''}]"
+                seq.append(tail)
+            return " ".join(seq)
+
+        def tail(i: int) -> str:  # the array body from element i on (jsonschema_regex.Arr._tail, as grammar)
+            if hi is not None and i >= hi:
+                return ""
+            if i >= len(els):
+                rmin = max(0, lo - i)
+                rmax = None if hi is None else hi - i
+                if i == 0:
+                    body = item + (" " + rep(f'"," {item}', max(rmin, 1) - 1, None if rmax is None else rmax - 1)).rstrip()
+                    return f"[{body}]" if rmin == 0 else body
+                return rep(f'"," {item}', rmin, rmax)
+            s = ('"," ' if i else "") + els[i] + (" " + tail(i + 1)).rstrip()
+            return s if i < lo else f"[{s}]"
+
+        return self.rule(("arr", tuple(els), item, lo, hi), lambda: [f'"[" {tail(0)} "]"'])
+
+    def any_rule(self) -> str:
+        if self.any_value is None:
+            self.any_value = "anyvalue"
+            self.rules["anyvalue"] = ["anyobject", "anyarray", "JSTRING", "JINT", "JINT JFRAC", "JINT JEXP",
+                                      "JINT JFRAC JEXP", '"true"', '"false"', '"null"']
+            self.rules["anyobject"] = ['"{" "}"', '"{" JSTRING ":" anyvalue ("," JSTRING ":" anyvalue)* "}"']
+            self.rules["anyarray"] = ['"[" "]"', '"[" anyvalue ("," anyvalue)* "]"']
+        return self.any_value
+
+
+def tree_to_lark(node) -> str:
+    """A lark grammar (LALR(1), start rule ``start``) whose language is the language of ``node``, a tree
+    from ``jsonschema_regex.compile_tree``: the same canonical JSON texts its regex would accept (any-value
+    parts are not depth-bounded here, which only adds valid texts). For schemas whose regex or automaton
+    is too large: a subtree used in many places is one rule here, where a regex must repeat it.
+
+    Raises :class:`UnsupportedSchemaError` for a grammar lark cannot build an LALR(1) table for (anyOf
+    branches that overlap) and for array bounds wider than ``MAX_TREE_SPAN``.
+    """
+    import lark
+
+    b = _TreeGrammar()
+    top = b.sym(node)
+    lines = [f"start: {top}"]
+    for name, alts in b.rules.items():
+        lines.append(f"{name}: " + "\n    | ".join(alts))
+    for regex, name in b.terms.items():
+        lines.append(f"{name}: /{lark_regex(regex)}/")
+    grammar = "\n".join(lines) + "\n" + (_TERMINALS if b.any_value else "")
+    _check_lalr(grammar, {})
+    from .grammar import validator
+
+    terminals = validator(grammar, "start").terminals
+    read = {t.name: t.pattern.value for t in terminals}
+    for regex, name in b.terms.items():
+        if not _same_regex(read.get(name, ""), regex):
+            raise ConstraintError(f"tree_to_lark: lark reads terminal {name} as {read.get(name)!r}, not {regex!r} (engine bug)")
+    strings = {t.pattern.value for t in terminals if t.pattern.type == "str"}
+    for text in b.literals - strings:
+        raise ConstraintError(f"tree_to_lark: lark does not read the literal {text!r} back (engine bug)")
+    return grammar

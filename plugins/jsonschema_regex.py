@@ -66,7 +66,7 @@ from typing import Any
 
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError
 
-__all__ = ["schema_to_regex", "canonical_dumps", "schema_from_pydantic", "compile_schema", "CompiledSchema"]
+__all__ = ["schema_to_regex", "canonical_dumps", "schema_from_pydantic", "compile_schema", "compile_tree", "CompiledSchema"]
 
 try:  # Python 3.11+
     import re._parser as _sre_parse  # type: ignore
@@ -1895,35 +1895,48 @@ class CompiledSchema:
 _CACHE: dict = {}
 
 
-def compile_schema(schema, *, max_depth: int = 3, max_items: int | None = None,
-                   max_string: int | None = None) -> CompiledSchema:
-    """Compile `schema` (dict or bool) into a CompiledSchema. Raises UnsupportedSchemaError naming the
-    keyword and JSON pointer for anything not expressible exactly, ConstraintError for an empty language
-    or a malformed schema."""
+def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
+                 max_string: int | None = None) -> tuple[Node, list[str]]:
+    """The compiled tree of `schema` and the narrowings applied, without building its regex (the grammar
+    engine takes a tree whose regex would be too large: see ``grammar_jsonschema.tree_to_lark``). Raises
+    like :func:`compile_schema`, except for the ``size`` of the regex."""
     if not isinstance(schema, (dict, bool)):
         raise ConstraintError(f"a JSON Schema is a dict or a bool, got {type(schema).__name__}")
     if not isinstance(max_depth, int) or max_depth < 0:
         raise ConstraintError(f"max_depth must be a non-negative int, got {max_depth!r}")
-    key = (json.dumps(schema, sort_keys=True, default=repr), max_depth, max_items, max_string)
-    hit = _CACHE.get(key)
-    if hit is not None:
-        return hit
     if schema is False:
         raise ConstraintError("schema is false: empty language")
     comp = _Compiler(schema, max_depth, max_items, max_string)
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old, 20000))
     try:
-        try:
-            node = comp.node(schema, "#", "")
-        except _TooDeep as e:
-            raise UnsupportedSchemaError("$ref", e.pointer, f"recursion deeper than max_depth={max_depth} "
-                                                            "on a required path") from None
-        except RecursionError:
-            raise UnsupportedSchemaError("$ref", "#", "schema nesting too deep to unroll") from None
-        if node.empty:
-            raise ConstraintError("schema admits no instance: empty language")
-        out = CompiledSchema(node, comp.notes)
+        node = comp.node(schema, "#", "")
+    except _TooDeep as e:
+        raise UnsupportedSchemaError("$ref", e.pointer, f"recursion deeper than max_depth={max_depth} "
+                                                        "on a required path") from None
+    except RecursionError:
+        raise UnsupportedSchemaError("$ref", "#", "schema nesting too deep to unroll") from None
+    finally:
+        sys.setrecursionlimit(old)
+    if node.empty:
+        raise ConstraintError("schema admits no instance: empty language")
+    return node, comp.notes
+
+
+def compile_schema(schema, *, max_depth: int = 3, max_items: int | None = None,
+                   max_string: int | None = None) -> CompiledSchema:
+    """Compile `schema` (dict or bool) into a CompiledSchema. Raises UnsupportedSchemaError naming the
+    keyword and JSON pointer for anything not expressible exactly, ConstraintError for an empty language
+    or a malformed schema."""
+    key = (json.dumps(schema, sort_keys=True, default=repr), max_depth, max_items, max_string)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        return hit
+    node, notes = compile_tree(schema, max_depth=max_depth, max_items=max_items, max_string=max_string)
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, 20000))
+    try:
+        out = CompiledSchema(node, notes)
     finally:
         sys.setrecursionlimit(old)
     if len(_CACHE) > 256:

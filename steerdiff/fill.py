@@ -17,7 +17,10 @@ at most the positions the model has left after the prompt. ``steps`` defaults to
 length (several positions commit per step; the exact constraint defers any that clash).
 
 Recursion the regular engine refuses (``UnsupportedSchemaError`` with keyword ``$ref``) and schemas whose
-regular expression would be too large (keyword ``size``) fall back to the exact lark grammar engine (``steerdiff_plugins.grammar_jsonschema``); that output is then parsed and
+regular expression or automaton would be too large (keyword ``size``) fall back to the exact lark grammar
+engine (``steerdiff_plugins.grammar_jsonschema``): a too-large schema's compiled tree becomes a grammar
+(``tree_to_lark``: the same language, every keyword the regular engine takes, shared subtrees written
+once), and recursion becomes recursive rules (``schema_to_lark``). That output is then parsed and
 validated here with python-jsonschema (and pydantic for a model class).
 """
 
@@ -160,11 +163,23 @@ def _constraint(schema_or_model, **kw):
             from .extractive import extractive_schema
 
             narrowed = extractive_schema(schema, kw["extract_from"])
-        try:
-            grammar = schema_to_lark(narrowed)
-        except UnsupportedSchemaError as gexc:
-            raise UnsupportedSchemaError(exc.keyword, exc.pointer,
-                                         f"{exc.why}; the grammar engine cannot take it either ({gexc})") from None
+        grammar = why = None
+        if exc.keyword == "size":  # the compiled tree as a grammar: every keyword the regular engine takes
+            from steerdiff_plugins.grammar_jsonschema import tree_to_lark
+            from steerdiff_plugins.jsonschema_regex import compile_tree
+
+            depth = {k: kw[k] for k in ("max_depth", "max_items", "max_string") if k in kw}
+            try:
+                grammar = tree_to_lark(compile_tree(narrowed, **depth)[0])
+            except UnsupportedSchemaError as texc:
+                why = str(texc)
+        if grammar is None:  # recursion as rules, or a tree over the node limit: the schema-level grammar
+            try:
+                grammar = schema_to_lark(narrowed)
+            except UnsupportedSchemaError as gexc:
+                why = f"{why}; " if why else ""
+                raise UnsupportedSchemaError(exc.keyword, exc.pointer,
+                                             f"{exc.why}; the grammar engine cannot take it either ({why}{gexc})") from None
         constraint = types["grammar"][0](grammar)
         constraint._fill_schema, constraint._fill_model = schema, pyd
         return constraint
