@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 
-from .jsonschema_regex import _CONSTRAINING, _type_of  # _type_of: JSON Schema's notion (1.0 is an integer)
+from .jsonschema_regex import _CONSTRAINING, _lit_char, _type_of  # _type_of: JSON Schema's notion (1.0 is an integer)
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError
 
 __all__ = ["schema_to_lark"]
@@ -370,11 +370,6 @@ class _TreeGrammar:
         self.keyed: dict = {}  # structural key -> rule name
         self.memo: dict[int, tuple[str, object]] = {}  # id(node) -> (symbol, node kept alive)
         self.any_value = None
-        self.literals: set[str] = set()  # texts of the string literals written (checked against lark's reading)
-
-    def lit(self, text: str) -> str:
-        self.literals.add(text)
-        return _lit(text)
 
     def term(self, regex: str) -> str:
         if regex not in self.terms:
@@ -404,18 +399,118 @@ class _TreeGrammar:
             return True
         return isinstance(node, jr.Union) and all(self._leafy(a) for a in node.alts)
 
+    def _flat_leaves(self, nodes):
+        """(non-numeric leaf regexes, numeric leaf regexes) of leafy nodes, unions flattened and enums split."""
+        from . import jsonschema_regex as jr
+
+        text, num = [], []
+        for n in nodes:
+            if isinstance(n, jr.Union):
+                t, m = self._flat_leaves(n.alts)
+                text, num = text + t, num + m
+            elif isinstance(n, (jr.Int, jr.Num)):
+                num.append(n.regex())
+            elif isinstance(n, jr.Lit):
+                is_num = [isinstance(v, (int, float)) and not isinstance(v, bool) for v in n.values]
+                if any(is_num):
+                    num.append(jr.Lit([v for v, k in zip(n.values, is_num) if k]).regex())
+                if not all(is_num):
+                    text.append(jr.Lit([v for v, k in zip(n.values, is_num) if not k]).regex())
+            else:
+                text.append(n.regex())
+        return text, num
+
+    def leaf_syms(self, nodes) -> list[str]:
+        """Symbols for leafy nodes: one terminal for the self-delimiting texts (strings, literals, enum
+        arrays/objects), one :meth:`number_rule` for the numbers."""
+        from . import jsonschema_regex as jr
+
+        text, num = self._flat_leaves(nodes)
+        out = [self.term(jr._alt(text))] if text else []
+        return out + ([self.number_rule(jr._alt(num))] if num else [])
+
+    def number_rule(self, regex: str) -> str:
+        """Numbers as rules over single-character terminals, one rule per state of the regex's DFA.
+
+        Not one terminal: lark lexes a terminal with Python's ``re.match``, whose alternation is
+        leftmost-first, so ``(?:[1-9]|[1-9][0-9]+)`` would lex ``-8534`` as ``-8`` and then fail (a string,
+        literal or enum object ends at its closing quote or bracket, so it has no such shorter match). A
+        deterministic rule per state leaves the length to the parser; the character classes of one DFA
+        are disjoint."""
+        import interegular
+
+        key = ("num", regex)
+        if key in self.keyed:
+            return self.keyed[key]
+        fsm = interegular.parse_pattern(regex).to_fsm()
+        chars = {i: cs for i, cs in fsm.alphabet.by_transition.items()}
+        live = set(fsm.finals)
+        changed = True
+        while changed:
+            changed = False
+            for q, out in fsm.map.items():
+                if q not in live and any(t in live for t in out.values()):
+                    live.add(q)
+                    changed = True
+        base = f"d{len(self.keyed)}"
+        self.keyed[key] = f"{base}_{fsm.initial}"
+        todo, seen = [fsm.initial], {fsm.initial}
+        while todo:
+            q = todo.pop()
+            alts = []
+            for cls, q2 in sorted(fsm.map.get(q, {}).items()):
+                if q2 not in live:
+                    continue
+                if any(not isinstance(c, str) for c in chars[cls]):
+                    raise ConstraintError(f"number_rule: {regex!r} has an any-other-character step (engine bug)")
+                cs = sorted(chars[cls])
+                t = self.term(_lit_char(cs[0]) if len(cs) == 1 else "[" + "".join(_lit_char(c) for c in cs) + "]")
+                if q2 in fsm.finals:
+                    alts.append(t)
+                if any(t2 in live for t2 in fsm.map.get(q2, {}).values()):
+                    alts.append(f"{t} {base}_{q2}")
+                    if q2 not in seen:
+                        seen.add(q2)
+                        todo.append(q2)
+            self.rules[f"{base}_{q}"] = alts
+        return self.keyed[key]
+
     def _sym(self, node) -> str:
         from . import jsonschema_regex as jr
 
         if self._leafy(node):
-            return self.term(node.regex())
+            syms = self.leaf_syms([node])
+            return syms[0] if len(syms) == 1 else self.rule(("union", tuple(syms)), lambda: syms)
         if isinstance(node, jr.AnyValue):  # any JSON value; the regex bounds its depth only to stay finite
             return self.any_rule()
         if isinstance(node, jr.Union):
             leaves = [a for a in node.alts if self._leafy(a)]
-            alts = [self.sym(a) for a in node.alts if not self._leafy(a)]
+            objs = [a for a in node.alts if isinstance(a, jr.Obj) and a.map_value is None]
+            maps = [a for a in node.alts if isinstance(a, jr.Obj) and a.map_value is not None]
+            alts, has_empty = [], set()  # has_empty: "{" / "[" when a branch already takes "{}" / "[]"
+            merge = len(objs) > 1 or (objs and maps)
+            if merge:  # overlapping object branches (all-optional keys) would collide in LALR: one DFA
+                merged = self.objects_rule(objs, node)
+                alts.append(merged)
+                if self.rules[merged][-1] == '"{" "}"':
+                    has_empty.add("{")
+            for a in node.alts:
+                if self._leafy(a) or (merge and a in objs):
+                    continue
+                if isinstance(a, jr.Obj) and a.map_value is not None and "{" in has_empty:  # "{}" is taken already
+                    k, v = self.term(a.map_key + ":"), self.sym(a.map_value)
+                    alts.append(self.rule(("map+", k, v), lambda: [f'"{{" {k} {v} ("," {k} {v})* "}}"']))
+                elif isinstance(a, jr.Arr) and not a.unique_enum and a.lo == 0 and "[" in has_empty:
+                    if a.hi != 0:  # an array that can only be "[]" adds nothing
+                        alts.append(self.array_rule(a, nonempty=True))
+                else:
+                    alts.append(self.sym(a))
+                    if isinstance(a, jr.Arr) and a.lo == 0:
+                        has_empty.add("[")
+                    if isinstance(a, jr.Obj):
+                        has_empty.add("{")
             if leaves:
-                alts.append(self.term(jr.Union(leaves).regex() if len(leaves) > 1 else leaves[0].regex()))
+                alts += self.leaf_syms(leaves)
             return self.rule(("union", tuple(alts)), lambda: alts)
         if isinstance(node, jr.Obj):
             return self.object_rule(node)
@@ -427,7 +522,7 @@ class _TreeGrammar:
         if node.map_value is not None:
             k, v = self.term(node.map_key + ":"), self.sym(node.map_value)
             return self.rule(("map", k, v), lambda: ['"{" "}"', f'"{{" {k} {v} ("," {k} {v})* "}}"'])
-        entries = tuple((self.lit(_canon(key) + ":"), self.sym(n), bool(req)) for key, n, req in node.props if not n.empty)
+        entries = tuple((_lit(_canon(key) + ":"), self.sym(n), bool(req)) for key, n, req in node.props if not n.empty)
         if not entries:
             return self.rule(("obj",), lambda: ['"{" "}"'])
 
@@ -460,10 +555,64 @@ class _TreeGrammar:
 
         return self.rule(("obj", entries), make)
 
-    def array_rule(self, node) -> str:
+    def objects_rule(self, objs, where) -> str:
+        """One rule for the union of several objects' languages. Each object is a language over entries
+        (key literal, value symbol): the subsequences of its entries, in order, that keep every required
+        one. The union's automaton over entries is made deterministic (subset construction), so a text
+        common to several branches (``{}``, shared optional keys) has one derivation and LALR(1) does not
+        collide; each deterministic state becomes a rule."""
+        lists = [[(_lit(_canon(k) + ":"), self.sym(n), bool(r)) for k, n, r in o.props if not n.empty] for o in objs]
+
+        def accepting(state):
+            return any(not any(r for _, _, r in lists[a][i:]) for a, i in state)
+
+        def moves(state):
+            out: dict = {}
+            for a, i in state:
+                for j in range(i, len(lists[a])):
+                    key, val, req = lists[a][j]
+                    out.setdefault((key, val), set()).add((a, j + 1))
+                    if req:
+                        break
+            return {letter: frozenset(t) for letter, t in out.items()}
+
+        start = frozenset((a, 0) for a in range(len(lists)))
+        ids, todo, edges = {start: 0}, [start], {}
+        while todo:
+            st = todo.pop()
+            edges[st] = moves(st)
+            for t in edges[st].values():
+                if t not in ids:
+                    ids[t] = len(ids)
+                    todo.append(t)
+                    if len(ids) > 5000:
+                        raise UnsupportedSchemaError("anyOf", getattr(where, "pointer", "#"),
+                                                     "object branches too many to merge (over 5000 states)")
+        base = f"m{len(self.keyed)}"
+
+        def make():
+            for st, out in edges.items():
+                if not out:
+                    continue
+                for w in (False, True):
+                    alts = []
+                    for (key, val), t in out.items():
+                        head = ('"," ' if w else "") + f"{key} {val}"
+                        if edges[t]:
+                            nxt = f"{base}_{ids[t]}_1"
+                            head += f" [{nxt}]" if accepting(t) else f" {nxt}"
+                        alts.append(head)
+                    self.rules[f"{base}_{ids[st]}_{int(w)}"] = alts
+            out = [f'"{{" {base}_0_0 "}}"'] if edges[start] else []
+            return out + (['"{" "}"'] if accepting(start) else [])
+
+        return self.rule(("objs", tuple(tuple(x) for x in lists)), make)
+
+    def array_rule(self, node, nonempty: bool = False) -> str:
+        """The rule of an array node; ``nonempty``: without ``[]`` (another union branch has it)."""
         els = [self.sym(p) for p in node.prefix]
         item = self.sym(node.items) if node.items is not None else None
-        lo, hi = node.lo, node.hi
+        lo, hi = max(node.lo, int(nonempty)), node.hi
         if hi is not None and hi - lo > MAX_TREE_SPAN:
             raise UnsupportedSchemaError("maxItems", getattr(node, "pointer", "#"),
                                          f"maxItems - minItems > {MAX_TREE_SPAN} in the grammar engine")
@@ -530,9 +679,6 @@ def tree_to_lark(node) -> str:
     terminals = validator(grammar, "start").terminals
     read = {t.name: t.pattern.value for t in terminals}
     for regex, name in b.terms.items():
-        if not _same_regex(read.get(name, ""), regex):
+        if name in read and not _same_regex(read[name], regex):  # (lark drops a terminal no rule uses)
             raise ConstraintError(f"tree_to_lark: lark reads terminal {name} as {read.get(name)!r}, not {regex!r} (engine bug)")
-    strings = {t.pattern.value for t in terminals if t.pattern.type == "str"}
-    for text in b.literals - strings:
-        raise ConstraintError(f"tree_to_lark: lark does not read the literal {text!r} back (engine bug)")
     return grammar

@@ -178,9 +178,19 @@ def test_automaton_over_the_state_limit_so_fill_uses_the_grammar(model, monkeypa
     for seed in range(2):
         value = sd.fill(model, schema, "text", length=24, seed=seed, temperature=1.0)
         jsonschema.validate(value, schema)
-    bounded = {"type": "object", "properties": {"a": {"type": "string", "maxLength": 30}}, "required": ["a"]}
-    with pytest.raises(UnsupportedSchemaError, match="above the limit of 10.*grammar engine cannot take it"):
-        _constraint(bounded)
+    # keywords only the compiled tree carries (maxLength, format, integer bounds) go through the grammar too
+    bounded = {"type": "object", "properties": {"a": {"type": "string", "maxLength": 3}, "d": {"type": "string", "format": "date"},
+                                                "n": {"type": "integer", "minimum": 5, "maximum": 9}}, "required": ["a", "d", "n"]}
+    assert isinstance(_constraint(bounded), Grammar)
+    for seed in range(2):
+        value = sd.fill(model, bounded, "text", length=40, seed=seed, temperature=1.0)
+        jsonschema.validate(value, bounded, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    # overlapping array branches whose items collide in LALR(1), and no recursion to hand to schema_to_lark
+    both = {"anyOf": [{"type": "array", "items": {"type": "object", "properties": {"a": {"type": "string", "maxLength": 2}}}},
+                      {"type": "array", "items": {"type": "object", "properties": {"b": {"type": "string", "maxLength": 2}}}}]}
+    with pytest.raises(UnsupportedSchemaError, match="above the limit of 10.*grammar engine cannot take it.*LALR") as exc:
+        _constraint(both)
+    assert exc.value.keyword == "size"
     tokendfa.cache_clear()
 
 
@@ -190,9 +200,10 @@ def test_embedded_id_is_refused_below_the_root():
     assert exc.value.keyword == "id" and exc.value.pointer == "#/properties/a/id"
 
 
-def test_ambiguous_grammar_is_refused_cleanly():
-    """A JSONSchemaBench schema whose regex is too large and whose grammar has an LALR reduce/reduce
-    collision (overlapping anyOf branches): fill refuses with the regex engine's keyword and both reasons."""
+def test_overlapping_object_branches_get_one_grammar(model):
+    """A JSONSchemaBench schema whose regex is too large and whose anyOf object branches overlap (``{}`` and
+    shared optional keys): the branches are merged into one deterministic rule set, LALR(1) builds, and
+    fill's outputs validate."""
     path = Path(__file__).resolve().parents[1] / ".." / "shared" / "testdata" / "jsonschemabench" / "schemas" / "WashingtonPost.json"
     if not path.exists():
         pytest.skip(f"test data not found at {path}")
@@ -200,5 +211,8 @@ def test_ambiguous_grammar_is_refused_cleanly():
     from steerdiff.fill import _constraint
 
     with pytest.raises(UnsupportedSchemaError) as exc:
-        _constraint(schema)
-    assert exc.value.keyword == "size" and "grammar engine cannot take it" in str(exc.value)
+        sd.JSONSchema(schema)
+    assert exc.value.keyword == "size"
+    assert isinstance(_constraint(schema), Grammar)
+    value = sd.fill(model, schema, "text", length=48, seed=1, temperature=1.0)
+    jsonschema.validate(value, schema)
