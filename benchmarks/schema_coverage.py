@@ -111,8 +111,8 @@ def bench_schemas(args):
                 refusal_examples.setdefault(e.keyword, f"{it['id']}: {e}"[:300])
                 if e.keyword in ("$ref", "size"):  # sd.fill hands these to the grammar engine
                     try:
-                        signal.alarm(args.compile_timeout)
-                        fill_constraint(it["schema"])  # the same path as sd.fill: schema_to_lark + lark's LALR table
+                        signal.alarm(args.fallback_timeout)
+                        fill_constraint(it["schema"])  # the same path as sd.fill: tree_to_lark or schema_to_lark + LALR
                         signal.alarm(0)
                         c["grammar_fallback"] += 1
                         args.fallback.append((it["id"], it["schema"]))
@@ -172,27 +172,43 @@ def bench_schemas(args):
     return cats, refusals, refusal_examples, compile_ms, fsm_ms, fsm_states, regex_chars, fsm_skipped, bugs
 
 
-def fallback_compliance(items, seeds: int = 2, length: int = 64) -> dict:
+def fallback_compliance(items, seeds: int = 2, length: int = 64, seconds: int = 60) -> dict:
     """``sd.fill`` on the schemas the grammar engine takes over, with a tiny random-weight model
-    (tests/tiny.py): every output must validate (fill checks with python-jsonschema and raises
-    ValidationFailed otherwise: a bug of the exact engine)."""
+    (tests/tiny.py, 1024 positions): every output must validate (fill checks with python-jsonschema and
+    raises ValidationFailed otherwise: a bug of the exact engine). A canvas of ``length`` positions, or
+    the schema's shortest text plus 16 when that is longer; ``seconds`` per run (a timeout is counted)."""
+    import re
+
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     import steerdiff as sd
     from steerdiff.errors import ValidationFailed
     from tiny import tiny_model
 
-    model = tiny_model("masked", "bytelevel")
-    out = {"schemas": len(items), "runs": 0, "valid": 0, "invalid": [], "errors": []}
+    model = tiny_model("masked", "bytelevel", max_positions=1024)
+    out = {"schemas": len(items), "runs": 0, "valid": 0, "invalid": [], "errors": [], "timeouts": 0}
     for sid, schema in items:
+        n = length
         for seed in range(seeds):
             out["runs"] += 1
-            try:
-                sd.fill(model, schema, "text", length=length, seed=seed, temperature=1.0 if seed else 0.0)
-                out["valid"] += 1
-            except ValidationFailed as e:
-                out["invalid"].append(f"{sid}: {e}"[:300])
-            except Exception as e:  # e.g. the canvas is too short for the schema's shortest text
-                out["errors"].append(f"{sid}: {type(e).__name__}: {e}"[:300])
+            for _ in range(2):
+                try:
+                    signal.alarm(seconds)
+                    sd.fill(model, schema, "text", length=n, seed=seed, temperature=1.0 if seed else 0.0)
+                    signal.alarm(0)
+                    out["valid"] += 1
+                except ValidationFailed as e:
+                    signal.alarm(0)
+                    out["invalid"].append(f"{sid}: {e}"[:300])
+                except _Timeout:
+                    out["timeouts"] += 1
+                except Exception as e:
+                    signal.alarm(0)
+                    need = re.search(r"needs at least (\d+) tokens", str(e))
+                    if need and n < int(need.group(1)) + 16 <= 1000:
+                        n = int(need.group(1)) + 16
+                        continue  # the canvas was too short for the schema's shortest text: once more
+                    out["errors"].append(f"{sid}: {type(e).__name__}: {e}"[:300])
+                break
     return out
 
 
@@ -283,6 +299,8 @@ def main():
     ap.add_argument("--fsm-share", type=float, default=0.25, help="fixed-seed share of compiled schemas whose FSM is built")
     ap.add_argument("--fsm-max-chars", type=int, default=20_000, help="skip FSM builds of longer regexes")
     ap.add_argument("--compile-timeout", type=int, default=5, help="seconds per schema_to_regex call (a timeout is a refusal)")
+    ap.add_argument("--fallback-seeds", type=int, default=1, help="fill runs per grammar-engine schema (seed 0 greedy)")
+    ap.add_argument("--fallback-timeout", type=int, default=20, help="seconds to build the grammar-engine fallback")
     ap.add_argument("--budget", type=float, default=480, help="seconds in all; past it schemas are counted as not run")
     ap.add_argument("--no-suites", action="store_true", help="skip the test-suite / MaskBench shares")
     args = ap.parse_args()
@@ -302,10 +320,10 @@ def main():
     total = sum(c["total"] for c in cats.values())
     compiled = sum(c["compiled"] for c in cats.values())
     fallback = sum(c["grammar_fallback"] for c in cats.values())
-    fb = fallback_compliance(args.fallback)
-    print(f"grammar-engine fallback (refused as $ref/size, compiled by schema_to_lark): {fallback} schemas; "
+    fb = fallback_compliance(args.fallback, seeds=args.fallback_seeds)
+    print(f"grammar-engine fallback (refused as $ref/size, taken by tree_to_lark or schema_to_lark): {fallback} schemas; "
           f"fill with a tiny model: {fb['valid']}/{fb['runs']} valid, {len(fb['invalid'])} invalid, "
-          f"{len(fb['errors'])} other errors")
+          f"{len(fb['errors'])} other errors, {fb['timeouts']} timeouts")
     noncompliant = sum(c["noncompliant"] for c in cats.values())
     print(f"{'category':<18}{'total':>6}{'compiled':>9}{'coverage':>10}{'refused':>8}{'other':>6}")
     per_cat = {}
