@@ -173,6 +173,7 @@ def _compile_stages(conn, schema, do_token):
 
     td.cache_clear()
     jr._CACHE.clear()
+    jr._TREES.clear()
     out = {}
     stage = "regex"
     try:
@@ -303,6 +304,7 @@ def part_compile(args):
     td.compile_token_dfa(jr.compile_schema({"type": "object", "properties": {"a": {"type": "string"}}}).regex, _VOCAB, _FILL)
     td.cache_clear()
     jr._CACHE.clear()
+    jr._TREES.clear()
     files = sorted(DATA.glob("*.json"))
     if not files:
         sys.exit(f"no schemas under {DATA}")

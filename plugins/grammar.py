@@ -21,7 +21,6 @@ Every finished output parses with ``lark.Lark(grammar, start=start, parser="lalr
 
 from __future__ import annotations
 
-import threading
 
 import numpy as np
 import torch
@@ -68,20 +67,12 @@ class Grammar(Constraint):
         return f"Grammar({head!r}..., start={self.start!r}" + (f", span={self.span}" if self.span else "") + ")"
 
 
-_validators: dict = {}
-_validators_lock = threading.Lock()
 
 
 def validator(grammar: str, start: str):
-    """An independent ``lark.Lark(grammar, start=start, parser="lalr")`` instance, cached."""
-    import lark
-
-    key = (grammar, start)
-    with _validators_lock:
-        p = _validators.get(key)
-        if p is None:
-            p = _validators[key] = lark.Lark(grammar, start=start, parser="lalr")
-    return p
+    """lark's own ``lark.Lark(grammar, start=start, parser="lalr")`` parser (contextual lexer, lark's default
+    for LALR), cached; finished outputs are checked with it. Raises GrammarError like ``load_lark``."""
+    return load_lark(grammar, start)
 
 
 class _Row:

@@ -276,8 +276,28 @@ def _line_of(grammar: str, needle: str) -> str:
     return ""
 
 
+_loaded: dict = {}
+_loaded_lock = threading.Lock()
+
+
 def load_lark(grammar: str, start: str):
-    """Load with lark (LALR, contextual lexer), turning every failure into a GrammarError naming the rule or line."""
+    """``lark.Lark(grammar, start=start, parser="lalr", lexer="contextual")``, turning every failure into a
+    GrammarError naming the rule or line. Cached per (grammar, start): the constraint's fail-fast check,
+    the compiled engine and the validator of finished outputs share one instance (building the LALR table
+    of a large schema grammar takes most of a second)."""
+    key = (grammar, start)
+    with _loaded_lock:
+        hit = _loaded.get(key)
+    if hit is None:
+        hit = _load_lark(grammar, start)
+        with _loaded_lock:
+            if len(_loaded) >= 64:
+                _loaded.clear()
+            _loaded[key] = hit
+    return hit
+
+
+def _load_lark(grammar: str, start: str):
     import lark
     from lark.exceptions import GrammarError as LarkGrammarError, UnexpectedInput
 

@@ -309,13 +309,13 @@ def _check_lalr(grammar: str, pointer_of: dict[str, str]) -> None:
     branches writing the same texts make, collide), naming the schema location of the first rule involved."""
     import re
 
-    import lark
+    from steerdiff.errors import GrammarError
 
     from .grammar import validator
 
     try:
         validator(grammar, "start")  # cached: the Grammar constraint reuses this parser
-    except lark.exceptions.GrammarError as exc:
+    except GrammarError as exc:
         msg = str(exc).strip()
         rule = re.search(r"<(n\d+) :", msg)
         pointer = pointer_of.get(rule.group(1), "#") if rule else "#"
@@ -663,8 +663,6 @@ def tree_to_lark(node) -> str:
     Raises :class:`UnsupportedSchemaError` for a grammar lark cannot build an LALR(1) table for (anyOf
     branches that overlap) and for array bounds wider than ``MAX_TREE_SPAN``.
     """
-    import lark
-
     b = _TreeGrammar()
     top = b.sym(node)
     lines = [f"start: {top}"]

@@ -696,10 +696,11 @@ class Node:
 
     def regex(self) -> str:
         if self._rx is None:
-            self._rx = self._build()
-            if len(self._rx) > MAX_REGEX_CHARS:
+            rx = self._build()
+            if len(rx) > MAX_REGEX_CHARS:  # not kept: a tree is reused (compile_tree's cache), so raise every time
                 raise UnsupportedSchemaError("size", getattr(self, "pointer", "#"),
                                              f"regex over {MAX_REGEX_CHARS} characters")
+            self._rx = rx
         return self._rx
 
     def matches(self, text: str) -> bool:
@@ -1893,6 +1894,7 @@ class CompiledSchema:
 
 
 _CACHE: dict = {}
+_TREES: dict = {}
 
 
 def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
@@ -1906,6 +1908,10 @@ def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
         raise ConstraintError(f"max_depth must be a non-negative int, got {max_depth!r}")
     if schema is False:
         raise ConstraintError("schema is false: empty language")
+    key = (json.dumps(schema, sort_keys=True, default=repr), max_depth, max_items, max_string)
+    hit = _TREES.get(key)  # fill builds the tree again when the regex turns out too large
+    if hit is not None:
+        return hit
     comp = _Compiler(schema, max_depth, max_items, max_string)
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old, 20000))
@@ -1920,6 +1926,9 @@ def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
         sys.setrecursionlimit(old)
     if node.empty:
         raise ConstraintError("schema admits no instance: empty language")
+    if len(_TREES) > 64:
+        _TREES.clear()
+    _TREES[key] = (node, comp.notes)
     return node, comp.notes
 
 

@@ -117,3 +117,16 @@ def test_fuzz_tree_grammar_is_sound_and_keeps_the_regex_language(data):
         assert exc.keyword in ("anyOf", "maxItems"), exc
         return
     assert b == r, (schema, r, b)
+
+
+def test_too_large_is_refused_every_time():
+    """compile_tree caches trees; a tree whose regex is too large must raise ``size`` on every compile,
+    not hand back the oversized regex the second time (it would then be built into an automaton)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_grammar_jsonschema import _wide
+
+    wide = {"anyOf": [{"$ref": "#/$defs/w"}], "type": "object", "$defs": {"w": _wide(3, width=9)}}
+    for _ in range(2):
+        with pytest.raises(UnsupportedSchemaError) as exc:
+            compile_schema(wide)
+        assert exc.value.keyword == "size"
