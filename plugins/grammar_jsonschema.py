@@ -622,11 +622,16 @@ class _TreeGrammar:
             seq = [x] * n_lo
             if n_hi is None:
                 seq.append(f"({x})*")
-            elif n_hi > n_lo:
+            elif n_hi - n_lo <= 8:
                 tail = ""
                 for _ in range(n_hi - n_lo):
                     tail = f"[{x}{(' ' + tail) if tail else ''}]"
                 seq.append(tail)
+            elif n_hi > n_lo:  # a chain of rules: lark's grammar loader recurses once per nested [...]
+                base = f"c{len(self.keyed)}_{len(self.rules)}"
+                for j in range(1, n_hi - n_lo + 1):
+                    self.rules[f"{base}_{j}"] = [x + (f" [{base}_{j - 1}]" if j > 1 else "")]
+                seq.append(f"[{base}_{n_hi - n_lo}]")
             return " ".join(seq)
 
         def tail(i: int) -> str:  # the array body from element i on (jsonschema_regex.Arr._tail, as grammar)

@@ -130,3 +130,12 @@ def test_too_large_is_refused_every_time():
         with pytest.raises(UnsupportedSchemaError) as exc:
             compile_schema(wide)
         assert exc.value.keyword == "size"
+
+
+def test_wide_item_bounds_are_a_chain_of_rules():
+    """maxItems - minItems over 8 is a chain of rules, not nested optionals (lark's loader recursed once per
+    nesting level and hit Python's recursion limit on a JSONSchemaBench schema with maxItems 256)."""
+    schema = {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 9}, "minItems": 2, "maxItems": 200}
+    parser = validator(tree_to_lark(compile_tree(schema)[0]), "start")
+    for n, ok in [(1, False), (2, True), (3, True), (150, True), (200, True), (201, False)]:
+        assert _accepts(parser, "[" + ",".join(["7"] * n) + "]") is ok, n
