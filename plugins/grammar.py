@@ -21,7 +21,6 @@ Every finished output parses with ``lark.Lark(grammar, start=start, parser="lalr
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 
@@ -65,8 +64,6 @@ class Grammar(Constraint):
     def __repr__(self):
         head = self.grammar.strip().splitlines()[0][:40] if self.grammar.strip() else ""
         return f"Grammar({head!r}..., start={self.start!r}" + (f", span={self.span}" if self.span else "") + ")"
-
-
 
 
 def validator(grammar: str, start: str):

@@ -58,6 +58,47 @@ def _lit(text: str) -> str:
     return json.dumps(text, ensure_ascii=True)
 
 
+# any JSON value (the empty schema, ``true``), over the terminals in _TERMINALS
+_ANY_RULES = {
+    "anyvalue": ["anyobject", "anyarray", "JSTRING", "JINT", "JINT JFRAC", "JINT JEXP", "JINT JFRAC JEXP",
+                 '"true"', '"false"', '"null"'],
+    "anyobject": ['"{" "}"', '"{" JSTRING ":" anyvalue ("," JSTRING ":" anyvalue)* "}"'],
+    "anyarray": ['"[" "]"', '"[" anyvalue ("," anyvalue)* "]"'],
+}
+
+
+def _object_chain(entries, base: str) -> tuple[dict[str, list[str]], list[str]]:
+    """Rules for an object whose ``entries`` (key literal with its colon, value symbol, required) are
+    written in order, optional ones optional, comma-separated. Rule ``{base}_{i}_{w}`` is the text from
+    entry i on (w: preceded by a comma). Returns (rules in definition order, the object's alternatives)."""
+    n = len(entries)
+    if n == 0:
+        return {}, ['"{" "}"']
+    nullable_from = [not any(r for _, _, r in entries[i:]) for i in range(n + 1)]
+    names = {(i, w): f"{base}_{i}_{int(w)}" for i in range(n) for w in (False, True)}
+    rules: dict[str, list[str]] = {}
+    todo, done = [(0, False)], set()
+    while todo:
+        i, w = todo.pop()
+        if (i, w) in done:
+            continue
+        done.add((i, w))
+        key, val, req = entries[i]
+        head = ('"," ' if w else "") + f"{key} {val}"
+        if i + 1 < n:
+            todo.append((i + 1, True))
+            head += f" [{names[(i + 1, True)]}]" if nullable_from[i + 1] else f" {names[(i + 1, True)]}"
+        alts = [head]
+        if not req and i + 1 < n:
+            alts.append(names[(i + 1, w)])
+            todo.append((i + 1, w))
+        rules[names[(i, w)]] = alts
+    out = [f'"{{" {names[(0, False)]} "}}"']
+    if nullable_from[0]:
+        out.append('"{" "}"')
+    return rules, out
+
+
 def _canon(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
@@ -215,35 +256,13 @@ class _Builder:
             if r not in props:
                 raise UnsupportedSchemaError("required", _ptr(pointer, "required"),
                                              f"required key {r!r} is not declared in properties")
-        keys = list(props)
-        n = len(keys)
-        if n == 0:
+        if not props:
             return ['"{" "}"']
-        req = [k in required for k in keys]
-        nullable_from = [all(not r for r in req[i:]) for i in range(n + 1)]
-        vals = [self.rule_for(props[k], _ptr(pointer, "properties", k)) for k in keys]
-        base = self.fresh("o")
-        names = {(i, w): f"{base}_{i}_{int(w)}" for i in range(n) for w in (False, True)}
-        used: set = set()
-        todo = [(0, False)]
-        while todo:
-            i, w = todo.pop()
-            if (i, w) in used:
-                continue
-            used.add((i, w))
-            head = ('"," ' if w else "") + _lit(_canon(keys[i]) + ":") + " " + vals[i]
-            if i + 1 < n:
-                nxt = names[(i + 1, True)]
-                todo.append((i + 1, True))
-                head += f" [{nxt}]" if nullable_from[i + 1] else f" {nxt}"
-            alts = [head]
-            if not req[i] and i + 1 < n:
-                alts.append(names[(i + 1, w)])
-                todo.append((i + 1, w))
-            self.define(names[(i, w)], alts)
-        out = [f'"{{" {names[(0, False)]} "}}"']
-        if nullable_from[0]:
-            out.append('"{" "}"')
+        entries = [(_lit(_canon(k) + ":"), self.rule_for(props[k], _ptr(pointer, "properties", k)), k in required)
+                   for k in props]
+        rules, out = _object_chain(entries, self.fresh("o"))
+        for name, alts in rules.items():
+            self.define(name, alts)
         return out
 
     def array_alts(self, schema, pointer: str) -> list[str]:
@@ -277,10 +296,8 @@ class _Builder:
     def any_rule(self) -> str:
         if self.any_value is None:
             self.any_value = "anyvalue"
-            self.define("anyvalue", ["anyobject", "anyarray", "JSTRING", "JINT", "JINT JFRAC", "JINT JEXP",
-                                     "JINT JFRAC JEXP", '"true"', '"false"', '"null"'])
-            self.define("anyobject", ['"{" "}"', '"{" JSTRING ":" anyvalue ("," JSTRING ":" anyvalue)* "}"'])
-            self.define("anyarray", ['"[" "]"', '"[" anyvalue ("," anyvalue)* "]"'])
+            for name, alts in _ANY_RULES.items():
+                self.define(name, alts)
         return self.any_value
 
 
@@ -327,7 +344,7 @@ def _check_lalr(grammar: str, pointer_of: dict[str, str]) -> None:
 # A compiled schema tree (jsonschema_regex's nodes) as a grammar
 # --------------------------------------------------------------------------------------------------
 
-MAX_TREE_SPAN = 256  # optional array items written as nested optionals; beyond it maxItems is refused
+MAX_TREE_SPAN = 256  # widest maxItems - minItems the grammar writes (a chain of rules); beyond it maxItems is refused
 
 
 def lark_regex(regex: str) -> str:
@@ -527,30 +544,8 @@ class _TreeGrammar:
             return self.rule(("obj",), lambda: ['"{" "}"'])
 
         def make():
-            # chain[i][w]: entries i.. with at least one written when some later one is required; w: a comma first
-            n = len(entries)
-            nullable_from = [not any(r for _, _, r in entries[i:]) for i in range(n + 1)]
-            base = f"o{len(self.keyed)}"
-            names = {(i, w): f"{base}_{i}_{int(w)}" for i in range(n) for w in (False, True)}
-            todo, done = [(0, False)], set()
-            while todo:
-                i, w = todo.pop()
-                if (i, w) in done:
-                    continue
-                done.add((i, w))
-                key, val, req = entries[i]
-                head = ('"," ' if w else "") + f"{key} {val}"
-                if i + 1 < n:
-                    todo.append((i + 1, True))
-                    head += f" [{names[(i + 1, True)]}]" if nullable_from[i + 1] else f" {names[(i + 1, True)]}"
-                alts = [head]
-                if not req and i + 1 < n:
-                    alts.append(names[(i + 1, w)])
-                    todo.append((i + 1, w))
-                self.rules[names[(i, w)]] = alts
-            out = [f'"{{" {names[(0, False)]} "}}"']
-            if nullable_from[0]:
-                out.append('"{" "}"')
+            rules, out = _object_chain(entries, f"o{len(self.keyed)}")
+            self.rules.update(rules)
             return out
 
         return self.rule(("obj", entries), make)
@@ -652,10 +647,7 @@ class _TreeGrammar:
     def any_rule(self) -> str:
         if self.any_value is None:
             self.any_value = "anyvalue"
-            self.rules["anyvalue"] = ["anyobject", "anyarray", "JSTRING", "JINT", "JINT JFRAC", "JINT JEXP",
-                                      "JINT JFRAC JEXP", '"true"', '"false"', '"null"']
-            self.rules["anyobject"] = ['"{" "}"', '"{" JSTRING ":" anyvalue ("," JSTRING ":" anyvalue)* "}"']
-            self.rules["anyarray"] = ['"[" "]"', '"[" anyvalue ("," anyvalue)* "]"']
+            self.rules.update({name: list(alts) for name, alts in _ANY_RULES.items()})
         return self.any_value
 
 

@@ -1897,6 +1897,10 @@ _CACHE: dict = {}
 _TREES: dict = {}
 
 
+def _cache_key(schema, *options) -> tuple:
+    return (json.dumps(schema, sort_keys=True, default=repr), *options)
+
+
 def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
                  max_string: int | None = None) -> tuple[Node, list[str]]:
     """The compiled tree of `schema` and the narrowings applied, without building its regex (the grammar
@@ -1908,7 +1912,7 @@ def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
         raise ConstraintError(f"max_depth must be a non-negative int, got {max_depth!r}")
     if schema is False:
         raise ConstraintError("schema is false: empty language")
-    key = (json.dumps(schema, sort_keys=True, default=repr), max_depth, max_items, max_string)
+    key = _cache_key(schema, max_depth, max_items, max_string)
     hit = _TREES.get(key)  # fill builds the tree again when the regex turns out too large
     if hit is not None:
         return hit
@@ -1937,7 +1941,7 @@ def compile_schema(schema, *, max_depth: int = 3, max_items: int | None = None,
     """Compile `schema` (dict or bool) into a CompiledSchema. Raises UnsupportedSchemaError naming the
     keyword and JSON pointer for anything not expressible exactly, ConstraintError for an empty language
     or a malformed schema."""
-    key = (json.dumps(schema, sort_keys=True, default=repr), max_depth, max_items, max_string)
+    key = _cache_key(schema, max_depth, max_items, max_string)
     hit = _CACHE.get(key)
     if hit is not None:
         return hit

@@ -163,7 +163,7 @@ def _constraint(schema_or_model, **kw):
             from .extractive import extractive_schema
 
             narrowed = extractive_schema(schema, kw["extract_from"])
-        grammar = why = None
+        grammar, reasons = None, []
         if exc.keyword == "size":  # the compiled tree as a grammar: every keyword the regular engine takes
             from steerdiff_plugins.grammar_jsonschema import tree_to_lark
             from steerdiff_plugins.jsonschema_regex import compile_tree
@@ -172,14 +172,14 @@ def _constraint(schema_or_model, **kw):
             try:
                 grammar = tree_to_lark(compile_tree(narrowed, **depth)[0])
             except UnsupportedSchemaError as texc:
-                why = str(texc)
+                reasons.append(str(texc))
         if grammar is None:  # recursion as rules, or a tree over the node limit: the schema-level grammar
             try:
                 grammar = schema_to_lark(narrowed)
             except UnsupportedSchemaError as gexc:
-                why = f"{why}; " if why else ""
-                raise UnsupportedSchemaError(exc.keyword, exc.pointer,
-                                             f"{exc.why}; the grammar engine cannot take it either ({why}{gexc})") from None
+                reasons.append(str(gexc))
+                raise UnsupportedSchemaError(exc.keyword, exc.pointer, f"{exc.why}; the grammar engine cannot take it "
+                                             f"either ({'; '.join(reasons)})") from None
         constraint = types["grammar"][0](grammar)
         constraint._fill_schema, constraint._fill_model = schema, pyd
         return constraint
