@@ -277,3 +277,25 @@ def test_context_examples_keep_values_in_the_text():
     outs = [D.with_context("Maria Lopez is 34.", rng, wn) for _ in range(50)]
     assert all("Maria Lopez is 34." in o and len(o) > len("Maria Lopez is 34.") for o in outs)
     assert any(not o.startswith("Maria") for o in outs) and any(not o.endswith("34.") for o in outs)
+
+
+def test_packed_batch_matches_make_batch():
+    """The GPU feeder (make_batch_packed over flat arrays) builds exactly make_batch's tensors, over-long
+    prompts (cut to [CLS] + their end) and canvases cut at max_len included."""
+    from steerdiff.train import Packed, make_batch_packed
+
+    class Tok:
+        eos_token_id, sep_token_id, pad_token_id = 5, 3, 0
+
+    r = random.Random(7)
+    pairs = [([2] + [r.randrange(6, 99) for _ in range(r.choice([0, 3, 40, 70, 130]))] + [3],
+              [r.randrange(6, 99) for _ in range(r.choice([0, 1, 9, 60]))]) for _ in range(64)]
+    data = Packed(pairs)
+    assert [data.item(i) for i in range(len(pairs))] == pairs
+    cfg = TrainConfig(out="unused", max_len=96, max_extra_eos=30)
+    for trial in range(6):
+        bidx = r.sample(range(len(pairs)), 8)
+        want = make_batch([pairs[i] for i in bidx], Tok, random.Random(trial), cfg)
+        got = make_batch_packed(data, bidx, Tok, random.Random(trial), cfg)
+        for w, g in zip(want, got):
+            assert w.dtype == g.dtype and torch.equal(w, g)

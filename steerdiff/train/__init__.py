@@ -58,6 +58,10 @@ class TrainConfig:
     context: float = 0.0  # share of extraction texts with unrelated WordNet words around them
     copy: float = 0.0  # share of pure copy tasks (prompt -> the prompt or a span of it), out of the extraction share
     arch: str = "bert"  # "bert" (absolute positions) or "roformer" (rotary positions, BERT otherwise)
+    tokenizer_from: str = ""  # fresh weights, but this saved model's tokenizer (no tokenizer training)
+    workers: int = 1  # processes building and encoding the data (> 1 needs --init-from or --tokenizer-from)
+    device: str = "auto"  # "auto" (cuda when available), "cpu", "cuda"
+    bf16: int = 1  # on cuda: bf16 autocast for the forward pass (weights and optimizer stay fp32)
     command: str = ""
 
 
@@ -101,11 +105,81 @@ def make_batch(items, tok, rng: random.Random, cfg: TrainConfig):
     return ids, att, cm
 
 
+class Packed:
+    """Encoded examples in flat arrays: example ``i`` is ``tokens[start[i]: start[i] + plen[i] + clen[i]]``,
+    its prompt (with [CLS] ... [SEP]) first, then its canvas (without the trailing [EOS] padding)."""
+
+    def __init__(self, pairs=None, *, tokens=None, plen=None, clen=None):
+        import numpy as np
+
+        if pairs is not None:
+            plen = np.fromiter((len(p) for p, _ in pairs), dtype=np.int64, count=len(pairs))
+            clen = np.fromiter((len(c) for _, c in pairs), dtype=np.int64, count=len(pairs))
+            tokens = np.fromiter((t for p, c in pairs for t in (*p, *c)), dtype=np.int32,
+                                 count=int(plen.sum() + clen.sum()))
+        self.tokens, self.plen, self.clen = tokens, plen, clen  # (N_tok,) (N,) (N,)
+        self.start = np.concatenate([[0], np.cumsum(plen + clen)[:-1]]).astype(np.int64)  # (N,)
+
+    def __len__(self) -> int:
+        return len(self.plen)
+
+    def lengths(self):
+        return self.plen + self.clen  # (N,)
+
+    def item(self, i: int) -> tuple[list[int], list[int]]:
+        a, p, c = int(self.start[i]), int(self.plen[i]), int(self.clen[i])
+        return self.tokens[a: a + p].tolist(), self.tokens[a + p: a + p + c].tolist()
+
+    @classmethod
+    def concat(cls, parts: list["Packed"]) -> "Packed":
+        import numpy as np
+
+        return cls(tokens=np.concatenate([x.tokens for x in parts]), plen=np.concatenate([x.plen for x in parts]),
+                   clen=np.concatenate([x.clen for x in parts]))
+
+
+def make_batch_packed(data: Packed, bidx, tok, rng: random.Random, cfg: TrainConfig):
+    """:func:`make_batch` of ``[data.item(i) for i in bidx]``, the same tensors for the same ``rng`` state,
+    filled with numpy slices instead of per-token Python lists (the batch builder feeds a GPU)."""
+    import numpy as np
+
+    eos, sep, pad = tok.eos_token_id, tok.sep_token_id, tok.pad_token_id
+    rows = []  # (tokens start, prompt kept (a, b), canvas start, canvas length, extra EOS)
+    for i in bidx:
+        s0, p, c = int(data.start[i]), int(data.plen[i]), int(data.clen[i])
+        extra = rng.randint(0, cfg.max_extra_eos)
+        if cfg.max_len - p - 1 < 8:  # over-long prompt: keep [CLS] and its end (as make_batch)
+            keep = min(cfg.max_len // 2, p)
+            pspans = [(s0, s0 + 1), (s0 + p - keep, s0 + p)]
+            p = 1 + keep
+        else:
+            pspans = [(s0, s0 + p)]
+        budget = cfg.max_len - p - 1
+        rows.append((pspans, p, s0 + int(data.plen[i]), c, extra, budget))
+    T = max(p + min(c + e, bud) + 1 for _, p, _, c, e, bud in rows)
+    ids = np.full((len(rows), T), pad, dtype=np.int64)  # (B, T)
+    att = np.zeros((len(rows), T), dtype=np.int64)  # (B, T)
+    cm = np.zeros((len(rows), T), dtype=bool)  # (B, T)
+    for r, (pspans, p, cs, c, e, bud) in enumerate(rows):
+        k = 0
+        for a, b in pspans:
+            ids[r, k: k + b - a] = data.tokens[a:b]
+            k += b - a
+        n = min(c, bud)
+        ids[r, p: p + n] = data.tokens[cs: cs + n]
+        m = min(c + e, bud)
+        ids[r, p + n: p + m] = eos
+        ids[r, p + m] = sep
+        att[r, : p + m + 1] = 1
+        cm[r, p: p + m] = True
+    return torch.from_numpy(ids), torch.from_numpy(att), torch.from_numpy(cm)
+
+
 def diffusion_loss(model, ids, att, cm, mask_id: int, eps: float, gen: torch.Generator):
     """LLaDA's masked-diffusion loss; logits are computed only at masked positions (cheaper)."""
     B, T = ids.shape
-    t = torch.rand(B, 1, generator=gen) * (1 - eps) + eps  # (B, 1)
-    masked = (torch.rand(B, T, generator=gen) < t) & cm  # (B, T) only canvas positions
+    t = torch.rand(B, 1, generator=gen, device=ids.device) * (1 - eps) + eps  # (B, 1)
+    masked = (torch.rand(B, T, generator=gen, device=ids.device) < t) & cm  # (B, T) only canvas positions
     if not masked.any():  # rare: force one masked canvas position
         i, j = cm.nonzero()[0]
         masked[i, j] = True
@@ -137,7 +211,9 @@ def greedy_denoise(model, tok, prompts: list[str], lengths: list[int], per_step:
     for i, s in enumerate(seqs):
         x[i, : len(s)] = torch.tensor(s)
         att[i, : len(s)] = 1
-    banned = torch.tensor([i for i in tok.all_special_ids if i != eos])
+    dev = next(model.parameters()).device
+    x, att = x.to(dev), att.to(dev)
+    banned = torch.tensor([i for i in tok.all_special_ids if i != eos], device=dev)
     while (x == mask_id).any():
         logits = model(input_ids=x, attention_mask=att).logits.float()  # (B, T, V)
         logits[..., banned] = -float("inf")
@@ -191,12 +267,13 @@ def copy_probe(model, tok, evalset: list[dict]) -> dict:
         if not pos:
             continue
         p = tok(e["text"])["input_ids"]
-        ids = torch.tensor([p + c + [tok.sep_token_id]] * len(pos))  # (P, T): one masked token per row
-        rows = torch.arange(len(pos))
-        cols = torch.tensor([len(p) + i for i in pos])
+        dev = next(model.parameters()).device
+        ids = torch.tensor([p + c + [tok.sep_token_id]] * len(pos), device=dev)  # (P, T): one masked token per row
+        rows = torch.arange(len(pos), device=dev)
+        cols = torch.tensor([len(p) + i for i in pos], device=dev)
         ids[rows, cols] = tok.mask_token_id
         logits = model(input_ids=ids).logits[rows, cols]  # (P, V)
-        right += int((logits.argmax(-1) == torch.tensor([c[i] for i in pos])).sum())
+        right += int((logits.argmax(-1) == torch.tensor([c[i] for i in pos], device=dev)).sum())
         total += len(pos)
     return {"value_token_acc": right / max(total, 1), "value_tokens": total}
 
@@ -319,7 +396,7 @@ MDLM/LLaDA objective: t ~ U({cfg.eps}, 1) per sequence, canvas positions masked 
 loss = sum(CE/t over masked) / number of canvas tokens in the batch.
 AdamW (lr {cfg.lr}, weight decay {cfg.weight_decay}), {cfg.warmup} warmup steps then cosine decay to {cfg.min_lr_ratio}x
 over max(step fraction, wall-clock fraction of --max-minutes {cfg.max_minutes}) (so a time-limited run ends annealed),
-batch {cfg.batch_size}, grad clip 1.0, {cfg.threads} CPU thread(s), seed {cfg.seed}.
+batch {cfg.batch_size}, grad clip 1.0, on {info.get('device', 'cpu')} ({cfg.threads} CPU thread(s)), seed {cfg.seed}, {cfg.workers} data worker(s).
 
 - steps done: {info.get('step')} of {cfg.steps} planned
 - examples seen: {info.get('step', 0) * cfg.batch_size}
@@ -349,53 +426,106 @@ def train(cfg: TrainConfig) -> dict:
         torch.set_num_threads(prev_threads)
 
 
+def _shard_seeds(cfg: TrainConfig) -> list[tuple[int, int]]:
+    """``(examples, seed)`` per data worker: one shard with the run's seed, or shards seeded ``seed * 1000 + i``."""
+    if cfg.workers <= 1:
+        return [(cfg.n_examples, cfg.seed)]
+    k = cfg.workers
+    return [(cfg.n_examples // k + (i < cfg.n_examples % k), cfg.seed * 1000 + i) for i in range(k)]
+
+
+def _build_shard(args) -> tuple[Packed, dict]:
+    """One data worker: build ``n`` examples from ``seed`` and encode them with the tokenizer in ``tok_dir``."""
+    n, seed, cfg, tok_dir = args
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tok_dir)
+    ds = D.build_dataset(n, seed, mix=tuple(float(x) for x in cfg.mix.split(",")), nonce=cfg.nonce, copy=cfg.copy,
+                         context=cfg.context)
+    return _encode(tok, ds["examples"]), ds["sizes"]
+
+
+def _encode(tok, examples: list[dict]) -> Packed:
+    enc_p = tok([e["prompt"] for e in examples])["input_ids"]
+    return Packed([(p, encode_canvas(tok, e["canvas"])) for e, p in zip(examples, enc_p)])
+
+
+def build_data(cfg: TrainConfig):
+    """``(tokenizer, Packed examples, sizes)``. With ``workers > 1`` the shards are built in parallel
+    processes; that needs a saved tokenizer (``init_from`` or ``tokenizer_from``)."""
+    from transformers import AutoTokenizer
+
+    tok_dir = cfg.init_from or cfg.tokenizer_from
+    if cfg.workers > 1:
+        if not tok_dir:
+            raise ValueError("--workers > 1 needs a saved tokenizer: pass --init-from or --tokenizer-from")
+        import multiprocessing as mp
+
+        with mp.get_context("fork").Pool(cfg.workers) as pool:  # before any CUDA use: fork is safe
+            parts = pool.map(_build_shard, [(n, sd, cfg, tok_dir) for n, sd in _shard_seeds(cfg)])
+        sizes: dict = {}
+        for _, sz in parts:
+            for k, v in sz.items():
+                sizes[k] = v if k == "wordnet_sentences_available" else sizes.get(k, 0) + v
+        return AutoTokenizer.from_pretrained(tok_dir), Packed.concat([p for p, _ in parts]), sizes
+    ds = D.build_dataset(cfg.n_examples, cfg.seed, mix=tuple(float(x) for x in cfg.mix.split(",")), nonce=cfg.nonce,
+                         copy=cfg.copy, context=cfg.context)
+    examples = ds["examples"]
+    if tok_dir:
+        tok = AutoTokenizer.from_pretrained(tok_dir)
+    else:
+        tok = train_tokenizer(D.texts_for_tokenizer(examples[: cfg.tokenizer_examples]), vocab_size=cfg.vocab_size)
+    return tok, _encode(tok, examples), ds["sizes"]
+
+
+def _device(cfg: TrainConfig) -> torch.device:
+    if cfg.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {cfg.device} requested but CUDA is not available")
+    return torch.device(cfg.device)
+
+
 def _train(cfg: TrainConfig) -> dict:
     t_start = time.time()
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
     os.makedirs(cfg.out, exist_ok=True)
 
-    ds = D.build_dataset(cfg.n_examples, cfg.seed, mix=tuple(float(x) for x in cfg.mix.split(",")), nonce=cfg.nonce, copy=cfg.copy, context=cfg.context)
-    examples, sizes = ds["examples"], ds["sizes"]
-    print(f"data: {sizes} ({time.time() - t_start:.0f}s)", flush=True)
-    if cfg.init_from:
-        from transformers import AutoTokenizer
-
-        tok = AutoTokenizer.from_pretrained(cfg.init_from)
-    else:
-        tok = train_tokenizer(D.texts_for_tokenizer(examples[: cfg.tokenizer_examples]), vocab_size=cfg.vocab_size)
-    print(f"tokenizer: vocab {len(tok)} ({time.time() - t_start:.0f}s)", flush=True)
-    enc_p = tok([e["prompt"] for e in examples])["input_ids"]
-    encoded = []
-    for e, p in zip(examples, enc_p):
-        encoded.append((p, encode_canvas(tok, e["canvas"])))
-    print(f"encoded ({time.time() - t_start:.0f}s); mean tokens/example "
-          f"{sum(len(p) + len(c) for p, c in encoded) / len(encoded):.1f}", flush=True)
+    tok, data, sizes = build_data(cfg)
+    lengths = data.lengths()
+    print(f"data: {sizes} ({time.time() - t_start:.0f}s); tokenizer: vocab {len(tok)}; mean tokens/example "
+          f"{float(lengths.mean()):.1f}", flush=True)
+    dev = _device(cfg)
+    gen = torch.Generator(device=dev).manual_seed(cfg.seed)
+    amp = dev.type == "cuda" and bool(cfg.bf16)
 
     if cfg.init_from:
         from transformers import AutoModelForMaskedLM
 
-        model = AutoModelForMaskedLM.from_pretrained(cfg.init_from)
+        model = AutoModelForMaskedLM.from_pretrained(cfg.init_from, dtype=torch.float32)
         if cfg.arch == "roformer" and model.config.model_type == "bert":
             model = bert_to_roformer(model)
             print("ported the BERT weights to RoFormer (rotary positions; absolute position embeddings dropped)", flush=True)
         print(f"continuing from {cfg.init_from} (fresh optimizer and schedule)", flush=True)
     else:
         model = build_model(cfg, tok)
-    model.train()
+    model.to(dev).train()
     nparams = sum(p.numel() for p in model.parameters())
-    print(f"model: {nparams / 1e6:.2f} M params", flush=True)
+    print(f"model: {nparams / 1e6:.2f} M params on {dev}{' (bf16 autocast)' if amp else ''}", flush=True)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98))
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98),
+                            **({"fused": True} if dev.type == "cuda" else {}))
 
     evalset = D.eval_set(cfg.eval_n)
     held = None  # loaded at the first evaluation (benchmarks/extraction_data.py, when importable)
-    info = {"sizes": sizes, "vocab": len(tok), "params": nparams, "evals": [], "status": "training", "step": 0}
+    info = {"sizes": sizes, "vocab": len(tok), "params": nparams, "evals": [], "status": "training", "step": 0,
+            "device": str(dev) + (" bf16 autocast" if amp else "")}
     logged: list[tuple[float, float]] = []
-    order = list(range(len(encoded)))
+    pending: list[torch.Tensor] = []  # (2,) loss and ce per step, read back at log steps (no sync per step)
+    order = list(range(len(data)))
     pos = len(order)
     chunk: list[list[int]] = []
     t_loop = time.time()
@@ -410,24 +540,27 @@ def _train(cfg: TrainConfig) -> dict:
                     pos = 0
                 idx += order[pos: pos + need - len(idx)]
                 pos += need
-            idx.sort(key=lambda i: len(encoded[i][0]) + len(encoded[i][1]))
+            idx.sort(key=lambda i: lengths[i])
             chunk = [idx[i: i + cfg.batch_size] for i in range(0, need, cfg.batch_size)]
             rng.shuffle(chunk)
         bidx = chunk.pop()
-        ids, att, cm = make_batch([encoded[i] for i in bidx], tok, rng, cfg)
+        ids, att, cm = (x.to(dev, non_blocking=True) for x in make_batch_packed(data, bidx, tok, rng, cfg))
         tp = 0.0
         if cfg.max_minutes:
             budget = cfg.max_minutes * 60 - (t_loop - t_start)
             tp = (time.time() - t_loop) / max(1.0, budget)
         for g in opt.param_groups:
             g["lr"] = _lr_at(step - 1, cfg, tp)
-        loss, ce = diffusion_loss(model, ids, att, cm, tok.mask_token_id, cfg.eps, gen)
+        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp):
+            loss, ce = diffusion_loss(model, ids, att, cm, tok.mask_token_id, cfg.eps, gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        logged.append((loss.item(), ce.item()))
-        if step % cfg.log_every == 0 or step == 1:
+        pending.append(torch.stack([loss.detach(), ce.detach()]))
+        if step % cfg.log_every == 0 or step == 1 or step == cfg.steps:
+            logged += [tuple(r) for r in torch.stack(pending).tolist()]
+            pending = []
             _maybe_set_threads(cfg)
             w = logged[-cfg.log_every:]
             el = time.time() - t_loop
@@ -435,6 +568,9 @@ def _train(cfg: TrainConfig) -> dict:
                   f"lr {opt.param_groups[0]['lr']:.2e} {el / step:.3f}s/step elapsed {el / 60:.1f}m", flush=True)
         over = bool(cfg.max_minutes) and (time.time() - t_start) / 60 > cfg.max_minutes
         if step % cfg.eval_every == 0 or step == cfg.steps or over:
+            if pending:
+                logged += [tuple(r) for r in torch.stack(pending).tolist()]
+                pending = []
             ev = evaluate(model, tok, evalset)
             w = logged[-cfg.log_every:]
             rec = {"step": step, "loss": sum(a for a, _ in w) / len(w), **{k: ev[k] for k in ("exact", "valid_json", "n")}}

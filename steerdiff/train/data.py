@@ -689,7 +689,7 @@ def fill_example(text: str, rng: random.Random) -> dict:
 # --------------------------------------------------------------------------------------------------
 # Plain text: WordNet glosses and examples
 # --------------------------------------------------------------------------------------------------
-WORDNET_DIR = "/usr/share/wordnet"
+WORDNET_DIR = os.environ.get("STEERDIFF_WORDNET_DIR", "/usr/share/wordnet")  # the variable: a copy elsewhere (a GPU box)
 
 
 def wordnet_sentences() -> list[str]:
