@@ -58,6 +58,7 @@ _MAX_EXACT_REPEAT = 12
 DENSE_STATES = 2048  # up to this many states, masked steps are one dense (N, N) product
 MAX_STATES = 60_000  # byte-DFA states beyond this are refused (per-step work and memory grow with it)
 RUN_STATES = 512  # automata with at least this many states look for counted runs (see _counted_runs)
+TRIE_PAIRS = 100_000  # (state, string) groups larger than this are walked over the prefix tree (see _walk_pairs)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -303,27 +304,36 @@ def byte_dfa(pattern: str) -> ByteDFA:
     byte = np.fromiter(chain.from_iterable(d.keys() for d in trans_d.values()), dtype=np.int64, count=n)
     dst = np.fromiter(chain.from_iterable(d.values() for d in trans_d.values()), dtype=np.int64, count=n)
     every = np.concatenate([src, dst, finals, [init]])  # the engine's state ids -> 0..S-1 in their order
-    present = np.zeros(int(every.max()) + 1, dtype=bool)
-    present[every] = True
-    dense = np.cumsum(present, dtype=np.int64) - 1
+    # the engine's ids are spaced by a stride (its table row width): ids // g keep their order in a g times
+    # smaller lookup array
+    g = max(int(np.gcd.reduce(every)), 1)
+    present = np.zeros(int(every.max()) // g + 1, dtype=bool)
+    present[every // g] = True
+    dense = np.cumsum(present, dtype=np.int64) - 1  # (max id // g + 1,) id // g -> dense state
     S = int(present.sum())
     ok = byte < 256
-    src, byte, dst = dense[src[ok]], byte[ok], dense[dst[ok]]
-    trans = np.full((S + 1, 256), S, dtype=np.int32)
-    trans[src, byte] = dst
+    src, byte, dst = dense[src[ok] // g], byte[ok], dense[dst[ok] // g]  # (E,) the edges, dense ids
+    # the (S+1, 256) table is only built at the end, for the trimmed states: the steps below need the edges on
+    # four bytes only
     marked = np.zeros(S + 1, dtype=bool)  # states after the end marker
-    marked[dense[finals]] = True
-    init_id = int(dense[init])
-    for b in SENTINEL_BYTES:  # the pattern starts after the start marker
-        init_id = int(trans[init_id, b])
-    s4 = np.arange(S + 1)
+    marked[dense[finals // g]] = True
+    on_marker = []  # (S+1,) next state on each byte of the end marker (S: none)
     for b in SENTINEL_BYTES:
-        s4 = trans[s4, b]
+        nb = np.full(S + 1, S, dtype=np.int64)
+        m = byte == b
+        nb[src[m]] = dst[m]
+        on_marker.append(nb)
+    init_id = int(dense[init // g])
+    for nb in on_marker:  # the pattern starts after the start marker
+        init_id = int(nb[init_id])
+    s4 = np.arange(S + 1)
+    for nb in on_marker:
+        s4 = nb[s4]
     accept = marked[s4]  # accepting in the pattern's language: the end marker can follow
     accept[S] = False
-    trans[marked[trans]] = S  # the marker itself is never part of the text
+    into = marked[dst]  # (E,) edges into a marked state: the marker itself is never part of the text (dead)
     accept &= ~marked
-    keep_edge = ~marked[dst] & (dst != src)
+    keep_edge = ~into & (dst != src)
     live = _coreachable(src[keep_edge], dst[keep_edge], accept)  # trim: states that cannot reach acceptance become the dead sink
     first = np.zeros(S + 1, dtype=bool)
     first[init_id] = True
@@ -333,8 +343,9 @@ def byte_dfa(pattern: str) -> ByteDFA:
     keep = np.flatnonzero(live[:S])
     remap = np.full(S + 1, len(keep), dtype=np.int32)
     remap[keep] = np.arange(len(keep), dtype=np.int32)
-    new = remap[trans[np.append(keep, S)]]
-    new[-1] = len(keep)
+    new = np.full((len(keep) + 1, 256), len(keep), dtype=np.int32)  # (S'+1, 256), row S' the dead sink
+    e = ~into & live[src]  # the edges out of kept states (into a trimmed state: remap gives the dead sink)
+    new[remap[src[e]], byte[e]] = remap[dst[e]]
     acc = np.append(accept[keep], False)
     return ByteDFA(new, acc, int(remap[init_id]))
 
@@ -360,23 +371,36 @@ def _coreachable(src: np.ndarray, dst: np.ndarray, accept: np.ndarray) -> np.nda
     return live
 
 
+_ROW_CHUNK = 4096  # rows of a (S1, 256) table handled at a time (a 4 MB int32 block stays in cache)
+
+
 def _class_transitions(trans: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(bcls (256,), ctrans (S1, K))``: the byte classes of ``trans (S1, 256)`` and its next state per class."""
     bcls = _byte_classes(trans)
     rep = np.empty(int(bcls.max()) + 1, dtype=np.int64)
     rep[bcls] = np.arange(256)  # one byte of each class
-    return bcls, np.ascontiguousarray(trans[:, rep])
+    return bcls, np.take(trans, rep, axis=1)  # (S1, K)
 
 
 def _byte_classes(trans: np.ndarray) -> np.ndarray:
     """``(256,)`` int32: bytes with identical columns of ``trans (S1, 256)`` share a class. Columns are
-    hashed and the grouping verified exactly (``np.unique`` on the columns on a collision)."""
-    w = _hash_weights(trans.shape[0], 0xB17E)
+    hashed and the grouping verified exactly (``np.unique`` on the columns on a collision).
+
+    Both passes go over blocks of rows (a whole-table transpose or gather costs page faults on tens of MB);
+    the hash is the same wrapping sum ``sum_s w[s] * trans[s, j]`` in any block order."""
+    S1 = trans.shape[0]
+    w = _hash_weights(S1, 0xB17E)
+    h = np.zeros(256, dtype=np.int64)
     with np.errstate(over="ignore"):
-        h = trans.T.astype(np.int64) @ w  # (256,) wraps: a hash
+        for r in range(0, S1, _ROW_CHUNK):
+            blk = trans[r: r + _ROW_CHUNK].astype(np.int64)  # (R, 256)
+            blk *= w[r: r + _ROW_CHUNK, None]
+            h += blk.sum(axis=0)  # (256,) wraps: a hash
     _, first, bcls = np.unique(h, return_index=True, return_inverse=True)
     bcls = bcls.reshape(-1)
-    if not np.array_equal(trans[:, first[bcls]], trans):
+    rep = first[bcls]  # (256,) the class representative of each byte's column
+    if not all(np.array_equal(np.take(trans[r: r + _ROW_CHUNK], rep, axis=1), trans[r: r + _ROW_CHUNK])
+               for r in range(0, S1, _ROW_CHUNK)):
         _, bcls = np.unique(trans.T, axis=0, return_inverse=True)
     return bcls.reshape(-1).astype(np.int32)
 
@@ -651,7 +675,10 @@ def _walk_pairs(ctrans: np.ndarray, dead: int, cs: "_ClassStrings"):
       all loop there (``bulk``: the first byte of a string value, after an opening quote);
     - a pair is dropped the moment it reaches ``dead`` (most die on their first or second byte: a state
       inside a key or a number allows a handful of bytes);
-    - a pair that enters a free-text state later finishes at once when its remaining bytes all loop there;
+    - a group of more than ``TRIE_PAIRS`` pairs is walked over the strings' prefix tree (:func:`_trie_walk`):
+      strings that share a prefix share its walk; smaller groups are walked pair by pair (less numpy
+      overhead), where a pair that enters a free-text state later finishes at once when its remaining bytes
+      all loop there;
     - in automata of ``RUN_STATES`` states or more, when a string's first byte enters a counted run
       (``x{0,255}``: each byte of a set moves one state down a chain), its other ``n`` bytes, all of that
       set, go ``n`` states down the run in bulk (:func:`_counted_runs`).
@@ -683,7 +710,7 @@ def _walk_pairs(ctrans: np.ndarray, dead: int, cs: "_ClassStrings"):
     order = np.argsort(first, kind="stable")
     counts = np.bincount(first, minlength=K)
     bounds = np.r_[0, np.cumsum(counts)]
-    ss, uu = [], []
+    ss, uu, walked = [], [], []  # pairs to walk one by one; (s, u, end) of the parts walked by _trie_walk
     for b in np.flatnonzero(counts):
         us = order[bounds[b]: bounds[b + 1]]
         src = np.flatnonzero(ctrans[:dead, b] != dead)
@@ -724,35 +751,117 @@ def _walk_pairs(ctrans: np.ndarray, dead: int, cs: "_ClassStrings"):
                 for a, t_, us_, g in parts:
                     if not len(a) or not len(us_):
                         continue
+                    # every pair of a x us_ (less, for g >= 0, the pairs the run's bulk entries cover)
+                    if len(a) * len(us_) > TRIE_PAIRS:
+                        walked.append(_trie_walk(a, t_, us_, cs, ctrans, dead,
+                                                 None if g < 0 else (tail_in[g], reach[t_])))
+                        continue
                     s2, u2 = _second_byte_pairs(a, t_, us_, cs, ctrans, dead)
                     if g >= 0:
                         drop = tail_in[g][u2] & (lens[u2] - 1 <= reach[ctrans[s2, b]])
                         s2, u2 = s2[~drop], u2[~drop]
                     ss.append(s2)
                     uu.append(u2)
-    if not ss:
-        z = np.zeros(0, dtype=np.int32)
+    z = np.zeros(0, dtype=np.int32)
+    done = [x for x in walked if len(x[0])]
+    if ss:
+        s, u = np.concatenate(ss), np.concatenate(uu)  # (P,)
+        e = ctrans[s, first[u]]
+        prev = s  # the state before the last byte: staying put on a looping byte cannot finish a pair
+        for k in range(1, int(lens.max()) + 1):
+            fin = lens[u] <= k  # (P,) the string has ended
+            if suf is not None:
+                lp = np.flatnonzero(isloop[e] & ~fin & (e != prev))  # pairs that just entered a free-text state
+                fin[lp] = ~(suf[start[u[lp]] + k] & ~loop[e[lp]]).any(axis=1)  # the rest keeps e where it is
+            if fin.any():
+                done.append((s[fin], u[fin], e[fin]))
+                s, u, e = s[~fin], u[~fin], e[~fin]
+            if len(s) == 0:
+                break
+            prev = e
+            e = ctrans[e, fc[start[u] + k]]
+            keep = e != dead
+            s, u, e, prev = s[keep], u[keep], e[keep], prev[keep]
+    if not done:
         return z, z, z, bulk
-    s, u = np.concatenate(ss), np.concatenate(uu)  # (P,)
-    e = ctrans[s, first[u]]
-    prev = s  # the state before the last byte: staying put on a looping byte cannot finish a pair
-    done = []
-    for k in range(1, int(lens.max()) + 1):
-        fin = lens[u] <= k  # (P,) the string has ended
-        if suf is not None:
-            lp = np.flatnonzero(isloop[e] & ~fin & (e != prev))  # pairs that just entered a free-text state
-            fin[lp] = ~(suf[start[u[lp]] + k] & ~loop[e[lp]]).any(axis=1)  # the rest keeps e where it is
-        if fin.any():
-            done.append((s[fin], u[fin], e[fin]))
-            s, u, e = s[~fin], u[~fin], e[~fin]
-        if len(s) == 0:
-            break
-        prev = e
-        e = ctrans[e, fc[start[u] + k]]
-        keep = e != dead
-        s, u, e, prev = s[keep], u[keep], e[keep], prev[keep]
-    s, u, e = tuple(np.concatenate(x) for x in zip(*done)) if done else (s[:0], u[:0], e[:0])
+    s, u, e = (np.concatenate(x) for x in zip(*done))
     return s, u, e, bulk
+
+
+def _trie_walk(src: np.ndarray, mid: np.ndarray, us: np.ndarray, cs: "_ClassStrings", ctrans: np.ndarray,
+               dead: int, skip=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair of ``src x us`` whose walk survives, with its end state: ``(s, u, end)`` int32 arrays.
+
+    The strings ``us`` all start with one byte class, which takes ``src[i]`` to ``mid[i]``. Strings that share a
+    prefix share its walk: the pairs walked are (state, prefix) pairs, one prefix per node of the strings'
+    prefix tree (built level by level, only below prefixes some state still survives), so the cost is the
+    number of surviving (state, prefix) pairs plus the strings, not (state, string) pairs times their length.
+    A (state, string) pair is only made when the string ends, and then it is part of the result.
+
+    ``skip = (tin (U,) bool, r (len(src),))``: leave out the pairs ``(src[i], u)`` with ``tin[u]`` and
+    ``lens[u] - 1 <= r[i]`` (a counted run's bulk entries cover them, see :func:`_counted_runs`); a
+    (state, prefix) pair all of whose strings are left out is not walked further."""
+    K = ctrans.shape[1]
+    fc, start, lens = cs.fc, cs.start, cs.lens
+    ps, pe = src.astype(np.int32), mid.astype(np.int32)  # (P,) pairs: source state, state after the prefix
+    pn = np.zeros(len(src), dtype=np.int64)  # (P,) the prefix's node (level 1: the one first byte class)
+    if skip is not None:
+        tin, pr = skip[0], np.asarray(skip[1], dtype=np.int64)  # pr (P,): each pair's run reach
+    us = us.astype(np.int32)
+    node = np.zeros(len(us), dtype=np.int64)  # (m,) each string's node at this level
+    out = []
+    d = 1  # bytes read
+    while len(us) and len(ps):
+        ln = lens[us]  # (m,)
+        end = ln == d
+        if end.any():  # strings that end here: every pair on their node
+            ue, ne = us[end], node[end]
+            order = np.argsort(ne, kind="stable")
+            ue, ne = ue[order], ne[order]
+            n_nodes = int(max(ne.max(), pn.max())) + 1
+            cnt_n = np.bincount(ne, minlength=n_nodes)  # (nodes,) strings ending at each node
+            off_n = np.cumsum(cnt_n) - cnt_n
+            cnt = cnt_n[pn]  # (P,)
+            tot = int(cnt.sum())
+            if tot:
+                got = (np.repeat(ps, cnt), ue[np.repeat(off_n[pn] - (np.cumsum(cnt) - cnt), cnt) + np.arange(tot)],
+                       np.repeat(pe, cnt))
+                if skip is not None:  # the strings end here: lens[u] - 1 = d - 1
+                    ok = ~(tin[got[1]] & (np.repeat(pr, cnt) >= d - 1))
+                    got = tuple(x[ok] for x in got)
+                out.append(got)
+            us, node = us[~end], node[~end]
+        if not len(us):
+            break
+        alive = np.zeros(int(max(node.max(), pn.max())) + 1, dtype=bool)
+        alive[pn] = True
+        keep = alive[node]  # strings below a prefix no state survives are done
+        us, node = us[keep], node[keep]
+        if not len(us):
+            break
+        key = node * K + fc[start[us] + d]  # (m,) child node: (parent, next byte class)
+        kids, node = np.unique(key, return_inverse=True)  # (N,) sorted by parent
+        node = node.reshape(-1)
+        par, kc = kids // K, kids % K
+        lo = np.searchsorted(par, pn, "left")  # (P,) each pair's children: kids[lo : lo + cnt]
+        cnt = np.searchsorted(par, pn, "right") - lo
+        tot = int(cnt.sum())
+        rep = np.repeat(np.arange(len(ps)), cnt)  # (P',) the pair each child pair comes from
+        child = np.repeat(lo - (np.cumsum(cnt) - cnt), cnt) + np.arange(tot)
+        ne_ = ctrans[pe[rep], kc[child]]
+        ok = ne_ != dead
+        if skip is not None:  # below the child, every string left out for this pair: not walked
+            mixed = np.bincount(node[~tin[us]], minlength=len(kids)) > 0  # (N,) some string outside the run's set
+            longest = np.zeros(len(kids), dtype=np.int64)
+            np.maximum.at(longest, node, lens[us])  # (N,) the longest string below each child
+            ok &= mixed[child] | (longest[child] - 1 > pr[rep])
+            pr = pr[rep[ok]]
+        ps, pe, pn = ps[rep[ok]], ne_[ok], child[ok]
+        d += 1
+    if not out:
+        z = np.zeros(0, dtype=np.int32)
+        return z, z, z
+    return tuple(np.concatenate(x) for x in zip(*out))
 
 
 class _TailIn:

@@ -315,15 +315,19 @@ _RUN_CASES = [r'"([^"\\]|\\.){0,40}"', r"(é|[a-c]){3,30}x", r'\{"n":"[0-9]{1,20
               r"[0-9]{2,25}(\.[0-9]{1,12})?", r"[a-z]{5,9}[a-z ]*", r"([ab]{2,6}c){1,4}"]
 
 
-@pytest.mark.parametrize("runs", ["auto", "forced"])
+@pytest.mark.parametrize("runs", ["auto", "forced", "trie", "trie+forced"])
 @pytest.mark.parametrize("pattern", _TABLE_CASES + _RUN_CASES)
 def test_token_table_matches_a_naive_walk(pattern, runs, monkeypatch):
-    """``forced``: every automaton takes the counted-run shortcut (normally only large ones do)."""
+    """``forced``: every automaton takes the counted-run shortcut (normally only large ones do); ``trie``:
+    every (states x strings) group is walked over the strings' prefix tree (normally only groups of more than
+    ``TRIE_PAIRS`` pairs, which tiny vocabularies never reach)."""
     from steerdiff_plugins import tokendfa as td
 
     td.cache_clear()
-    if runs == "forced":
+    if "forced" in runs:
         monkeypatch.setattr(td, "RUN_STATES", 0)
+    if "trie" in runs:
+        monkeypatch.setattr(td, "TRIE_PAIRS", 0)
     tok = tiny_tokenizer("bytelevel")  # no leading-space start state: token-DFA states are byte states
     vocab = vocab_for(tok)
     dfa = compile_token_dfa(pattern, vocab, tok.eos_token_id)
@@ -355,6 +359,28 @@ def _walk(trans, q, data: bytes) -> int:
 
 
 @pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("pattern", _TABLE_CASES + _RUN_CASES)
+def test_prefix_tree_walk_changes_nothing(family, pattern, monkeypatch):
+    """Every tokenizer family, with and without counted runs: walking every group over the prefix tree
+    gives the same automaton as walking pair by pair."""
+    from steerdiff_plugins import tokendfa as td
+
+    tok = tiny_tokenizer(family)
+    vocab = vocab_for(tok)
+    for run_states in (10**9, 0):
+        monkeypatch.setattr(td, "RUN_STATES", run_states)
+        td.cache_clear()
+        monkeypatch.setattr(td, "TRIE_PAIRS", 10**12)
+        ref = compile_token_dfa(pattern, vocab, tok.eos_token_id)
+        td.cache_clear()
+        monkeypatch.setattr(td, "TRIE_PAIRS", 0)
+        got = compile_token_dfa(pattern, vocab, tok.eos_token_id)
+        td.cache_clear()
+        assert got.n_classes == ref.n_classes
+        assert np.array_equal(got.table[:, got.tok2cls], ref.table[:, ref.tok2cls])  # (N, V)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("pattern", _RUN_CASES)
 def test_counted_runs_change_nothing(family, pattern, monkeypatch):
     """Every tokenizer family: the automaton with the counted-run shortcut forced on equals the one without."""
@@ -374,14 +400,15 @@ def test_counted_runs_change_nothing(family, pattern, monkeypatch):
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(pattern=_regexes())
-def test_fuzz_counted_runs_match_a_naive_walk(pattern, monkeypatch):
+@given(pattern=_regexes(), trie=st.booleans())
+def test_fuzz_counted_runs_match_a_naive_walk(pattern, trie, monkeypatch):
     from steerdiff_plugins import tokendfa as td
 
     tok = tiny_tokenizer("bytelevel")
     vocab = vocab_for(tok)
     td.cache_clear()
     monkeypatch.setattr(td, "RUN_STATES", 0)
+    monkeypatch.setattr(td, "TRIE_PAIRS", 0 if trie else 10**12)
     try:
         dfa = compile_token_dfa(pattern, vocab, tok.eos_token_id)
     except ConstraintError:
