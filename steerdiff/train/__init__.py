@@ -370,7 +370,7 @@ def training_md(cfg: TrainConfig, info: dict) -> str:
 Status: {info.get('status', '?')}
 
 Command: `{cfg.command or 'python -m steerdiff.train --out ' + cfg.out}`
-{('Continued from `' + cfg.init_from + '` (its tokenizer and weights; fresh optimizer and schedule).' + chr(10)) if cfg.init_from else ''}
+{('Continued from `' + cfg.init_from + '` (its tokenizer and weights; fresh optimizer and schedule).' + chr(10)) if cfg.init_from else ''}{('Fresh weights; the tokenizer of `' + cfg.tokenizer_from + '` (not retrained).' + chr(10)) if cfg.tokenizer_from and not cfg.init_from else ''}
 ## Model
 `{'RoFormerForMaskedLM' if cfg.arch == 'roformer' else 'BertForMaskedLM'}` (transformers, no custom code): hidden {cfg.hidden}, {cfg.layers} layers, {cfg.heads} heads,
 intermediate {cfg.intermediate}, max_position_embeddings 512, vocab {info.get('vocab')}, {info.get('params', 0) / 1e6:.2f} M parameters, fp32 safetensors.
@@ -389,7 +389,7 @@ Extraction targets: compact JSON (`separators=(",", ":")`, `ensure_ascii=False`)
   bare lists, whole-sentence templates; dates/times/prices written in varied forms, normalised in the JSON)
 - template fill: {s.get('fill')} examples (review sentences, positive and negative, plus WordNet sentences)
 - plain text: {s.get('plain')} examples (WordNet glosses and examples; {s.get('wordnet_sentences_available')} distinct sentences available)
-- total: {s.get('total')} examples, {s.get('chars')} characters; tokenizer trained on {cfg.tokenizer_examples} of them.
+- total: {s.get('total')} examples, {s.get('chars')} characters; {'tokenizer from ' + (cfg.init_from or cfg.tokenizer_from) if (cfg.init_from or cfg.tokenizer_from) else f'tokenizer trained on {cfg.tokenizer_examples} of them'}.
 
 ## Training
 MDLM/LLaDA objective: t ~ U({cfg.eps}, 1) per sequence, canvas positions masked with prob t (prompt never),
