@@ -358,45 +358,40 @@ def _walk(trans, q, data: bytes) -> int:
     return int(q)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("pattern", _TABLE_CASES + _RUN_CASES)
-def test_prefix_tree_walk_changes_nothing(family, pattern, monkeypatch):
-    """Every tokenizer family, with and without counted runs: walking every group over the prefix tree
-    gives the same automaton as walking pair by pair."""
+def _assert_same_automaton(family, pattern, monkeypatch, knob, off, on, **fixed):
+    """The token automaton of ``pattern`` is the same with ``tokendfa.<knob>`` at ``off`` and at ``on``
+    (``fixed``: other module settings held for both compiles)."""
     from steerdiff_plugins import tokendfa as td
 
     tok = tiny_tokenizer(family)
     vocab = vocab_for(tok)
-    for run_states in (10**9, 0):
-        monkeypatch.setattr(td, "RUN_STATES", run_states)
+    for k, v in fixed.items():
+        monkeypatch.setattr(td, k, v)
+    dfas = []
+    for value in (off, on):
         td.cache_clear()
-        monkeypatch.setattr(td, "TRIE_PAIRS", 10**12)
-        ref = compile_token_dfa(pattern, vocab, tok.eos_token_id)
-        td.cache_clear()
-        monkeypatch.setattr(td, "TRIE_PAIRS", 0)
-        got = compile_token_dfa(pattern, vocab, tok.eos_token_id)
-        td.cache_clear()
-        assert got.n_classes == ref.n_classes
-        assert np.array_equal(got.table[:, got.tok2cls], ref.table[:, ref.tok2cls])  # (N, V)
+        monkeypatch.setattr(td, knob, value)
+        dfas.append(compile_token_dfa(pattern, vocab, tok.eos_token_id))
+    td.cache_clear()
+    ref, got = dfas
+    assert got.n_classes == ref.n_classes
+    assert np.array_equal(got.table[:, got.tok2cls], ref.table[:, ref.tok2cls])  # (N, V) next state per token
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("pattern", _TABLE_CASES + _RUN_CASES)
+@pytest.mark.parametrize("run_states", [10**9, 0])
+def test_prefix_tree_walk_changes_nothing(family, pattern, run_states, monkeypatch):
+    """Every tokenizer family, with and without counted runs: walking every group over the prefix tree
+    gives the same automaton as walking pair by pair."""
+    _assert_same_automaton(family, pattern, monkeypatch, "TRIE_PAIRS", 10**12, 0, RUN_STATES=run_states)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("pattern", _RUN_CASES)
 def test_counted_runs_change_nothing(family, pattern, monkeypatch):
     """Every tokenizer family: the automaton with the counted-run shortcut forced on equals the one without."""
-    from steerdiff_plugins import tokendfa as td
-
-    tok = tiny_tokenizer(family)
-    vocab = vocab_for(tok)
-    td.cache_clear()
-    monkeypatch.setattr(td, "RUN_STATES", 10**9)
-    ref = compile_token_dfa(pattern, vocab, tok.eos_token_id)
-    td.cache_clear()
-    monkeypatch.setattr(td, "RUN_STATES", 0)
-    got = compile_token_dfa(pattern, vocab, tok.eos_token_id)
-    td.cache_clear()
-    assert got.n_classes == ref.n_classes
-    assert np.array_equal(got.table[:, got.tok2cls], ref.table[:, ref.tok2cls])  # (N, V) next state per token
+    _assert_same_automaton(family, pattern, monkeypatch, "RUN_STATES", 10**9, 0)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
