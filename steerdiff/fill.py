@@ -33,7 +33,10 @@ from typing import Any
 from .errors import AutomatonTooLarge, ConfigError, ConstraintError, UnsupportedSchemaError, ValidationFailed
 
 STRING_BUDGET = 24
-COPY_SCALE = 3.0  # default copy-guidance bias (steerdiff_plugins.copy); 0 turns it off
+# default copy-guidance bias (steerdiff_plugins.copy); 0 is off. Off since the GPU-trained steerdiff-tiny:
+# on held-out texts (seed 4243, n=96, k=2) it lowers field EM from 91.1% to 89.8% (scale 3) or 89.1% (scale
+# 1) and leaves extract=True level (92.3% / 92.7%); it helped the earlier, under-trained checkpoints.
+COPY_SCALE = 0.0
 _WORDS = "anna lopez works at acme inc in paris france since the year one "
 _FORMAT_WIDTH = {"date": 10, "time": 8, "date-time": 25, "email": 24, "uuid": 36, "ipv4": 15, "uri": 30, "hostname": 20}
 
