@@ -159,20 +159,36 @@ def word_start_tokens(tokenizer) -> dict[int, str]:
     """``{token id: lower-cased word}`` for tokens that start a word and spell letters only.
 
     A token starts a word when its text begins with a space (byte-level BPE ``Ġx``, SentencePiece
-    ``▁x``, WordPiece tokens that are not ``##`` continuations all write a leading space).
+    ``▁x``, WordPiece tokens that are not ``##`` continuations all write a leading space). A tokenizer
+    that writes every space as a token of its own (steerdiff-tiny's: ``"good news"`` is ``good``, `` ``,
+    ``new``, ``s``) has no such tokens; there every letters-only token counts, so a piece inside a longer
+    word (``new`` of ``news``) gets the score of the word it spells.
     """
     vocab = vocab_for(tokenizer)
+    split = spaces_are_tokens(tokenizer)
     out = {}
     for tid, b in enumerate(vocab.token_bytes):
-        if tid in vocab.special or not b.startswith(b" "):
+        if tid in vocab.special:
+            continue
+        if b.startswith(b" "):
+            b = b[1:]
+        elif not split:
             continue
         try:
-            word = b[1:].decode("utf-8")
+            word = b.decode("utf-8")
         except UnicodeDecodeError:
             continue
         if word and (word.isalpha() or word.replace("'", "").isalpha()):
             out[tid] = word.lower()
     return out
+
+
+def spaces_are_tokens(tokenizer) -> bool:
+    """Whether the tokenizer writes spaces as tokens of their own: no token of its vocabulary is a space
+    followed by a letter (``" great"``), while the space alone is one."""
+    vocab = vocab_for(tokenizer)
+    bs = [b for t, b in enumerate(vocab.token_bytes) if t not in vocab.special]
+    return b" " in bs and not any(len(b) > 1 and b[:1] == b" " and b[1:2].isalpha() for b in bs)
 
 
 def lexicon_table(tokenizer, lexicon: dict[str, float], labels: Sequence[str] = ("negative", "positive"), norm: float | None = None) -> torch.Tensor:

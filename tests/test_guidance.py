@@ -320,3 +320,37 @@ def test_bound_mode_checked_at_prepare(model):
     c = sd.ClassifierGuidance("sentiment-probe", target="positive", mode="table")
     with pytest.raises(ConstraintError, match="offers \\['gradient'\\], not mode 'table'"):
         sd.generate(model, "x", length=4, steps=2, guidance=[c])
+
+
+def test_lexicon_reaches_a_tokenizer_with_space_tokens():
+    """steerdiff-tiny's tokenizer writes spaces as tokens of their own, so no word token has a leading
+    space: the lexicon must still score its word tokens (it scored none, and guidance did nothing)."""
+    from transformers import AutoTokenizer
+
+    from steerdiff.adapters import default_model_dir
+
+    tok = AutoTokenizer.from_pretrained(default_model_dir())
+    assert C.spaces_are_tokens(tok)
+    table = C.lexicon_table(tok, {"great": 4.0, "cold": -2.0})
+    vocab = vocab_for(tok)
+    scored = {vocab.token_bytes[t]: float(table[t, 1]) for t in table[:, 1].nonzero().flatten().tolist()}
+    assert scored[b"great"] == 4.0 and scored[b"cold"] == -2.0
+    assert set(scored) <= {b"great", b"cold", b"Great", b"Cold", b"GREAT", b"COLD"}
+    words = C.word_start_tokens(tok)
+    assert " " not in words.values() and all(w.isalpha() or w.replace("'", "").isalpha() for w in words.values())
+
+
+def test_sentiment_guidance_moves_the_shipped_model():
+    """On the shipped model, VADER-table guidance toward positive makes the rewritten holes more positive
+    than the same rewrite unguided (same seeds)."""
+    model = sd.load_model()
+    vader = C.get_classifier("sentiment")
+    tpl = ["The food was [[cold and bland]] and the staff [[ignored us]].",
+           "Our room was [[dirty]] and the view was [[awful]].",
+           "The service felt [[slow and rude]] all evening."]
+    plain = [sd.rewrite(model, t, seed=0).text for t in tpl]
+    guided = [sd.rewrite(model, t, seed=0, guidance=[sd.ClassifierGuidance("sentiment", target="positive", scale=3.0)]).text
+              for t in tpl]
+    s_plain = sum(p for _, p in vader.score(plain))
+    s_guided = sum(p for _, p in vader.score(guided))
+    assert guided != plain and s_guided > s_plain, (plain, guided)
