@@ -139,7 +139,9 @@ def main(argv=None) -> int:
         notes = mdir / "TRAINING.md"
         if notes.exists():  # say which checkpoint was measured
             lines = notes.read_text().splitlines()
-            model_name += " | " + " | ".join(l.strip("- ") for l in lines if l.startswith(("Status:", "- steps done")))
+            # the checkpoint's own record comes first; the earlier records below it repeat these lines
+            first = [next((l.strip("- ") for l in lines if l.startswith(k)), None) for k in ("Status:", "- steps done")]
+            model_name += " | " + " | ".join(x for x in first if x)
     vader = get_classifier("sentiment")
     items = heldout(args.n)
     templates = [it["template"] for it in items]
