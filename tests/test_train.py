@@ -279,9 +279,33 @@ def test_context_examples_keep_values_in_the_text():
     assert any(not o.startswith("Maria") for o in outs) and any(not o.endswith("34.") for o in outs)
 
 
-def test_packed_batch_matches_make_batch():
-    """The GPU feeder (make_batch_packed over flat arrays) builds exactly make_batch's tensors, over-long
-    prompts (cut to [CLS] + their end) and canvases cut at max_len included."""
+def _reference_batch(items, tok, rng, cfg):
+    """make_batch's layout written out plainly with Python lists (the reference the packed builder must match)."""
+    eos, sep, pad = tok.eos_token_id, tok.sep_token_id, tok.pad_token_id
+    seqs, canv = [], []
+    for p, c in items:
+        c = c + [eos] * rng.randint(0, cfg.max_extra_eos)
+        budget = cfg.max_len - len(p) - 1
+        if budget < 8:  # over-long prompt: keep its end
+            p = p[: 1] + p[-(cfg.max_len // 2):]
+            budget = cfg.max_len - len(p) - 1
+        c = c[:budget]
+        seqs.append(p + c + [sep])
+        canv.append((len(p), len(p) + len(c)))
+    T = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), T), pad, dtype=torch.long)
+    att = torch.zeros((len(seqs), T), dtype=torch.long)
+    cm = torch.zeros((len(seqs), T), dtype=torch.bool)
+    for i, (s, (a, b)) in enumerate(zip(seqs, canv)):
+        ids[i, : len(s)] = torch.tensor(s)
+        att[i, : len(s)] = 1
+        cm[i, a:b] = True
+    return ids, att, cm
+
+
+def test_packed_batch_matches_the_plain_layout():
+    """The GPU feeder (make_batch_packed over flat arrays, which make_batch calls) builds exactly the plain
+    list-based layout, over-long prompts (cut to [CLS] + their end) and canvases cut at max_len included."""
     from steerdiff.train import Packed, make_batch_packed
 
     class Tok:
@@ -295,7 +319,7 @@ def test_packed_batch_matches_make_batch():
     cfg = TrainConfig(out="unused", max_len=96, max_extra_eos=30)
     for trial in range(6):
         bidx = r.sample(range(len(pairs)), 8)
-        want = make_batch([pairs[i] for i in bidx], Tok, random.Random(trial), cfg)
+        want = _reference_batch([pairs[i] for i in bidx], Tok, random.Random(trial), cfg)
         got = make_batch_packed(data, bidx, Tok, random.Random(trial), cfg)
         for w, g in zip(want, got):
             assert w.dtype == g.dtype and torch.equal(w, g)

@@ -82,27 +82,11 @@ def encode_example(tok, ex: dict) -> tuple[list[int], list[int]]:
 
 
 def make_batch(items, tok, rng: random.Random, cfg: TrainConfig):
-    """items: list of (prompt_ids, canvas_ids). Returns input_ids, attention_mask, canvas mask (B, T)."""
-    eos, sep, pad = tok.eos_token_id, tok.sep_token_id, tok.pad_token_id
-    seqs, canv = [], []
-    for p, c in items:
-        c = c + [eos] * rng.randint(0, cfg.max_extra_eos)
-        budget = cfg.max_len - len(p) - 1
-        if budget < 8:  # over-long prompt: keep its end
-            p = p[: 1] + p[-(cfg.max_len // 2):]
-            budget = cfg.max_len - len(p) - 1
-        c = c[:budget]
-        seqs.append(p + c + [sep])
-        canv.append((len(p), len(p) + len(c)))
-    T = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), T), pad, dtype=torch.long)
-    att = torch.zeros((len(seqs), T), dtype=torch.long)
-    cm = torch.zeros((len(seqs), T), dtype=torch.bool)
-    for i, (s, (a, b)) in enumerate(zip(seqs, canv)):
-        ids[i, : len(s)] = torch.tensor(s)
-        att[i, : len(s)] = 1
-        cm[i, a:b] = True
-    return ids, att, cm
+    """items: list of (prompt_ids, canvas_ids). Returns input_ids, attention_mask, canvas mask (B, T):
+    each row is the prompt, the canvas followed by U{0..max_extra_eos} [EOS], then [SEP], right-padded.
+    A prompt that leaves under 8 positions of ``max_len`` keeps its [CLS] and its last ``max_len // 2``
+    tokens; the canvas is cut to fit ``max_len``."""
+    return make_batch_packed(Packed(items), range(len(items)), tok, rng, cfg)
 
 
 class Packed:
@@ -139,8 +123,7 @@ class Packed:
 
 
 def make_batch_packed(data: Packed, bidx, tok, rng: random.Random, cfg: TrainConfig):
-    """:func:`make_batch` of ``[data.item(i) for i in bidx]``, the same tensors for the same ``rng`` state,
-    filled with numpy slices instead of per-token Python lists (the batch builder feeds a GPU)."""
+    """:func:`make_batch` of examples ``bidx`` of ``data``, filled with numpy slices (it feeds a GPU)."""
     import numpy as np
 
     eos, sep, pad = tok.eos_token_id, tok.sep_token_id, tok.pad_token_id
@@ -439,10 +422,13 @@ def _build_shard(args) -> tuple[Packed, dict]:
     n, seed, cfg, tok_dir = args
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(tok_dir)
-    ds = D.build_dataset(n, seed, mix=tuple(float(x) for x in cfg.mix.split(",")), nonce=cfg.nonce, copy=cfg.copy,
-                         context=cfg.context)
-    return _encode(tok, ds["examples"]), ds["sizes"]
+    ds = _dataset(cfg, n, seed)
+    return _encode(AutoTokenizer.from_pretrained(tok_dir), ds["examples"]), ds["sizes"]
+
+
+def _dataset(cfg: TrainConfig, n: int, seed: int) -> dict:
+    return D.build_dataset(n, seed, mix=tuple(float(x) for x in cfg.mix.split(",")), nonce=cfg.nonce, copy=cfg.copy,
+                           context=cfg.context)
 
 
 def _encode(tok, examples: list[dict]) -> Packed:
@@ -468,8 +454,7 @@ def build_data(cfg: TrainConfig):
             for k, v in sz.items():
                 sizes[k] = v if k == "wordnet_sentences_available" else sizes.get(k, 0) + v
         return AutoTokenizer.from_pretrained(tok_dir), Packed.concat([p for p, _ in parts]), sizes
-    ds = D.build_dataset(cfg.n_examples, cfg.seed, mix=tuple(float(x) for x in cfg.mix.split(",")), nonce=cfg.nonce,
-                         copy=cfg.copy, context=cfg.context)
+    ds = _dataset(cfg, cfg.n_examples, cfg.seed)
     examples = ds["examples"]
     if tok_dir:
         tok = AutoTokenizer.from_pretrained(tok_dir)
@@ -525,6 +510,11 @@ def _train(cfg: TrainConfig) -> dict:
             "device": str(dev) + (" bf16 autocast" if amp else "")}
     logged: list[tuple[float, float]] = []
     pending: list[torch.Tensor] = []  # (2,) loss and ce per step, read back at log steps (no sync per step)
+
+    def read_back():
+        logged.extend(tuple(r) for r in torch.stack(pending).tolist())
+        pending.clear()
+
     order = list(range(len(data)))
     pos = len(order)
     chunk: list[list[int]] = []
@@ -559,8 +549,7 @@ def _train(cfg: TrainConfig) -> dict:
         opt.step()
         pending.append(torch.stack([loss.detach(), ce.detach()]))
         if step % cfg.log_every == 0 or step == 1 or step == cfg.steps:
-            logged += [tuple(r) for r in torch.stack(pending).tolist()]
-            pending = []
+            read_back()
             _maybe_set_threads(cfg)
             w = logged[-cfg.log_every:]
             el = time.time() - t_loop
@@ -569,8 +558,7 @@ def _train(cfg: TrainConfig) -> dict:
         over = bool(cfg.max_minutes) and (time.time() - t_start) / 60 > cfg.max_minutes
         if step % cfg.eval_every == 0 or step == cfg.steps or over:
             if pending:
-                logged += [tuple(r) for r in torch.stack(pending).tolist()]
-                pending = []
+                read_back()
             ev = evaluate(model, tok, evalset)
             w = logged[-cfg.log_every:]
             rec = {"step": step, "loss": sum(a for a, _ in w) / len(w), **{k: ev[k] for k in ("exact", "valid_json", "n")}}
