@@ -7,8 +7,10 @@ Pipeline (each stage cached):
    case folding expanded to the exact sets Python's ``re`` uses), so the language compiled below is
    exactly the language ``re.fullmatch`` accepts. Non-regular features (backreferences, lookaround,
    ``\\b``, possessive/atomic groups, anchors inside the pattern) raise :class:`ConstraintError`.
-2. ``byte_dfa(pattern)``: a byte-level DFA (UTF-8 expanded), built by outlines_core's Rust
-   ``Index`` over a 256-token single-byte vocabulary.
+2. ``byte_dfa(pattern)``: the minimal byte-level DFA (UTF-8 expanded), over byte classes. Built by
+   outlines_core's Rust ``Index`` over a 256-token single-byte vocabulary, then minimised (``dfamin``:
+   the engine's automata for JSON Schema are 10-30 times larger than minimal, and every later stage
+   scales with the states).
    Choice (outlines_core over interegular): its Rust regex-automata builds the UTF-8 byte DFA in
    milliseconds, while interegular is a character-level pure-Python FSM that would need our own UTF-8
    byte expansion and is slow on bounded repeats; we do NOT use outlines_core's own token index (its
@@ -36,7 +38,7 @@ import re
 import sys
 import threading
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import chain, repeat
 
 import numpy as np
@@ -44,6 +46,7 @@ import torch
 
 from steerdiff.errors import AutomatonTooLarge, ConstraintError
 from steerdiff.vocab import TokenVocab
+from steerdiff_plugins import dfamin
 
 try:  # Python >= 3.11
     from re import _constants as _C
@@ -263,20 +266,28 @@ def _byte_vocabulary():
 
 @dataclass(frozen=True)
 class ByteDFA:
-    """``trans (S+1, 256)`` next state (``S`` = dead sink), ``accept (S+1,)``, ``start``."""
+    """A minimal byte DFA over byte classes: ``ctrans (S+1, K)`` next state per class (``S`` = dead sink),
+    ``bcls (256,)`` the class of each byte, ``accept (S+1,)``, ``start``. ``trans (S+1, 256)`` is the
+    per-byte table, built on first use."""
 
-    trans: np.ndarray
+    ctrans: np.ndarray
+    bcls: np.ndarray
     accept: np.ndarray
     start: int
 
     @property
     def dead(self) -> int:
-        return self.trans.shape[0] - 1
+        return self.ctrans.shape[0] - 1
+
+    @cached_property
+    def trans(self) -> np.ndarray:
+        return np.ascontiguousarray(self.ctrans[:, self.bcls])  # (S+1, 256)
 
 
 @lru_cache(maxsize=1024)
 def byte_dfa(pattern: str) -> ByteDFA:
-    """Byte-level DFA of a Python-dialect regex (full match), trimmed to states that can still accept."""
+    """The minimal byte-level DFA of a Python-dialect regex (full match): every state reachable from the
+    start and able to reach acceptance, no two states with the same future (see ``dfamin``)."""
     # a start marker too: without it the engine's construction can blow up exponentially when the pattern
     # starts with a byte its body repeats (``"(?:[^"\\]|\\.){0,16}"`` took 4 s, ``{0,20}`` 80 s; 3 ms with it)
     engine = _esc(SENTINEL) + to_engine_regex(pattern)
@@ -313,62 +324,94 @@ def byte_dfa(pattern: str) -> ByteDFA:
     S = int(present.sum())
     ok = byte < 256
     src, byte, dst = dense[src[ok] // g], byte[ok], dense[dst[ok] // g]  # (E,) the edges, dense ids
-    # the (S+1, 256) table is only built at the end, for the trimmed states: the steps below need the edges on
-    # four bytes only
-    marked = np.zeros(S + 1, dtype=bool)  # states after the end marker
+    marked = np.zeros(S + 1, dtype=bool)  # the engine's final states: after the end marker
     marked[dense[finals // g]] = True
-    on_marker = []  # (S+1,) next state on each byte of the end marker (S: none)
-    for b in SENTINEL_BYTES:
-        nb = np.full(S + 1, S, dtype=np.int64)
-        m = byte == b
-        nb[src[m]] = dst[m]
-        on_marker.append(nb)
-    init_id = int(dense[init // g])
-    for nb in on_marker:  # the pattern starts after the start marker
-        init_id = int(nb[init_id])
-    s4 = np.arange(S + 1)
-    for nb in on_marker:
-        s4 = nb[s4]
-    accept = marked[s4]  # accepting in the pattern's language: the end marker can follow
-    accept[S] = False
-    into = marked[dst]  # (E,) edges into a marked state: the marker itself is never part of the text (dead)
-    accept &= ~marked
-    keep_edge = ~into & (dst != src)
-    live = _coreachable(src[keep_edge], dst[keep_edge], accept)  # trim: states that cannot reach acceptance become the dead sink
-    first = np.zeros(S + 1, dtype=bool)
-    first[init_id] = True
-    live &= _coreachable(dst[keep_edge], src[keep_edge], first)  # and states the start cannot reach (the start marker's)
-    if not live[init_id]:
-        raise ConstraintError(f"regex {pattern!r} matches no text at all (its language is empty)")
-    keep = np.flatnonzero(live[:S])
-    remap = np.full(S + 1, len(keep), dtype=np.int32)
+    # The engine's automaton D accepts MARK + pattern + MARK. It is minimised as it is: two states of the
+    # pattern have the same future in D exactly when they have it in the pattern's language (the pattern
+    # never contains the marker, a code point of its own), so D's minimal automaton, less its marker
+    # states, is the pattern's.
+    bcls, ctrans = _edge_classes(src, byte, dst, S)  # (256,), (S+1, K) with S the engine's missing edges
+    bid = dfamin.minimise(ctrans, marked, S)
+    if bid is None:  # a hash collision in the refinement: keep every state (still exact, only larger)
+        bid = np.arange(S + 1)
+    q, fin, inv = dfamin.block_table(ctrans, marked, bid)  # (B, K) blocks, (B,) the marked blocks
+    sink = int(inv[S])
+    mark = [int(bcls[b]) for b in SENTINEL_BYTES]
+    on_mark = np.arange(len(q))
+    for c in mark:
+        on_mark = q[on_mark, c]
+    accept = fin[on_mark]  # (B,) accepting in the pattern: the end marker can follow
+    chain_ = [int(inv[dense[init // g]])]
+    for c in mark:  # the start marker
+        chain_.append(int(q[chain_[-1], c]))
+    gone = _marker_only(q, fin, sink) | _start_only(q, chain_)
+    gone[sink] = True
+    keep = np.flatnonzero(~gone)
+    remap = np.full(len(q), len(keep), dtype=np.int32)  # gone blocks -> the new sink
     remap[keep] = np.arange(len(keep), dtype=np.int32)
-    new = np.full((len(keep) + 1, 256), len(keep), dtype=np.int32)  # (S'+1, 256), row S' the dead sink
-    e = ~into & live[src]  # the edges out of kept states (into a trimmed state: remap gives the dead sink)
-    new[remap[src[e]], byte[e]] = remap[dst[e]]
-    acc = np.append(accept[keep], False)
-    return ByteDFA(new, acc, int(remap[init_id]))
+    table = np.full((len(keep) + 1, q.shape[1]), len(keep), dtype=np.int32)  # (M+1, K) the sink last
+    table[:-1] = remap[q[keep]]
+    start = int(remap[chain_[-1]])
+    if start == len(keep):
+        raise ConstraintError(f"regex {pattern!r} matches no text at all (its language is empty)")
+    ccls = _byte_classes(table)  # (K,) class columns that became equal once the marker blocks are gone
+    rep = np.empty(int(ccls.max()) + 1, dtype=np.int64)
+    rep[ccls] = np.arange(len(ccls))
+    return ByteDFA(np.ascontiguousarray(table[:, rep]), ccls[bcls], np.append(accept[keep], False), start)
 
 
-def _coreachable(src: np.ndarray, dst: np.ndarray, accept: np.ndarray) -> np.ndarray:
-    """``(S+1,)`` bool: the states that can reach an accepting state, over the edges ``src -> dst`` of the
-    live states (no edge into the dead sink ``S``; ``accept (S+1,)``). A backward breadth-first search over
-    the edge list, one frontier at a time, so the cost is the number of edges plus one small step per
-    level (deep counters such as ``.{0,1000}`` stay cheap)."""
-    S = len(accept) - 1
-    order = np.argsort(dst, kind="stable")
-    src = src[order]  # predecessors grouped by destination
-    ptr = np.searchsorted(dst[order], np.arange(S + 1))  # (S+1,) CSR offsets
-    live = accept.copy()
-    live[S] = False
-    frontier = np.flatnonzero(live)
-    while len(frontier):
-        lo, n = ptr[frontier], ptr[frontier + 1] - ptr[frontier]
-        idx = np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n) + np.arange(int(n.sum()))
-        preds = src[idx]
-        frontier = np.unique(preds[~live[preds]])
-        live[frontier] = True
-    return live
+def _edge_classes(src: np.ndarray, byte: np.ndarray, dst: np.ndarray, S: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(bcls (256,), ctrans (S+1, K))`` from the edge list ``src --byte--> dst`` of ``S`` states (a
+    missing edge goes to the sink ``S``): bytes with identical columns share a class. Columns are hashed
+    (a float sum over each byte's edges in edge order, so equal columns give bit-equal sums) and the table
+    is then checked against every edge exactly; on a collision the dense table is grouped exactly."""
+    rng = np.random.default_rng(0xC1A55)
+    w = rng.random(S + 1) + 0.5  # (S+1,) source weights
+    v = rng.random(S + 1) + 0.5  # (S+1,) destination weights
+    h = np.bincount(byte, weights=w[src] * v[dst], minlength=256)  # (256,)
+    _, first, bcls = np.unique(h, return_index=True, return_inverse=True)
+    bcls = bcls.reshape(-1).astype(np.int32)
+    K = len(first)
+    ctrans = np.full((S + 1, K), S, dtype=np.int32)
+    is_rep = np.zeros(256, dtype=bool)
+    is_rep[first] = True
+    m = is_rep[byte]
+    ctrans[src[m], bcls[byte[m]]] = dst[m]
+    c = bcls[byte]  # (E,)
+    if (np.array_equal(ctrans[src, c], dst)  # every edge agrees, and each class has as many edges as the table says
+            and np.array_equal(np.bincount(c, minlength=K), (ctrans != S).sum(axis=0) * np.bincount(bcls, minlength=K))):
+        return bcls, ctrans
+    trans = np.full((S + 1, 256), S, dtype=np.int32)
+    trans[src, byte] = dst
+    return _class_transitions(trans)
+
+
+def _marker_only(q: np.ndarray, fin: np.ndarray, sink: int) -> np.ndarray:
+    """``(B,)`` the blocks of the engine's minimal automaton that cannot reach an accepting state of the
+    pattern: the marked blocks (after the end marker), the block of states with no future at all (its
+    entries go to the sink or back to itself), and the blocks whose whole future is a piece of the end
+    marker, 1 to 3 bytes long. Any other block has a future word of 4 bytes or more, and such a word
+    is some pattern text followed by the marker, so the block can reach an accepting state."""
+    own = np.arange(len(q))[:, None]  # (B, 1)
+    gone = fin | ((q == sink) | (q == own)).all(axis=1)  # (B,) no future beyond the marker's end
+    for _ in range(3):  # futures of at most 1, 2, 3 bytes, all into gone blocks
+        gone = gone | gone[q].all(axis=1)
+    gone[sink] = False
+    return gone
+
+
+def _start_only(q: np.ndarray, chain_: list[int]) -> np.ndarray:
+    """``(B,)`` the blocks on the start marker (``chain_``: the engine's start, then one block per marker
+    byte, the last the pattern's start) that the pattern's start never reaches: the engine's start has
+    no predecessor, and each later one is dropped when its only predecessor is the dropped block before
+    it. (A block the pattern's own text reaches too, such as the one after ``F4 8F BF`` when the pattern
+    can follow ``E2 80`` with ``BF`` and then start over, is kept.)"""
+    out = np.zeros(len(q), dtype=bool)
+    for k, b in enumerate(chain_[:-1]):
+        into = set(np.flatnonzero((q == b).any(axis=1)).tolist())  # blocks with an entry into b
+        if into == (set() if k == 0 else {chain_[k - 1]}) and (k == 0 or out[chain_[k - 1]]):
+            out[b] = True
+    return out
 
 
 _ROW_CHUNK = 4096  # rows of a (S1, 256) table handled at a time (a 4 MB int32 block stays in cache)
@@ -388,9 +431,9 @@ def _byte_classes(trans: np.ndarray) -> np.ndarray:
 
     Both passes go over blocks of rows (a whole-table transpose or gather costs page faults on tens of MB);
     the hash is the same wrapping sum ``sum_s w[s] * trans[s, j]`` in any block order."""
-    S1 = trans.shape[0]
+    S1, n = trans.shape
     w = _hash_weights(S1, 0xB17E)
-    h = np.zeros(256, dtype=np.int64)
+    h = np.zeros(n, dtype=np.int64)
     with np.errstate(over="ignore"):
         for r in range(0, S1, _ROW_CHUNK):
             blk = trans[r: r + _ROW_CHUNK].astype(np.int64)  # (R, 256)
