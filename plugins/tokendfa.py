@@ -1139,29 +1139,31 @@ def _class_strings(vocab: TokenVocab, bcls: np.ndarray, fill_id: int | None):
     return fv.ids[keep], _ClassStrings(bcls[fv.slots], fv.start[keep], fv.lens[keep], fv.suf, fv.whole[keep], fv.tail[keep], bcls)
 
 
+def _with_leading_space(bcls: np.ndarray, ctrans: np.ndarray, accept: np.ndarray, start: int):
+    """The byte DFA with a new start state: decode drops one leading space, so a first space leads to the
+    original start and any other byte behaves as from the original start. The space byte gets a class
+    of its own (a copy of its old column) so that the new start row can differ on it alone."""
+    S = ctrans.shape[0] - 1  # the dead sink; the new start takes its row number, the sink moves to S+1
+    c = int(bcls[0x20])
+    t = np.concatenate([ctrans, ctrans[:, c:c + 1]], axis=1)  # (S+1, K+1) class K: the space alone
+    t = np.where(t == S, S + 1, t).astype(np.int32)
+    t[S] = t[start]
+    t[S, -1] = start
+    t = np.vstack([t, np.full((1, t.shape[1]), S + 1, dtype=np.int32)])  # (S+2, K+1) the sink last
+    bcls = bcls.copy()
+    bcls[0x20] = t.shape[1] - 1
+    return bcls, t, np.r_[accept[:S], accept[start], False], S
+
+
 @lru_cache(maxsize=256)
 def _compile_cached(pattern: str, vocab_key: int, fill_id: int | None, n_ids: int) -> TokenDFA:
     vocab = _vocab_keep[vocab_key]
     bd = byte_dfa(pattern)
-    trans, accept, start = bd.trans, bd.accept, bd.start
-    S1 = trans.shape[0]  # byte states + dead
-    dead_b = S1 - 1
+    bcls, ctrans, accept, start = bd.bcls, bd.ctrans, bd.accept, bd.start
     if vocab.leading_space:
-        # a new start state: decode drops one leading space, so a first space always leads to the
-        # original start; other bytes behave as from the original start
-        S_old = S1 - 1
-        old = np.where(trans == dead_b, S_old + 1, trans)
-        t2 = np.empty((S1 + 1, 256), dtype=np.int32)
-        t2[:S_old] = old[:S_old]
-        t2[S_old] = old[start]
-        t2[S_old, 0x20] = start
-        t2[S_old + 1] = S_old + 1
-        accept = np.r_[accept[:S_old], accept[start], False]
-        trans, start = t2, S_old
-        S1 += 1
-        dead_b = S1 - 1
-    S = S1 - 1  # live byte states
-    bcls, ctrans = _class_transitions(trans)
+        bcls, ctrans, accept, start = _with_leading_space(bcls, ctrans, accept, start)
+    dead_b = ctrans.shape[0] - 1
+    S = dead_b  # live byte states
     tok2cls = np.zeros(n_ids, dtype=np.int64)
     if fill_id is not None and 0 <= fill_id < n_ids:
         tok2cls[fill_id] = FILL
