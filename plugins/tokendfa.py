@@ -158,8 +158,13 @@ def _class(ranges) -> str:
     return "[" + "".join(_esc(a) if a == b else f"{_esc(a)}-{_esc(b)}" for a, b in ranges) + "]"
 
 
+def _shown(pattern: str, limit: int = 200) -> str:
+    """``pattern`` for an error message: schema regexes run to megabytes, so long ones are cut."""
+    return repr(pattern) if len(pattern) <= limit else repr(pattern[:limit]) + f"... ({len(pattern)} characters)"
+
+
 def _unsupported(pattern: str, what: str):
-    return ConstraintError(f"regex {pattern!r}: {what} is not a regular-language feature the exact engine supports")
+    return ConstraintError(f"regex {_shown(pattern)}: {what} is not a regular-language feature the exact engine supports")
 
 
 def _emit(items, flags: int, pattern: str, top: bool) -> str:
@@ -188,7 +193,7 @@ def _emit(items, flags: int, pattern: str, top: bool) -> str:
                 # outlines_core's DFA builder takes time exponential in the count here (measured:
                 # {12} 0.1 s, {14} 0.2 s, {20} 190 s): refuse instead of hanging
                 raise ConstraintError(
-                    f"regex {pattern!r}: a minimum repetition count of {lo} over an alternation with non-ASCII "
+                    f"regex {_shown(pattern)}: a minimum repetition count of {lo} over an alternation with non-ASCII "
                     f"classes is beyond the automaton builder (limit {_MAX_EXACT_REPEAT}); lower the minimum "
                     f"(e.g. minLength) or narrow the class")
             out.append(body + ("{%d,}" % lo if hi is _C.MAXREPEAT else "{%d,%d}" % (lo, hi)))
@@ -235,7 +240,7 @@ def to_engine_regex(pattern: str) -> str:
     try:
         parsed = _P.parse(pattern, 0)
     except re.error as exc:
-        raise ConstraintError(f"regex {pattern!r} does not compile: {exc}") from None
+        raise ConstraintError(f"regex {_shown(pattern)} does not compile: {exc}") from None
     flags = parsed.state.flags
     if flags & re.MULTILINE:
         flags &= ~re.MULTILINE  # only leading/trailing anchors are accepted, where MULTILINE changes nothing
@@ -301,11 +306,11 @@ def byte_dfa(pattern: str) -> ByteDFA:
             raise
         msg = str(exc)
         if "no transitions" in msg.lower() or "incompatible" in msg.lower():
-            raise ConstraintError(f"regex {pattern!r} matches no text at all (its language is empty)") from None
-        raise ConstraintError(f"regex {pattern!r} could not be compiled to an automaton: {msg[:300]}") from None
+            raise ConstraintError(f"regex {_shown(pattern)} matches no text at all (its language is empty)") from None
+        raise ConstraintError(f"regex {_shown(pattern)} could not be compiled to an automaton: {msg[:300]}") from None
     trans_d = index.get_transitions()
     if len(trans_d) > MAX_STATES:
-        raise AutomatonTooLarge(f"regex {pattern[:80]!r}...: its automaton has {len(trans_d)} states, above the limit of "
+        raise AutomatonTooLarge(f"regex {_shown(pattern)}: its automaton has {len(trans_d)} states, above the limit of "
                                 f"{MAX_STATES}; tighten the bounds (maxLength, maxItems, max_depth)", len(trans_d), MAX_STATES)
     finals = np.fromiter(index.get_final_states(), dtype=np.int64)
     init = index.get_initial_state()
@@ -353,7 +358,7 @@ def byte_dfa(pattern: str) -> ByteDFA:
     table[:-1] = remap[q[keep]]
     start = int(remap[chain_[-1]])
     if start == len(keep):
-        raise ConstraintError(f"regex {pattern!r} matches no text at all (its language is empty)")
+        raise ConstraintError(f"regex {_shown(pattern)} matches no text at all (its language is empty)")
     ccls = _byte_classes(table)  # (K,) class columns that became equal once the marker blocks are gone
     rep = np.empty(int(ccls.max()) + 1, dtype=np.int64)
     rep[ccls] = np.arange(len(ccls))

@@ -138,8 +138,8 @@ def test_generate_under_schema_grammar_validates(model, name):
 
 def _wide(levels: int, width: int = 12, leaf=None):
     """Objects of ``width`` optional properties nested ``levels`` deep (plus annotations the grammar
-    engine ignores): the canonical regex repeats each property's sub-expression for every earlier
-    optional key, so its size grows like (width^2 / 2)^levels."""
+    engine ignores): the canonical regex writes each optional property's sub-expression twice (once
+    as the first member, once after a comma), so its size grows like (2 width)^levels."""
     node = leaf or {"type": "string"}
     for i in range(levels):
         node = {"type": "object", "x-origin": f"level {i}", "properties": {f"p{j}": node for j in range(width)}}
@@ -147,7 +147,7 @@ def _wide(levels: int, width: int = 12, leaf=None):
 
 
 def test_too_large_for_a_regex_so_fill_uses_the_grammar(model):
-    wide = {"anyOf": [{"$ref": "#/$defs/w"}], "type": "object", "$defs": {"w": _wide(3, width=9)}}
+    wide = {"anyOf": [{"$ref": "#/$defs/w"}], "type": "object", "$defs": {"w": _wide(4, width=9)}}
     with pytest.raises(UnsupportedSchemaError) as exc:
         sd.JSONSchema(wide)
     assert exc.value.keyword == "size"
@@ -200,10 +200,16 @@ def test_embedded_id_is_refused_below_the_root():
     assert exc.value.keyword == "id" and exc.value.pointer == "#/properties/a/id"
 
 
-def test_overlapping_object_branches_get_one_grammar(model):
-    """A JSONSchemaBench schema whose regex is too large and whose anyOf object branches overlap (``{}`` and
-    shared optional keys): the branches are merged into one deterministic rule set, LALR(1) builds, and
+def test_overlapping_object_branches_get_one_grammar(model, monkeypatch):
+    """A JSONSchemaBench schema whose anyOf object branches overlap (``{}`` and shared optional keys), made
+    too large for a regex by lowering the size limit (its regex was 1.6M characters before object members
+    were written linearly): the branches are merged into one deterministic rule set, LALR(1) builds, and
     fill's outputs validate."""
+    from steerdiff_plugins import jsonschema_regex as jr
+
+    monkeypatch.setattr(jr, "MAX_REGEX_CHARS", 20_000)
+    jr._CACHE.clear()
+    jr._TREES.clear()
     path = Path(__file__).resolve().parents[1] / ".." / "shared" / "testdata" / "jsonschemabench" / "schemas" / "WashingtonPost.json"
     if not path.exists():
         pytest.skip(f"test data not found at {path}")

@@ -148,7 +148,7 @@ def test_too_large_is_refused_every_time():
     sys.path.insert(0, str(Path(__file__).parent))
     from test_grammar_jsonschema import _wide
 
-    wide = {"anyOf": [{"$ref": "#/$defs/w"}], "type": "object", "$defs": {"w": _wide(3, width=9)}}
+    wide = {"anyOf": [{"$ref": "#/$defs/w"}], "type": "object", "$defs": {"w": _wide(4, width=9)}}
     for _ in range(2):
         with pytest.raises(UnsupportedSchemaError) as exc:
             compile_schema(wide)
