@@ -61,6 +61,7 @@ _MAX_EXACT_REPEAT = 12
 DENSE_STATES = 2048  # up to this many states, masked steps are one dense (N, N) product
 MAX_STATES = 60_000  # byte-DFA states beyond this are refused (per-step work and memory grow with it)
 RUN_STATES = 512  # automata with at least this many states look for counted runs (see _counted_runs)
+SPARSE_SETS = None  # allowed sets over the table's non-DEAD entries (True), its live rows (False), or the cheaper (None)
 TRIE_PAIRS = 100_000  # (state, string) groups larger than this are walked over the prefix tree (see _walk_pairs)
 
 
@@ -538,12 +539,20 @@ class TokenDFA:
             got = self._torch["edges"] = (pair // N, pair % N)
         return got
 
+    def _entries(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The table's entries that do not lead to DEAD: ``(state (E,), class (E,), next state (E,))``."""
+        got = self._torch.get("entries")
+        if got is None:
+            src, cls = np.nonzero(self.table != self.dead)  # (E,) each
+            got = self._torch["entries"] = (src, cls, self.table[src, cls].astype(np.int64))
+        return got
+
     def _sweep(self, cls_row: np.ndarray, masked: np.ndarray, forward: bool) -> np.ndarray:
         """State sets along the span, forward (reachable) or backward (can still finish), ``(n+1, S+2)``.
 
         Memoised on this DFA, because the same sets recur position after position and step after step:
-        a fixed token's transition by ``(set bytes, class)``, a run of ``k`` masks as one block by
-        ``(set bytes, -k)``."""
+        a fixed token's transition by ``(set bytes, class)``, the sets after a run of masks by the set it
+        starts from (a block, extended when a longer run from the same set comes)."""
         n, N = len(cls_row), self.n_states
         out = np.zeros((n + 1, N), dtype=bool)
         if forward:
@@ -561,18 +570,19 @@ class TokenDFA:
                 while p + k < n and masked[i + k if forward else i - k]:
                     k += 1
                 cur = out[i] if forward else out[i + 1]
-                key = (cur.tobytes(), -k)
-                blk = runs.get(key)
-                if blk is None:
-                    blk = np.empty((k, N), dtype=bool)
-                    x = cur
-                    for j in range(k):
-                        x = blk[j] = self._mask_step(x, forward)
-                    runs[key] = blk
+                key = cur.tobytes()
+                blk = runs.get(key)  # the sets after 1, 2, ... masks from ``cur``: a shorter run is a prefix
+                if blk is None or len(blk) < k:
+                    have = 0 if blk is None else len(blk)
+                    more = np.empty((k - have, N), dtype=bool)
+                    x = cur if blk is None else blk[-1]
+                    for j in range(k - have):
+                        x = more[j] = self._mask_step(x, forward)
+                    blk = runs[key] = more if blk is None else np.concatenate([blk, more])
                 if forward:
-                    out[i + 1 : i + k + 1] = blk
+                    out[i + 1 : i + k + 1] = blk[:k]
                 else:
-                    out[i + 1 - k : i + 1] = blk[::-1]
+                    out[i + 1 - k : i + 1] = blk[:k][::-1]
                 p += k
                 continue
             c = int(cls_row[i])
@@ -669,10 +679,18 @@ class TokenDFA:
             keys = list(todo)
             ukey = np.unpackbits(np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), -1), axis=1,
                                  count=2 * S).astype(bool)  # (K', 2(S+2))
-            ki, si = np.nonzero(ukey[:, :S])  # pairs (key, live state)
-            ok = ukey[:, S:][ki[:, None], self.table[si]]  # (P, C): finishing state after each class
             fresh = np.zeros((len(keys), self.n_classes), dtype=bool)
-            _or_reduce(fresh, ki, ok)
+            e_src, e_cls, e_dst = self._entries()
+            ki, si = np.nonzero(ukey[:, :S])  # pairs (key, live state)
+            sparse = SPARSE_SETS if SPARSE_SETS is not None else len(keys) * len(e_src) < len(ki) * self.n_classes
+            if sparse:
+                # sparse: the table's entries that do not lead to DEAD (a few percent of a JSON automaton's)
+                hit = ukey[:, e_src] & ukey[:, S + e_dst]  # (K', E) live source and finishing target
+                kk, ee = np.nonzero(hit)
+                fresh[kk, e_cls[ee]] = True
+            else:
+                ok = ukey[:, S:][ki[:, None], self.table[si]]  # (P, C): finishing state after each class
+                _or_reduce(fresh, ki, ok)
             for kb, row in zip(keys, fresh):
                 rb = row.tobytes()
                 sid = reg.get(rb)

@@ -71,13 +71,16 @@ CASES = [
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("pattern,alphabet", CASES)
 @pytest.mark.parametrize("dense", [True, False], ids=["dense-steps", "edge-list-steps"])
-def test_allowed_sets_match_brute_force(family, pattern, alphabet, dense, monkeypatch):
-    """``dense=False`` forces the path large automata take: masked steps over the edge list."""
+@pytest.mark.parametrize("sparse", [True, False], ids=["entry-sets", "row-sets"])
+def test_allowed_sets_match_brute_force(family, pattern, alphabet, dense, sparse, monkeypatch):
+    """``dense=False`` forces the path large automata take: masked steps over the edge list; ``sparse``
+    picks how allowed sets are gathered (over the table's non-DEAD entries, or over the live states' rows)."""
     from steerdiff_plugins import tokendfa as td
 
     td.cache_clear()
     if not dense:
         monkeypatch.setattr(td, "DENSE_STATES", 0)
+    monkeypatch.setattr(td, "SPARSE_SETS", sparse)
     tok = tiny_tokenizer(family)
     vocab = vocab_for(tok)
     fill = tok.eos_token_id
