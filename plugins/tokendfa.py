@@ -539,12 +539,14 @@ class TokenDFA:
             got = self._torch["edges"] = (pair // N, pair % N)
         return got
 
-    def _entries(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The table's entries that do not lead to DEAD: ``(state (E,), class (E,), next state (E,))``."""
+    def _entries(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The table's entries that do not lead to DEAD, grouped by class: ``(state (E,), next state (E,),
+        group starts (G,), class of each group (G,))``."""
         got = self._torch.get("entries")
         if got is None:
-            src, cls = np.nonzero(self.table != self.dead)  # (E,) each
-            got = self._torch["entries"] = (src, cls, self.table[src, cls].astype(np.int64))
+            cls, src = np.nonzero(self.table.T != self.dead)  # (E,) each, sorted by class
+            starts = np.flatnonzero(np.r_[True, cls[1:] != cls[:-1]]) if len(cls) else np.zeros(0, dtype=np.int64)
+            got = self._torch["entries"] = (src, self.table[src, cls].astype(np.int64), starts, cls[starts])
         return got
 
     def _sweep(self, cls_row: np.ndarray, masked: np.ndarray, forward: bool) -> np.ndarray:
@@ -577,7 +579,11 @@ class TokenDFA:
                     more = np.empty((k - have, N), dtype=bool)
                     x = cur if blk is None else blk[-1]
                     for j in range(k - have):
-                        x = more[j] = self._mask_step(x, forward)
+                        y = self._mask_step(x, forward)
+                        if np.array_equal(y, x):  # a fixed point: every later set is the same
+                            more[j:] = y
+                            break
+                        x = more[j] = y
                     blk = runs[key] = more if blk is None else np.concatenate([blk, more])
                 if forward:
                     out[i + 1 : i + k + 1] = blk[:k]
@@ -680,14 +686,14 @@ class TokenDFA:
             ukey = np.unpackbits(np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), -1), axis=1,
                                  count=2 * S).astype(bool)  # (K', 2(S+2))
             fresh = np.zeros((len(keys), self.n_classes), dtype=bool)
-            e_src, e_cls, e_dst = self._entries()
+            e_src, e_dst, e_start, e_cls = self._entries()
             ki, si = np.nonzero(ukey[:, :S])  # pairs (key, live state)
             sparse = SPARSE_SETS if SPARSE_SETS is not None else len(keys) * len(e_src) < len(ki) * self.n_classes
             if sparse:
                 # sparse: the table's entries that do not lead to DEAD (a few percent of a JSON automaton's)
                 hit = ukey[:, e_src] & ukey[:, S + e_dst]  # (K', E) live source and finishing target
-                kk, ee = np.nonzero(hit)
-                fresh[kk, e_cls[ee]] = True
+                if len(e_src):
+                    fresh[:, e_cls] = np.logical_or.reduceat(hit, e_start, axis=1)  # (K', classes with entries)
             else:
                 ok = ukey[:, S:][ki[:, None], self.table[si]]  # (P, C): finishing state after each class
                 _or_reduce(fresh, ki, ok)
