@@ -58,7 +58,8 @@ except ImportError:  # pragma: no cover - Python 3.10
 MAXCP = 0x10FFFF
 NEVER, FILL = 0, 1  # reserved token classes
 _MAX_EXACT_REPEAT = 12
-DENSE_STATES = 2048  # up to this many states, masked steps are one dense (N, N) product
+DENSE_STATES = 2048  # up to this many states, masked steps may be one dense (N, N) product ...
+DENSE_RATIO = 16  # ... when the distinct (state, next state) pairs are over 1/16 of N * N (else: the edge list)
 MAX_STATES = 60_000  # byte-DFA states beyond this are refused (per-step work and memory grow with it)
 RUN_STATES = 512  # automata with at least this many states look for counted runs (see _counted_runs)
 SPARSE_SETS = None  # allowed sets over the table's non-DEAD entries (True), its live rows (False), or the cheaper (None)
@@ -1213,15 +1214,16 @@ def _compile_cached(pattern: str, vocab_key: int, fill_id: int | None, n_ids: in
     if fill_id is not None:
         table[:S, FILL] = np.where(acc[:S], PAD, DEAD)
         table[PAD, FILL] = PAD
+    step_any = None  # masked steps go through the edge list (see _edges) unless the dense product is cheaper
     if N <= DENSE_STATES:
-        step_any = np.zeros((N, N), dtype=np.float32)
-        src = np.repeat(np.arange(N), C - 1)
-        dst = table[:, 1:].reshape(-1)
-        step_any[src, dst] = 1.0
-        step_any[:, DEAD] = 0.0
-        step_any[DEAD] = 0.0
-    else:
-        step_any = None  # masked steps go through the edge list instead (see _edges)
+        live = table[:, 1:] != DEAD  # (N, C-1)
+        live[DEAD] = False
+        src = np.repeat(np.arange(N), C - 1)[live.reshape(-1)]
+        dst = table[:, 1:][live]
+        pairs = len(np.unique(src * N + dst))
+        if pairs * DENSE_RATIO > N * N:  # JSON automata have about 3 successors per state: the edge list wins
+            step_any = np.zeros((N, N), dtype=np.float32)
+            step_any[src, dst] = 1.0
     cls_size = np.bincount(tok2cls, minlength=C)
     # shortest accepted token count (BFS over classes 2..)
     dist = np.full(N, -1)
@@ -1339,7 +1341,7 @@ class RegularHooks:
             dfa = sl.dfa
             t2c = dfa.tok2cls
             toks = canvas_np[sl.row, sl.start:sl.end]
-            cls_row = np.where(m, 0, t2c[np.clip(toks, 0, len(t2c) - 1)] * (toks < len(t2c)))
+            cls_row = np.where(m, 0, _classes_of(t2c, toks))
             res = dfa.allowed_class_sets(cls_row, m)
             if res is None:
                 raise ConstraintError(
@@ -1372,7 +1374,7 @@ class RegularHooks:
             row_masked = (masked if masked is not None else run.masked)[sl.row, sl.start:sl.end]
             masked_np = row_masked.cpu().numpy() & ~cmask
             merged = np.where(cmask, prop, toks)
-            cls_row = t2c[np.clip(merged, 0, len(t2c) - 1)] * (merged < len(t2c))
+            cls_row = _classes_of(t2c, merged)
             if dfa.completable(cls_row, masked_np):
                 continue
             cand = np.flatnonzero(cmask)
@@ -1403,6 +1405,11 @@ class RegularHooks:
 
                 raise ValidationFailed(f"{sl.constraint.type_name} constraint {sl.constraint.describe()}: span [{sl.start}, {sl.end}) is not valid UTF-8 (engine bug)", raw.decode("utf-8", "replace")) from None
             sl.constraint.check_text(text, res)
+
+
+def _classes_of(tok2cls: np.ndarray, toks: np.ndarray) -> np.ndarray:
+    """Token class of each id in ``toks`` (ids beyond the table: class 0, never allowed)."""
+    return tok2cls.take(toks, mode="clip") * (toks < len(tok2cls))  # take(clip) is ~20x cheaper than np.clip here
 
 
 def _span_text(run, toks, masked) -> str:

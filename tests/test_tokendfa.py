@@ -73,12 +73,15 @@ CASES = [
 @pytest.mark.parametrize("dense", [True, False], ids=["dense-steps", "edge-list-steps"])
 @pytest.mark.parametrize("sparse", [True, False], ids=["entry-sets", "row-sets"])
 def test_allowed_sets_match_brute_force(family, pattern, alphabet, dense, sparse, monkeypatch):
-    """``dense=False`` forces the path large automata take: masked steps over the edge list; ``sparse``
-    picks how allowed sets are gathered (over the table's non-DEAD entries, or over the live states' rows)."""
+    """``dense`` forces masked steps through the dense (N, N) product, or through the edge list (the path
+    large or sparse automata take); ``sparse`` picks how allowed sets are gathered (over the table's
+    non-DEAD entries, or over the live states' rows)."""
     from steerdiff_plugins import tokendfa as td
 
     td.cache_clear()
-    if not dense:
+    if dense:
+        monkeypatch.setattr(td, "DENSE_RATIO", 10**9)
+    else:
         monkeypatch.setattr(td, "DENSE_STATES", 0)
     monkeypatch.setattr(td, "SPARSE_SETS", sparse)
     tok = tiny_tokenizer(family)
