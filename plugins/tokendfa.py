@@ -290,6 +290,15 @@ class ByteDFA:
     def trans(self) -> np.ndarray:
         return np.ascontiguousarray(self.ctrans[:, self.bcls])  # (S+1, 256)
 
+    def accepts(self, data: bytes) -> bool:
+        """Whether the whole of ``data`` is in the language (a byte-by-byte walk)."""
+        s = self.start
+        for b in data:
+            s = self.ctrans[s, self.bcls[b]]
+            if s == self.dead:
+                return False
+        return bool(self.accept[s])
+
 
 @lru_cache(maxsize=1024)
 def byte_dfa(pattern: str) -> ByteDFA:

@@ -124,19 +124,10 @@ def test_byte_dfa_is_trimmed_and_minimal(pattern):
     assert len(set(ref.tolist())) == len(t), "two states with the same future"
 
 
-def _accepts(bd, data: bytes) -> bool:
-    s = bd.start
-    for b in data:
-        s = bd.trans[s, b]
-        if s == bd.dead:
-            return False
-    return bool(bd.accept[s])
-
-
 @settings(max_examples=200, deadline=None)
 @given(st.sampled_from(PATTERNS), st.text(alphabet="abcxy.09é\u203f\"\\{}:,\U0004FFFF\U0010FFFE", max_size=14))
 def test_byte_dfa_accepts_what_fullmatch_accepts(pattern, text):
-    assert _accepts(td.byte_dfa(pattern), text.encode()) == (re.fullmatch(pattern, text) is not None)
+    assert td.byte_dfa(pattern).accepts(text.encode()) == (re.fullmatch(pattern, text) is not None)
 
 
 @pytest.mark.parametrize("pattern, unit, tail", [(r"(?:\u203f)*", "\u203f", ""), (r"(?:\U0004FFFF)*x", "\U0004FFFF", "x")])
@@ -146,8 +137,8 @@ def test_marker_lookalikes_are_kept(pattern, unit, tail):
     bd = td.byte_dfa(pattern)
     for n in range(1, 4):
         data = (unit * n + tail).encode()
-        assert _accepts(bd, data)
-        assert not _accepts(bd, data[:-1])
+        assert bd.accepts(data)
+        assert not bd.accepts(data[:-1])
 
 
 @pytest.mark.parametrize("pattern", PATTERNS[:6])
@@ -161,4 +152,4 @@ def test_byte_dfa_without_minimising_accepts_the_same(pattern, monkeypatch):
     td.cache_clear()
     assert big.dead >= small.dead
     for text in ["", "a", "ab", "abc", "é", '"x"', '"a\\"b"', "\u203f", "xy.5", '{"a":"q","c":true}', "cdé"]:
-        assert _accepts(big, text.encode()) == _accepts(small, text.encode()) == (re.fullmatch(pattern, text) is not None)
+        assert big.accepts(text.encode()) == small.accepts(text.encode()) == (re.fullmatch(pattern, text) is not None)
