@@ -515,19 +515,12 @@ class TokenDFA:
 
     # -- per-span analysis ---------------------------------------------------------------------------
 
-    def _memo(self, name: str, limit: int = 50_000) -> dict:
-        """A memo on this DFA, cleared when it grows past ``limit`` entries."""
-        m = self._torch.get(name)
-        if m is None or len(m) > limit:
-            m = self._torch[name] = {}
-        return m
-
     def _mask_step(self, cur: np.ndarray, forward: bool) -> np.ndarray:
         """One masked position: the states reachable from ``cur`` (forward) or reaching ``cur`` (backward)."""
         if self.step_any is not None:
             f = cur.astype(np.float32)
             return ((f @ self.step_any) if forward else (self.step_any @ f)) > 0
-        src, dst = self._edges()
+        src, dst = self._pairs()[:2]  # a masked step over the pairs costs P, far less than N * C
         nxt = np.zeros(self.n_states, dtype=bool)
         if forward:
             nxt[dst[cur[src]]] = True
@@ -535,103 +528,98 @@ class TokenDFA:
             nxt[src[cur[dst]]] = True
         return nxt
 
-    def _edges(self) -> tuple[np.ndarray, np.ndarray]:
-        """The distinct (state, next state) pairs some token class joins, DEAD left out: ``(src (E,), dst (E,))``.
-        A masked step over them costs ``E``, far less than ``N * C`` for large automata (a state inside a
-        key or a literal has one or two successors)."""
-        got = self._torch.get("edges")
-        if got is None:
-            live = self.table[:, 1:] != self.dead  # (N, C-1); most entries of a large automaton are dead
-            live[self.dead] = False
-            src, col = np.nonzero(live)
-            N = np.int64(self.n_states)
-            pair = np.unique(src * N + self.table[:, 1:][src, col])  # (E,) sorted by (src, dst)
-            got = self._torch["edges"] = (pair // N, pair % N)
-        return got
+    def _state_sets(self) -> "_StateSets":
+        """This DFA's interned state sets and the memos keyed by their ids; started afresh (all memos
+        together, so no id outlives its set) once the sets pass ``_STATE_SET_BYTES``. Call it once per
+        public method, never inside a sweep: ids from before a reset mean nothing after it."""
+        ss = self._torch.get("state_sets")
+        if ss is None or ss.nbytes > _STATE_SET_BYTES:
+            ss = self._torch["state_sets"] = _StateSets()
+        return ss
 
-    def _entries(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The table's entries that do not lead to DEAD, grouped by class: ``(state (E,), next state (E,),
-        group starts (G,), class of each group (G,))``."""
-        got = self._torch.get("entries")
-        if got is None:
-            cls, src = np.nonzero(self.table.T != self.dead)  # (E,) each, sorted by class
-            starts = np.flatnonzero(np.r_[True, cls[1:] != cls[:-1]]) if len(cls) else np.zeros(0, dtype=np.int64)
-            got = self._torch["entries"] = (src, self.table[src, cls].astype(np.int64), starts, cls[starts])
-        return got
+    def _sweep(self, ss: "_StateSets", cls_row: np.ndarray, masked: np.ndarray, forward: bool) -> list[int]:
+        """Ids (in ``ss``) of the state sets along the span, ``n+1`` of them: forward (reachable from the
+        start) or backward (can still finish the rest of the span).
 
-    def _sweep(self, cls_row: np.ndarray, masked: np.ndarray, forward: bool) -> np.ndarray:
-        """State sets along the span, forward (reachable) or backward (can still finish), ``(n+1, S+2)``.
-
-        Memoised on this DFA, because the same sets recur position after position and step after step:
-        a fixed token's transition by ``(set bytes, class)``, the sets after a run of masks by the set it
-        starts from (a block, extended when a longer run from the same set comes)."""
-        n, N = len(cls_row), self.n_states
-        out = np.zeros((n + 1, N), dtype=bool)
+        Sets are interned, so a position costs one dict lookup once its (set, class) pair has been seen,
+        as nearly all have, position after position and step after step. A run of masks goes through a
+        memo of the sets after 1, 2, ... masks from the set it starts from (a shorter run is a prefix;
+        the run stops at a fixed point, after which every set is the same)."""
+        n = len(cls_row)
+        out = [0] * (n + 1)
         if forward:
-            out[0, self.start] = True
+            first = np.zeros(self.n_states, dtype=bool)
+            first[self.start] = True
         else:
-            out[n] = self.accept
-        one = self._memo("fwd1" if forward else "bwd1")
-        runs = self._memo("fwdrun" if forward else "bwdrun", limit=2_000)
+            first = self.accept
+        cur = out[0 if forward else n] = ss.intern(first)
         table, dead = self.table, self.dead
+        step, runs = (ss.fwd1, ss.fwdrun) if forward else (ss.bwd1, ss.bwdrun)
+        cls_list = cls_row.tolist()
+        m_list = masked.tolist()
         p = 0
         while p < n:
             i = p if forward else n - 1 - p  # the position being crossed
-            if masked[i]:
+            if m_list[i]:
                 k = 1
-                while p + k < n and masked[i + k if forward else i - k]:
+                while p + k < n and m_list[i + k if forward else i - k]:
                     k += 1
-                cur = out[i] if forward else out[i + 1]
-                key = cur.tobytes()
-                blk = runs.get(key)  # the sets after 1, 2, ... masks from ``cur``: a shorter run is a prefix
-                if blk is None or len(blk) < k:
-                    have = 0 if blk is None else len(blk)
-                    more = np.empty((k - have, N), dtype=bool)
-                    x = cur if blk is None else blk[-1]
-                    for j in range(k - have):
-                        y = self._mask_step(x, forward)
-                        if np.array_equal(y, x):  # a fixed point: every later set is the same
-                            more[j:] = y
-                            break
-                        x = more[j] = y
-                    blk = runs[key] = more if blk is None else np.concatenate([blk, more])
+                blk = runs.get(cur)  # [ids after 1, 2, ... masks], fixed point reached?
+                if blk is None:
+                    blk = runs[cur] = [[], False]
+                ids, fixed = blk
+                x = ids[-1] if ids else cur
+                while len(ids) < k and not fixed:
+                    y = ss.intern(self._mask_step(ss.rows[x], forward))
+                    if y == x:
+                        fixed = blk[1] = True
+                        break
+                    ids.append(y)
+                    ss.nbytes += 8
+                    x = y
+                got = ids[:k] + [x] * (k - len(ids)) if len(ids) < k else ids[:k]
                 if forward:
-                    out[i + 1 : i + k + 1] = blk[:k]
+                    out[i + 1 : i + k + 1] = got
                 else:
-                    out[i + 1 - k : i + 1] = blk[:k][::-1]
+                    out[i + 1 - k : i + 1] = got[::-1]
+                cur = got[-1]
                 p += k
                 continue
-            c = int(cls_row[i])
-            cur = out[i] if forward else out[i + 1]
-            key = (cur.tobytes(), c)
-            nxt = one.get(key)
+            key = (cur, cls_list[i])
+            nxt = step.get(key)
             if nxt is None:
+                s = ss.rows[cur]
+                c = key[1]
                 if forward:
-                    nxt = np.zeros(N, dtype=bool)
-                    nxt[table[np.flatnonzero(cur), c]] = True
-                    nxt[dead] = False
+                    y = np.zeros(self.n_states, dtype=bool)
+                    y[table[np.flatnonzero(s), c]] = True
+                    y[dead] = False
                 else:
-                    nxt = cur[table[:, c]]
-                one[key] = nxt
-            if forward:
-                out[i + 1] = nxt
-            else:
-                out[i] = nxt
+                    y = s[table[:, c]]
+                nxt = step[key] = ss.intern(y)
+                ss.nbytes += 100
+            out[i + 1 if forward else i] = cur = nxt
             p += 1
         return out
 
     def forward(self, cls_row: np.ndarray, masked: np.ndarray) -> np.ndarray:
         """Forward state sets ``(n+1, S+2)`` bool for a span: ``cls_row (n,)`` classes, ``masked (n,)``."""
-        return self._sweep(cls_row, masked, forward=True)
+        ss = self._state_sets()
+        return ss.stack(self._sweep(ss, cls_row, masked, forward=True))
 
     def backward(self, cls_row: np.ndarray, masked: np.ndarray) -> np.ndarray:
         """Backward sets ``(n+1, S+2)``: states from which the rest of the span can still be accepted."""
-        return self._sweep(cls_row, masked, forward=False)
+        ss = self._state_sets()
+        return ss.stack(self._sweep(ss, cls_row, masked, forward=False))
 
     def completable(self, cls_row: np.ndarray, masked: np.ndarray) -> bool:
         """Whether the span (fixed tokens and masks) can still be completed into an accepted text."""
-        F = self.forward(cls_row, masked)
-        return bool((F[-1] & self.accept).any())
+        ss = self._state_sets()
+        last = self._sweep(ss, cls_row, masked, forward=True)[-1]
+        ok = ss.accepting.get(last)
+        if ok is None:
+            ok = ss.accepting[last] = bool((ss.rows[last] & self.accept).any())
+        return ok
 
     def select_jointly(self, cls_row: np.ndarray, masked: np.ndarray, order, prop_cls: np.ndarray) -> np.ndarray:
         """Keep proposals in ``order`` (most confident first) while the span stays completable.
@@ -662,62 +650,112 @@ class TokenDFA:
 
     def allowed_class_sets(self, cls_row: np.ndarray, masked: np.ndarray):
         """Like :meth:`allowed_classes`, factorised: ``(positions (M,), sets (U, C) bool, which (M,))``
-        with ``allowed[i] = sets[which[i]]``. Positions whose (live states, states that can finish the
-        rest) pair repeats, as they do along a run of masks, are worked out once."""
-        F = self.forward(cls_row, masked)
-        Bk = self.backward(cls_row, masked)
-        live = F & Bk  # (n+1, S+2)
-        if not live[0].any():
+        with ``allowed[i] = sets[which[i]]``. A masked position's set depends only on its (reachable
+        states, states that can finish the rest) pair; the pairs repeat along a run of masks and step
+        after step, so each is worked out once (memoised by the two set ids)."""
+        ss = self._state_sets()
+        fid = np.array(self._sweep(ss, cls_row, masked, forward=True), dtype=np.int64)  # (n+1,) set ids
+        bid = np.array(self._sweep(ss, cls_row, masked, forward=False), dtype=np.int64)  # (n+1,)
+        if not ss.rows[bid[0]][self.start]:
             return None
         pos = np.flatnonzero(masked)
         if len(pos) == 0:
             return pos, np.zeros((0, self.n_classes), dtype=bool), np.zeros(0, dtype=np.int64)
-        if len(self._torch.get("set_rows", ())) > 20_000:  # bound the registry (and the memo that points into it)
-            for k in ("sets", "set_ids", "set_rows"):
-                self._torch.pop(k, None)
-        memo = self._memo("sets")  # (live states, finishing states) bytes -> set id; pairs recur step after step
-        reg = self._torch.setdefault("set_ids", {})  # allowed-class-set bytes -> id
-        rows = self._torch.setdefault("set_rows", [])  # id -> (C,) bool
-        S = self.n_states
-        packed = np.packbits(np.concatenate([live[pos], Bk[pos + 1]], axis=1), axis=1)  # (M, ceil(2(S+2)/8))
-        uk, first, kinv = np.unique(packed.view(np.dtype((np.void, packed.shape[1]))).reshape(-1),
-                                    return_index=True, return_inverse=True)  # K distinct pairs
-        kids = np.empty(len(uk), dtype=np.int64)
-        todo: dict[bytes, int] = {}
-        for k, f in enumerate(first):
-            kb = packed[f].tobytes()
-            sid = memo.get(kb)
-            if sid is None:
-                todo[kb] = k
-            else:
-                kids[k] = sid
-        if todo:
-            keys = list(todo)
-            ukey = np.unpackbits(np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), -1), axis=1,
-                                 count=2 * S).astype(bool)  # (K', 2(S+2))
-            fresh = np.zeros((len(keys), self.n_classes), dtype=bool)
-            e_src, e_dst, e_start, e_cls = self._entries()
-            ki, si = np.nonzero(ukey[:, :S])  # pairs (key, live state)
-            sparse = SPARSE_SETS if SPARSE_SETS is not None else len(keys) * len(e_src) < len(ki) * self.n_classes
-            if sparse:
-                # sparse: the table's entries that do not lead to DEAD (a few percent of a JSON automaton's)
-                hit = ukey[:, e_src] & ukey[:, S + e_dst]  # (K', E) live source and finishing target
-                if len(e_src):
-                    fresh[:, e_cls] = np.logical_or.reduceat(hit, e_start, axis=1)  # (K', classes with entries)
-            else:
-                ok = ukey[:, S:][ki[:, None], self.table[si]]  # (P, C): finishing state after each class
-                _or_reduce(fresh, ki, ok)
-            for kb, row in zip(keys, fresh):
-                rb = row.tobytes()
-                sid = reg.get(rb)
-                if sid is None:
-                    sid = reg[rb] = len(rows)
-                    rows.append(row)
-                memo[kb] = sid
-                kids[todo[kb]] = sid
+        pair = (fid[pos] << 32) | bid[pos + 1]  # (M,) one number per (reachable, finishing) pair
+        upair, first, kinv = np.unique(pair, return_index=True, return_inverse=True)  # K distinct pairs
+        memo = ss.pair_set
+        kids = np.array([memo.get(p, -1) for p in upair.tolist()], dtype=np.int64)  # (K,) class-set ids
+        todo = np.flatnonzero(kids < 0)
+        if len(todo):
+            at = pos[first[todo]]  # a position of each new pair
+            f_ids, b_ids, b1_ids = fid[at].tolist(), bid[at].tolist(), bid[at + 1].tolist()
+            fresh = self._fresh_sets(np.stack([ss.rows[f] & ss.rows[b] for f, b in zip(f_ids, b_ids)]),  # (K', N) live
+                                     np.stack([ss.rows[b1] for b1 in b1_ids]))  # (K', N) finishing
+            for k, p, row in zip(todo.tolist(), upair[todo].tolist(), fresh):
+                kids[k] = memo[p] = ss.class_set(row)
+                ss.nbytes += 100
         uniq_ids, which = np.unique(kids[kinv.reshape(-1)], return_inverse=True)
-        sets = np.stack([rows[i] for i in uniq_ids])  # (U, C)
+        sets = np.stack([ss.class_rows[i] for i in uniq_ids.tolist()])  # (U, C)
         return pos, sets, which.reshape(-1)
+
+    def _fresh_sets(self, live: np.ndarray, fin: np.ndarray) -> np.ndarray:
+        """``(K, C)`` bool: the classes that move some state of ``live[k]`` into ``fin[k]`` (``(K, N)`` each)."""
+        K = len(live)
+        fresh = np.zeros((K, self.n_classes), dtype=bool)
+        ki, si = np.nonzero(live)  # pairs (key, live state)
+        p_src, p_dst, e_pair, g_start, g_cls = self._pairs()
+        sparse = SPARSE_SETS if SPARSE_SETS is not None else len(e_pair) + K * len(p_src) < len(ki) * self.n_classes
+        if not sparse:  # dense: every class from every live state
+            ok = fin[ki[:, None], self.table[si]]  # (P', C): finishing state after each class
+            _or_reduce(fresh, ki, ok)
+            return fresh
+        # sparse: which (state, next state) pairs each key hits, as bits over the keys; a class is allowed
+        # for the keys that hit any of its pairs (one OR over the table's E non-DEAD entries, K/8 bytes each)
+        hit = np.packbits(live[:, p_src] & fin[:, p_dst], axis=0, bitorder="little")  # (ceil(K/8), P)
+        if len(e_pair):
+            per_cls = np.bitwise_or.reduceat(hit.T[e_pair], g_start, axis=0)  # (G, ceil(K/8))
+            fresh[:, g_cls] = np.unpackbits(per_cls, axis=1, count=K, bitorder="little").T  # (K, G)
+        return fresh
+
+    def _pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The distinct (state, next state) pairs some token class joins, DEAD left out: ``src (P,)``,
+        ``dst (P,)``; and the table's E non-DEAD entries grouped by class: the pair of each ``(E,)``, group
+        starts ``(G,)`` and the class of each group ``(G,)``."""
+        got = self._torch.get("pairs")
+        if got is None:
+            live = self.table.T != self.dead  # (C, N)
+            live[:, self.dead] = False
+            live[0] = False  # class 0 is never allowed
+            cls, src = np.nonzero(live)  # (E,) each, sorted by class
+            N = np.int64(self.n_states)
+            upair, inv = np.unique(src * N + self.table[src, cls], return_inverse=True)  # (P,), (E,)
+            starts = np.flatnonzero(np.r_[True, cls[1:] != cls[:-1]]) if len(cls) else np.zeros(0, dtype=np.int64)
+            got = self._torch["pairs"] = (upair // N, upair % N, inv.reshape(-1), starts, cls[starts])
+        return got
+
+
+_STATE_SET_BYTES = 64 << 20  # a DFA's interned state and class sets start afresh past this size
+
+
+class _StateSets:
+    """Interned state sets ``(N,)`` bool and allowed-class sets ``(C,)`` bool of one DFA, with the memos
+    the per-step analysis keys by their ids: one fixed token (``fwd1``/``bwd1``: (set, class) -> set), a
+    run of masks (``fwdrun``/``bwdrun``: set -> [sets after 1, 2, ... masks], fixed point reached),
+    ``pair_set`` ((reachable, finishing) -> class set) and ``accepting`` (set -> holds an accepting state)."""
+
+    def __init__(self):
+        self.ids: dict[bytes, int] = {}
+        self.rows: list[np.ndarray] = []
+        self.class_ids: dict[bytes, int] = {}
+        self.class_rows: list[np.ndarray] = []
+        self.fwd1: dict = {}
+        self.bwd1: dict = {}
+        self.fwdrun: dict = {}
+        self.bwdrun: dict = {}
+        self.pair_set: dict = {}
+        self.accepting: dict = {}
+        self.nbytes = 0
+
+    def intern(self, s: np.ndarray) -> int:
+        key = s.tobytes()
+        i = self.ids.get(key)
+        if i is None:
+            i = self.ids[key] = len(self.rows)
+            self.rows.append(s)
+            self.nbytes += 2 * s.nbytes + 100
+        return i
+
+    def class_set(self, row: np.ndarray) -> int:
+        key = row.tobytes()
+        i = self.class_ids.get(key)
+        if i is None:
+            i = self.class_ids[key] = len(self.class_rows)
+            self.class_rows.append(row)
+            self.nbytes += 2 * row.nbytes + 100
+        return i
+
+    def stack(self, ids: list[int]) -> np.ndarray:
+        return np.stack([self.rows[i] for i in ids])
 
 
 def _or_reduce(out: np.ndarray, groups: np.ndarray, rows: np.ndarray) -> None:
