@@ -176,9 +176,13 @@ def adjust_logits(run, canvas, masked, logits):
     rows = sorted(set(have) | {r for r, *_ in slots})
     ridx = {r: i for i, r in enumerate(rows)}
     choice = torch.full((len(rows), L), -1, dtype=torch.long, device=dev)  # (R, L)
-    classes = list(edit.classes) if edit is not None else []  # (V,) token sets
-    if edit is not None:
-        choice[[ridx[r] for r in have]] = edit.choice.to(dev)
+    classes = []  # (V,) token sets
+    if edit is not None:  # the rows of the regex edit's table that it uses (the table may be a larger pool)
+        used, remap = torch.unique(edit.choice, return_inverse=True)  # (K,), choice's shape
+        keep = used >= 0
+        classes = list(edit.classes[used[keep].to(edit.classes.device)].to(dev))
+        remap = remap - int((~keep).sum())  # -1 stays -1 (it sorts first when present)
+        choice[[ridx[r] for r in have]] = remap.to(dev)
     for row, c, s, e, sets in slots:
         i = ridx[row]
         for p in range(s, e):

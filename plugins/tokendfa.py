@@ -537,27 +537,45 @@ class TokenDFA:
             ss = self._torch["state_sets"] = _StateSets()
         return ss
 
-    def _sweep(self, ss: "_StateSets", cls_row: np.ndarray, masked: np.ndarray, forward: bool) -> list[int]:
+    def _sweep(self, ss: "_StateSets", cls_row: np.ndarray, masked: np.ndarray, forward: bool,
+               prev: "_Sweep | None" = None) -> "_Sweep":
         """Ids (in ``ss``) of the state sets along the span, ``n+1`` of them: forward (reachable from the
         start) or backward (can still finish the rest of the span).
 
         Sets are interned, so a position costs one dict lookup once its (set, class) pair has been seen,
         as nearly all have, position after position and step after step. A run of masks goes through a
         memo of the sets after 1, 2, ... masks from the set it starts from (a shorter run is a prefix;
-        the run stops at a fixed point, after which every set is the same)."""
+        the run stops at a fixed point, after which every set is the same).
+
+        ``prev``: an earlier sweep of the same span in the same direction (the last step's, or the
+        configuration a trial differs from). Only what the changed positions can reach is walked: from
+        the first change on, stopping at each run's end where the set is the one ``prev`` had there,
+        and going on from the next change (between changes the rows are the same, so the sets are too)."""
         n = len(cls_row)
-        out = [0] * (n + 1)
-        if forward:
-            first = np.zeros(self.n_states, dtype=bool)
-            first[self.start] = True
-        else:
-            first = self.accept
-        cur = out[0 if forward else n] = ss.intern(first)
-        table, dead = self.table, self.dead
-        step, runs = (ss.fwd1, ss.fwdrun) if forward else (ss.bwd1, ss.bwdrun)
         cls_list = cls_row.tolist()
         m_list = masked.tolist()
-        p = 0
+        if prev is not None and prev.ss is ss and len(prev.ids) == n + 1:
+            diff = np.flatnonzero((masked != prev.masked) | (~masked & (cls_row != prev.cls)))  # a mask's class is moot
+            if not len(diff):
+                return _Sweep(ss, cls_row.copy(), masked.copy(), prev.ids)
+            old = prev.ids
+            out = list(old)
+            changes = diff.tolist() if forward else (n - 1 - diff[::-1]).tolist()  # in crossing order
+            p = changes[0]
+        else:
+            old = changes = None
+            out = [0] * (n + 1)
+            if forward:
+                first = np.zeros(self.n_states, dtype=bool)
+                first[self.start] = True
+            else:
+                first = self.accept
+            out[0 if forward else n] = ss.intern(first)
+            p = 0
+        cur = out[p if forward else n - p]
+        table, dead = self.table, self.dead
+        step, runs = (ss.fwd1, ss.fwdrun) if forward else (ss.bwd1, ss.bwdrun)
+        ci = 0  # the next change not crossed yet
         while p < n:
             i = p if forward else n - 1 - p  # the position being crossed
             if m_list[i]:
@@ -584,78 +602,108 @@ class TokenDFA:
                     out[i + 1 - k : i + 1] = got[::-1]
                 cur = got[-1]
                 p += k
-                continue
-            key = (cur, cls_list[i])
-            nxt = step.get(key)
-            if nxt is None:
-                s = ss.rows[cur]
-                c = key[1]
-                if forward:
-                    y = np.zeros(self.n_states, dtype=bool)
-                    y[table[np.flatnonzero(s), c]] = True
-                    y[dead] = False
-                else:
-                    y = s[table[:, c]]
-                nxt = step[key] = ss.intern(y)
-                ss.nbytes += 100
-            out[i + 1 if forward else i] = cur = nxt
-            p += 1
-        return out
+            else:
+                key = (cur, cls_list[i])
+                nxt = step.get(key)
+                if nxt is None:
+                    s = ss.rows[cur]
+                    c = key[1]
+                    if forward:
+                        y = np.zeros(self.n_states, dtype=bool)
+                        y[table[np.flatnonzero(s), c]] = True
+                        y[dead] = False
+                    else:
+                        y = s[table[:, c]]
+                    nxt = step[key] = ss.intern(y)
+                    ss.nbytes += 100
+                out[i + 1 if forward else i] = cur = nxt
+                p += 1
+            if changes is not None:
+                while ci < len(changes) and changes[ci] < p:
+                    ci += 1
+                if cur == old[p if forward else n - p]:  # back on the old sets: skip to the next change
+                    if ci == len(changes):
+                        break
+                    p = changes[ci]
+                    cur = out[p if forward else n - p]
+        return _Sweep(ss, cls_row.copy(), masked.copy(), out)  # copies: the caller's arrays may be views it changes
 
     def forward(self, cls_row: np.ndarray, masked: np.ndarray) -> np.ndarray:
         """Forward state sets ``(n+1, S+2)`` bool for a span: ``cls_row (n,)`` classes, ``masked (n,)``."""
         ss = self._state_sets()
-        return ss.stack(self._sweep(ss, cls_row, masked, forward=True))
+        return ss.stack(self._sweep(ss, cls_row, masked, forward=True).ids)
 
     def backward(self, cls_row: np.ndarray, masked: np.ndarray) -> np.ndarray:
         """Backward sets ``(n+1, S+2)``: states from which the rest of the span can still be accepted."""
         ss = self._state_sets()
-        return ss.stack(self._sweep(ss, cls_row, masked, forward=False))
+        return ss.stack(self._sweep(ss, cls_row, masked, forward=False).ids)
 
-    def completable(self, cls_row: np.ndarray, masked: np.ndarray) -> bool:
-        """Whether the span (fixed tokens and masks) can still be completed into an accepted text."""
-        ss = self._state_sets()
-        last = self._sweep(ss, cls_row, masked, forward=True)[-1]
-        ok = ss.accepting.get(last)
+    def _sweep_with(self, ss: "_StateSets", cls_row, masked, forward: bool, span: dict | None) -> "_Sweep":
+        """A sweep walked from the one kept in ``span`` (a dict the caller keeps for one canvas span, or
+        None), which then keeps the new one: the next step's canvas differs in a few positions."""
+        key = "fwd" if forward else "bwd"
+        sw = self._sweep(ss, cls_row, masked, forward, None if span is None else span.get(key))
+        if span is not None:
+            span[key] = sw
+        return sw
+
+    def _accepting(self, ss: "_StateSets", sid: int) -> bool:
+        ok = ss.accepting.get(sid)
         if ok is None:
-            ok = ss.accepting[last] = bool((ss.rows[last] & self.accept).any())
+            ok = ss.accepting[sid] = bool((ss.rows[sid] & self.accept).any())
         return ok
 
-    def select_jointly(self, cls_row: np.ndarray, masked: np.ndarray, order, prop_cls: np.ndarray) -> np.ndarray:
+    def completable(self, cls_row: np.ndarray, masked: np.ndarray, span: dict | None = None) -> bool:
+        """Whether the span (fixed tokens and masks) can still be completed into an accepted text.
+        ``span``: see :meth:`allowed_class_sets`."""
+        ss = self._state_sets()
+        return self._accepting(ss, self._sweep_with(ss, cls_row, masked, True, span).ids[-1])
+
+    def select_jointly(self, cls_row: np.ndarray, masked: np.ndarray, order, prop_cls: np.ndarray,
+                       span: dict | None = None) -> np.ndarray:
         """Keep proposals in ``order`` (most confident first) while the span stays completable.
 
         ``cls_row``/``masked``: the span before this step (proposal positions masked); ``prop_cls[q]``:
         the proposed class at position ``q``. Returns the bool keep mask ``(n,)``. The first proposal is
-        kept whenever it is individually valid (it was drawn from the exact allowed set).
+        kept whenever it is individually valid (it was drawn from the exact allowed set). Each trial
+        differs from the kept configuration in one position, so its sweep is walked from that one's.
         """
+        ss = self._state_sets()
         keep = np.zeros(len(cls_row), dtype=bool)
-        cur_cls, cur_masked = cls_row.copy(), masked.copy()
+        base = self._sweep_with(ss, cls_row, masked, True, span)
         for q in order:
-            trial_cls, trial_masked = cur_cls.copy(), cur_masked.copy()
+            trial_cls, trial_masked = base.cls.copy(), base.masked.copy()
             trial_cls[q] = prop_cls[q]
             trial_masked[q] = False
-            if self.completable(trial_cls, trial_masked):
-                cur_cls, cur_masked = trial_cls, trial_masked
+            sw = self._sweep(ss, trial_cls, trial_masked, True, base)
+            if self._accepting(ss, sw.ids[-1]):
+                base = sw
                 keep[q] = True
+        if span is not None:
+            span["fwd"] = base
         return keep
 
-    def allowed_classes(self, cls_row: np.ndarray, masked: np.ndarray):
+    def allowed_classes(self, cls_row: np.ndarray, masked: np.ndarray, span: dict | None = None):
         """``(positions (M,), allowed (M, C) bool)`` for the masked positions of the span, or None when
-        the span cannot be completed at all."""
-        res = self.allowed_class_sets(cls_row, masked)
+        the span cannot be completed at all. ``span``: see :meth:`allowed_class_sets`."""
+        res = self.allowed_class_sets(cls_row, masked, span)
         if res is None:
             return None
         pos, uniq, inv = res
         return pos, uniq[inv]
 
-    def allowed_class_sets(self, cls_row: np.ndarray, masked: np.ndarray):
+    def allowed_class_sets(self, cls_row: np.ndarray, masked: np.ndarray, span: dict | None = None):
         """Like :meth:`allowed_classes`, factorised: ``(positions (M,), sets (U, C) bool, which (M,))``
         with ``allowed[i] = sets[which[i]]``. A masked position's set depends only on its (reachable
         states, states that can finish the rest) pair; the pairs repeat along a run of masks and step
-        after step, so each is worked out once (memoised by the two set ids)."""
+        after step, so each is worked out once (memoised by the two set ids).
+
+        ``span``: a dict the caller keeps for one canvas span across steps (or None). The sweeps are
+        kept in it and the next call walks only what its changed positions reach (a step commits a few
+        tokens; the rest of the span's sets stay)."""
         ss = self._state_sets()
-        fid = np.array(self._sweep(ss, cls_row, masked, forward=True), dtype=np.int64)  # (n+1,) set ids
-        bid = np.array(self._sweep(ss, cls_row, masked, forward=False), dtype=np.int64)  # (n+1,)
+        fid = np.array(self._sweep_with(ss, cls_row, masked, True, span).ids, dtype=np.int64)  # (n+1,) set ids
+        bid = np.array(self._sweep_with(ss, cls_row, masked, False, span).ids, dtype=np.int64)  # (n+1,)
         if not ss.rows[bid[0]][self.start]:
             return None
         pos = np.flatnonzero(masked)
@@ -712,6 +760,17 @@ class TokenDFA:
             starts = np.flatnonzero(np.r_[True, cls[1:] != cls[:-1]]) if len(cls) else np.zeros(0, dtype=np.int64)
             got = self._torch["pairs"] = (upair // N, upair % N, inv.reshape(-1), starts, cls[starts])
         return got
+
+
+@dataclass(frozen=True)
+class _Sweep:
+    """One sweep's result: the span it was taken over (``cls (n,)``, ``masked (n,)``) and the ids in
+    ``ss`` of its ``n+1`` state sets (a list: shared between sweeps, never changed)."""
+
+    ss: "_StateSets"
+    cls: np.ndarray
+    masked: np.ndarray
+    ids: list
 
 
 _STATE_SET_BYTES = 64 << 20  # a DFA's interned state and class sets start afresh past this size
@@ -1307,13 +1366,15 @@ def cache_clear() -> None:
 
 @dataclass
 class Slot:
-    """One regular constraint on one row: its automaton and canvas span ``[start, end)``."""
+    """One regular constraint on one row: its automaton and canvas span ``[start, end)``; ``sweeps``:
+    the span's last state-set sweeps, walked incrementally the next step (see ``allowed_class_sets``)."""
 
     row: int
     constraint: object
     dfa: TokenDFA
     start: int
     end: int
+    sweeps: dict = field(default_factory=dict, repr=False)
 
 
 def span_of(constraint, length: int) -> tuple[int, int]:
@@ -1378,9 +1439,12 @@ class RegularHooks:
         ridx = {r: i for i, r in enumerate(rows)}
         canvas_np = canvas.cpu().numpy()
         masked_np = masked.cpu().numpy()
-        choice = np.full((len(rows), L), -1, dtype=np.int64)  # (R, L) index into the class table below
-        classes: list[torch.Tensor] = []  # (U_i, V) token sets, one block per span
-        n_cls = 0
+        choice = np.full((len(rows), L), -1, dtype=np.int64)  # (R, L) row of the token-set table below
+        pools = {}
+        for sl in st["slots"]:  # each DFA's pool once, before any row number is handed out
+            if id(sl.dfa) not in pools:
+                pools[id(sl.dfa)] = _set_pool(sl.dfa, V, logits.device)
+        used = []  # (pool, row numbers (M,), row index, canvas positions (M,)) per span
         for sl in st["slots"]:
             m = masked_np[sl.row, sl.start:sl.end]
             if not m.any():
@@ -1389,7 +1453,7 @@ class RegularHooks:
             t2c = dfa.tok2cls
             toks = canvas_np[sl.row, sl.start:sl.end]
             cls_row = np.where(m, 0, _classes_of(t2c, toks))
-            res = dfa.allowed_class_sets(cls_row, m)
+            res = dfa.allowed_class_sets(cls_row, m, sl.sweeps)
             if res is None:
                 raise ConstraintError(
                     f"row {sl.row}: the fixed tokens in canvas span [{sl.start}, {sl.end}) cannot be completed into "
@@ -1397,16 +1461,23 @@ class RegularHooks:
             pos, uniq, inv = res  # (M,), (U, C), (M,): positions inside a span mostly share their sets
             if len(pos) == 0:
                 continue
-            classes.append(_token_sets(dfa, uniq.astype(bool), V, logits.device))  # (U, V)
-            choice[ridx[sl.row], pos + sl.start] = inv + n_cls
-            n_cls += len(uniq)
-        if not classes:
+            pool = pools[id(dfa)]
+            used.append((pool, pool.rows(uniq)[inv], ridx[sl.row], pos + sl.start))
+        if not used:
             return None
-        if len(classes) > 1:  # numpy on the CPU: one thread (see _token_sets)
-            cat = torch.from_numpy(np.concatenate([c.numpy() for c in classes])) if logits.device.type == "cpu" else torch.cat(classes)
-        else:
-            cat = classes[0]
-        return LogitsEdit(classes=cat, choice=torch.from_numpy(choice).to(logits.device),
+        if len({id(u[0]) for u in used}) == 1:  # one automaton (the usual case, batch rows included): its pool
+            table = used[0][0].tensor  # (cap, V)
+            for _, prow, r, at in used:
+                choice[r, at] = prow
+        else:  # several automata: their rows in use, gathered into one table
+            parts, off = [], 0
+            for pool, prow, r, at in used:
+                u, inv = np.unique(prow, return_inverse=True)
+                parts.append(pool.tensor[torch.from_numpy(u).to(pool.device)])  # (U, V)
+                choice[r, at] = inv.reshape(-1) + off
+                off += len(u)
+            table = torch.cat(parts)
+        return LogitsEdit(classes=table, choice=torch.from_numpy(choice).to(logits.device),
                           rows=torch.tensor(rows, dtype=torch.long, device=logits.device))
 
     def check_commit(self, run, canvas, proposal, commit, masked=None, confidence=None) -> None:
@@ -1426,7 +1497,7 @@ class RegularHooks:
             masked_np = row_masked.cpu().numpy() & ~cmask
             merged = np.where(cmask, prop, toks)
             cls_row = _classes_of(t2c, merged)
-            if dfa.completable(cls_row, masked_np):
+            if dfa.completable(cls_row, masked_np, sl.sweeps):
                 continue
             cand = np.flatnonzero(cmask)
             if confidence is not None:
@@ -1434,7 +1505,7 @@ class RegularHooks:
                 order = cand[np.argsort(-conf, kind="stable")]
             else:  # called without the sampler's scores: left to right
                 order = cand
-            keep_mask = dfa.select_jointly(np.where(cmask, 0, cls_row), masked_np | cmask, order, cls_row)
+            keep_mask = dfa.select_jointly(np.where(cmask, 0, cls_row), masked_np | cmask, order, cls_row, sl.sweeps)
             drop = torch.as_tensor(cmask & ~keep_mask, device=commit.device)
             commit[sl.row, sl.start:sl.end] &= ~drop
 
@@ -1470,27 +1541,63 @@ def _span_text(run, toks, masked) -> str:
     return "".join("▒" if m else vocab.decode([int(t)]) for t, m in zip(toks, masked))
 
 
-_SET_CACHE_SIZE = 512  # expanded token sets kept per (DFA, device, V): (V,) bool each
+_SET_POOL_ROWS = 512  # expanded token sets kept per (DFA, device, V) before the pool starts afresh
 
 
-def _token_sets(dfa: TokenDFA, sets: np.ndarray, V: int, device) -> torch.Tensor:
-    """``sets (U, C)`` allowed DFA classes -> ``(U, V)`` allowed token ids. The same sets come back step
-    after step, so each expansion is cached on the DFA (bounded, oldest dropped first).
+class _SetPool:
+    """The ``(V,)`` token sets of one DFA's allowed class sets, expanded once and kept as rows of one
+    ``(cap, V)`` bool tensor on one device: an edit can point into it (``classes = pool.tensor``,
+    ``choice`` = row numbers) with no per-step copy. On the CPU the rows live in numpy (``np.take``
+    is 2.5x faster than ``torch.gather`` here and single-threaded: torch's intra-op threads stall for
+    tens of ms when another process holds a core) and the tensor shares their memory."""
 
-    On the CPU the work is numpy's (``np.take``, ``np.stack``): 2.5x faster than ``torch.gather`` here,
-    and single-threaded (torch's intra-op threads stall for tens of ms when another process holds a core)."""
-    cpu = torch.device(device).type == "cpu"
-    cache = dfa._torch.setdefault(("sets", str(device), V), {})
-    keys = [row.tobytes() for row in sets]
-    missing = [i for i, k in enumerate(keys) if k not in cache]
-    if missing:
-        new = np.take(sets[missing], _tok2cls_width(dfa, V), axis=1)  # (m, V)
-        got = {keys[i]: (new[j] if cpu else torch.from_numpy(new[j]).to(device)) for j, i in enumerate(missing)}
-        while len(cache) + len(got) > _SET_CACHE_SIZE and cache:
-            cache.pop(next(iter(cache)))
-        cache.update(got)
-    rows = [cache[k] for k in keys]
-    return torch.from_numpy(np.stack(rows)) if cpu else torch.stack(rows)  # (U, V)
+    def __init__(self, dfa: TokenDFA, V: int, device):
+        self.device = torch.device(device)
+        self.cpu = self.device.type == "cpu"
+        self.width = _tok2cls_width(dfa, V)  # (V,) class of each token id
+        self.index: dict[bytes, int] = {}
+        self._alloc(64)
+
+    def _alloc(self, cap: int) -> None:
+        V = len(self.width)
+        old = getattr(self, "tensor", None)
+        if self.cpu:
+            arr = np.zeros((cap, V), dtype=bool)
+            if old is not None:
+                arr[: len(self.index)] = self.array[: len(self.index)]
+            self.array, self.tensor = arr, torch.from_numpy(arr)  # (cap, V), one memory
+        else:
+            t = torch.zeros((cap, V), dtype=torch.bool, device=self.device)
+            if old is not None:
+                t[: len(self.index)] = old[: len(self.index)]
+            self.tensor = t
+
+    def rows(self, sets: np.ndarray) -> np.ndarray:
+        """Row numbers ``(U,)`` of ``sets (U, C)`` bool, expanding the sets not seen before."""
+        keys = [row.tobytes() for row in sets]
+        missing = [i for i, k in enumerate(keys) if k not in self.index]
+        if missing:
+            n = len(self.index)
+            if n + len(missing) > self.tensor.shape[0]:
+                self._alloc(max(2 * self.tensor.shape[0], n + len(missing)))
+            new = np.take(sets[missing], self.width, axis=1)  # (m, V)
+            if self.cpu:
+                self.array[n : n + len(missing)] = new
+            else:
+                self.tensor[n : n + len(missing)] = torch.from_numpy(new).to(self.device)
+            for j, i in enumerate(missing):
+                self.index[keys[i]] = n + j
+        return np.array([self.index[k] for k in keys], dtype=np.int64)
+
+
+def _set_pool(dfa: TokenDFA, V: int, device) -> _SetPool:
+    """The DFA's pool for ``(device, V)``; started afresh once past ``_SET_POOL_ROWS`` rows (call it
+    before a step's first use: row numbers handed out earlier mean nothing after that)."""
+    key = ("pool", str(device), V)
+    pool = dfa._torch.get(key)
+    if pool is None or len(pool.index) > _SET_POOL_ROWS:
+        pool = dfa._torch[key] = _SetPool(dfa, V, device)
+    return pool
 
 
 def _tok2cls_width(dfa: TokenDFA, V: int) -> np.ndarray:

@@ -24,6 +24,7 @@ from tiny import tiny_tokenizer  # noqa: E402
 
 from steerdiff.errors import ConstraintError  # noqa: E402
 from steerdiff.vocab import vocab_for  # noqa: E402
+from steerdiff_plugins import tokendfa as td  # noqa: E402
 from steerdiff_plugins.tokendfa import FILL, NEVER, compile_token_dfa, to_engine_regex  # noqa: E402
 
 FAMILIES = ["bytelevel", "sentencepiece", "wordpiece"]
@@ -76,7 +77,6 @@ def test_allowed_sets_match_brute_force(family, pattern, alphabet, dense, sparse
     """``dense`` forces masked steps through the dense (N, N) product, or through the edge list (the path
     large or sparse automata take); ``sparse`` picks how allowed sets are gathered (over the table's
     non-DEAD entries, or over the live states' rows)."""
-    from steerdiff_plugins import tokendfa as td
 
     td.cache_clear()
     if dense:
@@ -106,7 +106,9 @@ def test_allowed_sets_match_brute_force(family, pattern, alphabet, dense, sparse
         base = valid_full[rng.integers(len(valid_full))] if rng.random() < 0.8 else tuple(rng.choice(cands, n))
         keep = rng.random(n) < 0.4
         layouts.append([int(t) if k else None for t, k in zip(base, keep)])
+    span = {}  # the layouts in turn through one span's incremental sweeps: each differs from the last
     for lay in layouts:
+        walked = dfa.allowed_classes(*_classes(dfa, lay), span)
         masked_pos = [i for i, t in enumerate(lay) if t is None]
         seen = {i: set() for i in masked_pos}
         for combo in itertools.product(cands, repeat=len(masked_pos)):
@@ -117,6 +119,9 @@ def test_allowed_sets_match_brute_force(family, pattern, alphabet, dense, sparse
                 for i, t in zip(masked_pos, combo):
                     seen[i].add(t)
         res = dfa.allowed_classes(*_classes(dfa, lay))
+        assert (walked is None) == (res is None)
+        if res is not None:
+            assert np.array_equal(walked[0], res[0]) and np.array_equal(walked[1], res[1]), lay
         if res is None:
             assert all(not s for s in seen.values()), lay
             if not masked_pos:
@@ -212,9 +217,13 @@ def _run_canvas(dfa, vocab, fill, n, rng):
     cls = np.zeros(n, dtype=np.int64)
     toks = np.full(n, -1)
     masked = np.ones(n, dtype=bool)
+    span = {}  # incremental sweeps, checked against fresh ones at every step
+    remasks = n  # now and then a committed token goes back to a mask (as remasking samplers do)
     while masked.any():
-        res = dfa.allowed_classes(cls, masked)
-        assert res is not None, "dead end"
+        res = dfa.allowed_classes(cls, masked, span)
+        ref = dfa.allowed_classes(cls, masked)
+        assert res is not None and ref is not None, "dead end"
+        assert np.array_equal(res[0], ref[0]) and np.array_equal(res[1], ref[1]), "incremental sweep differs"
         pos, acls = res
         tok_ok = acls[:, dfa.tok2cls]  # (M, V)
         assert tok_ok.any(axis=1).all(), "a masked position has no allowed token"
@@ -225,11 +234,15 @@ def _run_canvas(dfa, vocab, fill, n, rng):
         order = rng.permutation(len(pos))[:k]
         prop_cls = cls.copy()
         prop_cls[pos] = dfa.tok2cls[prop]
-        keep = dfa.select_jointly(cls, masked, pos[order], prop_cls)
+        keep = dfa.select_jointly(cls, masked, pos[order], prop_cls, span)
+        assert np.array_equal(keep, dfa.select_jointly(cls, masked, pos[order], prop_cls)), "incremental trials differ"
         assert keep[pos[order[0]]], "the first (most confident) proposal was dropped"
         for j, p in enumerate(pos):
             if keep[p]:
                 toks[p], cls[p], masked[p] = prop[j], dfa.tok2cls[prop[j]], False
+        if remasks and rng.random() < 0.2 and (~masked).any():
+            p = rng.choice(np.flatnonzero(~masked))
+            toks[p], masked[p], remasks = -1, True, remasks - 1
     return toks
 
 
@@ -249,6 +262,25 @@ def test_fuzz_never_dead_end_and_always_matches(family, pattern, n, seed):
         return
     rng = np.random.default_rng(seed)
     toks = _run_canvas(dfa, vocab, fill, n, rng)
+    assert _valid(vocab, fill, pattern, [int(t) for t in toks]), (pattern, vocab.decode([t for t in toks if t != fill]))
+
+
+_LONG_PATTERNS = [r'\{"name":"[a-z ]{1,20}","age":(0|[1-9][0-9]?),"tags":\[("[a-z]{1,6}"(,"[a-z]{1,6}"){0,4})?\]\}',
+                  r"(ab|cd)*e?[0-9]{2,8}", r"[a-z]+( [a-z]+)*\."]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pattern=st.sampled_from(_LONG_PATTERNS), n=st.integers(12, 48), seed=st.integers(0, 2**31 - 1))
+def test_fuzz_incremental_sweeps_on_long_spans(pattern, n, seed):
+    """Long spans (runs of masks and fixed tokens that the incremental sweep skips over): every step's
+    allowed sets and joint selection equal the ones swept from scratch, and the output matches."""
+    tok = tiny_tokenizer("bytelevel")
+    vocab = vocab_for(tok)
+    fill = tok.eos_token_id
+    dfa = compile_token_dfa(pattern, vocab, fill)
+    if not dfa.completable(np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool)):
+        return
+    toks = _run_canvas(dfa, vocab, fill, n, np.random.default_rng(seed))
     assert _valid(vocab, fill, pattern, [int(t) for t in toks]), (pattern, vocab.decode([t for t in toks if t != fill]))
 
 
@@ -277,6 +309,30 @@ def test_regex_choice_tokens_through_the_loop(family):
             assert v.decode([t for t in ids[4:8] if t != m.fill_id]) in ("yes", "no", "maybe")
             assert set(ids[8:10]) <= {tok.convert_tokens_to_ids("a"), tok.convert_tokens_to_ids("b")} | set(
                 tok.encode("a", add_special_tokens=False) + tok.encode("b", add_special_tokens=False))
+
+
+def test_token_set_pool_growth_and_reset_keep_outputs_exact(monkeypatch):
+    """The expanded token sets live in a per-DFA pool the edits point into; a pool that grows, and one
+    started afresh every step, give the same exact outputs; a TokenSet inside a regex span ANDs with it."""
+    import steerdiff as sd
+
+    m = _model()
+    v = vocab_for(m.tokenizer)
+    cs = [sd.Regex(r"[0-9]{2,5}(-[0-9]{2})?", span=(0, 10)), sd.TokenSet(["1", "2"], span=(0, 1))]
+    for rows in (10**6, 0):
+        monkeypatch.setattr(td, "_SET_POOL_ROWS", rows)
+        td.cache_clear()
+        texts = []
+        for seed in range(3):
+            for r in sd.generate(m, ["x", "y"], length=12, steps=5, constraints=cs, seed=seed, temperature=1.0):
+                text = v.decode([t for t in r.token_ids[0:10] if t != m.fill_id])
+                assert re.fullmatch(r"[0-9]{2,5}(-[0-9]{2})?", text), text
+                assert text[0] in "12", text
+                texts.append(text)
+        if rows:
+            first = texts
+        else:
+            assert texts == first
 
 
 def test_impossible_regex_raises_at_prepare():
@@ -327,7 +383,6 @@ def test_token_table_matches_a_naive_walk(pattern, runs, monkeypatch):
     """``forced``: every automaton takes the counted-run shortcut (normally only large ones do); ``trie``:
     every (states x strings) group is walked over the strings' prefix tree (normally only groups of more than
     ``TRIE_PAIRS`` pairs, which tiny vocabularies never reach)."""
-    from steerdiff_plugins import tokendfa as td
 
     td.cache_clear()
     if "forced" in runs:
@@ -343,7 +398,6 @@ def test_token_table_matches_a_naive_walk(pattern, runs, monkeypatch):
 
 def test_counted_runs_are_found():
     """The shortcut the tests above force is really taken: runs down a counted repeat, with bulk reads."""
-    from steerdiff_plugins import tokendfa as td
 
     tok = tiny_tokenizer("bytelevel")
     vocab = vocab_for(tok)
@@ -367,7 +421,6 @@ def _walk(trans, q, data: bytes) -> int:
 def _assert_same_automaton(family, pattern, monkeypatch, knob, off, on, **fixed):
     """The token automaton of ``pattern`` is the same with ``tokendfa.<knob>`` at ``off`` and at ``on``
     (``fixed``: other module settings held for both compiles)."""
-    from steerdiff_plugins import tokendfa as td
 
     tok = tiny_tokenizer(family)
     vocab = vocab_for(tok)
@@ -403,7 +456,6 @@ def test_counted_runs_change_nothing(family, pattern, monkeypatch):
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(pattern=_regexes(), trie=st.booleans())
 def test_fuzz_counted_runs_match_a_naive_walk(pattern, trie, monkeypatch):
-    from steerdiff_plugins import tokendfa as td
 
     tok = tiny_tokenizer("bytelevel")
     vocab = vocab_for(tok)
@@ -424,7 +476,6 @@ def test_fuzz_counted_runs_match_a_naive_walk(pattern, trie, monkeypatch):
 def test_hash_collisions_fall_back_to_exact_grouping(family, pattern, monkeypatch):
     """With every hash weight 1 most strings and columns collide; the verified fallbacks must give
     the same automaton as the normal compile (classes may be numbered differently)."""
-    from steerdiff_plugins import tokendfa as td
 
     tok = tiny_tokenizer(family)
     vocab = vocab_for(tok)
