@@ -1541,7 +1541,8 @@ def _span_text(run, toks, masked) -> str:
     return "".join("▒" if m else vocab.decode([int(t)]) for t, m in zip(toks, masked))
 
 
-_SET_POOL_ROWS = 512  # expanded token sets kept per (DFA, device, V) before the pool starts afresh
+_SET_POOL_ROWS = 512  # expanded token sets kept per (DFA, device, V) before the pool starts afresh (25 MB at V = 49k)
+_SET_POOL_START = _SET_POOL_ROWS + 64  # rows allocated up front: growing copies the pool
 
 
 class _SetPool:
@@ -1556,7 +1557,7 @@ class _SetPool:
         self.cpu = self.device.type == "cpu"
         self.width = _tok2cls_width(dfa, V)  # (V,) class of each token id
         self.index: dict[bytes, int] = {}
-        self._alloc(64)
+        self._alloc(_SET_POOL_START)  # numpy zeros are lazily mapped pages: no cost until written
 
     def _alloc(self, cap: int) -> None:
         V = len(self.width)

@@ -319,6 +319,7 @@ def test_token_set_pool_growth_and_reset_keep_outputs_exact(monkeypatch):
     m = _model()
     v = vocab_for(m.tokenizer)
     cs = [sd.Regex(r"[0-9]{2,5}(-[0-9]{2})?", span=(0, 10)), sd.TokenSet(["1", "2"], span=(0, 1))]
+    monkeypatch.setattr(td, "_SET_POOL_START", 2)  # grows from 2 rows
     for rows in (10**6, 0):
         monkeypatch.setattr(td, "_SET_POOL_ROWS", rows)
         td.cache_clear()
