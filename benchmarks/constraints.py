@@ -149,8 +149,8 @@ def save(section: str, data: dict) -> None:
         "tokenizer": "SmolLM2-135M-Instruct (GGUF), 49,152 tokens",
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpus": os.cpu_count(), "python": platform.python_version()},
-        "note": "CPU-only, measured on a 2-core machine shared with a model training in the background: "
-                "absolute times are inflated and noisy",
+        "note": "CPU-only, 2-core shared VM: absolute times are noisy (medians move by up to 30% between runs "
+                "of the same code); each section carries its date, note_runs says which code it measured",
         "goals": GOALS,
     })
     data["date"] = datetime.datetime.now().isoformat(timespec="seconds")

@@ -796,20 +796,19 @@ class _StateSets:
         self.nbytes = 0
 
     def intern(self, s: np.ndarray) -> int:
-        key = s.tobytes()
-        i = self.ids.get(key)
-        if i is None:
-            i = self.ids[key] = len(self.rows)
-            self.rows.append(s)
-            self.nbytes += 2 * s.nbytes + 100
-        return i
+        """The id of state set ``s (N,)`` (kept as it is: never change it afterwards)."""
+        return self._add(self.ids, self.rows, s)
 
     def class_set(self, row: np.ndarray) -> int:
+        """The id of allowed-class set ``row (C,)``."""
+        return self._add(self.class_ids, self.class_rows, row)
+
+    def _add(self, index: dict, rows: list, row: np.ndarray) -> int:
         key = row.tobytes()
-        i = self.class_ids.get(key)
+        i = index.get(key)
         if i is None:
-            i = self.class_ids[key] = len(self.class_rows)
-            self.class_rows.append(row)
+            i = index[key] = len(rows)
+            rows.append(row)
             self.nbytes += 2 * row.nbytes + 100
         return i
 
