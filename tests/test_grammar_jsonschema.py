@@ -1,4 +1,4 @@
-"""Recursive JSON Schemas through the lark grammar engine (plugins/grammar_jsonschema.py + fill fallback)."""
+"""Recursive JSON Schemas through the lark grammar engine (steerdiff_plugins/grammar_jsonschema.py + fill fallback)."""
 
 from __future__ import annotations
 
