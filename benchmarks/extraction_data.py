@@ -133,6 +133,25 @@ def heldout(n: int = 200, seed: int = 12345) -> list[dict]:
     return out
 
 
-if __name__ == "__main__":  # a quick look
-    for h in heldout(12):
-        print(h["schema_name"], "|", h["text"], "->", h["expected"])
+def write_jsonl(path: str, n: int = 12, seed: int = 12345) -> None:
+    """The held-out set as JSONL (``text``, ``expected``) for ``python -m steerdiff.train --heldout-file``:
+    training evaluates on it without importing the benchmarks."""
+    import json
+
+    with open(path, "w", encoding="utf-8") as f:
+        for h in heldout(n, seed):
+            f.write(json.dumps({"text": h["text"], "expected": h["expected"]}, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Print a few held-out examples, or --write them as JSONL.")
+    ap.add_argument("--write", metavar="FILE", help="write the held-out set to FILE (JSONL) for --heldout-file")
+    ap.add_argument("-n", type=int, default=12, help="number of examples (default 12)")
+    a = ap.parse_args()
+    if a.write:
+        write_jsonl(a.write, a.n)
+    else:
+        for h in heldout(a.n):
+            print(h["schema_name"], "|", h["text"], "->", h["expected"])
