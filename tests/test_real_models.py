@@ -294,3 +294,160 @@ def test_weights_that_do_not_match_the_config(tmp_path):
     d2 = _copy("llada", tmp_path / "x", d_model=32)
     with pytest.raises(ConfigError, match="has shape"):
         sd.load_model(d2)
+
+
+# --- Dream's real 151k tokenizer through the constraint engine -------------------------------------------------
+
+CODE = FIX.parents[2].parent / "shared" / "testdata" / "model_code"
+DREAM_CODE = CODE / "dream-v0-instruct-7b"
+_have_dream = pytest.mark.skipif(not (DREAM_CODE / "vocab.json").is_file(),
+                                 reason=f"Dream's tokenizer not found at {DREAM_CODE} (../shared/testdata)")
+
+
+def need_dream_tokenizer(fn):
+    """Needs ../shared/testdata; slow (reading the 151k BPE takes 6-40 s on a shared CPU, once per module)."""
+    return pytest.mark.slow(_have_dream(fn))
+
+
+@pytest.fixture(scope="module")
+def dream151k(tmp_path_factory):
+    """A Dream twin at the real vocabulary (152064 rows, width 16, one layer) with Dream's real tokenizer.
+
+    The tokenizer is read from vocab.json + merges.txt once (Qwen2TokenizerFast, no custom code) and saved
+    as tokenizer.json beside the twin's weights."""
+    import importlib.util
+
+    from steerdiff.families import load_tokenizer
+
+    spec = importlib.util.spec_from_file_location("make_twins", FIX.parents[2] / "scripts" / "make_twins.py")
+    mt = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mt)
+    d = tmp_path_factory.mktemp("dream151k")
+    tok = load_tokenizer(DREAM_CODE, "dream")
+    tok.save_pretrained(d)
+    cfg = json.loads((DREAM_CODE / "config.json").read_text())
+    cfg.update(hidden_size=16, num_attention_heads=2, num_key_value_heads=1, num_hidden_layers=1, intermediate_size=32)
+    (d / "config.json").write_text(json.dumps(cfg))
+    shutil.copy(DREAM_CODE / "generation_config.json", d / "generation_config.json")
+    from safetensors.torch import save_file
+
+    save_file(mt.random_tensors(mt.tensor_shapes("dream", cfg), seed=5), str(d / "model.safetensors"))
+    return sd.load_model(d)
+
+
+def _bytes_valid(vocab, fill: int, seq, ok) -> bool:
+    """Independent check of a whole span: padding only as a trailing run, no specials, ``ok(text)``."""
+    parts, seen_fill = [], False
+    for t in seq:
+        if t == fill:
+            seen_fill = True
+            continue
+        if seen_fill or t in vocab.special or not vocab.token_bytes[t]:
+            return False
+        parts.append(vocab.token_bytes[t])
+    try:
+        return ok(b"".join(parts).decode("utf-8"))
+    except UnicodeDecodeError:
+        return False
+
+
+def _check_allowed_sets(pattern: str, vocab, fill: int, alphabet: bytes, ok, n: int) -> int:
+    """Allowed sets of the token DFA over the whole vocabulary == the tokens seen in brute-force completions."""
+    import itertools
+
+    import numpy as np
+
+    from steerdiff_plugins.tokendfa import NEVER, compile_token_dfa
+
+    dfa = compile_token_dfa(pattern, vocab, fill)
+    cands = [t for t, b in enumerate(vocab.token_bytes) if b and t not in vocab.special and set(b) <= set(alphabet)] + [fill]
+    valid = [s for s in itertools.product(cands, repeat=n) if _bytes_valid(vocab, fill, s, ok)]
+    assert valid, pattern
+    rng = np.random.default_rng(0)
+    layouts = [[None] * n]
+    for _ in range(8):
+        base = valid[rng.integers(len(valid))] if rng.random() < 0.8 else tuple(rng.choice(cands, n))
+        keep = rng.random(n) < 0.4
+        layouts.append([int(t) if k else None for t, k in zip(base, keep)])
+    for lay in layouts:
+        masked = [i for i, t in enumerate(lay) if t is None]
+        seen = {i: set() for i in masked}
+        for combo in itertools.product(cands, repeat=len(masked)):
+            seq = list(lay)
+            for i, t in zip(masked, combo):
+                seq[i] = t
+            if _bytes_valid(vocab, fill, seq, ok):
+                for i, t in zip(masked, combo):
+                    seen[i].add(t)
+        cls = np.array([dfa.tok2cls[t] if t is not None else NEVER for t in lay])
+        res = dfa.allowed_classes(cls, np.array([t is None for t in lay]))
+        if res is None:
+            assert all(not s for s in seen.values()), lay
+            continue
+        pos, acls = res
+        for row, i in enumerate(pos):
+            allowed = set(np.flatnonzero(acls[row][dfa.tok2cls]).tolist())
+            assert allowed == seen[i], (pattern, lay, i, sorted(allowed ^ seen[i])[:10])
+    return len(cands)
+
+
+@need_dream_tokenizer
+def test_dream_tokenizer_loads_without_custom_code(dream151k):
+    from steerdiff.vocab import vocab_for
+
+    tok = dream151k.tokenizer
+    assert len(tok) == 151667 and dream151k.mask_id == tok.mask_token_id == 151666 and dream151k.fill_id == 151643
+    assert tok("ab <|mask|>")["input_ids"][-1] == 151666
+    v = vocab_for(tok)
+    assert v.kind == "bytelevel" and {151643, 151666} <= v.special
+    ids = tok("Dear María, {\"a\": 1} 日本")["input_ids"]
+    assert v.decode(ids) == tok.decode(ids)
+
+
+@need_dream_tokenizer
+@pytest.mark.parametrize("pattern,alphabet", [(r"[ab]{1,3}c?", b"abc"), (r"(0|[1-9][0-9]?)", b"0123456789")])
+def test_dream_tokenizer_regex_allowed_sets_match_brute_force(dream151k, pattern, alphabet):
+    import re
+
+    from steerdiff.vocab import vocab_for
+
+    n = _check_allowed_sets(pattern, vocab_for(dream151k.tokenizer), 151643, alphabet, lambda s: re.fullmatch(pattern, s) is not None, 3)
+    assert n > len(alphabet), "multi-character tokens of the real vocabulary take part"
+
+
+@need_dream_tokenizer
+def test_dream_tokenizer_json_schema_allowed_sets_match_brute_force(dream151k):
+    import jsonschema
+
+    from steerdiff.vocab import vocab_for
+
+    schema = {"type": "array", "items": {"enum": [1, 2]}, "maxItems": 2}
+
+    def ok(text: str) -> bool:  # independent: json + python-jsonschema + the compact canonical form
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return False
+        return jsonschema.Draft202012Validator(schema).is_valid(value) and json.dumps(value, separators=(",", ":")) == text
+
+    _check_allowed_sets(sd.JSONSchema(schema).regex(), vocab_for(dream151k.tokenizer), 151643, b"[],12", ok, 3)
+
+
+@need_dream_tokenizer
+def test_dream_151k_generates_under_regex_schema_and_grammar(dream151k):
+    import re
+
+    import lark
+    from pydantic import BaseModel, Field
+
+    class Person(BaseModel):
+        name: str = Field(max_length=10)
+        age: int = Field(ge=0, le=120)
+
+    p = sd.fill(dream151k, Person, "Maria Lopez is 34 years old.", seed=0)
+    assert isinstance(p, Person)
+    r = sd.generate(dream151k, "Date:", length=10, constraints=[sd.Regex(r"\d{4}-\d{2}-\d{2}")], seed=0, temperature=1.0)
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", r.text)
+    g = 'start: item ("," item)*\nitem: NUMBER | "x"\n%import common.NUMBER\n'
+    r = sd.generate(dream151k, "List:", length=12, constraints=[sd.Grammar(g)], seed=1, temperature=1.0)
+    lark.Lark(g, start="start", parser="lalr").parse(r.text)
