@@ -101,6 +101,13 @@ def _refuse(raw: dict, family: str, key: str, ok: Callable[[Any], bool], why: st
         raise ConfigError(f"{family} config.json field {key!r} = {raw[key]!r} is not supported natively: {why}")
 
 
+def _pad(raw: dict, default: int | None = None) -> int | None:
+    """pad_token_id when it addresses an embedding row (it only sets the embedding's padding_idx)."""
+    pad = raw.get("pad_token_id", default)
+    vocab = int(raw.get("embedding_size") or raw.get("vocab_size") or 0)
+    return pad if pad is not None and 0 <= int(pad) < vocab else None
+
+
 def _rope(raw: dict, family: str, theta_default: float, **extra) -> dict:
     if raw.get("rope_scaling"):
         raise ConfigError(f"{family} config.json field 'rope_scaling' = {raw['rope_scaling']!r} is not supported natively")
@@ -135,7 +142,7 @@ def llada_config(raw: dict):
         hidden_act="silu", max_position_embeddings=int(raw.get("max_sequence_length", 4096)),
         rms_norm_eps=float(raw.get("rms_norm_eps", 1e-5)), rope_parameters=_rope(raw, f, 10000.0),
         attention_bias=bias or qkv_bias, mlp_bias=bias, tie_word_embeddings=bool(raw.get("weight_tying")),
-        pad_token_id=raw.get("pad_token_id"), eos_token_id=raw.get("eos_token_id"), bos_token_id=raw.get("bos_token_id"),
+        pad_token_id=_pad(raw), eos_token_id=raw.get("eos_token_id"), bos_token_id=raw.get("bos_token_id"),
     )
     return cfg, {"o_proj_bias": bias}
 
@@ -179,7 +186,7 @@ def dream_config(raw: dict):
         rms_norm_eps=float(raw.get("rms_norm_eps", 1e-6)), rope_parameters=_rope(raw, f, 10000.0),
         use_sliding_window=False,  # Dream's attention never applies a window
         tie_word_embeddings=bool(raw.get("tie_word_embeddings", False)),
-        pad_token_id=raw.get("pad_token_id"), eos_token_id=raw.get("eos_token_id"), bos_token_id=raw.get("bos_token_id"),
+        pad_token_id=_pad(raw), eos_token_id=raw.get("eos_token_id"), bos_token_id=raw.get("bos_token_id"),
     )
     return cfg, {}
 
@@ -223,7 +230,7 @@ def llada2_config(raw: dict):
         topk_group=int(raw.get("topk_group", 4)), first_k_dense_replace=first_dense,
         norm_topk_prob=top_k > 1,  # the published gate normalises the chosen scores only when top_k > 1
         tie_word_embeddings=bool(raw.get("tie_word_embeddings", False)),
-        pad_token_id=raw.get("pad_token_id", 126081), eos_token_id=raw.get("eos_token_id"), bos_token_id=raw.get("bos_token_id"),
+        pad_token_id=_pad(raw, 126081), eos_token_id=raw.get("eos_token_id"), bos_token_id=raw.get("bos_token_id"),
     )
     if raw.get("norm_head"):
         raise ConfigError("llada2 config.json field 'norm_head' = True is not supported natively")
