@@ -5,6 +5,8 @@ compliance and per-step constraint cost.
     python benchmarks/constraints.py --parts compliance [--budget 480]
     python benchmarks/constraints.py --parts steps      [--budget 480]
     ... --vocab bpe126k   the same with a 126,464-token vocabulary (results in the *_126k sections)
+    ... --vocab dream152k Dream-v0's real tokenizer: Qwen2's 151k BPE plus its <|mask|> (151,667 ids,
+                          a 152,064-row model; results in the *_152k sections; ../shared/testdata/model_code)
 
 Each part updates its own section of benchmarks/results/constraints.json (the other sections are kept),
 and the file is rewritten after every schema / configuration, so an interrupted run leaves partial
@@ -114,7 +116,16 @@ def bpe126k_tokenizer(with_mask: bool = False):
     return tok
 
 
+def dream152k_tokenizer(with_mask: bool = False):
+    """Dream-v0-Instruct-7B's own tokenizer (it has a mask token, <|mask|> = 151666), read without its custom code."""
+    from steerdiff.families import load_tokenizer
+
+    return load_tokenizer(ROOT / ".." / "shared" / "testdata" / "model_code" / "dream-v0-instruct-7b", "dream")
+
+
 def benchmark_tokenizer(with_mask: bool = False):
+    if SECTION_SUFFIX == "_152k":
+        return dream152k_tokenizer(with_mask)
     return bpe126k_tokenizer(with_mask) if SECTION_SUFFIX else smollm_tokenizer(with_mask)
 
 
@@ -642,11 +653,12 @@ def main():
     ap.add_argument("--full", type=int, default=1, help="compile: also run schema->regex->byte DFA over the full set")
     ap.add_argument("--token-all", type=int, default=0, help="compile: the full-set pass goes on to the token DFA too "
                     "(then the token-DFA figures cover every schema, with --timeout per schema)")
-    ap.add_argument("--vocab", choices=["smollm2", "bpe126k"], default="smollm2",
-                    help="smollm2: SmolLM2's 49,152 tokens; bpe126k: a 126,464-token BPE trained here (sections *_126k)")
+    ap.add_argument("--vocab", choices=["smollm2", "bpe126k", "dream152k"], default="smollm2",
+                    help="smollm2: SmolLM2's 49,152 tokens; bpe126k: a 126,464-token BPE trained here (sections *_126k); "
+                         "dream152k: Dream's real 151k tokenizer (sections *_152k)")
     args = ap.parse_args()
     global SECTION_SUFFIX
-    SECTION_SUFFIX = "_126k" if args.vocab == "bpe126k" else ""
+    SECTION_SUFFIX = {"bpe126k": "_126k", "dream152k": "_152k"}.get(args.vocab, "")
     for part in args.parts.split(","):
         {"compile": part_compile, "compliance": part_compliance, "steps": part_steps}[part.strip()](args)
 

@@ -6,6 +6,11 @@ steps; the goal is non-model time <= 10% of the step on CPU and <= 5% on GPU.
 
     python benchmarks/loop_overhead.py [--device cuda] [--steps 6] [--repeats 2]
 Writes benchmarks/results/loop_overhead_<device>.json.
+
+``--arch llada`` runs a LLaDA-shaped model instead: the real LLaDA-8B config.json with ``--width``,
+``--layers`` and ``--vocab`` substituted, built natively (steerdiff.families: LlamaForCausalLM with
+bidirectional attention) with random weights in ``--dtype``. A 1B-parameter one for the GPU:
+``--arch llada --width 2048 --layers 12 --vocab 126464 --batch 32 --length 256 --dtype bfloat16``.
 """
 
 from __future__ import annotations
@@ -23,11 +28,11 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-import steerdiff as sd  # noqa: E402
+import steerdiff as sd
 
 
-def build(vocab: int, layers: int, width: int, device: str):
-    from tokenizers import Tokenizer, models, pre_tokenizers, decoders
+def build(vocab: int, layers: int, width: int, device: str, arch: str = "bert", dtype: str = "float32"):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import BertConfig, BertForMaskedLM, PreTrainedTokenizerFast
 
     # A word-level vocabulary of `vocab` entries: the tokenizer's size must match the model's logits.
@@ -42,11 +47,42 @@ def build(vocab: int, layers: int, width: int, device: str):
     hf = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
                                  mask_token="[MASK]", eos_token="[EOS]", unk_token="[UNK]")
     torch.manual_seed(0)
+    if arch == "llada":
+        return build_llada(hf, vocab, layers, width, device, getattr(torch, dtype))
     cfg = BertConfig(vocab_size=vocab, hidden_size=width, num_hidden_layers=layers, num_attention_heads=8,
                      intermediate_size=4 * width, max_position_embeddings=512)
     model = BertForMaskedLM(cfg)
     adapter = sd.wrap_model(model, hf, family="masked", device=device)
     adapter.profile = True
+    return adapter
+
+
+def build_llada(tokenizer, vocab: int, layers: int, width: int, device: str, dtype: torch.dtype):
+    """A LLaDA-shaped model with random weights: LLaDA-8B's config with the sizes substituted."""
+    from steerdiff.adapters import LLaDAAdapter
+    from steerdiff.families import NativeDiffusionLM, llada_config
+
+    real = HERE.parent.parent / "shared" / "testdata" / "model_code" / "llada-8b-instruct" / "config.json"
+    raw = json.loads(real.read_text()) if real.is_file() else {"d_model": 4096, "n_heads": 32, "rope_theta": 500000.0}
+    raw.update(d_model=width, n_heads=max(1, width // 128), n_kv_heads=max(1, width // 128), n_layers=layers,
+               mlp_hidden_size=3 * width, vocab_size=vocab, embedding_size=vocab, mask_token_id=tokenizer.mask_token_id)
+    cfg, _ = llada_config(raw)
+    cfg._attn_implementation = "sdpa"
+    from transformers import LlamaForCausalLM
+
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            inner = LlamaForCausalLM(cfg)
+    finally:
+        torch.set_default_dtype(old)
+    model = NativeDiffusionLM(inner.eval(), "llada")
+    model.config.mask_token_id = tokenizer.mask_token_id
+    adapter = LLaDAAdapter(model, tokenizer, mask_id=tokenizer.mask_token_id, fill_id=tokenizer.eos_token_id, device=device)
+    adapter.profile = True
+    n = sum(p.numel() for p in inner.parameters())
+    print(f"LLaDA-shaped model: {n / 1e9:.2f}B parameters, {dtype}, {device}")
     return adapter
 
 
@@ -79,9 +115,11 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=6, help="denoising steps per run (each one is measured)")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--arch", choices=["bert", "llada"], default="bert")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     args = ap.parse_args()
 
-    adapter = build(args.vocab, args.layers, args.width, args.device)
+    adapter = build(args.vocab, args.layers, args.width, args.device, args.arch, args.dtype)
     holes = " ".join(f"w{i} {{{{h{i}:12}}}}" for i in range(1, 17))  # 16 fixed words + 16 holes of 12 tokens
     template = sd.Template(holes)
     sd.generate(adapter, "w1", length=16, steps=2, trace=False)  # warm-up (allocator, kernels)
@@ -95,7 +133,8 @@ def main() -> int:
         "device": args.device if not args.device.startswith("cuda") else torch.cuda.get_device_name(),
         "machine": f"{platform.machine()} {torch.get_num_threads()} threads",
         "torch": torch.__version__,
-        "model": {"layers": args.layers, "width": args.width, "vocab": args.vocab},
+        "model": {"arch": args.arch, "layers": args.layers, "width": args.width, "vocab": args.vocab, "dtype": args.dtype,
+                  "parameters": sum(p.numel() for p in adapter.model.parameters())},
         "canvas": {"batch": args.batch, "length": args.length, "steps": args.steps, "repeats": args.repeats},
         "goal_other_share": goal,
         "results": rows,

@@ -7,8 +7,14 @@ LLaDA), 1 when it predicts token ``i + 1`` (Dream, causal LMs). ``autoregressive
 left to right, one position per step.
 
 Families: masked LMs (``AutoModelForMaskedLM``: BERT, ModernBERT, steerdiff-tiny), LLaDA-style
-custom-code models (mask id from the config; ``trust_remote_code`` only when the caller passes it),
-Dream-style (shifted logits), transformers' native block-diffusion class (DiffusionGemma), and causal LMs.
+models (mask id from the config), Dream-style (shifted logits), LLaDA2 (MoE, block-causal attention),
+transformers' native block-diffusion class (DiffusionGemma), and causal LMs.
+
+Real LLaDA, Dream and LLaDA2 checkpoints (``architectures`` ``LLaDAModelLM`` / ``DreamModel`` /
+``LLaDA2MoeModelLM``) load natively through :mod:`steerdiff.families`: their published code is never
+run, so they need no ``trust_remote_code``. Other custom-code checkpoints run their own code only when
+the caller passes ``trust_remote_code=True``. Native adapters carry ``defaults``: the generation
+settings of the family's published code, which ``generate`` uses for options the caller leaves unset.
 
 For every non-autoregressive family the mask token's logit is ``-inf``: the loop never commits ``[MASK]``.
 DiffusionGemma has no mask token at all (uniform-noise diffusion); its adapter feeds masked positions to
@@ -25,9 +31,17 @@ from typing import Any
 import torch
 
 from .errors import ConfigError
+from .families import (
+    LLADA_MASK_ID,
+    NativeDiffusionLM,
+    build_native,
+    defaults_for,
+    load_tokenizer,
+    native_family,
+    read_raw_config,
+)
 
 DEFAULT_MODEL = "steerdiff-tiny"
-LLADA_MASK_ID = 126336  # LLaDA-8B's [MASK] id, used when a llada config does not state one
 
 
 def default_model_dir() -> Path:
@@ -41,6 +55,7 @@ class Adapter:
     shift = 0
     autoregressive = False
     profile = False  # True: synchronise CUDA around the forward pass so timings split model from the rest
+    native = False  # True: a real checkpoint mapped onto a transformers class by steerdiff.families
 
     def __init__(self, model, tokenizer, *, mask_id: int, fill_id: int, device: torch.device | str = "cpu", name: str = ""):
         self.model = model.eval()
@@ -54,6 +69,7 @@ class Adapter:
         self.max_positions = int(getattr(text_cfg, "max_position_embeddings", 0) or 1 << 20)
         self.vocab_size = int(getattr(text_cfg, "vocab_size", len(tokenizer)))
         self._takes_position_ids = "position_ids" in inspect.signature(model.forward).parameters
+        self.defaults: dict[str, Any] = {}  # generate() options used when the caller leaves them unset
 
     def prompt_ids(self, prompt: str) -> list[int]:
         """Token ids that precede the canvas: the prompt with the family's special tokens."""
@@ -112,8 +128,8 @@ class DreamAdapter(Adapter):
 
     @torch.no_grad()
     def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        if type(self.model).__module__.startswith("transformers."):  # a native backbone driven as Dream (tests)
-            return super().logits(input_ids, attention_mask)
+        if isinstance(self.model, NativeDiffusionLM) or type(self.model).__module__.startswith("transformers."):
+            return super().logits(input_ids, attention_mask)  # steerdiff's native Dream, or a backbone driven as Dream
         if bool((attention_mask == 0).any()):
             tok_idx = attention_mask.long().cumsum(-1) - 1  # (B, T)
             tok_idx = tok_idx.masked_fill(attention_mask == 0, 1)
@@ -123,6 +139,23 @@ class DreamAdapter(Adapter):
             tok_idx, mask = None, "full"
         out = self.model(input_ids, mask, tok_idx)
         return self._ban_mask(out.logits if hasattr(out, "logits") else out[0])
+
+
+class LLaDA2Adapter(Adapter):
+    """LLaDA2 (MoE, block diffusion): no shift; attention is block-causal over ``block_length`` absolute
+    positions, as the published ``generate`` masks it (a position sees its own block and earlier ones)."""
+
+    family = "llada2"
+
+    @property
+    def block_length(self) -> int | None:
+        return getattr(self.model, "block_length", None)
+
+    @block_length.setter
+    def block_length(self, value: int | None) -> None:
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ConfigError(f"block_length must be a positive integer or None, got {value!r}")
+        self.model.block_length = value
 
 
 class CausalAdapter(Adapter):
@@ -243,7 +276,7 @@ class BlockDiffusionAdapter(Adapter):
         canvas = torch.where(canvas == self.mask_id, self._noise(L, dev)[None], canvas)  # masks -> uniform noise
         dec_mask = torch.cat([enc_mask, torch.ones((B, L), dtype=torch.long, device=dev)], dim=1)  # (B, S + L)
         dec_pos = torch.arange(S, S + L, device=dev)[None].expand(B, L)  # (B, L)
-        kw: dict[str, Any] = dict(decoder_input_ids=canvas, decoder_attention_mask=dec_mask, decoder_position_ids=dec_pos)
+        kw: dict[str, Any] = {"decoder_input_ids": canvas, "decoder_attention_mask": dec_mask, "decoder_position_ids": dec_pos}
         ec = self._enc_cache
         if ec is not None and ec[0].shape == enc_ids.shape and torch.equal(ec[0], enc_ids) and torch.equal(ec[1], enc_mask):
             out = self.model(past_key_values=ec[2], **kw)  # the decoder only reads the prompt's cache
@@ -296,6 +329,8 @@ def family_of(config) -> str:
     archs = " ".join(getattr(config, "architectures", None) or [])
     if mt == "diffusion_gemma":
         return "block_diffusion"
+    if mt.startswith("llada2"):
+        return "llada2"
     if mt.startswith("llada"):
         return "llada"
     if mt.startswith("dream"):
@@ -306,11 +341,15 @@ def family_of(config) -> str:
         return "causal"
     if getattr(config, "mask_token_id", None) is not None:
         return "llada"
-    raise ConfigError(f"cannot tell the model family of model_type {mt!r} (architectures: {archs or 'none'}); pass family=")
+    raise ConfigError(
+        f"cannot tell the model family of model_type {mt!r} (architectures: {archs or 'none'}); steerdiff supports "
+        f"{', '.join(sorted(ADAPTERS))} (native real checkpoints: LLaDA 'llada'/LLaDAModelLM, Dream 'Dream'/DreamModel, "
+        f"LLaDA2 'llada2_moe'/LLaDA2MoeModelLM); pass family= to choose one"
+    )
 
 
 ADAPTERS: dict[str, type[Adapter]] = {
-    a.family: a for a in (MaskedLMAdapter, LLaDAAdapter, DreamAdapter, CausalAdapter, BlockDiffusionAdapter)
+    a.family: a for a in (MaskedLMAdapter, LLaDAAdapter, DreamAdapter, LLaDA2Adapter, CausalAdapter, BlockDiffusionAdapter)
 }
 
 
@@ -325,7 +364,7 @@ def wrap_model(model, tokenizer, family: str | None = None, device: str | torch.
     fill = _fill_id(tokenizer, cfg)
     if family == "causal":
         mask = fill
-    elif family == "llada":
+    elif family in ("llada", "llada2"):
         mask = next((m for m in (getattr(cfg, "mask_token_id", None), tokenizer.mask_token_id) if m is not None), None)
         if mask is None and LLADA_MASK_ID < len(tokenizer):
             mask = LLADA_MASK_ID
@@ -335,7 +374,8 @@ def wrap_model(model, tokenizer, family: str | None = None, device: str | torch.
         mask = getattr(cfg, "mask_token_id", None)
         mask = mask if mask is not None else tokenizer.mask_token_id
     if mask is None:
-        raise ConfigError(f"model family {family!r} needs a mask token: neither the config nor the tokenizer has one")
+        raise ConfigError(f"model family {family!r} needs a mask token: neither the config's 'mask_token_id' nor the "
+                          f"tokenizer's mask_token is set")
     return ADAPTERS[family](model, tokenizer, mask_id=mask, fill_id=fill, device=device)
 
 
@@ -351,10 +391,18 @@ def load_model(
     """Load a model from a local directory (config + weights + tokenizer) and pick its adapter.
 
     ``path=None`` or ``"steerdiff-tiny"`` loads the embedded default model. ``family`` overrides the
-    detection (``masked``, ``llada``, ``dream``, ``causal``, ``block_diffusion``). Custom modelling code
-    runs only when ``trust_remote_code=True`` is passed. ``gguf_file`` loads a GGUF checkpoint (causal).
+    detection (``masked``, ``llada``, ``dream``, ``llada2``, ``causal``, ``block_diffusion``). Real LLaDA,
+    Dream and LLaDA2 checkpoints load natively (no code from the folder runs; ``dtype`` defaults to
+    float32 on the CPU and bfloat16 elsewhere). Other custom modelling code runs only when
+    ``trust_remote_code=True`` is passed. ``gguf_file`` loads a GGUF checkpoint (causal).
     """
-    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
+    from transformers import (
+        AutoConfig,
+        AutoModel,
+        AutoModelForCausalLM,
+        AutoModelForMaskedLM,
+        AutoTokenizer,
+    )
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # no "Loading weights" bar on every load
@@ -370,6 +418,10 @@ def load_model(
         raise ConfigError(f"device {device!r} requested but CUDA is not available")
     if not path.is_dir() and not gguf_file:
         raise ConfigError(f"model path {str(path)!r} is not a directory; pass a directory with config.json and the tokenizer files")
+    raw = read_raw_config(path) if not gguf_file else None
+    nat = native_family(raw)
+    if nat is not None and family in (None, nat):
+        return _load_native(path, raw, nat, torch.device(device), dtype)
     _refuse_remote_code(path, trust_remote_code)
     kw: dict[str, Any] = {"trust_remote_code": trust_remote_code}
     if gguf_file:
@@ -408,4 +460,15 @@ def load_model(
         raise ConfigError(f"unknown model family {family!r}; choose one of {sorted(ADAPTERS)}")
     adapter = wrap_model(model, tokenizer, family=family, device=device)
     adapter.name = str(path)
+    return adapter
+
+
+def _load_native(path: Path, raw: dict, family: str, device: torch.device, dtype: torch.dtype | None) -> Adapter:
+    """A real LLaDA / Dream / LLaDA2 checkpoint on its native transformers class (see steerdiff.families)."""
+    tokenizer = load_tokenizer(path, family)
+    model = build_native(path, raw, device=device, dtype=dtype)
+    adapter = ADAPTERS[family](model, tokenizer, mask_id=model.config.mask_token_id,
+                               fill_id=_fill_id(tokenizer, model.config), device=device, name=str(path))
+    adapter.native = True
+    adapter.defaults = defaults_for(family, path)
     return adapter

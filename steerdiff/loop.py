@@ -52,10 +52,10 @@ def generate(
     *,
     length: int = 64,
     steps: int | None = None,
-    schedule: str | Schedule = "low_confidence",
+    schedule: str | Schedule | None = None,
     threshold: float | None = None,
     block_length: int | None = None,
-    temperature: float = 0.0,
+    temperature: float | None = None,
     top_k: int | None = None,
     top_p: float | None = None,
     constraints: Any = None,
@@ -74,7 +74,18 @@ def generate(
     a Schedule; ``threshold`` and ``block_length`` configure ``threshold`` and ``blocks``. Sampling is
     greedy at ``temperature=0``; ``top_k``/``top_p`` filter before sampling. The same ``seed`` gives the
     same output. ``batch_size`` splits long prompt lists into batches (with a progress bar).
+    ``schedule``, ``block_length``, ``temperature``, ``top_k``, ``top_p`` left unset take the model's
+    ``defaults`` (a real checkpoint's published settings, see steerdiff.families), else
+    ``low_confidence`` and greedy.
     """
+    d = getattr(model, "defaults", None) or {}
+    if schedule is None:
+        schedule = d.get("schedule", "low_confidence")
+        if block_length is None and schedule == "blocks":
+            block_length = d.get("block_length")
+    temperature = d.get("temperature", 0.0) if temperature is None else temperature
+    top_k = d.get("top_k") if top_k is None else top_k
+    top_p = d.get("top_p") if top_p is None else top_p
     single = isinstance(prompt, str)
     prompts = [prompt] if single else list(prompt)
     if not prompts:

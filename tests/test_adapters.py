@@ -345,7 +345,8 @@ def test_unknown_family_is_a_config_error(tmp_path):
     from transformers import ViTConfig
 
     ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64).save_pretrained(tmp_path)
-    with pytest.raises(ConfigError, match="cannot tell the model family of model_type 'vit'"):
+    with pytest.raises(ConfigError, match=r"cannot tell the model family of model_type 'vit' \(architectures: none\); "
+                                          r"steerdiff supports block_diffusion, causal, dream, llada, llada2, masked"):
         sd.load_model(tmp_path)
 
 
