@@ -1,0 +1,123 @@
+"""The open-ended extraction-task generator (steerdiff/train/fields.py, tasks.py): every target validates with
+python-jsonschema (FormatChecker on) and is in the exact constraint's language, values that are copied appear in
+the text, and the data is varied (kinds, shapes, key spellings, nesting, nulls) and reproducible from a seed."""
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections import Counter
+
+import pytest
+
+pytest.importorskip("faker")
+jsonschema = pytest.importorskip("jsonschema")
+
+from faker import Faker  # noqa: E402
+
+from steerdiff.train.fields import POOL  # noqa: E402
+from steerdiff.train.tasks import SHAPES, build_open_dataset, make_task, to_json  # noqa: E402
+
+N = 300
+
+
+@pytest.fixture(scope="module")
+def tasks():
+    fk = Faker(["en_US", "en_GB"])
+    fk.seed_instance(11)
+    rng = random.Random(11)
+    return [make_task(fk, rng) for _ in range(N)]
+
+
+def test_pool_has_60_kinds_with_valid_schema_fragments():
+    assert len({k.name for k in POOL}) >= 60
+    fk = Faker("en_US")
+    fk.seed_instance(0)
+    rng = random.Random(0)
+    for k in POOL:
+        jsonschema.Draft202012Validator.check_schema(k.schema)
+        v = k.sample(fk, rng)
+        jsonschema.Draft202012Validator(k.schema, format_checker=jsonschema.FormatChecker()).validate(v)
+        assert isinstance(k.surface(v, rng), str) and k.surface(v, rng)
+
+
+def test_every_target_validates(tasks):
+    for t in tasks:
+        jsonschema.Draft202012Validator.check_schema(t["schema"])
+        v = jsonschema.Draft202012Validator(t["schema"], format_checker=jsonschema.FormatChecker())
+        errs = list(v.iter_errors(t["expected"]))
+        assert not errs, (t["text"], t["expected"], errs[0].message)
+        assert json.loads(to_json(t["expected"])) == t["expected"]
+
+
+def test_targets_are_in_the_exact_constraint_language(tasks):
+    import steerdiff as sd
+
+    make = sd.constraint_types()["json_schema"][0]
+    for t in tasks[:40]:  # the regex engine's language must contain the canonical target (keys in schema order)
+        rx = make(t["schema"], max_depth=3, max_items=None)._compiled.regex
+        assert re.fullmatch(rx, to_json(t["expected"])), (t["schema"], to_json(t["expected"]))
+
+
+def test_copied_values_appear_in_the_text(tasks):
+    n = 0
+    for t in tasks:
+        for v in t["verbatim"]:
+            assert v in t["text"], (v, t["text"])
+            n += 1
+    assert n > N  # most tasks copy at least one value
+
+
+def test_variety(tasks):
+    kinds = Counter(k for t in tasks for k in t["kinds"])
+    assert len(kinds) >= 60, len(kinds)
+    shapes = Counter(t["shape"] for t in tasks)
+    assert set(shapes) == set(SHAPES) and min(shapes.values()) >= 5, shapes
+    keys = {k for t in tasks for k in t["keys"]}
+    assert len(keys) >= 150, len(keys)
+    assert any(re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+)+", k) for k in keys)  # camelCase
+    assert any(re.fullmatch(r"[a-z]+(?:_[a-z]+)+", k) for k in keys)  # snake_case
+    assert any(re.fullmatch(r"[a-z]+(?:-[a-z]+)+", k) for k in keys)  # kebab-case
+    assert any(re.fullmatch(r"(?:[A-Z][a-z]+){2,}", k) for k in keys)  # PascalCase
+    company_names = {k for k in keys if k.lower().replace("_", "").replace("-", "") in
+                     ("company", "employer", "organisation", "organization", "orgname", "companyname", "firm", "business")}
+    assert len(company_names) >= 3, company_names
+    objs = sum(any(isinstance(v, dict) for v in t["expected"].values()) for t in tasks)
+    arrays_of_objs = sum(any(isinstance(v, list) and v and isinstance(v[0], dict) for v in t["expected"].values())
+                         for t in tasks)
+    arrays_of_vals = sum(any(isinstance(v, list) and v and isinstance(v[0], str) for v in t["expected"].values())
+                         for t in tasks)
+    nulls = sum(any(v is None for v in t["expected"].values()) for t in tasks)
+    omitted = sum(len(t["expected"]) < len(t["schema"]["properties"]) for t in tasks)
+    assert objs >= N * 0.1 and arrays_of_objs >= N * 0.05 and arrays_of_vals >= N * 0.05, (objs, arrays_of_objs, arrays_of_vals)
+    assert nulls >= N * 0.05 and omitted >= N * 0.05, (nulls, omitted)
+    types = Counter(type(v).__name__ for t in tasks for v in t["expected"].values())
+    assert {"str", "int", "float", "bool", "list", "dict", "NoneType"} <= set(types), types
+    texts = [t["text"] for t in tasks]
+    assert len(set(texts)) == N
+
+
+def test_distractors_are_not_the_answer(tasks):
+    marked = [t for t in tasks if re.search(r"used to be|ignore the old|no longer the|was previously|\(not |Old |old ", t["text"])]
+    assert len(marked) >= N * 0.05
+
+
+def test_dataset_reproducible_and_mixed():
+    a = build_open_dataset(60, seed=3, mix=(0.7, 0.1, 0.2))
+    b = build_open_dataset(60, seed=3, mix=(0.7, 0.1, 0.2))
+    c = build_open_dataset(60, seed=4, mix=(0.7, 0.1, 0.2))
+    assert a == b and a["examples"] != c["examples"]
+    kinds = Counter(e["kind"] for e in a["examples"])
+    assert kinds["open"] >= 42 and kinds["fill"] == 6
+    for e in a["examples"]:
+        if e["kind"] == "open":
+            json.loads(e["canvas"][0])
+
+
+def test_build_dataset_selects_open_data():
+    from steerdiff.train import data as D
+
+    ds = D.build_dataset(20, seed=1, mix=(1.0, 0.0, 0.0), data="open")
+    assert all(e["kind"] == "open" for e in ds["examples"])
+    with pytest.raises(ValueError, match="unknown data"):
+        D.build_dataset(5, data="nope")
