@@ -47,6 +47,7 @@ def main(argv=None) -> int:
     import torch
 
     import steerdiff as sd
+    import steerdiff.a2d  # noqa: F401  (registers model_type a2d-llama, so sd.load_model reads steerdiff-small)
     from benchmarks.extraction import HEADER, PrefixCachedCausal, _row, _smollm_path, SMOLLM_GGUF, model_identity, run_model
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

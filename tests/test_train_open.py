@@ -121,3 +121,42 @@ def test_build_dataset_selects_open_data():
     assert all(e["kind"] == "open" for e in ds["examples"])
     with pytest.raises(ValueError, match="unknown data"):
         D.build_dataset(5, data="nope")
+
+
+def test_a2d_llama_is_bidirectional_and_loads_as_a_masked_lm(tmp_path):
+    """steerdiff.a2d: a Llama with bidirectional attention (a later token changes earlier logits), padding
+    invariant, saved and loaded back through sd.load_model as the masked family (no shift, EOS fills)."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, PreTrainedTokenizerFast
+
+    import steerdiff as sd
+    from steerdiff.a2d import A2DLlamaForMaskedLM, a2d_config
+
+    torch.manual_seed(0)
+    chars = list("abcdefghijklmnopqrstuvwxyz0123456789{}\":, .-_")
+    vocab = {c: i for i, c in enumerate(["<pad>", "<eos>", "<|mask|>"] + chars)}
+    t = Tokenizer(models.WordLevel(vocab, unk_token="<pad>"))
+    t.pre_tokenizer = pre_tokenizers.Split("", "isolated")
+    tok = PreTrainedTokenizerFast(tokenizer_object=t, pad_token="<pad>", eos_token="<eos>", mask_token="<|mask|>")
+    lc = LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                     num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+    m = A2DLlamaForMaskedLM(a2d_config(lc, vocab["<|mask|>"], len(vocab))).eval()
+    x = torch.randint(3, len(vocab), (1, 12))
+    x2 = x.clone()
+    x2[0, 11] = 3 if x[0, 11] != 3 else 4
+    with torch.no_grad():
+        l1, l2 = m(input_ids=x).logits, m(input_ids=x2).logits
+        pad = torch.cat([x, torch.zeros(1, 4, dtype=torch.long)], 1)
+        att = torch.cat([torch.ones(1, 12), torch.zeros(1, 4)], 1).long()
+        l3 = m(input_ids=pad, attention_mask=att).logits
+    assert (l1[0, 0] - l2[0, 0]).abs().max() > 1e-6  # position 0 sees position 11
+    assert torch.allclose(l3[0, :12], l1[0], atol=1e-5)
+    m.save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    model = sd.load_model(tmp_path)
+    assert model.family == "masked" and model.shift == 0 and model.mask_id == vocab["<|mask|>"]
+    assert model.fill_id == vocab["<eos>"] and model.suffix_ids == []
+    schema = {"type": "object", "properties": {"a": {"type": "integer", "minimum": 0, "maximum": 99}}, "required": ["a"]}
+    out = sd.fill(model, schema, "a is 12", length=12, steps=6)
+    jsonschema.validate(out, schema)

