@@ -56,10 +56,10 @@ train)
   [ "$(sha256sum /tmp/smollm/$GGUF_NAME | cut -d' ' -f1)" = "$GGUF_SHA256" ] || { echo "GGUF halves do not join to the wheel's file"; exit 3; }
   OUT=${OUT:-/tmp/out}; mkdir -p "$OUT/small"
   python3 -m steerdiff.train.a2d --out "$OUT/small" --gguf /tmp/smollm/$GGUF_NAME --minutes "${TRAIN_MINUTES:-7}" \
-    --n-examples "${N_EXAMPLES:-50000}" --batch-size 64 --lr 5e-4 --rank 64 --alpha 128 --seed 0 2>&1 | tee "$OUT/train.log"
+    --n-examples "${N_EXAMPLES:-200000}" --workers 14 --batch-size 64 --lr 5e-4 --rank 64 --alpha 128 --seed 0 2>&1 | tee "$OUT/train.log"
   python3 - <<PY
 from pathlib import Path
-from steerdiff.train.a2d import save_assembled
+from steerdiff.a2d import save_assembled
 save_assembled(Path("$OUT/small"), Path("/tmp/small_full"), Path("/tmp/smollm/$GGUF_NAME"))
 PY
   python3 benchmarks/extraction_handwritten.py --model /tmp/small_full --label steerdiff-small --device cuda \

