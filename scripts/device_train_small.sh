@@ -10,7 +10,7 @@
 #   call 3:  carry [".device/gguf.part2"]          command: bash scripts/device_train_small.sh keep
 #   call 4:  carry [".device/gguf.part3"]          command: bash scripts/device_train_small.sh train
 #
-# train: joins and checks the GGUF (sha256), trains (TRAIN_MINUTES, default 7), saves the delta (<=15 MB shards)
+# train: joins and checks the GGUF (sha256), trains (TRAIN_MINUTES, default 6), saves the delta (<=15 MB shards)
 # to $OUT/small, assembles the model and scores it on benchmarks/data/extraction_handwritten.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,15 +55,11 @@ train)
   export PYTHONPATH=$PWD/.device/site PYTHONUNBUFFERED=1
   [ "$(sha256sum /tmp/smollm/$GGUF_NAME | cut -d' ' -f1)" = "$GGUF_SHA256" ] || { echo "GGUF halves do not join to the wheel's file"; exit 3; }
   OUT=${OUT:-/tmp/out}; mkdir -p "$OUT/small"
-  python3 -m steerdiff.train.a2d --out "$OUT/small" --gguf /tmp/smollm/$GGUF_NAME --minutes "${TRAIN_MINUTES:-7}" \
-    --n-examples "${N_EXAMPLES:-200000}" --workers 14 --batch-size 64 --lr 5e-4 --rank 64 --alpha 128 --seed 0 2>&1 | tee "$OUT/train.log"
-  python3 - <<PY
-from pathlib import Path
-from steerdiff.a2d import save_assembled
-save_assembled(Path("$OUT/small"), Path("/tmp/small_full"), Path("/tmp/smollm/$GGUF_NAME"))
-PY
-  python3 benchmarks/extraction_handwritten.py --model /tmp/small_full --label steerdiff-small --device cuda \
-    --ks 2,4 --out "$OUT/extraction_handwritten_small.txt" 2>&1 | tail -40
+  python3 -m steerdiff.train.a2d --out "$OUT/small" --gguf /tmp/smollm/$GGUF_NAME --minutes "${TRAIN_MINUTES:-6}" \
+    --n-examples "${N_EXAMPLES:-200000}" --workers 14 --batch-size 64 --lr 5e-4 --rank 64 --alpha 128 --seed 0 \
+    --save-merged /tmp/small_full 2>&1 | tee "$OUT/train.log"
+  timeout "${EVAL_SECONDS:-150}" python3 benchmarks/extraction_handwritten.py --model /tmp/small_full --label steerdiff-small \
+    --device cuda --ks "${EVAL_KS:-2}" --out "$OUT/extraction_handwritten_small.txt" 2>&1 | tail -40 || echo "evaluation cut short"
   ls -la "$OUT" "$OUT/small"
   ;;
 *) echo "unknown step $step"; exit 2 ;;

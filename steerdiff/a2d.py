@@ -127,6 +127,7 @@ def convert(gguf: Path, dtype=torch.float32, layers: int | None = None):
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     causal = LlamaForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=dtype)
     tok.add_special_tokens({"mask_token": MASK_TOKEN})

@@ -78,6 +78,25 @@ def embed(model, ids: torch.Tensor) -> torch.Tensor:
     return torch.where(m, model.mask_embed.to(e.dtype), e)
 
 
+def merge_lora(model, tok, out: Path) -> Path:
+    """Merge the LoRA factors into the weights in place, write the mask row, drop the wrappers, and save a directory
+    ``sd.load_model`` reads (after ``import steerdiff.a2d``): the same model ``steerdiff.a2d.assemble`` rebuilds from
+    the GGUF and the delta, without converting the GGUF again."""
+    with torch.no_grad():
+        for name, mod in list(model.named_modules()):
+            for t in TARGETS:
+                child = getattr(mod, t, None)
+                if isinstance(child, LoRALinear):
+                    child.base.weight.copy_(child.merged_weight())
+                    setattr(mod, t, child.base)
+        model.model.embed_tokens.weight[model.config.mask_token_id] = model.mask_embed.to(model.model.embed_tokens.weight.dtype)
+    del model.mask_embed
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
 def delta_state(model) -> dict[str, torch.Tensor]:
     """What ships: LoRA factors, norm weights, the mask row (fp16)."""
     out = {}
@@ -271,6 +290,9 @@ def train(a) -> dict:
             "loss_log": losses, "command": a.command}
     files = save_delta(Path(a.out), model, meta, a.shard_mb)
     (Path(a.out) / "TRAINING.md").write_text(training_md(meta))
+    if a.save_merged:
+        merge_lora(model.float().cpu().eval(), tok, Path(a.save_merged))
+        print(f"merged model saved to {a.save_merged}", flush=True)
     print(f"saved {len(files)} delta shard(s) to {a.out}: {[f.name for f in files]}; "
           f"{sum(f.stat().st_size for f in files) / 1e6:.1f} MB; {step} steps in {meta['minutes']:.1f} min", flush=True)
     return meta
@@ -297,6 +319,7 @@ def main(argv=None) -> int:
     p.add_argument("--layers", type=int, default=0, help="keep only the first N blocks (toy runs; 0: all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1, help="processes building the data")
+    p.add_argument("--save-merged", default="", help="also save the merged full model here (for evaluation)")
     p.add_argument("--device", default="auto")
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--shard-mb", type=float, default=15.0)
