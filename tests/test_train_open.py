@@ -123,22 +123,28 @@ def test_build_dataset_selects_open_data():
         D.build_dataset(5, data="nope")
 
 
+def _char_tokenizer():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    chars = list("abcdefghijklmnopqrstuvwxyz0123456789{}\":, .-_")
+    vocab = {c: i for i, c in enumerate(["<pad>", "<eos>", "<|mask|>"] + chars)}
+    t = Tokenizer(models.WordLevel(vocab, unk_token="<pad>"))
+    t.pre_tokenizer = pre_tokenizers.Split("", "isolated")
+    return PreTrainedTokenizerFast(tokenizer_object=t, pad_token="<pad>", eos_token="<eos>", mask_token="<|mask|>"), vocab
+
+
 def test_a2d_llama_is_bidirectional_and_loads_as_a_masked_lm(tmp_path):
     """steerdiff.a2d: a Llama with bidirectional attention (a later token changes earlier logits), padding
     invariant, saved and loaded back through sd.load_model as the masked family (no shift, EOS fills)."""
     import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import LlamaConfig, PreTrainedTokenizerFast
+    from transformers import LlamaConfig
 
     import steerdiff as sd
     from steerdiff.a2d import A2DLlamaForMaskedLM, a2d_config
 
     torch.manual_seed(0)
-    chars = list("abcdefghijklmnopqrstuvwxyz0123456789{}\":, .-_")
-    vocab = {c: i for i, c in enumerate(["<pad>", "<eos>", "<|mask|>"] + chars)}
-    t = Tokenizer(models.WordLevel(vocab, unk_token="<pad>"))
-    t.pre_tokenizer = pre_tokenizers.Split("", "isolated")
-    tok = PreTrainedTokenizerFast(tokenizer_object=t, pad_token="<pad>", eos_token="<eos>", mask_token="<|mask|>")
+    tok, vocab = _char_tokenizer()
     lc = LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
     m = A2DLlamaForMaskedLM(a2d_config(lc, vocab["<|mask|>"], len(vocab))).eval()
@@ -201,5 +207,18 @@ def test_a2d_delta_round_trip(tmp_path):
         h = m.model(inputs_embeds=embed(m, x), attention_mask=m.full_mask(att, 3, 10, "cpu")).last_hidden_state
         want = m.lm_head(h)[..., :49]
         got = full(input_ids=x, attention_mask=att).logits[..., :49]
+        changed = (want - base(input_ids=x).logits[..., :49]).abs().max()
     assert (want - got).abs().max() < 2e-2  # fp16 delta
-    assert (want - base(input_ids=x).logits[..., :49]).abs().max() > 1e-3  # training changed the model
+    assert changed > 1e-3  # training changed the model
+    # merged in place (what the device run evaluates), saved, loaded by sd.load_model: the same logits
+    import steerdiff as sd
+    from steerdiff.train.a2d import merge_lora
+
+    tok, vocab = _char_tokenizer()
+    m50 = copy.deepcopy(m)
+    merge_lora(m50, tok, tmp_path / "merged")
+    loaded = sd.load_model(tmp_path / "merged")
+    assert loaded.family == "masked"
+    with torch.no_grad():
+        got2 = loaded.logits(x, att)[..., :49]
+    assert (want - got2).abs().max() < 1e-4
