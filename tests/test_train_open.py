@@ -222,3 +222,21 @@ def test_a2d_delta_round_trip(tmp_path):
     with torch.no_grad():
         got2 = loaded.logits(x, att)[..., :49]
     assert (want - got2).abs().max() < 1e-4
+
+
+def test_handwritten_set_is_valid_and_unlike_the_generator():
+    """benchmarks/data/extraction_handwritten.jsonl: >= 60 texts, every expected object validates against its schema
+    (FormatChecker on) with keys in schema order, and no text is one the open generator would write (its shapes'
+    stock phrases do not occur)."""
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "extraction_handwritten.jsonl"
+    recs = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    assert len(recs) >= 60 and len({r["text"] for r in recs}) == len(recs)
+    for r in recs:
+        jsonschema.Draft202012Validator(r["schema"], format_checker=jsonschema.FormatChecker()).validate(r["expected"])
+        assert [k for k in r["schema"]["properties"] if k in r["expected"]] == list(r["expected"])
+    from steerdiff.train.tasks import CHATTER
+
+    stock = CHATTER + ["Here is what we have:", "is no longer the", "used to be", "Please ignore the old"]
+    assert not any(s in r["text"] for r in recs for s in stock)
