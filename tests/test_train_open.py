@@ -240,3 +240,24 @@ def test_handwritten_set_is_valid_and_unlike_the_generator():
 
     stock = CHATTER + ["Here is what we have:", "is no longer the", "used to be", "Please ignore the old"]
     assert not any(s in r["text"] for r in recs for s in stock)
+
+
+def test_a2d_data_workers_and_batch_layout():
+    """build_data in forked workers is reproducible and sized as asked; make_batch lays out prompt, canvas, EOS run,
+    with the canvas mask over the target and its EOS run only."""
+    import torch
+
+    from steerdiff.train.a2d import build_data, make_batch
+
+    tok, _ = _char_tokenizer()
+    a = build_data(tok, 40, 0, "0.9,0.1,0", workers=2)
+    b = build_data(tok, 40, 0, "0.9,0.1,0", workers=2)
+    assert a == b and len(a[1]) == 40 and a[0]["sizes"]["total"] == 40
+    items = a[1][:3]
+    ids, att, cm = make_batch(items, tok, random.Random(0), 512, "cpu")
+    for r, (p, c) in enumerate(items):
+        n = int(att[r].sum())
+        assert ids[r, : len(p)].tolist() == p and ids[r, len(p): len(p) + len(c)].tolist() == c
+        assert set(ids[r, len(p) + len(c): n].tolist()) <= {tok.eos_token_id}
+        assert cm[r].nonzero().flatten().tolist() == list(range(len(p), n))
+    assert ids.dtype == torch.long
