@@ -40,6 +40,7 @@ class TrainConfig:
     workers: int = 1  # processes building and encoding the data (> 1 needs --init-from or --tokenizer-from)
     device: str = "auto"  # "auto" (cuda when available), "cpu", "cuda"
     bf16: int = 1  # on cuda: bf16 autocast for the forward pass (weights and optimizer stay fp32)
+    data: str = "records"  # "records" (six fixed record kinds) or "open" (open-ended tasks: steerdiff/train/tasks.py)
     heldout_file: str = ""  # JSONL of {"text", "expected_json"} evaluated beside the in-distribution set
     command: str = ""
 

@@ -35,14 +35,21 @@ from .text import (ASPECTS, NEG, POS, REVIEW_TPL, WORDNET_DIR, copy_example, fil
 # The mix
 # --------------------------------------------------------------------------------------------------
 def build_dataset(n: int = 200_000, seed: int = 0, mix=(0.6, 0.2, 0.2), nonce: float = 0.0,
-                  copy: float = 0.0, context: float = 0.0) -> dict:
+                  copy: float = 0.0, context: float = 0.0, data: str = "records") -> dict:
     """``n`` examples: extraction / fill / plain in proportions ``mix``; reproducible from ``seed``.
     A share ``nonce`` of the extraction records get made-up names and places (``nonce_record``); a share
     ``copy`` of all examples are pure copy tasks (``copy_example``), taken out of the extraction share; a
     share ``context`` of the extraction texts have unrelated WordNet words around them (``with_context``).
 
     Returns ``{"examples": [...], "sizes": {...}}``. When WordNet is not installed its share goes to fill.
+    ``data="open"``: open-ended extraction tasks instead (``tasks.build_open_dataset``; nonce/copy/context unused).
     """
+    if data == "open":
+        from .tasks import build_open_dataset
+
+        return build_open_dataset(n, seed, mix=mix)
+    if data != "records":
+        raise ValueError(f"unknown data {data!r}: choose 'records' (six fixed record kinds) or 'open' (open-ended tasks)")
     rng = random.Random(seed)
     fk = Faker("en_US")
     fk.seed_instance(seed)

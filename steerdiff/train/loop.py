@@ -48,7 +48,7 @@ def _build_shard(args) -> tuple[Packed, dict]:
 
 def _dataset(cfg: TrainConfig, n: int, seed: int) -> dict:
     return D.build_dataset(n, seed, mix=tuple(float(x) for x in cfg.mix.split(",")), nonce=cfg.nonce, copy=cfg.copy,
-                           context=cfg.context)
+                           context=cfg.context, data=cfg.data)
 
 
 def _encode(tok, examples: list[dict]) -> Packed:
