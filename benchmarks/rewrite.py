@@ -213,7 +213,7 @@ def templates(n_generated: int, n_handwritten: int | None) -> list[dict]:
 # --------------------------------------------------------------------------------------------------
 POS_PROMPT = "The food was great and the staff were friendly. Highly recommended."
 NEG_PROMPT = "The food was terrible and the staff were rude. Not recommended."
-SETTINGS = ("unguided", "lexicon", "probe", "rerank", "cfg", "lexicon_raw", "rerank_raw")
+SETTINGS = ("unguided", "lexicon", "rerank", "cfg", "probe", "lexicon_raw", "rerank_raw")
 # also accepted: probe_raw, and any setting with keyword overrides: "lexicon[top_p=0.5:anneal=linear]"
 
 
@@ -377,23 +377,22 @@ def main(argv=None) -> int:
         base = report["settings"].get("unguided")
         if base is not None and setting != "unguided":
             r["polarity_delta"] = round(r["polarity"] - base["polarity"], 4)
-        print(_fmt(setting, r), flush=True)
-    base = report["settings"].get("unguided")
-    for name, r in report["settings"].items():
-        if base is not None and name != "unguided":
-            r["polarity_delta"] = round(r["polarity"] - base["polarity"], 4)
             r["targets_met"] = {"polarity_delta": r["polarity_delta"] >= TARGETS["polarity_delta"],
                                 "ppl_ratio": r["ppl_ratio"] <= TARGETS["ppl_ratio"],
                                 "degenerate": r["degenerate"] <= TARGETS["degenerate"],
                                 "fixed_identical": r["fixed_identical"] >= TARGETS["fixed_identical"]}
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(report, f, indent=1, ensure_ascii=False)
-    txt = Path(args.out).with_suffix(".txt")
-    txt.write_text(render_text(report))
-    print(f"wrote {args.out} and {txt}")
+        print(_fmt(setting, r), flush=True)
+        write(report, args.out)  # after every setting: a run cut short keeps what it measured
+    print(f"wrote {args.out} and {Path(args.out).with_suffix('.txt')}")
     ok = all(r["fixed_identical"] == 1.0 for r in report["settings"].values())
     return 0 if ok else 1
+
+
+def write(report: dict, out: str) -> None:
+    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(report, f, indent=1, ensure_ascii=False)
+    Path(out).with_suffix(".txt").write_text(render_text(report))
 
 
 def render_text(report: dict) -> str:

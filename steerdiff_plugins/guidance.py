@@ -19,6 +19,13 @@ Types (all ``guarantee = "soft"``; they only return ``LogitsEdit.bias``):
   The extra pass goes through ``run.model_logits``, so ``forward_passes`` counts two per step. When the
   unconditional prompt equals the prompt (an empty prompt) the bias is zero and no pass is spent.
 
+Fluency: classifier guidance biases only the tokens the model itself finds plausible at a position
+(``top_p=0.9`` of its own distribution by default, ``top_k`` too; ``top_p=None``: every token), can
+anneal its strength over the steps (``anneal="linear"``), and a reranker can weigh the model's
+likelihood of each candidate (``likelihood``). ``benchmarks/rewrite.py`` measures each of these with an
+independent judge (SmolLM2 perplexity, TextBlob polarity); on steerdiff-tiny they trade sentiment for
+fluency rather than give both (figures in ``benchmarks/results/rewrite.txt``).
+
 Guidance composes with exact constraints: the core sums biases and then applies the ANDed masks, so a
 banned token stays at ``-inf`` whatever the bias (guidance can never produce an invalid output). Only
 masked positions inside the constraint's ``span`` (the whole canvas when None) get a bias.
