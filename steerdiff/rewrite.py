@@ -298,7 +298,8 @@ def rewrite(
     steps = min(steps, length)
 
     def row_constraints(p: _Plan, pinned: dict | None):
-        cs = [p.template] + [HoleStart(pos, space) for pos, space in p.starts] + list(shared)
+        ends = {start: end for _, (start, end) in _start_names(p)}
+        cs = [p.template] + [HoleStart(pos, space, ends.get(pos)) for pos, space in p.starts] + list(shared)
         if pinned:
             cs.append(Pinned(pinned))
         return cs

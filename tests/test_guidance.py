@@ -81,7 +81,7 @@ class EmbeddingMLP:
 def test_gradient_bias_matches_the_known_gradient(model):
     V = model.vocab_size
     w = torch.randn(V, generator=torch.Generator().manual_seed(1))
-    c = sd.ClassifierGuidance(LinearClassifier(w), target="positive", scale=2.5, soft_masks=False)
+    c = sd.ClassifierGuidance(LinearClassifier(w), target="positive", scale=2.5, soft_masks=False, top_p=None)  # every token
     run = make_run(model, ["hi", "yo"], 6, [[c], [c]])
     canvas = torch.full((2, 6), model.mask_id)
     canvas[0, :2] = torch.tensor([10, 11])
@@ -97,7 +97,7 @@ def test_gradient_bias_matches_the_known_gradient(model):
     assert torch.allclose(edit.bias, expected, atol=1e-5)
     assert torch.all(edit.bias[~masked] == 0), "committed positions get no bias"
     # sign: the token with the largest w gets the largest bias; toward 'negative' the order flips
-    neg = sd.ClassifierGuidance(LinearClassifier(w), target="negative", scale=2.5, soft_masks=False)
+    neg = sd.ClassifierGuidance(LinearClassifier(w), target="negative", scale=2.5, soft_masks=False, top_p=None)
     edit_neg = G.adjust_logits(make_run(model, ["hi", "yo"], 6, [[neg], [neg]]), canvas, masked, logits)
     assert int(edit.bias[0, 3].argmax()) == int(w.argmax()) == int(edit_neg.bias[0, 3].argmin())
 
@@ -105,7 +105,7 @@ def test_gradient_bias_matches_the_known_gradient(model):
 def test_gradient_bias_matches_finite_differences(model):
     V = model.vocab_size
     clf = EmbeddingMLP(V)
-    c = sd.ClassifierGuidance(clf, target="b", scale=1.0, soft_masks=True)
+    c = sd.ClassifierGuidance(clf, target="b", scale=1.0, soft_masks=True, top_p=None)
     run = make_run(model, ["x"], 5, [[c]])
     canvas = torch.tensor([[20, model.mask_id, 30, model.mask_id, 40]])
     masked = canvas == model.mask_id
@@ -354,3 +354,102 @@ def test_sentiment_guidance_moves_the_shipped_model():
     s_plain = sum(p for _, p in vader.score(plain))
     s_guided = sum(p for _, p in vader.score(guided))
     assert guided != plain and s_guided > s_plain, (plain, guided)
+
+
+# --------------------------------------------------------------------------------------------------
+# fluency: plausible tokens only, annealing, rerank with likelihood, non-empty holes
+# --------------------------------------------------------------------------------------------------
+def test_plausible_set_is_top_k_and_nucleus():
+    logits = torch.log(torch.tensor([[[0.5, 0.3, 0.15, 0.05]]]))  # (1, 1, 4)
+    assert G._plausible(logits, None, None) is None
+    assert G._plausible(logits, None, 2)[0, 0].tolist() == [True, True, False, False]
+    assert G._plausible(logits, 0.8, None)[0, 0].tolist() == [True, True, False, False]  # 0.5 + 0.3 reaches 0.8
+    assert G._plausible(logits, 0.81, None)[0, 0].tolist() == [True, True, True, False]
+    assert G._plausible(logits, 0.1, None)[0, 0].tolist() == [True, False, False, False]  # the best always in
+    assert G._plausible(logits, 0.99, 1)[0, 0].tolist() == [True, False, False, False]  # both: the intersection
+    banned = logits.clone()
+    banned[0, 0, 1] = float("-inf")
+    assert G._plausible(banned, None, 3)[0, 0].tolist() == [True, False, True, True]
+
+
+def test_bias_only_on_the_models_plausible_tokens(model):
+    V = model.vocab_size
+    w = torch.randn(V, generator=torch.Generator().manual_seed(3))
+    logits = torch.randn(1, 4, V, generator=torch.Generator().manual_seed(4))
+    canvas = torch.full((1, 4), model.mask_id)
+    masked = canvas == model.mask_id
+    free = sd.ClassifierGuidance(LinearClassifier(w), target="positive", scale=2.0, soft_masks=False, top_p=None)
+    top5 = sd.ClassifierGuidance(LinearClassifier(w), target="positive", scale=2.0, soft_masks=False, top_p=None, top_k=5)
+    b_free = G.adjust_logits(make_run(model, ["x"], 4, [[free]]), canvas, masked, logits).bias
+    b_top5 = G.adjust_logits(make_run(model, ["x"], 4, [[top5]]), canvas, masked, logits).bias
+    keep = logits >= logits.topk(5, dim=-1).values[..., -1:]  # (1, 4, V)
+    assert torch.equal(b_top5, b_free * keep) and int((b_top5 != 0).sum(-1).max()) <= 5
+
+
+def test_linear_anneal_scales_with_the_masked_share(model):
+    V = model.vocab_size
+    w = torch.randn(V, generator=torch.Generator().manual_seed(5))
+    c = sd.ClassifierGuidance(LinearClassifier(w), target="positive", scale=1.0, soft_masks=False, top_p=None, anneal="linear")
+    const = sd.ClassifierGuidance(LinearClassifier(w), target="positive", scale=1.0, soft_masks=False, top_p=None)
+    run, run_c = make_run(model, ["x"], 4, [[c]]), make_run(model, ["x"], 4, [[const]])
+    logits = torch.randn(1, 4, V)
+    for n_masked, share in ((4, 1.0), (2, 0.5), (1, 0.25)):
+        canvas = torch.full((1, 4), model.mask_id)
+        canvas[0, n_masked:] = 7
+        masked = canvas == model.mask_id
+        b = G.adjust_logits(run, canvas, masked, logits).bias
+        b_c = G.adjust_logits(run_c, canvas, masked, logits).bias
+        assert torch.allclose(b, share * b_c), n_masked
+    with pytest.raises(ConstraintError, match="anneal must be one of"):
+        sd.ClassifierGuidance("sentiment", "positive", anneal="cosine")
+
+
+class FavoursToken:
+    """A scorer that prefers texts containing a given string."""
+
+    labels = ("no", "yes")
+
+    def __init__(self, s):
+        self.s = s
+
+    def score(self, texts):
+        return [[-float(self.s in t), float(self.s in t)] for t in texts]
+
+
+def test_rerank_likelihood_weight_keeps_the_likely_fill(model):
+    """With a scorer that cannot tell candidates apart by much and a large likelihood weight, the
+    greedy (most likely) candidate wins: the bias points at the argmax tokens."""
+    V = model.vocab_size
+    logits = torch.randn(1, 3, V, generator=torch.Generator().manual_seed(6)) * 4
+    canvas = torch.full((1, 3), model.mask_id)
+    masked = canvas == model.mask_id
+    c = sd.ClassifierGuidance(FavoursToken("\x00never"), target="yes", scale=1.0, k=8, likelihood=10.0, top_p=None)
+    run = make_run(model, ["x"], 3, [[c]])
+    b = G.adjust_logits(run, canvas, masked, logits).bias  # all scores equal: only likelihood ranks
+    greedy = logits.masked_fill(torch.zeros(V, dtype=torch.bool).index_fill(0, torch.tensor(sorted(
+        vocab_for(model.tokenizer).special | {model.mask_id})), True), float("-inf")).argmax(-1)  # (1, 3)
+    assert torch.equal(b.argmax(-1), greedy) and float(b.sum()) == 3.0
+    with pytest.raises(ConstraintError, match="likelihood must be a finite number >= 0"):
+        sd.ClassifierGuidance("sentiment", "positive", likelihood=-1)
+    with pytest.raises(ConstraintError, match="top_p must be a number in"):
+        sd.ClassifierGuidance("sentiment", "positive", top_p=0)
+    with pytest.raises(ConstraintError, match="top_k must be a positive integer"):
+        sd.ClassifierFreeGuidance(top_k=0)
+
+
+def test_hole_start_never_leaves_a_hole_empty_on_a_space_token_vocabulary():
+    """steerdiff-tiny writes spaces as tokens: a hole after a space could be the lone space and then
+    padding (an empty field). The token after the space must be text that does not start with a space."""
+    model = sd.load_model()
+    vocab = vocab_for(model.tokenizer)
+    run = make_run(model, ["x"], 6, [[G.HoleStart(1, True, 4)]])
+    canvas = torch.full((1, 6), model.mask_id)
+    edit = G.adjust_logits(run, canvas, canvas == model.mask_id, torch.zeros(1, 6, model.vocab_size))
+    after = edit.allowed[0, 2]
+    assert not bool(after[model.fill_id]) and not any(bool(after[t]) for t, b in enumerate(vocab.token_bytes[:len(after)])
+                                                      if b[:1].isspace())
+    assert bool(edit.allowed[0, 3].all())  # further positions are free (padding allowed)
+    out = sd.rewrite(model, "The bread was [[stale]], the butter was [[rancid]], and the coffee was [[bitter]].")
+    assert all(v.strip() for v in out.fields.values()), out.fields
+    with pytest.raises(ConstraintError, match="end must be an integer > position"):
+        G.HoleStart(3, True, 3)
