@@ -168,8 +168,8 @@ _FILL = None
 def _compile_stages(conn, schema, do_token):
     """Compile one schema with cold caches, timing each stage; sends a dict per finished stage."""
     from steerdiff.errors import ConstraintError, UnsupportedSchemaError
-    from steerdiff_plugins import jsonschema_regex as jr
-    from steerdiff_plugins import tokendfa as td
+    from steerdiff_plugins.schema import compiler as jr
+    from steerdiff_plugins.automata import token_dfa as td
 
     td.cache_clear()
     jr._CACHE.clear()
@@ -289,8 +289,8 @@ def compile_one(schema, do_token: bool, timeout: float, fresh: bool = False) -> 
 def part_compile(args):
     global _VOCAB, _FILL
     from steerdiff.vocab import vocab_for
-    from steerdiff_plugins import jsonschema_regex as jr
-    from steerdiff_plugins import tokendfa as td
+    from steerdiff_plugins.schema import compiler as jr
+    from steerdiff_plugins.automata import token_dfa as td
 
     tok = benchmark_tokenizer()
     _VOCAB, _FILL = vocab_for(tok), tok.eos_token_id
@@ -461,8 +461,8 @@ def build_model(tok):
 
 def github_easy_forms(k: int):
     """The first ``k`` Github_easy schemas (file order) that compile to a small automaton (form-sized)."""
-    from steerdiff_plugins import tokendfa as td
-    from steerdiff_plugins.jsonschema_regex import compile_schema
+    from steerdiff_plugins.automata import token_dfa as td
+    from steerdiff_plugins.schema.compiler import compile_schema
 
     d = json.loads((DATA / "Github_easy.json").read_text())
     out = []
@@ -550,7 +550,7 @@ def part_steps(args):
     import torch
 
     import steerdiff as sd
-    from steerdiff_plugins import jsonschema as jsp
+    from steerdiff_plugins import json_schema as jsp
 
     torch.set_num_threads(2)
     tok = benchmark_tokenizer(with_mask=True)

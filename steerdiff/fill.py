@@ -18,7 +18,7 @@ length (several positions commit per step; the exact constraint defers any that 
 
 Recursion the regular engine refuses (``UnsupportedSchemaError`` with keyword ``$ref``) and schemas whose
 regular expression or automaton would be too large (keyword ``size``) fall back to the exact lark grammar
-engine (``steerdiff_plugins.grammar_jsonschema``): a too-large schema's compiled tree becomes a grammar
+engine (``steerdiff_plugins.schema.to_lark``): a too-large schema's compiled tree becomes a grammar
 (``tree_to_lark``: the same language, every keyword the regular engine takes, shared subtrees written
 once), and recursion becomes recursive rules (``schema_to_lark``). That output is then parsed and
 validated here with python-jsonschema (and pydantic for a model class).
@@ -144,7 +144,7 @@ def _constraint(schema_or_model, **kw):
         constraint = types["json_schema"][0](schema_or_model, **kw)
         regex = getattr(getattr(constraint, "_compiled", None), "regex", None)
         if regex is not None:  # build the byte automaton now (it is cached): too large -> the grammar engine
-            from steerdiff_plugins.tokendfa import byte_dfa
+            from steerdiff_plugins.automata.token_dfa import byte_dfa
 
             try:
                 byte_dfa(regex)
@@ -156,8 +156,8 @@ def _constraint(schema_or_model, **kw):
             raise
         # Recursion the regular engine cannot unroll, or a schema whose regular expression or automaton
         # would be too large (rules share subexpressions that a regex must repeat): the exact grammar engine.
-        from steerdiff_plugins.grammar_jsonschema import schema_to_lark
-        from steerdiff_plugins.jsonschema_regex import schema_from_pydantic
+        from steerdiff_plugins.schema.to_lark import schema_to_lark
+        from steerdiff_plugins.schema.compiler import schema_from_pydantic
 
         pyd = schema_or_model if isinstance(schema_or_model, type) and hasattr(schema_or_model, "model_validate") else None
         schema = schema_from_pydantic(pyd) if pyd is not None else schema_or_model
@@ -168,8 +168,8 @@ def _constraint(schema_or_model, **kw):
             narrowed = extractive_schema(schema, kw["extract_from"])
         grammar, reasons = None, []
         if exc.keyword == "size":  # the compiled tree as a grammar: every keyword the regular engine takes
-            from steerdiff_plugins.grammar_jsonschema import tree_to_lark
-            from steerdiff_plugins.jsonschema_regex import compile_tree
+            from steerdiff_plugins.schema.to_lark import tree_to_lark
+            from steerdiff_plugins.schema.compiler import compile_tree
 
             depth = {k: kw[k] for k in ("max_depth", "max_items", "max_string") if k in kw}
             try:

@@ -30,7 +30,7 @@ from steerdiff.errors import ConstraintError, GrammarError, ValidationFailed
 from steerdiff.hookspecs import hookimpl
 from steerdiff.vocab import vocab_for
 
-from .grammar_engine import compile_grammar, load_lark
+from steerdiff_plugins.grammars.compiled import compile_grammar, load_lark
 
 __all__ = ["Grammar", "GrammarError"]
 

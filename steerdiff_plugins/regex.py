@@ -4,7 +4,7 @@
 
 Patterns use Python's ``re`` dialect; the output text of the span always ``re.fullmatch``es (checked
 again in ``finalize``). The span may end early with a run of the model's padding token, which the text
-drops. Works over any unmasking order: see :mod:`steerdiff_plugins.tokendfa`.
+drops. Works over any unmasking order: see :mod:`steerdiff_plugins.automata.token_dfa`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from steerdiff.errors import ConstraintError, ValidationFailed
 from steerdiff.hookspecs import hookimpl
 from steerdiff.vocab import vocab_for
 
-from .tokendfa import RegularHooks, span_of, to_engine_regex
+from steerdiff_plugins.automata.token_dfa import RegularHooks, span_of, to_engine_regex
 
 
 def _span_arg(span):

@@ -149,7 +149,7 @@ def test_extractive_schema_reads_dates_and_times_into_fixed_forms():
 
 
 def test_extract_from_must_be_text():
-    from steerdiff_plugins.jsonschema import JSONSchema
+    from steerdiff_plugins.json_schema import JSONSchema
 
     with pytest.raises(ConstraintError, match="extract_from"):
         JSONSchema(SCHEMA, extract_from=3)
@@ -158,7 +158,7 @@ def test_extract_from_must_be_text():
 def test_batch_canvas_fits_after_the_longest_prompt(model):
     """The canvas is sized once, after the longest prompt of the batch, so every row fits (extract or not)."""
     from steerdiff.fill import canvas_length
-    from steerdiff_plugins.jsonschema import JSONSchema
+    from steerdiff_plugins.json_schema import JSONSchema
 
     short = "Mia Wong, 3 lamps"
     want = canvas_length(model, JSONSchema(SCHEMA), len(model.prompt_ids(short)))

@@ -17,7 +17,7 @@ from tiny import tiny_model  # noqa: E402
 import steerdiff as sd  # noqa: E402
 from steerdiff.errors import UnsupportedSchemaError  # noqa: E402
 from steerdiff_plugins.grammar import Grammar  # noqa: E402
-from steerdiff_plugins.grammar_jsonschema import schema_to_lark  # noqa: E402
+from steerdiff_plugins.schema.to_lark import schema_to_lark  # noqa: E402
 
 TREE = {"type": "object",
         "properties": {"name": {"type": "string"}, "children": {"type": "array", "items": {"$ref": "#"}}},
@@ -163,7 +163,7 @@ def test_automaton_over_the_state_limit_so_fill_uses_the_grammar(model, monkeypa
     """A regex that compiles but whose byte automaton is over the state limit: fill takes the grammar
     engine (the plain constraint still refuses, naming the state count); a schema neither engine can
     take is refused with both reasons."""
-    from steerdiff_plugins import tokendfa
+    from steerdiff_plugins.automata import token_dfa as tokendfa
 
     from steerdiff.fill import _constraint
 
@@ -205,7 +205,7 @@ def test_overlapping_object_branches_get_one_grammar(model, monkeypatch):
     too large for a regex by lowering the size limit (its regex was 1.6M characters before object members
     were written linearly): the branches are merged into one deterministic rule set, LALR(1) builds, and
     fill's outputs validate."""
-    from steerdiff_plugins import jsonschema_regex as jr
+    from steerdiff_plugins.schema import compiler as jr
 
     monkeypatch.setattr(jr, "MAX_REGEX_CHARS", 20_000)
     jr._CACHE.clear()

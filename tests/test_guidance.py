@@ -11,7 +11,7 @@ from steerdiff.errors import ConstraintError
 from steerdiff.loop import canvas_logits
 from steerdiff.run import Run
 from steerdiff.vocab import vocab_for
-from steerdiff_plugins import classifiers as C
+from steerdiff_plugins.scoring import classifiers as C
 from steerdiff_plugins import guidance as G
 from tiny import tiny_model
 

@@ -24,8 +24,8 @@ from tiny import tiny_tokenizer  # noqa: E402
 
 from steerdiff.errors import ConstraintError  # noqa: E402
 from steerdiff.vocab import vocab_for  # noqa: E402
-from steerdiff_plugins import tokendfa as td  # noqa: E402
-from steerdiff_plugins.tokendfa import FILL, NEVER, compile_token_dfa, to_engine_regex  # noqa: E402
+from steerdiff_plugins.automata import token_dfa as td  # noqa: E402
+from steerdiff_plugins.automata.token_dfa import FILL, NEVER, compile_token_dfa, to_engine_regex  # noqa: E402
 
 FAMILIES = ["bytelevel", "sentencepiece", "wordpiece"]
 
@@ -355,7 +355,7 @@ _TABLE_CASES = [r'"([^"\\]|\\.){0,12}"', r'\{"a":"[^"]*","bb":(0|-?[1-9][0-9]{0,
 
 def _naive_table_check(pattern, vocab, fill, dfa):
     """Every (byte state, token) pair against a plain byte-by-byte walk of the byte DFA."""
-    from steerdiff_plugins.tokendfa import byte_dfa
+    from steerdiff_plugins.automata.token_dfa import byte_dfa
 
     bd = byte_dfa(pattern)
     S = bd.trans.shape[0] - 1

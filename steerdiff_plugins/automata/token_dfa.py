@@ -46,7 +46,7 @@ import torch
 
 from steerdiff.errors import AutomatonTooLarge, ConstraintError
 from steerdiff.vocab import TokenVocab
-from steerdiff_plugins import dfamin
+from steerdiff_plugins.automata import dfamin
 
 try:  # Python >= 3.11
     from re import _constants as _C

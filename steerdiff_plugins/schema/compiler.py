@@ -1845,8 +1845,8 @@ class _Compiler:
 
 def _languages_meet(rx_a: str, rx_b: str) -> bool:
     """Whether two regexes (full match) share a string: breadth-first search over pairs of states of their
-    byte automata (``steerdiff_plugins.tokendfa.byte_dfa``)."""
-    from steerdiff_plugins.tokendfa import byte_dfa
+    byte automata (``steerdiff_plugins.automata.token_dfa.byte_dfa``)."""
+    from steerdiff_plugins.automata.token_dfa import byte_dfa
 
     try:
         a, b = byte_dfa(rx_a), byte_dfa(rx_b)

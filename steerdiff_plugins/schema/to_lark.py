@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 
-from .jsonschema_regex import _CONSTRAINING, _lit_char, _type_of  # _type_of: JSON Schema's notion (1.0 is an integer)
+from steerdiff_plugins.schema.compiler import _CONSTRAINING, _lit_char, _type_of  # _type_of: JSON Schema's notion (1.0 is an integer)
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError
 
 __all__ = ["schema_to_lark"]
@@ -328,7 +328,7 @@ def _check_lalr(grammar: str, pointer_of: dict[str, str]) -> None:
 
     from steerdiff.errors import GrammarError
 
-    from .grammar import validator
+    from steerdiff_plugins.grammar import validator
 
     try:
         validator(grammar, "start")  # cached: the Grammar constraint reuses this parser
@@ -368,7 +368,7 @@ def lark_regex(regex: str) -> str:
 
 def _same_regex(a: str, b: str) -> bool:
     """Whether two regexes parse to the same structure (so ``\\x22`` and ``"`` are the same)."""
-    from .jsonschema_regex import _sre_parse
+    from steerdiff_plugins.schema.compiler import _sre_parse
 
     try:
         return str(_sre_parse.parse(a, 0)) == str(_sre_parse.parse(b, 0))
@@ -408,7 +408,7 @@ class _TreeGrammar:
         return hit[0]
 
     def _leafy(self, node) -> bool:
-        from . import jsonschema_regex as jr
+        from steerdiff_plugins.schema import compiler as jr
 
         if isinstance(node, (jr.Lit, jr.Str, jr.Int, jr.Num)):
             return True
@@ -418,7 +418,7 @@ class _TreeGrammar:
 
     def _flat_leaves(self, nodes):
         """(non-numeric leaf regexes, numeric leaf regexes) of leafy nodes, unions flattened and enums split."""
-        from . import jsonschema_regex as jr
+        from steerdiff_plugins.schema import compiler as jr
 
         text, num = [], []
         for n in nodes:
@@ -440,7 +440,7 @@ class _TreeGrammar:
     def leaf_syms(self, nodes) -> list[str]:
         """Symbols for leafy nodes: one terminal for the self-delimiting texts (strings, literals, enum
         arrays/objects), one :meth:`number_rule` for the numbers."""
-        from . import jsonschema_regex as jr
+        from steerdiff_plugins.schema import compiler as jr
 
         text, num = self._flat_leaves(nodes)
         out = [self.term(jr._alt(text))] if text else []
@@ -493,7 +493,7 @@ class _TreeGrammar:
         return self.keyed[key]
 
     def _sym(self, node) -> str:
-        from . import jsonschema_regex as jr
+        from steerdiff_plugins.schema import compiler as jr
 
         if self._leafy(node):
             syms = self.leaf_syms([node])
@@ -669,7 +669,7 @@ def tree_to_lark(node) -> str:
         lines.append(f"{name}: /{lark_regex(regex)}/")
     grammar = "\n".join(lines) + "\n" + (_TERMINALS if b.any_value else "")
     _check_lalr(grammar, {})
-    from .grammar import validator
+    from steerdiff_plugins.grammar import validator
 
     terminals = validator(grammar, "start").terminals
     read = {t.name: t.pattern.value for t in terminals}

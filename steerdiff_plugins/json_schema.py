@@ -3,8 +3,8 @@
     out = sd.generate(model, "Extract: ...", length=96, constraints=[sd.JSONSchema(schema)])
     out.value  # the parsed dict, validated by python-jsonschema
 
-The schema becomes a regex of canonical compact JSON (``steerdiff_plugins.jsonschema_regex``: keys in
-``properties`` order, no whitespace), then a token DFA (:mod:`steerdiff_plugins.tokendfa`), exact over
+The schema becomes a regex of canonical compact JSON (``steerdiff_plugins.schema.compiler``: keys in
+``properties`` order, no whitespace), then a token DFA (:mod:`steerdiff_plugins.automata.token_dfa`), exact over
 any unmasking order. Recursion is unrolled to ``max_depth``; schemas the regular engine cannot express
 exactly raise :class:`steerdiff.errors.UnsupportedSchemaError` naming the keyword and JSON pointer.
 ``finalize`` parses the JSON, validates it with python-jsonschema and sets ``result.value`` (a dict, or
@@ -19,8 +19,8 @@ from steerdiff.constraints import Constraint
 from steerdiff.errors import ConstraintError
 from steerdiff.hookspecs import hookimpl
 
-from .jsonschema_regex import compile_schema, schema_from_pydantic
-from .tokendfa import RegularHooks, to_engine_regex
+from steerdiff_plugins.schema.compiler import compile_schema, schema_from_pydantic
+from steerdiff_plugins.automata.token_dfa import RegularHooks, to_engine_regex
 
 
 def _is_pydantic_class(obj) -> bool:
