@@ -144,7 +144,7 @@ def extractive_schema(schema: Any, text: str) -> Any:
     """A copy of ``schema`` whose free strings and numbers are narrowed to what ``text`` contains."""
     import jsonschema
 
-    from steerdiff_plugins.schema.compiler import FORMATS
+    from steerdiff_plugins.schema.fragments import FORMATS
 
     spans, numbers = candidate_spans(text), candidate_numbers(text)
     written = list(dict.fromkeys(candidate_dates(text) + candidate_times(text)))  # ISO forms of dates/times

@@ -144,7 +144,7 @@ def _constraint(schema_or_model, **kw):
         constraint = types["json_schema"][0](schema_or_model, **kw)
         regex = getattr(getattr(constraint, "_compiled", None), "regex", None)
         if regex is not None:  # build the byte automaton now (it is cached): too large -> the grammar engine
-            from steerdiff_plugins.automata.token_dfa import byte_dfa
+            from steerdiff_plugins.automata.byte_level import byte_dfa
 
             try:
                 byte_dfa(regex)
@@ -157,7 +157,7 @@ def _constraint(schema_or_model, **kw):
         # Recursion the regular engine cannot unroll, or a schema whose regular expression or automaton
         # would be too large (rules share subexpressions that a regex must repeat): the exact grammar engine.
         from steerdiff_plugins.schema.to_lark import schema_to_lark
-        from steerdiff_plugins.schema.compiler import schema_from_pydantic
+        from steerdiff_plugins.schema.compiled import schema_from_pydantic
 
         pyd = schema_or_model if isinstance(schema_or_model, type) and hasattr(schema_or_model, "model_validate") else None
         schema = schema_from_pydantic(pyd) if pyd is not None else schema_or_model
@@ -168,8 +168,8 @@ def _constraint(schema_or_model, **kw):
             narrowed = extractive_schema(schema, kw["extract_from"])
         grammar, reasons = None, []
         if exc.keyword == "size":  # the compiled tree as a grammar: every keyword the regular engine takes
-            from steerdiff_plugins.schema.to_lark import tree_to_lark
-            from steerdiff_plugins.schema.compiler import compile_tree
+            from steerdiff_plugins.schema.tree_to_lark import tree_to_lark
+            from steerdiff_plugins.schema.compiled import compile_tree
 
             depth = {k: kw[k] for k in ("max_depth", "max_items", "max_string") if k in kw}
             try:

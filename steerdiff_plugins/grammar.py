@@ -30,7 +30,8 @@ from steerdiff.errors import ConstraintError, GrammarError, ValidationFailed
 from steerdiff.hookspecs import hookimpl
 from steerdiff.vocab import vocab_for
 
-from steerdiff_plugins.grammars.compiled import compile_grammar, load_lark
+from steerdiff_plugins.grammars.compiled import compile_grammar
+from steerdiff_plugins.grammars.loader import load_lark
 
 __all__ = ["Grammar", "GrammarError"]
 

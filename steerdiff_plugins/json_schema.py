@@ -3,7 +3,7 @@
     out = sd.generate(model, "Extract: ...", length=96, constraints=[sd.JSONSchema(schema)])
     out.value  # the parsed dict, validated by python-jsonschema
 
-The schema becomes a regex of canonical compact JSON (``steerdiff_plugins.schema.compiler``: keys in
+The schema becomes a regex of canonical compact JSON (``steerdiff_plugins.schema.compiled``: keys in
 ``properties`` order, no whitespace), then a token DFA (:mod:`steerdiff_plugins.automata.token_dfa`), exact over
 any unmasking order. Recursion is unrolled to ``max_depth``; schemas the regular engine cannot express
 exactly raise :class:`steerdiff.errors.UnsupportedSchemaError` naming the keyword and JSON pointer.
@@ -19,8 +19,9 @@ from steerdiff.constraints import Constraint
 from steerdiff.errors import ConstraintError
 from steerdiff.hookspecs import hookimpl
 
-from steerdiff_plugins.schema.compiler import compile_schema, schema_from_pydantic
-from steerdiff_plugins.automata.token_dfa import RegularHooks, to_engine_regex
+from steerdiff_plugins.schema.compiled import compile_schema, schema_from_pydantic
+from steerdiff_plugins.automata.engine_regex import to_engine_regex
+from steerdiff_plugins.automata.regular_hooks import RegularHooks
 
 
 def _is_pydantic_class(obj) -> bool:

@@ -20,7 +20,8 @@ from steerdiff.errors import ConstraintError, ValidationFailed
 from steerdiff.hookspecs import hookimpl
 from steerdiff.vocab import vocab_for
 
-from steerdiff_plugins.automata.token_dfa import RegularHooks, span_of, to_engine_regex
+from steerdiff_plugins.automata.engine_regex import to_engine_regex
+from steerdiff_plugins.automata.regular_hooks import RegularHooks, span_of
 
 
 def _span_arg(span):

@@ -25,8 +25,9 @@ from steerdiff.errors import ConstraintError, UnsupportedSchemaError  # noqa: E4
 from steerdiff.fill import canvas_length  # noqa: E402
 from steerdiff.vocab import vocab_for  # noqa: E402
 from steerdiff_plugins.json_schema import JSONSchema  # noqa: E402
-from steerdiff_plugins.schema.compiler import canonical_dumps, schema_to_regex  # noqa: E402
-from steerdiff_plugins.automata.token_dfa import byte_dfa, compile_token_dfa  # noqa: E402
+from steerdiff_plugins.schema.compiled import canonical_dumps, schema_to_regex  # noqa: E402
+from steerdiff_plugins.automata.byte_level import byte_dfa
+from steerdiff_plugins.automata.token_walk import compile_token_dfa  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "testdata"
 
