@@ -19,9 +19,14 @@ from itertools import chain, repeat
 import numpy as np
 
 from steerdiff.errors import AutomatonTooLarge, ConstraintError
-
 from steerdiff_plugins.automata import dfamin
-from steerdiff_plugins.automata.engine_regex import SENTINEL, SENTINEL_BYTES, _esc, _shown, to_engine_regex
+from steerdiff_plugins.automata.engine_regex import (
+    SENTINEL,
+    SENTINEL_BYTES,
+    _esc,
+    _shown,
+    to_engine_regex,
+)
 
 MAX_STATES = 60_000  # byte-DFA states beyond this are refused (per-step work and memory grow with it)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-
 from steerdiff.errors import ConstraintError
 
 try:  # Python >= 3.11
@@ -27,6 +26,10 @@ MAXCP = 0x10FFFF
 _MAX_EXACT_REPEAT = 12
 
 
+def _is_word(c: str) -> bool:
+    return c.isalnum() or c == "_"
+
+
 @lru_cache(maxsize=None)
 def _category_ranges(cat: str, ascii_only: bool) -> tuple[tuple[int, int], ...]:
     """Exact code-point ranges of Python's ``\\d``/``\\s``/``\\w`` (and negations) for str patterns."""
@@ -38,9 +41,15 @@ def _category_ranges(cat: str, ascii_only: bool) -> tuple[tuple[int, int], ...]:
     elif base == "SPACE":
         test = str.isspace if not ascii_only else (lambda c: c in " \t\n\r\f\v")
     elif base == "WORD":
-        test = (lambda c: c.isalnum() or c == "_")
+        test = _is_word
     else:
         raise ConstraintError(f"regex category {cat} is not supported")
+    ranges = tuple(codepoint_ranges(test, hi))
+    return tuple(_negate(ranges)) if neg else ranges
+
+
+def codepoint_ranges(test, hi: int = MAXCP) -> list[tuple[int, int]]:
+    """The code points ``0..hi`` whose character passes ``test``, as sorted disjoint inclusive ranges."""
     pos = []
     start = None
     for cp in range(hi + 1):
@@ -52,8 +61,7 @@ def _category_ranges(cat: str, ascii_only: bool) -> tuple[tuple[int, int], ...]:
             start = None
     if start is not None:
         pos.append((start, hi))
-    ranges = tuple(pos)
-    return tuple(_negate(ranges)) if neg else ranges
+    return pos
 
 
 def _normalise(ranges) -> list[tuple[int, int]]:

@@ -9,7 +9,6 @@ import numpy as np
 import torch
 
 from steerdiff.errors import ConstraintError
-
 from steerdiff_plugins.automata.token_dfa import TokenDFA
 from steerdiff_plugins.automata.token_walk import compile_token_dfa
 

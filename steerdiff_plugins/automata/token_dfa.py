@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-
 NEVER, FILL = 0, 1  # reserved token classes
 SPARSE_SETS = None  # allowed sets over the table's non-DEAD entries (True), its live rows (False), or the cheaper (None)
 

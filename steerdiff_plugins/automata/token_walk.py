@@ -21,7 +21,6 @@ from functools import lru_cache
 import numpy as np
 
 from steerdiff.vocab import TokenVocab
-
 from steerdiff_plugins.automata.byte_level import _hash_weights, byte_dfa
 from steerdiff_plugins.automata.engine_regex import to_engine_regex
 from steerdiff_plugins.automata.token_dfa import FILL, TokenDFA
@@ -73,7 +72,6 @@ def _walk_pairs(ctrans: np.ndarray, dead: int, cs: "_ClassStrings"):
     start with ``b``."""
     S1, K = ctrans.shape
     fc, start, lens = cs.fc, cs.start, cs.lens
-    U = len(start)
     stays = ctrans[:dead] == np.arange(dead, dtype=ctrans.dtype)[:, None]  # (S, K)
     isloop = np.zeros(S1, dtype=bool)
     isloop[:dead] = stays.sum(axis=1) > 1  # a free-text state: several classes keep it in place

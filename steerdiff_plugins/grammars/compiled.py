@@ -271,14 +271,10 @@ class CompiledGrammar(_Witnesses, _VocabWalk):
         for b in data:
             nq = int(ctx.trans[q, b])
             while nq < 0:
-                name = ctx.emit[q]
-                if name is None:
+                stack = self._end_lexeme(stack, q)
+                if stack is None:
                     return None
-                if name not in self.ignore:
-                    stack = self.feed(stack, name)
-                    if stack is None:
-                        return None
-                    ctx = self.ctx_for(stack)
+                ctx = self.ctx_for(stack)
                 q = 0
                 nq = int(ctx.trans[0, b])
                 if nq < 0:
@@ -286,16 +282,19 @@ class CompiledGrammar(_Witnesses, _VocabWalk):
             q = nq
         return stack, q
 
+    def _end_lexeme(self, stack: tuple, q: int):
+        """The stack after the pending lexeme (product state ``q``) ends: its terminal fed to the parser unless
+        ``%ignore``d; None when ``q`` ends no terminal or the parser refuses it."""
+        name = self.ctx_for(stack).emit[q]
+        if name is None:
+            return None
+        return stack if name in self.ignore else self.feed(stack, name)
+
     def accepts_eof(self, stack: tuple, q: int) -> bool:
         if q != 0:
-            ctx = self.ctx_for(stack)
-            name = ctx.emit[q]
-            if name is None:
+            stack = self._end_lexeme(stack, q)
+            if stack is None:
                 return False
-            if name not in self.ignore:
-                stack = self.feed(stack, name)
-                if stack is None:
-                    return False
         return self.accepts_end(stack)
 
 _compiled: dict = {}

@@ -63,7 +63,12 @@ from steerdiff.errors import ConstraintError, UnsupportedSchemaError
 from steerdiff_plugins.schema.compiler import _Compiler
 from steerdiff_plugins.schema.fragments import _TooDeep
 from steerdiff_plugins.schema.nodes import Node
-from steerdiff_plugins.schema.pattern import _complement, _sre_c, _sre_parse
+from steerdiff_plugins.schema.pattern import (
+    _complement,
+    _set_ranges,
+    _sre_c,
+    _sre_parse,
+)
 
 __all__ = ["schema_to_regex", "canonical_dumps", "schema_from_pydantic", "compile_schema", "compile_tree", "CompiledSchema",
            "sample_text"]
@@ -99,7 +104,7 @@ def _cache_key(schema, *options) -> tuple:
 def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
                  max_string: int | None = None) -> tuple[Node, list[str]]:
     """The compiled tree of `schema` and the narrowings applied, without building its regex (the grammar
-    engine takes a tree whose regex would be too large: see ``grammar_jsonschema.tree_to_lark``). Raises
+    engine takes a tree whose regex would be too large: see ``steerdiff_plugins.schema.tree_to_lark``). Raises
     like :func:`compile_schema`, except for the ``size`` of the regex."""
     if not isinstance(schema, (dict, bool)):
         raise ConstraintError(f"a JSON Schema is a dict or a bool, got {type(schema).__name__}")
@@ -185,17 +190,7 @@ def sample_text(regex: str, rng, max_repeat: int = 3) -> str:
     parsed = _sre_parse.parse(regex, 0)
 
     def pick_set(items):
-        ranges, neg = [], False
-        for op, av in items:
-            n = str(op)
-            if n == "NEGATE":
-                neg = True
-            elif n == "LITERAL":
-                ranges.append((av, av))
-            elif n == "RANGE":
-                ranges.append(av)
-            else:
-                raise ValueError(f"sampler: set item {n}")
+        ranges, neg = _set_ranges(items)  # the compiler's dialect: literals and ranges only
         if neg:
             ranges = _complement(ranges)
             # prefer readable characters most of the time

@@ -20,6 +20,7 @@ from steerdiff_plugins.schema.fragments import (
     _OBJECT_KW,
     _STRING_KW,
     FORMATS,
+    _count_bounds,
     _ptr,
     _TooDeep,
 )
@@ -294,13 +295,7 @@ class _Compiler(_Merging, _Combinators, _Containers):
 
     # ---- strings
     def _string(self, s, ptr):
-        lo = s.get("minLength", 0)
-        hi = s.get("maxLength")
-        for kw, v in (("minLength", lo), ("maxLength", hi)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or v != int(v)):
-                raise ConstraintError(f"{kw} at {_ptr(ptr, kw)} must be a non-negative integer, got {v!r}")
-        lo = int(lo)
-        hi = int(hi) if hi is not None else None
+        lo, hi = _count_bounds(s, ptr, "minLength", "maxLength")
         content = None
         fmt = s.get("format")
         if isinstance(fmt, str) and fmt in _KNOWN_FORMATS:

@@ -6,7 +6,13 @@ import re
 
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError
 from steerdiff_plugins.schema.combinators import _languages_meet
-from steerdiff_plugins.schema.fragments import STRING, _ptr, _py_search, _TooDeep
+from steerdiff_plugins.schema.fragments import (
+    STRING,
+    _count_bounds,
+    _ptr,
+    _py_search,
+    _TooDeep,
+)
 from steerdiff_plugins.schema.nodes import AnyValue, Arr, Empty, Lit, Obj
 from steerdiff_plugins.schema.pattern import _PatternError, pattern_to_regex
 
@@ -17,13 +23,7 @@ class _Containers:
 
     # ---- arrays
     def _array(self, s, ptr, base):
-        lo = s.get("minItems", 0)
-        hi = s.get("maxItems")
-        for kw, v in (("minItems", lo), ("maxItems", hi)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or v != int(v)):
-                raise ConstraintError(f"{kw} at {_ptr(ptr, kw)} must be a non-negative integer, got {v!r}")
-        lo = int(lo)
-        hi = int(hi) if hi is not None else None
+        lo, hi = _count_bounds(s, ptr, "minItems", "maxItems")
         prefix_s, items_s, items_kw = [], True, None
         if isinstance(s.get("prefixItems"), list):
             prefix_s = s["prefixItems"]

@@ -7,7 +7,7 @@ import json
 import re
 from typing import Any
 
-from steerdiff.errors import UnsupportedSchemaError
+from steerdiff.errors import ConstraintError, UnsupportedSchemaError
 
 # --------------------------------------------------------------------------------------------- pieces
 
@@ -125,6 +125,17 @@ def _alt(parts: list[str]) -> str:
 # characters escaped with a backslash: the regex meta characters of Python re, interegular and Rust regex
 # (Rust treats # & - ~ as meta too, so escaping them is allowed everywhere); nothing else is escaped
 _META = set("\\.^$|?*+()[]{}#&-~")
+
+
+def _count_bounds(s: dict, ptr: str, lo_kw: str, hi_kw: str) -> tuple[int, int | None]:
+    """``(lo, hi)`` of a pair of count keywords (``minLength``/``maxLength``, ``minItems``/``maxItems``):
+    non-negative integers, lo 0 and hi None when absent. Raises ConstraintError naming a bad one."""
+    lo = s.get(lo_kw, 0)
+    hi = s.get(hi_kw)
+    for kw, v in ((lo_kw, lo), (hi_kw, hi)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or v != int(v)):
+            raise ConstraintError(f"{kw} at {_ptr(ptr, kw)} must be a non-negative integer, got {v!r}")
+    return int(lo), (int(hi) if hi is not None else None)
 
 
 def _lit_char(c: str) -> str:

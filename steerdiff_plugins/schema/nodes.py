@@ -139,10 +139,10 @@ class Str(Node):
         return _generic_dump(v)
 
 
-class Int(Node):
-    def __init__(self, lo=None, hi=None, float_ok=True):
-        self.lo, self.hi, self.float_ok = lo, hi, float_ok
-        self.r = integer_range_regex(lo, hi) if (lo is not None or hi is not None) else INTEGER
+class _Numeric(Node):
+    """A number node whose regex ``r`` is fixed at construction (None: no number is in range)."""
+
+    r: str | None
 
     @property
     def empty(self):
@@ -150,6 +150,12 @@ class Int(Node):
 
     def _build(self):
         return self.r
+
+
+class Int(_Numeric):
+    def __init__(self, lo=None, hi=None, float_ok=True):
+        self.lo, self.hi, self.float_ok = lo, hi, float_ok
+        self.r = integer_range_regex(lo, hi) if (lo is not None or hi is not None) else INTEGER
 
     def dump(self, v):
         if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -159,17 +165,10 @@ class Int(Node):
         return _generic_dump(v)
 
 
-class Num(Node):
+class Num(_Numeric):
     def __init__(self, lo=None, lo_incl=True, hi=None, hi_incl=True):
         self.bounded = lo is not None or hi is not None
         self.r = number_range_regex(lo, lo_incl, hi, hi_incl) if self.bounded else NUMBER
-
-    @property
-    def empty(self):
-        return self.r is None
-
-    def _build(self):
-        return self.r
 
     def dump(self, v):
         if isinstance(v, bool) or not isinstance(v, (int, float)):

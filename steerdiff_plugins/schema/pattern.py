@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from steerdiff_plugins.automata.engine_regex import codepoint_ranges
 from steerdiff_plugins.schema.fragments import (
-    _META,
     STRCHAR,
     _alt,
     _group,
@@ -60,19 +60,7 @@ def _complement(ranges):
 @lru_cache(maxsize=None)
 def _unicode_set(kind: str):
     test = {"digit": str.isdecimal, "word": lambda c: c.isalnum() or c == "_", "space": str.isspace}[kind]
-    out, start = [], None
-    for o in range(0x110000):
-        if 0xD800 <= o <= 0xDFFF:
-            ok = False
-        else:
-            ok = test(chr(o))
-        if ok and start is None:
-            start = o
-        elif not ok and start is not None:
-            out.append((start, o - 1))
-            start = None
-    if start is not None:
-        out.append((start, 0x10FFFF))
+    out = codepoint_ranges(lambda c: not 0xD800 <= ord(c) <= 0xDFFF and test(c), 0x10FFFF)  # no surrogates
     if kind == "space":
         out.append((0xFEFF, 0xFEFF))  # ECMA whitespace
     return tuple(_norm(out))
@@ -112,12 +100,7 @@ def _encoded_char(c: str) -> str:
 
 
 def _class_char(o: int) -> str:
-    c = chr(o)
-    if o < 0x20 or o == 0x7F:
-        return "\\x%02x" % o
-    if c in _META:
-        return "\\" + c
-    return c
+    return _lit_char(chr(o))
 
 
 def _class_body(ranges) -> str:

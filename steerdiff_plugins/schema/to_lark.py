@@ -2,7 +2,7 @@
 
     grammar = schema_to_lark(tree_schema)          # text for sd.Grammar(grammar)
 
-The grammar's language is the same canonical compact form the regular engine (``jsonschema_regex``)
+The grammar's language is the same canonical compact form the regular engine (``steerdiff_plugins.schema``)
 writes: no whitespace, object keys in ``properties`` order, optional keys optional, only declared keys
 (``additionalProperties: false`` semantics; the output is a subset of what the schema allows whatever it
 says about additional properties). Recursion is a rule referring to itself, so no depth limit applies.

@@ -22,7 +22,7 @@ MAX_TREE_SPAN = 256  # widest maxItems - minItems the grammar writes (a chain of
 
 
 def lark_regex(regex: str) -> str:
-    """``regex`` (the jsonschema_regex dialect) as the body of a lark ``/.../`` literal that lark reads back
+    """``regex`` (the schema compiler's dialect, ``steerdiff_plugins.schema.fragments``) as the body of a lark ``/.../`` literal that lark reads back
     as the same regex. lark unescapes ``\\"`` to ``"`` before evaluating the literal as a Python string
     (so a JSON-escaped quote ``\\\\"`` would lose its backslash) and ends the literal at a bare ``/``: quotes
     are written ``\\x22`` / ``\\x27`` (lark evaluates them to the raw character, the same regex) and ``/`` as
@@ -303,7 +303,7 @@ class _TreeGrammar:
                 seq.append(f"[{base}_{n_hi - n_lo}]")
             return " ".join(seq)
 
-        def tail(i: int) -> str:  # the array body from element i on (jsonschema_regex.Arr._tail, as grammar)
+        def tail(i: int) -> str:  # the array body from element i on (nodes.Arr._tail, as grammar)
             if hi is not None and i >= hi:
                 return ""
             if i >= len(els):
@@ -327,7 +327,7 @@ class _TreeGrammar:
 
 def tree_to_lark(node) -> str:
     """A lark grammar (LALR(1), start rule ``start``) whose language is the language of ``node``, a tree
-    from ``jsonschema_regex.compile_tree``: the same canonical JSON texts its regex would accept (any-value
+    from ``steerdiff_plugins.schema.compiled.compile_tree``: the same canonical JSON texts its regex would accept (any-value
     parts are not depth-bounded here, which only adds valid texts). For schemas whose regex or automaton
     is too large: a subtree used in many places is one rule here, where a regex must repeat it.
 
