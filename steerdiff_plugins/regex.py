@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import torch
 
-from steerdiff.constraints import Constraint
+from steerdiff.constraints import Constraint, RegularConstraint
 from steerdiff.edits import LogitsEdit
 from steerdiff.errors import ConstraintError, ValidationFailed
 from steerdiff.hookspecs import hookimpl
@@ -34,7 +34,7 @@ def _span_arg(span):
     return (s, e)
 
 
-class Regex(Constraint):
+class Regex(RegularConstraint):
     """The span's text must ``re.fullmatch(pattern)`` (Python dialect, regular features only)."""
 
     type_name = "regex"

@@ -18,8 +18,8 @@ from tiny import tiny_model  # noqa: E402
 
 import steerdiff as sd  # noqa: E402
 from steerdiff.errors import ConstraintError  # noqa: E402
-from steerdiff.extractive import (  # noqa: E402
-    candidate_dates, candidate_numbers, candidate_spans, candidate_times, extractive_schema)
+from steerdiff.extractive import candidate_dates, candidate_numbers, candidate_spans, candidate_times  # noqa: E402
+from steerdiff_plugins.schema.extractive import extractive_schema  # noqa: E402
 
 
 class Person(BaseModel):

@@ -8,7 +8,7 @@ import torch
 
 import steerdiff as sd
 from steerdiff.errors import ConstraintError
-from steerdiff.loop import canvas_logits
+from steerdiff.forward import canvas_logits
 from steerdiff.run import Run
 from steerdiff.vocab import vocab_for
 from steerdiff_plugins.scoring import classifiers as C
