@@ -162,3 +162,14 @@ def json_constraint(schema: Any, options: dict[str, Any]) -> Constraint | None:
     your engines can express. The built-in json_schema plugin implements it (the regular engine, or the
     grammar engine for recursion and size). Returns the constraint, or None to leave it to another plugin.
     """
+
+
+@hookspec
+def register_classifiers(register: Callable[[str, Any], None]) -> None:
+    """Register guidance classifiers by name, for ``ClassifierGuidance("name", ...)``.
+
+    ``register(name, factory)``: a classifier object or a zero-argument factory of one (the protocol is in
+    ``steerdiff_plugins.scoring.classifiers``). Asked whenever a classifier is looked up by name; a name
+    registered earlier (built-in, by ``register_classifier`` or by another plugin) keeps its factory.
+    Returns nothing.
+    """
