@@ -322,7 +322,7 @@ def main(argv=None) -> int:
         lines = notes.read_text().splitlines()
         first = [next((ln.strip("- ") for ln in lines if ln.startswith(k)), None) for k in ("Status:",)]
         model_name += " | " + " | ".join(x for x in first if x)
-    from steerdiff_plugins.classifiers import get_classifier
+    from steerdiff_plugins.scoring.classifiers import get_classifier
 
     vader = get_classifier("sentiment")
     items = templates(args.n, args.handwritten)

@@ -1,0 +1,337 @@
+"""JSON Schemas with local ``$ref`` recursion as a lark grammar, for the exact grammar engine.
+
+    grammar = schema_to_lark(tree_schema)          # text for sd.Grammar(grammar)
+
+The grammar's language is the same canonical compact form the regular engine (``steerdiff_plugins.schema``)
+writes: no whitespace, object keys in ``properties`` order, optional keys optional, only declared keys
+(``additionalProperties: false`` semantics; the output is a subset of what the schema allows whatever it
+says about additional properties). Recursion is a rule referring to itself, so no depth limit applies.
+
+Supported: ``type`` (one or a list) object / array / string / integer / number / boolean / null,
+``properties`` + ``required``, ``items`` (a schema) with ``minItems`` / ``maxItems`` (span <= 64),
+``enum`` / ``const`` (written as canonical JSON literals), ``anyOf`` (``oneOf`` is refused), local ``$ref`` into
+``$defs`` / ``definitions`` / any JSON pointer of the root, the empty schema (any JSON value), and
+annotations (title, description, default, examples, ``x-...`` extensions: any keyword that is not a validation
+keyword and does not start with ``$``; ``id``/``$id`` only at the root). Any other keyword raises
+:class:`UnsupportedSchemaError` naming the keyword and its JSON pointer.
+
+Strings are JSON strings (any escape but a ``\\u`` surrogate), integers have no fraction or exponent,
+numbers are JSON numbers. Every text of the grammar is JSON; validity under the schema is checked by
+the caller (``fill`` validates with python-jsonschema).
+"""
+
+from __future__ import annotations
+
+import json
+
+from steerdiff.errors import ConstraintError, UnsupportedSchemaError
+from steerdiff_plugins.schema.fragments import (  # _type_of: JSON Schema's notion (1.0 is an integer)
+    _CONSTRAINING,
+    _ptr,
+    _type_of,
+)
+
+__all__ = ["schema_to_lark"]
+
+_ANNOTATIONS = {
+    "title", "description", "default", "examples", "$comment", "$schema", "deprecated", "readOnly",
+    "writeOnly", "$defs", "definitions", "additionalProperties", "unevaluatedProperties", "$anchor",
+    "contentMediaType", "contentEncoding",
+}
+_HANDLED = {"type", "properties", "required", "items", "minItems", "maxItems", "enum", "const", "anyOf", "$ref"}
+_TYPES = ("object", "array", "string", "integer", "number", "boolean", "null")
+MAX_ITEMS_SPAN = 64
+
+_TERMINALS = r"""
+JSTRING: /"(?:[^"\\\x00-\x1f]|\\["\\\/bfnrt]|\\u(?:[0-9a-cA-Ce-fE-F][0-9a-fA-F]{3}|[dD][0-7][0-9a-fA-F]{2}))*"/
+JINT: /-?(?:0|[1-9][0-9]*)/
+JFRAC: /\.[0-9]+/
+JEXP: /[eE][+\-]?[0-9]+/
+"""
+
+
+def _lit(text: str) -> str:
+    """A lark string literal matching ``text`` exactly."""
+    return json.dumps(text, ensure_ascii=True)
+
+
+# any JSON value (the empty schema, ``true``), over the terminals in _TERMINALS
+_ANY_RULES = {
+    "anyvalue": ["anyobject", "anyarray", "JSTRING", "JINT", "JINT JFRAC", "JINT JEXP", "JINT JFRAC JEXP",
+                 '"true"', '"false"', '"null"'],
+    "anyobject": ['"{" "}"', '"{" JSTRING ":" anyvalue ("," JSTRING ":" anyvalue)* "}"'],
+    "anyarray": ['"[" "]"', '"[" anyvalue ("," anyvalue)* "]"'],
+}
+
+
+def _object_chain(entries, base: str) -> tuple[dict[str, list[str]], list[str]]:
+    """Rules for an object whose ``entries`` (key literal with its colon, value symbol, required) are
+    written in order, optional ones optional, comma-separated. Rule ``{base}_{i}_{w}`` is the text from
+    entry i on (w: preceded by a comma). Returns (rules in definition order, the object's alternatives)."""
+    n = len(entries)
+    if n == 0:
+        return {}, ['"{" "}"']
+    nullable_from = [not any(r for _, _, r in entries[i:]) for i in range(n + 1)]
+    names = {(i, w): f"{base}_{i}_{int(w)}" for i in range(n) for w in (False, True)}
+    rules: dict[str, list[str]] = {}
+    todo, done = [(0, False)], set()
+    while todo:
+        i, w = todo.pop()
+        if (i, w) in done:
+            continue
+        done.add((i, w))
+        key, val, req = entries[i]
+        head = ('"," ' if w else "") + f"{key} {val}"
+        if i + 1 < n:
+            todo.append((i + 1, True))
+            head += f" [{names[(i + 1, True)]}]" if nullable_from[i + 1] else f" {names[(i + 1, True)]}"
+        alts = [head]
+        if not req and i + 1 < n:
+            alts.append(names[(i + 1, w)])
+            todo.append((i + 1, w))
+        rules[names[(i, w)]] = alts
+    out = [f'"{{" {names[(0, False)]} "}}"']
+    if nullable_from[0]:
+        out.append('"{" "}"')
+    return rules, out
+
+
+def _canon(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class _Builder:
+    def __init__(self, root: dict):
+        self.root = root
+        self.rules: dict[str, list[str]] = {}  # name -> alternatives (deduplicated, in order)
+        self.by_pointer: dict[str, str] = {}   # resolved schema pointer -> rule name
+        self.count = 0
+        self.any_value = None
+
+    def fresh(self, hint: str = "n") -> str:
+        self.count += 1
+        return f"{hint}{self.count}"
+
+    def define(self, name: str, alts: list[str]) -> str:
+        seen: list[str] = []
+        for a in alts:
+            if a not in seen:
+                seen.append(a)
+        self.rules[name] = seen
+        return name
+
+    def _types_within(self, schema, types: list[str], pointer: str, depth: int = 0) -> bool:
+        """Whether every instance of ``schema`` has one of ``types`` as far as its own ``type`` (through
+        ``$ref`` chains) shows; False when it cannot tell."""
+        while isinstance(schema, dict) and "$ref" in schema and depth < 32:
+            schema, pointer = self.resolve(schema["$ref"], _ptr(pointer, "$ref"))
+            depth += 1
+        if not isinstance(schema, dict) or "type" not in schema:
+            return False
+        own = [schema["type"]] if isinstance(schema["type"], str) else list(schema["type"])
+        return all(t in types or (t == "integer" and "number" in types) for t in own)
+
+    # ------------------------------------------------------------------------------------- $ref
+    def resolve(self, ref, pointer: str):
+        if not isinstance(ref, str) or not ref.startswith("#"):
+            raise UnsupportedSchemaError("$ref", pointer, f"only local references (#...) are supported, got {ref!r}")
+        frag = ref[1:]
+        if frag and not frag.startswith("/"):
+            raise UnsupportedSchemaError("$ref", pointer, f"anchor references are not supported ({ref!r})")
+        node = self.root
+        target = "#"
+        for part in frag.split("/")[1:] if frag else []:
+            part = part.replace("~1", "/").replace("~0", "~")
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                raise UnsupportedSchemaError("$ref", pointer, f"reference {ref!r} does not resolve")
+            target = _ptr(target, part)
+        return node, target
+
+    # ------------------------------------------------------------------------------------ nodes
+    def rule_for(self, schema, pointer: str) -> str:
+        """The rule name for the schema at ``pointer`` (memoized per pointer, so recursion terminates)."""
+        if pointer in self.by_pointer:
+            return self.by_pointer[pointer]
+        name = self.fresh()
+        self.by_pointer[pointer] = name
+        self.rules[name] = []  # placeholder while building (recursive references)
+        self.define(name, self.alternatives(schema, pointer))
+        return name
+
+    def alternatives(self, schema, pointer: str) -> list[str]:
+        if schema is True or schema == {}:
+            return [self.any_rule()]
+        if schema is False:
+            raise UnsupportedSchemaError("false", pointer, "the false schema admits nothing")
+        if not isinstance(schema, dict):
+            raise ConstraintError(f"schema at {pointer} must be an object or a boolean, got {type(schema).__name__}")
+        for key in schema:
+            if key in _HANDLED or key in _ANNOTATIONS:
+                continue
+            if key in ("id", "$id"):
+                ok = pointer == "#"  # an embedded id would move where "#..." references point
+            else:
+                ok = key not in _CONSTRAINING and not key.startswith("$")  # an annotation or an extension
+            if not ok:
+                raise UnsupportedSchemaError(key, _ptr(pointer, key), "not supported by the grammar engine")
+        if schema.get("additionalProperties") not in (None, False, True) and not isinstance(schema.get("additionalProperties"), dict):
+            raise UnsupportedSchemaError("additionalProperties", _ptr(pointer, "additionalProperties"))
+        if "$ref" in schema:
+            others = [k for k in schema if k in _HANDLED and k != "$ref"]
+            if others:
+                raise UnsupportedSchemaError(others[0], _ptr(pointer, others[0]), "siblings of $ref are not supported")
+            target, tptr = self.resolve(schema["$ref"], _ptr(pointer, "$ref"))
+            return [self.rule_for(target, tptr)]
+        types = schema.get("type")
+        if types is None:
+            types_list = None
+        else:
+            types_list = [types] if isinstance(types, str) else list(types)
+            for t in types_list:
+                if t not in _TYPES:
+                    raise UnsupportedSchemaError("type", _ptr(pointer, "type"), f"unknown type {t!r}")
+        if "anyOf" in schema:
+            subs = schema["anyOf"]
+            if not isinstance(subs, list) or not subs:
+                raise ConstraintError(f"anyOf at {pointer} must be a non-empty array")
+            rest = [k for k in schema if k in _HANDLED and k != "anyOf"]
+            if rest == ["type"] and all(self._types_within(sub, types_list, _ptr(pointer, "anyOf", i))
+                                        for i, sub in enumerate(subs)):
+                rest = []  # a sibling type that every branch already implies changes nothing
+            if rest:
+                raise UnsupportedSchemaError(rest[0], _ptr(pointer, rest[0]), "siblings of anyOf are not supported")
+            alts: list[str] = []
+            for i, sub in enumerate(subs):
+                alts += self.alternatives(sub, _ptr(pointer, "anyOf", i))
+            return alts
+        if "const" in schema or "enum" in schema:
+            values = [schema["const"]] if "const" in schema else schema["enum"]
+            if "const" in schema and "enum" in schema:
+                values = [v for v in values if v in schema["enum"]]
+            if not isinstance(values, list):
+                raise ConstraintError(f"enum at {pointer} must be an array")
+            if types_list is not None:
+                values = [v for v in values if _type_of(v) in types_list or (_type_of(v) == "integer" and "number" in types_list)]
+            if not values:
+                raise ConstraintError(f"schema at {pointer} admits no instance: empty language")
+            return [_lit(_canon(v)) for v in values]
+        if types_list is None:
+            if "properties" in schema or "required" in schema:
+                types_list = ["object"]
+            elif "items" in schema or "minItems" in schema or "maxItems" in schema:
+                types_list = ["array"]
+            else:
+                return [self.any_rule()]
+        alts = []
+        for t in types_list:
+            if t == "object":
+                alts += self.object_alts(schema, pointer)
+            elif t == "array":
+                alts += self.array_alts(schema, pointer)
+            elif t == "string":
+                alts.append("JSTRING")
+            elif t == "integer":
+                alts.append("JINT")
+            elif t == "number":
+                alts += ["JINT", "JINT JFRAC", "JINT JEXP", "JINT JFRAC JEXP"]
+            elif t == "boolean":
+                alts += ['"true"', '"false"']
+            else:
+                alts.append('"null"')
+        return alts
+
+    def object_alts(self, schema, pointer: str) -> list[str]:
+        props = schema.get("properties") or {}
+        if not isinstance(props, dict):
+            raise ConstraintError(f"properties at {pointer} must be an object")
+        required = schema.get("required") or []
+        for r in required:
+            if r not in props:
+                raise UnsupportedSchemaError("required", _ptr(pointer, "required"),
+                                             f"required key {r!r} is not declared in properties")
+        if not props:
+            return ['"{" "}"']
+        entries = [(_lit(_canon(k) + ":"), self.rule_for(props[k], _ptr(pointer, "properties", k)), k in required)
+                   for k in props]
+        rules, out = _object_chain(entries, self.fresh("o"))
+        for name, alts in rules.items():
+            self.define(name, alts)
+        return out
+
+    def array_alts(self, schema, pointer: str) -> list[str]:
+        items = schema.get("items", True)
+        if isinstance(items, list):
+            raise UnsupportedSchemaError("items", _ptr(pointer, "items"), "tuple items are not supported")
+        lo = schema.get("minItems", 0)
+        hi = schema.get("maxItems")
+        if not isinstance(lo, int) or lo < 0:
+            raise ConstraintError(f"minItems at {pointer} must be a non-negative integer")
+        if hi is not None and (not isinstance(hi, int) or hi < lo):
+            raise ConstraintError(f"maxItems at {pointer} must be an integer >= minItems")
+        if hi is not None and hi - lo > MAX_ITEMS_SPAN:
+            raise UnsupportedSchemaError("maxItems", _ptr(pointer, "maxItems"), f"maxItems - minItems > {MAX_ITEMS_SPAN}")
+        v = self.rule_for(items, _ptr(pointer, "items"))
+        if hi == 0:
+            return ['"[" "]"']
+        seq = [v] + [f'"," {v}'] * (max(lo, 1) - 1)
+        if hi is None:
+            tail = f'("," {v})*'
+        else:
+            tail = ""
+            for _ in range(hi - max(lo, 1)):
+                tail = f'["," {v}{(" " + tail) if tail else ""}]'
+        body = " ".join(seq + ([tail] if tail else []))
+        out = [f'"[" {body} "]"']
+        if lo == 0:
+            out.append('"[" "]"')
+        return out
+
+    def any_rule(self) -> str:
+        if self.any_value is None:
+            self.any_value = "anyvalue"
+            for name, alts in _ANY_RULES.items():
+                self.define(name, alts)
+        return self.any_value
+
+
+def schema_to_lark(schema) -> str:
+    """A lark grammar (LALR(1), start rule ``start``) of the canonical compact JSON texts of ``schema``.
+
+    Raises :class:`UnsupportedSchemaError` (keyword, pointer) for keywords outside the supported set, and
+    for a grammar whose alternatives overlap so that lark cannot build its LALR(1) table.
+    """
+    if isinstance(schema, str):
+        schema = json.loads(schema)
+    if not isinstance(schema, (dict, bool)):
+        raise ConstraintError(f"schema_to_lark needs a dict or a bool, got {type(schema).__name__}")
+    b = _Builder(schema if isinstance(schema, dict) else {})
+    top = b.rule_for(schema, "#")
+    lines = [f"start: {top}"]
+    for name, alts in b.rules.items():
+        lines.append(f"{name}: " + "\n    | ".join(alts))
+    grammar = "\n".join(lines) + "\n" + _TERMINALS
+    _check_lalr(grammar, {name: ptr for ptr, name in b.by_pointer.items()})
+    return grammar
+
+
+def _check_lalr(grammar: str, pointer_of: dict[str, str]) -> None:
+    """Refuse a grammar lark cannot build an LALR(1) table for (overlapping alternatives, as two anyOf
+    branches writing the same texts make, collide), naming the schema location of the first rule involved."""
+    import re
+
+    from steerdiff.errors import GrammarError
+    from steerdiff_plugins.grammars.loader import load_lark as validator
+
+    try:
+        validator(grammar, "start")  # cached: the Grammar constraint reuses this parser
+    except GrammarError as exc:
+        msg = str(exc).strip()
+        rule = re.search(r"<(n\d+) :", msg)
+        pointer = pointer_of.get(rule.group(1), "#") if rule else "#"
+        raise UnsupportedSchemaError("anyOf", pointer, "overlapping alternatives: lark cannot build an LALR(1) table ("
+                                     + msg.splitlines()[0][:160] + ")") from None
+
