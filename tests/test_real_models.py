@@ -22,7 +22,7 @@ import steerdiff as sd
 from steerdiff.adapters import DreamAdapter, LLaDA2Adapter, LLaDAAdapter
 from steerdiff.errors import ConfigError
 from steerdiff.families import NativeDiffusionLM
-from steerdiff.loop import canvas_logits
+from steerdiff.forward import canvas_logits
 
 FIX = Path(__file__).parent / "fixtures" / "real_models"
 FAMILIES = {"llada": (LLaDAAdapter, 0), "dream": (DreamAdapter, 1), "llada2": (LLaDA2Adapter, 0)}
@@ -357,7 +357,8 @@ def _check_allowed_sets(pattern: str, vocab, fill: int, alphabet: bytes, ok, n: 
 
     import numpy as np
 
-    from steerdiff_plugins.tokendfa import NEVER, compile_token_dfa
+    from steerdiff_plugins.automata.token_dfa import NEVER
+    from steerdiff_plugins.automata.token_walk import compile_token_dfa
 
     dfa = compile_token_dfa(pattern, vocab, fill)
     cands = [t for t, b in enumerate(vocab.token_bytes) if b and t not in vocab.special and set(b) <= set(alphabet)] + [fill]

@@ -9,7 +9,7 @@ from dataclasses import asdict
 
 import torch
 
-from . import data as D
+from .data import build_dataset, eval_set, texts_for_tokenizer
 from .batches import Packed, encode_canvas, make_batch_packed
 from .checkpoint import _save
 from .config import TrainConfig, _lr_at
@@ -47,7 +47,7 @@ def _build_shard(args) -> tuple[Packed, dict]:
 
 
 def _dataset(cfg: TrainConfig, n: int, seed: int) -> dict:
-    return D.build_dataset(n, seed, mix=tuple(float(x) for x in cfg.mix.split(",")), nonce=cfg.nonce, copy=cfg.copy,
+    return build_dataset(n, seed, mix=tuple(float(x) for x in cfg.mix.split(",")), nonce=cfg.nonce, copy=cfg.copy,
                            context=cfg.context, data=cfg.data)
 
 
@@ -79,7 +79,7 @@ def build_data(cfg: TrainConfig):
     if tok_dir:
         tok = AutoTokenizer.from_pretrained(tok_dir)
     else:
-        tok = train_tokenizer(D.texts_for_tokenizer(examples[: cfg.tokenizer_examples]), vocab_size=cfg.vocab_size)
+        tok = train_tokenizer(texts_for_tokenizer(examples[: cfg.tokenizer_examples]), vocab_size=cfg.vocab_size)
     return tok, _encode(tok, examples), ds["sizes"]
 
 
@@ -124,7 +124,7 @@ def _train(cfg: TrainConfig) -> dict:
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98),
                             **({"fused": True} if dev.type == "cuda" else {}))
 
-    evalset = D.eval_set(cfg.eval_n)
+    evalset = eval_set(cfg.eval_n)
     held = load_heldout(cfg.heldout_file) if cfg.heldout_file else []
     info = {"sizes": sizes, "vocab": len(tok), "params": nparams, "evals": [], "status": "training", "step": 0,
             "device": str(dev) + (" bf16 autocast" if amp else "")}
