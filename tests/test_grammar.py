@@ -130,6 +130,7 @@ def test_written_texts_accepted_and_garbage_refused(gfile, texts):
     cg = compile_grammar(read(gfile), "start", vocab_for(tok))
     for t in texts:
         assert accepts(cg, tok(t, add_special_tokens=False)["input_ids"], False), t
+    refused = 0
     for bad in ["1+", ")(", '{"a" 1}', "SELECT FROM"]:
         ids = tok(bad, add_special_tokens=False)["input_ids"]
         ok = accepts(cg, ids, False)
@@ -138,7 +139,9 @@ def test_written_texts_accepted_and_garbage_refused(gfile, texts):
             lark_ok = True
         except Exception:
             lark_ok = False
-        assert not ok or lark_ok, f"engine accepts {bad!r}, lark does not"
+        assert ok == lark_ok, f"engine {'accepts' if ok else 'refuses'} {bad!r}, lark does not"
+        refused += not lark_ok
+    assert refused >= 2, "the garbage strings are all in this language: nothing was checked"
 
 
 # ---------------------------------------------------------------------------------------- nst JSON suite
@@ -202,8 +205,9 @@ def test_grammar_error_is_a_constraint_error():
 # ---------------------------------------------------------------------------------------- hook-driven runs
 
 def drive(grammar: str, start: str, kind: str, L: int, seed: int, *, per_step: int = 3, order: str = "random",
-          span=None, peaked: bool = False) -> tuple[Result, Run]:
-    """Run the Grammar hooks like the loop does, with random logits and a random unmasking order."""
+          span=None, peaked: bool = False, fill_bias: float = 0.0) -> tuple[Result, Run]:
+    """Run the Grammar hooks like the loop does, with random logits and a random unmasking order
+    (``fill_bias``: added to the padding token's logit, so that runs try to end early)."""
     tok = tiny_tokenizer(kind)
     V = len(tok)
     c = gp.Grammar(grammar, start)
@@ -226,6 +230,7 @@ def drive(grammar: str, start: str, kind: str, L: int, seed: int, *, per_step: i
         steps += 1
         assert steps < 6 * L, "no progress"
         logits = torch.randn((1, L, V), generator=gen) * (4.0 if peaked else 1.0)
+        logits[..., fill] += fill_bias
         edit = gp.adjust_logits(run, canvas, masked, logits)
         logits = apply_edits(logits, [edit])  # the core's application, every position
         allowed = torch.isfinite(logits)
@@ -301,12 +306,18 @@ def test_span_limits_the_constraint():
 def test_padding_only_as_a_run_to_the_end_and_only_after_a_complete_text():
     tok = tiny_tokenizer("bytelevel")
     fill = tok.eos_token_id
+    voc = vocab_for(tok)
+    ref = lark.Lark(read(JSON), start="start", parser="lalr")
+    padded = 0
     for seed in range(4):
-        res, _ = drive(read(JSON), "start", "bytelevel", 40, seed, per_step=4, peaked=True)
+        # the padding token favoured: every position proposes it, the engine allows it only as a suffix run
+        res, _ = drive(read(JSON), "start", "bytelevel", 40, seed, per_step=4, peaked=True, fill_bias=8.0)
         ids = res.token_ids
-        if fill in ids:
-            k = ids.index(fill)
-            assert all(t == fill for t in ids[k:])
+        k = ids.index(fill) if fill in ids else len(ids)
+        assert all(t == fill for t in ids[k:]), ids  # one run, to the end
+        ref.parse(voc.decode(ids[:k]))  # the text before the padding is complete on its own
+        padded += k < len(ids)
+    assert padded >= 2, "too few runs ended early: the padding rule was hardly exercised"
 
 
 @need_data
