@@ -43,6 +43,11 @@ def test_check_output_validates_with_jsonschema():
     assert check_output(schema, '{"name":"A","age":3,"role":"user"}') == (True, {"name": "A", "age": 3, "role": "user"})
     assert check_output(schema, '{"name":"A","age":3}')[0] is False  # role is required
     assert check_output(schema, '{"name":"A",')[0] is False
+    order = heldout(6)[4]["schema"]  # Order: "date" has "format": "date", which must be checked
+    assert order["properties"]["date"]["format"] == "date"
+    ok = '{"order_id":"X1","customer":"B","date":"2027-02-11"}'
+    assert check_output(order, ok)[0] is True
+    assert check_output(order, ok.replace("2027-02-11", "2027-02-30"))[0] is False  # no such day
 
 
 def test_run_model_tiny_masked():

@@ -29,6 +29,9 @@ from steerdiff_plugins.jsonschema_regex import canonical_dumps, schema_to_regex 
 from steerdiff_plugins.tokendfa import byte_dfa, compile_token_dfa  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "testdata"
+# every validation of generated output checks formats too (date, date-time, email, uri, ...: the test extra
+# installs jsonschema[format-nongpl], without which FormatChecker skips most of them)
+FORMATS = jsonschema.Draft202012Validator.FORMAT_CHECKER
 
 
 class Person(BaseModel):
@@ -52,7 +55,7 @@ def test_fill_pydantic_person_always_validates(model):
         assert len(people) == len(TEXTS)
         for p in people:
             assert isinstance(p, Person)
-            jsonschema.validate(p.model_dump(mode="json"), Person.model_json_schema())
+            jsonschema.validate(p.model_dump(mode="json"), Person.model_json_schema(), format_checker=FORMATS)
             assert 0 <= p.age <= 130 and p.role in ("admin", "user")
 
 
@@ -83,12 +86,12 @@ def test_fill_json_schema_dicts_validate(model, i):
     for seed in range(3):
         values = sd.fill(model, schema, TEXTS[:2], seed=seed, temperature=1.0)
         for v in values:
-            jsonschema.validate(v, schema)
+            jsonschema.validate(v, schema, format_checker=FORMATS)
 
 
 def test_generate_with_json_schema_sets_value_and_canonical_text(model):
     out = sd.generate(model, "x", length=48, steps=12, constraints=[sd.JSONSchema(SCHEMAS[1])], seed=4, temperature=1.0)
-    jsonschema.validate(out.value, SCHEMAS[1])
+    jsonschema.validate(out.value, SCHEMAS[1], format_checker=FORMATS)
     assert out.text == canonical_dumps(out.value, SCHEMAS[1])
 
 
@@ -150,7 +153,8 @@ def test_jsonschemabench_sample_outputs_validate(model):
                        constraints=[[c] for *_, c in chosen], seed=0, temperature=1.0)
     for (cat, sid, schema, _), r in zip(chosen, outs):
         v = json.loads(r.text)
-        jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)(schema).validate(v)
+        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+        cls(schema, format_checker=cls.FORMAT_CHECKER).validate(v)
         assert r.value == v, (cat, sid)
 
 
