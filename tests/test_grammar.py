@@ -240,7 +240,9 @@ def drive(grammar: str, start: str, kind: str, L: int, seed: int, *, per_step: i
             assert bool(allowed[0, p].any()), f"dead end at position {p}"
         proposal = torch.where(masked, torch.multinomial(probs.view(L, V).clamp_min(0) + (~masked[0]).float()[:, None] * 1e-9, 1).view(1, L), canvas)
         pos = masked[0].nonzero().flatten().tolist()
-        if order == "random":
+        if not isinstance(order, str):  # an explicit unmasking order: a permutation of the positions
+            pick = [q for q in order if q in set(pos)][:per_step]
+        elif order == "random":
             pick = rng.choice(pos, size=min(per_step, len(pos)), replace=False).tolist()
         elif order == "right_to_left":
             pick = pos[-per_step:]
@@ -334,12 +336,21 @@ except ImportError:  # pragma: no cover
 
 if given is not None:
 
+    import os as _os
+
+    # CI runs a fixed, derandomised set (the grammar compile and the hook-driven run cost about a second
+    # each); the nightly-style run (benchmarks/README section in benchmarks/grammar.py's docstring):
+    # STEERDIFF_NIGHTLY=1 python -m pytest tests/test_grammar.py -k hypothesis  -> 300 random examples
+    _NIGHTLY = bool(_os.environ.get("STEERDIFF_NIGHTLY"))
+
     @need_data
-    @settings(max_examples=12, deadline=None, derandomize=True)
-    @given(seed=hst.integers(0, 10_000), L=hst.integers(3, 40), per_step=hst.integers(1, 6),
-           order=hst.sampled_from(["random", "right_to_left", "left_to_right"]),
-           gfile=hst.sampled_from([CALC, JSON, ARITH]), peaked=hst.booleans())
-    def test_hypothesis_orders_and_logits_never_dead_end(seed, L, per_step, order, gfile, peaked):
+    @settings(max_examples=300 if _NIGHTLY else 25, deadline=None, derandomize=not _NIGHTLY)
+    @given(data=hst.data(), seed=hst.integers(0, 10_000), L=hst.integers(3, 40), per_step=hst.integers(1, 6),
+           gfile=hst.sampled_from([CALC, JSON, ARITH]), peaked=hst.booleans(), fill_bias=hst.sampled_from([0.0, 6.0]))
+    def test_hypothesis_orders_and_logits_never_dead_end(data, seed, L, per_step, gfile, peaked, fill_bias):
+        """The unmasking order is drawn as a permutation of the canvas (hypothesis shrinks it towards left to
+        right), not from a seed; ``seed`` only draws the random logits."""
+        order = data.draw(hst.permutations(range(L)), label="order")
         g = read(gfile)
         voc = vocab_for(tiny_tokenizer("bytelevel"))
         cg = compile_grammar(g, "start", voc)
@@ -347,7 +358,10 @@ if given is not None:
             with pytest.raises(ConstraintError):
                 drive(g, "start", "bytelevel", L, seed, per_step=per_step, order=order, peaked=peaked)
             return
-        drive(g, "start", "bytelevel", L, seed, per_step=per_step, order=order, peaked=peaked)
+        res, _ = drive(g, "start", "bytelevel", L, seed, per_step=per_step, order=order, peaked=peaked,
+                       fill_bias=fill_bias)
+        fill = tiny_tokenizer("bytelevel").eos_token_id
+        lark.Lark(g, start="start", parser="lalr").parse(voc.decode([t for t in res.token_ids if t != fill]))
 
 
 # ---------------------------------------------------------------------------------------- through the real loop

@@ -7,7 +7,6 @@ import json
 import random
 import math
 import re
-import string
 from pathlib import Path
 
 import jsonschema
