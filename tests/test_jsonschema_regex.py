@@ -4,6 +4,7 @@ the regex dialect (Python re = interegular = Rust regex via outlines_core), and 
 from __future__ import annotations
 
 import json
+import os
 import random
 import math
 import re
@@ -430,7 +431,8 @@ def _instances(schema):
     raise AssertionError(schema)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=1500 if os.environ.get("STEERDIFF_NIGHTLY") else 150, deadline=None,
+          suppress_health_check=list(HealthCheck))  # nightly-style run: benchmarks/nightly_fuzz.sh
 @given(st.data())
 def test_random_schemas_exact(data):
     schema = data.draw(_schemas())
