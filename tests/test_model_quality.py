@@ -85,6 +85,7 @@ def test_fixture_is_consistent():
     assert sum(len(r["expected"]) for r in rows) == 202
 
 
+@pytest.mark.slow  # about a minute of one CPU core (9 schemas compiled, 45 fills)
 def test_shipped_model_keeps_its_field_exact_match(one_thread):
     import steerdiff as sd
 
@@ -94,6 +95,7 @@ def test_shipped_model_keeps_its_field_exact_match(one_thread):
                                 f"below the threshold {THRESHOLD} (measured {MEASURED} when the set was written)")
 
 
+@pytest.mark.slow
 def test_random_weight_model_fails_the_threshold(one_thread):
     """The same architecture and tokenizer with fresh random weights: valid outputs, wrong values."""
     import steerdiff as sd
