@@ -97,7 +97,8 @@ def score(expected: Sequence[dict], got: Sequence[dict | None]) -> dict:
 
 
 def check_output(schema: dict, text: str) -> tuple[bool, Any]:
-    """``(valid, value)``: does ``text`` parse as JSON and validate against ``schema`` (python-jsonschema)?"""
+    """``(valid, value)``: does ``text`` parse as JSON and validate against ``schema`` (python-jsonschema, formats
+    checked: ``"format": "date"`` and the others jsonschema[format-nongpl] knows)?"""
     import jsonschema
 
     try:
@@ -105,7 +106,7 @@ def check_output(schema: dict, text: str) -> tuple[bool, Any]:
     except (json.JSONDecodeError, TypeError):
         return False, None
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    return bool(cls(schema).is_valid(value)), value
+    return bool(cls(schema, format_checker=cls.FORMAT_CHECKER).is_valid(value)), value
 
 
 # --------------------------------------------------------------------------------------------------

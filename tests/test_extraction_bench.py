@@ -43,6 +43,11 @@ def test_check_output_validates_with_jsonschema():
     assert check_output(schema, '{"name":"A","age":3,"role":"user"}') == (True, {"name": "A", "age": 3, "role": "user"})
     assert check_output(schema, '{"name":"A","age":3}')[0] is False  # role is required
     assert check_output(schema, '{"name":"A",')[0] is False
+    order = heldout(6)[4]["schema"]  # Order: "date" has "format": "date", which must be checked
+    assert order["properties"]["date"]["format"] == "date"
+    ok = '{"order_id":"X1","customer":"B","date":"2027-02-11"}'
+    assert check_output(order, ok)[0] is True
+    assert check_output(order, ok.replace("2027-02-11", "2027-02-30"))[0] is False  # no such day
 
 
 def test_run_model_tiny_masked():
@@ -54,7 +59,12 @@ def test_run_model_tiny_masked():
     for k, m in out["per_k"].items():
         assert m["n"] == 3 and m["valid"] == 3 and m["valid_share"] == 1.0, m["errors"]  # exact constraint: always valid
         assert m["errors"] == []
-        assert 0.0 <= m["field_exact_match"] <= 1.0 and m["fields"] == sum(len(ex["expected"]) for ex in examples)
+        assert m["fields"] == sum(len(ex["expected"]) for ex in examples)
+        # the figure recounted here field by field, independently of score()
+        vals = [json.loads(t) for t in out["outputs"][k]]
+        right = sum(k2 in v and v[k2] == x and isinstance(v[k2], bool) == isinstance(x, bool)
+                    for ex, v in zip(examples, vals) for k2, x in ex["expected"].items())
+        assert m["fields_correct"] == right and m["field_exact_match"] == pytest.approx(right / m["fields"])
         assert m["forward_passes_per_example"] >= min(m["steps"].values())  # deferred commits may add steps
         assert m["seconds_per_example"] > 0
         for name, L in out["canvas_lengths"].items():

@@ -155,8 +155,11 @@ def test_extract_from_must_be_text():
         JSONSchema(SCHEMA, extract_from=3)
 
 
-def test_batch_canvas_fits_after_the_longest_prompt(model):
-    """The canvas is sized once, after the longest prompt of the batch, so every row fits (extract or not)."""
+def test_batch_canvas_fits_after_the_longest_prompt(model, monkeypatch):
+    """The canvas is sized once, after the longest prompt of the batch, so every row fits (extract or not):
+    the length ``fill`` hands to the loop is the room left after the longest prompt, and both rows come
+    back valid (python-jsonschema with format checks), extracted values copied from their own row's text."""
+    import steerdiff.loop
     from steerdiff.fill import canvas_length
     from steerdiff_plugins.json_schema import JSONSchema
 
@@ -168,6 +171,20 @@ def test_batch_canvas_fits_after_the_longest_prompt(model):
     long_ = "ab " * n + short  # leaves fewer positions than the schema wants, but some
     room = model.max_positions - len(model.prompt_ids(long_))
     assert 0 < room < want
+    lengths = []
+    real_generate = steerdiff.loop.generate
+
+    def spy(*a, **kw):
+        lengths.append(kw["length"])
+        return real_generate(*a, **kw)
+
+    monkeypatch.setattr(steerdiff.loop, "generate", spy)
+    fc = jsonschema.Draft202012Validator.FORMAT_CHECKER
     for extract in (False, True):
         out = sd.fill(model, SCHEMA, [short, long_], extract=extract, seed=0)
+        assert lengths[-1] == room - len(getattr(model, "suffix_ids", []) or []), (lengths, room, want)  # sized after the longest prompt, not the first
         assert len(out) == 2
+        for value, text in zip(out, [short, long_]):
+            jsonschema.validate(value, SCHEMA, format_checker=fc)
+            if extract:
+                assert value["name"] in candidate_spans(text) and value["count"] in candidate_numbers(text), value

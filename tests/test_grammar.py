@@ -33,10 +33,13 @@ JSON = "syncode/json_grammar.lark"
 JSON_LARK = "lark-parser_lark/embedded/json_parser.lark"
 CSV = "outlines/csv.lark"
 SQL = "outlines/sql_select.lark"
-# grammars whose compile is too slow for the 90 s test budget on 2 shared cores (big languages);
-# they are compiled in benchmarks/grammar.py instead
-HEAVY = {"syncode/go_grammar.lark", "syncode/java_grammar.lark", "syncode/python_grammar.lark",
-         "lark-parser_lark/lark__grammars__python.lark", "lark-parser_lark/examples__advanced__python2.lark"}
+# big languages, checked in their own slow test (test_heavy_grammars_*) rather than in the loops over every
+# grammar: Go and Java compile (about 3 s of CPU each) and are driven to outputs lark parses; the three
+# Python grammars are refused (their string/comment terminals use lookarounds)
+HEAVY_COMPILED = ["syncode/go_grammar.lark", "syncode/java_grammar.lark"]
+HEAVY_REFUSED = ["syncode/python_grammar.lark", "lark-parser_lark/lark__grammars__python.lark",
+                 "lark-parser_lark/examples__advanced__python2.lark"]
+HEAVY = set(HEAVY_COMPILED) | set(HEAVY_REFUSED)
 
 
 def _index():
@@ -130,6 +133,7 @@ def test_written_texts_accepted_and_garbage_refused(gfile, texts):
     cg = compile_grammar(read(gfile), "start", vocab_for(tok))
     for t in texts:
         assert accepts(cg, tok(t, add_special_tokens=False)["input_ids"], False), t
+    refused = 0
     for bad in ["1+", ")(", '{"a" 1}', "SELECT FROM"]:
         ids = tok(bad, add_special_tokens=False)["input_ids"]
         ok = accepts(cg, ids, False)
@@ -138,10 +142,40 @@ def test_written_texts_accepted_and_garbage_refused(gfile, texts):
             lark_ok = True
         except Exception:
             lark_ok = False
-        assert not ok or lark_ok, f"engine accepts {bad!r}, lark does not"
+        assert ok == lark_ok, f"engine {'accepts' if ok else 'refuses'} {bad!r}, lark does not"
+        refused += not lark_ok
+    assert refused >= 2, "the garbage strings are all in this language: nothing was checked"
 
 
 # ---------------------------------------------------------------------------------------- nst JSON suite
+
+@need_data
+@pytest.mark.slow
+@pytest.mark.parametrize("gfile", HEAVY_COMPILED)
+def test_heavy_grammars_compile_and_outputs_parse(gfile):
+    """Go and Java: the witness parses (lark LALR), and random logits in random orders give texts that lark's
+    own parser accepts (exactness on a big grammar), with padding pulled forward so texts end early."""
+    g = read(gfile)
+    ref = lark.Lark(g, start="start", parser="lalr")
+    tok = tiny_tokenizer("bytelevel")
+    voc = vocab_for(tok)
+    cg = compile_grammar(g, "start", voc)
+    ref.parse(cg.witness_at_start(cg.initial).decode())
+    for seed in range(2):
+        res, _ = drive(g, "start", "bytelevel", 40, seed, per_step=3, fill_bias=2.0 if seed == 0 else 0.0)
+        ref.parse(voc.decode([t for t in res.token_ids if t != tok.eos_token_id]))
+
+
+@need_data
+@pytest.mark.parametrize("gfile", HEAVY_REFUSED)
+def test_heavy_python_grammars_are_refused_naming_the_terminal(gfile):
+    """Documented limit: the Python grammars' string and comment terminals use lookbehind/lookahead, which
+    the engine's regular-language terminals cannot express; compiling them is refused by terminal name."""
+    idx, _ = _index()
+    start = next(e["start"] for e in idx if e.get("file") == gfile)
+    with pytest.raises(GrammarError, match=r"(?s)terminal \w+: pattern .* is not a regular language"):
+        compile_grammar(read(gfile), start, vocab_for(tiny_tokenizer("bytelevel")))
+
 
 @need_data
 @pytest.mark.skipif(not NST.exists(), reason=f"nst JSONTestSuite not found at {NST}")
@@ -202,8 +236,9 @@ def test_grammar_error_is_a_constraint_error():
 # ---------------------------------------------------------------------------------------- hook-driven runs
 
 def drive(grammar: str, start: str, kind: str, L: int, seed: int, *, per_step: int = 3, order: str = "random",
-          span=None, peaked: bool = False) -> tuple[Result, Run]:
-    """Run the Grammar hooks like the loop does, with random logits and a random unmasking order."""
+          span=None, peaked: bool = False, fill_bias: float = 0.0) -> tuple[Result, Run]:
+    """Run the Grammar hooks like the loop does, with random logits and a random unmasking order
+    (``fill_bias``: added to the padding token's logit, so that runs try to end early)."""
     tok = tiny_tokenizer(kind)
     V = len(tok)
     c = gp.Grammar(grammar, start)
@@ -226,6 +261,7 @@ def drive(grammar: str, start: str, kind: str, L: int, seed: int, *, per_step: i
         steps += 1
         assert steps < 6 * L, "no progress"
         logits = torch.randn((1, L, V), generator=gen) * (4.0 if peaked else 1.0)
+        logits[..., fill] += fill_bias
         edit = gp.adjust_logits(run, canvas, masked, logits)
         logits = apply_edits(logits, [edit])  # the core's application, every position
         allowed = torch.isfinite(logits)
@@ -235,7 +271,9 @@ def drive(grammar: str, start: str, kind: str, L: int, seed: int, *, per_step: i
             assert bool(allowed[0, p].any()), f"dead end at position {p}"
         proposal = torch.where(masked, torch.multinomial(probs.view(L, V).clamp_min(0) + (~masked[0]).float()[:, None] * 1e-9, 1).view(1, L), canvas)
         pos = masked[0].nonzero().flatten().tolist()
-        if order == "random":
+        if not isinstance(order, str):  # an explicit unmasking order: a permutation of the positions
+            pick = [q for q in order if q in set(pos)][:per_step]
+        elif order == "random":
             pick = rng.choice(pos, size=min(per_step, len(pos)), replace=False).tolist()
         elif order == "right_to_left":
             pick = pos[-per_step:]
@@ -301,12 +339,18 @@ def test_span_limits_the_constraint():
 def test_padding_only_as_a_run_to_the_end_and_only_after_a_complete_text():
     tok = tiny_tokenizer("bytelevel")
     fill = tok.eos_token_id
+    voc = vocab_for(tok)
+    ref = lark.Lark(read(JSON), start="start", parser="lalr")
+    padded = 0
     for seed in range(4):
-        res, _ = drive(read(JSON), "start", "bytelevel", 40, seed, per_step=4, peaked=True)
+        # the padding token favoured: every position proposes it, the engine allows it only as a suffix run
+        res, _ = drive(read(JSON), "start", "bytelevel", 40, seed, per_step=4, peaked=True, fill_bias=8.0)
         ids = res.token_ids
-        if fill in ids:
-            k = ids.index(fill)
-            assert all(t == fill for t in ids[k:])
+        k = ids.index(fill) if fill in ids else len(ids)
+        assert all(t == fill for t in ids[k:]), ids  # one run, to the end
+        ref.parse(voc.decode(ids[:k]))  # the text before the padding is complete on its own
+        padded += k < len(ids)
+    assert padded >= 2, "too few runs ended early: the padding rule was hardly exercised"
 
 
 @need_data
@@ -323,12 +367,20 @@ except ImportError:  # pragma: no cover
 
 if given is not None:
 
+    import os as _os
+
+    # CI runs a fixed, derandomised set (the grammar compile and the hook-driven run cost about a second
+    # each); the nightly-style run, benchmarks/nightly_fuzz.sh (STEERDIFF_NIGHTLY=1, a seed): 300 random examples
+    _NIGHTLY = bool(_os.environ.get("STEERDIFF_NIGHTLY"))
+
     @need_data
-    @settings(max_examples=12, deadline=None, derandomize=True)
-    @given(seed=hst.integers(0, 10_000), L=hst.integers(3, 40), per_step=hst.integers(1, 6),
-           order=hst.sampled_from(["random", "right_to_left", "left_to_right"]),
-           gfile=hst.sampled_from([CALC, JSON, ARITH]), peaked=hst.booleans())
-    def test_hypothesis_orders_and_logits_never_dead_end(seed, L, per_step, order, gfile, peaked):
+    @settings(max_examples=300 if _NIGHTLY else 25, deadline=None, derandomize=not _NIGHTLY)
+    @given(data=hst.data(), seed=hst.integers(0, 10_000), L=hst.integers(3, 40), per_step=hst.integers(1, 6),
+           gfile=hst.sampled_from([CALC, JSON, ARITH]), peaked=hst.booleans(), fill_bias=hst.sampled_from([0.0, 6.0]))
+    def test_hypothesis_orders_and_logits_never_dead_end(data, seed, L, per_step, gfile, peaked, fill_bias):
+        """The unmasking order is drawn as a permutation of the canvas (hypothesis shrinks it towards left to
+        right), not from a seed; ``seed`` only draws the random logits."""
+        order = data.draw(hst.permutations(range(L)), label="order")
         g = read(gfile)
         voc = vocab_for(tiny_tokenizer("bytelevel"))
         cg = compile_grammar(g, "start", voc)
@@ -336,7 +388,10 @@ if given is not None:
             with pytest.raises(ConstraintError):
                 drive(g, "start", "bytelevel", L, seed, per_step=per_step, order=order, peaked=peaked)
             return
-        drive(g, "start", "bytelevel", L, seed, per_step=per_step, order=order, peaked=peaked)
+        res, _ = drive(g, "start", "bytelevel", L, seed, per_step=per_step, order=order, peaked=peaked,
+                       fill_bias=fill_bias)
+        fill = tiny_tokenizer("bytelevel").eos_token_id
+        lark.Lark(g, start="start", parser="lalr").parse(voc.decode([t for t in res.token_ids if t != fill]))
 
 
 # ---------------------------------------------------------------------------------------- through the real loop

@@ -19,6 +19,9 @@ from steerdiff.errors import UnsupportedSchemaError  # noqa: E402
 from steerdiff_plugins.grammar import Grammar  # noqa: E402
 from steerdiff_plugins.schema.to_lark import schema_to_lark  # noqa: E402
 
+# every validation of generated output checks formats too (jsonschema[format-nongpl] is in the test extra)
+FORMATS = jsonschema.Draft202012Validator.FORMAT_CHECKER
+
 TREE = {"type": "object",
         "properties": {"name": {"type": "string"}, "children": {"type": "array", "items": {"$ref": "#"}}},
         "required": ["name"]}
@@ -68,7 +71,7 @@ def test_grammar_accepts_canonical_valid_and_rejects_invalid(name):
     Grammar(grammar)  # loads in the exact engine (LALR, no conflicts)
     parser = lark.Lark(grammar, start="start", parser="lalr")
     for inst in valid:
-        jsonschema.validate(inst, schema)
+        jsonschema.validate(inst, schema, format_checker=FORMATS)
         parser.parse(json.dumps(inst, ensure_ascii=False, separators=(",", ":")))
     for text in invalid:
         with pytest.raises(lark.exceptions.LarkError):
@@ -95,7 +98,7 @@ def test_fill_recursive_schema_always_validates(model, schema, max_depth):
     for seed in range(4):
         kw = {"temperature": 1.0} if seed else {}
         value = sd.fill(model, schema, "text", length=48, seed=seed, max_depth=max_depth, **kw)
-        jsonschema.validate(value, schema)
+        jsonschema.validate(value, schema, format_checker=FORMATS)
 
 
 def test_fill_recursive_pydantic_model(model):
@@ -133,7 +136,7 @@ def test_generate_under_schema_grammar_validates(model, name):
     for seed in range(3):
         r = sd.generate(model, "text", length=48, steps=12, constraints=[constraint], seed=seed,
                         temperature=1.0 if seed else 0.0)
-        jsonschema.validate(json.loads(r.text), schema)
+        jsonschema.validate(json.loads(r.text), schema, format_checker=FORMATS)
 
 
 def _wide(levels: int, width: int = 12, leaf=None):
@@ -156,7 +159,7 @@ def test_too_large_for_a_regex_so_fill_uses_the_grammar(model):
     assert isinstance(_constraint(wide), Grammar)
     for seed in range(3):
         value = sd.fill(model, wide, "text", length=40, seed=seed, temperature=1.0 if seed else 0.0)
-        jsonschema.validate(value, wide)
+        jsonschema.validate(value, wide, format_checker=FORMATS)
 
 
 def test_automaton_over_the_state_limit_so_fill_uses_the_grammar(model, monkeypatch):
@@ -177,7 +180,7 @@ def test_automaton_over_the_state_limit_so_fill_uses_the_grammar(model, monkeypa
     assert isinstance(_constraint(schema), Grammar)
     for seed in range(2):
         value = sd.fill(model, schema, "text", length=24, seed=seed, temperature=1.0)
-        jsonschema.validate(value, schema)
+        jsonschema.validate(value, schema, format_checker=FORMATS)
     # keywords only the compiled tree carries (maxLength, format, integer bounds) go through the grammar too
     bounded = {"type": "object", "properties": {"a": {"type": "string", "maxLength": 3}, "d": {"type": "string", "format": "date"},
                                                 "n": {"type": "integer", "minimum": 5, "maximum": 9}}, "required": ["a", "d", "n"]}
@@ -221,4 +224,4 @@ def test_overlapping_object_branches_get_one_grammar(model, monkeypatch):
     assert exc.value.keyword == "size"
     assert isinstance(_constraint(schema), Grammar)
     value = sd.fill(model, schema, "text", length=48, seed=1, temperature=1.0)
-    jsonschema.validate(value, schema)
+    jsonschema.validate(value, schema, format_checker=FORMATS)

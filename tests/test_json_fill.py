@@ -30,6 +30,9 @@ from steerdiff_plugins.automata.byte_level import byte_dfa
 from steerdiff_plugins.automata.token_walk import compile_token_dfa  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "testdata"
+# every validation of generated output checks formats too (date, date-time, email, uri, ...: the test extra
+# installs jsonschema[format-nongpl], without which FormatChecker skips most of them)
+FORMATS = jsonschema.Draft202012Validator.FORMAT_CHECKER
 
 
 class Person(BaseModel):
@@ -53,7 +56,7 @@ def test_fill_pydantic_person_always_validates(model):
         assert len(people) == len(TEXTS)
         for p in people:
             assert isinstance(p, Person)
-            jsonschema.validate(p.model_dump(mode="json"), Person.model_json_schema())
+            jsonschema.validate(p.model_dump(mode="json"), Person.model_json_schema(), format_checker=FORMATS)
             assert 0 <= p.age <= 130 and p.role in ("admin", "user")
 
 
@@ -84,12 +87,12 @@ def test_fill_json_schema_dicts_validate(model, i):
     for seed in range(3):
         values = sd.fill(model, schema, TEXTS[:2], seed=seed, temperature=1.0)
         for v in values:
-            jsonschema.validate(v, schema)
+            jsonschema.validate(v, schema, format_checker=FORMATS)
 
 
 def test_generate_with_json_schema_sets_value_and_canonical_text(model):
     out = sd.generate(model, "x", length=48, steps=12, constraints=[sd.JSONSchema(SCHEMAS[1])], seed=4, temperature=1.0)
-    jsonschema.validate(out.value, SCHEMAS[1])
+    jsonschema.validate(out.value, SCHEMAS[1], format_checker=FORMATS)
     assert out.text == canonical_dumps(out.value, SCHEMAS[1])
 
 
@@ -106,11 +109,22 @@ def test_impossible_and_unsupported_schemas_fail_clearly(model):
 
 
 def test_canvas_length_rule(model):
+    """What the canvas size must do, not the formula that gives it: a long but typical filled form fits with
+    room to spare, the canvas is not wastefully long, and it never runs past the model's positions."""
     c = JSONSchema(Person)
     n = canvas_length(model, c, 10)
-    typical = '{"name":"anna lopez works at acme","age":130,"email":"anna lopez works at acme","role":"admin"}'
-    assert n == int(len(model.tokenizer.encode(typical, add_special_tokens=False)) * 1.25) + 4
+    enc = lambda t: len(model.tokenizer.encode(t, add_special_tokens=False))  # noqa: E731
+    long_form = '{"name":"Anna Lopez-Garcia","age":130,"email":"anna.lopez.garcia@example.org","role":"admin"}'
+    assert n >= enc(long_form) + 2, (n, enc(long_form))  # fits, with padding room
+    assert n <= 2 * enc(long_form) + 8, (n, enc(long_form))  # not twice the size of what it holds
     assert n <= model.max_positions - 10
+    # a long prompt leaves less room: the canvas shrinks to what is left, never below one position
+    room = 7 - len(getattr(model, "suffix_ids", []) or [])  # the model's suffix tokens take positions too
+    assert canvas_length(model, c, model.max_positions - 7) == room
+    assert canvas_length(model, c, model.max_positions) == 1
+    # every row of a fill fits in the model, and the output validates
+    p = sd.fill(model, Person, "Anna Lopez-Garcia, 130, anna.lopez.garcia@example.org, admin", seed=0)
+    jsonschema.validate(p.model_dump(mode="json"), Person.model_json_schema(), format_checker=FORMATS)
 
 
 # ------------------------------------------------------------------------------- JSONSchemaBench
@@ -151,7 +165,8 @@ def test_jsonschemabench_sample_outputs_validate(model):
                        constraints=[[c] for *_, c in chosen], seed=0, temperature=1.0)
     for (cat, sid, schema, _), r in zip(chosen, outs):
         v = json.loads(r.text)
-        jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)(schema).validate(v)
+        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+        cls(schema, format_checker=cls.FORMAT_CHECKER).validate(v)
         assert r.value == v, (cat, sid)
 
 

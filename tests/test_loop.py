@@ -5,7 +5,6 @@ from hypothesis import given, settings, strategies as st
 import torch
 
 import steerdiff as sd
-from steerdiff.errors import ConfigError
 from steerdiff.schedules import SCHEDULES, per_step_counts, top_k_per_row
 from tiny import tiny_model
 

@@ -86,7 +86,10 @@ def test_shipped_model_fills_a_pydantic_form():
     assert model.family == "masked"
     person = sd.fill(model, Person, PARAGRAPH)
     assert isinstance(person, Person)
-    Person.model_validate(person.model_dump())  # valid whatever the values are
+    import jsonschema  # an independent validator, formats checked (not pydantic on its own dump)
+
+    jsonschema.validate(person.model_dump(mode="json"), Person.model_json_schema(),
+                        format_checker=jsonschema.FormatChecker())
     batch = sd.fill(model, Person, [PARAGRAPH, "John Smith, 52, signs in as an admin."])
     assert len(batch) == 2 and all(isinstance(p, Person) for p in batch)
 

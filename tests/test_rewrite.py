@@ -33,11 +33,22 @@ def models():
 
 
 def assert_faithful(template: str, out) -> None:
-    """The output is the template with each [[span]] replaced by its field: fixed text byte-identical."""
-    tpl = parse_template(template)
-    expected = "".join(p if isinstance(p, str) else out.fields[tpl.names[p]] for p in tpl.parts)
-    assert out.text == expected, (template, out.text, out.fields)
-    assert tpl.pattern().fullmatch(out.text), (template, out.text)  # fixed parts in order, verbatim
+    """The output is the template with each [[span]] replaced by its field: fixed text byte-identical.
+
+    Checked without the project's ``parse_template``: the fixed segments are the test's own split of the
+    template at ``[[...]]``; they must appear verbatim and in order (``str.find``), the first at the start
+    and the last at the end, and the text must be those segments with the fields h1, h2, ... between them."""
+    segments = re.split(r"\[\[.*?\]\]", template, flags=re.S)  # fixed text around the holes, in order
+    assert len(segments) - 1 == len(out.fields), (template, out.fields)
+    text = out.text
+    assert text.startswith(segments[0]) and text.endswith(segments[-1]), (template, text)
+    at = len(segments[0])
+    for seg in segments[1:]:
+        found = text.find(seg, at) if seg else at
+        assert found >= at, (template, text, seg)
+        at = found + len(seg)
+    expected = segments[0] + "".join(out.fields[f"h{i}"] + seg for i, seg in enumerate(segments[1:], 1))
+    assert text == expected, (template, text, out.fields)
 
 
 @pytest.mark.parametrize("kind", ["bytelevel", "wordpiece", "sentencepiece"])
