@@ -94,9 +94,9 @@ def measure(reps: int = 3, steps: int = 32) -> dict:
 
     import steerdiff as sd
     from steerdiff.vocab import vocab_for
-    from steerdiff_plugins import jsonschema as jsp
-    from steerdiff_plugins import jsonschema_regex as jr
-    from steerdiff_plugins import tokendfa as td
+    from steerdiff_plugins import json_schema as jsp
+    from steerdiff_plugins.automata import token_walk as td
+    from steerdiff_plugins.schema import compiled as jr
 
     torch.set_num_threads(1)
     model = sd.load_model()

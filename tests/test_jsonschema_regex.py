@@ -258,7 +258,7 @@ def test_dialect_rust_regex_agrees_with_re(schema):
     ``to_engine_regex``, as ``byte_dfa`` builds it): sampled texts and their mutations are accepted by the
     byte automaton exactly when ``re.fullmatch`` accepts them. No exception is caught: with every byte in
     the vocabulary, a failure can only be a regex the engine cannot parse."""
-    from steerdiff_plugins.tokendfa import byte_dfa
+    from steerdiff_plugins.automata.byte_level import byte_dfa
 
     c = compile_schema(schema, max_depth=1)
     bd = byte_dfa(c.regex)
