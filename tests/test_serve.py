@@ -199,6 +199,10 @@ def test_error_classes(srv, client):
     unsupported = {"type": "object", "properties": {"a": {"type": "string", "pattern": "(a)\\1"}}}
     e = _err(_post(srv, "/v1/chat/completions", _chat("x", response_format={"type": "json_schema", "json_schema": {"name": "b", "schema": unsupported}})), 400)
     assert "pattern" in e["message"] or e.get("keyword") == "pattern"
+    # a remote or file $ref is never fetched: a 400 naming the keyword and where it is
+    remote = {"type": "object", "properties": {"a": {"$ref": "file:///etc/hostname"}}}
+    e = _err(_post(srv, "/v1/completions", {"prompt": "x", "structured_outputs": {"json": remote}}), 400, "unsupported_schema")
+    assert e["keyword"] == "$ref" and e["pointer"] == "#/properties/a/$ref" and "not fetched" in e["message"]
     _err(_post(srv, "/v1/completions", {"prompt": "x", "structured_outputs": {"regex": "(unclosed"}}), 400, "invalid_constraint")
     _err(_post(srv, "/v1/completions", {"prompt": "x", "structured_outputs": {"regex": "a", "choice": ["b"]}}), 400, "conflicting_constraints")
     _err(_post(srv, "/v1/completions", {"prompt": "x", "structured_outputs": {"bogus": 1}}), 400, "unsupported_parameter")

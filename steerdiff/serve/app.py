@@ -30,7 +30,7 @@ class Server:
     """Model, limits, compile cache and batcher; :meth:`run` turns a :class:`GenRequest` into a finished Job."""
 
     def __init__(self, model, *, model_name: str, api_key: str | None, limits: Limits, window_s: float = 0.005,
-                 cache_entries: int = 128, compile_workers: int = 2):
+                 cache_entries: int = 128, compile_workers: int = 4):
         from ..vocab import vocab_for
 
         self.model, self.model_name, self.api_key, self.limits = model, model_name, api_key, limits
@@ -62,8 +62,11 @@ class Server:
         room = self.model.max_positions - prompt_len - len(getattr(self.model, "suffix_ids", []) or [])
         length = req.length
         if length is None:
-            length = canvas_length(self.model, compiled.constraint, prompt_len) if req.kind == "json" else DEFAULT_LENGTH
-            length = min(length, self.limits.max_length)
+            if req.kind == "json":  # fill's size, rounded up to a multiple of 8 so that similar schemas share batches
+                length = -(-canvas_length(self.model, compiled.constraint, prompt_len) // 8) * 8
+            else:
+                length = DEFAULT_LENGTH
+            length = min(length, self.limits.max_length, max(room, 1))
         if length > room:
             raise APIError(400, f"the prompt ({prompt_len} tokens) leaves {max(room, 0)} canvas positions in the model's "
                            f"{self.model.max_positions}; max_tokens={length} does not fit", param="max_tokens",
@@ -104,7 +107,7 @@ def error_for(exc: BaseException) -> APIError:
 
 
 def create_app(model=None, *, model_name: str | None = None, api_key: str | None = None, limits: Limits | None = None,
-               window_s: float = 0.005, cache_entries: int = 128, compile_workers: int = 2):
+               window_s: float = 0.005, cache_entries: int = 128, compile_workers: int = 4):
     """The ASGI app (this module imports fastapi: the 'serve' extra). ``model``: an Adapter (default ``sd.load_model()``, steerdiff-tiny)."""
     from ..adapters import load_model
 

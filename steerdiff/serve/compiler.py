@@ -6,7 +6,8 @@ pointer). Compiles run in a small thread pool of their own, so a schema that tak
 delays only the requests that carry it; the model's batches and cache hits go on. Results and errors
 are kept in an LRU cache of ``max_entries`` specs. ``await cache.warm(compiled, model, prompt, length)``
 runs the plugins' ``prepare`` hooks for one row in that pool too (token automata, grammar tables,
-length checks), so the batch loop never compiles and a too-short canvas is this request's 400.
+length checks), once per compiled spec and canvas length, so the batch loop never compiles and a
+too-short canvas is this request's 400.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -66,6 +67,7 @@ class Compiled:
     constraint: Any = None
     schema: Any = None
     validator: Any = None
+    warmed: set = field(default_factory=set)  # canvas lengths whose prepare already ran (and passed)
 
 
 def _param(kind: str | None) -> str:
@@ -126,7 +128,7 @@ def _warm(model, constraint, prompt: str, length: int) -> None:
 class CompileCache:
     """LRU cache of compiled specs (results and errors), compiled in ``workers`` threads of its own."""
 
-    def __init__(self, max_entries: int = 128, workers: int = 2):
+    def __init__(self, max_entries: int = 128, workers: int = 4):
         self.max_entries = max_entries
         self.pool = cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="steerdiff-compile")
         self._lru: OrderedDict[tuple, Compiled | APIError] = OrderedDict()
@@ -181,12 +183,13 @@ class CompileCache:
 
     async def warm(self, compiled: Compiled, model, prompt: str, length: int) -> None:
         """Run the plugins' ``prepare`` for one row of this request (see the module docstring)."""
-        if compiled.constraint is None:
+        if compiled.constraint is None or length in compiled.warmed:
             return
         try:
             await asyncio.get_running_loop().run_in_executor(self.pool, _warm, model, compiled.constraint, prompt, length)
         except (ConstraintError, SteerdiffError) as exc:
             raise constraint_error(exc, compiled.kind) from None
+        compiled.warmed.add(length)  # prepare depends on the canvas length, not on the prompt
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
