@@ -54,6 +54,13 @@ def cmd_generate(args) -> int:
 def cmd_fill(args) -> int:
     from .fill import fill_cli
 
+    if args.input or args.ray is not None:  # batch mode: steerdiff.batch (issue 20)
+        from .batch import cmd_fill_batch
+
+        return cmd_fill_batch(args)
+    if not args.schema or args.text is None:
+        raise SteerdiffError("fill needs --schema and a text (or --input records.jsonl --output out.jsonl)")
+
     print(fill_cli(_model(args), args.schema, args.text, length=args.length, steps=args.steps, seed=args.seed,
                    extract=args.extract))
     return 0
@@ -117,11 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     f = sub.add_parser("fill", help="fill a JSON Schema from text; prints the JSON")
     _add_model_args(f)
-    f.add_argument("--schema", required=True)
+    f.add_argument("--schema", required=False, help="a JSON Schema file (with --input: for rows that carry none)")
     f.add_argument("--length", type=int, default=None)
     f.add_argument("--steps", type=int, default=None)
     f.add_argument("--extract", action="store_true", help="free strings and numbers must be copied from the text")
-    f.add_argument("text")
+    f.add_argument("text", nargs="?")
+    from .batch import add_batch_args
+
+    add_batch_args(f)
     f.set_defaults(func=cmd_fill)
 
     r = sub.add_parser("rewrite", help="rewrite the [[holes]] of a template file, keeping the rest")
@@ -137,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     pl = sub.add_parser("plugins", help="installed plugins and the constraint types they register")
     pl.set_defaults(func=cmd_plugins)
+
+    from .replay import add_subcommand as add_replay
+    from .serve import add_subcommand as add_serve
+
+    add_serve(sub)
+    add_replay(sub)
     return p
 
 

@@ -32,6 +32,9 @@ from .trace import StepRecord, Trace, Watcher
 from .vocab import vocab_for
 
 
+LONG_BATCH = 16  # prompts in one batch from which generate shows a per-step progress bar in a terminal
+
+
 def _rows(spec, n_rows: int, what: str) -> list[list[Constraint]]:
     """Normalise ``constraints=``: None, one list for every row, or one list per row."""
     if spec is None:
@@ -74,9 +77,10 @@ def generate(
     for every row or one list per row. ``schedule``: a name from ``steerdiff.schedules.SCHEDULES`` or
     a Schedule; ``threshold`` and ``block_length`` configure ``threshold`` and ``blocks``. Sampling is
     greedy at ``temperature=0``; ``top_k``/``top_p`` filter before sampling. The same ``seed`` gives the
-    same output. ``batch_size`` splits long prompt lists into batches (with a progress bar).
-    ``schedule``, ``block_length``, ``temperature``, ``top_k``, ``top_p`` left unset take the model's
-    ``defaults`` (a real checkpoint's published settings, see steerdiff.families), else
+    same output. ``batch_size`` splits long prompt lists into batches. ``progress``: a tqdm bar on stderr; by
+    default shown in a terminal for several batches (over rows) or one batch of ``LONG_BATCH`` or more
+    prompts (over steps). ``schedule``, ``block_length``, ``temperature``, ``top_k``, ``top_p`` left unset take
+    the model's ``defaults`` (a real checkpoint's published settings, see steerdiff.families), else
     ``low_confidence`` and greedy.
     """
     d = getattr(model, "defaults", None) or {}
@@ -114,20 +118,23 @@ def generate(
 
     bs = batch_size or len(prompts)
     chunks = [range(i, min(i + bs, len(prompts))) for i in range(0, len(prompts), bs)]
-    show = progress if progress is not None else (len(chunks) > 1 and sys.stderr.isatty())
+    # a bar by default in a terminal: over rows for several batches, over steps for one long batch
+    per_step = len(chunks) == 1 and len(prompts) >= LONG_BATCH
+    show = progress if progress is not None else ((len(chunks) > 1 or per_step) and sys.stderr.isatty())
     bar = None
     if show:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(prompts), desc="steerdiff", unit="row")
+        bar = (tqdm(total=steps, desc=f"steerdiff {len(prompts)} rows", unit="step") if len(chunks) == 1
+               else tqdm(total=len(prompts), desc="steerdiff", unit="row"))
     results: list[Result] = []
     for ci, chunk in enumerate(chunks):
         results.extend(_run_batch(
             model, [prompts[i] for i in chunk], [rows[i] for i in chunk], length=length, steps=steps,
             schedule=sched, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed + ci,
-            keep_trace=trace, watch=watch and ci == 0,
+            keep_trace=trace, watch=watch and ci == 0, on_step=bar.update if bar is not None and len(chunks) == 1 else None,
         ))
-        if bar is not None:
+        if bar is not None and len(chunks) > 1:
             bar.update(len(chunk))
     if bar is not None:
         bar.close()
@@ -136,7 +143,8 @@ def generate(
     return results[0] if single else results
 
 
-def _run_batch(model: Adapter, prompts, rows, *, length, steps, schedule, temperature, top_k, top_p, seed, keep_trace, watch):
+def _run_batch(model: Adapter, prompts, rows, *, length, steps, schedule, temperature, top_k, top_p, seed, keep_trace, watch,
+               on_step=None):
     dev = model.device
     gen = torch.Generator(device=dev).manual_seed(seed)
     prompt_ids = [model.prompt_ids(p) for p in prompts]
@@ -229,6 +237,8 @@ def _run_batch(model: Adapter, prompts, rows, *, length, steps, schedule, temper
             torch.cuda.synchronize(dev)
         run.timings["per_step"].append((t_model, time.perf_counter() - t_step))
         step += 1
+        if on_step is not None:
+            on_step(1)
 
     run.timings["total"] = time.perf_counter() - t_start
     vocab = vocab_for(model.tokenizer)

@@ -1,0 +1,265 @@
+"""Load and fault benchmark of ``steerdiff serve`` on loopback: batching on vs off, side by side in one run.
+
+Starts two servers on 127.0.0.1 (``--max-batch 16`` and ``--max-batch 1``, the same code otherwise, one
+torch thread each), warms their compile caches, then alternates timed phases between them (``--rounds``
+rounds of ``--seconds`` each): ``--clients`` concurrent clients send a mix of JSON Schemas, regexes,
+a choice and a lark grammar, each output checked by an independent validator (python-jsonschema with
+FormatChecker, ``re.fullmatch``, lark's own LALR parser). Non-JSON requests ask for ``max_tokens=16``
+and JSON ones get the server's own canvas size (a multiple of 8): requests share a batch only when their
+canvas length and steps are equal (and they are greedy), so the mix lands in two batch keys. A last
+phase on the batched server adds a fault client (kept out of the ratio: a compile costs CPU) that sends
+malformed bodies (expects 400), schemas over the limit (413), requests it abandons after 50 ms (the server must cancel them and stay up) and schemas that really take seconds to compile (each one
+new, so the compile cache cannot help; they must finish valid while the other clients go on).
+
+Reports requests/s (median over rounds), p50/p99 latency, invalid outputs (must be 0), lost requests
+(no answer or an unexpected status; must be 0) and the batched/unbatched ratio.
+
+    python benchmarks/serve_load.py [--clients 16] [--seconds 20] [--rounds 2]
+Writes benchmarks/results/serve_load.json and serve_load.txt. Bounded: (2 * rounds + 1)
+phases of ``--seconds`` plus the requests in flight at the end of each; only 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import jsonschema
+import lark
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+PERSON = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 20},
+                                           "age": {"type": "integer", "minimum": 0, "maximum": 130},
+                                           "role": {"enum": ["admin", "user"]}},
+          "required": ["name", "age", "role"], "additionalProperties": False}
+EVENT = {"type": "object", "properties": {"title": {"type": "string", "maxLength": 16}, "date": {"type": "string", "format": "date"},
+                                          "seats": {"type": "integer", "minimum": 1, "maximum": 500}},
+         "required": ["title", "date", "seats"], "additionalProperties": False}
+GRAMMAR = 'start: NUMBER (("+"|"-") NUMBER)*\n%import common.NUMBER\n'
+PHONE, ZIP = r"[0-9]{3}-[0-9]{4}", r"[0-9]{5}"
+TEXTS = ["Maria Lopez, 34, maria@example.org, signs in as a user.", "Jack Smith is 27 and an admin.",
+         "Team offsite on 2027-05-08, 40 seats.", "Call me at 555-1234 tomorrow.", "1 + 2 - 3", "The food was great!"]
+
+
+def workload(rng: random.Random) -> tuple[dict, str, object]:
+    """``(chat body, kind, spec)`` for one request of the mix."""
+    text = rng.choice(TEXTS)
+    msgs = [{"role": "user", "content": text}]
+    r = rng.random()
+    if r < 0.3:
+        return {"messages": msgs, "response_format": {"type": "json_schema", "json_schema": {"name": "p", "schema": PERSON}}}, "json", PERSON
+    if r < 0.5:
+        return {"messages": msgs, "response_format": {"type": "json_schema", "json_schema": {"name": "e", "schema": EVENT}}}, "json", EVENT
+    if r < 0.65:
+        return {"messages": msgs, "max_tokens": 16, "structured_outputs": {"regex": PHONE}}, "regex", PHONE
+    if r < 0.75:
+        return {"messages": msgs, "max_tokens": 16, "structured_outputs": {"regex": ZIP}}, "regex", ZIP
+    if r < 0.85:
+        return {"messages": msgs, "max_tokens": 16, "structured_outputs": {"choice": ["positive", "negative"]}}, "choice", None
+    return {"messages": msgs, "max_tokens": 16, "structured_outputs": {"grammar": GRAMMAR}}, "grammar", GRAMMAR
+
+
+_PARSER = lark.Lark(GRAMMAR, parser="lalr")
+
+
+def valid(kind: str, spec, text: str) -> bool:
+    try:
+        if kind == "json":
+            return not list(jsonschema.Draft202012Validator(spec, format_checker=jsonschema.FormatChecker()).iter_errors(json.loads(text)))
+        if kind == "regex":
+            return re.fullmatch(spec, text) is not None
+        if kind == "choice":
+            return text in ("positive", "negative")
+        _PARSER.parse(text)
+        return True
+    except Exception:  # noqa: BLE001 -- any parse failure is an invalid output
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(max_batch: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "steerdiff.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--max-batch", str(max_batch),
+           "--threads", "1", "--max-queue", "512"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:]}")
+        time.sleep(0.2)
+    raise RuntimeError("server did not start in 120 s")
+
+
+async def client_loop(url: str, stop: float, rng: random.Random, out: dict) -> None:
+    async with httpx.AsyncClient(base_url=url, timeout=120) as c:
+        while time.perf_counter() < stop:
+            body, kind, spec = workload(rng)
+            t = time.perf_counter()
+            try:
+                r = await c.post("/v1/chat/completions", json={"model": "steerdiff-tiny", **body})
+            except httpx.HTTPError as exc:
+                out["lost"].append(f"{type(exc).__name__}")
+                continue
+            dt = time.perf_counter() - t
+            if r.status_code != 200:
+                out["lost"].append(f"status {r.status_code}: {r.text[:200]}")
+                continue
+            text = r.json()["choices"][0]["message"]["content"]
+            out["lat"].append(dt)
+            out["done"] += 1
+            if not valid(kind, spec, text):
+                out["invalid"].append((kind, text))
+
+
+async def fault_loop(url: str, stop: float, rng: random.Random, out: dict) -> None:
+    """Malformed bodies, schemas over the limit, abandoned requests and seconds-long compiles."""
+    async with httpx.AsyncClient(base_url=url, timeout=120) as c:
+        n = 0
+        while time.perf_counter() < stop:
+            n += 1
+            kind = (n - 1) % 4  # malformed, huge, disconnect, then the seconds-long compile
+            if kind == 0:
+                r = await c.post("/v1/chat/completions", content=b'{"messages": [', headers={"Content-Type": "application/json"})
+                out["faults"].append(("malformed", r.status_code, r.status_code == 400))
+            elif kind == 1:
+                huge = {"type": "object", "properties": {f"f{i}": {"type": "string", "description": "x" * 64} for i in range(2000)}}
+                r = await c.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "x"}],
+                                                               "response_format": {"type": "json_schema", "json_schema": {"name": "h", "schema": huge}}})
+                out["faults"].append(("huge_schema", r.status_code, r.status_code == 413))
+            elif kind == 2:
+                try:
+                    await c.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "x"}], "max_tokens": 96, "steps": 96},
+                                 timeout=0.05)
+                    out["faults"].append(("disconnect", 200, True))
+                except httpx.TimeoutException:
+                    out["faults"].append(("disconnect", None, True))
+            else:  # a schema that takes seconds to compile, new every time (the cache cannot help)
+                nonce = f"{n}{rng.randrange(10**6)}"
+                slow = {"type": "object", "properties": {f"f{i}_{nonce}": {"type": "string", "maxLength": 8} for i in range(12)}}
+                t = time.perf_counter()
+                r = await c.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "x"}],
+                                                               "response_format": {"type": "json_schema", "json_schema": {"name": "s", "schema": slow}}})
+                dt = time.perf_counter() - t
+                ok = r.status_code == 200 and valid("json", slow, r.json()["choices"][0]["message"]["content"])
+                out["faults"].append(("slow_compile", r.status_code, ok, round(dt, 2)))
+            await asyncio.sleep(0.2)
+
+
+async def phase(url: str, clients: int, seconds: float, seed: int, faults: bool) -> dict:
+    out = {"lat": [], "done": 0, "invalid": [], "lost": [], "faults": []}
+    t0 = time.perf_counter()
+    stop = t0 + seconds
+    tasks = [client_loop(url, stop, random.Random(seed * 1000 + i), out) for i in range(clients)]
+    if faults:
+        tasks.append(fault_loop(url, stop, random.Random(seed), out))
+    await asyncio.gather(*tasks)
+    wall = time.perf_counter() - t0  # requests in flight at `stop` finish and count: divide by the real wall time
+    lat = sorted(out["lat"])
+    pct = (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan"))
+    return {"requests": out["done"], "wall_s": round(wall, 2), "rps": round(out["done"] / wall, 3), "p50_s": round(pct(0.5), 3),
+            "p99_s": round(pct(0.99), 3), "invalid": len(out["invalid"]), "invalid_examples": out["invalid"][:3],
+            "lost": len(out["lost"]), "lost_examples": out["lost"][:3], "faults": out["faults"]}
+
+
+def warm(url: str) -> None:
+    rng = random.Random(0)
+    for _ in range(30):
+        body, _, _ = workload(rng)
+        httpx.post(url + "/v1/chat/completions", json=body, timeout=300).raise_for_status()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--out", default=str(HERE / "results" / "serve_load"))
+    args = ap.parse_args()
+    if not (1 <= args.clients <= 64 and 1 <= args.seconds <= 300 and 1 <= args.rounds <= 5):
+        ap.error("bounded: --clients 1..64, --seconds 1..300, --rounds 1..5")
+    servers = {}
+    try:
+        for name, mb in (("batched", 16), ("unbatched", 1)):
+            servers[name] = start_server(mb)
+            warm(servers[name][1])
+        rounds = {"batched": [], "unbatched": []}
+        for rd in range(args.rounds):
+            for name in ("batched", "unbatched") if rd % 2 == 0 else ("unbatched", "batched"):
+                res = asyncio.run(phase(servers[name][1], args.clients, args.seconds, rd, faults=False))
+                res["health"] = httpx.get(servers[name][1] + "/health").json()
+                rounds[name].append(res)
+                print(f"round {rd} {name:9s}: {res['requests']} requests, {res['rps']} req/s, p50 {res['p50_s']} s, "
+                      f"p99 {res['p99_s']} s, invalid {res['invalid']}, lost {res['lost']}", flush=True)
+        # faults: a separate phase on the batched server (a compile costs CPU, so it is kept out of the ratio)
+        fault_phase = asyncio.run(phase(servers["batched"][1], args.clients, args.seconds, 99, faults=True))
+        fault_phase["health"] = httpx.get(servers["batched"][1] + "/health").json()
+        print(f"fault phase (batched): {fault_phase['requests']} requests, {fault_phase['rps']} req/s, invalid "
+              f"{fault_phase['invalid']}, lost {fault_phase['lost']}, faults {len(fault_phase['faults'])}", flush=True)
+        alive = {n: httpx.get(u + "/health").status_code == 200 for n, (_, u) in servers.items()}
+    finally:
+        for proc, _ in servers.values():
+            proc.terminate()
+            proc.wait(30)
+    med = {n: statistics.median(r["rps"] for r in rs) for n, rs in rounds.items()}
+    faults = fault_phase["faults"]
+    summary = {
+        "clients": args.clients, "seconds": args.seconds, "rounds": args.rounds,
+        "machine": f"{platform.machine()} {os.cpu_count()} CPUs (shared), torch 1 thread per server",
+        "rps_median": med, "ratio_batched_over_unbatched": round(med["batched"] / med["unbatched"], 2) if med["unbatched"] else None,
+        "p50_s": {n: statistics.median(r["p50_s"] for r in rs) for n, rs in rounds.items()},
+        "p99_s": {n: max(r["p99_s"] for r in rs) for n, rs in rounds.items()},
+        "invalid_total": sum(r["invalid"] for rs in rounds.values() for r in rs) + fault_phase["invalid"],
+        "lost_total": sum(r["lost"] for rs in rounds.values() for r in rs) + fault_phase["lost"],
+        "fault_phase": {k: fault_phase[k] for k in ("requests", "rps", "p50_s", "p99_s", "invalid", "lost")},
+        "faults": {k: {"sent": sum(1 for f in faults if f[0] == k), "as_expected": sum(1 for f in faults if f[0] == k and f[2])}
+                   for k in ("malformed", "huge_schema", "disconnect", "slow_compile")},
+        "slow_compile_latency_s": [f[3] for f in faults if f[0] == "slow_compile"],
+        "servers_alive_after": alive, "rounds_detail": rounds, "fault_phase_detail": fault_phase,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out + ".json").write_text(json.dumps(summary, indent=1, default=str))
+    lines = [
+        f"steerdiff serve load benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}), steerdiff-tiny on CPU, loopback",
+        f"{summary['machine']}; {args.clients} concurrent clients, {args.rounds} rounds x {args.seconds:g} s per server, alternating",
+        (f"requests/s (median of rounds): batched (--max-batch 16) {med['batched']:.2f}, one at a time (--max-batch 1) "
+        f"{med['unbatched']:.2f}; ratio {summary['ratio_batched_over_unbatched']}x"),
+        (f"latency p50: batched {summary['p50_s']['batched']:.2f} s, unbatched {summary['p50_s']['unbatched']:.2f} s; "
+        f"p99: batched {summary['p99_s']['batched']:.2f} s, unbatched {summary['p99_s']['unbatched']:.2f} s"),
+        f"invalid outputs: {summary['invalid_total']}; lost requests: {summary['lost_total']}; servers alive after: {alive}",
+        (f"fault phase ({args.seconds:g} s, batched server, {args.clients} clients plus faults): {fault_phase['requests']} "
+         f"requests, {fault_phase['rps']} req/s, invalid {fault_phase['invalid']}, lost {fault_phase['lost']}"),
+        ("faults (sent / answered as expected): "
+         + ", ".join(f"{k} {v['sent']}/{v['as_expected']}" for k, v in summary["faults"].items())),
+        f"seconds-long compiles (new schema each, 12 optional properties): latencies {summary['slow_compile_latency_s']} s",
+    ]
+    Path(args.out + ".txt").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0 if summary["invalid_total"] == 0 and summary["lost_total"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
