@@ -55,7 +55,7 @@ def cmd_fill(args) -> int:
     from .fill import fill_cli
 
     if args.input or args.ray is not None:  # batch mode: steerdiff.batch (issue 20)
-        from .batch import cmd_fill_batch
+        from .batch_cli import cmd_fill_batch
 
         return cmd_fill_batch(args)
     if not args.schema or args.text is None:
@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--steps", type=int, default=None)
     f.add_argument("--extract", action="store_true", help="free strings and numbers must be copied from the text")
     f.add_argument("text", nargs="?")
-    from .batch import add_batch_args
+    from .batch_cli import add_batch_args
 
     add_batch_args(f)
     f.set_defaults(func=cmd_fill)
