@@ -1,9 +1,9 @@
 """Exact JSON Schema constraints with SmolLM2's 49,152-token tokenizer: compile time, declared coverage,
 compliance and per-step constraint cost.
 
-    python benchmarks/constraints.py --parts compile    [--sample 3 --token-timeout 20 --budget 480]
-    python benchmarks/constraints.py --parts compliance [--budget 480]
-    python benchmarks/constraints.py --parts steps      [--budget 480]
+    python -m benchmarks.constraints --parts compile    [--sample 3 --token-timeout 20 --budget 480]
+    python -m benchmarks.constraints --parts compliance [--budget 480]
+    python -m benchmarks.constraints --parts steps      [--budget 480]
     ... --vocab bpe126k   the same with a 126,464-token vocabulary (results in the *_126k sections)
     ... --vocab dream152k Dream-v0's real tokenizer: Qwen2's 151k BPE plus its <|mask|> (151,667 ids,
                           a 152,064-row model; results in the *_152k sections; ../shared/testdata/model_code)

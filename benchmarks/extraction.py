@@ -21,7 +21,7 @@ the unchanged prefix (same logits as the plain adapter). One token per step over
 slow on a CPU, so it runs on the first ``--baseline-n`` examples only (the diffusion figures on the same
 subset are printed beside it).
 
-    python benchmarks/extraction.py [--n 200] [--ks 1,2,4,8] [--baseline-n 40] [--no-baseline] [--model DIR]
+    python -m benchmarks.extraction [--n 200] [--ks 1,2,4,8] [--baseline-n 40] [--no-baseline] [--model DIR]
 Writes benchmarks/results/extraction.json (or ``--out``).
 """
 
@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
 
 import steerdiff as sd  # noqa: E402
 from steerdiff.adapters import CausalAdapter  # noqa: E402

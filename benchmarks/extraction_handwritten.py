@@ -12,7 +12,7 @@ whole-object exact match, valid share (python-jsonschema), forward passes and se
 ``--baseline``, SmolLM2-135M-Instruct runs left to right through steerdiff's causal adapter, same constraint,
 chat-template prompt with the field names, types and enum values (``benchmarks/extraction.prompt_for``).
 
-    python benchmarks/extraction_handwritten.py [--model DIR] [--ks 1,2,4] [--baseline] [--threads 1]
+    python -m benchmarks.extraction_handwritten [--model DIR] [--ks 1,2,4] [--baseline] [--threads 1]
 Writes benchmarks/results/extraction_handwritten.txt (or ``--out``).
 """
 from __future__ import annotations
@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
 
 DATA = HERE / "data" / "extraction_handwritten.jsonl"
 

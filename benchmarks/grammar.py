@@ -1,7 +1,7 @@
 """Grammar constraint cost per step at L=128 with the SmolLM2 tokenizer (49,152 tokens), beside a
 random-weight model's forward time; speculative-commit survival; forward passes vs one token per step.
 
-    python benchmarks/grammar.py [--rows 4] [--length 128]
+    python -m benchmarks.grammar [--rows 4] [--length 128]
 
 Writes benchmarks/results/grammar.json.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -19,7 +18,6 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 GDIR = ROOT / ".." / "shared" / "testdata" / "grammars"
 GRAMMARS = {"json": "syncode/json_grammar.lark", "sql": "syncode/sql_grammar.lark", "sql_select": "outlines/sql_select.lark",
             "calc": "lark-parser_lark/embedded/calc.lark"}

@@ -4,7 +4,7 @@ A random-weight BERT masked LM (6 layers, width 512, V = 32,000 by default), can
 run with no plugin and with the template plugin, side by side in one process. Reports medians over
 steps; the goal is non-model time <= 10% of the step on CPU and <= 5% on GPU.
 
-    python benchmarks/loop_overhead.py [--device cuda] [--steps 6] [--repeats 2]
+    python -m benchmarks.loop_overhead [--device cuda] [--steps 6] [--repeats 2]
 Writes benchmarks/results/loop_overhead_<device>.json.
 
 ``--arch llada`` runs a LLaDA-shaped model instead: the real LLaDA-8B config.json with ``--width``,
@@ -25,10 +25,9 @@ from pathlib import Path
 
 import torch
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
-
 import steerdiff as sd
+
+HERE = Path(__file__).resolve().parent
 
 
 def build(vocab: int, layers: int, width: int, device: str, arch: str = "bert", dtype: str = "float32"):

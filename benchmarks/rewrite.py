@@ -1,8 +1,8 @@
 """Rewrite benchmark: negative sentences rewritten toward positive, judged by an independent judge.
 
-    python benchmarks/rewrite.py                  # steerdiff-tiny, every setting, 48 generated + 52 hand-written templates
-    python benchmarks/rewrite.py --n 12 --handwritten 8 --settings unguided,lexicon   # a small development run
-    python benchmarks/rewrite.py --model DIR      # another local checkpoint
+    python -m benchmarks.rewrite                  # steerdiff-tiny, every setting, 48 generated + 52 hand-written templates
+    python -m benchmarks.rewrite --n 12 --handwritten 8 --settings unguided,lexicon   # a small development run
+    python -m benchmarks.rewrite --model DIR      # another local checkpoint
 
 Templates: ``--n`` generated ones (``benchmarks/rewrite_data.py``) plus ``--handwritten`` sentences written
 by hand for ``benchmarks/data/rewrite_handwritten.txt`` (no generator in the repository produced them).
@@ -40,7 +40,6 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 
 HANDWRITTEN = HERE / "data" / "rewrite_handwritten.txt"
 PPL_CACHE = HERE / "data" / "rewrite_source_ppl.json"
@@ -201,7 +200,7 @@ def handwritten(path: Path = HANDWRITTEN) -> list[dict]:
 
 
 def templates(n_generated: int, n_handwritten: int | None) -> list[dict]:
-    from rewrite_data import heldout
+    from benchmarks.rewrite_data import heldout
 
     gen = [{"origin": "generated", "template": x["template"], "source": x["source"]} for x in heldout(n_generated)]
     hand = handwritten()

@@ -1,6 +1,6 @@
 """Declared coverage, compliance and compile cost of the JSON Schema -> regex compiler.
 
-    python benchmarks/schema_coverage.py [--fsm-timeout 1] [--fsm-share 0.25] [--fsm-max-chars 20000] [--samples 5] [--budget 480]
+    python -m benchmarks.schema_coverage [--fsm-timeout 1] [--fsm-share 0.25] [--fsm-max-chars 20000] [--samples 5] [--budget 480]
 
 Over ../shared/testdata/jsonschemabench/schemas/*.json (the public JSONSchemaBench sample):
   * declared coverage per category: share of schemas compiled without an explicit error;
@@ -33,7 +33,6 @@ from pathlib import Path
 import jsonschema
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError  # noqa: E402
 from steerdiff_plugins.schema.compiled import compile_schema, sample_text  # noqa: E402
 from steerdiff.fill import _constraint as fill_constraint  # noqa: E402
@@ -183,10 +182,9 @@ def fallback_compliance(items, seeds: int = 2, length: int = 64, seconds: int = 
     the schema's shortest text plus 16 when that is longer; ``seconds`` per run (a timeout is counted)."""
     import re
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     import steerdiff as sd
     from steerdiff.errors import ValidationFailed
-    from tiny import tiny_model
+    from steerdiff.testing import tiny_model
 
     model = tiny_model("masked", "bytelevel", max_positions=1024)
     out = {"schemas": len(items), "runs": 0, "valid": 0, "invalid": [], "errors": [], "timeouts": 0}

@@ -14,7 +14,7 @@ new, so the compile cache cannot help; they must finish valid while the other cl
 Reports requests/s (median over rounds), p50/p99 latency, invalid outputs (must be 0), lost requests
 (no answer or an unexpected status; must be 0) and the batched/unbatched ratio.
 
-    python benchmarks/serve_load.py [--clients 16] [--seconds 20] [--rounds 2]
+    python -m benchmarks.serve_load [--clients 16] [--seconds 20] [--rounds 2]
 Writes benchmarks/results/serve_load.json and serve_load.txt. Bounded: (2 * rounds + 1)
 phases of ``--seconds`` plus the requests in flight at the end of each; only 127.0.0.1.
 """
@@ -179,7 +179,8 @@ async def phase(url: str, clients: int, seconds: float, seed: int, faults: bool)
     await asyncio.gather(*tasks)
     wall = time.perf_counter() - t0  # requests in flight at `stop` finish and count: divide by the real wall time
     lat = sorted(out["lat"])
-    pct = (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan"))
+    def pct(q):
+        return (lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan"))
     return {"requests": out["done"], "wall_s": round(wall, 2), "rps": round(out["done"] / wall, 3), "p50_s": round(pct(0.5), 3),
             "p99_s": round(pct(0.99), 3), "invalid": len(out["invalid"]), "invalid_examples": out["invalid"][:3],
             "lost": len(out["lost"]), "lost_examples": out["lost"][:3], "faults": out["faults"]}

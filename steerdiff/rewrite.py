@@ -43,7 +43,7 @@ from typing import Any, Sequence
 
 import torch
 
-from .errors import ConfigError, ConstraintError
+from .errors import ConfigError
 from .run import Result
 
 OPEN, CLOSE = "[[", "]]"

@@ -9,7 +9,6 @@ model call (shifted families read position ``i - 1`` for canvas position ``i``).
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,9 +19,8 @@ from steerdiff.adapters import (BlockDiffusionAdapter, CausalAdapter, DreamAdapt
                                 family_of)
 from steerdiff.errors import ConfigError
 from steerdiff.forward import canvas_logits
-from tiny import tiny_tokenizer
+from steerdiff.testing import tiny_tokenizer
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
 import tiny_diffusion_lm as fx  # noqa: E402
 
 PROMPT = "Dear Maria"
@@ -236,7 +234,7 @@ def test_llada_needs_trust_remote_code(checkpoints):
 
 
 def test_dream_by_wrap_model_shifts_a_causal_backbone():
-    from tiny import tiny_model
+    from steerdiff.testing import tiny_model
 
     model = tiny_model("dream")  # a Llama backbone driven as a Dream-style diffusion model
     assert isinstance(model, DreamAdapter) and model.shift == 1 and not model.autoregressive

@@ -7,14 +7,8 @@ import torch
 
 import steerdiff as sd
 from steerdiff.vocab import vocab_for
-from tiny import tiny_model
 
 SOURCE = "Maria Lopez works at Acme Inc in Paris since 2024"
-
-
-@pytest.fixture(scope="module")
-def model():
-    return tiny_model("masked")
 
 
 def test_copy_follows_source_order(model):

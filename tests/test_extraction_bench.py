@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 from benchmarks.extraction import PrefixCachedCausal, check_output, run_model, same_value, score  # noqa: E402
 from benchmarks.extraction_data import heldout  # noqa: E402
-from tiny import tiny_model  # noqa: E402
+from steerdiff.testing import tiny_model  # noqa: E402
 
 
 def test_score_hand_made():

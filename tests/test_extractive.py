@@ -3,8 +3,6 @@ original schema (python-jsonschema, pydantic), and fields the text cannot fill s
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Literal
 
 import jsonschema
@@ -13,8 +11,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field
 
-sys.path.insert(0, str(Path(__file__).parent))
-from tiny import tiny_model  # noqa: E402
 
 import steerdiff as sd  # noqa: E402
 from steerdiff.errors import ConstraintError  # noqa: E402
@@ -41,11 +37,6 @@ SCHEMA = {
     "required": ["name", "count"],
     "additionalProperties": False,
 }
-
-
-@pytest.fixture(scope="module")
-def model():
-    return tiny_model("masked", "bytelevel")
 
 
 def test_candidate_spans_and_numbers():

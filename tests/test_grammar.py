@@ -20,7 +20,7 @@ from steerdiff.vocab import vocab_for  # noqa: E402
 from steerdiff_plugins import grammar as gp  # noqa: E402
 from steerdiff_plugins.grammars.compiled import compile_grammar  # noqa: E402
 
-from tiny import tiny_tokenizer  # noqa: E402
+from steerdiff.testing import tiny_tokenizer  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "testdata"
 GDIR = DATA / "grammars"
@@ -400,7 +400,7 @@ if given is not None:
 def test_generate_with_tiny_model_parses_every_time():
     sd = pytest.importorskip("steerdiff")
     try:
-        from tiny import tiny_model
+        from steerdiff.testing import tiny_model
         model = tiny_model("masked", "bytelevel")
     except Exception as exc:  # pragma: no cover - the loop is not there yet
         pytest.skip(f"tiny_model unavailable: {exc}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import jsonschema
@@ -11,8 +10,6 @@ import pytest
 
 lark = pytest.importorskip("lark")
 
-sys.path.insert(0, str(Path(__file__).parent))
-from tiny import tiny_model  # noqa: E402
 
 import steerdiff as sd  # noqa: E402
 from steerdiff.errors import UnsupportedSchemaError  # noqa: E402
@@ -76,11 +73,6 @@ def test_grammar_accepts_canonical_valid_and_rejects_invalid(name):
     for text in invalid:
         with pytest.raises(lark.exceptions.LarkError):
             parser.parse(text)
-
-
-@pytest.fixture(scope="module")
-def model():
-    return tiny_model("masked")
 
 
 def test_regular_engine_refuses_chain_so_fill_falls_back():

@@ -13,7 +13,7 @@ from steerdiff.run import Run
 from steerdiff.vocab import vocab_for
 from steerdiff_plugins.scoring import classifiers as C
 from steerdiff_plugins import guidance as G
-from tiny import tiny_model
+from steerdiff.testing import tiny_model
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -23,11 +23,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def model():
-    return tiny_model("masked")
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +133,7 @@ def test_sentiment_probe_is_a_gradient_classifier_with_positive_direction(wmodel
 # table (lexicon) guidance
 # --------------------------------------------------------------------------------------------------
 def test_lexicon_table_maps_word_start_tokens():
-    from tiny import tiny_tokenizer
+    from steerdiff.testing import tiny_tokenizer
 
     for kind in ("bytelevel", "wordpiece", "sentencepiece"):
         tok = tiny_tokenizer(kind)

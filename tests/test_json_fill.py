@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Literal
 
@@ -17,8 +16,7 @@ import numpy as np
 import pytest
 from pydantic import BaseModel, Field
 
-sys.path.insert(0, str(Path(__file__).parent))
-from tiny import tiny_model, tiny_tokenizer  # noqa: E402
+from steerdiff.testing import tiny_tokenizer  # noqa: E402
 
 import steerdiff as sd  # noqa: E402
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError  # noqa: E402
@@ -40,11 +38,6 @@ class Person(BaseModel):
     age: int = Field(ge=0, le=130)
     email: str | None = None
     role: Literal["admin", "user"]
-
-
-@pytest.fixture(scope="module")
-def model():
-    return tiny_model("masked", "bytelevel")
 
 
 TEXTS = ["Maria Lopez, 34, maria@example.org, admin", "Jack Smith is a 27 year old user", "anonymous"]

@@ -6,12 +6,6 @@ import torch
 
 import steerdiff as sd
 from steerdiff.schedules import SCHEDULES, per_step_counts, top_k_per_row
-from tiny import tiny_model
-
-
-@pytest.fixture(scope="module")
-def model():
-    return tiny_model("masked")
 
 
 @pytest.mark.parametrize("schedule", sorted(set(SCHEDULES) - {"left_to_right"}))

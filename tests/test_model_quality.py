@@ -19,7 +19,6 @@ and this test says so with a number; it guards against a regression, it does not
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import jsonschema
@@ -27,7 +26,6 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 FIX = ROOT / "tests" / "fixtures" / "quality"
 SHIPPED = ROOT / "steerdiff" / "models" / "steerdiff-tiny" / "config.json"
 

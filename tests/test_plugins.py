@@ -14,14 +14,8 @@ import torch
 
 import steerdiff as sd
 from steerdiff.edits import LogitsEdit, apply_edits, check_edit
-from tiny import tiny_model
 
 HERE = Path(__file__).parent
-
-
-@pytest.fixture(scope="module")
-def model():
-    return tiny_model("masked")
 
 
 class _Plugin:
@@ -220,9 +214,8 @@ def _fake_install(tmp_path: Path) -> Path:
 
 SCRIPT = textwrap.dedent("""
     import json, sys
-    sys.path.insert(0, {tests!r})
     import steerdiff as sd
-    from tiny import tiny_model
+    from steerdiff.testing import tiny_model
     types = sorted(sd.constraint_types())
     m = tiny_model("masked")
     cons = [sd.NoToken(token_id=30)] if "no_token" in types else []

@@ -11,8 +11,8 @@ import pytest
 ray = pytest.importorskip("ray", reason="the 'ray' extra (ray[data]) is not installed: pip install 'steerdiff[ray]'")
 pytest.importorskip("ray.data", reason="ray is installed without ray[data]")
 
-from steerdiff.batch import fill_file
-from steerdiff.ray import fill_file_ray
+from steerdiff.batch import fill_file  # noqa: E402 (after importorskip)
+from steerdiff.ray import fill_file_ray  # noqa: E402 (after importorskip)
 
 AGE = {"type": "object", "properties": {"age": {"type": "integer", "minimum": 0, "maximum": 130}}, "required": ["age"],
        "additionalProperties": False}  # small canvases: 200 rows twice (Ray and one process) stay cheap in CI

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import steerdiff as sd
-from tiny import tiny_model, tiny_tokenizer
+from steerdiff.testing import tiny_model
 
 ROOT = Path(__file__).resolve().parent.parent
 

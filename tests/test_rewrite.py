@@ -8,7 +8,7 @@ import torch
 import steerdiff as sd
 from steerdiff.errors import ConfigError, ConstraintError
 from steerdiff.rewrite import parse_template, plan_template, rewrite, rewrite_cli
-from tiny import tiny_model
+from steerdiff.testing import tiny_model
 
 TEMPLATES = [
     "The food was [[cold and bland]] and the staff [[ignored us]].",
@@ -182,11 +182,8 @@ def test_rewrite_errors(models):
 
 
 def test_benchmark_data_is_held_out_and_negative():
-    import pathlib
-    import sys
 
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
-    from rewrite_data import DOMAINS, heldout
+    from benchmarks.rewrite_data import DOMAINS, heldout
 
     from steerdiff.train.data import REVIEW_TPL
     from steerdiff_plugins.scoring.classifiers import get_classifier

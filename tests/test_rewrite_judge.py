@@ -4,13 +4,11 @@ TextBlob polarity and SmolLM2 perplexity (benchmarks/rewrite.py)."""
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from benchmarks.rewrite import degenerate, fixed_segments, fixed_text_ok, handwritten, templates  # noqa: E402
 from steerdiff.rewrite import parse_template  # noqa: E402

@@ -18,13 +18,13 @@ pytest.importorskip("uvicorn", reason="the 'serve' extra (fastapi, uvicorn) is n
 openai = pytest.importorskip("openai", reason="the openai client (test extra) is not installed")
 httpx = pytest.importorskip("httpx")
 
-import jsonschema
-import lark
-import torch
-from pydantic import BaseModel, Field
+import jsonschema  # noqa: E402 (after importorskip)
+import lark  # noqa: E402 (after importorskip)
+import torch  # noqa: E402 (after importorskip)
+from pydantic import BaseModel, Field  # noqa: E402 (after importorskip)
 
-import steerdiff as sd
-from steerdiff.serve.protocol import Limits
+import steerdiff as sd  # noqa: E402 (after importorskip)
+from steerdiff.serve.protocol import Limits  # noqa: E402 (after importorskip)
 
 KEY = "test-key-123"
 PERSON = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 20},
@@ -240,8 +240,9 @@ def test_queue_full_is_429(model):
         b = Batcher(model, max_batch=2, max_queue_rows=2)
         b._wake = asyncio.Event()  # not started: jobs stay queued
         loop = asyncio.get_running_loop()
-        mk = lambda: Job(prompt="x", constraint=None, length=4, steps=1, temperature=0.0, top_p=None, seed=0, n=1,
-                         snapshots=False, loop=loop)
+        def mk():
+            return Job(prompt="x", constraint=None, length=4, steps=1, temperature=0.0, top_p=None, seed=0, n=1,
+                                 snapshots=False, loop=loop)
         b.enqueue(mk())
         b.enqueue(mk())
         with pytest.raises(APIError) as ei:

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 import steerdiff as sd
-from tiny import tiny_model
+from steerdiff.testing import tiny_model
 
 KINDS = ["bytelevel", "sentencepiece", "wordpiece"]
 MODELS = {k: tiny_model("masked", k) for k in KINDS}

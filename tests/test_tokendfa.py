@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import itertools
 import re
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).parent))
-from tiny import tiny_tokenizer  # noqa: E402
+from steerdiff.testing import tiny_tokenizer  # noqa: E402
 
 from steerdiff.errors import ConstraintError  # noqa: E402
 from steerdiff.vocab import vocab_for  # noqa: E402
@@ -180,7 +177,7 @@ def test_impossible_constraints_are_refused(pattern, n, why):
     a language whose shortest text needs more tokens than the span has, an empty language, a pattern that is
     not regular. The test raises nothing of its own."""
     import steerdiff as sd
-    from tiny import tiny_model
+    from steerdiff.testing import tiny_model
 
     model = tiny_model("masked", "bytelevel")
     with pytest.raises(ConstraintError, match=why):
@@ -294,7 +291,7 @@ def test_fuzz_incremental_sweeps_on_long_spans(pattern, n, seed):
 # ------------------------------------------------------------------------------- through the loop
 
 def _model(kind="bytelevel"):
-    from tiny import tiny_model
+    from steerdiff.testing import tiny_model
 
     return tiny_model("masked", kind)
 

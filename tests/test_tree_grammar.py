@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-import sys
-from pathlib import Path
 
 import jsonschema
 import pytest
@@ -19,7 +17,6 @@ from hypothesis import HealthCheck, given, settings
 
 lark = pytest.importorskip("lark")
 
-sys.path.insert(0, str(Path(__file__).parent))
 from test_jsonschema_regex import SUITE, _instances, _need, _schemas  # noqa: E402
 
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError  # noqa: E402
@@ -145,7 +142,6 @@ def _same_type_branches(s) -> bool:
 def test_too_large_is_refused_every_time():
     """compile_tree caches trees; a tree whose regex is too large must raise ``size`` on every compile,
     not hand back the oversized regex the second time (it would then be built into an automaton)."""
-    sys.path.insert(0, str(Path(__file__).parent))
     from test_grammar_jsonschema import _wide
 
     wide = {"anyOf": [{"$ref": "#/$defs/w"}], "type": "object", "$defs": {"w": _wide(4, width=9)}}
