@@ -277,6 +277,8 @@ class _Builder:
             raise ConstraintError(f"maxItems at {pointer} must be an integer >= minItems")
         if hi is not None and hi - lo > MAX_ITEMS_SPAN:
             raise UnsupportedSchemaError("maxItems", _ptr(pointer, "maxItems"), f"maxItems - minItems > {MAX_ITEMS_SPAN}")
+        if lo > MAX_TREE_SPAN:  # the grammar writes minItems copies of the item: refused before building them
+            raise UnsupportedSchemaError("minItems", _ptr(pointer, "minItems"), f"minItems > {MAX_TREE_SPAN} in the grammar engine")
         v = self.rule_for(items, _ptr(pointer, "items"))
         if hi == 0:
             return ['"[" "]"']
@@ -611,6 +613,8 @@ class _TreeGrammar:
         if hi is not None and hi - lo > MAX_TREE_SPAN:
             raise UnsupportedSchemaError("maxItems", getattr(node, "pointer", "#"),
                                          f"maxItems - minItems > {MAX_TREE_SPAN} in the grammar engine")
+        if lo > MAX_TREE_SPAN:  # rep() writes minItems copies of the item: refused before building them
+            raise UnsupportedSchemaError("minItems", getattr(node, "pointer", "#"), f"minItems > {MAX_TREE_SPAN} in the grammar engine")
 
         def rep(x: str, n_lo: int, n_hi):
             """x repeated n_lo..n_hi times (None: unbounded) as a lark expression."""

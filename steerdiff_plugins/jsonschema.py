@@ -49,6 +49,9 @@ class JSONSchema(Constraint):
                 raise ConstraintError(f"JSONSchema: the schema string is not JSON: {exc}") from None
         if not isinstance(schema, (dict, bool)):
             raise ConstraintError(f"JSONSchema needs a dict, a bool or a pydantic model class, got {type(schema).__name__}")
+        from steerdiff.validate import check_schema_shape
+
+        check_schema_shape(schema, "JSONSchema")  # too deep or a $ref cycle: named before any recursive check
         import jsonschema
 
         cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator) if isinstance(schema, dict) else jsonschema.Draft202012Validator
