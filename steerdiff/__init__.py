@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .adapters import Adapter, load_model, wrap_model
+from .adapters import Adapter, wrap_model
 from .constraints import Constraint
 from .edits import LogitsEdit
 from .errors import (AutomatonTooLarge, ConfigError, ConstraintError, GrammarError, PluginError, SteerdiffError,
@@ -21,6 +21,7 @@ from .hookspecs import hookimpl
 from .loop import generate
 from .plugins import constraint_types, get_plugin_manager, make_constraint, register_plugin, unregister_plugin
 from .run import Result, Run
+from .validate import load_model  # adapters.load_model behind the argument checks of steerdiff.validate
 
 try:
     __version__ = version("steerdiff")

@@ -42,6 +42,12 @@ class Constraint:
         """A short human-readable form for error messages (``regex constraint '[a-z]+' ...``); the repr by default."""
         return repr(self)
 
+    def shortest_tokens(self, vocab, fill_id: int | None) -> int:
+        """Fewest canvas tokens a valid text of this constraint takes with ``vocab`` (a
+        :class:`steerdiff.vocab.TokenVocab`); 0 when the constraint does not know. ``fill`` sizes canvases
+        with it so that a canvas is never shorter than the shortest valid text."""
+        return 0
+
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
         return f"{type(self).__name__}({fields})"

@@ -35,11 +35,19 @@ def check_edit(edit: object, shape: tuple[int, int, int]) -> str | None:
     if not isinstance(edit, LogitsEdit):
         return f"adjust_logits must return a LogitsEdit or None, got {type(edit).__name__}"
     B, L, V = shape
+    for name in ("allowed", "bias", "rows", "classes", "choice"):
+        t = getattr(edit, name)
+        if t is not None and not isinstance(t, torch.Tensor):
+            return f"LogitsEdit.{name} must be a torch.Tensor or None, got {type(t).__name__} {t!r:.40}"
     rows = B
     if edit.rows is not None:
         if edit.rows.dim() != 1 or edit.rows.dtype not in (torch.int64, torch.int32):
             return f"rows must be a 1-d integer tensor, got shape {tuple(edit.rows.shape)} {edit.rows.dtype}"
         rows = edit.rows.numel()
+        if rows and (int(edit.rows.min()) < 0 or int(edit.rows.max()) >= B):
+            return f"rows holds {edit.rows.tolist()[:8]}, outside the batch's rows [0, {B})"
+        if rows != len(set(edit.rows.tolist())):
+            return f"rows holds a row twice: {edit.rows.tolist()[:8]}"
     if (edit.classes is None) != (edit.choice is None):
         return "classes and choice come together: give both or neither"
     if edit.classes is not None:
@@ -63,6 +71,9 @@ def check_edit(edit: object, shape: tuple[int, int, int]) -> str | None:
             return f"{name} has shape {tuple(t.shape)}, not broadcastable to {(rows, L, V)}"
         if torch.broadcast_shapes(tuple(t.shape), (rows, L, V)) != (rows, L, V):
             return f"{name} has shape {tuple(t.shape)}, which would grow the logits beyond {(rows, L, V)}"
+        if name == "bias" and t.numel() and not bool(torch.isfinite(t.sum())) and not bool(torch.isfinite(t).all()):
+            bad = t[~torch.isfinite(t)].flatten()[0].item()  # the sum is one pass; a non-finite one is confirmed
+            return f"bias holds a non-finite value ({bad}); a bias must be finite (ban tokens with allowed=False)"
     return None
 
 

@@ -42,6 +42,10 @@ class PluginError(SteerdiffError, RuntimeError):
         super().__init__(f"plugin {plugin!r} in hook {hook!r}: {message}")
 
 
+class ModelError(SteerdiffError, RuntimeError):
+    """The model itself misbehaved (nan or infinite logits), not a plugin or an argument."""
+
+
 class ValidationFailed(SteerdiffError, ValueError):
     """The finished output did not validate. `raw` is the generated text, kept for inspection."""
 

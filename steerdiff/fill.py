@@ -12,8 +12,8 @@ characters of ordinary words (``budget``: 24, or the fixed width of a ``format``
 date-time 25, uuid 36), integers as wide as their bounds allow (6 digits unbounded), numbers 9
 characters, arrays ``min(maxItems, 3)`` items (at least ``minItems``), the longest ``enum``/``const``,
 the largest ``anyOf``/``oneOf`` branch, local ``$ref`` followed 3 levels deep; plus 25 % and 4 tokens
-of slack (values may end early with padding). The result is at least the constraint's shortest text and
-at most the positions the model has left after the prompt. ``steps`` defaults to a quarter of the
+of slack (values may end early with padding). The result is at least the constraint's shortest text
+(``shortest_tokens``) and at most the positions the model has left after the prompt. ``steps`` defaults to a quarter of the
 length (several positions commit per step; the exact constraint defers any that clash).
 
 The constraint comes from the plugins' ``json_constraint`` hook (the core imports no plugin): the built-in
@@ -129,9 +129,18 @@ def canvas_length(model, constraint, prompt_ids_len: int) -> int:
     # also for an extractive constraint: its longest candidate spans would size the canvas far beyond typical values
     text = json.dumps(inst, ensure_ascii=False, separators=(",", ":"), default=str)
     n = len(model.tokenizer.encode(text, add_special_tokens=False))
-    want = int(n * 1.25) + 4
+    want = max(int(n * 1.25) + 4, shortest_tokens(model, constraint))
     room = model.max_positions - prompt_ids_len - len(getattr(model, "suffix_ids", []) or [])
     return max(1, min(want, room))
+
+
+def shortest_tokens(model, constraint) -> int:
+    """Canvas positions the shortest valid text of ``constraint`` takes with ``model``'s tokenizer (the
+    constraint's own ``shortest_tokens``: the token automaton's minimum, or the grammar engine's shortest
+    completion); 0 when unknown."""
+    from .vocab import vocab_for
+
+    return constraint.shortest_tokens(vocab_for(model.tokenizer), model.fill_id)
 
 
 def _constraint(schema_or_model, **kw):
@@ -139,7 +148,15 @@ def _constraint(schema_or_model, **kw):
     ``json_constraint`` hook."""
     from .plugins import get_plugin_manager
 
-    constraint = get_plugin_manager().hook.json_constraint(schema=schema_or_model, options=kw)
+    if isinstance(schema_or_model, (dict, bool)):
+        from .validate import check_schema_shape
+
+        check_schema_shape(schema_or_model, "fill")  # a $ref cycle or deep nesting, named before any compile
+    try:
+        constraint = get_plugin_manager().hook.json_constraint(schema=schema_or_model, options=kw)
+    except RecursionError:  # a shape check_schema_shape does not foresee: still a named error
+        raise ConstraintError("fill: the schema nests too deeply to compile (Python's recursion limit); flatten it with "
+                              "$defs and $ref") from None
     if constraint is None:
         raise ConfigError("no plugin builds JSON Schema constraints: the json_schema plugin is not installed "
                           "(steerdiff's built-in entry point is missing)")
@@ -160,11 +177,17 @@ def fill(model, schema_or_pydantic_model, text_or_list, *, length: int | None = 
     :class:`UnsupportedSchemaError` for schemas the exact engine cannot express.
     """
     from .loop import generate
+    from .validate import MAX_SIZE, check_bool, check_float, check_int, check_model, check_seed, check_texts
 
-    single = isinstance(text_or_list, str)
-    texts = [text_or_list] if single else list(text_or_list)
-    if not texts or not all(isinstance(t, str) for t in texts):
-        raise ConfigError("fill needs a text or a non-empty list of texts")
+    check_model(model, "fill")
+    single, texts = check_texts("text_or_list", text_or_list, who="fill")
+    length = check_int("length", length, lo=1, hi=MAX_SIZE, none_ok=True, who="fill")
+    steps = check_int("steps", steps, lo=1, none_ok=True, who="fill")
+    seed = check_seed(seed, who="fill")
+    max_depth = check_int("max_depth", max_depth, lo=0, hi=64, who="fill")
+    max_items = check_int("max_items", max_items, lo=0, hi=MAX_SIZE, none_ok=True, who="fill")
+    copy = check_float("copy", copy, lo=0.0, none_ok=True, who="fill")
+    extract = check_bool("extract", extract, who="fill")
     if extract:
         rows = [_constraint(schema_or_pydantic_model, max_depth=max_depth, max_items=max_items, extract_from=t) for t in texts]
     else:

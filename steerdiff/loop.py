@@ -29,6 +29,7 @@ from .run import Result, Run
 from .sampling import propose
 from .schedules import Schedule, make_schedule
 from .trace import StepRecord, Trace, Watcher
+from .validate import check_generate_args, check_model, check_texts
 from .vocab import vocab_for
 
 
@@ -41,6 +42,9 @@ def _rows(spec, n_rows: int, what: str) -> list[list[Constraint]]:
         return [[] for _ in range(n_rows)]
     if isinstance(spec, (Constraint, dict)):
         spec = [spec]
+    if not isinstance(spec, (list, tuple)):
+        raise ConfigError(f"generate: {what} must be a constraint, a list of constraints or a list of per-row lists, "
+                          f"got {type(spec).__name__}")
     spec = list(spec)
     if spec and all(isinstance(s, (list, tuple)) for s in spec):
         if len(spec) != n_rows:
@@ -83,7 +87,8 @@ def generate(
     the model's ``defaults`` (a real checkpoint's published settings, see steerdiff.families), else
     ``low_confidence`` and greedy.
     """
-    d = getattr(model, "defaults", None) or {}
+    check_model(model, "generate")
+    d = getattr(model, "defaults", None) or {}  # a real checkpoint's published settings fill what is unset
     if schedule is None:
         schedule = d.get("schedule", "low_confidence")
         if block_length is None and schedule == "blocks":
@@ -91,26 +96,23 @@ def generate(
     temperature = d.get("temperature", 0.0) if temperature is None else temperature
     top_k = d.get("top_k") if top_k is None else top_k
     top_p = d.get("top_p") if top_p is None else top_p
-    single = isinstance(prompt, str)
-    prompts = [prompt] if single else list(prompt)
-    if not prompts:
-        raise ConfigError("prompt list is empty")
-    if not isinstance(length, int) or length < 1:
-        raise ConfigError(f"length must be a positive integer, got {length!r}")
+    single, prompts = check_texts("prompt", prompt, who="generate")
+    a = check_generate_args(length=length, steps=steps, schedule=schedule, threshold=threshold, block_length=block_length,
+                            temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, batch_size=batch_size,
+                            trace=trace, watch=watch, progress=progress)
+    length, steps, schedule, temperature, top_k, top_p, seed = (a[k] for k in ("length", "steps", "schedule", "temperature",
+                                                                              "top_k", "top_p", "seed"))
+    batch_size, trace, watch, progress = a["batch_size"], a["trace"], a["watch"], a["progress"]
     if model.autoregressive:
         steps = length  # one position per step, left to right
         schedule = "left_to_right"
     steps = length if steps is None else steps
-    if not isinstance(steps, int) or not 1 <= steps <= length:
-        raise ConfigError(f"steps must be an integer in [1, length={length}], got {steps!r}")
     options = {}
-    if threshold is not None:
-        options["threshold"] = threshold
-    if block_length is not None:
-        options["block_length"] = block_length
+    if a["threshold"] is not None:
+        options["threshold"] = a["threshold"]
+    if a["block_length"] is not None:
+        options["block_length"] = a["block_length"]
     sched = make_schedule(schedule, **options)
-    if temperature < 0 or (top_p is not None and not 0 < top_p <= 1) or (top_k is not None and top_k < 1):
-        raise ConfigError(f"bad sampling options: temperature={temperature}, top_k={top_k}, top_p={top_p}")
     get_plugin_manager()
     rows = _rows(constraints, len(prompts), "constraints")
     for r, g in zip(rows, _rows(guidance, len(prompts), "guidance")):
@@ -160,18 +162,22 @@ def _run_batch(model: Adapter, prompts, rows, *, length, steps, schedule, temper
     frozen = torch.zeros((B, L), dtype=torch.bool, device=dev)  # (B, L)
     call_each("init_canvas", run=run, canvas=canvas, frozen=frozen)
     masked = ~frozen  # (B, L)
+    to_fill = masked.sum(dim=1).tolist()  # (B,) positions the steps have to fill
     run.masked, run.frozen = masked, frozen
     trace = Trace()
     watcher = Watcher(vocab_for(model.tokenizer)) if watch else None
     gather_cols = (cols - model.shift).clamp_min(0)[..., None]  # (B, L, 1)
     same_cols = bool((cols == cols[:1]).all())
-    check_impls = [i.plugin_name for i in get_plugin_manager().hook.check_commit.get_hookimpls()]
+    dropped: dict[str, int] = {}  # plugin -> commits it dropped (check_commit) or re-masked (on_commit) so far
 
     step, finish_now = 0, False
     hard_limit = steps + 4 * L  # commits can be deferred by exact plugins, never forever
     while bool(masked.any()):
         if step >= hard_limit:
-            raise PluginError(",".join(check_impls) or "core", "check_commit", f"no progress after {step} steps")
+            worst = max(dropped, key=dropped.get) if dropped else "core"
+            others = {k: v for k, v in dropped.items() if k != worst and v}
+            raise PluginError(worst, "check_commit/on_commit", f"no progress after {step} steps: it dropped or re-masked "
+                              f"{dropped.get(worst, 0)} commits" + (f" (others: {others})" if others else ""))
         # 1. forward
         t_step = time.perf_counter()
         input_ids = base.clone()
@@ -201,18 +207,28 @@ def _run_batch(model: Adapter, prompts, rows, *, length, steps, schedule, temper
         proposal = propose(logits, masked, temperature=temperature, top_k=top_k, top_p=top_p, generator=gen, need=schedule.need)
         if bool(proposal.dead.any()):
             b, i = (int(x) for x in proposal.dead.nonzero()[0])
-            names = [p for p, e in edits if e.allowed is not None]
-            raise ConstraintError(f"no token is allowed at row {b}, canvas position {i}: the masks of plugins {names} exclude each other there")
+            raise ConstraintError(_dead_message(edits, b, i, V))
+        if bool(torch.isnan(proposal.confidence[masked]).any()):  # nan or +inf logits somewhere: find who
+            b, i = (int(x) for x in (torch.isnan(proposal.confidence) & masked).nonzero()[0])
+            _blame_nonfinite(model, run, input_ids, attn, cols, step, canvas, masked, b, i)
         # 4. schedule
         commit = schedule.select(proposal, masked, 0 if finish_now else step, 1 if finish_now else steps, gen)  # (B, L)
         commit &= masked
         wanted = commit.any(dim=1)  # (B,)
-        # 5. check
+        # 5. check: each plugin's drops are counted, so a stall names the plugin that caused it
+        prev = [commit.clone()]
+
+        def after_check(pname, _res, prev=prev, wanted=wanted):
+            now = commit & masked  # (B, L)
+            dropped[pname] = dropped.get(pname, 0) + int((prev[0] & ~now).sum())
+            if bool((wanted & ~now.any(dim=1)).any()):
+                b = int((wanted & ~now.any(dim=1)).nonzero()[0])
+                raise PluginError(pname, "check_commit", f"dropped every commit of row {b} at step {step}, so the canvas would stall")
+            prev[0] = now.clone()
+
         call_each("check_commit", run=run, step=step, canvas=canvas, masked=masked, proposal=proposal.tokens,
-                  commit=commit, confidence=proposal.confidence)
+                  commit=commit, confidence=proposal.confidence, _after=after_check)
         commit &= masked
-        if bool((wanted & ~commit.any(dim=1)).any()):
-            raise PluginError(",".join(check_impls), "check_commit", "dropped every commit of a row, so the canvas would stall")
         # 6. commit
         canvas = torch.where(commit, proposal.tokens, canvas)  # (B, L)
         masked &= ~commit
@@ -221,6 +237,7 @@ def _run_batch(model: Adapter, prompts, rows, *, length, steps, schedule, temper
             if not isinstance(rm, torch.Tensor) or rm.shape != (B, L) or rm.dtype != torch.bool:
                 raise PluginError(pname, "on_commit", f"must return None or a bool tensor of shape {(B, L)}")
             remask |= rm
+            dropped[pname] = dropped.get(pname, 0) + int((rm & ~frozen).sum())
         remask &= ~frozen
         if bool(remask.any()):
             canvas = canvas.masked_fill(remask, model.mask_id)
@@ -246,12 +263,81 @@ def _run_batch(model: Adapter, prompts, rows, *, length, steps, schedule, temper
     for b in range(B):
         ids = canvas[b].tolist()
         text = vocab.decode([t for t in ids if t != model.fill_id])
-        results.append(Result(text=text, token_ids=ids, steps=step, forward_passes=run.forward_passes, trace=trace, row=b))
+        results.append(Result(text=text, token_ids=ids, steps=step, forward_passes=run.forward_passes, trace=trace, row=b,
+                              to_fill=to_fill[b]))
     call_each("finalize", run=run, results=results)
     for r in results:
         r.forward_passes = run.forward_passes
         r.timings = dict(run.timings)
     return results
+
+
+def _dead_message(edits, b: int, i: int, V: int) -> str:
+    """Why no token is allowed at row ``b``, position ``i``: the one plugin whose mask alone bans every
+    token there, or else the plugins whose masks together do."""
+    alone, meeting = [], []
+    for pname, e in edits:
+        ok = _allowed_at(e, b, i, V)
+        if ok is None:
+            continue
+        meeting.append(pname)
+        if not bool(ok.any()):
+            alone.append(pname)
+    if alone:
+        return (f"no token is allowed at row {b}, canvas position {i}: plugin {alone[0]!r} bans every token there"
+                + (f" (so do {alone[1:]})" if len(alone) > 1 else ""))
+    return f"no token is allowed at row {b}, canvas position {i}: the masks of plugins {meeting} exclude each other there"
+
+
+def _allowed_at(e, b: int, i: int, V: int) -> torch.Tensor | None:
+    """The ``(V,)`` allowed set of edit ``e`` at row ``b``, position ``i`` (None: the edit bans nothing there)."""
+    r = b
+    if e.rows is not None:
+        hit = (e.rows == b).nonzero()
+        if not len(hit):
+            return None
+        r = int(hit[0])
+    ok = None
+    if e.allowed is not None:
+        a = e.allowed
+        a = a[min(r, a.shape[0] - 1)] if a.dim() == 3 else a
+        a = a[min(i, a.shape[0] - 1)] if a.dim() == 2 else a
+        ok = a.expand(V).cpu()
+    if e.classes is not None:
+        u = int(e.choice[r, i])
+        if u >= 0:
+            c = e.classes[u].cpu()
+            ok = c if ok is None else ok & c
+    return ok
+
+
+def _blame_nonfinite(model, run, input_ids, attn, cols, step, canvas, masked, b: int, i: int) -> None:
+    """Logits at row ``b``, position ``i`` became nan or +inf (biases were already checked finite): run
+    the forward pass again and each plugin's ``adjust_logits`` on a fresh copy, and name the first source
+    of the non-finite value (the model, or a plugin that wrote into the read-only logits). Always raises."""
+    from .errors import ModelError
+    from .plugins import get_plugin_manager
+
+    raw = model.logits(input_ids, attn)  # (B, T, V)
+    col = int(cols[b, i]) - model.shift
+    row = raw[b, max(col, 0)].float()  # (V,)
+    if bool(torch.isnan(row).any() | torch.isposinf(row).any()):
+        raise ModelError(f"the model's logits are nan or +inf at row {b}, canvas position {i} (step {step}); "
+                         "check the checkpoint and its dtype")
+    B, L = canvas.shape
+    fresh = torch.gather(raw, 1, (cols - model.shift).clamp_min(0)[..., None].expand(B, L, raw.shape[-1])).float()
+    for impl in reversed(get_plugin_manager().hook.adjust_logits.get_hookimpls()):
+        kw = dict(run=run, step=step, canvas=canvas, masked=masked, logits=fresh)
+        try:
+            impl.function(*[kw[a] for a in impl.argnames])
+        except Exception:
+            continue
+        cell = fresh[b, i]
+        if bool(torch.isnan(cell).any() | torch.isposinf(cell).any()):
+            raise PluginError(impl.plugin_name, "adjust_logits", f"wrote nan or +inf into the logits at row {b}, canvas "
+                              f"position {i} (the logits are read-only: return a LogitsEdit)")
+    raise ModelError(f"logits became nan or +inf at row {b}, canvas position {i} (step {step}), and neither the model nor "
+                     "one plugin alone reproduces it")
 
 
 def _record(step, commit, canvas, remask, masked) -> StepRecord:

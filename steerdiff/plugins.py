@@ -1,14 +1,18 @@
-"""The plugin manager: entry-point discovery, constraint registry, and hook calls that name plugins.
+"""The plugin manager: built-in plugins, entry-point discovery, constraint registry, hook calls that name plugins.
 
-Built-in plugins come from steerdiff's own distribution through the ``steerdiff`` entry-point group,
-exactly like third-party ones. ``STEERDIFF_DISABLE_PLUGIN_AUTOLOAD=1`` loads only steerdiff's own
-entry points (third-party ones are then enabled one by one with ``STEERDIFF_PLUGINS=name,name``).
+Built-in plugins are found by what they are: the modules of steerdiff's own ``steerdiff_plugins`` package
+(``BUILTIN``), imported by module name and checked to sit next to the ``steerdiff`` package, never by a
+distribution name (anyone can publish a distribution called "steerdiff"). Third-party plugins come
+through the ``steerdiff`` entry-point group. ``STEERDIFF_DISABLE_PLUGIN_AUTOLOAD=1`` loads only the
+built-ins (third-party ones are then enabled one by one with ``STEERDIFF_PLUGINS=name,name``).
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -18,6 +22,15 @@ from .constraints import Constraint
 from .errors import ConstraintError, PluginError, SteerdiffError
 
 GROUP = "steerdiff"
+# name -> module: the same table as pyproject.toml's [project.entry-points.steerdiff]
+BUILTIN = {
+    "template": "steerdiff_plugins.template",
+    "regex": "steerdiff_plugins.regex",
+    "json_schema": "steerdiff_plugins.jsonschema",
+    "guidance": "steerdiff_plugins.guidance",
+    "grammar": "steerdiff_plugins.grammar",
+    "copy": "steerdiff_plugins.copy",
+}
 _pm: pluggy.PluginManager | None = None
 _registry: dict[str, tuple[type[Constraint], str]] = {}
 _origins: dict[str, str] = {}
@@ -27,6 +40,20 @@ def _autoload_disabled() -> bool:
     return os.environ.get("STEERDIFF_DISABLE_PLUGIN_AUTOLOAD", "").strip().lower() not in ("", "0", "false", "no")
 
 
+def _load_builtin(name: str, module: str):
+    """Import a built-in plugin module and check that it is steerdiff's own (beside the steerdiff package)."""
+    try:
+        mod = importlib.import_module(module)
+    except Exception as exc:
+        raise PluginError(name, "load", f"could not import built-in plugin {module!r}: {exc}") from exc
+    ours = Path(__file__).resolve().parent.parent
+    where = Path(getattr(mod, "__file__", "") or "").resolve()
+    if ours not in where.parents:
+        raise PluginError(name, "load", f"built-in plugin module {module!r} was imported from {where}, not from "
+                          f"steerdiff's own installation at {ours}: another package shadows it")
+    return mod
+
+
 def get_plugin_manager() -> pluggy.PluginManager:
     """The process-wide manager, built on first use. Plugins hold no state in it: state is per run."""
     global _pm
@@ -34,12 +61,14 @@ def get_plugin_manager() -> pluggy.PluginManager:
         return _pm
     pm = pluggy.PluginManager(GROUP)
     pm.add_hookspecs(hookspecs)
+    for name, module in BUILTIN.items():
+        pm.register(_load_builtin(name, module), name=name)
+        _origins[name] = f"{module} (built-in)"
     enabled = {n.strip() for n in os.environ.get("STEERDIFF_PLUGINS", "").split(",") if n.strip()}
     for ep in entry_points(group=GROUP):
-        own = ep.dist is not None and ep.dist.name == "steerdiff"
-        if _autoload_disabled() and not own and ep.name not in enabled:
-            continue
-        if pm.has_plugin(ep.name):
+        if ep.value in BUILTIN.values() or pm.has_plugin(ep.name):
+            continue  # steerdiff's own entry points, already registered by module
+        if _autoload_disabled() and ep.name not in enabled:
             continue
         try:
             plugin = ep.load()
@@ -106,11 +135,13 @@ def make_constraint(spec: Constraint | dict[str, Any]) -> Constraint:
     return types[spec["type"]][0].from_dict(spec)
 
 
-def call_each(hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
+def call_each(hook: str, _after=None, **kwargs: Any) -> list[tuple[str, Any]]:
     """Call every implementation of ``hook`` with the arguments it asks for.
 
     Returns ``[(plugin name, result)]`` for non-None results. An exception that is not already a
     :class:`SteerdiffError` is wrapped in :class:`PluginError` naming the plugin and the hook.
+    ``_after(plugin name, result)``, when given, runs after each implementation (the loop uses it to
+    tell which one plugin left a row with no commit).
     """
     pm = get_plugin_manager()
     out = []
@@ -124,6 +155,8 @@ def call_each(hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
             raise PluginError(pname, hook, f"asks for unknown argument {exc}") from None
         except Exception as exc:
             raise PluginError(pname, hook, f"{type(exc).__name__}: {exc}") from exc
+        if _after is not None:
+            _after(pname, res)
         if res is not None:
             out.append((pname, res))
     return out

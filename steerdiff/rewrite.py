@@ -266,8 +266,12 @@ def rewrite(
     texts = [template] if single else list(template)
     if not texts:
         raise ConfigError("rewrite: the template list is empty")
-    if isinstance(grow, bool) or not isinstance(grow, int) or grow < 0:
-        raise ConfigError(f"rewrite: grow must be an integer >= 0, got {grow!r}")
+    from .validate import MAX_SIZE, check_float, check_int, check_model, check_seed
+
+    check_model(model, "rewrite")
+    grow = check_int("grow", grow, lo=0, hi=MAX_SIZE, who="rewrite")
+    seed = check_seed(seed, who="rewrite")
+    temperature = check_float("temperature", temperature, lo=0.0, who="rewrite")
     if isinstance(refine_rounds, bool) or not isinstance(refine_rounds, int) or refine_rounds < 0:
         raise ConfigError(f"rewrite: refine_rounds must be an integer >= 0, got {refine_rounds!r}")
     if isinstance(refine_fraction, bool) or not isinstance(refine_fraction, (int, float)) or not 0 < refine_fraction <= 1:
@@ -329,19 +333,11 @@ def rewrite(
     return results[0] if single else results
 
 
-def rewrite_cli(model, template_text: str, guides: dict[str, str], **kw: Any) -> str:
-    """For ``steerdiff rewrite --template FILE --guide sentiment=positive --guide cfg=1.5``: the rewritten text.
-
-    ``guides``: ``{classifier name: target label}``; the key ``cfg`` takes a scale instead
-    (classifier-free guidance). ``scale`` (default 3.0), ``mode`` and ``repeat_decay`` (default 0.5:
-    a lexicon table does not repeat its best word) apply to every classifier guide; other keywords go
-    to :func:`rewrite`.
-    """
+def cli_guidance(guides: dict[str, str], *, scale: float = 3.0, mode: str | None = None, repeat_decay: float = 0.5) -> list:
+    """The guidance objects of ``--guide NAME=TARGET`` options (``{classifier name: target label}``; the key
+    ``cfg`` takes a scale: classifier-free guidance). Built without a model, so the CLI checks them first."""
     from .plugins import constraint_types
 
-    scale = kw.pop("scale", 3.0)
-    mode = kw.pop("mode", None)
-    repeat_decay = kw.pop("repeat_decay", 0.5)
     types = constraint_types()
     if "classifier" not in types:
         raise ConfigError("--guide needs the 'guidance' plugin, which is not installed")
@@ -354,7 +350,21 @@ def rewrite_cli(model, template_text: str, guides: dict[str, str], **kw: Any) ->
                 s = float(target)
             except (TypeError, ValueError):
                 raise ConfigError(f"--guide cfg=SCALE needs a number, got {target!r}") from None
+            if not math.isfinite(s):
+                raise ConfigError(f"--guide cfg=SCALE needs a finite number, got {target!r}")
             guidance.append(types["cfg"][0](scale=s))
         else:
             guidance.append(types["classifier"][0](name, target=target, scale=scale, mode=mode, repeat_decay=repeat_decay))
+    return guidance
+
+
+def rewrite_cli(model, template_text: str, guides: dict[str, str], **kw: Any) -> str:
+    """For ``steerdiff rewrite --template FILE --guide sentiment=positive --guide cfg=1.5``: the rewritten text.
+
+    ``guides``: see :func:`cli_guidance`. ``scale`` (default 3.0), ``mode`` and ``repeat_decay`` (default
+    0.5: a lexicon table does not repeat its best word) apply to every classifier guide; other keywords go
+    to :func:`rewrite`.
+    """
+    guidance = cli_guidance(guides, scale=kw.pop("scale", 3.0), mode=kw.pop("mode", None),
+                            repeat_decay=kw.pop("repeat_decay", 0.5))
     return rewrite(model, template_text, guidance=guidance, **kw).text

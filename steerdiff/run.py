@@ -20,6 +20,8 @@ class Result:
     ``forward_passes``: model calls spent on this batch (classifier-free guidance counts two a step).
     ``trace``: the :class:`steerdiff.trace.Trace` of the batch. ``value``: a parsed object when a plugin
     sets one (a dict for a JSON Schema, a pydantic model for ``fill``). ``fields``: named holes.
+    ``to_fill``: canvas positions left masked after ``init_canvas`` (a template freezes its fixed text):
+    ``steps`` can be no more than this, since a step commits at least one position.
     """
 
     text: str
@@ -31,6 +33,7 @@ class Result:
     fields: dict[str, str] = field(default_factory=dict)
     row: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    to_fill: int = 0
 
 
 @dataclass

@@ -21,6 +21,8 @@ Every finished output parses with ``lark.Lark(grammar, start=start, parser="lalr
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from steerdiff.constraints import Constraint
@@ -38,28 +40,41 @@ __all__ = ["Grammar", "GrammarError"]
 class Grammar(Constraint):
     """Output must be a sentence of a lark grammar (LALR(1), contextual lexer, ``%ignore``, ``%import common``).
 
-    ``grammar``: the grammar text. ``start``: the start rule. Raises :class:`GrammarError` naming the
-    rule or line for a grammar lark cannot load, an undefined rule or terminal, a missing start rule,
+    ``grammar``: the grammar text. ``start``: the start rule. ``import_paths``: directories ``%import``
+    may read grammars from; without them a grammar imports lark's bundled grammars only (``common``, ...),
+    never files of the current directory. Raises :class:`GrammarError` naming the rule or line for a
+    grammar lark cannot load, an undefined rule or terminal, a missing start rule, a refused import,
     a reduce/reduce conflict, or an empty language.
     """
 
     type_name = "grammar"
     guarantee = "exact"
 
-    def __init__(self, grammar: str, start: str = "start"):
+    def __init__(self, grammar: str, start: str = "start", import_paths=()):
         if not isinstance(grammar, str):
             raise GrammarError(f"grammar must be the text of a lark grammar (a str), got {type(grammar).__name__}")
         if not isinstance(start, str) or not start:
             raise GrammarError(f"start must be a rule name, got {start!r}")
+        if isinstance(import_paths, (str, bytes)) or not all(isinstance(p, str) and os.path.isdir(p) for p in import_paths):
+            raise GrammarError(f"import_paths must be a list of existing directories, got {import_paths!r:.80}")
         self.grammar = grammar
         self.start = start
-        load_lark(grammar, start)  # fail fast with a clear error, before any model runs
+        self.import_paths = tuple(os.path.abspath(p) for p in import_paths)
+        load_lark(grammar, start, self.import_paths)  # fail fast with a clear error, before any model runs
 
     def __eq__(self, other):
-        return isinstance(other, Grammar) and (self.grammar, self.start, self.span) == (other.grammar, other.start, other.span)
+        return isinstance(other, Grammar) and (self.grammar, self.start, self.span, self.import_paths) == (
+            other.grammar, other.start, other.span, other.import_paths)
 
     def __hash__(self):
-        return hash((self.grammar, self.start, self.span))
+        return hash((self.grammar, self.start, self.span, self.import_paths))
+
+    def shortest_tokens(self, vocab, fill_id: int | None) -> int:
+        """Bytes of the shortest completion the compiled grammar knows from its start: an upper bound on its
+        tokens, so a canvas this long can hold it (cached engine)."""
+        cg = compile_grammar(self.grammar, self.start, vocab, self.import_paths)
+        w = cg.witness_at_start(cg.initial)
+        return len(w) if w is not None else 0
 
     def result_value(self, text: str, tree):
         """What ``finalize`` stores in ``result.value`` for an output ``text`` that lark parsed into ``tree``:
@@ -72,10 +87,10 @@ class Grammar(Constraint):
         return f"Grammar({head!r}..., start={self.start!r}" + (f", span={self.span}" if self.span else "") + ")"
 
 
-def validator(grammar: str, start: str):
+def validator(grammar: str, start: str, import_paths: tuple = ()):
     """lark's own ``lark.Lark(grammar, start=start, parser="lalr")`` parser (contextual lexer, lark's default
     for LALR), cached; finished outputs are checked with it. Raises GrammarError like ``load_lark``."""
-    return load_lark(grammar, start)
+    return load_lark(grammar, start, import_paths)
 
 
 class _Row:
@@ -140,7 +155,7 @@ def prepare(run):
         s0, s1 = c.span if c.span is not None else (0, run.length)
         if not (0 <= s0 < s1 <= run.length):
             raise ConstraintError(f"grammar span {c.span} is outside the canvas [0, {run.length})")
-        cg = compile_grammar(c.grammar, c.start, vocab)
+        cg = compile_grammar(c.grammar, c.start, vocab, getattr(c, "import_paths", ()))
         w = cg.witness_at_start(cg.initial)
         if len(w) > s1 - s0:
             raise ConstraintError(f"grammar (start rule {c.start!r}) needs at least {len(w)} tokens here (e.g. {w.decode('utf-8', 'replace')!r}), "
@@ -312,7 +327,7 @@ def finalize(run, results):
         if r.f < r.s1 and not r.done:
             raise ValidationFailed(f"grammar: row {r.row} ended with its frontier at {r.f} < {r.s1}", text)
         try:
-            tree = validator(r.constraint.grammar, r.constraint.start).parse(text)
+            tree = validator(r.constraint.grammar, r.constraint.start, getattr(r.constraint, "import_paths", ())).parse(text)
         except Exception as exc:
             raise ValidationFailed(f"grammar: output does not parse with lark (start {r.constraint.start!r}): {type(exc).__name__}: {str(exc).splitlines()[0]}", text) from None
         res.value = r.constraint.result_value(text, tree)

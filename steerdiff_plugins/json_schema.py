@@ -100,6 +100,9 @@ class JSONSchema(RegularConstraint):
                 raise ConstraintError(f"JSONSchema: the schema string is not JSON: {exc}") from None
         if not isinstance(schema, (dict, bool)):
             raise ConstraintError(f"JSONSchema needs a dict, a bool or a pydantic model class, got {type(schema).__name__}")
+        from steerdiff.validate import check_schema_shape
+
+        check_schema_shape(schema, "JSONSchema")  # too deep or a $ref cycle: named before any recursive check
         import jsonschema
 
         cls = _validator_class(schema)
@@ -136,6 +139,12 @@ class JSONSchema(RegularConstraint):
     def parse(self, text: str):
         """Parse and validate ``text``; returns the dict (or pydantic instance). Raises ValidationFailed."""
         return validated_value(text, self._validator, self.model, f"json_schema constraint {self.describe()}", " (engine bug)")
+
+    def shortest_tokens(self, vocab, fill_id: int | None) -> int:
+        """The token automaton's minimum length (cached: ``prepare`` reuses the automaton)."""
+        from steerdiff_plugins.automata.token_walk import compile_token_dfa
+
+        return max(0, compile_token_dfa(self.regex(), vocab, fill_id).min_tokens)
 
     def check_text(self, text: str, result) -> None:
         value = self.parse(text)

@@ -54,6 +54,12 @@ class Regex(RegularConstraint):
         p = self.regex()
         return repr(p if len(p) <= 60 else p[:57] + "...")
 
+    def shortest_tokens(self, vocab, fill_id: int | None) -> int:
+        """The token automaton's minimum length (cached: ``prepare`` reuses the automaton)."""
+        from steerdiff_plugins.automata.token_walk import compile_token_dfa
+
+        return max(0, compile_token_dfa(self.regex(), vocab, fill_id).min_tokens)
+
     def check_text(self, text: str, result) -> None:
         if re.fullmatch(self.regex(), text) is None:
             raise ValidationFailed(f"{self.type_name} constraint {self.describe()} does not match the generated text (engine bug)", text)

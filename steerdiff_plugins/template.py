@@ -24,6 +24,7 @@ from steerdiff.vocab import vocab_for
 
 HOLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(\d+)\s*\}\}")
 KEY = "template"
+MAX_HOLE = 1_000_000  # no model has this many positions; a larger hole is refused at once
 
 
 class Template(Constraint):
@@ -42,7 +43,10 @@ class Template(Constraint):
         for m in HOLE.finditer(text):
             if m.start() > pos:
                 self.parts.append(text[pos : m.start()])
-            name, size = m.group(1), int(m.group(2))
+            name, digits = m.group(1), m.group(2).lstrip("0") or "0"
+            if len(digits) > 7 or int(digits) > MAX_HOLE:  # checked before anything of that size is built
+                raise ConstraintError(f"template hole {name!r} has size {m.group(2)[:20]}; a hole holds at most {MAX_HOLE} tokens")
+            size = int(digits)
             if size < 1:
                 raise ConstraintError(f"template hole {name!r} has size {size}; a hole needs at least 1 token")
             if name in names:
@@ -72,19 +76,20 @@ class _Layout:
 
 
 def _layout(tpl: Template, tokenizer, length: int) -> _Layout:
+    ids_of = {i: tokenizer(p, add_special_tokens=False)["input_ids"] for i, p in enumerate(tpl.parts) if isinstance(p, str)}
+    need = sum(p[1] if isinstance(p, tuple) else len(ids_of[i]) for i, p in enumerate(tpl.parts))
+    if need > length:  # checked before anything of a hole's size is built
+        raise ConstraintError(f"template needs {need} canvas positions (fixed text plus hole budgets) but the canvas has {length}; raise length or shrink the holes")
     tokens: list[int | None] = []
     spans, fixed = {}, []
-    for part in tpl.parts:
+    for i, part in enumerate(tpl.parts):
         if isinstance(part, tuple):
             name, size = part
             spans[name] = (len(tokens), len(tokens) + size)
             tokens.extend([None] * size)
         else:
-            ids = tokenizer(part, add_special_tokens=False)["input_ids"]
-            fixed.append((part, len(tokens), len(tokens) + len(ids)))
-            tokens.extend(ids)
-    if len(tokens) > length:
-        raise ConstraintError(f"template needs {len(tokens)} canvas positions (fixed text plus hole budgets) but the canvas has {length}; raise length or shrink the holes")
+            fixed.append((part, len(tokens), len(tokens) + len(ids_of[i])))
+            tokens.extend(ids_of[i])
     return _Layout(tokens, spans, fixed)
 
 

@@ -96,7 +96,7 @@ def test_per_step_counts_even_split():
     (dict(length=8, steps=0), "steps"),
     (dict(schedule="fastest"), "unknown schedule"),
     (dict(schedule="threshold", threshold=1.5), "threshold"),
-    (dict(temperature=-1.0), "sampling"),
+    (dict(temperature=-1.0), "temperature"),
     (dict(length=600), "positions"),
     (dict(constraints=[{"type": "nope"}]), "unknown constraint type 'nope'"),
     (dict(constraints=[[], [], []]), "per-row"),

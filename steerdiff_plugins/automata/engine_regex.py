@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from steerdiff.errors import ConstraintError
+from steerdiff.errors import AutomatonTooLarge, ConstraintError
 
 try:  # Python >= 3.11
     from re import _constants as _C
@@ -163,6 +163,13 @@ def _emit(items, flags: int, pattern: str, top: bool) -> str:
                     f"regex {_shown(pattern)}: a minimum repetition count of {lo} over an alternation with non-ASCII "
                     f"classes is beyond the automaton builder (limit {_MAX_EXACT_REPEAT}); lower the minimum "
                     f"(e.g. minLength) or narrow the class")
+            from steerdiff_plugins.automata.byte_level import MAX_STATES  # read at call time (tests lower it)
+
+            count = lo if hi is _C.MAXREPEAT else hi
+            if count > MAX_STATES:  # each repetition is at least one state: refused before the builder allocates
+                raise AutomatonTooLarge(f"regex {_shown(pattern)}: a repetition count of {count} needs more automaton states "
+                                        f"than the limit of {MAX_STATES}; tighten the bounds (maxLength, maxItems, minItems)",
+                                        count, MAX_STATES)
             out.append(body + ("{%d,}" % lo if hi is _C.MAXREPEAT else "{%d,%d}" % (lo, hi)))
         elif op is _C.AT:
             if av in (_C.AT_BEGINNING, _C.AT_BEGINNING_STRING) and top and i == 0:

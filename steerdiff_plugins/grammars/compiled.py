@@ -48,14 +48,14 @@ from steerdiff_plugins.grammars.witness import _Witnesses
 class CompiledGrammar(_Witnesses, _VocabWalk):
     """Immutable after construction except for memo tables (guarded by a lock; results never change)."""
 
-    def __init__(self, grammar: str, start: str, vocab, fill_bytes_ok: bool = True):
+    def __init__(self, grammar: str, start: str, vocab, fill_bytes_ok: bool = True, import_paths: tuple = ()):
         from lark.exceptions import GrammarError as LarkGrammarError
         from lark.lexer import ContextualLexer, _create_unless
         from lark.parsers.lalr_analysis import LALR_Analyzer, Shift
 
         self.grammar, self.start, self.vocab = grammar, start, vocab
         self._lock = threading.RLock()
-        lk = load_lark(grammar, start)
+        lk = load_lark(grammar, start, import_paths)
         self.lark = lk
         pf = lk.parser
         if pf.lexer_conf.postlex is not None:
@@ -301,14 +301,14 @@ _compiled: dict = {}
 _compiled_lock = threading.Lock()
 
 
-def compile_grammar(grammar: str, start: str, vocab) -> CompiledGrammar:
+def compile_grammar(grammar: str, start: str, vocab, import_paths: tuple = ()) -> CompiledGrammar:
     """The compiled grammar for (grammar text, start rule, tokenizer vocabulary), built once and cached."""
-    key = (grammar, start, id(vocab))
+    key = (grammar, start, id(vocab), tuple(import_paths))
     with _compiled_lock:
         hit = _compiled.get(key)
         if hit is not None and hit[0] is vocab:
             return hit[1]
-    cg = CompiledGrammar(grammar, start, vocab)
+    cg = CompiledGrammar(grammar, start, vocab, import_paths=tuple(import_paths))
     with _compiled_lock:
         _compiled[key] = (vocab, cg)
     return cg

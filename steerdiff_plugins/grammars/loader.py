@@ -18,16 +18,17 @@ _loaded: dict = {}
 _loaded_lock = threading.Lock()
 
 
-def load_lark(grammar: str, start: str):
+def load_lark(grammar: str, start: str, import_paths: tuple = ()):
     """``lark.Lark(grammar, start=start, parser="lalr", lexer="contextual")``, turning every failure into a
     GrammarError naming the rule or line. Cached per (grammar, start): the constraint's fail-fast check,
     the compiled engine and the validator of finished outputs share one instance (building the LALR table
-    of a large schema grammar takes most of a second)."""
-    key = (grammar, start)
+    of a large schema grammar takes most of a second). ``%import`` reaches lark's bundled grammars only,
+    unless ``import_paths`` names directories (``steerdiff.validate.check_grammar_imports``)."""
+    key = (grammar, start, tuple(import_paths))
     with _loaded_lock:
         hit = _loaded.get(key)
     if hit is None:
-        hit = _load_lark(grammar, start)
+        hit = _load_lark(grammar, start, tuple(import_paths))
         with _loaded_lock:
             if len(_loaded) >= 64:
                 _loaded.clear()
@@ -35,15 +36,18 @@ def load_lark(grammar: str, start: str):
     return hit
 
 
-def _load_lark(grammar: str, start: str):
+def _load_lark(grammar: str, start: str, import_paths: tuple = ()):
     import lark
     from lark.exceptions import GrammarError as LarkGrammarError
     from lark.exceptions import UnexpectedInput
 
+    from steerdiff.validate import check_grammar_imports
+
     if not isinstance(grammar, str) or not grammar.strip():
         raise GrammarError("the grammar is empty: give the text of a lark grammar")
+    check_grammar_imports(grammar, import_paths)
     try:
-        return lark.Lark(grammar, start=start, parser="lalr", lexer="contextual")
+        return lark.Lark(grammar, start=start, parser="lalr", lexer="contextual", import_paths=list(import_paths))
     except UnexpectedInput as exc:
         line = getattr(exc, "line", None)
         raise GrammarError(f"lark grammar syntax error at line {line}, column {getattr(exc, 'column', '?')}: {str(exc).strip().splitlines()[0]}") from None

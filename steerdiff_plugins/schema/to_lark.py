@@ -41,6 +41,7 @@ _ANNOTATIONS = {
 _HANDLED = {"type", "properties", "required", "items", "minItems", "maxItems", "enum", "const", "anyOf", "$ref"}
 _TYPES = ("object", "array", "string", "integer", "number", "boolean", "null")
 MAX_ITEMS_SPAN = 64
+MAX_MIN_ITEMS = 256  # the grammar writes minItems copies of an item; beyond this minItems is refused
 
 _TERMINALS = r"""
 JSTRING: /"(?:[^"\\\x00-\x1f]|\\["\\\/bfnrt]|\\u(?:[0-9a-cA-Ce-fE-F][0-9a-fA-F]{3}|[dD][0-7][0-9a-fA-F]{2}))*"/
@@ -274,6 +275,8 @@ class _Builder:
             raise ConstraintError(f"maxItems at {pointer} must be an integer >= minItems")
         if hi is not None and hi - lo > MAX_ITEMS_SPAN:
             raise UnsupportedSchemaError("maxItems", _ptr(pointer, "maxItems"), f"maxItems - minItems > {MAX_ITEMS_SPAN}")
+        if lo > MAX_MIN_ITEMS:  # the grammar writes minItems copies of the item: refused before building them
+            raise UnsupportedSchemaError("minItems", _ptr(pointer, "minItems"), f"minItems > {MAX_MIN_ITEMS} in the grammar engine")
         v = self.rule_for(items, _ptr(pointer, "items"))
         if hi == 0:
             return ['"[" "]"']

@@ -285,6 +285,8 @@ class _TreeGrammar:
         if hi is not None and hi - lo > MAX_TREE_SPAN:
             raise UnsupportedSchemaError("maxItems", getattr(node, "pointer", "#"),
                                          f"maxItems - minItems > {MAX_TREE_SPAN} in the grammar engine")
+        if lo > MAX_TREE_SPAN:  # rep() writes minItems copies of the item: refused before building them
+            raise UnsupportedSchemaError("minItems", getattr(node, "pointer", "#"), f"minItems > {MAX_TREE_SPAN} in the grammar engine")
 
         def rep(x: str, n_lo: int, n_hi):
             """x repeated n_lo..n_hi times (None: unbounded) as a lark expression."""
