@@ -26,7 +26,7 @@ GROUP = "steerdiff"
 BUILTIN = {
     "template": "steerdiff_plugins.template",
     "regex": "steerdiff_plugins.regex",
-    "json_schema": "steerdiff_plugins.jsonschema",
+    "json_schema": "steerdiff_plugins.json_schema",
     "guidance": "steerdiff_plugins.guidance",
     "grammar": "steerdiff_plugins.grammar",
     "copy": "steerdiff_plugins.copy",

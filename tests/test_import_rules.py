@@ -115,3 +115,17 @@ def test_core_modules_import_each_other_without_cycles():
         if n not in state:
             visit(n, [n])
     assert not cycles, "import cycles in the core:\n" + "\n".join(cycles)
+
+
+def test_builtin_plugin_table_matches_the_entry_points():
+    """``steerdiff.plugins.BUILTIN`` (how built-ins are found when autoload is off) names the same modules as
+    pyproject.toml's entry points, and each module imports."""
+    import importlib
+    import tomllib
+
+    from steerdiff.plugins import BUILTIN
+
+    eps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]["steerdiff"]
+    assert BUILTIN == eps
+    for module in BUILTIN.values():
+        importlib.import_module(module)
