@@ -28,15 +28,20 @@ def _where(who: str, name: str) -> str:
     return f"{who}: {name}" if who else name
 
 
+def _of_kind(name: str, value: Any, kind: type, want: str, none_ok: bool, who: str) -> Any:
+    """``value`` if it is an instance of ``kind`` (a bool never is: ``True`` is no length); else a ConfigError."""
+    if isinstance(value, bool) or not isinstance(value, kind):
+        want += " or None" if none_ok else ""
+        raise ConfigError(f"{_where(who, name)} must be {want}, got {type(value).__name__} {value!r:.40}")
+    return value
+
+
 def check_int(name: str, value: Any, *, lo: int | None = None, hi: int | None = None, none_ok: bool = False,
               who: str = "") -> int | None:
     """``value`` as an int in ``[lo, hi]`` (bool refused: ``True`` is no length). None only if ``none_ok``."""
     if value is None and none_ok:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        want = "an integer" + (" or None" if none_ok else "")
-        raise ConfigError(f"{_where(who, name)} must be {want}, got {type(value).__name__} {value!r:.40}")
-    v = int(value)
+    v = int(_of_kind(name, value, numbers.Integral, "an integer", none_ok, who))
     if (lo is not None and v < lo) or (hi is not None and v > hi):
         rng = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
         raise ConfigError(f"{_where(who, name)} must be an integer in {rng}, got {v}")
@@ -48,10 +53,7 @@ def check_float(name: str, value: Any, *, lo: float | None = None, hi: float | N
     """``value`` as a finite float in ``[lo, hi]`` (``(lo, hi]`` with ``lo_open``); nan and inf refused."""
     if value is None and none_ok:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        want = "a number" + (" or None" if none_ok else "")
-        raise ConfigError(f"{_where(who, name)} must be {want}, got {type(value).__name__} {value!r:.40}")
-    v = float(value)
+    v = float(_of_kind(name, value, numbers.Real, "a number", none_ok, who))
     if not math.isfinite(v):
         raise ConfigError(f"{_where(who, name)} must be a finite number, got {v}")
     if (lo is not None and (v <= lo if lo_open else v < lo)) or (hi is not None and v > hi):

@@ -7,28 +7,30 @@ from dataclasses import dataclass
 
 @dataclass
 class TrainConfig:
-    out: str
-    steps: int = 4000
-    seed: int = 0
-    batch_size: int = 32
-    lr: float = 1e-3
-    min_lr_ratio: float = 0.05
-    warmup: int = 200
-    weight_decay: float = 0.01
-    hidden: int = 256
-    layers: int = 4
-    heads: int = 4
-    intermediate: int = 1024
-    vocab_size: int = 6144
-    n_examples: int = 200_000
-    tokenizer_examples: int = 60_000
-    max_len: int = 256
-    max_extra_eos: int = 24
-    eps: float = 1e-3
-    log_every: int = 50
-    eval_every: int = 500
-    eval_n: int = 12
-    threads: int = 1
+    """One training run; ``python -m steerdiff.train`` exposes every field as ``--field-name``."""
+
+    out: str  # output directory: model, tokenizer, TRAINING.md, training_log.json
+    steps: int = 4000  # optimizer steps planned (the lr schedule spans them)
+    seed: int = 0  # data, initialisation and masking all follow it
+    batch_size: int = 32  # sequences per step
+    lr: float = 1e-3  # peak AdamW learning rate
+    min_lr_ratio: float = 0.05  # cosine decay ends at lr * this
+    warmup: int = 200  # linear warmup steps
+    weight_decay: float = 0.01  # on matrices only (not biases or norms)
+    hidden: int = 256  # model width
+    layers: int = 4  # transformer blocks
+    heads: int = 4  # attention heads
+    intermediate: int = 1024  # MLP width
+    vocab_size: int = 6144  # byte-level BPE trained on the data (unless a tokenizer is reused)
+    n_examples: int = 200_000  # examples built before training (cycled)
+    tokenizer_examples: int = 60_000  # of them, the ones the tokenizer is trained on
+    max_len: int = 256  # positions per sequence: prompt + canvas + [SEP]
+    max_extra_eos: int = 24  # canvas = target + U{0..this} [EOS] (padding the model learns to place)
+    eps: float = 1e-3  # t ~ U(eps, 1): the smallest masking rate
+    log_every: int = 50  # steps between log lines (and loss read-backs)
+    eval_every: int = 500  # steps between evaluations and checkpoints
+    eval_n: int = 12  # in-distribution evaluation examples
+    threads: int = 1  # torch CPU threads (a THREADS file in --out changes it while running)
     max_minutes: float = 0.0  # 0 = no wall-clock limit; otherwise stop (and save) when reached
     init_from: str = ""  # continue from a saved model dir (its tokenizer and weights; fresh optimizer)
     mix: str = "0.6,0.2,0.2"  # extraction,fill,plain proportions of the data

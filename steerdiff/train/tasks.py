@@ -403,29 +403,19 @@ def _note(facts, dis, rng) -> str:
     return rng.choice(["Note: ", "NB ", "memo - ", "", "todo: "]) + sep.join(parts)
 
 
+_RENDERERS = {"prose": _prose, "kv": _kv, "list": _list, "table": _table, "chat": _chat, "letter": _letter,
+              "email": _email, "note": _note}
+
+
 def render(fields: list[_Field], fk: Faker, rng: random.Random, shape: str | None = None) -> tuple[str, str]:
     """``(text, shape)`` stating every present field (and the distractors) in a shape from ``SHAPES``."""
     shape = shape or rng.choice(SHAPES)
     facts = _facts(fields, rng)
     dis = _distractors(fields, fk, rng)
-    if shape == "prose":
-        text = _prose(facts, dis, rng)
-    elif shape == "kv":
-        text = _kv(facts, dis, rng)
-    elif shape == "list":
-        text = _list(facts, dis, rng)
-    elif shape == "table":
-        text = _table(facts, dis, rng)
-    elif shape == "chat":
-        text = _chat(facts, dis, rng)
-    elif shape == "letter":
-        text = _letter(facts, dis, rng, fields)
-    elif shape == "email":
-        text = _email(facts, dis, rng, fields, fk)
-    elif shape == "note":
-        text = _note(facts, dis, rng)
-    else:
+    if shape not in _RENDERERS:
         raise ValueError(f"unknown text shape {shape!r}; choose one of {sorted(set(SHAPES))}")
+    extra = {"letter": (fields,), "email": (fields, fk)}.get(shape, ())  # the two shapes that greet someone
+    text = _RENDERERS[shape](facts, dis, rng, *extra)
     if rng.random() < 0.15:
         text = rng.choice(CHATTER) + ("\n" if "\n" in text else " ") + text
     if rng.random() < 0.15:
