@@ -125,8 +125,14 @@ def typical_maximal(schema: Any, root: Any = None, depth: int = 3) -> Any:
 
 def canvas_length(model, constraint, prompt_ids_len: int) -> int:
     """The canvas length ``fill`` uses for ``constraint`` (a ``JSONSchema``) after a prompt of this size."""
-    inst = typical_maximal(getattr(constraint, "_fill_schema", None) or constraint.schema)  # the original schema,
-    # also for an extractive constraint: its longest candidate spans would size the canvas far beyond typical values
+    # the original schema, also for an extractive constraint: its longest candidate spans would size the
+    # canvas far beyond typical values
+    return schema_canvas_length(model, getattr(constraint, "_fill_schema", None) or constraint.schema, prompt_ids_len)
+
+
+def schema_canvas_length(model, schema, prompt_ids_len: int) -> int:
+    """The canvas length ``fill`` uses for ``schema`` (a dict or bool) after a prompt of this size."""
+    inst = typical_maximal(schema)
     text = json.dumps(inst, ensure_ascii=False, separators=(",", ":"), default=str)
     n = len(model.tokenizer.encode(text, add_special_tokens=False))
     want = int(n * 1.25) + 4
@@ -144,12 +150,18 @@ def _constraint(schema_or_model, **kw):
         constraint = types["json_schema"][0](schema_or_model, **kw)
         regex = getattr(getattr(constraint, "_compiled", None), "regex", None)
         if regex is not None:  # build the byte automaton now (it is cached): too large -> the grammar engine
+            from steerdiff_plugins.compile_budget import CompileBudgetExceeded
             from steerdiff_plugins.tokendfa import byte_dfa
 
             try:
                 byte_dfa(regex)
             except AutomatonTooLarge as big:
                 raise UnsupportedSchemaError("size", "#", str(big)) from None
+            except CompileBudgetExceeded as over:  # name the subschema with the largest count
+                from steerdiff_plugins.jsonschema_regex import largest_count
+
+                where, what = largest_count(constraint._compiled.node)
+                raise UnsupportedSchemaError("size", where, f"{what}: {over.what}") from None
         return constraint
     except UnsupportedSchemaError as exc:
         if exc.keyword not in ("$ref", "size") or "grammar" not in types:
@@ -171,14 +183,14 @@ def _constraint(schema_or_model, **kw):
             from steerdiff_plugins.grammar_jsonschema import tree_to_lark
             from steerdiff_plugins.jsonschema_regex import compile_tree
 
-            depth = {k: kw[k] for k in ("max_depth", "max_items", "max_string") if k in kw}
+            depth = {k: kw[k] for k in ("max_depth", "max_items", "max_string", "capacity") if k in kw}
             try:
                 grammar = tree_to_lark(compile_tree(narrowed, **depth)[0])
             except UnsupportedSchemaError as texc:
                 reasons.append(str(texc))
         if grammar is None:  # recursion as rules, or a tree over the node limit: the schema-level grammar
             try:
-                grammar = schema_to_lark(narrowed)
+                grammar = schema_to_lark(narrowed, capacity=kw.get("capacity"))
             except UnsupportedSchemaError as gexc:
                 reasons.append(str(gexc))
                 raise UnsupportedSchemaError(exc.keyword, exc.pointer, f"{exc.why}; the grammar engine cannot take it "
@@ -217,6 +229,28 @@ def _grammar_value(constraint, text: str):
     return validated_value(text, cls(schema), constraint._fill_model, "fill")
 
 
+def _plain_schema(schema_or_model):
+    """The JSON Schema of a pydantic model class (or a JSON string), else the argument itself."""
+    if isinstance(schema_or_model, type) and hasattr(schema_or_model, "model_json_schema"):
+        from steerdiff_plugins.jsonschema_regex import schema_from_pydantic
+
+        return schema_from_pydantic(schema_or_model)
+    if isinstance(schema_or_model, str):
+        try:
+            return json.loads(schema_or_model)
+        except json.JSONDecodeError:
+            return {}  # the constraint reports it
+    return schema_or_model
+
+
+def _capacity(model, length: int) -> int:
+    """The bucketed byte capacity of a canvas of ``length`` tokens of the model's tokenizer."""
+    from steerdiff.vocab import vocab_for
+    from steerdiff_plugins.canvas_bounds import canvas_capacity
+
+    return canvas_capacity(length, vocab_for(model.tokenizer))
+
+
 def fill(model, schema_or_pydantic_model, text_or_list, *, length: int | None = None, steps: int | None = None,
          schedule: str = "low_confidence", seed: int = 0, max_depth: int = 3, max_items: int | None = None,
          copy: float | None = None, extract: bool = False, **generate_kwargs):
@@ -236,12 +270,14 @@ def fill(model, schema_or_pydantic_model, text_or_list, *, length: int | None = 
     texts = [text_or_list] if single else list(text_or_list)
     if not texts or not all(isinstance(t, str) for t in texts):
         raise ConfigError("fill needs a text or a non-empty list of texts")
-    if extract:
-        rows = [_constraint(schema_or_pydantic_model, max_depth=max_depth, max_items=max_items, extract_from=t) for t in texts]
-    else:
-        rows = [_constraint(schema_or_pydantic_model, max_depth=max_depth, max_items=max_items)] * len(texts)
     if length is None:  # sized from the original schema (the same for every row), after the longest prompt
-        length = canvas_length(model, rows[0], max(len(model.prompt_ids(t)) for t in texts))
+        length = schema_canvas_length(model, _plain_schema(schema_or_pydantic_model), max(len(model.prompt_ids(t)) for t in texts))
+    cap = _capacity(model, length)  # bounds the canvas cannot reach are not built (steerdiff_plugins.canvas_bounds)
+    if extract:
+        rows = [_constraint(schema_or_pydantic_model, max_depth=max_depth, max_items=max_items, extract_from=t, capacity=cap)
+                for t in texts]
+    else:
+        rows = [_constraint(schema_or_pydantic_model, max_depth=max_depth, max_items=max_items, capacity=cap)] * len(texts)
     if steps is None:
         steps = max(1, length // 4)
     steps = min(steps, length)

@@ -81,8 +81,12 @@ def regex_to_byte_dfa(regex: str, name: str) -> ByteDFA:
     import interegular
     from interegular.fsm import anything_else
 
+    from steerdiff_plugins.compile_budget import INTEREGULAR_EXPANSION, expansion
+
     for old, new in _REWRITES:
         regex = regex.replace(old, new)
+    if expansion(regex, INTEREGULAR_EXPANSION) > INTEREGULAR_EXPANSION:
+        return _counted_terminal(regex, name)  # interegular is quadratic in counted copies
     try:
         fsm = interegular.parse_pattern(regex).to_fsm()
     except Exception as exc:  # interegular cannot express it (lookaround, backreference)
@@ -156,6 +160,26 @@ def regex_to_byte_dfa(regex: str, name: str) -> ByteDFA:
     trans = np.array([rows[k] for k in keys], dtype=np.int32).reshape(len(keys), 256)
     accept = np.array([k[0] == "s" and k[1] in fsm.finals for k in keys], dtype=bool)
     return ByteDFA(trans, accept)
+
+
+def _counted_terminal(regex: str, name: str) -> ByteDFA:
+    """A terminal with large counted repetitions through the regular engine's byte automaton
+    (``tokendfa.byte_dfa``: outlines_core, the exact ``re.fullmatch`` language lark lexes with), under the
+    byte-automaton budget (``compile_budget``)."""
+    from steerdiff.errors import ConstraintError
+
+    from steerdiff_plugins.compile_budget import CompileBudgetExceeded
+    from .tokendfa import byte_dfa
+
+    try:
+        bd = byte_dfa(regex)
+    except CompileBudgetExceeded as exc:
+        raise CompileBudgetExceeded("terminal automaton", f"terminal {name}", exc.what) from None
+    except ConstraintError as exc:
+        raise GrammarError(f"terminal {name}: pattern /{regex}/ could not be compiled: {exc}") from None
+    trans = bd.ctrans[:, bd.bcls].astype(np.int32)  # (S+1, 256), the dead sink last
+    trans[trans == bd.dead] = -1
+    return ByteDFA(np.ascontiguousarray(trans[:-1]), bd.accept[:-1].copy(), initial=int(bd.start))
 
 
 # --------------------------------------------------------------------------------------------------

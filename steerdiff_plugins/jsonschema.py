@@ -32,13 +32,16 @@ class JSONSchema(Constraint):
     model class). ``max_depth``: recursion/any-value nesting unrolled; ``max_items``: array cap where the
     schema sets no ``maxItems``; ``max_string``: string cap where it sets no ``maxLength`` (None: none).
     ``extract_from``: a source text; free strings and numbers must then be copied from it
-    (``steerdiff.extractive``); outputs are still validated against the original schema."""
+    (``steerdiff.extractive``); outputs are still validated against the original schema.
+    ``capacity``: the most bytes the span's text can hold (``canvas_bounds.canvas_capacity``; ``fill`` sets
+    it): length bounds beyond it compile as absent, the same language on such a span, and a span that could
+    hold more is refused at prepare. None: every bound is built."""
 
     type_name = "json_schema"
     guarantee = "exact"
 
     def __init__(self, schema, span=None, max_depth: int = 3, max_items: int | None = None, max_string: int | None = None,
-                 extract_from: str | None = None):
+                 extract_from: str | None = None, capacity: int | None = None):
         self.model = schema if _is_pydantic_class(schema) else None
         if self.model is not None:
             schema = schema_from_pydantic(self.model)
@@ -67,7 +70,9 @@ class JSONSchema(Constraint):
             from steerdiff.extractive import extractive_schema
 
             self.compiled_schema = extractive_schema(schema, extract_from)
-        self._compiled = compile_schema(self.compiled_schema, max_depth=max_depth, max_items=max_items, max_string=max_string)
+        self.capacity = capacity
+        self._compiled = compile_schema(self.compiled_schema, max_depth=max_depth, max_items=max_items, max_string=max_string,
+                                        capacity=capacity)
         to_engine_regex(self._compiled.regex)
         if span is not None:
             s, e = (int(x) for x in span)
@@ -80,6 +85,17 @@ class JSONSchema(Constraint):
 
     def regex(self) -> str:
         return self._compiled.regex
+
+    def regex_on(self, positions: int, vocab) -> str:
+        """The regex for a span of ``positions`` tokens of ``vocab``: compiled for that span's capacity
+        (``canvas_bounds``) when the constraint was built without one, so bounds the span cannot reach are
+        not built."""
+        if self.capacity is not None:
+            return self._compiled.regex
+        from steerdiff_plugins.canvas_bounds import canvas_capacity
+
+        return compile_schema(self.compiled_schema, max_depth=self.max_depth, max_items=self.max_items,
+                              max_string=self.max_string, capacity=canvas_capacity(positions, vocab)).regex
 
     def describe(self) -> str:
         title = self.model.__name__ if self.model is not None else (self.schema.get("title") if isinstance(self.schema, dict) else None)

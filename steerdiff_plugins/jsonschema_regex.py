@@ -49,6 +49,10 @@ Narrowings (the language is a subset of the valid instances; each is deliberate 
     ``minProperties`` promotes optional properties to required, ``maxProperties`` drops optional ones;
   * anyOf branches that use an unsupported keyword are refused (never dropped silently).
 
+With ``capacity`` (the most bytes the canvas holds, ``canvas_bounds``), length, item, property and pattern
+repetition bounds no text of that size reaches are compiled as absent, and minimums beyond it as empty: the
+language is unchanged on texts of at most ``capacity`` bytes (a map's ``maxProperties`` then compiles too).
+
 Everything else that constrains instances raises ``UnsupportedSchemaError(keyword, pointer, why)``.
 """
 
@@ -58,6 +62,7 @@ import json
 import math
 import re
 import sys
+import time
 import urllib.parse
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from fractions import Fraction
@@ -65,6 +70,7 @@ from functools import lru_cache
 from typing import Any
 
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError
+from steerdiff_plugins.canvas_bounds import fit_count
 
 __all__ = ["schema_to_regex", "canonical_dumps", "schema_from_pydantic", "compile_schema", "compile_tree", "CompiledSchema"]
 
@@ -544,7 +550,9 @@ def _set_ranges(items, positive_context=True):
     return ranges, negate
 
 
-def _translate_seq(seq, top=False) -> str:
+def _translate_seq(seq, top=False, cap=None) -> str | None:
+    """Content regex of a parsed pattern sequence; None when no string of it fits a text of ``cap`` bytes
+    (repetition counts the canvas cannot reach are dropped, see ``canvas_bounds``; ``cap`` None: none)."""
     out = []
     items = list(seq)
     for i, (op, av) in enumerate(items):
@@ -567,18 +575,32 @@ def _translate_seq(seq, top=False) -> str:
                 raise _PatternError("empty character class")
             out.append(r)
         elif name == "BRANCH":
-            out.append(_alt([_translate_seq(s) for s in av[1]]) if len(av[1]) > 1 else _translate_seq(av[1][0]))
+            alts = [x for x in (_translate_seq(s, cap=cap) for s in av[1]) if x is not None]
+            if not alts:
+                return None
+            out.append(_alt(alts) if len(alts) > 1 else alts[0])
         elif name == "SUBPATTERN":
             group, add_flags, del_flags, sub = av
             if add_flags or del_flags:
                 raise _PatternError("inline flags")
-            out.append(_group(_translate_seq(sub)))
+            inner = _translate_seq(sub, cap=cap)
+            if inner is None:
+                return None
+            out.append(_group(inner))
         elif name in ("MAX_REPEAT", "MIN_REPEAT"):
             lo, hi, sub = av
-            inner = _translate_seq(sub)
+            hi = None if hi == _sre_c.MAXREPEAT else hi
+            if cap is not None:  # a pattern character writes at least one byte of JSON text
+                lo, hi = fit_count(lo, hi, sub.getwidth()[0], cap)
+                if hi is not None and hi < lo:
+                    return None
+            inner = _translate_seq(sub, cap=cap)
+            if inner is None:
+                if lo > 0:
+                    return None
+                continue
             if not inner:
                 continue
-            hi = None if hi == _sre_c.MAXREPEAT else hi
             if hi == 0:
                 continue
             out.append(_rep(_group(inner), lo, hi))
@@ -594,12 +616,12 @@ def _translate_seq(seq, top=False) -> str:
 _ONE_CHAR = {"LITERAL", "NOT_LITERAL", "ANY", "IN", "CATEGORY"}
 
 
-def _bounded_pattern(pattern: str, lo: int, hi: int | None):
+def _bounded_pattern(pattern: str, lo: int, hi: int | None, cap: int | None = None):
     """Content regex of the strings matching ``pattern`` whose length is in ``[lo, hi]``, for the one shape
     where that intersection is a matter of bounds: a pattern anchored at both ends whose items are single
     characters and repeats of a single character, at most one of them of variable count. The variable
     repeat's bounds absorb the length bounds. Returns None for any other pattern, False for an empty
-    intersection."""
+    intersection (also on a canvas of ``cap`` bytes)."""
     try:
         seq = list(_sre_parse.parse(pattern, 0))
     except re.error:
@@ -625,7 +647,8 @@ def _bounded_pattern(pattern: str, lo: int, hi: int | None):
         else:
             return None
     if var is None:
-        return _translate_seq(body) if lo <= fixed and (hi is None or fixed <= hi) else False
+        rx = _translate_seq(body, cap=cap) if lo <= fixed and (hi is None or fixed <= hi) else None
+        return False if rx is None else rx
     i, a, b = var
     na = max(a, lo - fixed)
     nb = b if hi is None else (hi - fixed if b is None else min(b, hi - fixed))
@@ -634,14 +657,17 @@ def _bounded_pattern(pattern: str, lo: int, hi: int | None):
     op, av = body[i]
     body = body[:i] + [(op, (na, _sre_c.MAXREPEAT if nb is None else nb, av[2]))] + body[i + 1:]
     try:
-        return _translate_seq(body)
+        rx = _translate_seq(body, cap=cap)
     except _PatternError:
         return None
+    return False if rx is None else rx
 
 
-def pattern_to_regex(pattern: str) -> str:
+def pattern_to_regex(pattern: str, cap: int | None = None) -> str | None:
     """Regex for the canonical JSON string *content* (between the quotes) of strings in which
-    `pattern` matches somewhere (re.search semantics, ECMA-262/Python common subset)."""
+    `pattern` matches somewhere (re.search semantics, ECMA-262/Python common subset). With ``cap``:
+    repetition counts a text of ``cap`` bytes cannot reach are dropped (``canvas_bounds``), and None
+    when no such string fits."""
     try:
         parsed = _sre_parse.parse(pattern, 0)
     except re.error as e:
@@ -668,9 +694,10 @@ def pattern_to_regex(pattern: str) -> str:
         end = bool(b) and str(b[-1][0]) == "AT" and str(b[-1][1]) in ("AT_END", "AT_END_STRING")
         if end:
             b = b[:-1]
-        body = _translate_seq(b)
-        alts.append(("" if start else anyrun) + body + ("" if end else anyrun))
-    return _alt(alts)
+        body = _translate_seq(b, cap=cap)
+        if body is not None:
+            alts.append(("" if start else anyrun) + body + ("" if end else anyrun))
+    return _alt(alts) if alts else None
 
 
 # ----------------------------------------------------------------------------------------------- nodes
@@ -999,9 +1026,14 @@ def _detect_draft(root) -> int:
 
 
 class _Compiler:
-    def __init__(self, root, max_depth, max_items, max_string):
+    def __init__(self, root, max_depth, max_items, max_string, capacity=None):
         self.root = root
         self.max_depth, self.max_items, self.max_string = max_depth, max_items, max_string
+        self.cap = capacity  # bytes the canvas holds (None: unknown); see canvas_bounds
+        self.too_long: list[str] = []  # minimum lengths/counts no text of `cap` bytes reaches
+        from steerdiff_plugins.compile_budget import SCHEMA_SECONDS
+
+        self.deadline = time.perf_counter() + SCHEMA_SECONDS
         self.draft = _detect_draft(root)
         self.ref_counts: dict[str, int] = {}
         self.notes: list[str] = []
@@ -1092,10 +1124,22 @@ class _Compiler:
 
     # ---- main entry
     def node(self, s, ptr="#", base="") -> Node:
+        """The node of subschema ``s`` at ``ptr``, tagged with its pointer (budget errors name it)."""
         self.visited += 1
         if self.visited > MAX_NODES:
             raise UnsupportedSchemaError("size", ptr, f"more than {MAX_NODES} subschemas after unrolling "
                                                       "$ref (lower max_depth)")
+        if self.visited % 256 == 0 and time.perf_counter() > self.deadline:
+            from steerdiff_plugins.compile_budget import SCHEMA_SECONDS
+
+            raise UnsupportedSchemaError("size", ptr, f"compile stage 'schema' over its budget of {SCHEMA_SECONDS} s "
+                                                      f"({self.visited} subschemas visited)")
+        n = self._node(s, ptr, base)
+        if "pointer" not in n.__dict__:
+            n.pointer = ptr
+        return n
+
+    def _node(self, s, ptr, base) -> Node:
         if s is True:
             return AnyValue(max(0, self.max_depth - self.nest), self.max_items)
         if s is False:
@@ -1561,12 +1605,20 @@ class _Compiler:
             if content is not None:
                 raise UnsupportedSchemaError("pattern", _ptr(ptr, "pattern"), "pattern together with format")
             try:
-                content = pattern_to_regex(s["pattern"])
+                content = pattern_to_regex(s["pattern"], self.cap)
             except _PatternError as e:
                 raise UnsupportedSchemaError("pattern", _ptr(ptr, "pattern"), f"{s['pattern']!r}: {e}") from None
+            if content is None:
+                self.too_long.append(f"pattern at {_ptr(ptr, 'pattern')}")
+                return Str(1, 0)
+        if hi is None and self.max_string is not None and content is None:
+            hi = max(lo, self.max_string)
+        lo, hi = self._fit(lo, hi, 1, ptr, "minLength")  # a character writes at least one byte
+        if hi is not None and hi < lo:
+            return Str(1, 0)
         if content is not None:
             if lo > 0 or hi is not None:
-                bounded = _bounded_pattern(s["pattern"], lo, hi) if "pattern" in s and fmt not in FORMATS else None
+                bounded = _bounded_pattern(s["pattern"], lo, hi, self.cap) if "pattern" in s and fmt not in FORMATS else None
                 if bounded is None:
                     kw = "minLength" if lo > 0 else "maxLength"
                     raise UnsupportedSchemaError(kw, _ptr(ptr, kw), "length bounds together with pattern/format "
@@ -1576,9 +1628,14 @@ class _Compiler:
                     return Str(1, 0)  # empty: no string of the pattern has a length in bounds
                 content = bounded
             return Str(content=content)
-        if hi is None and self.max_string is not None:
-            hi = max(lo, self.max_string)
         return Str(lo, hi)
+
+    def _fit(self, lo, hi, unit, ptr, min_kw):
+        """``canvas_bounds.fit_count`` on the compile's capacity; records a minimum the canvas cannot hold."""
+        lo2, hi2 = fit_count(lo, hi, unit, self.cap)
+        if hi2 is not None and hi2 < lo2:
+            self.too_long.append(f"{min_kw} {lo} at {_ptr(ptr, min_kw)}")
+        return lo2, hi2
 
     # ---- numbers
     def _number(self, s, ptr, integer):
@@ -1687,6 +1744,9 @@ class _Compiler:
                                              "(supported: at most one item, or arrays of enum values)")
         if hi is None and self.max_items is not None and not unique_enum:
             hi = max(lo, self.max_items)
+        lo, hi = self._fit(lo, hi, 2, ptr, "minItems")  # an item past the first writes a comma and a byte
+        if hi is not None and hi < lo:
+            return Empty()
         a = Arr(prefix, items, lo, hi, unique_enum=unique_enum)
         if unique_enum and lo == 1:
             a.lo = 1
@@ -1826,6 +1886,8 @@ class _Compiler:
             raise UnsupportedSchemaError("minProperties", ptr, "duplicate keys make counting keys non-regular")
         if maxp is not None and maxp == 0:
             return Obj([])
+        if maxp is not None and fit_count(0, maxp, 5, self.cap)[1] is None:
+            maxp = None  # an entry past the first writes at least ',"":0': no canvas text holds more than maxp
         if maxp is not None:
             raise UnsupportedSchemaError("maxProperties", ptr, "duplicate keys make counting keys non-regular")
         try:
@@ -1841,6 +1903,29 @@ class _Compiler:
         if value.empty:
             return Obj([])
         return Obj([], map_key=key, map_value=value)
+
+
+def largest_count(node: Node) -> tuple[str, str]:
+    """``(pointer, description)`` of the largest repetition count in a compiled tree (a string's length
+    bounds, an array's item bounds): what a byte-automaton budget error names."""
+    best, seen, todo = (-1, "#", ""), set(), [node]
+    while todo:
+        n = todo.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if isinstance(n, Str) and n.content is None:
+            c = n.hi if n.hi is not None else n.lo
+            best = max(best, (c, getattr(n, "pointer", "#"), f"string length bounds {n.lo}..{n.hi}"), key=lambda x: x[0])
+        elif isinstance(n, Arr):
+            c = n.hi if n.hi is not None else n.lo
+            best = max(best, (c, getattr(n, "pointer", "#"), f"array item bounds {n.lo}..{n.hi}"), key=lambda x: x[0])
+            todo += list(n.prefix) + ([n.items] if n.items is not None else [])
+        elif isinstance(n, Obj):
+            todo += [x for _, x, _ in n.props] + ([n.map_value] if n.map_value is not None else [])
+        elif isinstance(n, Union):
+            todo += list(n.alts)
+    return best[1], best[2]
 
 
 def _languages_meet(rx_a: str, rx_b: str) -> bool:
@@ -1920,7 +2005,7 @@ def _cache_key(schema, *options) -> tuple:
 
 
 def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
-                 max_string: int | None = None) -> tuple[Node, list[str]]:
+                 max_string: int | None = None, capacity: int | None = None) -> tuple[Node, list[str]]:
     """The compiled tree of `schema` and the narrowings applied, without building its regex (the grammar
     engine takes a tree whose regex would be too large: see ``grammar_jsonschema.tree_to_lark``). Raises
     like :func:`compile_schema`, except for the ``size`` of the regex."""
@@ -1930,11 +2015,11 @@ def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
         raise ConstraintError(f"max_depth must be a non-negative int, got {max_depth!r}")
     if schema is False:
         raise ConstraintError("schema is false: empty language")
-    key = _cache_key(schema, max_depth, max_items, max_string)
+    key = _cache_key(schema, max_depth, max_items, max_string, capacity)
     hit = _TREES.get(key)  # fill builds the tree again when the regex turns out too large
     if hit is not None:
         return hit
-    comp = _Compiler(schema, max_depth, max_items, max_string)
+    comp = _Compiler(schema, max_depth, max_items, max_string, capacity)
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old, 20000))
     try:
@@ -1946,6 +2031,9 @@ def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
         raise UnsupportedSchemaError("$ref", "#", "schema nesting too deep to unroll") from None
     finally:
         sys.setrecursionlimit(old)
+    if node.empty and comp.too_long:
+        raise ConstraintError(f"schema admits no instance that fits a canvas of {capacity} bytes: "
+                              f"{comp.too_long[0]} needs more; raise length")
     if node.empty:
         raise ConstraintError("schema admits no instance: empty language")
     if len(_TREES) > 64:
@@ -1955,15 +2043,18 @@ def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
 
 
 def compile_schema(schema, *, max_depth: int = 3, max_items: int | None = None,
-                   max_string: int | None = None) -> CompiledSchema:
+                   max_string: int | None = None, capacity: int | None = None) -> CompiledSchema:
     """Compile `schema` (dict or bool) into a CompiledSchema. Raises UnsupportedSchemaError naming the
     keyword and JSON pointer for anything not expressible exactly, ConstraintError for an empty language
-    or a malformed schema."""
-    key = _cache_key(schema, max_depth, max_items, max_string)
+    or a malformed schema. ``capacity``: the most bytes the canvas holds (``canvas_bounds``); bounds no
+    text of that size reaches are compiled as absent, so the language is the schema's only on texts of at
+    most ``capacity`` bytes (None: no such assumption)."""
+    key = _cache_key(schema, max_depth, max_items, max_string, capacity)
     hit = _CACHE.get(key)
     if hit is not None:
         return hit
-    node, notes = compile_tree(schema, max_depth=max_depth, max_items=max_items, max_string=max_string)
+    node, notes = compile_tree(schema, max_depth=max_depth, max_items=max_items, max_string=max_string,
+                               capacity=capacity)
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old, 20000))
     try:
@@ -1977,10 +2068,11 @@ def compile_schema(schema, *, max_depth: int = 3, max_items: int | None = None,
 
 
 def schema_to_regex(schema, *, max_depth: int = 3, max_items: int | None = None,
-                    max_string: int | None = None) -> str:
+                    max_string: int | None = None, capacity: int | None = None) -> str:
     """Regex (Python re / interegular / Rust regex common dialect) of canonical JSON texts valid under
     `schema`. See the module docstring for the canonical form and the narrowings."""
-    return compile_schema(schema, max_depth=max_depth, max_items=max_items, max_string=max_string).regex
+    return compile_schema(schema, max_depth=max_depth, max_items=max_items, max_string=max_string,
+                          capacity=capacity).regex
 
 
 def canonical_dumps(instance, schema, *, max_depth: int = 3, max_items: int | None = None,

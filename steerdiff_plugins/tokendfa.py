@@ -306,6 +306,9 @@ def byte_dfa(pattern: str) -> ByteDFA:
     start and able to reach acceptance, no two states with the same future (see ``dfamin``)."""
     # a start marker too: without it the engine's construction can blow up exponentially when the pattern
     # starts with a byte its body repeats (``"(?:[^"\\]|\\.){0,16}"`` took 4 s, ``{0,20}`` 80 s; 3 ms with it)
+    from steerdiff_plugins.compile_budget import check_expansion
+
+    check_expansion(pattern, "byte automaton", "regex")  # the Rust builder cannot be interrupted: estimate first
     engine = _esc(SENTINEL) + to_engine_regex(pattern)
     import outlines_core
 
@@ -1396,6 +1399,20 @@ def span_of(constraint, length: int) -> tuple[int, int]:
     return s, e
 
 
+def _check_capacity(constraint, positions: int, vocab) -> None:
+    """A constraint compiled for a canvas capacity (``canvas_bounds``) may only run on spans it covers."""
+    cap = getattr(constraint, "capacity", None)
+    if cap is None:
+        return
+    from steerdiff_plugins.canvas_bounds import max_token_bytes
+
+    need = positions * max_token_bytes(vocab)
+    if need > cap:
+        raise ConstraintError(f"{constraint.type_name} constraint {constraint.describe()} was compiled for a text of at most "
+                              f"{cap} bytes, but its span of {positions} tokens can hold {need}; compile it with "
+                              f"capacity >= {need} (or None)")
+
+
 class RegularHooks:
     """``prepare`` / ``adjust_logits`` / ``check_commit`` / ``finalize`` for constraints exposing
     ``regex() -> str`` and ``check_text(text, result)``. ``key``: this plugin's key in ``run.state``."""
@@ -1412,7 +1429,8 @@ class RegularHooks:
         for row, c in run.constraints_of(self.classes):
             vocab = vocab or vocab_for(run.tokenizer)
             s, e = span_of(c, run.length)
-            pattern = c.regex()
+            _check_capacity(c, e - s, vocab)
+            pattern = c.regex_on(e - s, vocab) if hasattr(c, "regex_on") else c.regex()
             dfa = compile_token_dfa(pattern, vocab, run.fill_id)
             what = f"{c.type_name} constraint {c.describe()} on row {row}"
             if dfa.min_tokens < 0:
