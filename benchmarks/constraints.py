@@ -173,8 +173,8 @@ _FILL = None
 def _compile_stages(conn, schema, do_token):
     """Compile one schema with cold caches, timing each stage; sends a dict per finished stage."""
     from steerdiff.errors import ConstraintError, UnsupportedSchemaError
-    from steerdiff_plugins import jsonschema_regex as jr
-    from steerdiff_plugins import tokendfa as td
+    from steerdiff_plugins.schema import compiled as jr
+    from steerdiff_plugins.automata import token_walk as td
 
     td.cache_clear()
     jr._CACHE.clear()
@@ -317,12 +317,12 @@ def compile_one(schema, do_token: bool, timeout: float, fresh: bool = False, eng
 def part_compile(args):
     global _VOCAB, _FILL
     from steerdiff.vocab import vocab_for
-    from steerdiff_plugins import jsonschema_regex as jr
-    from steerdiff_plugins import tokendfa as td
+    from steerdiff_plugins.schema import compiled as jr
+    from steerdiff_plugins.automata import byte_level, token_walk as td
 
     tok = benchmark_tokenizer()
     _VOCAB, _FILL = vocab_for(tok), tok.eos_token_id
-    td._byte_vocabulary()  # process-wide, not per pattern: built before forking
+    byte_level._byte_vocabulary()  # process-wide, not per pattern: built before forking
     t0 = time.perf_counter()
     td._flat_vocab(_VOCAB)  # per tokenizer, not per pattern (like vocab_for): built once before forking
     flat_ms = 1000 * (time.perf_counter() - t0)
@@ -484,8 +484,8 @@ def _mask_steps(schema, tok, vocab, fill_id, rng, n_steps: int = 24):
     import llguidance.numpy as lnp
     import numpy as np
 
-    from steerdiff_plugins import jsonschema_regex as jr
-    from steerdiff_plugins import tokendfa as td
+    from steerdiff_plugins.automata import token_walk as td
+    from steerdiff_plugins.schema import compiled as jr
 
     comp = jr.compile_schema(schema)
     text = jr.sample_text(comp.regex, rng)
@@ -531,11 +531,11 @@ def part_llguidance(args):
     import llguidance.hf
 
     from steerdiff.vocab import vocab_for
-    from steerdiff_plugins import tokendfa as td
+    from steerdiff_plugins.automata import byte_level, token_walk as td
 
     tok = benchmark_tokenizer()
     _VOCAB, _FILL = vocab_for(tok), tok.eos_token_id
-    td._byte_vocabulary()
+    byte_level._byte_vocabulary()
     td._flat_vocab(_VOCAB)
     _LLTOK = llguidance.hf.from_tokenizer(tok, n_vocab=len(tok))
     _drop_worker()  # the worker must inherit _LLTOK
@@ -618,8 +618,8 @@ def build_model(tok):
 
 def github_easy_forms(k: int):
     """The first ``k`` Github_easy schemas (file order) that compile to a small automaton (form-sized)."""
-    from steerdiff_plugins import tokendfa as td
-    from steerdiff_plugins.jsonschema_regex import compile_schema
+    from steerdiff_plugins.automata import token_walk as td
+    from steerdiff_plugins.schema.compiled import compile_schema
 
     d = json.loads((DATA / "Github_easy.json").read_text())
     out = []
@@ -707,7 +707,7 @@ def part_steps(args):
     import torch
 
     import steerdiff as sd
-    from steerdiff_plugins import jsonschema as jsp
+    from steerdiff_plugins import json_schema as jsp
 
     torch.set_num_threads(2)
     tok = benchmark_tokenizer(with_mask=True)

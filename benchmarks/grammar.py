@@ -101,7 +101,7 @@ def main():
     from transformers import BertConfig, BertForMaskedLM
 
     from steerdiff.vocab import vocab_for
-    from steerdiff_plugins.grammar_engine import compile_grammar
+    from steerdiff_plugins.grammars.compiled import compile_grammar
 
     tok = smollm_tokenizer()
     voc = vocab_for(tok)

@@ -120,7 +120,7 @@ def main(argv=None) -> int:
     import steerdiff as sd
     from steerdiff.adapters import default_model_dir
     from steerdiff.rewrite import parse_template, plan_template
-    from steerdiff_plugins.classifiers import get_classifier
+    from steerdiff_plugins.scoring.classifiers import get_classifier
 
     from rewrite_data import heldout
 

@@ -31,7 +31,7 @@ import jsonschema
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError  # noqa: E402
-from steerdiff_plugins.jsonschema_regex import compile_schema, sample_text  # noqa: E402
+from steerdiff_plugins.schema.compiled import compile_schema, sample_text  # noqa: E402
 from steerdiff.fill import _constraint as fill_constraint  # noqa: E402
 
 DATA = REPO / ".." / "shared" / "testdata"

@@ -5,7 +5,7 @@ A scorer is any object with ``labels`` and ``score(texts) -> [[score per label],
     python examples/guidance_reranker.py
 """
 import steerdiff as sd
-from steerdiff_plugins.classifiers import register_classifier
+from steerdiff_plugins.scoring.classifiers import register_classifier
 
 
 class Politeness:

@@ -38,6 +38,26 @@ class Constraint:
         clone.span = (start, end)
         return clone
 
+    def describe(self) -> str:
+        """A short human-readable form for error messages (``regex constraint '[a-z]+' ...``); the repr by default."""
+        return repr(self)
+
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
         return f"{type(self).__name__}({fields})"
+
+
+class RegularConstraint(Constraint):
+    """A constraint whose language is regular: a plugin's regular-language hooks compile :meth:`regex` to an
+    exact token automaton and call :meth:`check_text` on every finished span (the built-in ``regex``,
+    ``choice`` and ``json_schema`` types; see ``steerdiff_plugins.automata.regular_hooks``)."""
+
+    def regex(self) -> str:
+        """The span's language as a Python-dialect regex (full match, regular features only)."""
+        raise NotImplementedError(f"{type(self).__name__} must define regex()")
+
+    def check_text(self, text: str, result: Any) -> None:
+        """Check a finished span's ``text`` independently of the automaton (``re.fullmatch``, a JSON validator)
+        and raise :class:`steerdiff.errors.ValidationFailed` if it fails; may set ``result.value`` (the
+        :class:`steerdiff.Result` of the row)."""
+        raise NotImplementedError(f"{type(self).__name__} must define check_text()")

@@ -3,7 +3,8 @@
     sd.fill(model, Person, text, extract=True)
 
 Filling a form from a text, a free ``string`` or ``number`` field should hold a span of that text, not a
-value the model invents. :func:`extractive_schema` narrows a JSON Schema to that: every free string
+value the model invents. This module reads the candidates from a text; the json_schema plugin's
+``steerdiff_plugins.schema.extractive.extractive_schema`` narrows a JSON Schema to that: every free string
 subschema (``type: string`` without ``enum``/``const``) becomes an ``enum`` of the text's candidate spans
 that the subschema itself accepts (so ``pattern``, ``format``, ``minLength``... still hold), and every
 free ``integer``/``number`` subschema an ``enum`` of the numbers written in the text that it accepts.
@@ -133,44 +134,3 @@ def candidate_times(text: str) -> list[str]:
                 h = 0
         out.setdefault(f"{h:02d}:{mi:02d}")
     return list(out)
-
-
-def _free(node: dict, kind: str) -> bool:
-    t = node.get("type")
-    return t == kind and "enum" not in node and "const" not in node and "$ref" not in node
-
-
-def extractive_schema(schema: Any, text: str) -> Any:
-    """A copy of ``schema`` whose free strings and numbers are narrowed to what ``text`` contains."""
-    import jsonschema
-
-    from steerdiff_plugins.jsonschema_regex import FORMATS
-
-    spans, numbers = candidate_spans(text), candidate_numbers(text)
-    written = list(dict.fromkeys(candidate_dates(text) + candidate_times(text)))  # ISO forms of dates/times
-
-    def accepted(node: dict, values: list) -> list:
-        v = jsonschema.Draft202012Validator(node, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
-        fmt = FORMATS.get(node.get("format")) if isinstance(node.get("format"), str) else None
-        # python-jsonschema's format checks are loose (an email only needs an "@"): a candidate must also be
-        # in the language the exact constraint compiles the format to
-        return [x for x in values if v.is_valid(x) and (fmt is None or not isinstance(x, str) or re.fullmatch(fmt, x))]
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, list):
-            return [walk(x) for x in node]
-        if not isinstance(node, dict):
-            return node
-        node = {k: walk(v) if k not in ("enum", "const", "default", "examples") else v for k, v in node.items()}
-        if _free(node, "string"):
-            fixed_form = "format" in node or "pattern" in node
-            keep = accepted(node, list(dict.fromkeys(spans + written)) if fixed_form else spans)
-        elif _free(node, "integer") or _free(node, "number"):
-            keep = accepted(node, numbers)
-        else:
-            return node
-        if keep:
-            node["enum"] = keep
-        return node
-
-    return walk(schema)  # walk builds new dicts and lists; enum/const/default values are shared, never mutated

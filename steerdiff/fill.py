@@ -16,12 +16,11 @@ of slack (values may end early with padding). The result is at least the constra
 at most the positions the model has left after the prompt. ``steps`` defaults to a quarter of the
 length (several positions commit per step; the exact constraint defers any that clash).
 
-Recursion the regular engine refuses (``UnsupportedSchemaError`` with keyword ``$ref``) and schemas whose
-regular expression or automaton would be too large (keyword ``size``) fall back to the exact lark grammar
-engine (``steerdiff_plugins.grammar_jsonschema``): a too-large schema's compiled tree becomes a grammar
-(``tree_to_lark``: the same language, every keyword the regular engine takes, shared subtrees written
-once), and recursion becomes recursive rules (``schema_to_lark``). That output is then parsed and
-validated here with python-jsonschema (and pydantic for a model class).
+The constraint comes from the plugins' ``json_constraint`` hook (the core imports no plugin): the built-in
+json_schema plugin returns the regular engine's ``JSONSchema``, or for recursion the regular engine
+refuses and schemas whose regular expression or automaton would be too large, an exact lark grammar over
+the same canonical form. Either way each row's ``result.value`` is the validated value (python-jsonschema,
+and pydantic for a model class), which ``fill`` returns.
 """
 
 from __future__ import annotations
@@ -30,7 +29,8 @@ import json
 import os
 from typing import Any
 
-from .errors import AutomatonTooLarge, ConfigError, ConstraintError, UnsupportedSchemaError, ValidationFailed
+from .errors import ConfigError, ConstraintError, ValidationFailed
+from .vocab import canvas_capacity, vocab_for
 
 STRING_BUDGET = 24
 # default copy-guidance bias (steerdiff_plugins.copy); 0 is off. Off since the GPU-trained steerdiff-tiny:
@@ -124,10 +124,11 @@ def typical_maximal(schema: Any, root: Any = None, depth: int = 3) -> Any:
 
 
 def canvas_length(model, constraint, prompt_ids_len: int) -> int:
-    """The canvas length ``fill`` uses for ``constraint`` (a ``JSONSchema``) after a prompt of this size."""
-    # the original schema, also for an extractive constraint: its longest candidate spans would size the
-    # canvas far beyond typical values
-    return schema_canvas_length(model, getattr(constraint, "_fill_schema", None) or constraint.schema, prompt_ids_len)
+    """The canvas length ``fill`` uses for ``constraint`` (from ``json_constraint``; its ``schema`` is the
+    original schema) after a prompt of this size."""
+    # the original schema (never the extractive narrowing), also for an extractive constraint: its longest
+    # candidate spans would size the canvas far beyond typical values
+    return schema_canvas_length(model, constraint.schema, prompt_ids_len)
 
 
 def schema_canvas_length(model, schema, prompt_ids_len: int) -> int:
@@ -141,114 +142,28 @@ def schema_canvas_length(model, schema, prompt_ids_len: int) -> int:
 
 
 def _constraint(schema_or_model, **kw):
-    from .plugins import constraint_types
+    """The exact constraint for ``schema_or_model`` (``kw``: ``JSONSchema`` options), from the
+    ``json_constraint`` hook."""
+    from .plugins import get_plugin_manager
 
-    types = constraint_types()
-    if "json_schema" not in types:
-        raise ConfigError("the json_schema plugin is not installed (steerdiff's built-in entry point is missing)")
-    try:
-        constraint = types["json_schema"][0](schema_or_model, **kw)
-        regex = getattr(getattr(constraint, "_compiled", None), "regex", None)
-        if regex is not None:  # build the byte automaton now (it is cached): too large -> the grammar engine
-            from steerdiff_plugins.compile_budget import CompileBudgetExceeded
-            from steerdiff_plugins.tokendfa import byte_dfa
-
-            try:
-                byte_dfa(regex)
-            except AutomatonTooLarge as big:
-                raise UnsupportedSchemaError("size", "#", str(big)) from None
-            except CompileBudgetExceeded as over:  # name the subschema with the largest count
-                from steerdiff_plugins.jsonschema_regex import largest_count
-
-                where, what = largest_count(constraint._compiled.node)
-                raise UnsupportedSchemaError("size", where, f"{what}: {over.what}") from None
-        return constraint
-    except UnsupportedSchemaError as exc:
-        if exc.keyword not in ("$ref", "size") or "grammar" not in types:
-            raise
-        # Recursion the regular engine cannot unroll, or a schema whose regular expression or automaton
-        # would be too large (rules share subexpressions that a regex must repeat): the exact grammar engine.
-        from steerdiff_plugins.grammar_jsonschema import schema_to_lark
-        from steerdiff_plugins.jsonschema_regex import schema_from_pydantic
-
-        pyd = schema_or_model if isinstance(schema_or_model, type) and hasattr(schema_or_model, "model_validate") else None
-        schema = schema_from_pydantic(pyd) if pyd is not None else schema_or_model
-        narrowed = schema
-        if kw.get("extract_from") is not None:
-            from .extractive import extractive_schema
-
-            narrowed = extractive_schema(schema, kw["extract_from"])
-        grammar, reasons = None, []
-        if exc.keyword == "size":  # the compiled tree as a grammar: every keyword the regular engine takes
-            from steerdiff_plugins.grammar_jsonschema import tree_to_lark
-            from steerdiff_plugins.jsonschema_regex import compile_tree
-
-            depth = {k: kw[k] for k in ("max_depth", "max_items", "max_string", "capacity") if k in kw}
-            try:
-                grammar = tree_to_lark(compile_tree(narrowed, **depth)[0])
-            except UnsupportedSchemaError as texc:
-                reasons.append(str(texc))
-        if grammar is None:  # recursion as rules, or a tree over the node limit: the schema-level grammar
-            try:
-                grammar = schema_to_lark(narrowed, capacity=kw.get("capacity"))
-            except UnsupportedSchemaError as gexc:
-                reasons.append(str(gexc))
-                raise UnsupportedSchemaError(exc.keyword, exc.pointer, f"{exc.why}; the grammar engine cannot take it "
-                                             f"either ({'; '.join(reasons)})") from None
-        constraint = types["grammar"][0](grammar)
-        constraint._fill_schema, constraint._fill_model = schema, pyd
-        return constraint
-
-
-def validated_value(text: str, validator, model, who: str, suffix: str = ""):
-    """``text`` parsed as JSON, checked by the python-jsonschema ``validator`` and, when ``model`` (a
-    pydantic class) is given, returned as its instance. Raises :class:`ValidationFailed` naming ``who``
-    and the first failing path, with ``suffix`` appended (e.g. " (engine bug)" for an exact engine)."""
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValidationFailed(f"{who}: output is not JSON ({exc}){suffix}", text) from None
-    errors = sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path))
-    if errors:
-        where = "/".join(str(p) for p in errors[0].absolute_path) or "#"
-        raise ValidationFailed(f"{who}: output does not validate at {where}: {errors[0].message}{suffix}", text)
-    if model is not None:
-        try:
-            return model.model_validate(obj)
-        except Exception as exc:  # pydantic.ValidationError
-            raise ValidationFailed(f"{model.__name__}: pydantic rejects the output: {exc}", text) from None
-    return obj
-
-
-def _grammar_value(constraint, text: str):
-    """Parse and validate a grammar-fallback output with python-jsonschema (and pydantic for a model class)."""
-    import jsonschema
-
-    schema = constraint._fill_schema
-    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    return validated_value(text, cls(schema), constraint._fill_model, "fill")
+    constraint = get_plugin_manager().hook.json_constraint(schema=schema_or_model, options=kw)
+    if constraint is None:
+        raise ConfigError("no plugin builds JSON Schema constraints: the json_schema plugin is not installed "
+                          "(steerdiff's built-in entry point is missing)")
+    return constraint
 
 
 def _plain_schema(schema_or_model):
-    """The JSON Schema of a pydantic model class (or a JSON string), else the argument itself."""
+    """The JSON Schema of a pydantic model class (as ``schema_from_pydantic`` writes it) or of a JSON string,
+    else the argument itself: what the canvas is sized from."""
     if isinstance(schema_or_model, type) and hasattr(schema_or_model, "model_json_schema"):
-        from steerdiff_plugins.jsonschema_regex import schema_from_pydantic
-
-        return schema_from_pydantic(schema_or_model)
+        return schema_or_model.model_json_schema(ref_template="#/$defs/{model}")
     if isinstance(schema_or_model, str):
         try:
             return json.loads(schema_or_model)
         except json.JSONDecodeError:
             return {}  # the constraint reports it
     return schema_or_model
-
-
-def _capacity(model, length: int) -> int:
-    """The bucketed byte capacity of a canvas of ``length`` tokens of the model's tokenizer."""
-    from steerdiff.vocab import vocab_for
-    from steerdiff_plugins.canvas_bounds import canvas_capacity
-
-    return canvas_capacity(length, vocab_for(model.tokenizer))
 
 
 def fill(model, schema_or_pydantic_model, text_or_list, *, length: int | None = None, steps: int | None = None,
@@ -272,7 +187,8 @@ def fill(model, schema_or_pydantic_model, text_or_list, *, length: int | None = 
         raise ConfigError("fill needs a text or a non-empty list of texts")
     if length is None:  # sized from the original schema (the same for every row), after the longest prompt
         length = schema_canvas_length(model, _plain_schema(schema_or_pydantic_model), max(len(model.prompt_ids(t)) for t in texts))
-    cap = _capacity(model, length)  # bounds the canvas cannot reach are not built (steerdiff_plugins.canvas_bounds)
+    # bounds the canvas cannot reach are not built (steerdiff_plugins.canvas_bounds)
+    cap = canvas_capacity(length, vocab_for(model.tokenizer))
     if extract:
         rows = [_constraint(schema_or_pydantic_model, max_depth=max_depth, max_items=max_items, extract_from=t, capacity=cap)
                 for t in texts]
@@ -290,11 +206,8 @@ def fill(model, schema_or_pydantic_model, text_or_list, *, length: int | None = 
     outs = generate(model, texts, length=length, steps=steps, schedule=schedule, constraints=[[c] for c in rows], seed=seed,
                     **generate_kwargs)
     values = []
-    for r, constraint in zip(outs, rows):
-        if hasattr(constraint, "_fill_schema"):
-            values.append(_grammar_value(constraint, r.text))
-            continue
-        if r.value is None:
+    for r in outs:
+        if r.value is None and r.text.strip() != "null":  # JSON null is a value (``"type": "null"``)
             raise ValidationFailed("fill: no value was parsed from the output", r.text)
         values.append(r.value)
     return values[0] if single else values

@@ -29,14 +29,23 @@ jointly valid set leaves a valid set), so any order yields a valid commit.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Callable
+
 import pluggy
+
+if TYPE_CHECKING:
+    import torch
+
+    from .constraints import Constraint
+    from .edits import LogitsEdit
+    from .run import Result, Run
 
 hookspec = pluggy.HookspecMarker("steerdiff")
 hookimpl = pluggy.HookimplMarker("steerdiff")
 
 
 @hookspec
-def register_constraints(register):
+def register_constraints(register: Callable[[str, type[Constraint]], None]) -> None:
     """Register constraint types by name, once when the plugin manager starts.
 
     ``register(name, cls)``: ``cls`` is a :class:`steerdiff.Constraint` subclass. The name lets users
@@ -47,7 +56,7 @@ def register_constraints(register):
 
 
 @hookspec
-def prepare(run):
+def prepare(run: Run) -> None:
     """Compile this run's constraints for ``run.tokenizer``, before the first step.
 
     Runs once per ``generate`` call. Compile only the constraints of your own types
@@ -60,7 +69,7 @@ def prepare(run):
 
 
 @hookspec
-def init_canvas(run, canvas, frozen):
+def init_canvas(run: Run, canvas: torch.Tensor, frozen: torch.Tensor) -> None:
     """Write fixed tokens into the canvas and freeze them, before the first step.
 
     ``canvas``: ``LongTensor (B, L)`` filled with ``run.mask_id``; write token ids in place.
@@ -71,7 +80,8 @@ def init_canvas(run, canvas, frozen):
 
 
 @hookspec
-def adjust_logits(run, step, canvas, masked, logits):
+def adjust_logits(run: Run, step: int, canvas: torch.Tensor, masked: torch.Tensor,
+                  logits: torch.Tensor) -> LogitsEdit | None:
     """Return an edit of the logits for this step, or None.
 
     Runs every step, after the model's forward pass, before sampling. ``logits`` ``(B, L, V)`` is
@@ -89,7 +99,8 @@ def adjust_logits(run, step, canvas, masked, logits):
 
 
 @hookspec
-def check_commit(run, step, canvas, masked, proposal, commit, confidence):
+def check_commit(run: Run, step: int, canvas: torch.Tensor, masked: torch.Tensor, proposal: torch.Tensor,
+                 commit: torch.Tensor, confidence: torch.Tensor) -> None:
     """Drop proposed commits that would leave the canvas impossible to complete.
 
     Runs every step after the schedule chose positions. ``proposal``: ``LongTensor (B, L)``, the
@@ -105,7 +116,8 @@ def check_commit(run, step, canvas, masked, proposal, commit, confidence):
 
 
 @hookspec
-def on_commit(run, step, canvas, masked, committed):
+def on_commit(run: Run, step: int, canvas: torch.Tensor, masked: torch.Tensor,
+              committed: torch.Tensor) -> torch.Tensor | None:
     """Update incremental state after tokens were written.
 
     ``canvas`` ``(B, L)`` already holds the new tokens and ``masked`` is updated; ``committed`` ``BoolTensor (B, L)`` marks the
@@ -116,7 +128,8 @@ def on_commit(run, step, canvas, masked, committed):
 
 
 @hookspec
-def on_step_end(run, step, canvas, masked, committed):
+def on_step_end(run: Run, step: int, canvas: torch.Tensor, masked: torch.Tensor,
+                committed: torch.Tensor) -> bool | None:
     """Observe the end of a step: tracing, progress, early stop.
 
     ``masked`` is the mask after this step's commits. Return True to stop the loop early (remaining
@@ -126,7 +139,7 @@ def on_step_end(run, step, canvas, masked, committed):
 
 
 @hookspec
-def finalize(run, results):
+def finalize(run: Run, results: list[Result]) -> None:
     """Decode, parse and validate, after the last step.
 
     ``results``: one :class:`steerdiff.Result` per row, with ``token_ids`` and ``text`` already set
@@ -134,4 +147,29 @@ def finalize(run, results):
     stitches its fixed spans back byte-identical), set ``result.value`` (a parsed object) and
     ``result.fields``, and must raise :class:`steerdiff.errors.ValidationFailed` (with the raw text)
     when an exact constraint's output does not validate: that is a bug, never silent. Returns nothing.
+    """
+
+
+@hookspec(firstresult=True)
+def json_constraint(schema: Any, options: dict[str, Any]) -> Constraint | None:
+    """The exact constraint ``sd.fill`` uses for ``schema`` (a JSON Schema dict or bool, or a pydantic model class).
+
+    ``options``: ``JSONSchema`` keyword arguments (``max_depth``, ``max_items``, ``extract_from``). The
+    first plugin that returns a constraint wins (``firstresult``). The constraint must be exact, and its
+    plugin's ``finalize`` must set each row's ``result.value`` to the validated value (a dict, or the
+    pydantic instance for a model class), raising :class:`steerdiff.errors.ValidationFailed` otherwise.
+    Raise :class:`steerdiff.errors.UnsupportedSchemaError` (keyword and JSON pointer) for a schema none of
+    your engines can express. The built-in json_schema plugin implements it (the regular engine, or the
+    grammar engine for recursion and size). Returns the constraint, or None to leave it to another plugin.
+    """
+
+
+@hookspec
+def register_classifiers(register: Callable[[str, Any], None]) -> None:
+    """Register guidance classifiers by name, for ``ClassifierGuidance("name", ...)``.
+
+    ``register(name, factory)``: a classifier object or a zero-argument factory of one (the protocol is in
+    ``steerdiff_plugins.scoring.classifiers``). Asked whenever a classifier is looked up by name; a name
+    registered earlier (built-in, by ``register_classifier`` or by another plugin) keeps its factory.
+    Returns nothing.
     """

@@ -23,6 +23,7 @@ from .adapters import Adapter
 from .constraints import Constraint
 from .edits import apply_edits, check_edit
 from .errors import ConfigError, ConstraintError, PluginError
+from .forward import _layout
 from .plugins import call_each, get_plugin_manager, make_constraint
 from .run import Result, Run
 from .sampling import propose
@@ -122,41 +123,6 @@ def generate(
     for i, r in enumerate(results):
         r.row = i
     return results[0] if single else results
-
-
-def _layout(model: Adapter, prompt_ids: list[list[int]], length: int):
-    """Input ids ``(B, T)``, attention mask ``(B, T)`` and canvas columns ``(B, L)`` for these prompts."""
-    suffix = model.suffix_ids
-    B = len(prompt_ids)
-    widths = [len(p) + length + len(suffix) for p in prompt_ids]
-    T = max(widths)
-    if T > model.max_positions:
-        raise ConfigError(
-            f"prompt ({max(len(p) for p in prompt_ids)} tokens) plus canvas ({length}) plus {len(suffix)} closing "
-            f"tokens is {T} positions; the model has {model.max_positions}"
-        )
-    pad = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else model.fill_id
-    base = torch.full((B, T), pad, dtype=torch.long)
-    attn = torch.zeros((B, T), dtype=torch.long)
-    cols = torch.empty((B, length), dtype=torch.long)
-    for b, p in enumerate(prompt_ids):
-        n = len(p)
-        base[b, :n] = torch.tensor(p, dtype=torch.long)
-        base[b, n + length: widths[b]] = torch.tensor(suffix, dtype=torch.long)
-        attn[b, : widths[b]] = 1
-        cols[b] = torch.arange(n, n + length)
-    dev = model.device
-    return base.to(dev), attn.to(dev), cols.to(dev)
-
-
-def canvas_logits(model: Adapter, prompt_ids: list[list[int]], canvas: torch.Tensor) -> torch.Tensor:
-    """One forward pass of ``canvas (B, L)`` after ``prompt_ids``: logits ``(B, L, V)`` aligned to the canvas."""
-    B, L = canvas.shape
-    base, attn, cols = _layout(model, prompt_ids, L)  # (B, T), (B, T), (B, L)
-    base.scatter_(1, cols, canvas)
-    raw = model.logits(base, attn)  # (B, T, V)
-    idx = (cols - model.shift).clamp_min(0)[..., None].expand(B, L, raw.shape[-1])  # (B, L, V)
-    return torch.gather(raw, 1, idx).float()
 
 
 def _run_batch(model: Adapter, prompts, rows, *, length, steps, schedule, temperature, top_k, top_p, seed, keep_trace, watch):

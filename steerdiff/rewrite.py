@@ -124,7 +124,7 @@ def _tok_len(tokenizer, s: str) -> int:
 
 def plan_template(model, text: str, *, grow: int = 2, slots: dict | None = None) -> _Plan:
     """Lay a ``[[span]]`` text out as a Template (see the module docstring), with hole spans and budgets."""
-    from . import constraint_types
+    from .plugins import constraint_types
 
     tpl = parse_template(text)
     hole_slots = {_hole_name(tpl, key): c for key, c in (slots or {}).items()}
@@ -199,7 +199,7 @@ def token_logprobs(model, prompt: str, canvas: torch.Tensor, positions: Sequence
     pass of its row (all passes run batched). Returns ``([(n_b,) log-probs per row], passes)`` where
     ``passes`` counts row forward passes divided by the number of rows (the per-row cost).
     """
-    from .loop import canvas_logits
+    from .forward import canvas_logits
 
     B, L = canvas.shape
     rows, masks, pids, owners = [], [], [], []
@@ -280,7 +280,7 @@ def rewrite(
     shared = [] if slots is not None else _as_list(constraints, "constraints")
     guides = _as_list(guidance, "guidance")
 
-    from . import constraint_types
+    from .plugins import constraint_types
 
     HoleStart = constraint_types()["hole_start"][0] if "hole_start" in constraint_types() else None
     Pinned = constraint_types()["pinned"][0] if "pinned" in constraint_types() else None
@@ -336,7 +336,7 @@ def rewrite_cli(model, template_text: str, guides: dict[str, str], **kw: Any) ->
     a lexicon table does not repeat its best word) apply to every classifier guide; other keywords go
     to :func:`rewrite`.
     """
-    from . import constraint_types
+    from .plugins import constraint_types
 
     scale = kw.pop("scale", 3.0)
     mode = kw.pop("mode", None)

@@ -8,6 +8,7 @@ from typing import Any, Iterator
 import torch
 
 from .constraints import Constraint
+from .forward import canvas_logits
 
 
 @dataclass
@@ -61,8 +62,6 @@ class Run:
     def model_logits(self, canvas: torch.Tensor, prompt_ids: list[list[int]] | None = None) -> torch.Tensor:
         """Extra forward pass for plugins (classifier-free guidance): logits ``(B, L, V)`` of ``canvas``
         after ``prompt_ids`` (default: this run's prompts). Counted in ``forward_passes``."""
-        from .loop import canvas_logits
-
         self.forward_passes += 1
         return canvas_logits(self.model, prompt_ids if prompt_ids is not None else self.prompt_ids, canvas)
 

@@ -21,9 +21,9 @@ canvases of similar sizes share one cached automaton.
 
 from __future__ import annotations
 
-__all__ = ["canvas_capacity", "capacity_bucket", "fit_count", "max_token_bytes"]
+from steerdiff.vocab import canvas_capacity, capacity_bucket, max_token_bytes  # noqa: F401  (the core computes capacities)
 
-MIN_BUCKET = 64
+__all__ = ["canvas_capacity", "capacity_bucket", "fit_count", "max_token_bytes"]
 
 
 def fit_count(lo: int, hi: int | None, unit: int, capacity: int | None) -> tuple[int, int | None]:
@@ -43,27 +43,3 @@ def fit_count(lo: int, hi: int | None, unit: int, capacity: int | None) -> tuple
     if hi is not None and hi >= top:
         hi = None
     return lo, hi
-
-
-def capacity_bucket(nbytes: int) -> int:
-    """The power of two at least ``nbytes`` (and at least ``MIN_BUCKET``): a capacity compiles may share."""
-    n = max(int(nbytes), MIN_BUCKET)
-    return 1 << (n - 1).bit_length()
-
-
-_MAX_BYTES: dict[int, tuple[object, int]] = {}
-
-
-def max_token_bytes(vocab) -> int:
-    """The most bytes one non-special token of ``vocab`` (a ``steerdiff.vocab.TokenVocab``) writes."""
-    hit = _MAX_BYTES.get(id(vocab))
-    if hit is not None and hit[0] is vocab:
-        return hit[1]
-    k = max((len(b) for t, b in enumerate(vocab.token_bytes) if t not in vocab.special), default=1)
-    _MAX_BYTES[id(vocab)] = (vocab, k)
-    return k
-
-
-def canvas_capacity(positions: int, vocab) -> int:
-    """The bucketed capacity in bytes of ``positions`` canvas tokens of ``vocab``."""
-    return capacity_bucket(positions * max_token_bytes(vocab))

@@ -3,7 +3,7 @@ within them or stops with :class:`CompileBudgetExceeded` naming the stage, where
 
 Stages and their budgets (module constants, so a server can tune them):
 
-* ``schema`` (JSON Schema -> node tree, ``jsonschema_regex``): ``MAX_NODES`` subschemas visited there, and
+* ``schema`` (JSON Schema -> node tree, ``schema.compiler``): ``MAX_NODES`` subschemas visited there, and
   ``SCHEMA_SECONDS`` of wall time, checked every few hundred visits;
 * ``regex`` (node tree -> regex text): ``MAX_REGEX_CHARS`` there;
 * ``byte automaton`` (regex -> byte DFA, outlines_core's Rust builder): it cannot be interrupted, so the
@@ -12,7 +12,7 @@ Stages and their budgets (module constants, so a server can tune them):
   about 0.3 ms per added position (``"STRCHAR{0,1000}"``: 13k positions, 3.7 s; ``{0,65535}`` would
   run for minutes and then be refused by the state limit), so ``MAX_EXPANSION`` (20k, about 5 s) bounds
   its time; a regex without large counts is bounded by ``MAX_REGEX_CHARS`` instead. After the build,
-  ``tokendfa.MAX_STATES`` bounds the states every later stage scales with;
+  ``automata.byte_level.MAX_STATES`` bounds the states every later stage scales with;
 * ``terminal automaton`` (grammar engine, a lark terminal -> byte DFA): interegular's FSM build is
   quadratic in counted copies (``"STRCHAR{0,100}"`` 6 s, ``{0,300}`` 69 s), so a terminal whose
   expansion is over ``INTEREGULAR_EXPANSION`` is built by the byte-automaton stage instead (the same

@@ -6,7 +6,7 @@ Every finished output parses with ``lark.Lark(grammar, start=start, parser="lalr
 
 - The leftmost masked position of the span (the *frontier*) gets the exact allowed set: the tokens
   whose bytes the grammar's lexer/parser model accepts from the text so far AND that leave a verified
-  completion fitting in the positions after it (see ``grammar_engine``). The padding token
+  completion fitting in the positions after it (see ``steerdiff_plugins.grammars``). The padding token
   ``run.fill_id`` is allowed there only where the text so far is a complete sentence, and then only
   padding may follow.
 - Positions right of the frontier may be committed by the schedule (speculation). ``check_commit``
@@ -21,7 +21,6 @@ Every finished output parses with ``lark.Lark(grammar, start=start, parser="lalr
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from steerdiff.constraints import Constraint
@@ -30,7 +29,8 @@ from steerdiff.errors import ConstraintError, GrammarError, ValidationFailed
 from steerdiff.hookspecs import hookimpl
 from steerdiff.vocab import vocab_for
 
-from .grammar_engine import compile_grammar, load_lark
+from steerdiff_plugins.grammars.compiled import compile_grammar
+from steerdiff_plugins.grammars.loader import load_lark
 
 __all__ = ["Grammar", "GrammarError"]
 
@@ -60,6 +60,12 @@ class Grammar(Constraint):
 
     def __hash__(self):
         return hash((self.grammar, self.start, self.span))
+
+    def result_value(self, text: str, tree):
+        """What ``finalize`` stores in ``result.value`` for an output ``text`` that lark parsed into ``tree``:
+        the tree. A subclass may validate further (raising :class:`ValidationFailed`) and return another
+        value (``json_schema``'s grammar-backed constraint returns the validated JSON value)."""
+        return tree
 
     def __repr__(self):
         head = self.grammar.strip().splitlines()[0][:40] if self.grammar.strip() else ""
@@ -309,7 +315,7 @@ def finalize(run, results):
             tree = validator(r.constraint.grammar, r.constraint.start).parse(text)
         except Exception as exc:
             raise ValidationFailed(f"grammar: output does not parse with lark (start {r.constraint.start!r}): {type(exc).__name__}: {str(exc).splitlines()[0]}", text) from None
-        res.value = tree
+        res.value = r.constraint.result_value(text, tree)
         stats = dict(r.stats)
         stats["forward_passes"] = run.forward_passes
         stats["tokens"] = len(ids)

@@ -7,7 +7,7 @@ Types (all ``guarantee = "soft"``; they only return ``LogitsEdit.bias``):
 
 - ``"classifier"`` -> :class:`ClassifierGuidance` ``(classifier, target, scale, mode=None, k=4, ...)``:
   ``classifier`` is a registered name (``"sentiment"``, ``"sentiment-probe"``, see
-  :mod:`steerdiff_plugins.classifiers` for the protocol and the registry) or an object. Three kinds:
+  :mod:`steerdiff_plugins.scoring.classifiers` for the protocol and the registry) or an object. Three kinds:
   ``mode="gradient"`` (bias = scale * d log p(target | x) / d onehot(x) at masked positions),
   ``mode="table"`` (bias = scale * token score), ``mode="scorer"`` (rerank ``k`` sampled candidate
   fills with an external scorer each step, bias ``scale`` toward the best candidate's tokens).
@@ -45,7 +45,7 @@ from steerdiff.errors import ConstraintError
 from steerdiff.hookspecs import hookimpl
 from steerdiff.vocab import vocab_for
 
-from . import classifiers as C
+from steerdiff_plugins.scoring import classifiers as C
 
 KEY = "guidance"
 

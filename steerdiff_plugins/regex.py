@@ -4,7 +4,7 @@
 
 Patterns use Python's ``re`` dialect; the output text of the span always ``re.fullmatch``es (checked
 again in ``finalize``). The span may end early with a run of the model's padding token, which the text
-drops. Works over any unmasking order: see :mod:`steerdiff_plugins.tokendfa`.
+drops. Works over any unmasking order: see :mod:`steerdiff_plugins.automata.token_dfa`.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from collections.abc import Iterable
 
 import torch
 
-from steerdiff.constraints import Constraint
+from steerdiff.constraints import Constraint, RegularConstraint
 from steerdiff.edits import LogitsEdit
 from steerdiff.errors import ConstraintError, ValidationFailed
 from steerdiff.hookspecs import hookimpl
 from steerdiff.vocab import vocab_for
 
-from .tokendfa import RegularHooks, span_of, to_engine_regex
+from steerdiff_plugins.automata.engine_regex import to_engine_regex
+from steerdiff_plugins.automata.regular_hooks import RegularHooks, span_of
 
 
 def _span_arg(span):
@@ -33,7 +34,7 @@ def _span_arg(span):
     return (s, e)
 
 
-class Regex(Constraint):
+class Regex(RegularConstraint):
     """The span's text must ``re.fullmatch(pattern)`` (Python dialect, regular features only)."""
 
     type_name = "regex"

@@ -19,7 +19,7 @@ import steerdiff as sd
 from steerdiff.adapters import (BlockDiffusionAdapter, CausalAdapter, DreamAdapter, LLaDAAdapter, MaskedLMAdapter,
                                 family_of)
 from steerdiff.errors import ConfigError
-from steerdiff.loop import canvas_logits
+from steerdiff.forward import canvas_logits
 from tiny import tiny_tokenizer
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))

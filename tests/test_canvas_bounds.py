@@ -21,9 +21,10 @@ from tiny import tiny_model  # noqa: E402
 import steerdiff as sd  # noqa: E402
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError  # noqa: E402
 from steerdiff.vocab import TokenVocab  # noqa: E402
+from steerdiff_plugins.automata.byte_level import byte_dfa  # noqa: E402
+from steerdiff_plugins.automata.token_walk import compile_token_dfa  # noqa: E402
 from steerdiff_plugins.canvas_bounds import capacity_bucket, fit_count  # noqa: E402
-from steerdiff_plugins.jsonschema_regex import compile_tree, schema_to_regex  # noqa: E402
-from steerdiff_plugins.tokendfa import byte_dfa, compile_token_dfa  # noqa: E402
+from steerdiff_plugins.schema.compiled import compile_tree, schema_to_regex  # noqa: E402
 
 # (schema, alphabet of the brute force). Every bound is around or beyond the capacities tried (3..7 bytes).
 CASES = [
@@ -98,7 +99,8 @@ def test_grammar_language_on_the_canvas_is_unchanged(case):
     from lark.exceptions import LarkError
 
     from steerdiff_plugins.grammar import validator
-    from steerdiff_plugins.grammar_jsonschema import schema_to_lark, tree_to_lark
+    from steerdiff_plugins.schema.to_lark import schema_to_lark
+    from steerdiff_plugins.schema.tree_to_lark import tree_to_lark
 
     schema, alphabet = CASES[case]
     full = re.compile(schema_to_regex(schema))
@@ -143,6 +145,12 @@ NOTE = {"type": "object",
         "required": ["id", "note"]}
 
 
+def _capacity(model, positions: int) -> int:
+    from steerdiff.vocab import canvas_capacity, vocab_for
+
+    return canvas_capacity(positions, vocab_for(model.tokenizer))
+
+
 @pytest.fixture(scope="module")
 def model():
     import torch
@@ -152,7 +160,7 @@ def model():
 
 
 def test_fill_with_maxlength_65535_is_quick_and_valid(model):
-    from steerdiff.fill import _capacity, _constraint
+    from steerdiff.fill import _constraint
 
     t0 = time.perf_counter()
     for seed in range(2):
@@ -170,8 +178,8 @@ def test_fill_grammar_fallbacks_with_maxlength_65535(model, monkeypatch):
     """Both grammar paths: recursion the regular engine refuses ($ref: schema_to_lark) and an automaton over
     the state limit (size: tree_to_lark of the compiled tree; the limit is lowered to force it), each with a
     maxLength 65535 string."""
-    from steerdiff.fill import _capacity, _constraint
-    from steerdiff_plugins import tokendfa
+    from steerdiff.fill import _constraint
+    from steerdiff_plugins.automata import byte_level, token_walk as tokendfa
     from steerdiff_plugins.grammar import Grammar
 
     chain = {"type": "object", "properties": {"note": {"type": "string", "maxLength": 65535}, "next": {"$ref": "#/$defs/n"}},
@@ -183,7 +191,7 @@ def test_fill_grammar_fallbacks_with_maxlength_65535(model, monkeypatch):
         sd.JSONSchema(chain, capacity=_capacity(model, 48))
     assert exc.value.keyword == "$ref"
     tokendfa.cache_clear()
-    monkeypatch.setattr(tokendfa, "MAX_STATES", 10)
+    monkeypatch.setattr(byte_level, "MAX_STATES", 10)
     t0 = time.perf_counter()
     for schema in (chain, NOTE):
         assert isinstance(_constraint(schema, capacity=_capacity(model, 48)), Grammar)

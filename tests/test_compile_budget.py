@@ -19,8 +19,9 @@ import steerdiff as sd  # noqa: E402
 from steerdiff.errors import UnsupportedSchemaError  # noqa: E402
 from steerdiff_plugins import compile_budget  # noqa: E402
 from steerdiff_plugins.compile_budget import CompileBudgetExceeded, expansion  # noqa: E402
-from steerdiff_plugins.jsonschema_regex import STRCHAR, compile_schema, largest_count  # noqa: E402
-from steerdiff_plugins.tokendfa import byte_dfa  # noqa: E402
+from steerdiff_plugins.automata.byte_level import byte_dfa  # noqa: E402
+from steerdiff_plugins.schema.compiled import compile_schema, largest_count  # noqa: E402
+from steerdiff_plugins.schema.fragments import STRCHAR  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +58,7 @@ def test_the_schema_pointer_of_the_largest_count_is_named():
 
 def test_counted_terminal_skips_interegular_and_keeps_the_language():
     """interegular took 69 s on this terminal; the byte-automaton route is exact for re.fullmatch."""
-    from steerdiff_plugins.grammar_engine import regex_to_byte_dfa
+    from steerdiff_plugins.grammars.terminals import regex_to_byte_dfa
 
     rx = '"' + STRCHAR + '{2,300}"'
     t0 = time.perf_counter()

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from steerdiff_plugins import dfamin
-from steerdiff_plugins import tokendfa as td
+from steerdiff_plugins.automata import dfamin
+from steerdiff_plugins.automata import token_walk as td
 
 
 def moore_reference(trans: np.ndarray, accept: np.ndarray, sink: int) -> np.ndarray:

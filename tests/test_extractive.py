@@ -18,8 +18,8 @@ from tiny import tiny_model  # noqa: E402
 
 import steerdiff as sd  # noqa: E402
 from steerdiff.errors import ConstraintError  # noqa: E402
-from steerdiff.extractive import (  # noqa: E402
-    candidate_dates, candidate_numbers, candidate_spans, candidate_times, extractive_schema)
+from steerdiff.extractive import candidate_dates, candidate_numbers, candidate_spans, candidate_times  # noqa: E402
+from steerdiff_plugins.schema.extractive import extractive_schema  # noqa: E402
 
 
 class Person(BaseModel):
@@ -149,7 +149,7 @@ def test_extractive_schema_reads_dates_and_times_into_fixed_forms():
 
 
 def test_extract_from_must_be_text():
-    from steerdiff_plugins.jsonschema import JSONSchema
+    from steerdiff_plugins.json_schema import JSONSchema
 
     with pytest.raises(ConstraintError, match="extract_from"):
         JSONSchema(SCHEMA, extract_from=3)
@@ -158,7 +158,7 @@ def test_extract_from_must_be_text():
 def test_batch_canvas_fits_after_the_longest_prompt(model):
     """The canvas is sized once, after the longest prompt of the batch, so every row fits (extract or not)."""
     from steerdiff.fill import canvas_length
-    from steerdiff_plugins.jsonschema import JSONSchema
+    from steerdiff_plugins.json_schema import JSONSchema
 
     short = "Mia Wong, 3 lamps"
     want = canvas_length(model, JSONSchema(SCHEMA), len(model.prompt_ids(short)))

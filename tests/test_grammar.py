@@ -18,7 +18,7 @@ from steerdiff.errors import ConstraintError, GrammarError  # noqa: E402
 from steerdiff.run import Result, Run  # noqa: E402
 from steerdiff.vocab import vocab_for  # noqa: E402
 from steerdiff_plugins import grammar as gp  # noqa: E402
-from steerdiff_plugins.grammar_engine import compile_grammar  # noqa: E402
+from steerdiff_plugins.grammars.compiled import compile_grammar  # noqa: E402
 
 from tiny import tiny_tokenizer  # noqa: E402
 

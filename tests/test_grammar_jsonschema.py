@@ -17,7 +17,7 @@ from tiny import tiny_model  # noqa: E402
 import steerdiff as sd  # noqa: E402
 from steerdiff.errors import UnsupportedSchemaError  # noqa: E402
 from steerdiff_plugins.grammar import Grammar  # noqa: E402
-from steerdiff_plugins.grammar_jsonschema import schema_to_lark  # noqa: E402
+from steerdiff_plugins.schema.to_lark import schema_to_lark  # noqa: E402
 
 TREE = {"type": "object",
         "properties": {"name": {"type": "string"}, "children": {"type": "array", "items": {"$ref": "#"}}},
@@ -163,14 +163,14 @@ def test_automaton_over_the_state_limit_so_fill_uses_the_grammar(model, monkeypa
     """A regex that compiles but whose byte automaton is over the state limit: fill takes the grammar
     engine (the plain constraint still refuses, naming the state count); a schema neither engine can
     take is refused with both reasons."""
-    from steerdiff_plugins import tokendfa
+    from steerdiff_plugins.automata import byte_level, token_walk as tokendfa
 
     from steerdiff.fill import _constraint
 
     schema = {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "integer"},
                                                "c": {"enum": ["x", "y"]}}, "required": ["a"]}
     tokendfa.cache_clear()
-    monkeypatch.setattr(tokendfa, "MAX_STATES", 10)
+    monkeypatch.setattr(byte_level, "MAX_STATES", 10)
     with pytest.raises(sd.AutomatonTooLarge, match="above the limit of 10") as exc:
         tokendfa.byte_dfa(sd.JSONSchema(schema)._compiled.regex)
     assert exc.value.limit == 10 and exc.value.states > 10
@@ -205,9 +205,9 @@ def test_overlapping_object_branches_get_one_grammar(model, monkeypatch):
     too large for a regex by lowering the size limit (its regex was 1.6M characters before object members
     were written linearly): the branches are merged into one deterministic rule set, LALR(1) builds, and
     fill's outputs validate."""
-    from steerdiff_plugins import jsonschema_regex as jr
+    from steerdiff_plugins.schema import compiled as jr, nodes
 
-    monkeypatch.setattr(jr, "MAX_REGEX_CHARS", 20_000)
+    monkeypatch.setattr(nodes, "MAX_REGEX_CHARS", 20_000)
     jr._CACHE.clear()
     jr._TREES.clear()
     path = Path(__file__).resolve().parents[1] / ".." / "shared" / "testdata" / "jsonschemabench" / "schemas" / "WashingtonPost.json"

@@ -8,10 +8,10 @@ import torch
 
 import steerdiff as sd
 from steerdiff.errors import ConstraintError
-from steerdiff.loop import canvas_logits
+from steerdiff.forward import canvas_logits
 from steerdiff.run import Run
 from steerdiff.vocab import vocab_for
-from steerdiff_plugins import classifiers as C
+from steerdiff_plugins.scoring import classifiers as C
 from steerdiff_plugins import guidance as G
 from tiny import tiny_model
 

@@ -24,9 +24,10 @@ import steerdiff as sd  # noqa: E402
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError  # noqa: E402
 from steerdiff.fill import canvas_length  # noqa: E402
 from steerdiff.vocab import vocab_for  # noqa: E402
-from steerdiff_plugins.jsonschema import JSONSchema  # noqa: E402
-from steerdiff_plugins.jsonschema_regex import canonical_dumps, schema_to_regex  # noqa: E402
-from steerdiff_plugins.tokendfa import byte_dfa, compile_token_dfa  # noqa: E402
+from steerdiff_plugins.json_schema import JSONSchema  # noqa: E402
+from steerdiff_plugins.schema.compiled import canonical_dumps, schema_to_regex  # noqa: E402
+from steerdiff_plugins.automata.byte_level import byte_dfa
+from steerdiff_plugins.automata.token_walk import compile_token_dfa  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "testdata"
 

@@ -16,17 +16,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError
-from steerdiff_plugins.jsonschema_regex import (
+from steerdiff_plugins.schema.compiled import (
     canonical_dumps,
     compile_schema,
-    INTEGER,
-    integer_range_regex,
-    number_range_regex,
-    pattern_to_regex,
     sample_text,
     schema_from_pydantic,
     schema_to_regex,
 )
+from steerdiff_plugins.schema.fragments import INTEGER
+from steerdiff_plugins.schema.numeric import integer_range_regex, number_range_regex
+from steerdiff_plugins.schema.pattern import pattern_to_regex
 
 REPO = Path(__file__).resolve().parents[1]
 TESTDATA = REPO / ".." / "shared" / "testdata"
@@ -484,7 +483,7 @@ def test_maps_with_several_key_patterns():
 
 
 def test_languages_meet_is_exact():
-    from steerdiff_plugins.jsonschema_regex import _languages_meet
+    from steerdiff_plugins.schema.combinators import _languages_meet
 
     assert _languages_meet("a[0-9]*", "[a-z]1")
     assert not _languages_meet("x-.*", "[0-9]+")
@@ -579,7 +578,7 @@ def test_ordered_optional_is_exactly_the_in_order_subsequences(required, data):
     """Object members and unique-enum items: any in-order subsequence holding every required entry,
     comma-separated. Checked against that definition on sampled subsequences, swaps and drops, for
     sizes across the chunk boundary (entries are grouped ``_SEQ_CHUNK`` at a time)."""
-    from steerdiff_plugins.jsonschema_regex import _ordered_optional
+    from steerdiff_plugins.schema.nodes import _ordered_optional
 
     names = [f"e{i}" for i in range(len(required))]
     rx = re.compile(_ordered_optional(list(zip(names, required))))
@@ -597,7 +596,7 @@ def test_ordered_optional_is_exactly_the_in_order_subsequences(required, data):
 def test_wide_objects_stay_small_and_compile():
     """300 optional properties: the regex grows linearly (each member at most twice per level of 12),
     the nesting stays within the Rust parser's limit, and the automaton is built."""
-    from steerdiff_plugins import tokendfa
+    from steerdiff_plugins.automata import byte_level as tokendfa
 
     schema = {"type": "object", "properties": {f"p{i}": {"type": "integer"} for i in range(300)},
               "required": ["p150"], "additionalProperties": False}

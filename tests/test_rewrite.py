@@ -178,7 +178,7 @@ def test_benchmark_data_is_held_out_and_negative():
     from rewrite_data import DOMAINS, heldout
 
     from steerdiff.train.data import REVIEW_TPL
-    from steerdiff_plugins.classifiers import get_classifier
+    from steerdiff_plugins.scoring.classifiers import get_classifier
 
     items = heldout(120)
     assert len(items) == 120 and len({it["template"] for it in items}) == 120

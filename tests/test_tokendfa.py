@@ -24,8 +24,13 @@ from tiny import tiny_tokenizer  # noqa: E402
 
 from steerdiff.errors import ConstraintError  # noqa: E402
 from steerdiff.vocab import vocab_for  # noqa: E402
-from steerdiff_plugins import tokendfa as td  # noqa: E402
-from steerdiff_plugins.tokendfa import FILL, NEVER, compile_token_dfa, to_engine_regex  # noqa: E402
+from steerdiff_plugins.automata import byte_level as bl  # noqa: E402
+from steerdiff_plugins.automata import regular_hooks as rh  # noqa: E402
+from steerdiff_plugins.automata import token_dfa as tdfa  # noqa: E402
+from steerdiff_plugins.automata import token_walk as td  # noqa: E402
+from steerdiff_plugins.automata.engine_regex import to_engine_regex  # noqa: E402
+from steerdiff_plugins.automata.token_dfa import FILL, NEVER  # noqa: E402
+from steerdiff_plugins.automata.token_walk import compile_token_dfa  # noqa: E402
 
 FAMILIES = ["bytelevel", "sentencepiece", "wordpiece"]
 
@@ -83,7 +88,7 @@ def test_allowed_sets_match_brute_force(family, pattern, alphabet, dense, sparse
         monkeypatch.setattr(td, "DENSE_RATIO", 10**9)
     else:
         monkeypatch.setattr(td, "DENSE_STATES", 0)
-    monkeypatch.setattr(td, "SPARSE_SETS", sparse)
+    monkeypatch.setattr(tdfa, "SPARSE_SETS", sparse)
     tok = tiny_tokenizer(family)
     vocab = vocab_for(tok)
     fill = tok.eos_token_id
@@ -319,9 +324,9 @@ def test_token_set_pool_growth_and_reset_keep_outputs_exact(monkeypatch):
     m = _model()
     v = vocab_for(m.tokenizer)
     cs = [sd.Regex(r"[0-9]{2,5}(-[0-9]{2})?", span=(0, 10)), sd.TokenSet(["1", "2"], span=(0, 1))]
-    monkeypatch.setattr(td, "_SET_POOL_START", 2)  # grows from 2 rows
+    monkeypatch.setattr(rh, "_SET_POOL_START", 2)  # grows from 2 rows
     for rows in (10**6, 0):
-        monkeypatch.setattr(td, "_SET_POOL_ROWS", rows)
+        monkeypatch.setattr(rh, "_SET_POOL_ROWS", rows)
         td.cache_clear()
         texts = []
         for seed in range(3):
@@ -355,7 +360,7 @@ _TABLE_CASES = [r'"([^"\\]|\\.){0,12}"', r'\{"a":"[^"]*","bb":(0|-?[1-9][0-9]{0,
 
 def _naive_table_check(pattern, vocab, fill, dfa):
     """Every (byte state, token) pair against a plain byte-by-byte walk of the byte DFA."""
-    from steerdiff_plugins.tokendfa import byte_dfa
+    from steerdiff_plugins.automata.byte_level import byte_dfa
 
     bd = byte_dfa(pattern)
     S = bd.trans.shape[0] - 1
@@ -403,7 +408,7 @@ def test_counted_runs_are_found():
     tok = tiny_tokenizer("bytelevel")
     vocab = vocab_for(tok)
     trans = td.byte_dfa(r'"[a-z ]{0,60}"').trans
-    bcls, ctrans = td._class_transitions(trans)
+    bcls, ctrans = bl._class_transitions(trans)
     _, cs = td._class_strings(vocab, bcls, tok.eos_token_id)
     isloop = np.zeros(ctrans.shape[0], dtype=bool)
     rg, reach, tail_in, P = td._counted_runs(ctrans, ctrans.shape[0] - 1, cs, isloop)
@@ -483,6 +488,7 @@ def test_hash_collisions_fall_back_to_exact_grouping(family, pattern, monkeypatc
     ref = compile_token_dfa(pattern, vocab, tok.eos_token_id)
     td.cache_clear()
     monkeypatch.setattr(td, "_hash_weights", lambda n, seed: np.ones(n, dtype=np.int64))
+    monkeypatch.setattr(bl, "_hash_weights", lambda n, seed: np.ones(n, dtype=np.int64))
     got = compile_token_dfa(pattern, vocab, tok.eos_token_id)
     td.cache_clear()
     assert got is not ref and got.n_classes == ref.n_classes

@@ -24,8 +24,8 @@ from test_jsonschema_regex import SUITE, _instances, _need, _schemas  # noqa: E4
 
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError  # noqa: E402
 from steerdiff_plugins.grammar import validator  # noqa: E402
-from steerdiff_plugins.grammar_jsonschema import lark_regex, tree_to_lark  # noqa: E402
-from steerdiff_plugins.jsonschema_regex import compile_schema, compile_tree, sample_text  # noqa: E402
+from steerdiff_plugins.schema.tree_to_lark import lark_regex, tree_to_lark  # noqa: E402
+from steerdiff_plugins.schema.compiled import compile_schema, compile_tree, sample_text  # noqa: E402
 
 
 def _accepts(parser, text: str) -> bool:

@@ -37,8 +37,8 @@ implements ``bind(model) -> classifier``; guidance calls it once per (classifier
 bound object. ``model`` is a :class:`steerdiff.Adapter`.
 
 Registry: ``register_classifier("name", factory)`` makes ``ClassifierGuidance("name", ...)`` work; the
-factory is a zero-argument callable (called once, on first use) or a classifier object. Third-party
-packages can also publish factories in the ``steerdiff.classifiers`` entry-point group. Built-in names:
+factory is a zero-argument callable (called once, on first use) or a classifier object. Plugins register
+theirs through the ``register_classifiers`` hook (``steerdiff.hookspecs``), like constraint types. Built-in names:
 
 - ``"sentiment"``: VADER (table from its lexicon, scorer from its compound score), labels
   ``("negative", "positive")``.
@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import math
 import weakref
-from importlib.metadata import entry_points
 from typing import Any, Callable, Sequence
 
 import torch
@@ -60,7 +59,6 @@ from steerdiff.vocab import vocab_for
 
 MODES = ("gradient", "table", "scorer")
 _METHOD = {"gradient": "log_probs", "table": "token_scores", "scorer": "score"}
-ENTRY_GROUP = "steerdiff.classifiers"
 
 
 def modes_of(classifier: Any) -> list[str]:
@@ -82,7 +80,6 @@ def check_classifier(classifier: Any, what: str = "classifier") -> None:
 # --------------------------------------------------------------------------------------------------
 _factories: dict[str, Any] = {}
 _instances: dict[str, Any] = {}
-_entry_points_loaded = False
 
 
 def register_classifier(name: str, factory: Callable[[], Any] | Any, *, replace: bool = False) -> None:
@@ -96,13 +93,16 @@ def register_classifier(name: str, factory: Callable[[], Any] | Any, *, replace:
 
 
 def _load_entry_points() -> None:
-    global _entry_points_loaded
-    if _entry_points_loaded:
-        return
-    _entry_points_loaded = True
-    for ep in entry_points(group=ENTRY_GROUP):
-        if ep.name not in _factories:
-            _factories[ep.name] = ep  # loaded on first use
+    """Add the classifiers plugins register through the ``register_classifiers`` hook (asked on every lookup,
+    so a plugin registered by hand is seen; a name already registered keeps its factory)."""
+    from steerdiff.plugins import get_plugin_manager
+
+    def register(name: str, factory: Any) -> None:
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"classifier name must be a non-empty string, got {name!r}")
+        _factories.setdefault(name, factory)
+
+    get_plugin_manager().hook.register_classifiers(register=register)
 
 
 def classifier_names() -> list[str]:
@@ -117,8 +117,6 @@ def get_classifier(name: str) -> Any:
         raise ConstraintError(f"unknown classifier {name!r}; registered classifiers: {sorted(_factories)}")
     if name not in _instances:
         f = _factories[name]
-        if hasattr(f, "load") and hasattr(f, "group"):  # an entry point
-            f = f.load()
         if isinstance(f, type) or (callable(f) and not hasattr(f, "labels")):
             obj = f()  # a class or a factory function
         else:

@@ -1,0 +1,1 @@
+"""Automata engines: Python regex -> engine regex -> byte DFA -> token DFA, and the hooks that apply them."""

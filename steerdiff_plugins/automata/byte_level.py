@@ -1,0 +1,246 @@
+"""The minimal byte-level DFA of a regex (stage 2 of the regular-language pipeline).
+
+``byte_dfa(pattern)``: the minimal byte-level DFA (UTF-8 expanded), over byte classes. Built by
+outlines_core's Rust ``Index`` over a 256-token single-byte vocabulary, then minimised (``dfamin``: the
+engine's automata for JSON Schema are 10-30 times larger than minimal, and every later stage scales with
+the states). Choice (outlines_core over interegular): its Rust regex-automata builds the UTF-8 byte DFA in
+milliseconds, while interegular is a character-level pure-Python FSM that would need our own UTF-8 byte
+expansion and is slow on bounded repeats; we do NOT use outlines_core's own token index (its per-state
+Python dicts cost ~0.7 s on a 49k vocabulary) but walk tokens ourselves in numpy (``token_walk``).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from itertools import chain, repeat
+
+import numpy as np
+
+from steerdiff.errors import AutomatonTooLarge, ConstraintError
+from steerdiff_plugins.automata import dfamin
+from steerdiff_plugins.automata.engine_regex import (
+    SENTINEL,
+    SENTINEL_BYTES,
+    _esc,
+    _shown,
+    to_engine_regex,
+)
+
+MAX_STATES = 60_000  # byte-DFA states beyond this are refused (per-step work and memory grow with it)
+
+
+_byte_vocab = None
+_lock = threading.Lock()
+
+
+def _byte_vocabulary():
+    global _byte_vocab
+    if _byte_vocab is None:
+        import outlines_core
+
+        _byte_vocab = outlines_core.Vocabulary(256, {bytes([b]): [b] for b in range(256)})
+    return _byte_vocab
+
+
+@dataclass(frozen=True)
+class ByteDFA:
+    """A minimal byte DFA over byte classes: ``ctrans (S+1, K)`` next state per class (``S`` = dead sink),
+    ``bcls (256,)`` the class of each byte, ``accept (S+1,)``, ``start``. ``trans (S+1, 256)`` is the
+    per-byte table, built on first use."""
+
+    ctrans: np.ndarray
+    bcls: np.ndarray
+    accept: np.ndarray
+    start: int
+
+    @property
+    def dead(self) -> int:
+        return self.ctrans.shape[0] - 1
+
+    @cached_property
+    def trans(self) -> np.ndarray:
+        return np.ascontiguousarray(self.ctrans[:, self.bcls])  # (S+1, 256)
+
+    def accepts(self, data: bytes) -> bool:
+        """Whether the whole of ``data`` is in the language (a byte-by-byte walk)."""
+        s = self.start
+        for b in data:
+            s = self.ctrans[s, self.bcls[b]]
+            if s == self.dead:
+                return False
+        return bool(self.accept[s])
+
+
+def _hash_weights(n: int, seed: int) -> np.ndarray:
+    """``n`` fixed random int64 weights for the row hashes below (every grouping is verified exactly)."""
+    return np.random.default_rng(seed).integers(1, 2**62, size=n, dtype=np.int64)
+
+
+@lru_cache(maxsize=1024)
+def byte_dfa(pattern: str) -> ByteDFA:
+    """The minimal byte-level DFA of a Python-dialect regex (full match): every state reachable from the
+    start and able to reach acceptance, no two states with the same future (see ``dfamin``)."""
+    # a start marker too: without it the engine's construction can blow up exponentially when the pattern
+    # starts with a byte its body repeats (``"(?:[^"\\]|\\.){0,16}"`` took 4 s, ``{0,20}`` 80 s; 3 ms with it)
+    from steerdiff_plugins.compile_budget import check_expansion
+
+    check_expansion(pattern, "byte automaton", "regex")  # the Rust builder cannot be interrupted: estimate first
+    engine = _esc(SENTINEL) + to_engine_regex(pattern)
+    import outlines_core
+
+    try:
+        with _lock:
+            index = outlines_core.Index(engine, _byte_vocabulary())
+    except BaseException as exc:  # the Rust side raises ValueError or a panic exception
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        msg = str(exc)
+        if "no transitions" in msg.lower() or "incompatible" in msg.lower():
+            raise ConstraintError(f"regex {_shown(pattern)} matches no text at all (its language is empty)") from None
+        raise ConstraintError(f"regex {_shown(pattern)} could not be compiled to an automaton: {msg[:300]}") from None
+    trans_d = index.get_transitions()
+    if len(trans_d) > MAX_STATES:
+        raise AutomatonTooLarge(f"regex {_shown(pattern)}: its automaton has {len(trans_d)} states, above the limit of "
+                                f"{MAX_STATES}; tighten the bounds (maxLength, maxItems, max_depth)", len(trans_d), MAX_STATES)
+    finals = np.fromiter(index.get_final_states(), dtype=np.int64)
+    init = index.get_initial_state()
+    # the transitions as flat arrays (a Python loop per edge costs about 0.5 s for automata of 50k states)
+    n = sum(map(len, trans_d.values()))
+    src = np.fromiter(chain.from_iterable(repeat(s, len(d)) for s, d in trans_d.items()), dtype=np.int64, count=n)
+    byte = np.fromiter(chain.from_iterable(d.keys() for d in trans_d.values()), dtype=np.int64, count=n)
+    dst = np.fromiter(chain.from_iterable(d.values() for d in trans_d.values()), dtype=np.int64, count=n)
+    every = np.concatenate([src, dst, finals, [init]])  # the engine's state ids -> 0..S-1 in their order
+    # the engine's ids are spaced by a stride (its table row width): ids // g keep their order in a g times
+    # smaller lookup array
+    g = max(int(np.gcd.reduce(every)), 1)
+    present = np.zeros(int(every.max()) // g + 1, dtype=bool)
+    present[every // g] = True
+    dense = np.cumsum(present, dtype=np.int64) - 1  # (max id // g + 1,) id // g -> dense state
+    S = int(present.sum())
+    ok = byte < 256
+    src, byte, dst = dense[src[ok] // g], byte[ok], dense[dst[ok] // g]  # (E,) the edges, dense ids
+    marked = np.zeros(S + 1, dtype=bool)  # the engine's final states: after the end marker
+    marked[dense[finals // g]] = True
+    # The engine's automaton D accepts MARK + pattern + MARK. It is minimised as it is: two states of the
+    # pattern have the same future in D exactly when they have it in the pattern's language (the pattern
+    # never contains the marker, a code point of its own), so D's minimal automaton, less its marker
+    # states, is the pattern's.
+    bcls, ctrans = _edge_classes(src, byte, dst, S)  # (256,), (S+1, K) with S the engine's missing edges
+    bid = dfamin.minimise(ctrans, marked, S)
+    if bid is None:  # a hash collision in the refinement: keep every state (still exact, only larger)
+        bid = np.arange(S + 1)
+    q, fin, inv = dfamin.block_table(ctrans, marked, bid)  # (B, K) blocks, (B,) the marked blocks
+    sink = int(inv[S])
+    mark = [int(bcls[b]) for b in SENTINEL_BYTES]
+    on_mark = np.arange(len(q))
+    for c in mark:
+        on_mark = q[on_mark, c]
+    accept = fin[on_mark]  # (B,) accepting in the pattern: the end marker can follow
+    chain_ = [int(inv[dense[init // g]])]
+    for c in mark:  # the start marker
+        chain_.append(int(q[chain_[-1], c]))
+    gone = _marker_only(q, fin, sink) | _start_only(q, chain_)
+    gone[sink] = True
+    keep = np.flatnonzero(~gone)
+    remap = np.full(len(q), len(keep), dtype=np.int32)  # gone blocks -> the new sink
+    remap[keep] = np.arange(len(keep), dtype=np.int32)
+    table = np.full((len(keep) + 1, q.shape[1]), len(keep), dtype=np.int32)  # (M+1, K) the sink last
+    table[:-1] = remap[q[keep]]
+    start = int(remap[chain_[-1]])
+    if start == len(keep):
+        raise ConstraintError(f"regex {_shown(pattern)} matches no text at all (its language is empty)")
+    ccls = _byte_classes(table)  # (K,) class columns that became equal once the marker blocks are gone
+    rep = np.empty(int(ccls.max()) + 1, dtype=np.int64)
+    rep[ccls] = np.arange(len(ccls))
+    return ByteDFA(np.ascontiguousarray(table[:, rep]), ccls[bcls], np.append(accept[keep], False), start)
+
+
+def _edge_classes(src: np.ndarray, byte: np.ndarray, dst: np.ndarray, S: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(bcls (256,), ctrans (S+1, K))`` from the edge list ``src --byte--> dst`` of ``S`` states (a
+    missing edge goes to the sink ``S``): bytes with identical columns share a class. Columns are hashed
+    (a float sum over each byte's edges in edge order, so equal columns give bit-equal sums) and the table
+    is then checked against every edge exactly; on a collision the dense table is grouped exactly."""
+    rng = np.random.default_rng(0xC1A55)
+    w = rng.random(S + 1) + 0.5  # (S+1,) source weights
+    v = rng.random(S + 1) + 0.5  # (S+1,) destination weights
+    h = np.bincount(byte, weights=w[src] * v[dst], minlength=256)  # (256,)
+    _, first, bcls = np.unique(h, return_index=True, return_inverse=True)
+    bcls = bcls.reshape(-1).astype(np.int32)
+    K = len(first)
+    ctrans = np.full((S + 1, K), S, dtype=np.int32)
+    is_rep = np.zeros(256, dtype=bool)
+    is_rep[first] = True
+    m = is_rep[byte]
+    ctrans[src[m], bcls[byte[m]]] = dst[m]
+    c = bcls[byte]  # (E,)
+    if (np.array_equal(ctrans[src, c], dst)  # every edge agrees, and each class has as many edges as the table says
+            and np.array_equal(np.bincount(c, minlength=K), (ctrans != S).sum(axis=0) * np.bincount(bcls, minlength=K))):
+        return bcls, ctrans
+    trans = np.full((S + 1, 256), S, dtype=np.int32)
+    trans[src, byte] = dst
+    return _class_transitions(trans)
+
+
+def _marker_only(q: np.ndarray, fin: np.ndarray, sink: int) -> np.ndarray:
+    """``(B,)`` the blocks of the engine's minimal automaton that cannot reach an accepting state of the
+    pattern: the marked blocks (after the end marker), the block of states with no future at all (its
+    entries go to the sink or back to itself), and the blocks whose whole future is a piece of the end
+    marker, 1 to 3 bytes long. Any other block has a future word of 4 bytes or more, and such a word
+    is some pattern text followed by the marker, so the block can reach an accepting state."""
+    own = np.arange(len(q))[:, None]  # (B, 1)
+    gone = fin | ((q == sink) | (q == own)).all(axis=1)  # (B,) no future beyond the marker's end
+    for _ in range(3):  # futures of at most 1, 2, 3 bytes, all into gone blocks
+        gone = gone | gone[q].all(axis=1)
+    gone[sink] = False
+    return gone
+
+
+def _start_only(q: np.ndarray, chain_: list[int]) -> np.ndarray:
+    """``(B,)`` the blocks on the start marker (``chain_``: the engine's start, then one block per marker
+    byte, the last the pattern's start) that the pattern's start never reaches: the engine's start has
+    no predecessor, and each later one is dropped when its only predecessor is the dropped block before
+    it. (A block the pattern's own text reaches too, such as the one after ``F4 8F BF`` when the pattern
+    can follow ``E2 80`` with ``BF`` and then start over, is kept.)"""
+    out = np.zeros(len(q), dtype=bool)
+    for k, b in enumerate(chain_[:-1]):
+        into = set(np.flatnonzero((q == b).any(axis=1)).tolist())  # blocks with an entry into b
+        if into == (set() if k == 0 else {chain_[k - 1]}) and (k == 0 or out[chain_[k - 1]]):
+            out[b] = True
+    return out
+
+
+_ROW_CHUNK = 4096  # rows of a (S1, 256) table handled at a time (a 4 MB int32 block stays in cache)
+
+
+def _class_transitions(trans: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(bcls (256,), ctrans (S1, K))``: the byte classes of ``trans (S1, 256)`` and its next state per class."""
+    bcls = _byte_classes(trans)
+    rep = np.empty(int(bcls.max()) + 1, dtype=np.int64)
+    rep[bcls] = np.arange(256)  # one byte of each class
+    return bcls, np.take(trans, rep, axis=1)  # (S1, K)
+
+
+def _byte_classes(trans: np.ndarray) -> np.ndarray:
+    """``(256,)`` int32: bytes with identical columns of ``trans (S1, 256)`` share a class. Columns are
+    hashed and the grouping verified exactly (``np.unique`` on the columns on a collision).
+
+    Both passes go over blocks of rows (a whole-table transpose or gather costs page faults on tens of MB);
+    the hash is the same wrapping sum ``sum_s w[s] * trans[s, j]`` in any block order."""
+    S1, n = trans.shape
+    w = _hash_weights(S1, 0xB17E)
+    h = np.zeros(n, dtype=np.int64)
+    with np.errstate(over="ignore"):
+        for r in range(0, S1, _ROW_CHUNK):
+            blk = trans[r: r + _ROW_CHUNK].astype(np.int64)  # (R, 256)
+            blk *= w[r: r + _ROW_CHUNK, None]
+            h += blk.sum(axis=0)  # (256,) wraps: a hash
+    _, first, bcls = np.unique(h, return_index=True, return_inverse=True)
+    bcls = bcls.reshape(-1)
+    rep = first[bcls]  # (256,) the class representative of each byte's column
+    if not all(np.array_equal(np.take(trans[r: r + _ROW_CHUNK], rep, axis=1), trans[r: r + _ROW_CHUNK])
+               for r in range(0, S1, _ROW_CHUNK)):
+        _, bcls = np.unique(trans.T, axis=0, return_inverse=True)
+    return bcls.reshape(-1).astype(np.int32)
+

@@ -1,0 +1,1 @@
+"""JSON Schema engines: schema -> canonical-JSON regex (with its node tree), and schema -> lark grammar."""

@@ -1,0 +1,259 @@
+"""JSON Schema -> regular expression, for exact regular constraints.
+
+``schema_to_regex(schema)`` returns a regex whose language is a set of *canonical* JSON texts that all
+validate against the schema (the guarantee is one-sided and exact: every text the regex accepts is valid;
+``canonical_dumps(instance, schema)`` writes any valid instance in the form the regex uses, so every
+valid instance that fits the documented narrowings below is accepted).
+
+Canonical form
+    compact (separators ``,`` and ``:``, no whitespace anywhere), object keys in the order of the
+    schema's ``properties``, strings written like ``json.dumps(..., ensure_ascii=False)`` (the regex
+    also accepts the other JSON escapes ``\\/ \\uXXXX`` in unconstrained string parts, but never a
+    ``\\u`` surrogate escape, so a string's length is the number of written characters), integers
+    without fraction or exponent, bounded numbers without exponent.
+
+Regex dialect
+    A subset read identically by Python ``re``, ``interegular`` and Rust's ``regex`` crate: literal
+    characters, ``\\``-escaped ASCII punctuation, ``\\xHH`` for control characters, classes ``[...]`` and
+    ``[^...]`` (non-ASCII characters written raw), non-capturing groups ``(?:...)``, ``|``, ``? * +``
+    and ``{m}``, ``{m,}``, ``{m,n}``. No anchors, lookaround, backrefs, lazy quantifiers, ``\\d \\w \\s``.
+
+Supported (draft 2020-12; draft-04/06/07 spellings where ``$schema`` declares them or the keyword
+form is unambiguous): ``type`` (incl. lists), ``enum``, ``const``, ``properties``, ``required``,
+``additionalProperties`` (see below), ``patternProperties`` (see below), ``items``, ``prefixItems``,
+``additionalItems``, ``minItems``/``maxItems``, ``uniqueItems`` (see below), ``minLength``/``maxLength``,
+``pattern``, ``format`` (date, time, date-time, email, uuid, ipv4, uri; formats python-jsonschema does
+not know are annotations), integer bounds (exact, any magnitude), number bounds when the bounds are
+integral, ``multipleOf`` 1 (integers), ``anyOf``, ``oneOf`` (only when the branches are provably
+disjoint), ``allOf`` (merged), local ``$ref`` (JSON pointers, anchors, embedded ``$id``),
+``minProperties``/``maxProperties``, ``dependentRequired``/``dependencies`` (see below),
+``propertyNames`` (declared keys only).
+
+Narrowings (the language is a subset of the valid instances; each is deliberate and exact):
+  * objects that declare ``properties`` get only those keys (extra keys are never generated, whatever
+    ``additionalProperties`` says, except ``false`` which makes it exact); required keys that are not
+    declared are added after the declared ones, with the ``additionalProperties`` schema (or any value);
+    an object with no declared properties is a map (any string key, or keys from the first
+    ``patternProperties`` pattern, whose values follow its schema and that of every pattern whose keys
+    meet it) whose values otherwise follow ``additionalProperties``;
+  * a schema without ``type`` gets the types its keywords imply (``properties`` -> object, ...), or any
+    JSON value when it has no type-specific keyword;
+  * arrays with no ``maxItems`` hold at most ``max(minItems, max_items)`` items (``max_items=None``, the
+    default: unbounded, a loop in the automaton, so only the canvas bounds them; a cap copies the item's
+    automaton once per item); strings with no ``maxLength`` hold at most ``max_string`` characters (None: unbounded);
+  * the empty schema is any JSON value nested at most ``max_depth`` deep; recursive ``$ref`` is unrolled
+    ``max_depth`` times, deeper optional branches are dropped;
+  * ``uniqueItems: true`` is expressed exactly only for arrays of at most one item or of enum values
+    (written as an ordered selection of distinct values); otherwise it is refused;
+  * ``dependentRequired`` makes the dependent keys required (or drops the optional trigger key);
+    ``minProperties`` promotes optional properties to required, ``maxProperties`` drops optional ones;
+  * anyOf branches that use an unsupported keyword are refused (never dropped silently).
+
+With ``capacity`` (the most bytes the canvas holds, ``canvas_bounds``), length, item, property and pattern
+repetition bounds no text of that size reaches are compiled as absent, and minimums beyond it as empty: the
+language is unchanged on texts of at most ``capacity`` bytes (a map's ``maxProperties`` then compiles too).
+
+Everything else that constrains instances raises ``UnsupportedSchemaError(keyword, pointer, why)``.
+"""
+
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+
+from steerdiff.errors import ConstraintError, UnsupportedSchemaError
+from steerdiff_plugins.schema.compiler import _Compiler
+from steerdiff_plugins.schema.fragments import _TooDeep
+from steerdiff_plugins.schema.nodes import Arr, Node, Obj, Str, Union
+from steerdiff_plugins.schema.pattern import (
+    _complement,
+    _set_ranges,
+    _sre_c,
+    _sre_parse,
+)
+
+__all__ = ["schema_to_regex", "canonical_dumps", "schema_from_pydantic", "compile_schema", "compile_tree", "CompiledSchema", "largest_count",
+           "sample_text"]
+
+
+# ------------------------------------------------------------------------------------------------ API
+
+class CompiledSchema:
+    """A compiled schema: `regex`, the `node` tree used by canonical_dumps, and `notes` (narrowings)."""
+
+    def __init__(self, node: Node, notes: list[str]):
+        self.node, self.notes = node, notes
+        self.regex = node.regex()
+        self._cre = None
+
+    def fullmatch(self, text: str) -> bool:
+        if self._cre is None:
+            self._cre = re.compile(self.regex)
+        return self._cre.fullmatch(text) is not None
+
+    def dumps(self, instance) -> str:
+        return self.node.dump(instance)
+
+
+_CACHE: dict = {}
+_TREES: dict = {}
+
+
+def _cache_key(schema, *options) -> tuple:
+    return (json.dumps(schema, sort_keys=True, default=repr), *options)
+
+
+def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
+                 max_string: int | None = None, capacity: int | None = None) -> tuple[Node, list[str]]:
+    """The compiled tree of `schema` and the narrowings applied, without building its regex (the grammar
+    engine takes a tree whose regex would be too large: see ``steerdiff_plugins.schema.tree_to_lark``). Raises
+    like :func:`compile_schema`, except for the ``size`` of the regex."""
+    if not isinstance(schema, (dict, bool)):
+        raise ConstraintError(f"a JSON Schema is a dict or a bool, got {type(schema).__name__}")
+    if not isinstance(max_depth, int) or max_depth < 0:
+        raise ConstraintError(f"max_depth must be a non-negative int, got {max_depth!r}")
+    if schema is False:
+        raise ConstraintError("schema is false: empty language")
+    key = _cache_key(schema, max_depth, max_items, max_string, capacity)
+    hit = _TREES.get(key)  # fill builds the tree again when the regex turns out too large
+    if hit is not None:
+        return hit
+    comp = _Compiler(schema, max_depth, max_items, max_string, capacity)
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, 20000))
+    try:
+        node = comp.node(schema, "#", "")
+    except _TooDeep as e:
+        raise UnsupportedSchemaError("$ref", e.pointer, f"recursion deeper than max_depth={max_depth} "
+                                                        "on a required path") from None
+    except RecursionError:
+        raise UnsupportedSchemaError("$ref", "#", "schema nesting too deep to unroll") from None
+    finally:
+        sys.setrecursionlimit(old)
+    if node.empty and comp.too_long:
+        raise ConstraintError(f"schema admits no instance that fits a canvas of {capacity} bytes: "
+                              f"{comp.too_long[0]} needs more; raise length")
+    if node.empty:
+        raise ConstraintError("schema admits no instance: empty language")
+    if len(_TREES) > 64:
+        _TREES.clear()
+    _TREES[key] = (node, comp.notes)
+    return node, comp.notes
+
+
+def compile_schema(schema, *, max_depth: int = 3, max_items: int | None = None,
+                   max_string: int | None = None, capacity: int | None = None) -> CompiledSchema:
+    """Compile `schema` (dict or bool) into a CompiledSchema. Raises UnsupportedSchemaError naming the
+    keyword and JSON pointer for anything not expressible exactly, ConstraintError for an empty language
+    or a malformed schema. ``capacity``: the most bytes the canvas holds (``canvas_bounds``); bounds no
+    text of that size reaches are compiled as absent, so the language is the schema's only on texts of at
+    most ``capacity`` bytes (None: no such assumption)."""
+    key = _cache_key(schema, max_depth, max_items, max_string, capacity)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        return hit
+    node, notes = compile_tree(schema, max_depth=max_depth, max_items=max_items, max_string=max_string,
+                               capacity=capacity)
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, 20000))
+    try:
+        out = CompiledSchema(node, notes)
+    finally:
+        sys.setrecursionlimit(old)
+    if len(_CACHE) > 256:
+        _CACHE.clear()
+    _CACHE[key] = out
+    return out
+
+
+def schema_to_regex(schema, *, max_depth: int = 3, max_items: int | None = None,
+                    max_string: int | None = None, capacity: int | None = None) -> str:
+    """Regex (Python re / interegular / Rust regex common dialect) of canonical JSON texts valid under
+    `schema`. See the module docstring for the canonical form and the narrowings."""
+    return compile_schema(schema, max_depth=max_depth, max_items=max_items, max_string=max_string,
+                          capacity=capacity).regex
+
+
+def canonical_dumps(instance, schema, *, max_depth: int = 3, max_items: int | None = None,
+                    max_string: int | None = None) -> str:
+    """Write `instance` the way the constraint for `schema` writes JSON (compact, keys in `properties`
+    order, integers plain, bounded numbers without exponent). For an invalid instance the text is still
+    produced (so tests can check that it is rejected)."""
+    return compile_schema(schema, max_depth=max_depth, max_items=max_items, max_string=max_string).dumps(instance)
+
+
+def schema_from_pydantic(model) -> dict:
+    """`model.model_json_schema()` with every `$ref` kept local (pydantic writes `#/$defs/...`)."""
+    try:
+        schema = model.model_json_schema(ref_template="#/$defs/{model}")
+    except AttributeError:
+        raise ConstraintError(f"{model!r} is not a pydantic v2 model class") from None
+    return schema
+
+
+# --------------------------------------------------------------------------------------- test helper
+
+def sample_text(regex: str, rng, max_repeat: int = 3) -> str:
+    """A random string of `regex`'s language (for soundness tests: every sample must be valid JSON that
+    validates). Unbounded repeats are cut at `max_repeat` extra copies; classes draw from their ranges."""
+    parsed = _sre_parse.parse(regex, 0)
+
+    def pick_set(items):
+        ranges, neg = _set_ranges(items)  # the compiler's dialect: literals and ranges only
+        if neg:
+            ranges = _complement(ranges)
+            # prefer readable characters most of the time
+            if rng.random() < 0.8:
+                ranges = [(max(a, 0x20), min(b, 0x7E)) for a, b in ranges if a <= 0x7E and b >= 0x20] or ranges
+        weights = [b - a + 1 for a, b in ranges]
+        a, b = rng.choices(ranges, weights=[min(w, 64) for w in weights])[0]
+        return chr(rng.randint(a, b))
+
+    def gen(seq, out):
+        for op, av in seq:
+            n = str(op)
+            if n == "LITERAL":
+                out.append(chr(av))
+            elif n == "NOT_LITERAL":
+                out.append(pick_set([(_sre_c.NEGATE, None), (_sre_c.LITERAL, av)]))
+            elif n == "IN":
+                out.append(pick_set(av))
+            elif n == "BRANCH":
+                gen(rng.choice(av[1]), out)
+            elif n == "SUBPATTERN":
+                gen(av[3], out)
+            elif n in ("MAX_REPEAT", "MIN_REPEAT"):
+                lo, hi, sub = av
+                hi = lo + max_repeat if hi == _sre_c.MAXREPEAT else min(hi, lo + max_repeat)
+                for _ in range(rng.randint(lo, hi)):
+                    gen(sub, out)
+            else:
+                raise ValueError(f"sampler: {n} is outside the dialect")
+        return out
+
+    return "".join(gen(parsed, []))
+
+
+def largest_count(node: Node) -> tuple[str, str]:
+    """``(pointer, description)`` of the largest repetition count in a compiled tree (a string's length
+    bounds, an array's item bounds): what a byte-automaton budget error names."""
+    best, seen, todo = (-1, "#", ""), set(), [node]
+    while todo:
+        n = todo.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if isinstance(n, Str) and n.content is None:
+            c = n.hi if n.hi is not None else n.lo
+            best = max(best, (c, getattr(n, "pointer", "#"), f"string length bounds {n.lo}..{n.hi}"), key=lambda x: x[0])
+        elif isinstance(n, Arr):
+            c = n.hi if n.hi is not None else n.lo
+            best = max(best, (c, getattr(n, "pointer", "#"), f"array item bounds {n.lo}..{n.hi}"), key=lambda x: x[0])
+            todo += list(n.prefix) + ([n.items] if n.items is not None else [])
+        elif isinstance(n, Obj):
+            todo += [x for _, x, _ in n.props] + ([n.map_value] if n.map_value is not None else [])
+        elif isinstance(n, Union):
+            todo += list(n.alts)
+    return best[1], best[2]

@@ -1,0 +1,402 @@
+"""The JSON Schema compiler: a schema -> the node tree of its canonical JSON texts (see ``compiled`` for the
+contract). References, type inference, enums, strings and numbers here; merging, ``not``/``oneOf`` and
+containers in their own modules (mixed in)."""
+
+from __future__ import annotations
+
+import math
+import time
+import urllib.parse
+from typing import Any
+
+from steerdiff.errors import ConstraintError, UnsupportedSchemaError
+from steerdiff_plugins.canvas_bounds import fit_count
+from steerdiff_plugins.schema.combinators import _Combinators
+from steerdiff_plugins.schema.containers import _Containers
+from steerdiff_plugins.schema.fragments import (
+    _ALWAYS_REFUSED,
+    _ARRAY_KW,
+    _CONSTRAINING,
+    _KNOWN_FORMATS,
+    _NUMBER_KW,
+    _OBJECT_KW,
+    _STRING_KW,
+    FORMATS,
+    _count_bounds,
+    _ptr,
+    _TooDeep,
+)
+from steerdiff_plugins.schema.merge import _Merging
+from steerdiff_plugins.schema.nodes import (
+    AnyValue,
+    Empty,
+    Int,
+    Lit,
+    Node,
+    Num,
+    Str,
+    Union,
+    _json_equal,
+)
+from steerdiff_plugins.schema.pattern import (
+    _bounded_pattern,
+    _PatternError,
+    pattern_to_regex,
+)
+
+MAX_NODES = 50_000  # schema nodes visited while unrolling; beyond it the schema is refused as too large
+
+
+def _detect_draft(root) -> int:
+    if isinstance(root, dict):
+        s = root.get("$schema")
+        if isinstance(s, str):
+            for key, d in (("draft-03", 3), ("draft-04", 4), ("draft-06", 6), ("draft-07", 7),
+                           ("2019-09", 2019), ("2020-12", 2020)):
+                if key in s:
+                    return d
+    return 2020
+
+
+class _Compiler(_Merging, _Combinators, _Containers):
+    def __init__(self, root, max_depth, max_items, max_string, capacity=None):
+        self.root = root
+        self.max_depth, self.max_items, self.max_string = max_depth, max_items, max_string
+        self.cap = capacity  # bytes the canvas holds (None: unknown); see canvas_bounds
+        self.too_long: list[str] = []  # minimum lengths/counts no text of `cap` bytes reaches
+        from steerdiff_plugins.compile_budget import SCHEMA_SECONDS
+
+        self.deadline = time.perf_counter() + SCHEMA_SECONDS
+        self.draft = _detect_draft(root)
+        self.ref_counts: dict[str, int] = {}
+        self.notes: list[str] = []
+        self.ids: dict[str, Any] = {}
+        self.anchors: dict[tuple[str, str], Any] = {}
+        self._validator = None
+        self.visited = 0
+        self.nest = 0
+        self._index(root, "", True)
+
+    # ---- reference resolution
+    def _index(self, s, base, is_root=False):
+        if isinstance(s, list):
+            for x in s:
+                self._index(x, base)
+            return
+        if not isinstance(s, dict):
+            return
+        idkey = "$id" if "$id" in s or self.draft >= 6 else "id"
+        sid = s.get(idkey)
+        if isinstance(sid, str) and not ("$ref" in s and self.draft < 2019):
+            if sid.startswith("#") and self.draft < 2019:
+                self.anchors[(base, sid[1:])] = s
+            else:
+                base = urllib.parse.urljoin(base, sid).split("#")[0] if base or sid else sid
+                self.ids[base] = s
+        if is_root:
+            self.ids[base] = s
+        if isinstance(s.get("$anchor"), str):
+            self.anchors[(base, s["$anchor"])] = s
+        for k, v in s.items():
+            if k in ("enum", "const", "examples", "default"):
+                continue
+            if k in ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas", "dependencies"):
+                if isinstance(v, dict):
+                    for x in v.values():
+                        self._index(x, base)
+                continue
+            self._index(v, base)
+
+    def _base_of(self, s, base):
+        if isinstance(s, dict):
+            sid = s.get("$id", s.get("id") if self.draft < 6 else None)
+            if isinstance(sid, str) and not sid.startswith("#"):
+                return urllib.parse.urljoin(base, sid).split("#")[0] if base else sid.split("#")[0]
+        return base
+
+    def resolve(self, ref: str, base: str, pointer: str):
+        if not isinstance(ref, str):
+            raise UnsupportedSchemaError("$ref", pointer, "$ref must be a string")
+        url = urllib.parse.urljoin(base, ref) if base else ref
+        doc_url, _, frag = url.partition("#")
+        if doc_url not in self.ids:
+            raise UnsupportedSchemaError("$ref", pointer, f"reference {ref!r} is not local to the schema "
+                                                         "(remote references are not fetched)")
+        doc = self.ids[doc_url]
+        frag = urllib.parse.unquote(frag)
+        if frag and not frag.startswith("/"):
+            target = self.anchors.get((doc_url, frag))
+            if target is None:
+                raise UnsupportedSchemaError("$ref", pointer, f"anchor {frag!r} not found")
+            return target, doc_url, url
+        cur = doc
+        for part in frag.split("/")[1:] if frag else []:
+            part = part.replace("~1", "/").replace("~0", "~")
+            if isinstance(cur, list):
+                try:
+                    cur = cur[int(part)]
+                except (ValueError, IndexError):
+                    raise UnsupportedSchemaError("$ref", pointer, f"reference {ref!r} does not resolve") from None
+            elif isinstance(cur, dict) and part in cur:
+                cur = cur[part]
+            else:
+                raise UnsupportedSchemaError("$ref", pointer, f"reference {ref!r} does not resolve")
+        return cur, doc_url, url
+
+    # ---- helpers
+    def validator(self):
+        if self._validator is None:
+            import jsonschema
+            cls = jsonschema.validators.validator_for(self.root if isinstance(self.root, dict) else {},
+                                                      default=jsonschema.Draft202012Validator)
+            self._validator = cls(self.root, format_checker=cls.FORMAT_CHECKER)
+        return self._validator
+
+    def is_valid(self, value, sub) -> bool:
+        return self.validator().evolve(schema=sub).is_valid(value)
+
+    # ---- main entry
+    def node(self, s, ptr="#", base="") -> Node:
+        """The node of subschema ``s`` at ``ptr``, tagged with its pointer (budget errors name it)."""
+        self.visited += 1
+        if self.visited > MAX_NODES:
+            raise UnsupportedSchemaError("size", ptr, f"more than {MAX_NODES} subschemas after unrolling "
+                                                      "$ref (lower max_depth)")
+        if self.visited % 256 == 0 and time.perf_counter() > self.deadline:
+            from steerdiff_plugins.compile_budget import SCHEMA_SECONDS
+
+            raise UnsupportedSchemaError("size", ptr, f"compile stage 'schema' over its budget of {SCHEMA_SECONDS} s "
+                                                      f"({self.visited} subschemas visited)")
+        n = self._node(s, ptr, base)
+        if "pointer" not in n.__dict__:
+            n.pointer = ptr
+        return n
+
+    def _node(self, s, ptr, base) -> Node:
+        if s is True:
+            return AnyValue(max(0, self.max_depth - self.nest), self.max_items)
+        if s is False:
+            return Empty()
+        if not isinstance(s, dict):
+            raise ConstraintError(f"schema at {ptr} must be an object or a boolean, got {type(s).__name__}")
+        base = self._base_of(s, base)
+        if "enum" in s or "const" in s:
+            return self._enum(s, ptr)
+        for kw, why in _ALWAYS_REFUSED.items():
+            if kw in s:
+                if kw == "if" and "then" not in s and "else" not in s:
+                    continue
+                if kw == "contains" and self.draft < 6:
+                    continue
+                raise UnsupportedSchemaError(kw, _ptr(ptr, kw), why)
+        if "$ref" in s:
+            target, tbase, url = self.resolve(s["$ref"], base, _ptr(ptr, "$ref"))
+            siblings = {k: v for k, v in s.items() if k in _CONSTRAINING and k != "$ref"}
+            if siblings and self.draft >= 2019:
+                rest = {k: v for k, v in s.items() if k != "$ref"}
+                return self._guard(url, ptr, lambda: self.node(self._merge([rest, target], ptr, base), ptr, base))
+            return self._guard(url, ptr, lambda: self.node(target, _ptr(ptr, "$ref"), tbase))
+        if "allOf" in s:
+            subs = s["allOf"]
+            if not isinstance(subs, list) or not subs:
+                raise ConstraintError(f"allOf at {ptr} must be a non-empty array")
+            rest = {k: v for k, v in s.items() if k != "allOf"}
+            return self.node(self._merge([rest] + subs, _ptr(ptr, "allOf"), base), ptr, base)
+        for kw in ("anyOf", "oneOf"):
+            if kw in s:
+                subs = s[kw]
+                if not isinstance(subs, list) or not subs:
+                    raise ConstraintError(f"{kw} at {ptr} must be a non-empty array")
+                rest = {k: v for k, v in s.items() if k != kw}
+                alts, deep = [], None
+                for i, sub in enumerate(subs):
+                    p = _ptr(ptr, kw, i)
+                    merged = self._merge([rest, sub], p, base) if any(k in _CONSTRAINING for k in rest) else sub
+                    if kw == "oneOf" and len(subs) > 1:
+                        merged = self._one_of_branch(merged, subs, i, ptr, base)
+                    try:
+                        alts.append(self.node(merged, p, base))
+                    except _TooDeep as e:
+                        deep = e
+                        self.notes.append(f"{p}: recursion beyond max_depth={self.max_depth}, branch dropped")
+                u = Union(alts)
+                if u.empty and deep is not None:
+                    raise deep
+                return u.alts[0] if len(u.alts) == 1 else u
+        if "not" in s:
+            s = self._apply_not(s, _ptr(ptr, "not"), base)
+            if s is False:
+                return Empty()
+            if "enum" in s or "const" in s:
+                return self._enum(s, ptr)
+        types = s.get("type")
+        if types is None:
+            types = self._infer_types(s)
+        if isinstance(types, str):
+            types = [types]
+        if not isinstance(types, list):
+            raise ConstraintError(f"type at {ptr} must be a string or an array of strings")
+        alts = []
+        if "integer" in types and "number" in types:
+            types = [t for t in types if t != "integer"]
+        for t in dict.fromkeys(types):
+            if t == "string":
+                alts.append(self._string(s, ptr))
+            elif t == "integer":
+                alts.append(self._number(s, ptr, integer=True))
+            elif t == "number":
+                alts.append(self._number(s, ptr, integer=False))
+            elif t == "boolean":
+                alts.append(Lit([True, False]))
+            elif t == "null":
+                alts.append(Lit([None]))
+            elif t == "object":
+                alts.append(self._object(s, ptr, base))
+            elif t == "array":
+                alts.append(self._array(s, ptr, base))
+            elif t == "any" and self.draft <= 3:
+                alts.append(AnyValue(max(0, self.max_depth - self.nest), self.max_items))
+            else:
+                raise ConstraintError(f"unknown type {t!r} at {_ptr(ptr, 'type')}")
+        u = Union(alts)
+        return u.alts[0] if len(u.alts) == 1 else u
+
+    def _guard(self, url, ptr, fn):
+        n = self.ref_counts.get(url, 0)
+        if n >= self.max_depth:
+            raise _TooDeep(ptr)
+        self.ref_counts[url] = n + 1
+        try:
+            return fn()
+        finally:
+            self.ref_counts[url] = n
+
+    def _infer_types(self, s):
+        ts = []
+        if any(k in s for k in _OBJECT_KW):
+            ts.append("object")
+        if any(k in s for k in _ARRAY_KW):
+            ts.append("array")
+        if any(k in s for k in _STRING_KW) and not (set(s) & _STRING_KW == {"format"} and s["format"] not in FORMATS):
+            ts.append("string")
+        if any(k in s for k in _NUMBER_KW):
+            ts.append("number")
+        if not ts:
+            return ["string", "number", "boolean", "null", "object", "array"] if self.max_depth > self.nest else \
+                ["string", "number", "boolean", "null"]
+        return ts
+
+    # ---- enum / const
+    def _enum(self, s, ptr):
+        if "const" in s:
+            vals = [s["const"]]
+            if "enum" in s and not any(_json_equal(s["const"], v) for v in s["enum"]):
+                vals = []
+        else:
+            if not isinstance(s["enum"], list):
+                raise ConstraintError(f"enum at {ptr} must be an array")
+            vals = list(s["enum"])
+        rest = {k: v for k, v in s.items() if k not in ("enum", "const")}
+        if any(k in _CONSTRAINING for k in rest):
+            try:
+                vals = [v for v in vals if self.is_valid(v, s)]
+            except Exception as e:
+                kw = next(k for k in rest if k in _CONSTRAINING)
+                raise UnsupportedSchemaError(kw, _ptr(ptr, kw), f"cannot check enum values: {e}") from None
+        uniq = []
+        for v in vals:
+            if not any(_json_equal(v, u) for u in uniq):
+                uniq.append(v)
+        for v in uniq:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ConstraintError(f"enum value {v!r} at {ptr} is not JSON")
+        return Lit(uniq)
+
+    # ---- strings
+    def _string(self, s, ptr):
+        lo, hi = _count_bounds(s, ptr, "minLength", "maxLength")
+        content = None
+        fmt = s.get("format")
+        if isinstance(fmt, str) and fmt in _KNOWN_FORMATS:
+            if fmt not in FORMATS:
+                raise UnsupportedSchemaError("format", _ptr(ptr, "format"),
+                                             f"format {fmt!r} has no exact regex here (supported: {sorted(FORMATS)})")
+            content = FORMATS[fmt]
+        elif fmt is not None:
+            self.notes.append(f"{_ptr(ptr, 'format')}: unknown format {fmt!r} treated as an annotation")
+        if "pattern" in s:
+            if content is not None:
+                raise UnsupportedSchemaError("pattern", _ptr(ptr, "pattern"), "pattern together with format")
+            try:
+                content = pattern_to_regex(s["pattern"], self.cap)
+            except _PatternError as e:
+                raise UnsupportedSchemaError("pattern", _ptr(ptr, "pattern"), f"{s['pattern']!r}: {e}") from None
+            if content is None:
+                self.too_long.append(f"pattern at {_ptr(ptr, 'pattern')}")
+                return Str(1, 0)
+        if hi is None and self.max_string is not None and content is None:
+            hi = max(lo, self.max_string)
+        lo, hi = self._fit(lo, hi, 1, ptr, "minLength")  # a character writes at least one byte
+        if hi is not None and hi < lo:
+            return Str(1, 0)
+        if content is not None:
+            if lo > 0 or hi is not None:
+                bounded = _bounded_pattern(s["pattern"], lo, hi, self.cap) if "pattern" in s and fmt not in FORMATS else None
+                if bounded is None:
+                    kw = "minLength" if lo > 0 else "maxLength"
+                    raise UnsupportedSchemaError(kw, _ptr(ptr, kw), "length bounds together with pattern/format "
+                                                                    "need a regex intersection (supported: an anchored "
+                                                                    "pattern of single characters with one variable repeat)")
+                if bounded is False:
+                    return Str(1, 0)  # empty: no string of the pattern has a length in bounds
+                content = bounded
+            return Str(content=content)
+        return Str(lo, hi)
+
+    def _fit(self, lo, hi, unit, ptr, min_kw):
+        """``canvas_bounds.fit_count`` on the compile's capacity; records a minimum the canvas cannot hold."""
+        lo2, hi2 = fit_count(lo, hi, unit, self.cap)
+        if hi2 is not None and hi2 < lo2:
+            self.too_long.append(f"{min_kw} {lo} at {_ptr(ptr, min_kw)}")
+        return lo2, hi2
+
+    # ---- numbers
+    def _number(self, s, ptr, integer):
+        mo = s.get("multipleOf", s.get("divisibleBy"))
+        if mo is not None:
+            if isinstance(mo, bool) or not isinstance(mo, (int, float)) or mo <= 0:
+                raise ConstraintError(f"multipleOf at {ptr} must be a positive number")
+            if mo == 1:
+                integer = True
+            else:
+                raise UnsupportedSchemaError("multipleOf", _ptr(ptr, "multipleOf"),
+                                             f"multipleOf {mo} is not expressible (only 1 is)")
+        lo = hi = None
+        lo_incl = hi_incl = True
+        bounds = []
+        for kw in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+            v = s.get(kw)
+            if v is None:
+                continue
+            if isinstance(v, bool):
+                continue  # draft-04 flags, read below
+            if not isinstance(v, (int, float)) or (isinstance(v, float) and not math.isfinite(v)):
+                raise ConstraintError(f"{kw} at {_ptr(ptr, kw)} must be a number, got {v!r}")
+            bounds.append(kw)
+            excl = kw.startswith("exclusive") or (s.get("exclusive" + kw[0].upper() + kw[1:]) is True)
+            if "inimum" in kw:
+                if lo is None or v > lo or (v == lo and excl):
+                    lo, lo_incl = v, not excl
+            else:
+                if hi is None or v < hi or (v == hi and excl):
+                    hi, hi_incl = v, not excl
+        if integer:
+            ilo = None if lo is None else (math.floor(lo) + 1 if (not lo_incl and float(lo).is_integer()) else math.ceil(lo))
+            ihi = None if hi is None else (math.ceil(hi) - 1 if (not hi_incl and float(hi).is_integer()) else math.floor(hi))
+            if lo is not None and not lo_incl and not float(lo).is_integer():
+                ilo = math.ceil(lo)
+            if hi is not None and not hi_incl and not float(hi).is_integer():
+                ihi = math.floor(hi)
+            return Int(ilo, ihi, float_ok=self.draft >= 6)
+        return Num(lo, lo_incl, hi, hi_incl)
+

@@ -1,0 +1,190 @@
+"""Regex fragments of canonical JSON and the JSON Schema keyword tables the schema compiler shares:
+JSON value regexes, format regexes (``FORMATS``), keyword sets, and small regex/pointer helpers."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from steerdiff.errors import ConstraintError, UnsupportedSchemaError
+
+# --------------------------------------------------------------------------------------------- pieces
+
+STRCHAR = r'(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u(?:[0-9a-cA-CeEfF][0-9a-fA-F]{3}|[dD][0-7][0-9a-fA-F]{2}))'
+STRING = '"' + STRCHAR + '*"'
+INTEGER = r"(?:0|-?[1-9][0-9]*)"
+NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
+BOOLEAN = "(?:true|false)"
+NULL = "null"
+
+_FRAC_ANY = r"(?:\.[0-9]+)?"
+_FRAC_ZERO = r"(?:\.0+)?"
+_FRAC_NONZERO = r"\.[0-9]*[1-9][0-9]*"
+
+# keywords of the JSON Schema vocabularies (drafts 3..2020-12) that can constrain instances
+_CONSTRAINING = {
+    "type", "enum", "const", "multipleOf", "maximum", "exclusiveMaximum", "minimum", "exclusiveMinimum",
+    "maxLength", "minLength", "pattern", "maxItems", "minItems", "uniqueItems", "maxContains",
+    "minContains", "maxProperties", "minProperties", "required", "dependentRequired", "dependencies",
+    "properties", "patternProperties", "additionalProperties", "items", "prefixItems", "additionalItems",
+    "contains", "propertyNames", "allOf", "anyOf", "oneOf", "not", "if", "then", "else",
+    "dependentSchemas", "unevaluatedItems", "unevaluatedProperties", "$ref", "$dynamicRef",
+    "$recursiveRef", "format", "disallow", "extends", "divisibleBy",
+}
+_OBJECT_KW = {"properties", "required", "additionalProperties", "patternProperties", "minProperties",
+              "maxProperties", "dependentRequired", "dependencies", "propertyNames", "dependentSchemas",
+              "unevaluatedProperties"}
+_ARRAY_KW = {"items", "prefixItems", "additionalItems", "minItems", "maxItems", "uniqueItems", "contains",
+             "minContains", "maxContains", "unevaluatedItems"}
+_STRING_KW = {"minLength", "maxLength", "pattern", "format"}
+_NUMBER_KW = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "divisibleBy"}
+_ALWAYS_REFUSED = {
+    "if": "conditional subschemas are not supported",
+    "dependentSchemas": "conditional subschemas are not supported",
+    "unevaluatedProperties": "unevaluated* needs annotation tracking",
+    "unevaluatedItems": "unevaluated* needs annotation tracking",
+    "$dynamicRef": "dynamic references are not supported",
+    "$recursiveRef": "dynamic references are not supported",
+    "contains": "contains is not supported",
+    "disallow": "draft-03 keyword",
+    "extends": "draft-03 keyword",
+}
+# formats python-jsonschema's FormatChecker knows (so they can assert); others are annotations
+_KNOWN_FORMATS = {
+    "email", "idn-email", "hostname", "idn-hostname", "ipv4", "ipv6", "uri", "uri-reference", "iri",
+    "iri-reference", "uri-template", "date-time", "date", "time", "regex", "json-pointer",
+    "relative-json-pointer", "uuid", "duration", "color", "host-name", "ip-address",
+}
+
+_YEAR = r"(?:[0-9]{3}[1-9]|[0-9]{2}[1-9]0|[0-9][1-9]00|[1-9]000)"
+_LEAP = r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
+_MD = (r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+       r"|02-(?:0[1-9]|1[0-9]|2[0-8]))")
+_DATE = f"(?:{_YEAR}-{_MD}|{_LEAP}-02-29)"
+_TIME = (r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?"
+         r"(?:Z|[+\-](?:[01][0-9]|2[0-3]):[0-5][0-9])")
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?\^_`{|}~\-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_HEX = "[0-9a-fA-F]"
+_PCHAR = r"(?:[A-Za-z0-9._~!$&'()*+,;=:@\-]|%[0-9A-Fa-f]{2})"
+_REGNAME = r"(?:[A-Za-z0-9._~!$&'()*+,;=\-]|%[0-9A-Fa-f]{2})*"
+# Each format regex is the content between the quotes; it only uses characters that need no JSON escape
+# (the '/' of a URI is written raw, as json.dumps does).
+FORMATS = {
+    "date": _DATE,
+    "time": _TIME,
+    "date-time": f"{_DATE}T{_TIME}",
+    "email": f"{_ATOM}(?:\\.{_ATOM})*@{_LABEL}(?:\\.{_LABEL})+",
+    "uuid": f"{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}",
+    "ipv4": f"{_OCTET}(?:\\.{_OCTET}){{3}}",
+    "uri": (f"[A-Za-z][A-Za-z0-9+.\\-]*://{_REGNAME}(?::[0-9]*)?(?:/{_PCHAR}*)*"
+            f"(?:\\?(?:{_PCHAR}|[/?])*)?(?:#(?:{_PCHAR}|[/?])*)?"),
+}
+
+
+class _EmptyMerge(Exception):
+    """allOf branches that no instance satisfies together (e.g. two different consts)."""
+
+
+class _TooDeep(Exception):
+    def __init__(self, pointer: str):
+        self.pointer = pointer
+        super().__init__(pointer)
+
+
+def _rep(x: str, lo: int, hi: int | None) -> str:
+    """x repeated lo..hi times (hi None: unbounded); x must already be a single atom/group."""
+    if hi is not None and hi < lo:
+        raise ValueError("bad repetition")
+    if hi == 0:
+        return ""
+    if lo == hi == 1:
+        return x
+    if hi is None:
+        return x + ("*" if lo == 0 else "+" if lo == 1 else "{%d,}" % lo)
+    if lo == 0 and hi == 1:
+        return x + "?"
+    if lo == hi:
+        return x + "{%d}" % lo
+    return x + "{%d,%d}" % (lo, hi)
+
+
+def _group(x: str) -> str:
+    return "(?:" + x + ")"
+
+
+def _alt(parts: list[str]) -> str:
+    parts = list(dict.fromkeys(parts))
+    if len(parts) == 1:
+        return parts[0]
+    return "(?:" + "|".join(parts) + ")"
+
+
+# characters escaped with a backslash: the regex meta characters of Python re, interegular and Rust regex
+# (Rust treats # & - ~ as meta too, so escaping them is allowed everywhere); nothing else is escaped
+_META = set("\\.^$|?*+()[]{}#&-~")
+
+
+def _count_bounds(s: dict, ptr: str, lo_kw: str, hi_kw: str) -> tuple[int, int | None]:
+    """``(lo, hi)`` of a pair of count keywords (``minLength``/``maxLength``, ``minItems``/``maxItems``):
+    non-negative integers, lo 0 and hi None when absent. Raises ConstraintError naming a bad one."""
+    lo = s.get(lo_kw, 0)
+    hi = s.get(hi_kw)
+    for kw, v in ((lo_kw, lo), (hi_kw, hi)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or v != int(v)):
+            raise ConstraintError(f"{kw} at {_ptr(ptr, kw)} must be a non-negative integer, got {v!r}")
+    return int(lo), (int(hi) if hi is not None else None)
+
+
+def _lit_char(c: str) -> str:
+    o = ord(c)
+    if o < 0x20 or o == 0x7F:
+        return "\\x%02x" % o
+    if c in _META:
+        return "\\" + c
+    return c
+
+
+def _lit(s: str) -> str:
+    return "".join(_lit_char(c) for c in s)
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _ptr(base: str, *parts) -> str:
+    out = base
+    for p in parts:
+        out += "/" + str(p).replace("~", "~0").replace("/", "~1")
+    return out
+
+
+def _py_search(pat, key, ptr):
+    import warnings
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return re.search(pat, key) is not None
+    except re.error:
+        raise UnsupportedSchemaError("patternProperties", _ptr(ptr, "patternProperties"),
+                                     f"pattern {pat!r} does not parse") from None
+
+
+def _type_of(v):
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, int) or (isinstance(v, float) and v.is_integer()):
+        return "integer"
+    if isinstance(v, float):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    return "object"
+

@@ -1,0 +1,150 @@
+"""Merging subschemas (``allOf``, ``$ref`` siblings, ``anyOf`` with siblings) into one, for the compiler."""
+
+from __future__ import annotations
+
+from steerdiff.errors import ConstraintError, UnsupportedSchemaError
+from steerdiff_plugins.schema.fragments import (
+    _CONSTRAINING,
+    _EmptyMerge,
+    _ptr,
+    _py_search,
+)
+from steerdiff_plugins.schema.nodes import _json_equal
+
+
+class _Merging:
+    """``_Compiler`` methods that merge schemas (mixed into :class:`steerdiff_plugins.schema.compiler._Compiler`)."""
+
+
+    # ---- merging (allOf, $ref siblings, anyOf with siblings)
+    def _deref(self, s, ptr, base, seen=0):
+        while isinstance(s, dict) and "$ref" in s:
+            if seen > 50:
+                raise UnsupportedSchemaError("$ref", ptr, "reference cycle inside allOf")
+            target, _, _ = self.resolve(s["$ref"], base, _ptr(ptr, "$ref"))
+            rest = {k: v for k, v in s.items() if k != "$ref"}
+            if rest and self.draft >= 2019:
+                s = self._merge([rest, target], ptr, base, seen + 1)
+            else:
+                s = target
+            seen += 1
+        return s
+
+    def _merge(self, schemas, ptr, base, depth=0):
+        out: dict = {}
+        flat = []
+        stack = list(schemas)
+        while stack:
+            sub = stack.pop(0)
+            sub = self._deref(sub, ptr, base, depth)
+            if sub is True:
+                continue
+            if sub is False:
+                return False
+            if not isinstance(sub, dict):
+                raise ConstraintError(f"allOf entry at {ptr} must be a schema")
+            if "allOf" in sub:
+                stack = list(sub["allOf"]) + [{k: v for k, v in sub.items() if k != "allOf"}] + stack
+                continue
+            flat.append(sub)
+        if len(flat) > 1:
+            flat = self._split_positional(flat)
+        try:
+            for sub in flat:
+                for k, v in sub.items():
+                    if k not in out:
+                        out[k] = v
+                        continue
+                    a = out[k]
+                    if k not in _CONSTRAINING or _json_equal(a, v):
+                        continue
+                    out[k] = self._merge_kw(k, a, v, out, sub, ptr)
+        except _EmptyMerge:
+            return False
+        return out
+
+    def _split_positional(self, flat):
+        """Rewrite keywords whose meaning depends on their siblings (additionalProperties, items after
+        prefixItems) so that merging several schemas keeps each one's meaning."""
+        flat = [dict(x) for x in flat]
+        # objects: additionalProperties of one schema applies to the keys the others declare
+        all_keys = []
+        for sub in flat:
+            for k in list(sub.get("properties") or {}) + [r for r in sub.get("required") or [] if isinstance(r, str)]:
+                if k not in all_keys:
+                    all_keys.append(k)
+        for sub in flat:
+            if "additionalProperties" in sub and sub["additionalProperties"] is not True:
+                own = dict(sub.get("properties") or {})
+                pats = list(sub.get("patternProperties") or {})
+                for k in all_keys:
+                    if k not in own and not any(_py_search(p, k, "#") for p in pats):
+                        own[k] = sub["additionalProperties"]
+                sub["properties"] = own
+        # arrays: normalise to prefixItems + items, then let each schema's rest apply past its own prefix
+        norm = []
+        for sub in flat:
+            pre, rest = None, None
+            if isinstance(sub.get("prefixItems"), list):
+                pre, rest = sub.pop("prefixItems"), sub.pop("items", None)
+            elif isinstance(sub.get("items"), list):
+                pre, rest = sub.pop("items"), sub.pop("additionalItems", None)
+            elif "items" in sub:
+                rest = sub.pop("items")
+            sub.pop("additionalItems", None) if pre is None else None
+            norm.append((pre or [], rest))
+        plen = max(len(p) for p, _ in norm)
+        if plen:
+            for sub, (pre, rest) in zip(flat, norm):
+                full = list(pre) + [rest if rest is not None else True] * (plen - len(pre))
+                sub["prefixItems"] = full
+                if rest is not None:
+                    sub["items"] = rest
+            merged_pre = [{"allOf": [sub["prefixItems"][i] for sub in flat]} for i in range(plen)]
+            for sub in flat:
+                sub["prefixItems"] = merged_pre
+        else:
+            for sub, (pre, rest) in zip(flat, norm):
+                if rest is not None:
+                    sub["items"] = rest
+        return flat
+
+    def _merge_kw(self, k, a, b, left, right, ptr):
+        if k == "type":
+            la = [a] if isinstance(a, str) else list(a)
+            lb = [b] if isinstance(b, str) else list(b)
+            res = [t for t in la if t in lb]
+            res += [t for t in ("integer",) if ("number" in la and "integer" in lb) or ("integer" in la and "number" in lb)]
+            return list(dict.fromkeys(res))
+        if k == "required":
+            return list(dict.fromkeys(list(a) + list(b)))
+        if k in ("minimum", "minLength", "minItems", "minProperties"):
+            return max(a, b)
+        if k in ("maximum", "maxLength", "maxItems", "maxProperties"):
+            return min(a, b)
+        if k in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(a, bool) and not isinstance(b, bool):
+            return max(a, b) if k == "exclusiveMinimum" else min(a, b)
+        if k == "enum":
+            return [x for x in a if any(_json_equal(x, y) for y in b)]
+        if k == "const":
+            raise _EmptyMerge()
+        if k == "properties":
+            res = dict(a)
+            for pk, pv in b.items():
+                res[pk] = {"allOf": [res[pk], pv]} if pk in res else pv
+            return res
+        if k == "items" and isinstance(a, (dict, bool)) and isinstance(b, (dict, bool)):
+            return {"allOf": [a, b]}
+        if k == "additionalProperties" and isinstance(a, (dict, bool)) and isinstance(b, (dict, bool)):
+            # only sound when both sides declare the same properties
+            if set(left.get("properties", {})) == set(right.get("properties", {})):
+                return {"allOf": [a, b]}
+        if k == "uniqueItems":
+            return bool(a) or bool(b)
+        if k == "not":
+            la = a["anyOf"] if isinstance(a, dict) and set(a) == {"anyOf"} else [a]
+            return {"anyOf": la + [b]}
+        if k in ("anyOf", "oneOf"):
+            raise UnsupportedSchemaError("allOf", ptr, f"two {k} lists would need distributing")
+        raise UnsupportedSchemaError("allOf", ptr, f"cannot merge differing {k!r} values")
+

@@ -1,0 +1,175 @@
+"""Integer and number ranges as regexes of canonical JSON numbers (exact, any magnitude)."""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from fractions import Fraction
+
+from steerdiff_plugins.schema.fragments import _FRAC_ANY, _alt, _group
+
+
+def _same_len(lo: str, hi: str) -> str:
+    if not lo:
+        return ""
+    if lo == hi:
+        return lo
+    if len(lo) == 1:
+        return f"[{lo}-{hi}]"
+    k = len(lo) - 1
+    if lo[1:] == "0" * k and hi[1:] == "9" * k:
+        head = lo[0] if lo[0] == hi[0] else f"[{lo[0]}-{hi[0]}]"
+        return head + "[0-9]" + ("{%d}" % k if k > 1 else "")
+    if lo[0] == hi[0]:
+        return lo[0] + _same_len(lo[1:], hi[1:])
+    parts = [lo[0] + _group(_same_len(lo[1:], "9" * k))]
+    a, b = int(lo[0]) + 1, int(hi[0]) - 1
+    if a <= b:
+        head = str(a) if a == b else f"[{a}-{b}]"
+        parts.append(head + "[0-9]" + ("{%d}" % k if k > 1 else ""))
+    parts.append(hi[0] + _group(_same_len("0" * k, hi[1:])))
+    return _alt(parts)
+
+
+def _nonneg_range(lo: int, hi: int | None) -> str | None:
+    """Canonical decimal integers (no leading zeros) in [lo, hi]; hi None = unbounded. None if empty."""
+    if lo < 0:
+        lo = 0
+    if hi is not None and hi < lo:
+        return None
+    parts = []
+    top = len(str(hi)) if hi is not None else len(str(lo))
+    for n in range(len(str(lo)), top + 1):
+        a = max(lo, 10 ** (n - 1) if n > 1 else 0)
+        b = 10 ** n - 1 if hi is None else min(hi, 10 ** n - 1)
+        if a <= b:
+            parts.append(_same_len(str(a), str(b)))
+    if hi is None:
+        parts.append("[1-9][0-9]" + ("{%d,}" % top if top > 1 else "+"))
+    return _alt(parts)
+
+
+def integer_range_regex(lo: int | None, hi: int | None) -> str | None:
+    """Canonical JSON integers in [lo, hi] (either side None = unbounded). None if the range is empty."""
+    if lo is not None and hi is not None and lo > hi:
+        return None
+    parts = []
+    if hi is None or hi >= 0:
+        r = _nonneg_range(max(lo, 0) if lo is not None else 0, hi)
+        if r:
+            parts.append(r)
+    if lo is None or lo < 0:
+        mlo = max(1, -hi) if hi is not None else 1
+        r = _nonneg_range(mlo, -lo if lo is not None else None)
+        if r:
+            parts.append("-" + _group(r) if "|" in r else "-" + r)
+    return _alt(parts) if parts else None
+
+
+_BOUND_DIGITS = 20  # a bound whose safe decimal needs more fraction digits is rounded toward the inside
+
+
+def _safe_bound(v, incl: bool, lower: bool) -> Decimal:
+    """The inclusive decimal bound that keeps a plain JSON number valid the way python-jsonschema checks it.
+
+    ``json.loads`` turns a number with a fraction into a float, and the check compares floats, so a decimal
+    just above an exclusive bound (``1.00000000000000001 > 1``) can still fail it. Bounding by the
+    nearest double on the valid side (the smallest double ``>= v`` or ``> v`` for a lower bound, the largest
+    ``<=``/``<`` for an upper one) written in its shortest form ``d`` is safe: ``D >= d`` implies
+    ``float(D) >= float(d)`` because rounding is monotonic. Decimals between ``v`` and ``d`` are the
+    only ones lost (for ``exclusiveMinimum: 1``: ``1 < x < 1.0000000000000002``). A ``d`` with more than
+    ``_BOUND_DIGITS`` fraction digits (``5e-324`` for ``exclusiveMinimum: 0``) is rounded toward the inside."""
+    x = Fraction(v)
+    f = float(x)
+    if lower and (Fraction(f) < x or (not incl and Fraction(f) == x)):
+        f = math.nextafter(f, math.inf)
+    if not lower and (Fraction(f) > x or (not incl and Fraction(f) == x)):
+        f = math.nextafter(f, -math.inf)
+    d = Decimal(repr(f))
+    if d.as_tuple().exponent < -_BOUND_DIGITS:
+        d = d.quantize(Decimal(1).scaleb(-_BOUND_DIGITS), rounding=ROUND_CEILING if lower else ROUND_FLOOR)
+    return d
+
+
+def _fraction_range(lo: str, hi: str | None) -> tuple[str | None, bool]:
+    """Fraction digit strings ``D`` with ``0.lo <= 0.D <= 0.hi`` (``hi`` None: no upper bound):
+    ``(regex of the non-empty D or None, whether no fraction at all, i.e. 0, is in range)``."""
+    lo, hi = lo.rstrip("0"), (hi.rstrip("0") if hi is not None else None)
+    if hi is not None:
+        n = max(len(lo), len(hi))
+        if lo.ljust(n, "0") > hi.ljust(n, "0"):
+            return None, False
+    empty_ok = lo == ""
+    if hi is None and lo == "":
+        return "[0-9]+", True
+    if hi == "":  # D <= 0: zeros only (then lo is "" too)
+        return "0+", True
+    l0 = int(lo[0]) if lo else 0
+    h0 = int(hi[0]) if hi is not None else None
+    alts = []
+    top = 9 if h0 is None else h0 - 1
+    if l0 + 1 <= top:  # a first digit strictly inside: anything may follow
+        alts.append((str(l0 + 1) if l0 + 1 == top else f"[{l0 + 1}-{top}]") + "[0-9]*")
+
+    def then(first: int, sub: tuple[str | None, bool]) -> None:
+        r, e = sub
+        if r is not None:
+            alts.append(str(first) + (f"(?:{r})?" if e else r))
+        elif e:
+            alts.append(str(first))
+
+    if h0 is None or l0 != h0:
+        then(l0, _fraction_range(lo[1:], None))
+        if h0 is not None:
+            then(h0, _fraction_range("", hi[1:]))
+    else:
+        then(l0, _fraction_range(lo[1:], hi[1:]))
+    return (_alt(alts) if alts else None), empty_ok
+
+
+def _with_fraction(int_part: str, lo: str, hi: str | None) -> str | None:
+    r, e = _fraction_range(lo, hi)
+    if r is None:
+        return int_part if e else None
+    return int_part + r"(?:\." + r + ")" + ("?" if e else "")
+
+
+def _decimal_nonneg(a: Decimal, b: Decimal | None) -> list[str]:
+    """Plain decimals (no exponent) y >= 0 with a <= y <= b (decimal a >= 0; b None = unbounded)."""
+    def split(x: Decimal) -> tuple[int, str]:
+        i = int(x)
+        return i, format(x - i, "f").partition(".")[2]
+
+    if b is not None and b < a:
+        return []
+    (A, fa) = split(a)
+    if b is not None:
+        B, fb = split(b)
+        if A == B:
+            one = _with_fraction(str(A), fa, fb)
+            return [one] if one else []
+    out = [x for x in [_with_fraction(str(A), fa, None)] if x]
+    mid = _nonneg_range(A + 1, None if b is None else B - 1)
+    if mid:
+        out.append(_group(mid) + _FRAC_ANY)
+    if b is not None:
+        last = _with_fraction(str(B), "", fb)
+        if last:
+            out.append(last)
+    return out
+
+
+def number_range_regex(lo, lo_incl, hi, hi_incl) -> str | None:
+    """Plain JSON decimals x with lo <(=) x <(=) hi (numbers or None), as python-jsonschema checks them
+    (see :func:`_safe_bound`)."""
+    a = None if lo is None else _safe_bound(lo, lo_incl, True)
+    b = None if hi is None else _safe_bound(hi, hi_incl, False)
+    parts = []
+    if b is None or b >= 0:
+        parts += _decimal_nonneg(max(a, Decimal(0)) if a is not None else Decimal(0), b)
+    if a is None or a < 0:
+        # x = -y, y in [max(0, -b), -a]
+        ya = Decimal(0) if (b is None or b >= 0) else -b
+        parts += ["-" + _group(p) for p in _decimal_nonneg(ya, None if a is None else -a)]
+    return _alt(parts) if parts else None
+

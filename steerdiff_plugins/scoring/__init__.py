@@ -1,0 +1,1 @@
+"""Scorers the guidance plugin uses: the classifier registry and its built-in classifiers."""
