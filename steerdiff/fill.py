@@ -16,6 +16,11 @@ of slack (values may end early with padding). The result is at least the constra
 at most the positions the model has left after the prompt. ``steps`` defaults to a quarter of the
 length (several positions commit per step; the exact constraint defers any that clash).
 
+The canvas is sized from the schema first, and the constraint is compiled for that canvas's capacity
+(``canvas_capacity``: its tokens times the longest token's bytes, rounded up to a power of two): length,
+item and pattern bounds no text of that size reaches are not built (``steerdiff_plugins.canvas_bounds``),
+so ``maxLength: 65535`` costs nothing on a 60-token canvas, and the language on the canvas is unchanged.
+
 The constraint comes from the plugins' ``json_constraint`` hook (the core imports no plugin): the built-in
 json_schema plugin returns the regular engine's ``JSONSchema``, or for recursion the regular engine
 refuses and schemas whose regular expression or automaton would be too large, an exact lark grammar over
