@@ -26,6 +26,11 @@ compliance
     ``sd.generate`` with a random-weight BERT masked LM (6 layers, width 512) over the SmolLM2 vocabulary
     plus an added ``[MASK]`` special token (SmolLM2 has none), wrapped by ``sd.wrap_model(...,
     family="masked")``; every output is parsed and validated with python-jsonschema (format checker on).
+llguidance
+    steerdiff beside llguidance (optional benchmark dependency ``llguidance``) in one run, on a fixed-seed
+    sample of ``--llg-sample`` schemas per category and the same tokenizer: compiled share, compile p50/p95
+    (each compile in the forked worker with cold caches), the ratio on schemas both compile, and per-step
+    mask cost on ``--llg-steps`` of them. Section ``llguidance`` of the results file.
 steps
     Plugin hook time per step (``adjust_logits`` + ``check_commit``; the json_schema plugin implements no
     ``on_commit``) for B=1 and B=8 at L=128 and L=256 on form-sized schemas, beside the model's forward.
@@ -220,6 +225,25 @@ def _compile_stages(conn, schema, do_token):
     conn.send(out)
 
 
+def _llg_stages(conn, schema, do_token):
+    """llguidance's compile of one schema (grammar + matcher over the same tokenizer), like _compile_stages."""
+    import llguidance
+
+    out = {}
+    try:
+        t0 = time.perf_counter()
+        grammar = llguidance.LLMatcher.grammar_from_json_schema(schema)
+        m = llguidance.LLMatcher(_LLTOK, grammar)
+        out["compile_ms"] = 1000 * (time.perf_counter() - t0)
+        if m.is_error():
+            out.update(kind="refused", keyword="llguidance", msg=m.get_error()[:300])
+        else:
+            out["ok"] = True
+    except (ValueError, RuntimeError) as e:  # llguidance raises ValueError for schemas it does not take
+        out.update(kind="refused", keyword=f"llguidance:{type(e).__name__}", msg=str(e)[:300])
+    conn.send(out)
+
+
 def _compile_worker(conn):
     """A forked worker that compiles the schemas it is sent, one after another, until it gets ``None``.
 
@@ -231,7 +255,10 @@ def _compile_worker(conn):
         job = conn.recv()
         if job is None:
             break
-        _compile_stages(conn, *job)
+        if job[0] == "llg":
+            _llg_stages(conn, *job[1:])
+        else:
+            _compile_stages(conn, *job)
     conn.close()
 
 
@@ -261,13 +288,14 @@ def _drop_worker():
         _WORKER = None
 
 
-def compile_one(schema, do_token: bool, timeout: float, fresh: bool = False) -> dict:
+def compile_one(schema, do_token: bool, timeout: float, fresh: bool = False, engine: str = "steerdiff") -> dict:
     """The stage timings of one schema (``ok``, or the refusal ``kind``/``keyword``); over ``timeout``
-    seconds the worker is killed and the schema counts as a ``timeout`` refusal at the running stage."""
+    seconds the worker is killed and the schema counts as a ``timeout`` refusal at the running stage.
+    ``engine`` "llg": llguidance's compile instead (``compile_ms``)."""
     if fresh:
         _drop_worker()
     p, a = _worker()
-    a.send((schema, do_token))
+    a.send(("llg", schema, do_token) if engine == "llg" else (schema, do_token))
     last = {}
     deadline = time.monotonic() + timeout
     while True:
@@ -455,6 +483,135 @@ def part_compile(args):
 
 # ------------------------------------------------------------------------------- model for generation
 
+_LLTOK = None
+
+
+def _mask_steps(schema, tok, vocab, fill_id, rng, n_steps: int = 24):
+    """Per-step mask cost on one valid text of ``schema`` (sampled from steerdiff's regex, tokenized by the
+    tokenizer): llguidance's next-token bitmask + consume, and steerdiff's step (the allowed class sets of the
+    whole span with the first i tokens fixed and the rest masked, incremental across steps as the hooks run
+    it, plus one position's expansion to a vocabulary mask). Returns (steerdiff ms list, llguidance ms list)."""
+    import llguidance
+    import llguidance.numpy as lnp
+    import numpy as np
+
+    from steerdiff_plugins.automata import token_walk as td
+    from steerdiff_plugins.schema import compiled as jr
+
+    comp = jr.compile_schema(schema)
+    text = jr.sample_text(comp.regex, rng)
+    ids = tok.encode(text, add_special_tokens=False)
+    if not ids:
+        return [], []
+    dfa = td.compile_token_dfa(comp.regex, vocab, fill_id)
+    L = len(ids) + 8
+    m = llguidance.LLMatcher(_LLTOK, llguidance.LLMatcher.grammar_from_json_schema(schema))
+    bm = lnp.allocate_token_bitmask(1, _LLTOK.vocab_size)
+    sd_ms, llg_ms = [], []
+    span: dict = {}
+    steps = sorted(set(np.linspace(0, len(ids) - 1, min(n_steps, len(ids))).astype(int).tolist()))
+    prev = 0
+    for i in steps:
+        for t in ids[prev:i]:
+            m.consume_token(t)
+        prev = i
+        if m.is_error() or m.is_stopped():  # llguidance refused the sample's tokens: stop measuring both here
+            break
+        t0 = time.perf_counter()
+        lnp.fill_next_token_bitmask(m, bm, 0)
+        llg_ms.append(1000 * (time.perf_counter() - t0))
+        cls_row = np.zeros(L, dtype=np.int64)
+        cls_row[:i] = dfa.tok2cls[np.array(ids[:i], dtype=np.int64)]
+        masked = np.zeros(L, dtype=bool)
+        masked[i:] = True
+        t0 = time.perf_counter()
+        res = dfa.allowed_class_sets(cls_row, masked, span)
+        if res is not None:
+            _, sets, which = res
+            _ = sets[which[0]][dfa.tok2cls]  # (V,) the next position's token mask
+        sd_ms.append(1000 * (time.perf_counter() - t0))
+    return sd_ms, llg_ms
+
+
+def part_llguidance(args):
+    """steerdiff beside llguidance on the same schemas (a fixed-seed sample per category) and tokenizer, in one
+    run: compiled share, compile p50/p95 (each compile in the forked worker, cold caches, time limit
+    --timeout), per-step mask cost, ratios."""
+    global _VOCAB, _FILL, _LLTOK
+    import llguidance
+    import llguidance.hf
+
+    from steerdiff.vocab import vocab_for
+    from steerdiff_plugins.automata import byte_level, token_walk as td
+
+    tok = benchmark_tokenizer()
+    _VOCAB, _FILL = vocab_for(tok), tok.eos_token_id
+    byte_level._byte_vocabulary()
+    td._flat_vocab(_VOCAB)
+    _LLTOK = llguidance.hf.from_tokenizer(tok, n_vocab=len(tok))
+    _drop_worker()  # the worker must inherit _LLTOK
+    files = sorted(DATA.glob("*.json"))
+    rng = random.Random(args.seed)
+    rows, t_start = [], time.time()
+    for f in files:
+        d = json.loads(f.read_text())
+        items = list(d["items"])
+        for it in rng.sample(items, min(args.llg_sample, len(items))):
+            if time.time() - t_start > args.budget:
+                break
+            sd_res = compile_one(it["schema"], True, args.token_timeout)
+            llg_res = compile_one(it["schema"], False, args.timeout, engine="llg")
+            sd_ms = sum(sd_res.get(k, 0) for k in ("regex_ms", "byte_dfa_ms", "token_dfa_ms"))
+            rows.append({"id": it["id"], "category": d["category"], "sd_ok": "ok" in sd_res, "sd_ms": sd_ms,
+                         "sd_refusal": sd_res.get("keyword"), "llg_ok": "ok" in llg_res,
+                         "llg_ms": llg_res.get("compile_ms"), "llg_refusal": llg_res.get("keyword")})
+            log(f"  {it['id']:<40} steerdiff {'ok' if rows[-1]['sd_ok'] else rows[-1]['sd_refusal']:<14} {sd_ms:8.1f} ms"
+                f"   llguidance {'ok' if rows[-1]['llg_ok'] else rows[-1]['llg_refusal']:<14} "
+                f"{rows[-1]['llg_ms'] or 0:8.1f} ms")
+    _drop_worker()
+    both = [x for x in rows if x["sd_ok"] and x["llg_ok"]]
+    sd_c, llg_c = [x["sd_ms"] for x in rows if x["sd_ok"]], [x["llg_ms"] for x in rows if x["llg_ok"]]
+    sd_b, llg_b = [x["sd_ms"] for x in both], [x["llg_ms"] for x in both]
+    step_sd, step_llg = [], []
+    for x in both[: args.llg_steps]:
+        schema = next(it["schema"] for f in files for it in json.loads(f.read_text())["items"] if it["id"] == x["id"])
+        try:
+            a, b = _mask_steps(schema, tok, _VOCAB, _FILL, random.Random(args.seed))
+        except (ValueError, RuntimeError) as e:  # a sample llguidance's tokenizer path refuses: logged, not fatal
+            log(f"  steps {x['id']}: {type(e).__name__}: {str(e)[:120]}")
+            continue
+        step_sd += a
+        step_llg += b
+
+    def ratio(a, b):
+        return None if not a or not b else r(pct(a, 50) / max(pct(b, 50), 1e-9), 1)
+
+    out = {
+        "complete": len(rows) == sum(min(args.llg_sample, len(json.loads(f.read_text())["items"])) for f in files),
+        "llguidance_version": llguidance.get_version() if hasattr(llguidance, "get_version") else None,
+        "tokenizer": "SmolLM2-135M-Instruct (GGUF), 49,152 tokens" if not SECTION_SUFFIX else "bpe126k",
+        "sample_per_category": args.llg_sample, "seed": args.seed, "schemas": len(rows),
+        "timeout_s": {"steerdiff": args.token_timeout, "llguidance": args.timeout},
+        "steerdiff": {"compiled": len(sd_c), "share": r(len(sd_c) / max(len(rows), 1), 3), "compile_ms": stats(sd_c),
+                      "refusals": dict(collections.Counter(x["sd_refusal"] for x in rows if not x["sd_ok"]))},
+        "llguidance": {"compiled": len(llg_c), "share": r(len(llg_c) / max(len(rows), 1), 3), "compile_ms": stats(llg_c),
+                       "refusals": dict(collections.Counter(x["llg_refusal"] for x in rows if not x["llg_ok"]))},
+        "both_compiled": len(both),
+        "on_both": {"steerdiff_ms": stats(sd_b), "llguidance_ms": stats(llg_b), "p50_ratio": ratio(sd_b, llg_b),
+                    "p95_ratio": None if not sd_b else r(pct(sd_b, 95) / max(pct(llg_b, 95), 1e-9), 1)},
+        "mask_step_ms": {"steerdiff_span_step": stats(step_sd), "llguidance_next_token": stats(step_llg),
+                         "p50_ratio": ratio(step_sd, step_llg), "schemas": min(len(both), args.llg_steps),
+                         "note": "steerdiff: allowed sets of every masked position of the span (one diffusion step, "
+                                 "incremental) + one vocabulary mask; llguidance: one next-token bitmask"},
+        "rows": rows,
+    }
+    save("llguidance" + SECTION_SUFFIX, out)
+    log(f"steerdiff compiled {len(sd_c)}/{len(rows)}, p50 {pct(sd_c, 50)} p95 {pct(sd_c, 95)} ms; llguidance "
+        f"{len(llg_c)}/{len(rows)}, p50 {pct(llg_c, 50)} p95 {pct(llg_c, 95)} ms; on both ({len(both)}): p50 ratio "
+        f"{out['on_both']['p50_ratio']}x, p95 ratio {out['on_both']['p95_ratio']}x; mask step p50 steerdiff "
+        f"{pct(step_sd, 50)} ms, llguidance {pct(step_llg, 50)} ms")
+
+
 def build_model(tok):
     import torch
     from transformers import BertConfig, BertForMaskedLM
@@ -636,9 +793,11 @@ def part_steps(args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--parts", default="compile", help="comma list of compile, compliance, steps")
+    ap.add_argument("--parts", default="compile", help="comma list of compile, compliance, steps, llguidance")
     ap.add_argument("--sample", type=int, default=3, help="token-DFA compiles per category (fixed seed)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--llg-sample", type=int, default=3, help="llguidance: schemas per category (fixed seed; 6 in the issue)")
+    ap.add_argument("--llg-steps", type=int, default=10, help="llguidance: schemas whose per-step mask cost is measured")
     ap.add_argument("--timeout", type=float, default=10, help="seconds per schema for schema->regex->byte DFA")
     ap.add_argument("--token-timeout", type=float, default=20, help="seconds per schema including the token DFA")
     ap.add_argument("--budget", type=float, default=480, help="seconds per part before stopping with partial results")
@@ -660,7 +819,8 @@ def main():
     global SECTION_SUFFIX
     SECTION_SUFFIX = {"bpe126k": "_126k", "dream152k": "_152k"}.get(args.vocab, "")
     for part in args.parts.split(","):
-        {"compile": part_compile, "compliance": part_compliance, "steps": part_steps}[part.strip()](args)
+        {"compile": part_compile, "compliance": part_compliance, "steps": part_steps,
+         "llguidance": part_llguidance}[part.strip()](args)
 
 
 if __name__ == "__main__":

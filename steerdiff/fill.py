@@ -16,6 +16,11 @@ of slack (values may end early with padding). The result is at least the constra
 (``shortest_tokens``) and at most the positions the model has left after the prompt. ``steps`` defaults to a quarter of the
 length (several positions commit per step; the exact constraint defers any that clash).
 
+The canvas is sized from the schema first, and the constraint is compiled for that canvas's capacity
+(``canvas_capacity``: its tokens times the longest token's bytes, rounded up to a power of two): length,
+item and pattern bounds no text of that size reaches are not built (``steerdiff_plugins.canvas_bounds``),
+so ``maxLength: 65535`` costs nothing on a 60-token canvas, and the language on the canvas is unchanged.
+
 The constraint comes from the plugins' ``json_constraint`` hook (the core imports no plugin): the built-in
 json_schema plugin returns the regular engine's ``JSONSchema``, or for recursion the regular engine
 refuses and schemas whose regular expression or automaton would be too large, an exact lark grammar over
@@ -30,6 +35,7 @@ import os
 from typing import Any
 
 from .errors import ConfigError, ConstraintError, ValidationFailed
+from .vocab import canvas_capacity, vocab_for
 
 STRING_BUDGET = 24
 # default copy-guidance bias (steerdiff_plugins.copy); 0 is off. Off since the GPU-trained steerdiff-tiny:
@@ -125,13 +131,31 @@ def typical_maximal(schema: Any, root: Any = None, depth: int = 3) -> Any:
 def canvas_length(model, constraint, prompt_ids_len: int) -> int:
     """The canvas length ``fill`` uses for ``constraint`` (from ``json_constraint``; its ``schema`` is the
     original schema) after a prompt of this size."""
-    inst = typical_maximal(constraint.schema)  # the original schema (never the extractive narrowing),
-    # also for an extractive constraint: its longest candidate spans would size the canvas far beyond typical values
+    # the original schema (never the extractive narrowing), also for an extractive constraint: its longest
+    # candidate spans would size the canvas far beyond typical values
+    n = schema_canvas_length(model, constraint.schema, prompt_ids_len)
+    return max(n, min(shortest_tokens(model, constraint), _room(model, prompt_ids_len)))
+
+
+def schema_canvas_length(model, schema, prompt_ids_len: int) -> int:
+    """The canvas length ``fill`` uses for ``schema`` (a dict or bool) after a prompt of this size."""
+    inst = typical_maximal(schema)
     text = json.dumps(inst, ensure_ascii=False, separators=(",", ":"), default=str)
     n = len(model.tokenizer.encode(text, add_special_tokens=False))
-    want = max(int(n * 1.25) + 4, shortest_tokens(model, constraint))
-    room = model.max_positions - prompt_ids_len - len(getattr(model, "suffix_ids", []) or [])
-    return max(1, min(want, room))
+    return max(1, min(int(n * 1.25) + 4, _room(model, prompt_ids_len)))
+
+
+def _room(model, prompt_ids_len: int) -> int:
+    """Canvas positions the model has left after a prompt of this size (and its closing tokens)."""
+    return model.max_positions - prompt_ids_len - len(getattr(model, "suffix_ids", []) or [])
+
+
+def _rows(model, schema_or_model, texts: list[str], length: int, extract: bool, **kw) -> list:
+    """One constraint per text (``extract``: narrowed to that text's spans), compiled for a canvas of ``length``."""
+    cap = canvas_capacity(length, vocab_for(model.tokenizer))
+    if extract:
+        return [_constraint(schema_or_model, extract_from=t, capacity=cap, **kw) for t in texts]
+    return [_constraint(schema_or_model, capacity=cap, **kw)] * len(texts)
 
 
 def shortest_tokens(model, constraint) -> int:
@@ -163,6 +187,19 @@ def _constraint(schema_or_model, **kw):
     return constraint
 
 
+def _plain_schema(schema_or_model):
+    """The JSON Schema of a pydantic model class (as ``schema_from_pydantic`` writes it) or of a JSON string,
+    else the argument itself: what the canvas is sized from."""
+    if isinstance(schema_or_model, type) and hasattr(schema_or_model, "model_json_schema"):
+        return schema_or_model.model_json_schema(ref_template="#/$defs/{model}")
+    if isinstance(schema_or_model, str):
+        try:
+            return json.loads(schema_or_model)
+        except json.JSONDecodeError:
+            return {}  # the constraint reports it
+    return schema_or_model
+
+
 def fill(model, schema_or_pydantic_model, text_or_list, *, length: int | None = None, steps: int | None = None,
          schedule: str = "low_confidence", seed: int = 0, max_depth: int = 3, max_items: int | None = None,
          copy: float | None = None, extract: bool = False, **generate_kwargs):
@@ -188,12 +225,21 @@ def fill(model, schema_or_pydantic_model, text_or_list, *, length: int | None = 
     max_items = check_int("max_items", max_items, lo=0, hi=MAX_SIZE, none_ok=True, who="fill")
     copy = check_float("copy", copy, lo=0.0, none_ok=True, who="fill")
     extract = check_bool("extract", extract, who="fill")
-    if extract:
-        rows = [_constraint(schema_or_pydantic_model, max_depth=max_depth, max_items=max_items, extract_from=t) for t in texts]
-    else:
-        rows = [_constraint(schema_or_pydantic_model, max_depth=max_depth, max_items=max_items)] * len(texts)
+    if isinstance(schema_or_pydantic_model, (dict, bool)):
+        from .validate import check_schema_shape
+
+        check_schema_shape(schema_or_pydantic_model, "fill")  # a $ref cycle or deep nesting, before sizing the canvas
+    sized = length is None
     if length is None:  # sized from the original schema (the same for every row), after the longest prompt
-        length = canvas_length(model, rows[0], max(len(model.prompt_ids(t)) for t in texts))
+        length = schema_canvas_length(model, _plain_schema(schema_or_pydantic_model), max(len(model.prompt_ids(t)) for t in texts))
+    # bounds the canvas cannot reach are not built (steerdiff_plugins.canvas_bounds)
+    rows = _rows(model, schema_or_pydantic_model, texts, length, extract, max_depth=max_depth, max_items=max_items)
+    if sized:  # never shorter than the shortest valid text (when the model has the room): grow, then recompile
+        room = _room(model, max(len(model.prompt_ids(t)) for t in texts))
+        need = min(shortest_tokens(model, rows[0]), room)
+        if need > length:
+            length = need
+            rows = _rows(model, schema_or_pydantic_model, texts, length, extract, max_depth=max_depth, max_items=max_items)
     if steps is None:
         steps = max(1, length // 4)
     steps = min(steps, length)

@@ -142,3 +142,31 @@ def vocab_for(tokenizer) -> TokenVocab:
         except TypeError:
             _cache_by_id[id(tokenizer)] = hit
     return hit
+
+
+# --- canvas capacity (steerdiff_plugins.canvas_bounds: bounds a canvas cannot reach are not built) ---
+MIN_BUCKET = 64
+
+
+def capacity_bucket(nbytes: int) -> int:
+    """The power of two at least ``nbytes`` (and at least ``MIN_BUCKET``): a capacity compiles may share."""
+    n = max(int(nbytes), MIN_BUCKET)
+    return 1 << (n - 1).bit_length()
+
+
+_MAX_BYTES: dict[int, tuple[object, int]] = {}
+
+
+def max_token_bytes(vocab) -> int:
+    """The most bytes one non-special token of ``vocab`` (a :class:`TokenVocab`) writes."""
+    hit = _MAX_BYTES.get(id(vocab))
+    if hit is not None and hit[0] is vocab:
+        return hit[1]
+    k = max((len(b) for t, b in enumerate(vocab.token_bytes) if t not in vocab.special), default=1)
+    _MAX_BYTES[id(vocab)] = (vocab, k)
+    return k
+
+
+def canvas_capacity(positions: int, vocab) -> int:
+    """The bucketed capacity in bytes of ``positions`` canvas tokens of ``vocab``."""
+    return capacity_bucket(positions * max_token_bytes(vocab))

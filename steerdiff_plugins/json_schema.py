@@ -29,6 +29,7 @@ from steerdiff.errors import AutomatonTooLarge, ConstraintError, UnsupportedSche
 from steerdiff.hookspecs import hookimpl
 from steerdiff.plugins import constraint_types
 from steerdiff_plugins.automata.byte_level import byte_dfa
+from steerdiff_plugins.compile_budget import CompileBudgetExceeded
 from steerdiff_plugins.grammar import Grammar
 from steerdiff_plugins.schema.compiled import compile_tree
 from steerdiff_plugins.schema.extractive import extractive_schema
@@ -83,13 +84,16 @@ class JSONSchema(RegularConstraint):
     model class). ``max_depth``: recursion/any-value nesting unrolled; ``max_items``: array cap where the
     schema sets no ``maxItems``; ``max_string``: string cap where it sets no ``maxLength`` (None: none).
     ``extract_from``: a source text; free strings and numbers must then be copied from it
-    (``steerdiff.extractive``); outputs are still validated against the original schema."""
+    (``steerdiff.extractive``); outputs are still validated against the original schema.
+    ``capacity``: the most bytes the span's text can hold (``canvas_bounds.canvas_capacity``; ``fill`` sets
+    it): length bounds beyond it compile as absent, the same language on such a span, and a span that could
+    hold more is refused at prepare. None: every bound is built."""
 
     type_name = "json_schema"
     guarantee = "exact"
 
     def __init__(self, schema, span=None, max_depth: int = 3, max_items: int | None = None, max_string: int | None = None,
-                 extract_from: str | None = None):
+                 extract_from: str | None = None, capacity: int | None = None):
         self.model = schema if _is_pydantic_class(schema) else None
         if self.model is not None:
             schema = schema_from_pydantic(self.model)
@@ -119,7 +123,9 @@ class JSONSchema(RegularConstraint):
             if not isinstance(extract_from, str):
                 raise ConstraintError(f"JSONSchema extract_from must be the source text, got {type(extract_from).__name__}")
             self.compiled_schema = extractive_schema(schema, extract_from)
-        self._compiled = compile_schema(self.compiled_schema, max_depth=max_depth, max_items=max_items, max_string=max_string)
+        self.capacity = capacity
+        self._compiled = compile_schema(self.compiled_schema, max_depth=max_depth, max_items=max_items, max_string=max_string,
+                                        capacity=capacity)
         to_engine_regex(self._compiled.regex)
         if span is not None:
             s, e = (int(x) for x in span)
@@ -132,6 +138,17 @@ class JSONSchema(RegularConstraint):
 
     def regex(self) -> str:
         return self._compiled.regex
+
+    def regex_on(self, positions: int, vocab) -> str:
+        """The regex for a span of ``positions`` tokens of ``vocab``: compiled for that span's capacity
+        (``canvas_bounds``) when the constraint was built without one, so bounds the span cannot reach are
+        not built."""
+        if self.capacity is not None:
+            return self._compiled.regex
+        from steerdiff_plugins.canvas_bounds import canvas_capacity
+
+        return compile_schema(self.compiled_schema, max_depth=self.max_depth, max_items=self.max_items,
+                              max_string=self.max_string, capacity=canvas_capacity(positions, vocab)).regex
 
     def describe(self) -> str:
         return _describe(self.schema, self.model)
@@ -188,6 +205,11 @@ def fill_constraint(schema_or_model, **kw) -> Constraint:
             byte_dfa(constraint.regex())
         except AutomatonTooLarge as big:
             raise UnsupportedSchemaError("size", "#", str(big)) from None
+        except CompileBudgetExceeded as over:  # name the subschema with the largest count
+            from steerdiff_plugins.schema.compiled import largest_count
+
+            where, what = largest_count(constraint._compiled.node)
+            raise UnsupportedSchemaError("size", where, f"{what}: {over.what}") from None
         return constraint
     except UnsupportedSchemaError as exc:
         if exc.keyword not in ("$ref", "size") or "grammar" not in constraint_types():
@@ -201,14 +223,14 @@ def fill_constraint(schema_or_model, **kw) -> Constraint:
             narrowed = extractive_schema(schema, kw["extract_from"])
         grammar, reasons = None, []
         if exc.keyword == "size":  # the compiled tree as a grammar: every keyword the regular engine takes
-            depth = {k: kw[k] for k in ("max_depth", "max_items", "max_string") if k in kw}
+            depth = {k: kw[k] for k in ("max_depth", "max_items", "max_string", "capacity") if k in kw}
             try:
                 grammar = tree_to_lark(compile_tree(narrowed, **depth)[0])
             except UnsupportedSchemaError as texc:
                 reasons.append(str(texc))
         if grammar is None:  # recursion as rules, or a tree over the node limit: the schema-level grammar
             try:
-                grammar = schema_to_lark(narrowed)
+                grammar = schema_to_lark(narrowed, capacity=kw.get("capacity"))
             except UnsupportedSchemaError as gexc:
                 reasons.append(str(gexc))
                 raise UnsupportedSchemaError(exc.keyword, exc.pointer, f"{exc.why}; the grammar engine cannot take it "

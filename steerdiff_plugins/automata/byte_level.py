@@ -84,6 +84,9 @@ def byte_dfa(pattern: str) -> ByteDFA:
     start and able to reach acceptance, no two states with the same future (see ``dfamin``)."""
     # a start marker too: without it the engine's construction can blow up exponentially when the pattern
     # starts with a byte its body repeats (``"(?:[^"\\]|\\.){0,16}"`` took 4 s, ``{0,20}`` 80 s; 3 ms with it)
+    from steerdiff_plugins.compile_budget import check_expansion
+
+    check_expansion(pattern, "byte automaton", "regex")  # the Rust builder cannot be interrupted: estimate first
     engine = _esc(SENTINEL) + to_engine_regex(pattern)
     import outlines_core
 

@@ -39,6 +39,20 @@ def span_of(constraint, length: int) -> tuple[int, int]:
     return s, e
 
 
+def _check_capacity(constraint, positions: int, vocab) -> None:
+    """A constraint compiled for a canvas capacity (``canvas_bounds``) may only run on spans it covers."""
+    cap = getattr(constraint, "capacity", None)
+    if cap is None:
+        return
+    from steerdiff_plugins.canvas_bounds import max_token_bytes
+
+    need = positions * max_token_bytes(vocab)
+    if need > cap:
+        raise ConstraintError(f"{constraint.type_name} constraint {constraint.describe()} was compiled for a text of at most "
+                              f"{cap} bytes, but its span of {positions} tokens can hold {need}; compile it with "
+                              f"capacity >= {need} (or None)")
+
+
 class RegularHooks:
     """``prepare`` / ``adjust_logits`` / ``check_commit`` / ``finalize`` for constraints exposing
     ``regex() -> str`` and ``check_text(text, result)``. ``key``: this plugin's key in ``run.state``."""
@@ -55,7 +69,8 @@ class RegularHooks:
         for row, c in run.constraints_of(self.classes):
             vocab = vocab or vocab_for(run.tokenizer)
             s, e = span_of(c, run.length)
-            pattern = c.regex()
+            _check_capacity(c, e - s, vocab)
+            pattern = c.regex_on(e - s, vocab) if hasattr(c, "regex_on") else c.regex()
             dfa = compile_token_dfa(pattern, vocab, run.fill_id)
             what = f"{c.type_name} constraint {c.describe()} on row {row}"
             if dfa.min_tokens < 0:

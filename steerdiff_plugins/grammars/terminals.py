@@ -48,21 +48,17 @@ class TerminalDFA:
     initial: int = 0
 
 
-MAX_TERMINAL_REPEAT = 2000  # {0,1000}: 0.6 s, {0,3000}: 4 s to build with interegular (2-core CPU)
-
-
 def regex_to_byte_dfa(regex: str, name: str) -> TerminalDFA:
-    import re as _re
 
     import interegular
     from interegular.fsm import anything_else
 
+    from steerdiff_plugins.compile_budget import INTEREGULAR_EXPANSION, expansion
+
     for old, new in _REWRITES:
         regex = regex.replace(old, new)
-    counts = [int(x) for m in _re.finditer(r"(?<!\\)\{(\d+)(?:,(\d*))?\}", regex) for x in m.groups() if x]
-    if counts and max(counts) > MAX_TERMINAL_REPEAT:  # interegular's time grows with the square of the count
-        raise GrammarError(f"terminal {name}: a repetition count of {max(counts)} is beyond the grammar engine "
-                           f"(limit {MAX_TERMINAL_REPEAT}); tighten the bound (e.g. maxLength)")
+    if expansion(regex, INTEREGULAR_EXPANSION) > INTEREGULAR_EXPANSION:
+        return _counted_terminal(regex, name)  # interegular is quadratic in counted copies
     try:
         fsm = interegular.parse_pattern(regex).to_fsm()
     except Exception as exc:  # interegular cannot express it (lookaround, backreference)
@@ -136,4 +132,23 @@ def regex_to_byte_dfa(regex: str, name: str) -> TerminalDFA:
     trans = np.array([rows[k] for k in keys], dtype=np.int32).reshape(len(keys), 256)
     accept = np.array([k[0] == "s" and k[1] in fsm.finals for k in keys], dtype=bool)
     return TerminalDFA(trans, accept)
+
+
+def _counted_terminal(regex: str, name: str) -> TerminalDFA:
+    """A terminal with large counted repetitions through the regular engine's byte automaton
+    (``automata.byte_level.byte_dfa``: outlines_core, the exact ``re.fullmatch`` language lark lexes with),
+    under the byte-automaton budget (``compile_budget``)."""
+    from steerdiff.errors import ConstraintError
+    from steerdiff_plugins.automata.byte_level import byte_dfa
+    from steerdiff_plugins.compile_budget import CompileBudgetExceeded
+
+    try:
+        bd = byte_dfa(regex)
+    except CompileBudgetExceeded as exc:
+        raise CompileBudgetExceeded("terminal automaton", f"terminal {name}", exc.what) from None
+    except ConstraintError as exc:
+        raise GrammarError(f"terminal {name}: pattern /{regex}/ could not be compiled: {exc}") from None
+    trans = bd.ctrans[:, bd.bcls].astype(np.int32)  # (S+1, 256), the dead sink last
+    trans[trans == bd.dead] = -1
+    return TerminalDFA(np.ascontiguousarray(trans[:-1]), bd.accept[:-1].copy(), initial=int(bd.start))
 

@@ -49,6 +49,10 @@ Narrowings (the language is a subset of the valid instances; each is deliberate 
     ``minProperties`` promotes optional properties to required, ``maxProperties`` drops optional ones;
   * anyOf branches that use an unsupported keyword are refused (never dropped silently).
 
+With ``capacity`` (the most bytes the canvas holds, ``canvas_bounds``), length, item, property and pattern
+repetition bounds no text of that size reaches are compiled as absent, and minimums beyond it as empty: the
+language is unchanged on texts of at most ``capacity`` bytes (a map's ``maxProperties`` then compiles too).
+
 Everything else that constrains instances raises ``UnsupportedSchemaError(keyword, pointer, why)``.
 """
 
@@ -62,7 +66,7 @@ import sys
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError
 from steerdiff_plugins.schema.compiler import _Compiler
 from steerdiff_plugins.schema.fragments import _TooDeep
-from steerdiff_plugins.schema.nodes import Node
+from steerdiff_plugins.schema.nodes import Arr, Node, Obj, Str, Union
 from steerdiff_plugins.schema.pattern import (
     _complement,
     _set_ranges,
@@ -70,7 +74,7 @@ from steerdiff_plugins.schema.pattern import (
     _sre_parse,
 )
 
-__all__ = ["schema_to_regex", "canonical_dumps", "schema_from_pydantic", "compile_schema", "compile_tree", "CompiledSchema",
+__all__ = ["schema_to_regex", "canonical_dumps", "schema_from_pydantic", "compile_schema", "compile_tree", "CompiledSchema", "largest_count",
            "sample_text"]
 
 
@@ -102,7 +106,7 @@ def _cache_key(schema, *options) -> tuple:
 
 
 def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
-                 max_string: int | None = None) -> tuple[Node, list[str]]:
+                 max_string: int | None = None, capacity: int | None = None) -> tuple[Node, list[str]]:
     """The compiled tree of `schema` and the narrowings applied, without building its regex (the grammar
     engine takes a tree whose regex would be too large: see ``steerdiff_plugins.schema.tree_to_lark``). Raises
     like :func:`compile_schema`, except for the ``size`` of the regex."""
@@ -112,11 +116,11 @@ def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
         raise ConstraintError(f"max_depth must be a non-negative int, got {max_depth!r}")
     if schema is False:
         raise ConstraintError("schema is false: empty language")
-    key = _cache_key(schema, max_depth, max_items, max_string)
+    key = _cache_key(schema, max_depth, max_items, max_string, capacity)
     hit = _TREES.get(key)  # fill builds the tree again when the regex turns out too large
     if hit is not None:
         return hit
-    comp = _Compiler(schema, max_depth, max_items, max_string)
+    comp = _Compiler(schema, max_depth, max_items, max_string, capacity)
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old, 20000))
     try:
@@ -128,6 +132,9 @@ def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
         raise UnsupportedSchemaError("$ref", "#", "schema nesting too deep to unroll") from None
     finally:
         sys.setrecursionlimit(old)
+    if node.empty and comp.too_long:
+        raise ConstraintError(f"schema admits no instance that fits a canvas of {capacity} bytes: "
+                              f"{comp.too_long[0]} needs more; raise length")
     if node.empty:
         raise ConstraintError("schema admits no instance: empty language")
     if len(_TREES) > 64:
@@ -137,15 +144,18 @@ def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
 
 
 def compile_schema(schema, *, max_depth: int = 3, max_items: int | None = None,
-                   max_string: int | None = None) -> CompiledSchema:
+                   max_string: int | None = None, capacity: int | None = None) -> CompiledSchema:
     """Compile `schema` (dict or bool) into a CompiledSchema. Raises UnsupportedSchemaError naming the
     keyword and JSON pointer for anything not expressible exactly, ConstraintError for an empty language
-    or a malformed schema."""
-    key = _cache_key(schema, max_depth, max_items, max_string)
+    or a malformed schema. ``capacity``: the most bytes the canvas holds (``canvas_bounds``); bounds no
+    text of that size reaches are compiled as absent, so the language is the schema's only on texts of at
+    most ``capacity`` bytes (None: no such assumption)."""
+    key = _cache_key(schema, max_depth, max_items, max_string, capacity)
     hit = _CACHE.get(key)
     if hit is not None:
         return hit
-    node, notes = compile_tree(schema, max_depth=max_depth, max_items=max_items, max_string=max_string)
+    node, notes = compile_tree(schema, max_depth=max_depth, max_items=max_items, max_string=max_string,
+                               capacity=capacity)
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old, 20000))
     try:
@@ -159,10 +169,11 @@ def compile_schema(schema, *, max_depth: int = 3, max_items: int | None = None,
 
 
 def schema_to_regex(schema, *, max_depth: int = 3, max_items: int | None = None,
-                    max_string: int | None = None) -> str:
+                    max_string: int | None = None, capacity: int | None = None) -> str:
     """Regex (Python re / interegular / Rust regex common dialect) of canonical JSON texts valid under
     `schema`. See the module docstring for the canonical form and the narrowings."""
-    return compile_schema(schema, max_depth=max_depth, max_items=max_items, max_string=max_string).regex
+    return compile_schema(schema, max_depth=max_depth, max_items=max_items, max_string=max_string,
+                          capacity=capacity).regex
 
 
 def canonical_dumps(instance, schema, *, max_depth: int = 3, max_items: int | None = None,
@@ -224,3 +235,25 @@ def sample_text(regex: str, rng, max_repeat: int = 3) -> str:
 
     return "".join(gen(parsed, []))
 
+
+def largest_count(node: Node) -> tuple[str, str]:
+    """``(pointer, description)`` of the largest repetition count in a compiled tree (a string's length
+    bounds, an array's item bounds): what a byte-automaton budget error names."""
+    best, seen, todo = (-1, "#", ""), set(), [node]
+    while todo:
+        n = todo.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if isinstance(n, Str) and n.content is None:
+            c = n.hi if n.hi is not None else n.lo
+            best = max(best, (c, getattr(n, "pointer", "#"), f"string length bounds {n.lo}..{n.hi}"), key=lambda x: x[0])
+        elif isinstance(n, Arr):
+            c = n.hi if n.hi is not None else n.lo
+            best = max(best, (c, getattr(n, "pointer", "#"), f"array item bounds {n.lo}..{n.hi}"), key=lambda x: x[0])
+            todo += list(n.prefix) + ([n.items] if n.items is not None else [])
+        elif isinstance(n, Obj):
+            todo += [x for _, x, _ in n.props] + ([n.map_value] if n.map_value is not None else [])
+        elif isinstance(n, Union):
+            todo += list(n.alts)
+    return best[1], best[2]

@@ -5,10 +5,12 @@ containers in their own modules (mixed in)."""
 from __future__ import annotations
 
 import math
+import time
 import urllib.parse
 from typing import Any
 
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError
+from steerdiff_plugins.canvas_bounds import fit_count
 from steerdiff_plugins.schema.combinators import _Combinators
 from steerdiff_plugins.schema.containers import _Containers
 from steerdiff_plugins.schema.fragments import (
@@ -57,9 +59,14 @@ def _detect_draft(root) -> int:
 
 
 class _Compiler(_Merging, _Combinators, _Containers):
-    def __init__(self, root, max_depth, max_items, max_string):
+    def __init__(self, root, max_depth, max_items, max_string, capacity=None):
         self.root = root
         self.max_depth, self.max_items, self.max_string = max_depth, max_items, max_string
+        self.cap = capacity  # bytes the canvas holds (None: unknown); see canvas_bounds
+        self.too_long: list[str] = []  # minimum lengths/counts no text of `cap` bytes reaches
+        from steerdiff_plugins.compile_budget import SCHEMA_SECONDS
+
+        self.deadline = time.perf_counter() + SCHEMA_SECONDS
         self.draft = _detect_draft(root)
         self.ref_counts: dict[str, int] = {}
         self.notes: list[str] = []
@@ -150,10 +157,22 @@ class _Compiler(_Merging, _Combinators, _Containers):
 
     # ---- main entry
     def node(self, s, ptr="#", base="") -> Node:
+        """The node of subschema ``s`` at ``ptr``, tagged with its pointer (budget errors name it)."""
         self.visited += 1
         if self.visited > MAX_NODES:
             raise UnsupportedSchemaError("size", ptr, f"more than {MAX_NODES} subschemas after unrolling "
                                                       "$ref (lower max_depth)")
+        if self.visited % 256 == 0 and time.perf_counter() > self.deadline:
+            from steerdiff_plugins.compile_budget import SCHEMA_SECONDS
+
+            raise UnsupportedSchemaError("size", ptr, f"compile stage 'schema' over its budget of {SCHEMA_SECONDS} s "
+                                                      f"({self.visited} subschemas visited)")
+        n = self._node(s, ptr, base)
+        if "pointer" not in n.__dict__:
+            n.pointer = ptr
+        return n
+
+    def _node(self, s, ptr, base) -> Node:
         if s is True:
             return AnyValue(max(0, self.max_depth - self.nest), self.max_items)
         if s is False:
@@ -309,12 +328,20 @@ class _Compiler(_Merging, _Combinators, _Containers):
             if content is not None:
                 raise UnsupportedSchemaError("pattern", _ptr(ptr, "pattern"), "pattern together with format")
             try:
-                content = pattern_to_regex(s["pattern"])
+                content = pattern_to_regex(s["pattern"], self.cap)
             except _PatternError as e:
                 raise UnsupportedSchemaError("pattern", _ptr(ptr, "pattern"), f"{s['pattern']!r}: {e}") from None
+            if content is None:
+                self.too_long.append(f"pattern at {_ptr(ptr, 'pattern')}")
+                return Str(1, 0)
+        if hi is None and self.max_string is not None and content is None:
+            hi = max(lo, self.max_string)
+        lo, hi = self._fit(lo, hi, 1, ptr, "minLength")  # a character writes at least one byte
+        if hi is not None and hi < lo:
+            return Str(1, 0)
         if content is not None:
             if lo > 0 or hi is not None:
-                bounded = _bounded_pattern(s["pattern"], lo, hi) if "pattern" in s and fmt not in FORMATS else None
+                bounded = _bounded_pattern(s["pattern"], lo, hi, self.cap) if "pattern" in s and fmt not in FORMATS else None
                 if bounded is None:
                     kw = "minLength" if lo > 0 else "maxLength"
                     raise UnsupportedSchemaError(kw, _ptr(ptr, kw), "length bounds together with pattern/format "
@@ -324,9 +351,14 @@ class _Compiler(_Merging, _Combinators, _Containers):
                     return Str(1, 0)  # empty: no string of the pattern has a length in bounds
                 content = bounded
             return Str(content=content)
-        if hi is None and self.max_string is not None:
-            hi = max(lo, self.max_string)
         return Str(lo, hi)
+
+    def _fit(self, lo, hi, unit, ptr, min_kw):
+        """``canvas_bounds.fit_count`` on the compile's capacity; records a minimum the canvas cannot hold."""
+        lo2, hi2 = fit_count(lo, hi, unit, self.cap)
+        if hi2 is not None and hi2 < lo2:
+            self.too_long.append(f"{min_kw} {lo} at {_ptr(ptr, min_kw)}")
+        return lo2, hi2
 
     # ---- numbers
     def _number(self, s, ptr, integer):

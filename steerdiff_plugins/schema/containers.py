@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError
+from steerdiff_plugins.canvas_bounds import fit_count
 from steerdiff_plugins.schema.combinators import _languages_meet
 from steerdiff_plugins.schema.fragments import (
     STRING,
@@ -82,6 +83,9 @@ class _Containers:
                                              "(supported: at most one item, or arrays of enum values)")
         if hi is None and self.max_items is not None and not unique_enum:
             hi = max(lo, self.max_items)
+        lo, hi = self._fit(lo, hi, 2, ptr, "minItems")  # an item past the first writes a comma and a byte
+        if hi is not None and hi < lo:
+            return Empty()
         a = Arr(prefix, items, lo, hi, unique_enum=unique_enum)
         if unique_enum and lo == 1:
             a.lo = 1
@@ -221,6 +225,8 @@ class _Containers:
             raise UnsupportedSchemaError("minProperties", ptr, "duplicate keys make counting keys non-regular")
         if maxp is not None and maxp == 0:
             return Obj([])
+        if maxp is not None and fit_count(0, maxp, 5, self.cap)[1] is None:
+            maxp = None  # an entry past the first writes at least ',"":0': no canvas text holds more than maxp
         if maxp is not None:
             raise UnsupportedSchemaError("maxProperties", ptr, "duplicate keys make counting keys non-regular")
         try:

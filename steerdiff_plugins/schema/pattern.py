@@ -6,6 +6,7 @@ import re
 from functools import lru_cache
 
 from steerdiff_plugins.automata.engine_regex import codepoint_ranges
+from steerdiff_plugins.canvas_bounds import fit_count
 from steerdiff_plugins.schema.fragments import (
     STRCHAR,
     _alt,
@@ -166,7 +167,9 @@ def _set_ranges(items, positive_context=True):
     return ranges, negate
 
 
-def _translate_seq(seq, top=False) -> str:
+def _translate_seq(seq, top=False, cap=None) -> str | None:
+    """Content regex of a parsed pattern sequence; None when no string of it fits a text of ``cap`` bytes
+    (repetition counts the canvas cannot reach are dropped, see ``canvas_bounds``; ``cap`` None: none)."""
     out = []
     items = list(seq)
     for i, (op, av) in enumerate(items):
@@ -189,18 +192,32 @@ def _translate_seq(seq, top=False) -> str:
                 raise _PatternError("empty character class")
             out.append(r)
         elif name == "BRANCH":
-            out.append(_alt([_translate_seq(s) for s in av[1]]) if len(av[1]) > 1 else _translate_seq(av[1][0]))
+            alts = [x for x in (_translate_seq(s, cap=cap) for s in av[1]) if x is not None]
+            if not alts:
+                return None
+            out.append(_alt(alts) if len(alts) > 1 else alts[0])
         elif name == "SUBPATTERN":
             group, add_flags, del_flags, sub = av
             if add_flags or del_flags:
                 raise _PatternError("inline flags")
-            out.append(_group(_translate_seq(sub)))
+            inner = _translate_seq(sub, cap=cap)
+            if inner is None:
+                return None
+            out.append(_group(inner))
         elif name in ("MAX_REPEAT", "MIN_REPEAT"):
             lo, hi, sub = av
-            inner = _translate_seq(sub)
+            hi = None if hi == _sre_c.MAXREPEAT else hi
+            if cap is not None:  # a pattern character writes at least one byte of JSON text
+                lo, hi = fit_count(lo, hi, sub.getwidth()[0], cap)
+                if hi is not None and hi < lo:
+                    return None
+            inner = _translate_seq(sub, cap=cap)
+            if inner is None:
+                if lo > 0:
+                    return None
+                continue
             if not inner:
                 continue
-            hi = None if hi == _sre_c.MAXREPEAT else hi
             if hi == 0:
                 continue
             out.append(_rep(_group(inner), lo, hi))
@@ -216,12 +233,12 @@ def _translate_seq(seq, top=False) -> str:
 _ONE_CHAR = {"LITERAL", "NOT_LITERAL", "ANY", "IN", "CATEGORY"}
 
 
-def _bounded_pattern(pattern: str, lo: int, hi: int | None):
+def _bounded_pattern(pattern: str, lo: int, hi: int | None, cap: int | None = None):
     """Content regex of the strings matching ``pattern`` whose length is in ``[lo, hi]``, for the one shape
     where that intersection is a matter of bounds: a pattern anchored at both ends whose items are single
     characters and repeats of a single character, at most one of them of variable count. The variable
     repeat's bounds absorb the length bounds. Returns None for any other pattern, False for an empty
-    intersection."""
+    intersection (also on a canvas of ``cap`` bytes)."""
     try:
         seq = list(_sre_parse.parse(pattern, 0))
     except re.error:
@@ -247,7 +264,8 @@ def _bounded_pattern(pattern: str, lo: int, hi: int | None):
         else:
             return None
     if var is None:
-        return _translate_seq(body) if lo <= fixed and (hi is None or fixed <= hi) else False
+        rx = _translate_seq(body, cap=cap) if lo <= fixed and (hi is None or fixed <= hi) else None
+        return False if rx is None else rx
     i, a, b = var
     na = max(a, lo - fixed)
     nb = b if hi is None else (hi - fixed if b is None else min(b, hi - fixed))
@@ -256,14 +274,17 @@ def _bounded_pattern(pattern: str, lo: int, hi: int | None):
     op, av = body[i]
     body = body[:i] + [(op, (na, _sre_c.MAXREPEAT if nb is None else nb, av[2]))] + body[i + 1:]
     try:
-        return _translate_seq(body)
+        rx = _translate_seq(body, cap=cap)
     except _PatternError:
         return None
+    return False if rx is None else rx
 
 
-def pattern_to_regex(pattern: str) -> str:
+def pattern_to_regex(pattern: str, cap: int | None = None) -> str | None:
     """Regex for the canonical JSON string *content* (between the quotes) of strings in which
-    `pattern` matches somewhere (re.search semantics, ECMA-262/Python common subset)."""
+    `pattern` matches somewhere (re.search semantics, ECMA-262/Python common subset). With ``cap``:
+    repetition counts a text of ``cap`` bytes cannot reach are dropped (``canvas_bounds``), and None
+    when no such string fits."""
     try:
         parsed = _sre_parse.parse(pattern, 0)
     except re.error as e:
@@ -290,7 +311,8 @@ def pattern_to_regex(pattern: str) -> str:
         end = bool(b) and str(b[-1][0]) == "AT" and str(b[-1][1]) in ("AT_END", "AT_END_STRING")
         if end:
             b = b[:-1]
-        body = _translate_seq(b)
-        alts.append(("" if start else anyrun) + body + ("" if end else anyrun))
-    return _alt(alts)
+        body = _translate_seq(b, cap=cap)
+        if body is not None:
+            alts.append(("" if start else anyrun) + body + ("" if end else anyrun))
+    return _alt(alts) if alts else None
 

@@ -9,6 +9,7 @@ says about additional properties). Recursion is a rule referring to itself, so n
 
 Supported: ``type`` (one or a list) object / array / string / integer / number / boolean / null,
 ``properties`` + ``required``, ``items`` (a schema) with ``minItems`` / ``maxItems`` (span <= 64),
+strings with ``minLength`` / ``maxLength`` (bounds beyond the canvas ``capacity`` are not built),
 ``enum`` / ``const`` (written as canonical JSON literals), ``anyOf`` (``oneOf`` is refused), local ``$ref`` into
 ``$defs`` / ``definitions`` / any JSON pointer of the root, the empty schema (any JSON value), and
 annotations (title, description, default, examples, ``x-...`` extensions: any keyword that is not a validation
@@ -38,7 +39,8 @@ _ANNOTATIONS = {
     "writeOnly", "$defs", "definitions", "additionalProperties", "unevaluatedProperties", "$anchor",
     "contentMediaType", "contentEncoding",
 }
-_HANDLED = {"type", "properties", "required", "items", "minItems", "maxItems", "enum", "const", "anyOf", "$ref"}
+_HANDLED = {"type", "properties", "required", "items", "minItems", "maxItems", "enum", "const", "anyOf", "$ref",
+            "minLength", "maxLength"}
 _TYPES = ("object", "array", "string", "integer", "number", "boolean", "null")
 MAX_ITEMS_SPAN = 64
 MAX_MIN_ITEMS = 256  # the grammar writes minItems copies of an item; beyond this minItems is refused
@@ -102,8 +104,10 @@ def _canon(value) -> str:
 
 
 class _Builder:
-    def __init__(self, root: dict):
+    def __init__(self, root: dict, capacity: int | None = None):
         self.root = root
+        self.cap = capacity  # bytes the canvas holds: bounds beyond it are not built (canvas_bounds)
+        self.terms: dict[str, str] = {}  # extra terminals: regex -> name
         self.rules: dict[str, list[str]] = {}  # name -> alternatives (deduplicated, in order)
         self.by_pointer: dict[str, str] = {}   # resolved schema pointer -> rule name
         self.count = 0
@@ -225,6 +229,10 @@ class _Builder:
                 types_list = ["object"]
             elif "items" in schema or "minItems" in schema or "maxItems" in schema:
                 types_list = ["array"]
+            elif "minLength" in schema or "maxLength" in schema:
+                kw = "minLength" if "minLength" in schema else "maxLength"
+                raise UnsupportedSchemaError(kw, _ptr(pointer, kw), "length bounds on a schema without type "
+                                             "(any value) are not supported by the grammar engine")
             else:
                 return [self.any_rule()]
         alts = []
@@ -234,7 +242,7 @@ class _Builder:
             elif t == "array":
                 alts += self.array_alts(schema, pointer)
             elif t == "string":
-                alts.append("JSTRING")
+                alts += self.string_alts(schema, pointer)
             elif t == "integer":
                 alts.append("JINT")
             elif t == "number":
@@ -263,6 +271,28 @@ class _Builder:
             self.define(name, alts)
         return out
 
+    def string_alts(self, schema, pointer: str) -> list[str]:
+        """A JSON string with ``minLength`` / ``maxLength`` (characters; bounds the canvas cannot reach are
+        dropped), as one terminal; [] when no such string fits the canvas."""
+        from steerdiff_plugins.canvas_bounds import fit_count
+        from steerdiff_plugins.schema.fragments import STRCHAR, _rep
+
+        bounds = []
+        for kw, default in (("minLength", 0), ("maxLength", None)):
+            v = schema.get(kw, default)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+                raise ConstraintError(f"{kw} at {_ptr(pointer, kw)} must be a non-negative integer, got {v!r}")
+            bounds.append(v)
+        lo, hi = fit_count(bounds[0], bounds[1], 1, self.cap)
+        if hi is not None and hi < lo:
+            return []
+        if (lo, hi) == (0, None):
+            return ["JSTRING"]
+        regex = '"' + _rep(STRCHAR, lo, hi) + '"'
+        if regex not in self.terms:
+            self.terms[regex] = f"JSTR{len(self.terms)}"
+        return [self.terms[regex]]
+
     def array_alts(self, schema, pointer: str) -> list[str]:
         items = schema.get("items", True)
         if isinstance(items, list):
@@ -273,6 +303,11 @@ class _Builder:
             raise ConstraintError(f"minItems at {pointer} must be a non-negative integer")
         if hi is not None and (not isinstance(hi, int) or hi < lo):
             raise ConstraintError(f"maxItems at {pointer} must be an integer >= minItems")
+        from steerdiff_plugins.canvas_bounds import fit_count
+
+        lo, hi = fit_count(lo, hi, 2, self.cap)  # an item past the first writes a comma and a byte
+        if hi is not None and hi < lo:
+            return []
         if hi is not None and hi - lo > MAX_ITEMS_SPAN:
             raise UnsupportedSchemaError("maxItems", _ptr(pointer, "maxItems"), f"maxItems - minItems > {MAX_ITEMS_SPAN}")
         if lo > MAX_MIN_ITEMS:  # the grammar writes minItems copies of the item: refused before building them
@@ -301,8 +336,10 @@ class _Builder:
         return self.any_value
 
 
-def schema_to_lark(schema) -> str:
+def schema_to_lark(schema, capacity: int | None = None) -> str:
     """A lark grammar (LALR(1), start rule ``start``) of the canonical compact JSON texts of ``schema``.
+    ``capacity``: the most bytes the canvas holds; bounds beyond it are not built (``canvas_bounds``), the
+    same language on such a canvas.
 
     Raises :class:`UnsupportedSchemaError` (keyword, pointer) for keywords outside the supported set, and
     for a grammar whose alternatives overlap so that lark cannot build its LALR(1) table.
@@ -311,11 +348,20 @@ def schema_to_lark(schema) -> str:
         schema = json.loads(schema)
     if not isinstance(schema, (dict, bool)):
         raise ConstraintError(f"schema_to_lark needs a dict or a bool, got {type(schema).__name__}")
-    b = _Builder(schema if isinstance(schema, dict) else {})
+    b = _Builder(schema if isinstance(schema, dict) else {}, capacity)
     top = b.rule_for(schema, "#")
+    empty = [name for name, alts in b.rules.items() if not alts]
+    if empty:  # a rule without alternatives: a minimum length or count the canvas cannot hold
+        where = next((p for p, n in b.by_pointer.items() if n in empty), "#")
+        raise ConstraintError(f"schema at {where} admits no instance that fits a canvas of {capacity} bytes "
+                              "(a minLength or minItems needs more); raise length")
     lines = [f"start: {top}"]
     for name, alts in b.rules.items():
         lines.append(f"{name}: " + "\n    | ".join(alts))
+    from steerdiff_plugins.schema.tree_to_lark import lark_regex  # (tree_to_lark imports this module)
+
+    for regex, name in b.terms.items():
+        lines.append(f"{name}: /{lark_regex(regex)}/")
     grammar = "\n".join(lines) + "\n" + _TERMINALS
     _check_lalr(grammar, {name: ptr for ptr, name in b.by_pointer.items()})
     return grammar

@@ -1,0 +1,100 @@
+"""Time and size budgets of the compile stages: a schema, regex or grammar a user sends either compiles
+within them or stops with :class:`CompileBudgetExceeded` naming the stage, where and what was too large.
+
+Stages and their budgets (module constants, so a server can tune them):
+
+* ``schema`` (JSON Schema -> node tree, ``schema.compiler``): ``MAX_NODES`` subschemas visited there, and
+  ``SCHEMA_SECONDS`` of wall time, checked every few hundred visits;
+* ``regex`` (node tree -> regex text): ``MAX_REGEX_CHARS`` there;
+* ``byte automaton`` (regex -> byte DFA, outlines_core's Rust builder): it cannot be interrupted, so the
+  regex is *estimated* first: ``expansion(regex)`` counts the NFA positions that counted repetitions add
+  (``X{m,n}`` costs about ``n - 1`` extra copies of ``X``). Measured on this machine, the builder takes
+  about 0.3 ms per added position (``"STRCHAR{0,1000}"``: 13k positions, 3.7 s; ``{0,65535}`` would
+  run for minutes and then be refused by the state limit), so ``MAX_EXPANSION`` (20k, about 5 s) bounds
+  its time; a regex without large counts is bounded by ``MAX_REGEX_CHARS`` instead. After the build,
+  ``automata.byte_level.MAX_STATES`` bounds the states every later stage scales with;
+* ``terminal automaton`` (grammar engine, a lark terminal -> byte DFA): interegular's FSM build is
+  quadratic in counted copies (``"STRCHAR{0,100}"`` 6 s, ``{0,300}`` 69 s), so a terminal whose
+  expansion is over ``INTEREGULAR_EXPANSION`` is built by the byte-automaton stage instead (the same
+  ``re`` language), under the same ``MAX_EXPANSION``.
+
+Bounds the canvas cannot reach are dropped before any of this (``canvas_bounds``), so these budgets only
+bite on bounds a canvas really holds.
+"""
+
+from __future__ import annotations
+
+import re
+
+from steerdiff.errors import ConstraintError
+
+try:  # Python >= 3.11
+    from re import _constants as _C
+    from re import _parser as _P
+except ImportError:  # pragma: no cover
+    import sre_constants as _C  # type: ignore
+    import sre_parse as _P  # type: ignore
+
+_MAXREPEAT = _C.MAXREPEAT
+
+__all__ = ["INTEREGULAR_EXPANSION", "MAX_EXPANSION", "SCHEMA_SECONDS", "CompileBudgetExceeded", "check_expansion", "expansion"]
+
+MAX_EXPANSION = 20_000  # NFA positions counted repetitions may add before the byte automaton is built
+INTEREGULAR_EXPANSION = 200  # grammar terminals expanding by more are built through outlines_core, not interegular
+SCHEMA_SECONDS = 10.0  # wall time of the schema -> tree stage
+
+
+class CompileBudgetExceeded(ConstraintError):
+    """A compile stage would exceed its budget. ``stage``: which (``schema``, ``byte automaton``, ...);
+    ``pointer``: the JSON pointer (or ``terminal NAME`` / ``regex``) of the part responsible; ``what``: the
+    measure that was too large, with its limit."""
+
+    def __init__(self, stage: str, pointer: str, what: str):
+        self.stage, self.pointer, self.what = stage, pointer, what
+        super().__init__(f"compile stage {stage!r} over its budget at {pointer}: {what}")
+
+
+def _positions(seq, cap: int) -> tuple[int, int]:
+    """``(positions, added)`` of a parsed ``re`` sequence: single-character items count one position;
+    ``added`` is what counted repetitions add beyond one copy (stops counting past ``cap``)."""
+    total = added = 0
+    for op, av in seq:
+        name = str(op)
+        if name == "BRANCH":
+            for alt in av[1]:
+                p, a = _positions(alt, cap)
+                total, added = total + p, added + a
+        elif name == "SUBPATTERN":
+            p, a = _positions(av[-1], cap)
+            total, added = total + p, added + a
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            lo, hi, sub = av
+            p, a = _positions(sub, cap)
+            copies = max(lo, 1) if hi == _MAXREPEAT else max(hi, 1)
+            total += p
+            added += a * copies + p * (copies - 1)
+        else:
+            total += 1
+        if added > cap:
+            return total, added
+    return total, added
+
+
+def expansion(regex: str, cap: int = MAX_EXPANSION) -> int:
+    """The NFA positions counted repetitions add to ``regex`` (Python ``re`` syntax), counted up to a little
+    past ``cap``; 0 for a regex that does not parse (the builder reports that itself)."""
+    try:
+        parsed = _P.parse(regex, 0)
+    except (re.error, RecursionError, OverflowError):
+        return 0
+    return _positions(list(parsed), cap)[1]
+
+
+def check_expansion(regex: str, stage: str, where: str) -> None:
+    """Raise :class:`CompileBudgetExceeded` when ``regex``'s counted repetitions add over ``MAX_EXPANSION``
+    positions (see the module docstring)."""
+    n = expansion(regex)
+    if n > MAX_EXPANSION:
+        raise CompileBudgetExceeded(stage, where, f"counted repetitions (maxLength, maxItems, {{m,n}} in a pattern) add "
+                                                  f"over {n} automaton positions, above the limit of {MAX_EXPANSION}; "
+                                                  f"lower the bound or the canvas length")

@@ -1,0 +1,105 @@
+"""Every compile stage has a budget and stops with a named error (steerdiff_plugins/compile_budget.py): inputs
+that used to run for minutes (a byte automaton of a {0,65535} repetition, interegular on a counted terminal)
+are refused or routed within seconds. Time bounds here are generous (30 s); the point is the named error."""
+
+from __future__ import annotations
+
+import random
+import re
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny import tiny_model  # noqa: E402
+
+import steerdiff as sd  # noqa: E402
+from steerdiff.errors import UnsupportedSchemaError  # noqa: E402
+from steerdiff_plugins import compile_budget  # noqa: E402
+from steerdiff_plugins.compile_budget import CompileBudgetExceeded, expansion  # noqa: E402
+from steerdiff_plugins.automata.byte_level import byte_dfa  # noqa: E402
+from steerdiff_plugins.schema.compiled import compile_schema, largest_count  # noqa: E402
+from steerdiff_plugins.schema.fragments import STRCHAR  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def model():
+    import torch
+
+    torch.set_num_threads(1)
+    return tiny_model("masked", "bytelevel", max_positions=1024)
+
+
+def test_expansion_counts_what_counted_repetitions_add():
+    assert expansion("abc") == 0 and expansion("a*b+") == 0
+    assert expansion("a{5}") == 4 and expansion("(?:ab){3}") == 4
+    assert expansion("(?:a{3}){4}") == 2 * 4 + 1 * 3  # nested: inner copies times outer copies, plus outer copies
+    assert expansion('"' + STRCHAR + '{0,1000}"') > 10_000
+
+
+def test_byte_automaton_of_a_huge_count_is_refused_quickly():
+    t0 = time.perf_counter()
+    with pytest.raises(CompileBudgetExceeded) as exc:
+        byte_dfa('"' + STRCHAR + '{0,65535}"')  # ran for minutes before the state limit refused it
+    assert exc.value.stage == "byte automaton" and "above the limit of" in exc.value.what
+    assert time.perf_counter() - t0 < 30
+
+
+def test_the_schema_pointer_of_the_largest_count_is_named():
+    schema = {"type": "object", "properties": {"id": {"type": "integer"},
+                                               "note": {"type": "string", "minLength": 2, "maxLength": 1800}}}
+    c = sd.JSONSchema(schema)
+    with pytest.raises(CompileBudgetExceeded):
+        byte_dfa(c.regex())
+    assert largest_count(c._compiled.node) == ("#/properties/note", "string length bounds 2..1800")
+
+
+def test_counted_terminal_skips_interegular_and_keeps_the_language():
+    """interegular took 69 s on this terminal; the byte-automaton route is exact for re.fullmatch."""
+    from steerdiff_plugins.grammars.terminals import regex_to_byte_dfa
+
+    rx = '"' + STRCHAR + '{2,300}"'
+    t0 = time.perf_counter()
+    dfa = regex_to_byte_dfa(rx, "NOTE")
+    assert time.perf_counter() - t0 < 30
+    cre, rng = re.compile(rx), random.Random(0)
+
+    def accepts(data: bytes) -> bool:
+        s = dfa.initial
+        for b in data:
+            s = dfa.trans[s, b]
+            if s < 0:
+                return False
+        return bool(dfa.accept[s])
+
+    pieces = ["a", "é", "\\n", "\\u00e9", '"', "\\", "\\ud800", "\x01", "日"]
+    for _ in range(600):
+        n = rng.choice([0, 1, 2, 3, 150, 299, 300, 301])
+        body = "".join(rng.choice(pieces[:4]) if rng.random() < 0.97 else rng.choice(pieces) for _ in range(n))
+        for text in ('"' + body + '"', '"' + body, body + '"'):
+            assert accepts(text.encode()) == (cre.fullmatch(text) is not None), text
+    with pytest.raises(CompileBudgetExceeded) as exc:
+        regex_to_byte_dfa('"' + STRCHAR + '{0,5000}"', "HUGE")
+    assert exc.value.stage == "terminal automaton" and exc.value.pointer == "terminal HUGE"
+
+
+def test_fill_on_a_bound_the_canvas_holds_stops_with_a_named_error(model):
+    """maxLength 1800 on a 900-token canvas is within reach: the regular engine's estimate refuses it, the
+    grammar engine takes the tree, and its terminal stage refuses it by name, before any denoising step."""
+    schema = {"type": "object", "properties": {"note": {"type": "string", "minLength": 2, "maxLength": 1800}},
+              "required": ["note"]}
+    t0 = time.perf_counter()
+    with pytest.raises(CompileBudgetExceeded, match="terminal automaton") as exc:
+        sd.fill(model, schema, "x", length=900)
+    assert "above the limit of" in exc.value.what
+    assert time.perf_counter() - t0 < 30
+
+
+def test_schema_stage_time_budget(monkeypatch):
+    monkeypatch.setattr(compile_budget, "SCHEMA_SECONDS", 0.0)
+    wide = {"type": "object", "properties": {f"p{i}": {"type": "integer", "minimum": i} for i in range(600)}}
+    with pytest.raises(UnsupportedSchemaError, match="compile stage 'schema' over its budget") as exc:
+        compile_schema(wide, max_depth=2)
+    assert exc.value.keyword == "size" and exc.value.pointer.startswith("#/properties/p")
