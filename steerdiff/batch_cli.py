@@ -16,7 +16,7 @@ def add_batch_args(p) -> None:
     p.add_argument("--input", help="JSON lines: a text, or {\"text\", \"schema\", \"id\"} per line")
     p.add_argument("--output", help="JSON lines: one result per input line (value or error)")
     p.add_argument("--resume", action="store_true", help="skip input lines already answered in --output")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=16, help="rows per forward pass in batch mode")
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="run on a Ray cluster (ADDRESS, or a local one when omitted); needs the 'ray' extra")
     p.add_argument("--concurrency", type=int, default=1, help="with --ray: model-holding actors")

@@ -62,6 +62,11 @@ def _resolve(schema: dict, root: dict, depth: int):
     return schema, depth
 
 
+# A user's minItems / minLength may be huge: the typical instance stops here (the canvas is clamped to the
+# model's room anyway, and fill grows a sized canvas to the constraint's shortest text when it can).
+_TYPICAL_MAX_ITEMS, _TYPICAL_MAX_CHARS = 64, 4096
+
+
 def typical_maximal(schema: Any, root: Any = None, depth: int = 3) -> Any:
     """A typical maximal instance of ``schema`` used to size the canvas (see the module docstring)."""
     root = schema if root is None else root
@@ -105,14 +110,14 @@ def typical_maximal(schema: Any, root: Any = None, depth: int = 3) -> Any:
     if t == "array":
         lo = int(schema.get("minItems", 0))
         hi = schema.get("maxItems")
-        n = max(lo, min(3, hi if isinstance(hi, int) else 3))
+        n = min(max(lo, min(3, hi if isinstance(hi, int) else 3)), _TYPICAL_MAX_ITEMS)
         items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
         return [typical_maximal(items, root, depth - 1) for _ in range(n)] if depth > 0 else []
     if t == "string":
         width = _FORMAT_WIDTH.get(schema.get("format"), STRING_BUDGET)
         if isinstance(schema.get("maxLength"), int):
             width = min(width, schema["maxLength"])
-        width = max(width, int(schema.get("minLength", 0)))
+        width = min(max(width, int(schema.get("minLength", 0))), _TYPICAL_MAX_CHARS)
         return (_WORDS * (width // len(_WORDS) + 1))[:width]
     if t == "integer":
         hi = schema.get("maximum", schema.get("exclusiveMaximum"))
@@ -233,7 +238,14 @@ def fill(model, schema_or_pydantic_model, text_or_list, *, length: int | None = 
     if length is None:  # sized from the original schema (the same for every row), after the longest prompt
         length = schema_canvas_length(model, _plain_schema(schema_or_pydantic_model), max(len(model.prompt_ids(t)) for t in texts))
     # bounds the canvas cannot reach are not built (steerdiff_plugins.canvas_bounds)
-    rows = _rows(model, schema_or_pydantic_model, texts, length, extract, max_depth=max_depth, max_items=max_items)
+    try:
+        rows = _rows(model, schema_or_pydantic_model, texts, length, extract, max_depth=max_depth, max_items=max_items)
+    except ConstraintError as exc:  # a minimum beyond the estimated canvas: try the most the model holds, once
+        room = _room(model, max(len(model.prompt_ids(t)) for t in texts))
+        if not sized or "fits a canvas of" not in str(exc) or room <= length:
+            raise
+        length = room
+        rows = _rows(model, schema_or_pydantic_model, texts, length, extract, max_depth=max_depth, max_items=max_items)
     if sized:  # never shorter than the shortest valid text (when the model has the room): grow, then recompile
         room = _room(model, max(len(model.prompt_ids(t)) for t in texts))
         need = min(shortest_tokens(model, rows[0]), room)

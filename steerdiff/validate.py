@@ -163,7 +163,7 @@ def check_load_model_args(path, device, family, trust_remote_code, dtype, gguf_f
     check_device(device, who=w)
     families = ("masked", "llada", "dream", "causal", "block_diffusion")
     if family is not None and family not in families:
-        raise ConfigError(f"{w}: family must be one of {list(families)} or None, got {family!r}")
+        raise ConfigError(f"{w}: unknown model family {family!r}; family must be one of {list(families)} or None")
     check_bool("trust_remote_code", trust_remote_code, who=w)
     if dtype is not None and not isinstance(dtype, torch.dtype):
         raise ConfigError(f"{w}: dtype must be a torch.dtype (e.g. torch.bfloat16) or None, got {dtype!r:.40}")

@@ -7,16 +7,13 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import sys
 import time
-from pathlib import Path
 
 import jsonschema
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from tiny import tiny_model  # noqa: E402
+from steerdiff.testing import tiny_model  # noqa: E402
 
 import steerdiff as sd  # noqa: E402
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError  # noqa: E402

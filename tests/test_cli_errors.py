@@ -70,7 +70,7 @@ CASES = [
     (["fill", "--schema", "{d}/latin1.json", "text"], "is not UTF-8 text"),
     (["fill", "--schema", "{d}/circular.json", "text"], "circular reference #/$defs/a -> #/$defs/b -> #/$defs/a"),
     (["fill", "--schema", PERSON, "--device", "gpu", "text"], "--device"),
-    (["fill", "--schema", PERSON], "the following arguments are required: text"),
+    (["fill", "--schema", PERSON], "fill needs --schema FILE and a TEXT"),
     (["rewrite", "--template", "nosuch.txt"], "--template 'nosuch.txt' is neither a file nor a template"),
     (["rewrite", "--template", "a [[b]]", "--guide", "sentiment"], "--guide expects NAME=TARGET"),
     (["rewrite", "--template", "a [[b]]", "--guide", "mood=happy"], "unknown classifier 'mood'"),

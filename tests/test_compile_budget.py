@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import random
 import re
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from tiny import tiny_model  # noqa: E402
+from steerdiff.testing import tiny_model  # noqa: E402
 
 import steerdiff as sd  # noqa: E402
 from steerdiff.errors import UnsupportedSchemaError  # noqa: E402

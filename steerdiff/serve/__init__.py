@@ -26,10 +26,10 @@ def add_subcommand(sub) -> None:
     """Register ``steerdiff serve`` on the CLI's subparsers."""
     s = sub.add_parser("serve", help="OpenAI-compatible structured-output server (needs the 'serve' extra)")
     s.add_argument("--model", default=None, help="local model directory (default: the embedded steerdiff-tiny)")
-    s.add_argument("--device", default="cpu")
-    s.add_argument("--trust-remote-code", action="store_true")
+    s.add_argument("--device", default="cpu", help="torch device: cpu, cuda or cuda:N")
+    s.add_argument("--trust-remote-code", action="store_true", help="allow a checkpoint's own modeling code (auto_map)")
     s.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
-    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--port", type=int, default=8000, help="TCP port")
     s.add_argument("--api-key", default=None, help=f"require 'Authorization: Bearer KEY' (default: ${API_KEY_ENV})")
     s.add_argument("--max-batch", type=int, default=16, help="rows per forward pass; 1 serves one request at a time")
     s.add_argument("--max-length", type=int, default=256, help="largest canvas (max_tokens) a request may ask for")
