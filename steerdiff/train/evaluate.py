@@ -96,7 +96,7 @@ def copy_probe(model, tok, evalset: list[dict]) -> dict:
 def load_heldout(path: str) -> list[dict]:
     """``[{"text", "expected_json"}, ...]`` from a JSONL file (one object per line; ``expected`` objects are
     written as compact JSON). Training never imports the benchmarks: they write this file
-    (``python benchmarks/extraction_data.py --write FILE``)."""
+    (``python -m benchmarks.extraction_data --write FILE``)."""
     out = []
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
