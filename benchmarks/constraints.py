@@ -52,6 +52,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from benchmarks._common import pct, r, stats
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "testdata" / "jsonschemabench" / "schemas"
@@ -134,19 +135,6 @@ def benchmark_tokenizer(with_mask: bool = False):
     return bpe126k_tokenizer(with_mask) if SECTION_SUFFIX else smollm_tokenizer(with_mask)
 
 
-def pct(xs, q):
-    if not xs:
-        return None
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q / 100 * (len(xs) - 1))))]
-
-
-def stats(xs):
-    return {"n": len(xs), "p50": r(pct(xs, 50)), "p95": r(pct(xs, 95)), "max": r(max(xs) if xs else None)}
-
-
-def r(x, nd=2):
-    return None if x is None else round(float(x), nd)
 
 
 def load_results() -> dict:

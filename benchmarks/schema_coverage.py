@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError  # noqa: E402
 from steerdiff_plugins.schema.compiled import compile_schema, sample_text  # noqa: E402
 from steerdiff.fill import _constraint as fill_constraint  # noqa: E402
+from benchmarks._common import pct  # noqa: E402
 
 DATA = REPO / ".." / "shared" / "testdata"
 OUT = REPO / "benchmarks" / "results" / "schema_coverage.json"
@@ -47,13 +48,6 @@ class _Timeout(Exception):
 
 def _alarm(*_):
     raise _Timeout()
-
-
-def pct(xs, q):
-    if not xs:
-        return None
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q / 100 * (len(xs) - 1))))]
 
 
 def validator(schema):
