@@ -13,10 +13,10 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from .adapters import Adapter, wrap_model
-from .constraints import Constraint
+from .constraints import Constraint, RegularConstraint
 from .edits import LogitsEdit
-from .errors import (AutomatonTooLarge, ConfigError, ConstraintError, GrammarError, PluginError, SteerdiffError,
-                     UnsupportedSchemaError, ValidationFailed)
+from .errors import (AutomatonTooLarge, ConfigError, ConstraintError, GrammarError, ModelError, PluginError,
+                     SteerdiffError, UnsupportedSchemaError, ValidationFailed)
 from .hookspecs import hookimpl
 from .loop import generate
 from .plugins import constraint_types, get_plugin_manager, make_constraint, register_plugin, unregister_plugin
@@ -43,9 +43,10 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'steerdiff' has no attribute {name!r} (no installed plugin registers a constraint class of that name)")
 
 
+# What users and plugin authors use; constraint classes (sd.Template, ...) come from plugins via __getattr__.
 __all__ = [
-    "Adapter", "AutomatonTooLarge", "ConfigError", "Constraint", "ConstraintError", "GrammarError", "LogitsEdit", "PluginError",
-    "Result", "Run", "SteerdiffError", "UnsupportedSchemaError", "ValidationFailed", "constraint_types",
+    "Adapter", "AutomatonTooLarge", "ConfigError", "Constraint", "ConstraintError", "GrammarError", "LogitsEdit",
+    "ModelError", "PluginError", "RegularConstraint", "Result", "Run", "SteerdiffError", "UnsupportedSchemaError", "ValidationFailed", "constraint_types",
     "fill", "generate", "get_plugin_manager", "hookimpl", "load_model", "make_constraint", "register_plugin",
     "rewrite", "unregister_plugin", "wrap_model", "__version__",
 ]
