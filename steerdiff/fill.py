@@ -235,19 +235,19 @@ def fill(model, schema_or_pydantic_model, text_or_list, *, length: int | None = 
 
         check_schema_shape(schema_or_pydantic_model, "fill")  # a $ref cycle or deep nesting, before sizing the canvas
     sized = length is None
-    if length is None:  # sized from the original schema (the same for every row), after the longest prompt
-        length = schema_canvas_length(model, _plain_schema(schema_or_pydantic_model), max(len(model.prompt_ids(t)) for t in texts))
+    plen = max(len(model.prompt_ids(t)) for t in texts)  # the longest prompt, tokenized once
+    room = _room(model, plen)
+    if sized:  # from the original schema (the same for every row), after the longest prompt
+        length = schema_canvas_length(model, _plain_schema(schema_or_pydantic_model), plen)
     # bounds the canvas cannot reach are not built (steerdiff_plugins.canvas_bounds)
     try:
         rows = _rows(model, schema_or_pydantic_model, texts, length, extract, max_depth=max_depth, max_items=max_items)
     except ConstraintError as exc:  # a minimum beyond the estimated canvas: try the most the model holds, once
-        room = _room(model, max(len(model.prompt_ids(t)) for t in texts))
         if not sized or "fits a canvas of" not in str(exc) or room <= length:
             raise
         length = room
         rows = _rows(model, schema_or_pydantic_model, texts, length, extract, max_depth=max_depth, max_items=max_items)
     if sized:  # never shorter than the shortest valid text (when the model has the room): grow, then recompile
-        room = _room(model, max(len(model.prompt_ids(t)) for t in texts))
         need = min(shortest_tokens(model, rows[0]), room)
         if need > length:
             length = need
