@@ -95,3 +95,21 @@ def tiny_model(kind: str = "masked", tokenizer_kind: str = "bytelevel", *, hidde
     else:
         raise ValueError(kind)
     return wrap_model(model, tok, family=kind, device="cpu")
+
+
+def brute_force_allowed(layout: list, cands: list[int], is_valid) -> dict[int, set[int]]:
+    """The exactness oracle of the token-automaton tests: for every ``None`` position of ``layout`` (fixed token
+    ids elsewhere), the candidate ids that appear there in at least one completion, over every combination of
+    ``cands`` at the masked positions, that ``is_valid(sequence)`` accepts."""
+    import itertools
+
+    masked = [i for i, t in enumerate(layout) if t is None]
+    seen: dict[int, set[int]] = {i: set() for i in masked}
+    for combo in itertools.product(cands, repeat=len(masked)):
+        seq = list(layout)
+        for i, t in zip(masked, combo):
+            seq[i] = t
+        if is_valid(seq):
+            for i, t in zip(masked, combo):
+                seen[i].add(t)
+    return seen

@@ -357,6 +357,7 @@ def _check_allowed_sets(pattern: str, vocab, fill: int, alphabet: bytes, ok, n: 
 
     import numpy as np
 
+    from steerdiff.testing import brute_force_allowed
     from steerdiff_plugins.automata.token_dfa import NEVER
     from steerdiff_plugins.automata.token_walk import compile_token_dfa
 
@@ -371,15 +372,7 @@ def _check_allowed_sets(pattern: str, vocab, fill: int, alphabet: bytes, ok, n: 
         keep = rng.random(n) < 0.4
         layouts.append([int(t) if k else None for t, k in zip(base, keep)])
     for lay in layouts:
-        masked = [i for i, t in enumerate(lay) if t is None]
-        seen = {i: set() for i in masked}
-        for combo in itertools.product(cands, repeat=len(masked)):
-            seq = list(lay)
-            for i, t in zip(masked, combo):
-                seq[i] = t
-            if _bytes_valid(vocab, fill, seq, ok):
-                for i, t in zip(masked, combo):
-                    seen[i].add(t)
+        seen = brute_force_allowed(lay, cands, lambda seq: _bytes_valid(vocab, fill, seq, ok))
         cls = np.array([dfa.tok2cls[t] if t is not None else NEVER for t in lay])
         res = dfa.allowed_classes(cls, np.array([t is None for t in lay]))
         if res is None:

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from steerdiff.testing import tiny_tokenizer  # noqa: E402
+from steerdiff.testing import brute_force_allowed, tiny_tokenizer  # noqa: E402
 
 from steerdiff.errors import ConstraintError  # noqa: E402
 from steerdiff.vocab import vocab_for  # noqa: E402
@@ -110,15 +110,8 @@ def test_allowed_sets_match_brute_force(family, pattern, alphabet, dense, sparse
     span = {}  # the layouts in turn through one span's incremental sweeps: each differs from the last
     for lay in layouts:
         walked = dfa.allowed_classes(*_classes(dfa, lay), span)
-        masked_pos = [i for i, t in enumerate(lay) if t is None]
-        seen = {i: set() for i in masked_pos}
-        for combo in itertools.product(cands, repeat=len(masked_pos)):
-            seq = list(lay)
-            for i, t in zip(masked_pos, combo):
-                seq[i] = t
-            if _valid(vocab, fill, pattern, seq):
-                for i, t in zip(masked_pos, combo):
-                    seen[i].add(t)
+        seen = brute_force_allowed(lay, cands, lambda seq: _valid(vocab, fill, pattern, seq))
+        masked_pos = list(seen)  # the masked positions, in order
         res = dfa.allowed_classes(*_classes(dfa, lay))
         assert (walked is None) == (res is None)
         if res is not None:
