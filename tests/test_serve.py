@@ -237,8 +237,7 @@ def test_queue_full_is_429(model):
     from steerdiff.serve.protocol import APIError
 
     async def go():
-        b = Batcher(model, max_batch=2, max_queue_rows=2)
-        b._wake = asyncio.Event()  # not started: jobs stay queued
+        b = Batcher(model, max_batch=2, max_queue_rows=2)  # not started: jobs stay queued
         loop = asyncio.get_running_loop()
         def mk():
             return Job(prompt="x", constraint=None, length=4, steps=1, temperature=0.0, top_p=None, seed=0, n=1,
@@ -248,13 +247,13 @@ def test_queue_full_is_429(model):
         with pytest.raises(APIError) as ei:
             b.enqueue(mk())
         assert ei.value.status == 429 and ei.value.body()["error"]["code"] == "queue_full"
-        b.pool.shutdown()
 
     asyncio.run(go())
 
 
 def test_batching_equivalence_and_shared_passes(srv, client):
-    """Requests arriving together share batches; each result equals the same request sent alone."""
+    """Requests in flight together share forward passes (continuous batching: different lengths, step counts,
+    temperatures); each result equals the same request sent alone with the same seed."""
     reqs = [
         {"prompt": "Maria Lopez, 34, user", "response_format": {"type": "json_schema", "json_schema": {"name": "p", "schema": PERSON}}},
         {"prompt": "Call me at", "max_tokens": 12, "extra_body": {"structured_outputs": {"regex": r"[0-9]{3}-[0-9]{4}"}}},
@@ -262,24 +261,29 @@ def test_batching_equivalence_and_shared_passes(srv, client):
         {"prompt": "The food was bad", "max_tokens": 12, "extra_body": {"structured_outputs": {"choice": ["positive", "negative"]}}},
         {"prompt": "Call me at", "max_tokens": 12, "extra_body": {"structured_outputs": {"regex": r"[0-9]{3} [0-9]{2}"}}},
         {"prompt": "Anna, 51, admin", "response_format": {"type": "json_schema", "json_schema": {"name": "p", "schema": PERSON}}},
+        {"prompt": "1 + 2", "max_tokens": 10, "extra_body": {"steps": 7, "structured_outputs": {"grammar": 'start: /[0-9]+/ ("+" /[0-9]+/)*'}}},
+        {"prompt": "Pick one", "max_tokens": 9, "temperature": 1.0, "extra_body": {"structured_outputs": {"regex": "[a-z]{3,8}"}}},
     ]
 
     def one(kw):
         kw = dict(kw)
         prompt = kw.pop("prompt")
         r = client.chat.completions.create(model="steerdiff-tiny", messages=[{"role": "user", "content": prompt}], seed=3, **kw)
-        return r.choices[0].message.content, r.model_extra["steerdiff"]["batch_rows"]
+        ext = r.model_extra["steerdiff"]
+        return r.choices[0].message.content, ext["batch_rows"], ext["forward_passes"]
 
     alone = [one(kw) for kw in reqs]
-    before = httpx.get(srv.url + "/health").json()["batches"]
+    assert all(rows == 1 for _, rows, _ in alone), alone
+    before = httpx.get(srv.url + "/health").json()["forward_passes"]
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(len(reqs)) as ex:
         together = list(ex.map(one, reqs))
-    after = httpx.get(srv.url + "/health").json()["batches"]
-    assert [t for t, _ in together] == [t for t, _ in alone]
-    assert max(rows for _, rows in together) >= 2, together  # some requests did share forward passes
-    assert after - before < len(reqs)
+    after = httpx.get(srv.url + "/health").json()["forward_passes"]
+    assert [t for t, *_ in together] == [t for t, *_ in alone]
+    assert [p for *_, p in together] == [p for *_, p in alone]  # each request ran its own number of steps
+    assert max(rows for _, rows, _ in together) >= 2, together  # some requests did share forward passes
+    assert after - before < sum(p for *_, p in alone), (after - before, alone)  # shared: fewer passes than alone
 
 
 def test_slow_compile_does_not_stall_others(srv, client, monkeypatch):
