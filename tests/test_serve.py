@@ -362,3 +362,37 @@ def test_cli_serve_args():
 
     a = build_parser().parse_args(["serve"])
     assert a.host == "127.0.0.1" and a.port == 8000 and a.max_batch == 16
+
+
+def test_batcher_continuous_equals_generate_alone(model):
+    """Jobs of different widths, lengths, steps and temperatures run through the model thread together: each
+    result equals ``sd.generate`` of the same request alone; widths far apart go in separate passes
+    (``max_padding``), and a job that finishes early leaves while the others go on."""
+    from steerdiff.plugins import make_constraint
+    from steerdiff.serve.batcher import Batcher, Job
+
+    digits = make_constraint({"type": "regex", "pattern": "[0-9]{2,6}"})
+    specs = [("Call me at", digits, 8, 2, 0.0, 1), ("word " * 60, None, 12, 12, 0.0, 1),  # much wider input
+             ("Pick a number", digits, 10, 5, 1.0, 2), ("Call me at", None, 6, 3, 0.0, 1)]
+
+    async def go():
+        b = Batcher(model, max_batch=8, max_queue_rows=16, window_s=0.05)
+        b.start()
+        loop = asyncio.get_running_loop()
+        jobs = [Job(prompt=p, constraint=c, length=L, steps=s, temperature=t, top_p=None, seed=5, n=n, snapshots=False, loop=loop)
+                for p, c, L, s, t, n in specs]
+        for j in jobs:
+            b.enqueue(j)
+        res = [await asyncio.wait_for(j.future, 120) for j in jobs]
+        await b.stop()
+        return b, jobs, res
+
+    b, jobs, res = asyncio.run(go())
+    for (p, c, L, s, t, n), out in zip(specs, res):
+        alone = sd.generate(model, [p] * n, length=L, steps=s, temperature=t, seed=5, constraints=[c] if c else None, trace=False)
+        assert [r.text for r in out] == [r.text for r in alone] and out[0].steps == alone[0].steps
+        if c is not None:
+            assert all(re.fullmatch("[0-9]{2,6}", r.text) for r in out)
+    assert max(j.batch_rows for j in jobs) >= 3  # narrow jobs shared passes
+    assert b.passes > max(r[0].steps for r in res)  # the wide job ran in passes of its own
+    assert b.padded / b.positions <= 0.2 and b.jobs_done == 4

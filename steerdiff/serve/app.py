@@ -258,7 +258,9 @@ def create_app(model=None, *, model_name: str | None = None, api_key: str | None
         b, c = server.batcher, server.cache
         return {"status": "ok", "model": server.model_name, "queue_rows": b.queued_rows, "forward_passes": b.passes,
                 "rows": b.rows_run, "cancelled_rows": b.cancelled_rows, "max_batch": b.max_batch,
-                "max_rows_per_pass": b.max_rows_seen, "model_s": round(b.model_s, 3), "step_s": round(b.step_s, 3),
+                "profile": {"row_passes": b.row_passes, "max_rows_per_pass": b.max_rows_seen, "positions": b.positions,
+                            "padded_positions": b.padded, "jobs_done": b.jobs_done,
+                            **{k: round(getattr(b, k), 3) for k in ("model_s", "step_s", "start_s", "wait_s", "run_s")}},
                 "compile_cache": {"entries": len(c), "limit": c.max_entries, "hits": c.hits, "misses": c.misses}}
 
     @app.get("/ui")

@@ -4,9 +4,10 @@ Contract. :meth:`Batcher.enqueue` takes a :class:`Job` (one request: ``n`` rows,
 canvas length, steps, sampling options and seed) or raises a 429 :class:`APIError` when
 ``max_queue_rows`` rows are waiting. One model thread runs the step loop: each job becomes a
 :class:`~steerdiff.loop.BatchRun` of its own (its own plugin state, canvas, step counter and seeded
-generator), and each step the ``inputs()`` of every running job are stacked into ONE forward pass (right-padded
-to the longest, padding masked out of attention), whose logits are split back, and each job runs the rest
-of its step (constraints, schedule, commits) on its own rows. Jobs join between steps as soon as there is
+generator), and each step the ``inputs()`` of every running job are stacked into one forward pass
+(right-padded to the widest, padding masked out of attention; jobs of very different widths go in a few
+passes of similar width, see ``max_padding``), whose logits are split back, and each job runs the rest of
+its step (constraints, schedule, commits) on its own rows. Jobs join between steps as soon as there is
 room (at most ``max_batch`` rows per pass; ``max_batch=1`` serves one request at a time through the same
 code) and leave as soon as their canvas is filled, so a request that needs 19 steps never holds up one
 that needs 5, and different lengths, step counts and temperatures share passes. A job's result is the
@@ -17,8 +18,12 @@ Isolation: a job whose own step fails (a plugin error, a dead canvas) gets that 
 If the joint forward pass itself fails, each job's pass is run alone, so a failure stays with its request.
 Cancellation: :meth:`Job.cancel` (a client disconnect) drops a queued job at once and a running job at the
 next step boundary; its future is cancelled. Per-step canvas snapshots (``snapshots=True``) are pushed to
-``Job.events`` through the job's event loop. Counters (for ``/health``): ``passes`` joint forward passes,
-``rows_run`` rows started, ``cancelled_rows``, ``max_rows_seen`` the most rows one pass carried.
+``Job.events`` through the job's event loop. Counters (for ``/health``, the server-side profile):
+``passes`` joint forward passes, ``row_passes`` rows summed over passes, ``max_rows_seen`` the most rows
+one pass carried, ``positions``/``padded`` token positions run and those that were right padding,
+``rows_run`` rows started, ``cancelled_rows``, ``jobs_done``; seconds: ``model_s`` in forward passes,
+``step_s`` in the jobs' own step work, ``start_s`` in ``start_batch`` (prepare, init_canvas), ``wait_s``
+queued (summed over jobs), ``run_s`` from start to result (summed over jobs).
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ class Job:
         self.cancelled = False
         self.enqueued = time.perf_counter()
         self.batch_rows = 0
+        self.started = 0.0  # perf_counter() when the model thread started it
 
     def cancel(self) -> None:
         """Called from the event loop (client gone): the model thread drops the job at its next step boundary."""
@@ -80,17 +86,21 @@ class Job:
 
 class Batcher:
     """Queue and model thread (see the module docstring). ``window_s``: when the model is idle, how long
-    the first arrival waits for others that arrive together (they then start in the same step)."""
+    the first arrival waits for others that arrive together (they then start in the same step).
+    ``max_padding``: a step's jobs are split into passes of similar width so that right padding stays under
+    this share of a pass's positions (1.0: always one pass per step, e.g. on a GPU where padding is cheap)."""
 
-    def __init__(self, model, *, max_batch: int = 16, max_queue_rows: int = 256, window_s: float = 0.005):
+    def __init__(self, model, *, max_batch: int = 16, max_queue_rows: int = 256, window_s: float = 0.005,
+                 max_padding: float = 0.2):
         self.model, self.max_batch, self.max_queue_rows, self.window_s = model, max_batch, max_queue_rows, window_s
+        self.max_padding = max_padding
         self.pending: deque[Job] = deque()
         self._cv = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self.passes = self.rows_run = self.cancelled_rows = self.max_rows_seen = 0
-        self.model_s = 0.0  # seconds spent in joint forward passes
-        self.step_s = 0.0  # seconds spent in the jobs' own step work (constraints, schedule, commits)
+        self.passes = self.row_passes = self.max_rows_seen = self.positions = self.padded = 0
+        self.rows_run = self.cancelled_rows = self.jobs_done = 0
+        self.model_s = self.step_s = self.start_s = self.wait_s = self.run_s = 0.0  # see the module docstring
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._main, name="steerdiff-model", daemon=True)
@@ -137,12 +147,17 @@ class Batcher:
         """A job's BatchRun (its plugins' prepare and init_canvas run here), or None after failing the job."""
         from ..loop import start_batch
 
+        t0 = time.perf_counter()
+        self.wait_s += t0 - job.enqueued
+        job.started = t0
         try:
             run = start_batch(self.model, [job.prompt] * job.n, constraints=[job.constraint] if job.constraint is not None else None,
                               length=job.length, steps=job.steps, temperature=job.temperature, top_p=job.top_p, seed=job.seed)
         except Exception as exc:  # noqa: BLE001 -- this request's error, never another's
             job.finish(exc)
             return None
+        finally:
+            self.start_s += time.perf_counter() - t0
         self.rows_run += job.n
         return run
 
@@ -180,43 +195,57 @@ class Batcher:
         return keep
 
     def _joint_logits(self, active: list) -> list:
-        """One forward pass over every running job's rows: per job, its logits ``(n, T, V)`` or an exception."""
-        model = self.model
+        """The forward passes of one step over every running job's rows: per job, its logits ``(n, T, V)`` or an
+        exception. Jobs are grouped by input width so that right padding stays under ``max_padding`` of a
+        pass's positions (a CPU pass costs what its positions cost; one group when widths are close)."""
         ins = []
         for job, run in active:
             try:
                 ins.append(run.inputs())  # (n, T_j), (n, T_j)
             except Exception as exc:  # noqa: BLE001 -- a stalled canvas is this request's error
                 ins.append(exc)
-        ok = [i for i, x in enumerate(ins) if not isinstance(x, BaseException)]
         out: list[Any] = list(ins)
-        if not ok:
-            return out
-        T = max(ins[i][0].shape[1] for i in ok)
+        ok = sorted((i for i, x in enumerate(ins) if not isinstance(x, BaseException)), key=lambda i: -ins[i][0].shape[1])
+        group: list[int] = []
+        for i in ok:
+            if group and ins[i][0].shape[1] < (1 - self.max_padding) * ins[group[0]][0].shape[1]:
+                self._pass(group, ins, out, active)
+                group = []
+            group.append(i)
+        if group:
+            self._pass(group, ins, out, active)
+        return out
+
+    def _pass(self, group: list[int], ins: list, out: list, active: list) -> None:
+        """One forward pass over the jobs ``group`` (indices into ``ins``), right-padded to the widest."""
+        model = self.model
+        T = max(ins[i][0].shape[1] for i in group)
         pad = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else model.fill_id
-        ids = torch.cat([torch.nn.functional.pad(ins[i][0], (0, T - ins[i][0].shape[1]), value=pad) for i in ok])  # (R, T)
-        attn = torch.cat([torch.nn.functional.pad(ins[i][1], (0, T - ins[i][1].shape[1]), value=0) for i in ok])  # (R, T)
+        ids = torch.cat([torch.nn.functional.pad(ins[i][0], (0, T - ins[i][0].shape[1]), value=pad) for i in group])  # (R, T)
+        attn = torch.cat([torch.nn.functional.pad(ins[i][1], (0, T - ins[i][1].shape[1]), value=0) for i in group])  # (R, T)
         rows = ids.shape[0]
         self.passes += 1
+        self.row_passes += rows
         self.max_rows_seen = max(self.max_rows_seen, rows)
+        self.positions += rows * T
+        self.padded += int((attn == 0).sum())
         t0 = time.perf_counter()
         try:
             raw = model.logits(ids, attn)  # (R, T, V)
         except Exception:  # noqa: BLE001 -- find whose rows fail: each job's pass alone
-            for i in ok:
+            for i in group:
                 try:
                     out[i] = model.logits(*ins[i])  # (n, T_i, V)
                 except Exception as exc:  # noqa: BLE001 -- kept with its own request
                     out[i] = exc
-            return out
+            return
         self.model_s += time.perf_counter() - t0
         k = 0
-        for i in ok:
+        for i in group:
             n = ins[i][0].shape[0]
             out[i] = raw[k : k + n]  # (n, T, V): columns past the job's own T are padding, ignored by advance
             active[i][0].batch_rows = max(active[i][0].batch_rows, rows)
             k += n
-        return out
 
     def _step(self, active: list) -> list:
         """One step of every running job; finished and failed jobs leave. Returns the jobs still running."""
@@ -233,6 +262,8 @@ class Batcher:
                         job.snapshot(i, run.step - 1, run.canvas[i].tolist(), run.masked[i].tolist(), run.committed[i].tolist())
                 if run.done:
                     job.finish(run.results())
+                    self.jobs_done += 1
+                    self.run_s += time.perf_counter() - job.started
                 else:
                     keep.append((job, run))
             except Exception as exc:  # noqa: BLE001 -- this request's error, never another's
