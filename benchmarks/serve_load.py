@@ -292,11 +292,11 @@ def main() -> int:
                    for k in ("malformed", "huge_schema", "disconnect", "slow_compile")},
         "slow_compile_latency_s": [f[3] for f in faults if f[0] == "slow_compile"],
         "servers_alive_after": alive, "forward_scaling": scaling,
-        "profile": {n: {k: statistics.median(r["profile"][k] for r in rs) for k in
+        "profile": {n: {k: round(statistics.median(r["profile"][k] for r in rs), 4) for k in
                         ("rows_per_pass", "forward_s_per_pass", "forward_s_per_row_pass", "passes_per_request", "padded_share")}
-                    | {"per_request_s": {k: statistics.median(r["profile"]["per_request_s"][k] for r in rs)
+                    | {"per_request_s": {k: round(statistics.median(r["profile"]["per_request_s"][k] for r in rs), 3)
                                          for k in ("latency_mean", "queued", "running", "http_and_loop")},
-                       "busy_share": {k: statistics.median(r["profile"]["busy_share"][k] for r in rs)
+                       "busy_share": {k: round(statistics.median(r["profile"]["busy_share"][k] for r in rs), 3)
                                       for k in ("model_s", "step_s", "start_s")}}
                     for n, rs in rounds.items()},
         "rounds_detail": rounds, "fault_phase_detail": fault_phase,
