@@ -396,3 +396,36 @@ def test_batcher_continuous_equals_generate_alone(model):
     assert max(j.batch_rows for j in jobs) >= 3  # narrow jobs shared passes
     assert b.passes > max(r[0].steps for r in res)  # the wide job ran in passes of its own
     assert b.padded / b.positions <= 0.2 and b.jobs_done == 4
+
+
+def test_batcher_survives_an_internal_error(model):
+    """A failure inside the model thread's own loop fails the running requests with it and the thread goes on."""
+    from steerdiff.serve.batcher import Batcher, Job
+
+    async def go():
+        b = Batcher(model, max_batch=4, max_queue_rows=8, window_s=0)
+        real, calls = b._step, []
+
+        def broken_once(active):
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("boom in the step loop")
+            return real(active)
+
+        b._step = broken_once
+        b.start()
+        loop = asyncio.get_running_loop()
+        mk = lambda: Job(prompt="x", constraint=None, length=4, steps=2, temperature=0.0, top_p=None, seed=0, n=1,  # noqa: E731
+                         snapshots=False, loop=loop)
+        first = mk()
+        b.enqueue(first)
+        with pytest.raises(RuntimeError, match="boom"):
+            await asyncio.wait_for(first.future, 60)
+        second = mk()
+        b.enqueue(second)
+        out = await asyncio.wait_for(second.future, 60)
+        await b.stop()
+        return out
+
+    out = asyncio.run(go())
+    assert len(out) == 1 and out[0].steps == 2

@@ -115,7 +115,8 @@ class Batcher:
 
     @property
     def queued_rows(self) -> int:
-        return sum(j.n for j in list(self.pending))
+        with self._cv:
+            return sum(j.n for j in self.pending)
 
     def enqueue(self, job: Job) -> None:
         with self._cv:
@@ -172,15 +173,20 @@ class Batcher:
                 idle = not active
             if idle and self.window_s > 0 and self.max_batch > 1:
                 time.sleep(self.window_s)  # let requests that arrive together start in the same step
-            with self._cv:
-                new = self._admit(active)
-            for job in new:
-                run = self._start(job)
-                if run is not None:
-                    active.append((job, run))
-            active = self._drop_cancelled(active)
-            if active:
-                active = self._step(active)
+            try:
+                with self._cv:
+                    new = self._admit(active)
+                for job in new:
+                    run = self._start(job)
+                    if run is not None:
+                        active.append((job, run))
+                active = self._drop_cancelled(active)
+                if active:
+                    active = self._step(active)
+            except Exception as exc:  # noqa: BLE001 -- a bug here must fail the running requests, not hang them
+                for job, _ in active:
+                    job.finish(exc)
+                active = []
         for job, _ in active:
             job.finish(asyncio.CancelledError("the server is shutting down"))
 
