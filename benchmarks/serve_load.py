@@ -5,8 +5,12 @@ torch thread each), warms their compile caches, then alternates timed phases bet
 rounds of ``--seconds`` each): ``--clients`` concurrent clients send a mix of JSON Schemas, regexes,
 a choice and a lark grammar, each output checked by an independent validator (python-jsonschema with
 FormatChecker, ``re.fullmatch``, lark's own LALR parser). Non-JSON requests ask for ``max_tokens=16``
-and JSON ones get the server's own canvas size (a multiple of 8): requests share a batch only when their
-canvas length and steps are equal (and they are greedy), so the mix lands in two batch keys. A last
+and JSON ones get the server's own canvas size; the server batches continuously (every request in flight
+shares each forward pass, whatever its length or step count). Each phase also reports the server's own
+profile (``/health`` before and after): forward passes, rows per pass, seconds in the forward passes, in
+the requests' step work (constraints, schedule), queued, and the rest of the latency (HTTP, event loop).
+Before the servers start, the forward pass alone is timed at 1 and 16 rows (interleaved, one thread):
+``16 * t(1) / t(16)`` is the most that batching can gain when the forward pass is the cost. A last
 phase on the batched server adds a fault client (kept out of the ratio: a compile costs CPU) that sends
 malformed bodies (expects 400), schemas over the limit (413), requests it abandons after 50 ms (the server must cancel them and stay up) and schemas that really take seconds to compile (each one
 new, so the compile cache cannot help; they must finish valid while the other clients go on).
@@ -171,6 +175,8 @@ async def fault_loop(url: str, stop: float, rng: random.Random, out: dict) -> No
 
 async def phase(url: str, clients: int, seconds: float, seed: int, faults: bool) -> dict:
     out = {"lat": [], "done": 0, "invalid": [], "lost": [], "faults": []}
+    async with httpx.AsyncClient() as c:
+        h0 = (await c.get(url + "/health")).json()
     t0 = time.perf_counter()
     stop = t0 + seconds
     tasks = [client_loop(url, stop, random.Random(seed * 1000 + i), out) for i in range(clients)]
@@ -178,12 +184,55 @@ async def phase(url: str, clients: int, seconds: float, seed: int, faults: bool)
         tasks.append(fault_loop(url, stop, random.Random(seed), out))
     await asyncio.gather(*tasks)
     wall = time.perf_counter() - t0  # requests in flight at `stop` finish and count: divide by the real wall time
+    async with httpx.AsyncClient() as c:
+        h1 = (await c.get(url + "/health")).json()
     lat = sorted(out["lat"])
     def pct(q):
         return (lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan"))
     return {"requests": out["done"], "wall_s": round(wall, 2), "rps": round(out["done"] / wall, 3), "p50_s": round(pct(0.5), 3),
             "p99_s": round(pct(0.99), 3), "invalid": len(out["invalid"]), "invalid_examples": out["invalid"][:3],
-            "lost": len(out["lost"]), "lost_examples": out["lost"][:3], "faults": out["faults"]}
+            "lost": len(out["lost"]), "lost_examples": out["lost"][:3], "faults": out["faults"],
+            "profile": server_profile(h0, h1, out["lat"], wall)}
+
+
+def server_profile(h0: dict, h1: dict, lat: list[float], wall: float) -> dict:
+    """Where the phase's time went, from the server's /health counters before and after it."""
+    d = {k: h1["profile"][k] - h0["profile"][k] for k in h1["profile"] if k != "max_rows_per_pass"}
+    d["forward_passes"] = passes = h1["forward_passes"] - h0["forward_passes"]
+    jobs = max(d["jobs_done"], 1)
+    mean_lat = statistics.mean(lat) if lat else float("nan")
+    return {
+        "forward_passes": passes, "rows_per_pass": round(d["row_passes"] / max(passes, 1), 2),
+        "padded_share": round(d["padded_positions"] / max(d["positions"], 1), 3),
+        "forward_s_per_pass": round(d["model_s"] / max(passes, 1), 4),
+        "forward_s_per_row_pass": round(d["model_s"] / max(d["row_passes"], 1), 4),
+        "busy_share": {k: round(d[k] / wall, 3) for k in ("model_s", "step_s", "start_s")},
+        "per_request_s": {"latency_mean": round(mean_lat, 3), "queued": round(d["wait_s"] / jobs, 3),
+                          "running": round(d["run_s"] / jobs, 3),
+                          "http_and_loop": round(mean_lat - (d["wait_s"] + d["run_s"]) / jobs, 3)},
+        "passes_per_request": round(d["row_passes"] / jobs, 2),
+    }
+
+
+def forward_scaling(rows: int = 16, T: int = 40, reps: int = 7) -> dict:
+    """Median seconds of one forward pass at 1 and ``rows`` rows (interleaved, one torch thread)."""
+    import torch
+
+    import steerdiff as sd
+
+    torch.set_num_threads(1)
+    m = sd.load_model()
+    xs = {b: (torch.randint(10, m.vocab_size, (b, T)), torch.ones(b, T, dtype=torch.long)) for b in (1, rows)}
+    ts: dict[int, list[float]] = {1: [], rows: []}
+    for b in xs:
+        m.logits(*xs[b])
+    for _ in range(reps):
+        for b in xs:
+            t = time.perf_counter()
+            m.logits(*xs[b])
+            ts[b].append(time.perf_counter() - t)
+    t1, tn = statistics.median(ts[1]), statistics.median(ts[rows])
+    return {"T": T, "rows": rows, "s_1_row": round(t1, 4), f"s_{rows}_rows": round(tn, 4), "ceiling": round(rows * t1 / tn, 2)}
 
 
 def warm(url: str) -> None:
@@ -202,6 +251,9 @@ def main() -> int:
     args = ap.parse_args()
     if not (1 <= args.clients <= 64 and 1 <= args.seconds <= 300 and 1 <= args.rounds <= 5):
         ap.error("bounded: --clients 1..64, --seconds 1..300, --rounds 1..5")
+    scaling = forward_scaling()
+    print(f"forward pass alone (T={scaling['T']}): 1 row {scaling['s_1_row']} s, 16 rows {scaling['s_16_rows']} s; "
+          f"batching can gain at most {scaling['ceiling']}x where the forward pass is the cost", flush=True)
     servers = {}
     try:
         for name, mb in (("batched", 16), ("unbatched", 1)):
@@ -214,7 +266,7 @@ def main() -> int:
                 res["health"] = httpx.get(servers[name][1] + "/health").json()
                 rounds[name].append(res)
                 print(f"round {rd} {name:9s}: {res['requests']} requests, {res['rps']} req/s, p50 {res['p50_s']} s, "
-                      f"p99 {res['p99_s']} s, invalid {res['invalid']}, lost {res['lost']}", flush=True)
+                      f"p99 {res['p99_s']} s, invalid {res['invalid']}, lost {res['lost']}; profile {res['profile']}", flush=True)
         # faults: a separate phase on the batched server (a compile costs CPU, so it is kept out of the ratio)
         fault_phase = asyncio.run(phase(servers["batched"][1], args.clients, args.seconds, 99, faults=True))
         fault_phase["health"] = httpx.get(servers["batched"][1] + "/health").json()
@@ -239,7 +291,15 @@ def main() -> int:
         "faults": {k: {"sent": sum(1 for f in faults if f[0] == k), "as_expected": sum(1 for f in faults if f[0] == k and f[2])}
                    for k in ("malformed", "huge_schema", "disconnect", "slow_compile")},
         "slow_compile_latency_s": [f[3] for f in faults if f[0] == "slow_compile"],
-        "servers_alive_after": alive, "rounds_detail": rounds, "fault_phase_detail": fault_phase,
+        "servers_alive_after": alive, "forward_scaling": scaling,
+        "profile": {n: {k: round(statistics.median(r["profile"][k] for r in rs), 4) for k in
+                        ("rows_per_pass", "forward_s_per_pass", "forward_s_per_row_pass", "passes_per_request", "padded_share")}
+                    | {"per_request_s": {k: round(statistics.median(r["profile"]["per_request_s"][k] for r in rs), 3)
+                                         for k in ("latency_mean", "queued", "running", "http_and_loop")},
+                       "busy_share": {k: round(statistics.median(r["profile"]["busy_share"][k] for r in rs), 3)
+                                      for k in ("model_s", "step_s", "start_s")}}
+                    for n, rs in rounds.items()},
+        "rounds_detail": rounds, "fault_phase_detail": fault_phase,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out + ".json").write_text(json.dumps(summary, indent=1, default=str))
@@ -256,7 +316,16 @@ def main() -> int:
         ("faults (sent / answered as expected): "
          + ", ".join(f"{k} {v['sent']}/{v['as_expected']}" for k, v in summary["faults"].items())),
         f"seconds-long compiles (new schema each, 12 optional properties): latencies {summary['slow_compile_latency_s']} s",
+        (f"forward pass alone (T={scaling['T']}, 1 thread, interleaved): 1 row {scaling['s_1_row']} s, 16 rows "
+         f"{scaling['s_16_rows']} s: per row {scaling['ceiling']}x cheaper batched, the most batching can gain"),
     ]
+    for n, p in summary["profile"].items():
+        q, b = p["per_request_s"], p["busy_share"]
+        lines.append(f"profile {n} (median of rounds): {p['rows_per_pass']} rows/pass, {p['forward_s_per_pass']} s/pass "
+                     f"({p['forward_s_per_row_pass']} s per row), {p['passes_per_request']} passes/request, padding "
+                     f"{100 * p['padded_share']:.0f}% of positions; server busy: forward {100 * b['model_s']:.0f}%, step work "
+                     f"{100 * b['step_s']:.0f}%, request start {100 * b['start_s']:.0f}% of wall; per request: latency "
+                     f"{q['latency_mean']} s = queued {q['queued']} + running {q['running']} + http/loop {q['http_and_loop']}")
     Path(args.out + ".txt").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0 if summary["invalid_total"] == 0 and summary["lost_total"] == 0 else 1

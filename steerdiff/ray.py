@@ -17,10 +17,19 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 from typing import Any
 
 from .errors import ConfigError
+
+
+def _missing(value: Any) -> bool:
+    """A row without its own schema: None, "" or a NaN of any float type (a block whose schema column is all
+    missing reaches the actor as a numpy float32 NaN, which is not a Python float)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return True
+    return isinstance(value, numbers.Real) and math.isnan(value)
 
 
 class FillBatch:
@@ -46,7 +55,7 @@ class FillBatch:
         records = []
         for i, (t, s) in enumerate(zip(texts, schemas)):
             rec: dict[str, Any] = {"text": t if isinstance(t, str) else str(t)}
-            if s is not None and not (isinstance(s, float) and math.isnan(s)):  # NaN: a missing value in pandas/arrow
+            if not _missing(s):
                 rec["schema"] = s
             records.append((i, json.dumps(rec), None))
         outs: dict[int, dict] = {}
@@ -83,28 +92,29 @@ def fill_file_ray(input_path: str, output_path: str, *, schema: Any = None, resu
         import ray
     except ImportError:
         raise ConfigError("--ray needs the 'ray' extra: pip install 'steerdiff[ray]'") from None
-    from .batch import done_lines, read_input, write_results
+    from .batch import done_lines, parse_record, read_input, write_results
 
     if not resume and os.path.exists(output_path) and os.path.getsize(output_path) > 0:
         raise ConfigError(f"--output {output_path!r} exists; pass --resume to continue it, or remove it")
     skip = done_lines(output_path) if resume else set()
     todo = read_input(input_path, skip)
     good, bad = [], []
-    for line, raw, _ in todo:
+    for line, raw, _ in todo:  # checked here with the single-process rules, so a bad line gets the same error
         try:
-            rec = json.loads(raw)
-            rec = {"text": rec} if isinstance(rec, str) else rec
-            if not isinstance(rec, dict) or not isinstance(rec.get("text"), str):
-                raise TypeError("a record must be a JSON string or an object with a string 'text'")
-            good.append({"line": line, "text": rec["text"], "id": json.dumps(rec.get("id")),
-                         "schema": json.dumps(rec["schema"]) if rec.get("schema") is not None else ""})
-        except (ValueError, TypeError) as exc:
+            _, _, rid = parse_record(raw, schema)
+        except ConfigError as exc:
             bad.append({"line": line, "id": None, "error": f"bad record: {exc}"})
+            continue
+        rec = json.loads(raw)
+        rec = {"text": rec} if isinstance(rec, str) else rec
+        own = rec.get("schema")
+        good.append({"line": line, "text": rec["text"], "id": json.dumps(rid),
+                     "schema": (own if isinstance(own, str) else json.dumps(own)) if own is not None else ""})
     if not ray.is_initialized():
         ray.init(address=None if address == "local" else address, ignore_reinit_error=True)
     rows: list[dict] = []
     if good:
-        ds = ray.data.from_items([{**g, "schema": g["schema"] or None} for g in good])
+        ds = ray.data.from_items(good)  # "schema": JSON text, "" for none (a string column in every block)
         out = fill_dataset(ds, schema=schema, model_path=model_path, device=device, batch_size=batch_size,
                            concurrency=concurrency, num_gpus=num_gpus, **fill_kwargs)
         for r in out.iter_rows():

@@ -237,8 +237,7 @@ def test_queue_full_is_429(model):
     from steerdiff.serve.protocol import APIError
 
     async def go():
-        b = Batcher(model, max_batch=2, max_queue_rows=2)
-        b._wake = asyncio.Event()  # not started: jobs stay queued
+        b = Batcher(model, max_batch=2, max_queue_rows=2)  # not started: jobs stay queued
         loop = asyncio.get_running_loop()
         def mk():
             return Job(prompt="x", constraint=None, length=4, steps=1, temperature=0.0, top_p=None, seed=0, n=1,
@@ -248,13 +247,13 @@ def test_queue_full_is_429(model):
         with pytest.raises(APIError) as ei:
             b.enqueue(mk())
         assert ei.value.status == 429 and ei.value.body()["error"]["code"] == "queue_full"
-        b.pool.shutdown()
 
     asyncio.run(go())
 
 
 def test_batching_equivalence_and_shared_passes(srv, client):
-    """Requests arriving together share batches; each result equals the same request sent alone."""
+    """Requests in flight together share forward passes (continuous batching: different lengths, step counts,
+    temperatures); each result equals the same request sent alone with the same seed."""
     reqs = [
         {"prompt": "Maria Lopez, 34, user", "response_format": {"type": "json_schema", "json_schema": {"name": "p", "schema": PERSON}}},
         {"prompt": "Call me at", "max_tokens": 12, "extra_body": {"structured_outputs": {"regex": r"[0-9]{3}-[0-9]{4}"}}},
@@ -262,24 +261,29 @@ def test_batching_equivalence_and_shared_passes(srv, client):
         {"prompt": "The food was bad", "max_tokens": 12, "extra_body": {"structured_outputs": {"choice": ["positive", "negative"]}}},
         {"prompt": "Call me at", "max_tokens": 12, "extra_body": {"structured_outputs": {"regex": r"[0-9]{3} [0-9]{2}"}}},
         {"prompt": "Anna, 51, admin", "response_format": {"type": "json_schema", "json_schema": {"name": "p", "schema": PERSON}}},
+        {"prompt": "1 + 2", "max_tokens": 10, "extra_body": {"steps": 7, "structured_outputs": {"grammar": 'start: /[0-9]+/ ("+" /[0-9]+/)*'}}},
+        {"prompt": "Pick one", "max_tokens": 9, "temperature": 1.0, "extra_body": {"structured_outputs": {"regex": "[a-z]{3,8}"}}},
     ]
 
     def one(kw):
         kw = dict(kw)
         prompt = kw.pop("prompt")
         r = client.chat.completions.create(model="steerdiff-tiny", messages=[{"role": "user", "content": prompt}], seed=3, **kw)
-        return r.choices[0].message.content, r.model_extra["steerdiff"]["batch_rows"]
+        ext = r.model_extra["steerdiff"]
+        return r.choices[0].message.content, ext["batch_rows"], ext["forward_passes"]
 
     alone = [one(kw) for kw in reqs]
-    before = httpx.get(srv.url + "/health").json()["batches"]
+    assert all(rows == 1 for _, rows, _ in alone), alone
+    before = httpx.get(srv.url + "/health").json()["forward_passes"]
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(len(reqs)) as ex:
         together = list(ex.map(one, reqs))
-    after = httpx.get(srv.url + "/health").json()["batches"]
-    assert [t for t, _ in together] == [t for t, _ in alone]
-    assert max(rows for _, rows in together) >= 2, together  # some requests did share forward passes
-    assert after - before < len(reqs)
+    after = httpx.get(srv.url + "/health").json()["forward_passes"]
+    assert [t for t, *_ in together] == [t for t, *_ in alone]
+    assert [p for *_, p in together] == [p for *_, p in alone]  # each request ran its own number of steps
+    assert max(rows for _, rows, _ in together) >= 2, together  # some requests did share forward passes
+    assert after - before < sum(p for *_, p in alone), (after - before, alone)  # shared: fewer passes than alone
 
 
 def test_slow_compile_does_not_stall_others(srv, client, monkeypatch):
@@ -358,3 +362,70 @@ def test_cli_serve_args():
 
     a = build_parser().parse_args(["serve"])
     assert a.host == "127.0.0.1" and a.port == 8000 and a.max_batch == 16
+
+
+def test_batcher_continuous_equals_generate_alone(model):
+    """Jobs of different widths, lengths, steps and temperatures run through the model thread together: each
+    result equals ``sd.generate`` of the same request alone; widths far apart go in separate passes
+    (``max_padding``), and a job that finishes early leaves while the others go on."""
+    from steerdiff.plugins import make_constraint
+    from steerdiff.serve.batcher import Batcher, Job
+
+    digits = make_constraint({"type": "regex", "pattern": "[0-9]{2,6}"})
+    specs = [("Call me at", digits, 8, 2, 0.0, 1), ("word " * 60, None, 12, 12, 0.0, 1),  # much wider input
+             ("Pick a number", digits, 10, 5, 1.0, 2), ("Call me at", None, 6, 3, 0.0, 1)]
+
+    async def go():
+        b = Batcher(model, max_batch=8, max_queue_rows=16, window_s=0.05)
+        b.start()
+        loop = asyncio.get_running_loop()
+        jobs = [Job(prompt=p, constraint=c, length=L, steps=s, temperature=t, top_p=None, seed=5, n=n, snapshots=False, loop=loop)
+                for p, c, L, s, t, n in specs]
+        for j in jobs:
+            b.enqueue(j)
+        res = [await asyncio.wait_for(j.future, 120) for j in jobs]
+        await b.stop()
+        return b, jobs, res
+
+    b, jobs, res = asyncio.run(go())
+    for (p, c, L, s, t, n), out in zip(specs, res):
+        alone = sd.generate(model, [p] * n, length=L, steps=s, temperature=t, seed=5, constraints=[c] if c else None, trace=False)
+        assert [r.text for r in out] == [r.text for r in alone] and out[0].steps == alone[0].steps
+        if c is not None:
+            assert all(re.fullmatch("[0-9]{2,6}", r.text) for r in out)
+    assert max(j.batch_rows for j in jobs) >= 3  # narrow jobs shared passes
+    assert b.passes > max(r[0].steps for r in res)  # the wide job ran in passes of its own
+    assert b.padded / b.positions <= 0.2 and b.jobs_done == 4
+
+
+def test_batcher_survives_an_internal_error(model):
+    """A failure inside the model thread's own loop fails the running requests with it and the thread goes on."""
+    from steerdiff.serve.batcher import Batcher, Job
+
+    async def go():
+        b = Batcher(model, max_batch=4, max_queue_rows=8, window_s=0)
+        real, calls = b._step, []
+
+        def broken_once(active):
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("boom in the step loop")
+            return real(active)
+
+        b._step = broken_once
+        b.start()
+        loop = asyncio.get_running_loop()
+        mk = lambda: Job(prompt="x", constraint=None, length=4, steps=2, temperature=0.0, top_p=None, seed=0, n=1,  # noqa: E731
+                         snapshots=False, loop=loop)
+        first = mk()
+        b.enqueue(first)
+        with pytest.raises(RuntimeError, match="boom"):
+            await asyncio.wait_for(first.future, 60)
+        second = mk()
+        b.enqueue(second)
+        out = await asyncio.wait_for(second.future, 60)
+        await b.stop()
+        return out
+
+    out = asyncio.run(go())
+    assert len(out) == 1 and out[0].steps == 2

@@ -62,8 +62,8 @@ class Server:
         room = self.model.max_positions - prompt_len - len(getattr(self.model, "suffix_ids", []) or [])
         length = req.length
         if length is None:
-            if req.kind == "json":  # fill's size, rounded up to a multiple of 8 so that similar schemas share batches
-                length = -(-canvas_length(self.model, compiled.constraint, prompt_len) // 8) * 8
+            if req.kind == "json":  # fill's size (any lengths share forward passes: see batcher)
+                length = canvas_length(self.model, compiled.constraint, prompt_len)
             else:
                 length = DEFAULT_LENGTH
             length = min(length, self.limits.max_length, max(room, 1))
@@ -256,8 +256,11 @@ def create_app(model=None, *, model_name: str | None = None, api_key: str | None
     @app.get("/health")
     async def health():
         b, c = server.batcher, server.cache
-        return {"status": "ok", "model": server.model_name, "queue_rows": b.queued_rows, "batches": b.batches,
+        return {"status": "ok", "model": server.model_name, "queue_rows": b.queued_rows, "forward_passes": b.passes,
                 "rows": b.rows_run, "cancelled_rows": b.cancelled_rows, "max_batch": b.max_batch,
+                "profile": {"row_passes": b.row_passes, "max_rows_per_pass": b.max_rows_seen, "positions": b.positions,
+                            "padded_positions": b.padded, "jobs_done": b.jobs_done,
+                            **{k: round(getattr(b, k), 3) for k in ("model_s", "step_s", "start_s", "wait_s", "run_s")}},
                 "compile_cache": {"entries": len(c), "limit": c.max_entries, "hits": c.hits, "misses": c.misses}}
 
     @app.get("/ui")

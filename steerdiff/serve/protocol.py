@@ -12,7 +12,7 @@ Constraint fields (one per request):
   ``json_object`` (true); steerdiff's extra ``template`` (``"Dear {{name:6}}, ..."``).
 Sampling: ``temperature`` (default 0: greedy, unlike OpenAI's 1), ``top_p``, ``seed`` (default 0),
 ``n``, ``max_tokens``/``max_completion_tokens`` (the canvas length; default: sized from the schema for
-JSON, rounded up to a multiple of 8 so that similar schemas share batches; else ``DEFAULT_LENGTH``), steerdiff's extra ``steps`` (denoising steps, default length // 4).
+JSON as ``fill`` sizes it, else ``DEFAULT_LENGTH``), steerdiff's extra ``steps`` (denoising steps, default length // 4).
 Streaming: ``stream``; steerdiff's extra ``canvas_snapshots: true`` adds a ``steerdiff`` field with the
 canvas to every per-step chunk.
 """
