@@ -4,7 +4,9 @@
   function, by ``import``, ``from ... import`` or ``importlib.import_module("...")``;
 - no core module but the command line imports names from the package's ``__init__`` (``from . import x``
   where ``x`` is not a submodule), so the package's own imports never run in a circle;
-- the core's modules import each other without cycles (function-level imports included).
+- the core's modules import each other without cycles (function-level imports included);
+- only ``validate.py`` imports ``load_model`` from ``steerdiff.adapters``: every other path to a model goes
+  through the checked ``steerdiff.validate.load_model`` (a bad device or path type is a named ConfigError).
 
 And the layout's documentation matches the tree: ``ARCHITECTURE.md`` and the README's layout section name
 every module of both packages by file name, and every file or folder they name exists.
@@ -122,6 +124,13 @@ def test_core_modules_import_each_other_without_cycles():
         if n not in state:
             visit(n, [n])
     assert not cycles, "import cycles in the core:\n" + "\n".join(cycles)
+
+
+def test_only_validate_imports_the_unchecked_load_model():
+    bad = [f"{p.relative_to(ROOT)}:{line}" for p in _core_files() if p.name != "validate.py"
+           for line, mod, names in imports_of(p) if mod == "steerdiff.adapters" and "load_model" in names]
+    assert not bad, ("load the model through steerdiff.validate.load_model (it checks the arguments first), not "
+                     "steerdiff.adapters.load_model:\n" + "\n".join(bad))
 
 
 def test_builtin_plugin_table_matches_the_entry_points():
