@@ -239,6 +239,12 @@ def test_third_party_plugin_is_discovered_and_called_every_step(tmp_path):
     assert 30 not in res["ids"]
 
 
+def test_hook_wrapper_of_an_installed_plugin_sees_every_step(tmp_path):
+    """tests/plugin_pkg's on_step_end is a pluggy wrapper: found through the entry point, it wraps each step's call."""
+    res = _run(tmp_path, {"STEERDIFF_DISABLE_PLUGIN_AUTOLOAD": ""})
+    assert res["fields"]["counter.wrapped"] == res["fields"]["counter.steps"] == "4"
+
+
 def test_autoload_can_be_turned_off(tmp_path):
     res = _run(tmp_path, {"STEERDIFF_DISABLE_PLUGIN_AUTOLOAD": "1"})
     assert "no_token" not in res["types"], "third-party plugins stay out"
