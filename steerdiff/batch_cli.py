@@ -48,7 +48,7 @@ def cmd_fill_batch(args) -> int:
                               batch_size=args.batch_size, concurrency=args.concurrency, num_gpus=args.num_gpus,
                               model_path=args.model, device=args.device, **kw)
     else:
-        from .adapters import load_model
+        from .validate import load_model
 
         model = load_model(args.model, device=args.device, trust_remote_code=args.trust_remote_code)
         stats = fill_file(model, args.input, args.output, schema=schema, resume=args.resume, batch_size=args.batch_size, **kw)

@@ -9,6 +9,13 @@ hook names below. It is found through the ``steerdiff`` entry-point group::
 An implementation may take any subset of a hook's arguments, by name (pluggy matches them). Hooks only
 ever gain arguments, so a plugin written today keeps working.
 
+Every call goes through pluggy: a plugin may wrap a hook (``@hookimpl(wrapper=True)``, a generator whose
+``results = yield`` gets the list of results, or the exception, and which returns the results) and then
+sees every call the loop makes; ``get_plugin_manager().add_hookcall_monitoring`` traces them. In every
+hook but ``json_constraint`` and ``register_classifiers`` (whose callers see exceptions as raised), what an
+implementation or a wrapper raises reaches the caller as :class:`steerdiff.errors.PluginError` naming the
+plugin and the hook (a steerdiff error passes unchanged).
+
 Shapes used throughout (B = batch rows, L = canvas length, V = vocabulary size):
 
 - ``canvas``: ``LongTensor (B, L)``, the generated region after the prompt; masked positions hold

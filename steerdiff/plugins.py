@@ -5,17 +5,27 @@ Built-in plugins are found by what they are: the modules of steerdiff's own ``st
 distribution name (anyone can publish a distribution called "steerdiff"). Third-party plugins come
 through the ``steerdiff`` entry-point group. ``STEERDIFF_DISABLE_PLUGIN_AUTOLOAD=1`` loads only the
 built-ins (third-party ones are then enabled one by one with ``STEERDIFF_PLUGINS=name,name``).
+
+Every hook call goes through pluggy (``pm.hook.NAME(...)``), so a plugin's hook wrappers
+(``@hookimpl(wrapper=True)`` or ``hookwrapper=True``) and ``pm.add_hookcall_monitoring`` / ``enable_tracing``
+see every call the loop makes. The per-plugin blame rides inside pluggy's call: the manager wraps each hook
+implementation once, when its plugin registers (:func:`_named`); during a :func:`call_each` call that wrapper
+records ``(plugin, result)`` and turns an exception into :class:`PluginError` naming the plugin and the hook.
+Called any other way (``pm.hook.json_constraint(...)`` directly), an implementation behaves exactly as written.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
+from contextvars import ContextVar
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pluggy
+from pluggy import HookCallError
 
 from . import hookspecs
 from .constraints import Constraint
@@ -59,7 +69,7 @@ def get_plugin_manager() -> pluggy.PluginManager:
     global _pm
     if _pm is not None:
         return _pm
-    pm = pluggy.PluginManager(GROUP)
+    pm = _Manager(GROUP)
     pm.add_hookspecs(hookspecs)
     for name, module in BUILTIN.items():
         pm.register(_load_builtin(name, module), name=name)
@@ -84,20 +94,19 @@ def get_plugin_manager() -> pluggy.PluginManager:
 
 
 def _register_types_of(pm: pluggy.PluginManager, plugin: Any) -> None:
+    """Ask one plugin's ``register_constraints`` (through pluggy: a subset caller of that plugin alone)."""
     pname = pm.get_name(plugin) or repr(plugin)
-    for impl in pm.hook.register_constraints.get_hookimpls():
-        if impl.plugin is not plugin:
-            continue
 
-        def register(name: str, cls: type, _owner: str = pname) -> None:
-            if not (isinstance(cls, type) and issubclass(cls, Constraint)):
-                raise PluginError(_owner, "register_constraints", f"{name!r} is not a steerdiff.Constraint subclass")
-            if name in _registry and _registry[name][0] is not cls:
-                raise PluginError(_owner, "register_constraints", f"constraint type {name!r} is already registered by plugin {_registry[name][1]!r}")
-            cls.type_name = cls.type_name or name
-            _registry[name] = (cls, _owner)
+    def register(name: str, cls: type) -> None:
+        if not (isinstance(cls, type) and issubclass(cls, Constraint)):
+            raise PluginError(pname, "register_constraints", f"{name!r} is not a steerdiff.Constraint subclass")
+        if name in _registry and _registry[name][0] is not cls:
+            raise PluginError(pname, "register_constraints", f"constraint type {name!r} is already registered by plugin {_registry[name][1]!r}")
+        cls.type_name = cls.type_name or name
+        _registry[name] = (cls, pname)
 
-        impl.function(register)
+    others = [p for p in pm.get_plugins() if p is not plugin]
+    _call(pm.subset_hook_caller("register_constraints", others), "register_constraints", None, {"register": register})
 
 
 def register_plugin(plugin: Any, name: str | None = None) -> str:
@@ -135,31 +144,127 @@ def make_constraint(spec: Constraint | dict[str, Any]) -> Constraint:
     return types[spec["type"]][0].from_dict(spec)
 
 
-def call_each(hook: str, _after=None, **kwargs: Any) -> list[tuple[str, Any]]:
-    """Call every implementation of ``hook`` with the arguments it asks for.
+class _Call:
+    """One :func:`call_each` call in progress: the hook, what each implementation returned, the ``after`` callback."""
 
-    Returns ``[(plugin name, result)]`` for non-None results. An exception that is not already a
-    :class:`SteerdiffError` is wrapped in :class:`PluginError` naming the plugin and the hook.
-    ``_after(plugin name, result)``, when given, runs after each implementation (the loop uses it to
-    tell which one plugin left a row with no commit).
+    __slots__ = ("hook", "named", "after")
+
+    def __init__(self, hook: str, after: Callable[[str, Any], None] | None):
+        self.hook, self.after = hook, after
+        self.named: list[tuple[str, Any]] = []
+
+
+# the call_each call in progress in this thread / task (None outside one): the wrapped implementations record into it
+_CALL: ContextVar[_Call | None] = ContextVar("steerdiff_hook_call", default=None)
+
+
+def _named(fn: Callable[..., Any], pname: str, hook: str) -> Callable[..., Any]:
+    """Hook implementation ``fn`` of plugin ``pname``, as pluggy calls it from now on.
+
+    Inside a :func:`call_each` call of ``hook``: an exception that is not a :class:`SteerdiffError` becomes
+    :class:`PluginError` (``plugin 'pname' in hook 'hook': Type: message``, chained to the original), the
+    call's ``after(pname, result)`` runs, and a non-None result is recorded under ``pname``. Outside one it
+    is ``fn`` itself (one context-variable read more). Arguments and result pass unchanged either way.
     """
-    pm = get_plugin_manager()
-    out = []
-    for impl in reversed(getattr(pm.hook, hook).get_hookimpls()):  # pluggy order: tryfirst first, LIFO
-        pname = impl.plugin_name
+
+    @functools.wraps(fn)
+    def impl(*args: Any, **kwargs: Any) -> Any:
+        call = _CALL.get()
+        if call is None or call.hook != hook:
+            return fn(*args, **kwargs)
         try:
-            res = impl.function(*[kwargs[a] for a in impl.argnames])
+            res = fn(*args, **kwargs)
         except SteerdiffError:
             raise
-        except KeyError as exc:
-            raise PluginError(pname, hook, f"asks for unknown argument {exc}") from None
         except Exception as exc:
             raise PluginError(pname, hook, f"{type(exc).__name__}: {exc}") from exc
-        if _after is not None:
-            _after(pname, res)
+        if call.after is not None:
+            call.after(pname, res)
         if res is not None:
-            out.append((pname, res))
-    return out
+            call.named.append((pname, res))
+        return res
+
+    return impl
+
+
+class _Manager(pluggy.PluginManager):
+    """pluggy's manager; :meth:`register` wraps each (non-wrapper) hook implementation with :func:`_named`.
+
+    Hook wrappers are left exactly as written (pluggy drives their generators); what one raises is named
+    by :func:`call_each`.
+    """
+
+    def register(self, plugin: Any, name: str | None = None) -> str | None:
+        pname = super().register(plugin, name)
+        if pname is not None:
+            for caller in self.get_hookcallers(plugin) or ():
+                for impl in caller.get_hookimpls():
+                    if impl.plugin is plugin and not (impl.wrapper or impl.hookwrapper):
+                        impl.function = _named(impl.function, pname, caller.name)  # type: ignore[misc]
+        return pname
+
+
+def call_each(hook: str, _after: Callable[[str, Any], None] | None = None, **kwargs: Any) -> list[tuple[str, Any]]:
+    """Call ``hook`` through pluggy (its wrappers and tracing included); ``[(plugin name, result)]`` back.
+
+    ``kwargs`` are the hook's arguments (every one its spec names); pluggy gives each implementation the
+    ones it asks for, in pluggy's order (tryfirst first, then last registered first). Returns the non-None
+    results in that order, each with the plugin that returned it; a result that a hook wrapper put in the
+    list is attributed to the hook's wrapper plugin(s). An exception that is not already a
+    :class:`SteerdiffError` becomes :class:`PluginError` naming the plugin (the implementation, or the wrapper
+    it came from) and the hook. ``_after(plugin name, result)``, when given, runs right after each
+    implementation, inside the call (the loop uses it to tell which one plugin left a row with no commit).
+    Not for ``firstresult`` hooks.
+    """
+    return _call(getattr(get_plugin_manager().hook, hook), hook, _after, kwargs)
+
+
+def _call(caller: Any, hook: str, after: Callable[[str, Any], None] | None,
+          kwargs: dict[str, Any]) -> list[tuple[str, Any]]:
+    """:func:`call_each` on one pluggy ``HookCaller`` (the full hook, or a subset of its plugins)."""
+    call = _Call(hook, after)
+    token = _CALL.set(call)
+    try:
+        out = caller(**kwargs)
+    except SteerdiffError:
+        raise
+    except HookCallError as exc:  # an implementation asks for an argument this call does not give
+        for impl in reversed(caller.get_hookimpls()):
+            missing = [a for a in impl.argnames if a not in kwargs and repr(a) in str(exc)]
+            if missing:
+                raise PluginError(impl.plugin_name, hook, f"asks for unknown argument {missing[0]!r}") from None
+        raise
+    except Exception as exc:  # the implementations are named already: this came from a hook wrapper
+        wrappers = _wrappers_at_fault(caller, exc)
+        if not wrappers:
+            raise
+        raise PluginError("/".join(wrappers), hook, f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        _CALL.reset(token)
+    named = call.named
+    if isinstance(out, list) and len(out) == len(named) and all(o is r for o, (_, r) in zip(out, named)):
+        return named
+    return _attribute(out if isinstance(out, list) else [out], named, caller)  # a wrapper changed the results
+
+
+def _wrappers_at_fault(caller: Any, exc: BaseException) -> list[str]:
+    """The hook wrapper(s) an exception escaping a hook call came from: the one whose code is in its
+    traceback, else every wrapper of the hook (pluggy's own "did not yield" errors carry no wrapper frame)."""
+    wrappers = [i for i in caller.get_hookimpls() if i.wrapper or i.hookwrapper]
+    codes, tb = set(), exc.__traceback__
+    while tb is not None:
+        codes.add(tb.tb_frame.f_code)
+        tb = tb.tb_next
+    hit = [i.plugin_name for i in wrappers if getattr(i.function, "__code__", None) in codes]
+    return hit or [i.plugin_name for i in wrappers]
+
+
+def _attribute(out: list[Any], named: list[tuple[str, Any]], caller: Any) -> list[tuple[str, Any]]:
+    """Name each result of a hook call whose list a wrapper changed (or replaced by one value or None): by
+    the implementation that returned that object, else by the hook's wrapper plugins."""
+    owner = {id(r): p for p, r in named}
+    wrappers = "/".join(i.plugin_name for i in caller.get_hookimpls() if i.wrapper or i.hookwrapper) or "hook wrapper"
+    return [(owner.get(id(r), wrappers), r) for r in out if r is not None]
 
 
 def plugin_table() -> list[tuple[str, str, list[str]]]:

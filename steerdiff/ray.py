@@ -40,7 +40,7 @@ class FillBatch:
                  threads: int | None = None, **fill_kwargs):
         import torch
 
-        from .adapters import load_model
+        from .validate import load_model
 
         if threads:
             torch.set_num_threads(threads)

@@ -225,7 +225,7 @@ def cmd_replay(args) -> int:
     steps = load_trace(args.trace, args.row)
     tokenizer = None
     if any(s["pieces"] is None for s in steps):
-        from .adapters import load_model
+        from .validate import load_model
 
         tokenizer = load_model(args.model).tokenizer
     data = page_data(steps, tokenizer, title=f"steerdiff replay: {args.trace}")

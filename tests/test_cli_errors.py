@@ -96,6 +96,22 @@ def test_cli_error_is_one_line_exit_2_before_the_model(argv, words, files, no_mo
     assert "Traceback" not in err and out == ""
 
 
+def test_batch_fill_and_ray_workers_check_the_device(files, capsys):
+    """The batch path of ``fill`` and the Ray workers load the model through the checked
+    ``steerdiff.validate.load_model``: a bad device is a named ConfigError, not torch's RuntimeError."""
+    (files / "in.jsonl").write_text('"Ann is 30"\n')
+    argv = ["fill", "--schema", PERSON, "--input", str(files / "in.jsonl"), "--output", str(files / "out.jsonl"),
+            "--device", "gpu"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "load_model: device 'gpu' is not a torch device" in err and "unexpected" not in err, err
+    from steerdiff.errors import ConfigError
+    from steerdiff.ray import FillBatch
+
+    with pytest.raises(ConfigError, match="load_model: device 'gpu' is not a torch device"):
+        FillBatch(device="gpu")
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file whatever its mode")
 def test_unreadable_file_is_one_line(files, no_model, capsys):
     assert cli.main(["generate", "--grammar", str(files / "locked.lark")]) == 2

@@ -4,13 +4,22 @@
   function, by ``import``, ``from ... import`` or ``importlib.import_module("...")``;
 - no core module but the command line imports names from the package's ``__init__`` (``from . import x``
   where ``x`` is not a submodule), so the package's own imports never run in a circle;
-- the core's modules import each other without cycles (function-level imports included).
+- the core's modules import each other without cycles (function-level imports included);
+- only ``validate.py`` imports ``load_model`` from ``steerdiff.adapters``: every other path to a model goes
+  through the checked ``steerdiff.validate.load_model`` (a bad device or path type is a named ConfigError).
+
+And the layout's documentation matches the tree: ``ARCHITECTURE.md`` and the README's layout section name
+every module of both packages by file name, and every file or folder they name exists.
 """
 
 from __future__ import annotations
 
 import ast
+import re
+from collections import Counter
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "steerdiff"
@@ -117,6 +126,13 @@ def test_core_modules_import_each_other_without_cycles():
     assert not cycles, "import cycles in the core:\n" + "\n".join(cycles)
 
 
+def test_only_validate_imports_the_unchecked_load_model():
+    bad = [f"{p.relative_to(ROOT)}:{line}" for p in _core_files() if p.name != "validate.py"
+           for line, mod, names in imports_of(p) if mod == "steerdiff.adapters" and "load_model" in names]
+    assert not bad, ("load the model through steerdiff.validate.load_model (it checks the arguments first), not "
+                     "steerdiff.adapters.load_model:\n" + "\n".join(bad))
+
+
 def test_builtin_plugin_table_matches_the_entry_points():
     """``steerdiff.plugins.BUILTIN`` (how built-ins are found when autoload is off) names the same modules as
     pyproject.toml's entry points, and each module imports."""
@@ -129,3 +145,63 @@ def test_builtin_plugin_table_matches_the_entry_points():
     assert BUILTIN == eps
     for module in BUILTIN.values():
         importlib.import_module(module)
+
+
+PACKAGES = (ROOT / "steerdiff", ROOT / "steerdiff_plugins")
+
+
+def _layout_docs() -> dict[str, str]:
+    """``{name: text}``: ARCHITECTURE.md whole, and the README from ``## Layout`` to its next section."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("\n## Layout")
+    end = readme.find("\n## ", start + 1)
+    return {"ARCHITECTURE.md": (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8"),
+            "README.md (Layout)": readme[start: end if end >= 0 else len(readme)]}
+
+
+def layout_mismatches(text: str, packages=PACKAGES, root: Path = ROOT) -> list[str]:
+    """What a layout document gets wrong about ``packages``: a module (``name.py``; ``__init__.py`` aside) or
+    subpackage (``name/``) it never names in backticks (a file name shared by ``n`` modules must be named
+    ``n`` times), and a backticked ``x.py`` or ``x/`` that exists neither from ``root`` nor as a module or
+    folder of the packages."""
+    names = re.findall(r"`([^`\s]+)`", text)
+    files = Counter(n.rsplit("/", 1)[-1] for n in names if n.endswith(".py"))
+    folders = {n.rstrip("/").rsplit("/", 1)[-1] for n in names if n.endswith("/")}
+    modules = [m for pkg in packages for m in pkg.rglob("*.py") if m.name != "__init__.py" and "__pycache__" not in m.parts]
+    subpackages = [d.parent for pkg in packages for d in pkg.rglob("*/__init__.py")]
+    wrong = [f"module {m.relative_to(root)} is not named (`{m.name}`)" for m in modules
+             if files[m.name] < sum(o.name == m.name for o in modules)]
+    wrong += [f"subpackage {d.relative_to(root)}/ is not named (`{d.name}/`)" for d in subpackages if d.name not in folders]
+    known_files = {m.name for m in modules} | {"__init__.py"}
+    known_dirs = {d.name for d in subpackages}
+    for n in names:
+        if n.endswith(".py") and not (root / n).is_file() and n.rsplit("/", 1)[-1] not in known_files:
+            wrong.append(f"`{n}` names no file")
+        if n.endswith("/") and len(n) > 1 and not (root / n).is_dir() and n.rstrip("/").rsplit("/", 1)[-1] not in known_dirs:
+            wrong.append(f"`{n}` names no folder")
+    return wrong
+
+
+@pytest.mark.parametrize("doc", ["ARCHITECTURE.md", "README.md (Layout)"])
+def test_layout_docs_match_the_tree(doc):
+    wrong = layout_mismatches(_layout_docs()[doc])
+    assert not wrong, f"{doc} does not match the tree:\n" + "\n".join(wrong)
+
+
+def test_layout_check_sees_a_missing_and_a_stale_module(tmp_path):
+    """The checker itself, on a made-up package: an unnamed module, a module named once where two share its
+    file name, an unnamed subpackage, and a name that no longer exists are each reported."""
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    for f in ("__init__.py", "a.py", "loop.py", "sub/__init__.py", "sub/loop.py", "sub/b.py"):
+        (pkg / f).write_text("")
+
+    def check(text):
+        return layout_mismatches(text, [pkg], tmp_path)
+
+    good = "`a.py`, `loop.py`; `sub/`: `loop.py`, `b.py`"
+    assert check(good) == []
+    assert check("`loop.py`; `sub/`: `loop.py`, `b.py`") == ["module pkg/a.py is not named (`a.py`)"]
+    assert any("sub/loop.py" in w for w in check("`a.py`, `loop.py`; `sub/`: `b.py`"))
+    assert check("`a.py`, `loop.py`, `loop.py`, `b.py`") == ["subpackage pkg/sub/ is not named (`sub/`)"]
+    assert check(good + ", `gone.py`, `old/`") == ["`gone.py` names no file", "`old/` names no folder"]

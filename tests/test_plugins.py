@@ -239,6 +239,12 @@ def test_third_party_plugin_is_discovered_and_called_every_step(tmp_path):
     assert 30 not in res["ids"]
 
 
+def test_hook_wrapper_of_an_installed_plugin_sees_every_step(tmp_path):
+    """tests/plugin_pkg's on_step_end is a pluggy wrapper: found through the entry point, it wraps each step's call."""
+    res = _run(tmp_path, {"STEERDIFF_DISABLE_PLUGIN_AUTOLOAD": ""})
+    assert res["fields"]["counter.wrapped"] == res["fields"]["counter.steps"] == "4"
+
+
 def test_autoload_can_be_turned_off(tmp_path):
     res = _run(tmp_path, {"STEERDIFF_DISABLE_PLUGIN_AUTOLOAD": "1"})
     assert "no_token" not in res["types"], "third-party plugins stay out"
@@ -246,3 +252,211 @@ def test_autoload_can_be_turned_off(tmp_path):
     assert "counter.steps" not in res["fields"]
     res = _run(tmp_path, {"STEERDIFF_DISABLE_PLUGIN_AUTOLOAD": "1", "STEERDIFF_PLUGINS": "counter"})
     assert "no_token" in res["types"], "STEERDIFF_PLUGINS enables one by name"
+
+
+# ---- hook calls go through pluggy: a third-party plugin's hook wrappers and pluggy's tracing see every call,
+# and the blame still names one plugin
+
+
+def _only(tid):
+    """An adjust_logits that allows token ``tid`` alone at every position (a fresh edit object each step)."""
+    def adjust_logits(logits):
+        a = torch.zeros(logits.shape[-1], dtype=torch.bool)  # (V,)
+        a[tid] = True
+        return LogitsEdit(allowed=a)
+    return adjust_logits
+
+
+class _Tap:
+    """A third-party plugin made of new-style pluggy wrappers only: it records what each call got and returned."""
+
+    def __init__(self):
+        self.adjust, self.checks = [], []
+
+    @sd.hookimpl(wrapper=True)
+    def adjust_logits(self, step, logits):
+        results = yield
+        self.adjust.append((step, tuple(logits.shape), list(results)))
+        return results
+
+    @sd.hookimpl(wrapper=True)
+    def check_commit(self, step, commit):
+        before = commit.clone()
+        results = yield
+        self.checks.append((step, before, commit.clone()))
+        return results
+
+
+def test_hook_wrapper_of_a_third_party_plugin_sees_every_call(model, register):
+    returned = []
+
+    def adjust_logits(step, logits):
+        edit = _only(21)(logits)
+        returned.append((step, edit))
+        return edit
+
+    register(_Plugin(adjust_logits=adjust_logits), "only21")
+    tap = _Tap()
+    register(tap, "tap")
+    out = sd.generate(model, "x", length=6, steps=3)
+    assert out.token_ids == [21] * 6, "the wrapper passes the results through unchanged"
+    assert [(s, shape[:2]) for s, shape, _ in tap.adjust] == [(s, (1, 6)) for s in range(out.steps)]
+    for (step, _, results), (rstep, edit) in zip(tap.adjust, returned):
+        assert step == rstep and any(r is edit for r in results), "the wrapper sees the very edit the plugin returned"
+    assert [s for s, _, _ in tap.checks] == list(range(out.steps))
+    assert all(bool((after <= before).all()) for _, before, after in tap.checks)
+
+
+def test_hook_wrapper_can_change_the_results(model, register):
+    class Narrow:
+        @sd.hookimpl(wrapper=True)
+        def adjust_logits(self, logits):
+            results = yield
+            return results + [_only(22)(logits)]
+
+    register(Narrow(), "narrow")
+    assert sd.generate(model, "x", length=5, steps=2).token_ids == [22] * 5
+
+
+def test_hook_wrapper_is_blamed_for_the_result_it_adds(model, register):
+    class Misshapen:
+        @sd.hookimpl(wrapper=True)
+        def adjust_logits(self, logits):
+            results = yield
+            return results + [LogitsEdit(bias=torch.zeros(logits.shape[-1] + 1))]
+
+    register(Misshapen(), "misshapen_wrapper")
+    with pytest.raises(sd.PluginError, match="plugin 'misshapen_wrapper' in hook 'adjust_logits': .*not broadcastable"):
+        sd.generate(model, "x", length=4, steps=2)
+
+
+def test_old_style_hookwrapper_sees_the_outcome(model, register):
+    seen = []
+
+    class OldTap:
+        @sd.hookimpl(hookwrapper=True)
+        def on_step_end(self, step, masked):
+            outcome = yield
+            seen.append((step, int(masked.sum()), outcome.get_result()))
+
+    register(OldTap(), "old_tap")
+    out = sd.generate(model, "x", length=4, steps=2)
+    assert [s for s, _, _ in seen] == list(range(out.steps))
+    assert seen[-1][1] == 0, "the last step leaves no mask"
+    assert all(r == [] for _, _, r in seen), "no plugin asks to stop"
+
+
+def test_pluggy_tracing_sees_each_hook_call_in_the_loops_order(model):
+    calls = []
+    pm = sd.get_plugin_manager()
+    undo = pm.add_hookcall_monitoring(lambda name, impls, kw: calls.append(name),
+                                      lambda outcome, name, impls, kw: None)
+    try:
+        out = sd.generate(model, "x", length=4, steps=2)
+    finally:
+        undo()
+    step = ["adjust_logits", "check_commit", "on_commit", "on_step_end"]
+    assert calls == ["prepare", "init_canvas"] + step * out.steps + ["finalize"]
+
+
+def test_wrapper_sees_the_named_error_of_an_implementation(model, register):
+    seen = []
+
+    class Watch:
+        @sd.hookimpl(wrapper=True)
+        def adjust_logits(self):
+            try:
+                return (yield)
+            except Exception as exc:
+                seen.append(exc)
+                raise
+
+    def boom(run):
+        raise RuntimeError("boom")
+
+    register(Watch(), "watch")
+    register(_Plugin(adjust_logits=boom), "exploder")
+    msg = r"plugin 'exploder' in hook 'adjust_logits': RuntimeError: boom"
+    with pytest.raises(sd.PluginError, match=msg) as info:
+        sd.generate(model, "x", length=4, steps=2)
+    assert seen and seen[0] is info.value, "the wrapper saw the same named error the caller gets"
+
+
+def test_wrapper_that_raises_is_named(model, register):
+    class Broken:
+        @sd.hookimpl(wrapper=True)
+        def on_step_end(self):
+            yield
+            raise ValueError("tap broke")
+
+    register(Broken(), "broken_tap")
+    with pytest.raises(sd.PluginError, match=r"plugin 'broken_tap' in hook 'on_step_end': ValueError: tap broke"):
+        sd.generate(model, "x", length=4, steps=2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(plans=st.lists(st.tuples(st.sampled_from(["value", "none", "raise"]), st.sampled_from(["", "tryfirst", "trylast"])),
+                      min_size=1, max_size=6),
+       wrapper_adds=st.booleans())
+def test_call_each_names_each_result_like_pluggys_own_call(plans, wrapper_adds):
+    """On random sets of implementations (some return a value, some None, some raise; tryfirst/trylast
+    mixed) and an optional wrapper that adds a result: the named results are pluggy's own result list in
+    pluggy's order, each with the plugin that returned it, ``_after`` runs once per implementation in that
+    order, and the first implementation to raise is the one named."""
+    from steerdiff.plugins import _call
+
+    pm = sd.get_plugin_manager()
+    ours = []
+    try:
+        for i, (what, order) in enumerate(plans):
+            def on_step_end(step, _i=i, _what=what):
+                if _what == "raise":
+                    raise KeyError(f"p{_i}")
+                return None if _what == "none" else (f"p{_i}", step)
+            plugin = _Plugin()
+            plugin.on_step_end = sd.hookimpl(on_step_end, **({order: True} if order else {}))
+            ours.append(plugin)
+            sd.register_plugin(plugin, f"p{i}")
+        if wrapper_adds:
+            class Adds:
+                @sd.hookimpl(wrapper=True)
+                def on_step_end(self):
+                    return (yield) + [("wrapper", -1)]
+            ours.append(Adds())
+            sd.register_plugin(ours[-1], "adds")
+        caller = pm.subset_hook_caller("on_step_end", [p for p in pm.get_plugins() if all(p is not o for o in ours)])
+        kw = dict(run=None, step=7, canvas=None, masked=None, committed=None)
+        impls = [i.plugin_name for i in reversed(caller.get_hookimpls()) if not i.wrapper]  # pluggy's call order
+        raisers = [n for n in impls if plans[int(n[1:])][0] == "raise"]
+        after = []
+        if raisers:
+            with pytest.raises(KeyError):  # pluggy's own call raises the plugin's exception unchanged
+                caller(**kw)
+            with pytest.raises(sd.PluginError, match=rf"plugin '{raisers[0]}' in hook 'on_step_end': KeyError: 'p\d'"):
+                _call(caller, "on_step_end", lambda p, r: after.append(p), kw)
+            assert after == impls[: impls.index(raisers[0])]
+            return
+        plain = caller(**kw)
+        named = _call(caller, "on_step_end", lambda p, r: after.append(p), kw)
+        assert [r for _, r in named] == plain
+        assert after == impls
+        assert [p for p, _ in named] == [("adds" if r == ("wrapper", -1) else r[0]) for r in plain]
+        assert [r[0] for r in plain if r[0] != "wrapper"] == [n for n in impls if plans[int(n[1:])][0] == "value"]
+    finally:
+        for n in [pm.get_name(o) for o in ours]:
+            if n is not None:
+                sd.unregister_plugin(n)
+
+
+def test_implementation_asking_for_an_argument_the_call_lacks_is_named(register):
+    """A hook call that lacks an argument (a core bug: every call passes the spec's arguments) names the first
+    implementation that asks for it, as before hook calls went through pluggy."""
+    from steerdiff.plugins import _call
+
+    plugin = _Plugin(adjust_logits=lambda run, logits: None)
+    register(plugin, "needs_logits")
+    pm = sd.get_plugin_manager()
+    caller = pm.subset_hook_caller("adjust_logits", [p for p in pm.get_plugins() if p is not plugin])
+    with pytest.warns(UserWarning, match="'logits'"), pytest.raises(
+            sd.PluginError, match=r"plugin 'needs_logits' in hook 'adjust_logits': asks for unknown argument 'logits'"):
+        _call(caller, "adjust_logits", None, dict(run=None, step=0, canvas=None, masked=None))

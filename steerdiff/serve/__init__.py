@@ -48,7 +48,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise ConfigError("steerdiff serve needs the 'serve' extra: pip install 'steerdiff[serve]'") from None
     import torch
 
-    from ..adapters import load_model
+    from ..validate import load_model
     from .protocol import Limits
 
     if args.max_batch < 1 or args.max_length < 1 or args.max_queue < 1:

@@ -109,7 +109,7 @@ def error_for(exc: BaseException) -> APIError:
 def create_app(model=None, *, model_name: str | None = None, api_key: str | None = None, limits: Limits | None = None,
                window_s: float = 0.005, cache_entries: int = 128, compile_workers: int = 4):
     """The ASGI app (this module imports fastapi: the 'serve' extra). ``model``: an Adapter (default ``sd.load_model()``, steerdiff-tiny)."""
-    from ..adapters import load_model
+    from ..validate import load_model
 
     model = model if model is not None else load_model()
     limits = limits or Limits()

@@ -31,7 +31,16 @@ def adjust_logits(run, logits):
     return steerdiff.LogitsEdit(allowed=allowed, rows=torch.tensor([r for r, _ in rows]))
 
 
+@steerdiff.hookimpl(wrapper=True)
+def on_step_end(run, step):
+    """A pluggy hook wrapper: it sees every call of ``on_step_end`` (and returns the results unchanged)."""
+    results = yield
+    run.state["counter.wrapped"] = run.state.get("counter.wrapped", 0) + 1
+    return results
+
+
 @steerdiff.hookimpl
 def finalize(run, results):
     for r in results:
         r.fields["counter.steps"] = str(run.state.get("counter.steps", 0))
+        r.fields["counter.wrapped"] = str(run.state.get("counter.wrapped", 0))
