@@ -206,13 +206,22 @@ def _in_ranges(items, flags: int, pattern: str) -> list[tuple[int, int]]:
     return _negate(ranges) if neg else _normalise(ranges)
 
 
+@lru_cache(maxsize=16)
+def parse_regex(pattern: str):
+    """``re._parser.parse(pattern, 0)``, cached: the byte stage reads each pattern's parse twice (the
+    compile budget's expansion estimate, then :func:`to_engine_regex`), and a schema's regex can take
+    hundreds of milliseconds to parse. Raises ``re.error`` as the parser does. Callers must not modify
+    the parse."""
+    return _P.parse(pattern, 0)
+
+
 @lru_cache(maxsize=4096)
 def to_engine_regex(pattern: str) -> str:
     """The Python-dialect ``pattern`` as an engine regex with the same ``re.fullmatch`` language."""
     if not isinstance(pattern, str):
         raise ConstraintError(f"a regex must be a str, got {type(pattern).__name__}")
     try:
-        parsed = _P.parse(pattern, 0)
+        parsed = parse_regex(pattern)
     except re.error as exc:
         raise ConstraintError(f"regex {_shown(pattern)} does not compile: {exc}") from None
     flags = parsed.state.flags

@@ -22,7 +22,7 @@ import numpy as np
 
 from steerdiff.vocab import TokenVocab
 from steerdiff_plugins.automata.byte_level import _hash_weights, byte_dfa
-from steerdiff_plugins.automata.engine_regex import to_engine_regex
+from steerdiff_plugins.automata.engine_regex import parse_regex, to_engine_regex
 from steerdiff_plugins.automata.token_dfa import FILL, TokenDFA
 
 DENSE_STATES = 2048  # up to this many states, masked steps may be one dense (N, N) product ...
@@ -357,6 +357,13 @@ def _second_byte_pairs(src: np.ndarray, mid: np.ndarray, us: np.ndarray, cs: "_C
     return s_out, u_out
 
 
+def _present(x: np.ndarray, n: int) -> np.ndarray:
+    """The sorted distinct values of ``x`` (ints in ``0..n-1``): ``np.unique`` without its sort."""
+    m = np.zeros(n, dtype=bool)
+    m[x] = True
+    return np.flatnonzero(m)
+
+
 def _token_table(s: np.ndarray, u: np.ndarray, e: np.ndarray, U: int, S: int, bulk=()):
     """Group strings with identical end-state columns into token classes and lay out their transitions:
     ``(table (S+2, 2+A) int32, cls (U,))``. Pairs and ``bulk`` groups come from :func:`_walk_pairs` (absent
@@ -386,7 +393,8 @@ def _token_table(s: np.ndarray, u: np.ndarray, e: np.ndarray, U: int, S: int, bu
     cls = gcls[inv]  # (U,)
     table = np.full((S + 2, 2 + int(alive.sum())), DEAD, dtype=np.int32)
     table[s, cls[u]] = e
-    bcols = [np.unique(cls[idx]) for _, _, idx in bulk]  # the classes each bulk entry covers
+    C = table.shape[1]
+    bcols = [_present(cls[idx], C) for _, _, idx in bulk]  # the classes each bulk entry covers
     for (st, en, _), bc in zip(bulk, bcols):
         table[np.ix_(st, bc)] = en[:, None]
     ok = np.array_equal(table[s, cls[u]], e) and not n_live[cls == 0].any()
@@ -582,4 +590,5 @@ def cache_clear() -> None:
     _compile_cached.cache_clear()
     byte_dfa.cache_clear()
     to_engine_regex.cache_clear()
+    parse_regex.cache_clear()
 
