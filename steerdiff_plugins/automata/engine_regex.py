@@ -112,6 +112,9 @@ def _without_sentinel(ranges):
     return out
 
 
+_EMPTY = "[^\\x{0}-\\x{10FFFF}]"  # the empty set
+
+
 def _esc(cp: int) -> str:
     return f"\\x{{{cp:X}}}"
 
@@ -119,7 +122,7 @@ def _esc(cp: int) -> str:
 def _class(ranges) -> str:
     ranges = _without_sentinel(_normalise(ranges))
     if not ranges:
-        return "[^\\x{0}-\\x{10FFFF}]"  # the empty set
+        return _EMPTY
     if len(ranges) == 1 and ranges[0][0] == ranges[0][1]:
         return _esc(ranges[0][0])
     return "[" + "".join(_esc(a) if a == b else f"{_esc(a)}-{_esc(b)}" for a, b in ranges) + "]"
@@ -140,7 +143,10 @@ def _emit(items, flags: int, pattern: str, top: bool) -> str:
     for i, (op, av) in enumerate(items):
         ic = bool(flags & re.IGNORECASE)
         if op is _C.LITERAL:
-            out.append(_class([(c, c) for c in (_fold(av) if ic else {av})]))
+            if ic:
+                out.append(_class([(c, c) for c in _fold(av)]))
+            else:  # most of a schema's regex (keys, punctuation): what _class gives one code point, directly
+                out.append(_esc(av) if av != SENTINEL else _EMPTY)
         elif op is _C.NOT_LITERAL:
             cps = _fold(av) if ic else {av}
             out.append(_class(_negate([(c, c) for c in cps])))
