@@ -137,11 +137,15 @@ def _unsupported(pattern: str, what: str):
     return ConstraintError(f"regex {_shown(pattern)}: {what} is not a regular-language feature the exact engine supports")
 
 
+_IC, _DOTALL, _ASCII = int(re.IGNORECASE), int(re.DOTALL), int(re.ASCII)  # plain ints: RegexFlag's & is slow
+
+
 def _emit(items, flags: int, pattern: str, top: bool) -> str:
     out = []
     n = len(items)
+    flags = int(flags)
+    ic = bool(flags & _IC)
     for i, (op, av) in enumerate(items):
-        ic = bool(flags & re.IGNORECASE)
         if op is _C.LITERAL:
             if ic:
                 out.append(_class([(c, c) for c in _fold(av)]))
@@ -151,7 +155,7 @@ def _emit(items, flags: int, pattern: str, top: bool) -> str:
             cps = _fold(av) if ic else {av}
             out.append(_class(_negate([(c, c) for c in cps])))
         elif op is _C.ANY:
-            out.append(_class([(0, MAXCP)] if flags & re.DOTALL else [(0, 9), (11, MAXCP)]))
+            out.append(_class([(0, MAXCP)] if flags & _DOTALL else [(0, 9), (11, MAXCP)]))
         elif op is _C.IN:
             out.append(_class(_in_ranges(av, flags, pattern)))
         elif op is _C.BRANCH:
@@ -191,7 +195,7 @@ def _emit(items, flags: int, pattern: str, top: bool) -> str:
 def _in_ranges(items, flags: int, pattern: str) -> list[tuple[int, int]]:
     neg = False
     ranges: list[tuple[int, int]] = []
-    ic = bool(flags & re.IGNORECASE)
+    ic = bool(flags & _IC)
     for op, av in items:
         if op is _C.NEGATE:
             neg = True
@@ -206,7 +210,7 @@ def _in_ranges(items, flags: int, pattern: str) -> list[tuple[int, int]]:
                 for cp in range(a, b + 1):
                     ranges.extend((c, c) for c in _fold(cp))
         elif op is _C.CATEGORY:
-            ranges.extend(_category_ranges(str(av).replace("CATEGORY_", ""), bool(flags & re.ASCII)))
+            ranges.extend(_category_ranges(str(av).replace("CATEGORY_", ""), bool(flags & _ASCII)))
         else:
             raise _unsupported(pattern, f"{op} inside a character class")
     return _negate(ranges) if neg else _normalise(ranges)
