@@ -129,6 +129,10 @@ def dream152k_tokenizer(with_mask: bool = False):
     return load_tokenizer(ROOT / ".." / "shared" / "testdata" / "model_code" / "dream-v0-instruct-7b", "dream")
 
 
+TOKENIZER_LABELS = {"": "SmolLM2-135M-Instruct (GGUF), 49,152 tokens", "_126k": "bpe126k (trained here), 126,464 tokens",
+                    "_152k": "Dream-v0-Instruct-7B (Qwen2 BPE + <|mask|>), 151,667 tokens"}
+
+
 def benchmark_tokenizer(with_mask: bool = False):
     if SECTION_SUFFIX == "_152k":
         return dream152k_tokenizer(with_mask)
@@ -529,6 +533,8 @@ def part_llguidance(args):
     import llguidance
     import llguidance.hf
 
+    load_start = r(os.getloadavg()[0])  # the machine is shared: the load says how far to trust absolute times
+
     from steerdiff.vocab import vocab_for
     from steerdiff_plugins.automata import byte_level, token_walk as td
 
@@ -577,7 +583,8 @@ def part_llguidance(args):
     out = {
         "complete": len(rows) == sum(min(args.llg_sample, len(json.loads(f.read_text())["items"])) for f in files),
         "llguidance_version": llguidance.get_version() if hasattr(llguidance, "get_version") else None,
-        "tokenizer": "SmolLM2-135M-Instruct (GGUF), 49,152 tokens" if not SECTION_SUFFIX else "bpe126k",
+        "tokenizer": TOKENIZER_LABELS[SECTION_SUFFIX], "vocabulary": _VOCAB.size,
+        "load_avg_1min": {"start": load_start, "end": r(os.getloadavg()[0])},
         "sample_per_category": args.llg_sample, "seed": args.seed, "schemas": len(rows),
         "timeout_s": {"steerdiff": args.token_timeout, "llguidance": args.timeout},
         "steerdiff": {"compiled": len(sd_c), "share": r(len(sd_c) / max(len(rows), 1), 3), "compile_ms": stats(sd_c),

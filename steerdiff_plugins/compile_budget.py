@@ -30,10 +30,8 @@ from steerdiff.errors import ConstraintError
 
 try:  # Python >= 3.11
     from re import _constants as _C
-    from re import _parser as _P
 except ImportError:  # pragma: no cover
     import sre_constants as _C  # type: ignore
-    import sre_parse as _P  # type: ignore
 
 _MAXREPEAT = _C.MAXREPEAT
 
@@ -83,8 +81,10 @@ def _positions(seq, cap: int) -> tuple[int, int]:
 def expansion(regex: str, cap: int = MAX_EXPANSION) -> int:
     """The NFA positions counted repetitions add to ``regex`` (Python ``re`` syntax), counted up to a little
     past ``cap``; 0 for a regex that does not parse (the builder reports that itself)."""
+    from steerdiff_plugins.automata.engine_regex import parse_regex  # cached: the byte stage parses it again
+
     try:
-        parsed = _P.parse(regex, 0)
+        parsed = parse_regex(regex)
     except (re.error, RecursionError, OverflowError):
         return 0
     return _positions(list(parsed), cap)[1]

@@ -73,9 +73,20 @@ class ByteDFA:
         return bool(self.accept[s])
 
 
+_WEIGHTS: dict[int, np.ndarray] = {}  # seed -> weights drawn so far (read-only)
+
+
 def _hash_weights(n: int, seed: int) -> np.ndarray:
-    """``n`` fixed random int64 weights for the row hashes below (every grouping is verified exactly)."""
-    return np.random.default_rng(seed).integers(1, 2**62, size=n, dtype=np.int64)
+    """``n`` fixed random int64 weights for the row hashes below (every grouping is verified exactly): the
+    first ``n`` draws of ``seed``'s generator, kept per seed (a generator's set-up costs more than the hashing
+    on small automata) and drawn again, twice as many, when a larger ``n`` comes. Read-only."""
+    w = _WEIGHTS.get(seed)
+    if w is None or len(w) < n:
+        w = np.random.default_rng(seed).integers(1, 2**62, size=max(n, 2 * len(w) if w is not None else 0, 4096),
+                                                 dtype=np.int64)
+        w.flags.writeable = False
+        _WEIGHTS[seed] = w
+    return w[:n]
 
 
 @lru_cache(maxsize=1024)

@@ -112,6 +112,9 @@ def _without_sentinel(ranges):
     return out
 
 
+_EMPTY = "[^\\x{0}-\\x{10FFFF}]"  # the empty set
+
+
 def _esc(cp: int) -> str:
     return f"\\x{{{cp:X}}}"
 
@@ -119,7 +122,7 @@ def _esc(cp: int) -> str:
 def _class(ranges) -> str:
     ranges = _without_sentinel(_normalise(ranges))
     if not ranges:
-        return "[^\\x{0}-\\x{10FFFF}]"  # the empty set
+        return _EMPTY
     if len(ranges) == 1 and ranges[0][0] == ranges[0][1]:
         return _esc(ranges[0][0])
     return "[" + "".join(_esc(a) if a == b else f"{_esc(a)}-{_esc(b)}" for a, b in ranges) + "]"
@@ -134,18 +137,25 @@ def _unsupported(pattern: str, what: str):
     return ConstraintError(f"regex {_shown(pattern)}: {what} is not a regular-language feature the exact engine supports")
 
 
+_IC, _DOTALL, _ASCII = int(re.IGNORECASE), int(re.DOTALL), int(re.ASCII)  # plain ints: RegexFlag's & is slow
+
+
 def _emit(items, flags: int, pattern: str, top: bool) -> str:
     out = []
     n = len(items)
+    flags = int(flags)
+    ic = bool(flags & _IC)
     for i, (op, av) in enumerate(items):
-        ic = bool(flags & re.IGNORECASE)
         if op is _C.LITERAL:
-            out.append(_class([(c, c) for c in (_fold(av) if ic else {av})]))
+            if ic:
+                out.append(_class([(c, c) for c in _fold(av)]))
+            else:  # most of a schema's regex (keys, punctuation): what _class gives one code point, directly
+                out.append(_esc(av) if av != SENTINEL else _EMPTY)
         elif op is _C.NOT_LITERAL:
             cps = _fold(av) if ic else {av}
             out.append(_class(_negate([(c, c) for c in cps])))
         elif op is _C.ANY:
-            out.append(_class([(0, MAXCP)] if flags & re.DOTALL else [(0, 9), (11, MAXCP)]))
+            out.append(_class([(0, MAXCP)] if flags & _DOTALL else [(0, 9), (11, MAXCP)]))
         elif op is _C.IN:
             out.append(_class(_in_ranges(av, flags, pattern)))
         elif op is _C.BRANCH:
@@ -185,7 +195,7 @@ def _emit(items, flags: int, pattern: str, top: bool) -> str:
 def _in_ranges(items, flags: int, pattern: str) -> list[tuple[int, int]]:
     neg = False
     ranges: list[tuple[int, int]] = []
-    ic = bool(flags & re.IGNORECASE)
+    ic = bool(flags & _IC)
     for op, av in items:
         if op is _C.NEGATE:
             neg = True
@@ -200,10 +210,19 @@ def _in_ranges(items, flags: int, pattern: str) -> list[tuple[int, int]]:
                 for cp in range(a, b + 1):
                     ranges.extend((c, c) for c in _fold(cp))
         elif op is _C.CATEGORY:
-            ranges.extend(_category_ranges(str(av).replace("CATEGORY_", ""), bool(flags & re.ASCII)))
+            ranges.extend(_category_ranges(str(av).replace("CATEGORY_", ""), bool(flags & _ASCII)))
         else:
             raise _unsupported(pattern, f"{op} inside a character class")
     return _negate(ranges) if neg else _normalise(ranges)
+
+
+@lru_cache(maxsize=16)
+def parse_regex(pattern: str):
+    """``re._parser.parse(pattern, 0)``, cached: the byte stage reads each pattern's parse twice (the
+    compile budget's expansion estimate, then :func:`to_engine_regex`), and a schema's regex can take
+    hundreds of milliseconds to parse. Raises ``re.error`` as the parser does. Callers must not modify
+    the parse."""
+    return _P.parse(pattern, 0)
 
 
 @lru_cache(maxsize=4096)
@@ -212,7 +231,7 @@ def to_engine_regex(pattern: str) -> str:
     if not isinstance(pattern, str):
         raise ConstraintError(f"a regex must be a str, got {type(pattern).__name__}")
     try:
-        parsed = _P.parse(pattern, 0)
+        parsed = parse_regex(pattern)
     except re.error as exc:
         raise ConstraintError(f"regex {_shown(pattern)} does not compile: {exc}") from None
     flags = parsed.state.flags

@@ -22,7 +22,7 @@ import numpy as np
 
 from steerdiff.vocab import TokenVocab
 from steerdiff_plugins.automata.byte_level import _hash_weights, byte_dfa
-from steerdiff_plugins.automata.engine_regex import to_engine_regex
+from steerdiff_plugins.automata.engine_regex import parse_regex, to_engine_regex
 from steerdiff_plugins.automata.token_dfa import FILL, TokenDFA
 
 DENSE_STATES = 2048  # up to this many states, masked steps may be one dense (N, N) product ...
@@ -339,10 +339,13 @@ def _second_byte_pairs(src: np.ndarray, mid: np.ndarray, us: np.ndarray, cs: "_C
     pair arrays near the survivors (a state inside a key literal allows one byte, and most strings that
     start with it die on the next)."""
     K = ctrans.shape[1]
-    c2 = np.where(cs.lens[us] > 1, cs.fc[cs.start[us] + 1], K)  # (n,) second byte's class, K: none
-    order = np.argsort(c2, kind="stable")
-    us, c2 = us[order], c2[order]
-    vals, offs, cnt = np.unique(c2, return_index=True, return_counts=True)
+    c2 = cs.fc[cs.start[us] + 1]  # (n,) second byte's class; a one-byte string reads its end slot: K (none)
+    order = np.argsort(c2, kind="stable")  # int16 classes: a radix sort
+    us = us[order]
+    cnt_all = np.bincount(c2, minlength=K + 1)  # (K+1,) strings per second class
+    vals = np.flatnonzero(cnt_all)
+    cnt = cnt_all[vals]
+    offs = np.cumsum(cnt) - cnt  # each value's first string in the sorted order
     ok = np.ones((len(src), len(vals)), dtype=bool)  # (n_src, n_vals) state survives that second byte
     real = vals < K
     ok[:, real] = ctrans[mid[:, None], vals[real][None, :]] != dead
@@ -352,6 +355,13 @@ def _second_byte_pairs(src: np.ndarray, mid: np.ndarray, us: np.ndarray, cs: "_C
     first = np.repeat(offs[j] - (np.cumsum(n) - n), n)  # ragged ranges: segment j's strings after each pair
     u_out = us[np.arange(int(n.sum())) + first].astype(np.int32)
     return s_out, u_out
+
+
+def _present(x: np.ndarray, n: int) -> np.ndarray:
+    """The sorted distinct values of ``x`` (ints in ``0..n-1``): ``np.unique`` without its sort."""
+    m = np.zeros(n, dtype=bool)
+    m[x] = True
+    return np.flatnonzero(m)
 
 
 def _token_table(s: np.ndarray, u: np.ndarray, e: np.ndarray, U: int, S: int, bulk=()):
@@ -383,7 +393,8 @@ def _token_table(s: np.ndarray, u: np.ndarray, e: np.ndarray, U: int, S: int, bu
     cls = gcls[inv]  # (U,)
     table = np.full((S + 2, 2 + int(alive.sum())), DEAD, dtype=np.int32)
     table[s, cls[u]] = e
-    bcols = [np.unique(cls[idx]) for _, _, idx in bulk]  # the classes each bulk entry covers
+    C = table.shape[1]
+    bcols = [_present(cls[idx], C) for _, _, idx in bulk]  # the classes each bulk entry covers
     for (st, en, _), bc in zip(bulk, bcols):
         table[np.ix_(st, bc)] = en[:, None]
     ok = np.array_equal(table[s, cls[u]], e) and not n_live[cls == 0].any()
@@ -408,6 +419,7 @@ def _token_table(s: np.ndarray, u: np.ndarray, e: np.ndarray, U: int, S: int, bu
 
 
 _vocab_flat: dict[int, tuple] = {}
+_vocab_sub: dict[tuple, tuple] = {}  # (id(_FlatVocab), fill_id) -> (that _FlatVocab, its tokens less fill_id)
 
 
 @dataclass
@@ -427,6 +439,7 @@ class _FlatVocab:
     suf: np.ndarray
     whole: np.ndarray
     tail: np.ndarray
+    ends: np.ndarray  # (T,) each token's end slot, start + lens
 
 
 def _byte_sets(member: np.ndarray) -> np.ndarray:
@@ -451,7 +464,8 @@ def _flat_vocab(vocab: TokenVocab) -> _FlatVocab:
         suf = np.zeros((len(slots), 4), dtype=np.uint64)
         for idx in reversed(by_k):
             suf[idx] = suf[idx + 1] | one[slots[idx]]
-        got = _vocab_flat[id(vocab)] = (vocab, _FlatVocab(ids, lens, start, slots, by_k, suf, suf[start], suf[start + 1]))
+        got = _vocab_flat[id(vocab)] = (vocab, _FlatVocab(ids, lens, start, slots, by_k, suf, suf[start], suf[start + 1],
+                                                              start + lens))
     return got[1]
 
 
@@ -470,15 +484,27 @@ class _ClassStrings:
     bcls: np.ndarray
 
 
-def _class_strings(vocab: TokenVocab, bcls: np.ndarray, fill_id: int | None):
+def _class_strings(vocab: TokenVocab, bcls: np.ndarray, fill_id: int | None, n_classes: int | None = None):
     """The tokens that write something (not special, not ``fill_id``) as strings of byte classes:
     ``(tids (U,), strings)``; string ``u`` of ``strings`` (a :class:`_ClassStrings`) spells ``tids[u]``.
 
     Tokens that spell the same class string are not merged here: that saves less walking than it costs,
     and :func:`_token_table` groups tokens with identical columns anyway."""
     fv = _flat_vocab(vocab)
-    keep = np.flatnonzero(fv.ids != fill_id) if fill_id is not None else np.arange(len(fv.ids))
-    return fv.ids[keep], _ClassStrings(bcls[fv.slots], fv.start[keep], fv.lens[keep], fv.suf, fv.whole[keep], fv.tail[keep], bcls)
+    key = (id(fv), fill_id)
+    sub = _vocab_sub.get(key)
+    if sub is None or sub[0] is not fv:  # the tokens less fill_id: per tokenizer and fill id, not per pattern
+        keep = np.flatnonzero(fv.ids != fill_id) if fill_id is not None else np.arange(len(fv.ids))
+        sub = _vocab_sub[key] = (fv, fv.ids[keep], fv.start[keep], fv.lens[keep], fv.whole[keep], fv.tail[keep])
+    _, tids, start, lens, whole, tail = sub
+    # int16 class ids (K <= 257 with the leading-space class): half the gather's bytes, and numpy sorts
+    # 16-bit keys by radix. An end slot (byte 0 there) reads class K: no string reads past its end as a byte
+    # (the walks stop on ``lens``), and _second_byte_pairs uses K as "no second byte".
+    K = n_classes if n_classes is not None else int(bcls.max()) + 1
+    fc = np.empty(len(fv.slots), dtype=np.int16)
+    np.take(bcls.astype(np.int16), fv.slots, out=fc)  # (slots,)
+    fc[fv.ends] = K
+    return tids, _ClassStrings(fc, start, lens, fv.suf, whole, tail, bcls)
 
 
 def _with_leading_space(bcls: np.ndarray, ctrans: np.ndarray, accept: np.ndarray, start: int):
@@ -509,7 +535,7 @@ def _compile_cached(pattern: str, vocab_key: int, fill_id: int | None, n_ids: in
     tok2cls = np.zeros(n_ids, dtype=np.int64)
     if fill_id is not None and 0 <= fill_id < n_ids:
         tok2cls[fill_id] = FILL
-    tids, cstr = _class_strings(vocab, bcls, fill_id)
+    tids, cstr = _class_strings(vocab, bcls, fill_id, ctrans.shape[1])
     U = len(cstr.lens)
     N = S + 2  # byte states, PAD, DEAD
     PAD, DEAD = S, S + 1
@@ -564,4 +590,5 @@ def cache_clear() -> None:
     _compile_cached.cache_clear()
     byte_dfa.cache_clear()
     to_engine_regex.cache_clear()
+    parse_regex.cache_clear()
 
