@@ -424,10 +424,14 @@ def main():
     args.t_start = t_start
     args.deadline = t_start + args.budget * (0.7 if not args.no_suites else 1.0)
 
+    kept = {}  # the --fill-path section is measured apart: kept through partial and final writes
+    if OUT.exists():
+        kept = {k: v for k, v in json.loads(OUT.read_text()).items() if k == "fill_path"}
+
     def partial(cats, refusals):
         OUT.parent.mkdir(parents=True, exist_ok=True)
         OUT.write_text(json.dumps({"complete": False, "per_category": {k: dict(v) for k, v in cats.items()},
-                                   "refusals_by_keyword": dict(refusals)}, indent=1) + "\n")
+                                   "refusals_by_keyword": dict(refusals), **kept}, indent=1) + "\n")
 
     args.partial = partial
     args.fallback = []
@@ -500,10 +504,7 @@ def main():
     for b in bugs[:20]:
         print("BUG", b)
     result["wall_s"] = round(time.time() - t_start, 1)
-    if OUT.exists():  # the --fill-path section is measured apart: kept
-        prev = json.loads(OUT.read_text())
-        if "fill_path" in prev:
-            result["fill_path"] = prev["fill_path"]
+    result.update(kept)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {OUT.relative_to(REPO)} in {result['wall_s']} s")
