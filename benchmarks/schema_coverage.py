@@ -14,6 +14,9 @@ Over ../shared/testdata/jsonschemabench/schemas/*.json (the public JSONSchemaBen
     ``benchmarks/constraints.py --parts compile`` for coverage through the automata);
   * regex compile time (schema_to_regex) and interegular FSM build time, p50/p95, reported apart,
     with FSM state counts (FSM builds over --fsm-max-chars or --fsm-timeout are counted, not timed);
+  * ``--fill-path``: coverage through ``fill``'s own compile path (the canvas fill sizes, its capacity, the
+    json_constraint hook with the byte automaton or the grammar engine), SmolLM2's tokenizer, a forked child
+    per schema with a time limit (``--fill-timeout``); ``--ids FILE`` re-measures a subset into the last run;
   * the accepted shares on the JSON-Schema-Test-Suite (draft2020-12 + optional/format) and on the
     MaskBench labelled instances (valid instances accepted; invalid instances accepted = bugs).
 Writes benchmarks/results/schema_coverage.json and prints a table.
@@ -289,8 +292,105 @@ def maskbench_shares(deadline=float("inf")):
     return s, bugs
 
 
+def _fill_path_one(schema, model, vocab) -> dict:
+    """``fill``'s compile path for one schema: the canvas ``fill`` sizes for it, that canvas's capacity, and
+    the ``json_constraint`` hook (regular engine with its byte automaton, or the grammar engine)."""
+    from steerdiff.fill import _constraint, schema_canvas_length
+    from steerdiff.vocab import canvas_capacity
+
+    try:
+        n = schema_canvas_length(model, schema, 16)
+        c = _constraint(schema, capacity=canvas_capacity(n, vocab))
+        return {"ok": type(c).__name__}
+    except UnsupportedSchemaError as e:
+        return {"kw": e.keyword, "msg": str(e)[:300]}
+    except ConstraintError as e:
+        return {"kw": "ConstraintError", "msg": str(e)[:300]}
+    except Exception as e:  # a crash is a bug
+        return {"kw": f"crash:{type(e).__name__}", "msg": str(e)[:300]}
+
+
+def fill_path_coverage(ids=None, timeout: float = 30, parallel: int = 2, max_positions: int = 2048) -> dict:
+    """Declared coverage through ``fill``'s own compile path (``_fill_path_one``) with SmolLM2's tokenizer and a
+    model of ``max_positions`` positions: each schema in a forked child, killed after ``timeout`` seconds (a
+    ``timeout``), ``parallel`` at a time. ``ids``: only these schema ids (a re-measure of a subset). Counts
+    the grammar engine's constraint as covered when it is built; its terminals compile at ``prepare``."""
+    import os
+    import select
+    import types
+
+    from benchmarks.constraints import smollm_tokenizer
+    from steerdiff.vocab import vocab_for
+
+    tok = smollm_tokenizer()
+    vocab = vocab_for(tok)
+    model = types.SimpleNamespace(tokenizer=tok, max_positions=max_positions, suffix_ids=[])
+    items = []
+    for f in sorted((DATA / "jsonschemabench" / "schemas").glob("*.json")):
+        d = json.loads(f.read_text())
+        items += [(d["category"], it["id"], it["schema"]) for it in d["items"] if ids is None or it["id"] in ids]
+    results, running, t0, k = {}, {}, time.time(), 0
+    while k < len(items) or running:
+        while k < len(items) and len(running) < parallel:
+            cat, sid, schema = items[k]
+            k += 1
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the child: one schema, its answer as JSON on the pipe
+                os.close(r)
+                with os.fdopen(w, "wb") as fw:
+                    fw.write(json.dumps(_fill_path_one(schema, model, vocab)).encode())
+                os._exit(0)
+            os.close(w)
+            running[pid] = (cat, sid, r, time.time(), bytearray())
+        for pid, (cat, sid, r, ts, buf) in list(running.items()):
+            if select.select([r], [], [], 0.02)[0]:
+                chunk = os.read(r, 1 << 16)
+                if chunk:
+                    buf.extend(chunk)
+                    continue
+                os.close(r)
+                os.waitpid(pid, 0)
+                try:
+                    res = json.loads(buf.decode())
+                except ValueError:
+                    res = {"kw": "crash:worker"}
+            elif time.time() - ts > timeout:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                os.close(r)
+                res = {"kw": "timeout"}
+            else:
+                continue
+            res["s"] = round(time.time() - ts, 2)
+            results[sid] = (cat, res)
+            del running[pid]
+            if len(results) % 50 == 0:
+                print(f"  [fill path: {len(results)}/{len(items)} schemas] {time.time() - t0:.0f} s", flush=True)
+    cats: dict = collections.defaultdict(collections.Counter)
+    refusals, engines = collections.Counter(), collections.Counter()
+    for sid, (cat, res) in results.items():
+        cats[cat]["total"] += 1
+        if "ok" in res:
+            cats[cat]["covered"] += 1
+            engines[res["ok"]] += 1
+        else:
+            refusals[res["kw"]] += 1
+    total, covered = len(results), sum(c["covered"] for c in cats.values())
+    return {"schemas": total, "subset": ids is not None, "covered": covered,
+            "share": round(covered / max(total, 1), 4), "by_engine": dict(engines), "timeout_s": timeout,
+            "parallel": parallel, "tokenizer": "SmolLM2-135M-Instruct (49,152 tokens)", "max_positions": max_positions,
+            "per_category": {c: dict(v) for c, v in sorted(cats.items())}, "refusals": dict(refusals.most_common()),
+            "per_schema": {sid: res for sid, (_, res) in sorted(results.items())}, "wall_s": round(time.time() - t0, 1)}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--fill-path", action="store_true", help="only the coverage through fill's compile path (forked "
+                    "workers, SmolLM2's tokenizer): section fill_path of the results file, the rest kept")
+    ap.add_argument("--fill-timeout", type=float, default=30, help="seconds per schema on the fill path")
+    ap.add_argument("--ids", help="with --fill-path: a file of schema ids (one a line) to re-measure; their "
+                    "results replace those of the last full run in section fill_path")
     ap.add_argument("--samples", type=int, default=5, help="regex samples validated per schema")
     ap.add_argument("--fsm-timeout", type=int, default=1, help="seconds per interegular FSM build (0: skip FSM builds)")
     ap.add_argument("--fsm-share", type=float, default=0.25, help="fixed-seed share of compiled schemas whose FSM is built")
@@ -301,15 +401,37 @@ def main():
     ap.add_argument("--budget", type=float, default=480, help="seconds in all; past it schemas are counted as not run")
     ap.add_argument("--no-suites", action="store_true", help="skip the test-suite / MaskBench shares")
     args = ap.parse_args()
+    if args.fill_path:
+        old = json.loads(OUT.read_text()) if OUT.exists() else {}
+        ids = set(Path(args.ids).read_text().split()) if args.ids else None
+        fp = fill_path_coverage(ids, timeout=args.fill_timeout)
+        if ids is not None and "fill_path" in old:  # merge the subset into the last full run
+            base = old["fill_path"]
+            per = {**base["per_schema"], **fp["per_schema"]}
+            fp = {**fp, "schemas": len(per), "subset": False, "remeasured": sorted(ids), "per_schema": per}
+            fp["covered"] = sum("ok" in r for r in per.values())
+            fp["share"] = round(fp["covered"] / max(len(per), 1), 4)
+            fp["refusals"] = dict(collections.Counter(r["kw"] for r in per.values() if "ok" not in r).most_common())
+            fp["by_engine"] = dict(collections.Counter(r["ok"] for r in per.values() if "ok" in r))
+            fp.pop("per_category")
+        old["fill_path"] = fp
+        OUT.write_text(json.dumps(old, indent=1) + "\n")
+        print(f"through fill's compile path: {fp['covered']}/{fp['schemas']} ({fp['share']:.1%}) {fp['by_engine']}; "
+              f"refusals {fp['refusals']}")
+        return
 
     t_start = time.time()
     args.t_start = t_start
     args.deadline = t_start + args.budget * (0.7 if not args.no_suites else 1.0)
 
+    kept = {}  # the --fill-path section is measured apart: kept through partial and final writes
+    if OUT.exists():
+        kept = {k: v for k, v in json.loads(OUT.read_text()).items() if k == "fill_path"}
+
     def partial(cats, refusals):
         OUT.parent.mkdir(parents=True, exist_ok=True)
         OUT.write_text(json.dumps({"complete": False, "per_category": {k: dict(v) for k, v in cats.items()},
-                                   "refusals_by_keyword": dict(refusals)}, indent=1) + "\n")
+                                   "refusals_by_keyword": dict(refusals), **kept}, indent=1) + "\n")
 
     args.partial = partial
     args.fallback = []
@@ -382,6 +504,7 @@ def main():
     for b in bugs[:20]:
         print("BUG", b)
     result["wall_s"] = round(time.time() - t_start, 1)
+    result.update(kept)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {OUT.relative_to(REPO)} in {result['wall_s']} s")

@@ -17,13 +17,24 @@ class _Combinators:
             return False
         if merged is True:
             merged = {}
+        if isinstance(merged, dict) and ("allOf" in merged or "$ref" in merged):
+            merged = self._merge([merged], _ptr(ptr, "oneOf", i), base)  # the keywords compared below, flat
+            if merged is False:
+                return False
         negs = []
         for j, other in enumerate(subs):
             if j == i:
                 continue
             flat = self._merge([other], ptr, base)
-            if not self._disjoint(merged, flat, base, 0) and not self._outputs_fail(merged, flat, base):
-                negs.append(other)
+            if self._disjoint(merged, flat, base, 0) or self._outputs_fail(merged, flat, base):
+                continue
+            promoted = self._discriminated(merged, flat, base)
+            if promoted is not None:  # a narrowing: the discriminating key is always written
+                self.notes.append(f"{_ptr(ptr, 'oneOf', i)}: optional key {promoted[1]!r} made required (it tells "
+                                  f"branch {i} from branch {j})")
+                merged = promoted[0]
+                continue
+            negs.append(other)
         if not negs:
             return merged
         out = dict(merged)
@@ -71,6 +82,29 @@ class _Combinators:
             if op[k] is False or (k in mp and self._disjoint(mp[k], op[k], base, 1)):
                 return True
         return False
+
+    def _discriminated(self, mine, other, base):
+        """``(mine with one optional key made required, the key)`` such that every object written for it
+        fails ``other`` (:meth:`_outputs_fail`): a key both declare whose subschemas are disjoint (a
+        ``const``/``enum`` discriminator, different types), so always writing it tells the branches apart.
+        A narrowing (objects without that key are not written); None when no such key exists."""
+        if not isinstance(mine, dict) or not isinstance(other, dict) or isinstance(mine.get("required"), bool):
+            return None
+        other = self._deref(other, "#", base)
+        if not isinstance(other, dict):
+            return None
+        mp, op = mine.get("properties") or {}, other.get("properties") or {}
+        req = list(mine.get("required") or [])
+        if not isinstance(mp, dict) or not isinstance(op, dict):
+            return None
+        for k, sub in mp.items():
+            if k in req or k not in op or sub is False:
+                continue
+            if self._disjoint(sub, op[k], base, 1):
+                cand = dict(mine, required=req + [k])
+                if self._outputs_fail(cand, other, base):
+                    return cand, k
+        return None
 
     def _apply_not(self, s, ptr, base):
         """s without its 'not', narrowed so that every remaining instance fails the negated schema(s).
@@ -120,13 +154,31 @@ class _Combinators:
             raise UnsupportedSchemaError("not", ptr, f"negation of {sorted(keys)} is not expressible")
         return out
 
-    def _types_of(self, s):
+    def _types_of(self, s, depth=0):
+        """The JSON types ``s`` admits (``number`` includes ``integer``), or None when unknown. A schema
+        without ``type`` admits the union of its ``anyOf``/``oneOf`` branches' types when all are known."""
         if s is False:
             return set()
         if not isinstance(s, dict) or "type" not in s:
             if isinstance(s, dict) and ("enum" in s or "const" in s):
                 vals = [s["const"]] if "const" in s else list(s["enum"])
                 return {_type_of(v) for v in vals}
+            if isinstance(s, dict) and depth < 4:
+                for kw in ("anyOf", "oneOf"):
+                    subs = s.get(kw)
+                    if isinstance(subs, list) and subs:
+                        out = set()
+                        for b in subs:
+                            if isinstance(b, dict) and "$ref" in b:
+                                try:
+                                    b = self._deref(b, "#", "")
+                                except ConstraintError:  # UnsupportedSchemaError included
+                                    return None
+                            t = self._types_of(b, depth + 1)
+                            if t is None:
+                                return None
+                            out |= t
+                        return out
             return None
         t = s["type"]
         ts = {t} if isinstance(t, str) else set(t)
@@ -134,17 +186,28 @@ class _Combinators:
             ts.add("integer")
         return ts
 
+    def _flat(self, s, base):
+        """``s`` with its ``$ref`` and ``allOf`` merged in (``s`` itself when that cannot be done)."""
+        if not isinstance(s, dict) or not ("$ref" in s or "allOf" in s):
+            return s
+        try:
+            return self._merge([s], "#", base)
+        except ConstraintError:  # UnsupportedSchemaError included: compared as written
+            return s
+
     def _disjoint(self, a, b, base, depth) -> bool:
         if depth > 4:
             return False
-        a = self._deref(a, "#", base) if isinstance(a, dict) else a
-        b = self._deref(b, "#", base) if isinstance(b, dict) else b
+        a = self._flat(a, base)
+        b = self._flat(b, base)
         if a is False or b is False:
             return True
         ta, tb = self._types_of(a), self._types_of(b)
         if ta is not None and tb is not None:
             if not (ta & tb) and not ({"integer", "number"} & ta and {"integer", "number"} & tb):
                 return True
+        if _numeric_apart(a, b, ta, tb):
+            return True
         for x, y in ((a, b), (b, a)):
             if isinstance(x, dict) and ("enum" in x or "const" in x) and "allOf" not in x and "anyOf" not in x:
                 vals = [x["const"]] if "const" in x else list(x["enum"])
@@ -166,6 +229,38 @@ class _Combinators:
                         if any(k not in (y.get("properties") or {}) for k in rx):
                             return True
         return False
+
+def _interval(s):
+    """``(lo, lo_inclusive, hi, hi_inclusive)`` of a schema's numeric bounds (draft 4-2020 spellings); None
+    for a bound that is absent."""
+    lo = hi = None
+    lo_in = hi_in = True
+    for kw in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        v = s.get(kw)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            continue
+        excl = kw.startswith("exclusive") or s.get("exclusive" + kw[0].upper() + kw[1:]) is True
+        if "inimum" in kw and (lo is None or v > lo or (v == lo and excl)):
+            lo, lo_in = v, not excl
+        elif "aximum" in kw and (hi is None or v < hi or (v == hi and excl)):
+            hi, hi_in = v, not excl
+    return lo, lo_in, hi, hi_in
+
+
+def _numeric_apart(a, b, ta, tb) -> bool:
+    """Whether no instance satisfies both ``a`` and ``b`` because one admits numbers only (``ta``/``tb``:
+    their known types) and their numeric bounds do not meet."""
+    if not isinstance(a, dict) or not isinstance(b, dict):
+        return False
+    if not any(t is not None and t and t <= {"integer", "number"} for t in (ta, tb)):
+        return False
+    alo, alo_in, ahi, ahi_in = _interval(a)
+    blo, blo_in, bhi, bhi_in = _interval(b)
+    for lo, lo_in, hi, hi_in in ((alo, alo_in, bhi, bhi_in), (blo, blo_in, ahi, ahi_in)):
+        if lo is not None and hi is not None and (lo > hi or (lo == hi and not (lo_in and hi_in))):
+            return True
+    return False
+
 
 def _languages_meet(rx_a: str, rx_b: str) -> bool:
     """Whether two regexes (full match) share a string: breadth-first search over pairs of states of their

@@ -25,7 +25,8 @@ form is unambiguous): ``type`` (incl. lists), ``enum``, ``const``, ``properties`
 ``pattern``, ``format`` (date, time, date-time, email, uuid, ipv4, uri; formats python-jsonschema does
 not know are annotations), integer bounds (exact, any magnitude), number bounds when the bounds are
 integral, ``multipleOf`` 1 (integers), ``anyOf``, ``oneOf`` (only when the branches are provably
-disjoint), ``allOf`` (merged), local ``$ref`` (JSON pointers, anchors, embedded ``$id``),
+disjoint: types, also through nested ``anyOf``/``oneOf``; numeric ranges of number-only branches; ``const``/
+``enum`` values; required keys a branch's objects never write; or a discriminator, see below), ``allOf`` (merged), local ``$ref`` (JSON pointers, anchors, embedded ``$id``),
 ``minProperties``/``maxProperties``, ``dependentRequired``/``dependencies`` (see below),
 ``propertyNames`` (declared keys only).
 
@@ -47,7 +48,9 @@ Narrowings (the language is a subset of the valid instances; each is deliberate 
     (written as an ordered selection of distinct values); otherwise it is refused;
   * ``dependentRequired`` makes the dependent keys required (or drops the optional trigger key);
     ``minProperties`` promotes optional properties to required, ``maxProperties`` drops optional ones;
-  * anyOf branches that use an unsupported keyword are refused (never dropped silently).
+  * anyOf branches that use an unsupported keyword are refused (never dropped silently);
+  * a ``oneOf`` object branch that overlaps another only through objects lacking an optional key both
+    declare with disjoint subschemas (a ``const``/``enum`` discriminator) writes that key always.
 
 With ``capacity`` (the most bytes the canvas holds, ``canvas_bounds``), length, item, property and pattern
 repetition bounds no text of that size reaches are compiled as absent, and minimums beyond it as empty: the

@@ -41,6 +41,7 @@ from steerdiff_plugins.schema.nodes import (
 from steerdiff_plugins.schema.pattern import (
     _bounded_pattern,
     _PatternError,
+    pattern_length_bounds,
     pattern_to_regex,
 )
 
@@ -340,6 +341,9 @@ class _Compiler(_Merging, _Combinators, _Containers):
         if hi is not None and hi < lo:
             return Str(1, 0)
         if content is not None:
+            implied = pattern_length_bounds(s["pattern"]) if "pattern" in s and fmt not in FORMATS else None
+            if implied is not None and lo <= implied[0] and (hi is None or (implied[1] is not None and implied[1] <= hi)):
+                return Str(content=content)  # every string of the pattern has a length within the bounds
             if lo > 0 or hi is not None:
                 bounded = _bounded_pattern(s["pattern"], lo, hi, self.cap) if "pattern" in s and fmt not in FORMATS else None
                 if bounded is None:

@@ -280,6 +280,29 @@ def _bounded_pattern(pattern: str, lo: int, hi: int | None, cap: int | None = No
     return False if rx is None else rx
 
 
+def pattern_length_bounds(pattern: str) -> tuple[int, int | None] | None:
+    """``(shortest, longest)`` length in characters of the strings ``pattern`` matches (re.search semantics:
+    a branch not anchored at both ends has no longest, None), or None when the pattern does not parse.
+    Length bounds a pattern already implies need no intersection (``compiler._string``)."""
+    try:
+        parsed = _sre_parse.parse(pattern, 0)
+    except re.error:
+        return None
+    seq = list(parsed)
+    branches = [list(b) for b in seq[0][1][1]] if len(seq) == 1 and str(seq[0][0]) == "BRANCH" else [seq]
+    lo, hi = None, 0
+    for b in branches:
+        w = _sre_parse.SubPattern(parsed.state, b).getwidth()
+        start = bool(b) and str(b[0][0]) == "AT" and str(b[0][1]) in ("AT_BEGINNING", "AT_BEGINNING_STRING")
+        end = bool(b) and str(b[-1][0]) == "AT" and str(b[-1][1]) in ("AT_END", "AT_END_STRING")
+        if any(str(op) == "AT" for op, _ in b[1 if start else 0:len(b) - 1 if end else len(b)]):
+            return None  # an anchor inside: not read here
+        lo = w[0] if lo is None else min(lo, w[0])
+        if hi is not None:
+            hi = max(hi, w[1]) if start and end and w[1] < _sre_c.MAXREPEAT - 1 else None
+    return (lo or 0), hi
+
+
 def pattern_to_regex(pattern: str, cap: int | None = None) -> str | None:
     """Regex for the canonical JSON string *content* (between the quotes) of strings in which
     `pattern` matches somewhere (re.search semantics, ECMA-262/Python common subset). With ``cap``:

@@ -1,0 +1,107 @@
+"""``oneOf`` branches told apart exactly (issue 23 item 4): branch types known through nested
+``anyOf``/``oneOf``, numeric ranges that do not meet, ``allOf``/``$ref`` branches compared flat, and an
+optional discriminator key made required (a narrowing). Every text the compiled regex accepts must
+validate with python-jsonschema (sampled texts, and random instances drawn by hypothesis), and labelled
+instances are accepted/rejected as the narrowing says."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import jsonschema
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from steerdiff.errors import UnsupportedSchemaError
+from steerdiff_plugins.schema.compiled import compile_schema, sample_text
+
+NESTED_TYPES = {"type": "object", "properties": {"v": {"oneOf": [
+    {"type": "array", "items": {"type": "string"}},
+    {"oneOf": [{"type": "string"}, {"type": "integer"}]},
+    {"type": "null"}]}}, "required": ["v"]}
+RANGES = {"type": "integer", "oneOf": [{"minimum": -1, "maximum": -1}, {"minimum": 50, "maximum": 100}]}
+DISCRIMINATOR = {"type": "object", "properties": {"shape": {"type": "string"}, "size": {"type": "integer"}},
+                 "oneOf": [{"properties": {"shape": {"const": "circle"}, "r": {"type": "integer"}}},
+                           {"properties": {"shape": {"const": "square"}, "side": {"type": "integer"}}}]}
+ALLOF_BRANCH = {"$defs": {"ref": {"type": "object", "required": ["type", "id"], "additionalProperties": False,
+                                  "properties": {"type": {"enum": ["reference"]}, "id": {"type": "string"}}},
+                          "sec": {"type": "object", "required": ["type", "name"], "additionalProperties": False,
+                                  "properties": {"type": {"enum": ["section"]}, "name": {"type": "string"}}}},
+                "oneOf": [{"$ref": "#/$defs/sec"},
+                          {"allOf": [{"$ref": "#/$defs/ref"}, {"properties": {"id": {"maxLength": 8}}}]}]}
+CASES = [NESTED_TYPES, RANGES, DISCRIMINATOR, ALLOF_BRANCH]
+
+
+def _validator(schema):
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+
+@pytest.mark.parametrize("schema", CASES, ids=["nested-types", "ranges", "discriminator", "allOf-branch"])
+def test_sampled_texts_validate(schema):
+    comp = compile_schema(schema)
+    v = _validator(schema)
+    rng = random.Random(0)
+    for _ in range(300):
+        text = sample_text(comp.regex, rng)
+        assert v.is_valid(json.loads(text)), text
+
+
+@pytest.mark.parametrize("schema,valid,invalid", [
+    (NESTED_TYPES, [{"v": ["a"]}, {"v": "a"}, {"v": 3}, {"v": None}], [{"v": 1.5}, {"v": True}, {}]),
+    (RANGES, [-1, 50, 77, 100], [0, -2, 49, 101]),
+    # {} and {"size": 1} match both branches (invalid); the narrowing always writes "shape"
+    (DISCRIMINATOR, [{"shape": "circle"}, {"shape": "square", "side": 2}, {"shape": "circle", "size": 1, "r": 2}],
+     [{}, {"size": 1}, {"shape": "triangle"}, {"shape": "circle", "r": "x"}]),
+    (ALLOF_BRANCH, [{"type": "section", "name": "x"}, {"type": "reference", "id": "abc"}],
+     [{"type": "reference", "id": "abcdefghi"}, {"type": "section", "id": "a"}, {"type": "other", "name": "x"}]),
+])
+def test_labelled_instances(schema, valid, invalid):
+    comp = compile_schema(schema)
+    v = _validator(schema)
+    for x in valid:
+        assert v.is_valid(x), x  # the labels themselves are right
+        assert comp.fullmatch(comp.dumps(x)), x
+    for x in invalid:
+        assert not v.is_valid(x), x
+        assert not comp.fullmatch(comp.dumps(x)), x
+        assert not comp.fullmatch(json.dumps(x, separators=(",", ":"))), x
+
+
+_values = st.recursive(st.none() | st.booleans() | st.integers(-3, 120) | st.sampled_from(["circle", "square", "a"]),
+                       lambda c: st.lists(c, max_size=2)
+                       | st.dictionaries(st.sampled_from(["shape", "size", "r", "side", "v", "type", "id", "name"]), c,
+                                         max_size=3), max_leaves=4)
+
+
+@settings(max_examples=400, deadline=None)
+@given(x=_values, case=st.sampled_from(range(len(CASES))))
+def test_random_instances_never_accepted_when_invalid(x, case):
+    """Soundness on random instances: whatever the language accepts validates."""
+    schema = CASES[case]
+    comp = compile_schema(schema)
+    for text in {comp.dumps(x), json.dumps(x, separators=(",", ":"))}:
+        if comp.fullmatch(text):
+            assert _validator(schema).is_valid(json.loads(text)), text
+
+
+def test_overlap_without_discriminator_still_refused():
+    schema = {"oneOf": [{"type": "string", "pattern": "^a"}, {"type": "string", "maxLength": 3}]}
+    with pytest.raises(UnsupportedSchemaError) as e:
+        compile_schema(schema)
+    assert e.value.keyword == "oneOf" and e.value.pointer == "#/oneOf"
+
+
+def test_numeric_ranges_without_type_are_not_disjoint():
+    # strings satisfy both ranges (bounds apply to numbers only): no disjointness may be claimed
+    schema = {"oneOf": [{"minimum": -1, "maximum": -1}, {"minimum": 50, "maximum": 100}]}
+    try:
+        comp = compile_schema(schema)
+    except UnsupportedSchemaError:
+        return
+    v = _validator(schema)
+    rng = random.Random(1)
+    for _ in range(200):
+        text = sample_text(comp.regex, rng)
+        assert v.is_valid(json.loads(text)), text
