@@ -97,6 +97,24 @@ def tiny_model(kind: str = "masked", tokenizer_kind: str = "bytelevel", *, hidde
     return wrap_model(model, tok, family=kind, device="cpu")
 
 
+def span_text(vocab, fill_id: int, seq) -> str | None:
+    """The independent reading of one whole span for the exactness tests: the text its tokens spell, or None
+    when the span is malformed (padding ``fill_id`` anywhere but a trailing run, a special or empty token, bytes
+    that are not UTF-8). It works on ``vocab.token_bytes`` alone, never on an automaton."""
+    parts, seen_fill = [], False
+    for t in seq:
+        if t == fill_id:
+            seen_fill = True
+            continue
+        if seen_fill or t in vocab.special or not vocab.token_bytes[t]:
+            return None
+        parts.append(vocab.token_bytes[t])
+    try:
+        return b"".join(parts).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 def brute_force_allowed(layout: list, cands: list[int], is_valid) -> dict[int, set[int]]:
     """The exactness oracle of the token-automaton tests: for every ``None`` position of ``layout`` (fixed token
     ids elsewhere), the candidate ids that appear there in at least one completion, over every combination of

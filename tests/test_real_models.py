@@ -23,6 +23,7 @@ from steerdiff.adapters import DreamAdapter, LLaDA2Adapter, LLaDAAdapter
 from steerdiff.errors import ConfigError
 from steerdiff.families import NativeDiffusionLM
 from steerdiff.forward import canvas_logits
+from steerdiff.testing import span_text
 
 FIX = Path(__file__).parent / "fixtures" / "real_models"
 FAMILIES = {"llada": (LLaDAAdapter, 0), "dream": (DreamAdapter, 1), "llada2": (LLaDA2Adapter, 0)}
@@ -337,18 +338,8 @@ def dream151k(tmp_path_factory):
 
 def _bytes_valid(vocab, fill: int, seq, ok) -> bool:
     """Independent check of a whole span: padding only as a trailing run, no specials, ``ok(text)``."""
-    parts, seen_fill = [], False
-    for t in seq:
-        if t == fill:
-            seen_fill = True
-            continue
-        if seen_fill or t in vocab.special or not vocab.token_bytes[t]:
-            return False
-        parts.append(vocab.token_bytes[t])
-    try:
-        return ok(b"".join(parts).decode("utf-8"))
-    except UnicodeDecodeError:
-        return False
+    text = span_text(vocab, fill, seq)
+    return text is not None and ok(text)
 
 
 def _check_allowed_sets(pattern: str, vocab, fill: int, alphabet: bytes, ok, n: int) -> int:

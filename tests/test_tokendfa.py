@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from steerdiff.testing import brute_force_allowed, tiny_tokenizer  # noqa: E402
+from steerdiff.testing import brute_force_allowed, span_text, tiny_tokenizer  # noqa: E402
 
 from steerdiff.errors import ConstraintError  # noqa: E402
 from steerdiff.vocab import vocab_for  # noqa: E402
@@ -33,22 +33,11 @@ FAMILIES = ["bytelevel", "sentencepiece", "wordpiece"]
 
 def _valid(vocab, fill_id, pattern, seq) -> bool:
     """Independent check of one full span: padding only as a suffix run, specials never, re.fullmatch."""
-    seen_fill = False
-    parts = []
-    for t in seq:
-        if t == fill_id:
-            seen_fill = True
-            continue
-        if seen_fill or t in vocab.special or not vocab.token_bytes[t]:
-            return False
-        parts.append(vocab.token_bytes[t])
-    raw = b"".join(parts)
-    if vocab.leading_space and raw.startswith(b" "):
-        raw = raw[1:]
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
+    text = span_text(vocab, fill_id, seq)
+    if text is None:
         return False
+    if vocab.leading_space and text.startswith(" "):
+        text = text[1:]
     return re.fullmatch(pattern, text) is not None
 
 
