@@ -340,6 +340,8 @@ class _Compiler(_Merging, _Combinators, _Containers):
         lo, hi = self._fit(lo, hi, 1, ptr, "minLength")  # a character writes at least one byte
         if hi is not None and hi < lo:
             return Str(1, 0)
+        if "not" in s:  # string exclusions _apply_not left (combinators._string_not)
+            return self._string_not(s, ptr, lo, hi)
         if content is not None:
             implied = pattern_length_bounds(s["pattern"]) if "pattern" in s and fmt not in FORMATS else None
             if implied is not None and lo <= implied[0] and (hi is None or (implied[1] is not None and implied[1] <= hi)):
