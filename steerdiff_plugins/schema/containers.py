@@ -18,6 +18,23 @@ from steerdiff_plugins.schema.nodes import AnyValue, Arr, Empty, Lit, Obj
 from steerdiff_plugins.schema.pattern import _PatternError, pattern_to_regex
 
 
+_MAX_KEYED = 32  # values of the enum key that tells apart the items of a uniqueItems array of objects
+
+
+def _keyed_alternatives(items):
+    """For ``uniqueItems`` over objects: one copy of the object node ``items`` per value of its first
+    required key whose node is an enum (``Lit``) of 2..``_MAX_KEYED`` values, that key fixed to the value;
+    None when there is no such key. Items drawn from distinct copies differ at that key, so an ordered
+    selection of copies (``Arr.unique_alts``) holds distinct items: a narrowing (each value at most once, in
+    enum order; items equal at that key are never written together)."""
+    if not isinstance(items, Obj) or items.map_value is not None:
+        return None
+    for k, node, req in items.props:
+        if req and isinstance(node, Lit) and 2 <= len(node.values) <= _MAX_KEYED:
+            return [Obj([(k2, Lit([v]) if k2 == k else n2, r2) for k2, n2, r2 in items.props]) for v in node.values]
+    return None
+
+
 class _Containers:
     """``_Compiler`` methods for arrays and objects (mixed into :class:`steerdiff_plugins.schema.compiler._Compiler`)."""
 
@@ -70,23 +87,30 @@ class _Containers:
                 self.notes.append(f"{p}: recursion beyond max_depth, no further items")
                 items = None
         unique = s.get("uniqueItems") is True
-        unique_enum = False
+        unique_enum, unique_alts = False, None
         if unique:
             max_len = hi if hi is not None else (None if items is not None else len(prefix))
             if max_len is not None and max_len <= 1:
                 pass
             elif not prefix and isinstance(items, Lit) and lo <= 1 and (hi is None or hi >= len(items.values)):
                 unique_enum = True
+            elif not prefix and lo <= 1 and (unique_alts := _keyed_alternatives(items)) is not None and \
+                    (hi is None or hi >= len(unique_alts)):
+                unique_enum = True
+                self.notes.append(f"{_ptr(ptr, 'uniqueItems')}: items written with distinct values of their "
+                                  f"required enum key, in enum order")
             else:
                 raise UnsupportedSchemaError("uniqueItems", _ptr(ptr, "uniqueItems"),
                                              "uniqueness of arbitrary items is not regular "
-                                             "(supported: at most one item, or arrays of enum values)")
+                                             "(supported: at most one item, arrays of enum values, or of objects "
+                                             f"with a required enum key of at most {_MAX_KEYED} values)")
         if hi is None and self.max_items is not None and not unique_enum:
             hi = max(lo, self.max_items)
         lo, hi = self._fit(lo, hi, 2, ptr, "minItems")  # an item past the first writes a comma and a byte
         if hi is not None and hi < lo:
             return Empty()
         a = Arr(prefix, items, lo, hi, unique_enum=unique_enum)
+        a.unique_alts = unique_alts
         if unique_enum and lo == 1:
             a.lo = 1
         return a

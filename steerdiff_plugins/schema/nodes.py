@@ -224,9 +224,11 @@ class Arr(Node):
         return s if i < self.lo else _group(s) + "?"
 
     def _build(self):
-        if self.unique_enum:
-            vals = [_lit(_json_text(v)) for v in self.items.values]
-            return r"\[" + _ordered_optional([(v, False) for v in vals]) + r"\]"
+        if self.unique_enum:  # distinct items in a fixed order: enum values, or objects told apart by a key
+            alts = getattr(self, "unique_alts", None)
+            vals = [a.regex() for a in alts] if alts else [_lit(_json_text(v)) for v in self.items.values]
+            body = _ordered_optional([(v, False) for v in vals])  # "(?:...)?": drop the "?" for minItems 1
+            return r"\[" + (body[:-1] if self.lo >= 1 else body) + r"\]"
         return r"\[" + self._tail(0) + r"\]"
 
     def dump(self, v):
