@@ -31,14 +31,34 @@ ALLOF_BRANCH = {"$defs": {"ref": {"type": "object", "required": ["type", "id"], 
                                   "properties": {"type": {"enum": ["section"]}, "name": {"type": "string"}}}},
                 "oneOf": [{"$ref": "#/$defs/sec"},
                           {"allOf": [{"$ref": "#/$defs/ref"}, {"properties": {"id": {"maxLength": 8}}}]}]}
-CASES = [NESTED_TYPES, RANGES, DISCRIMINATOR, ALLOF_BRANCH]
+# a required key whose string patterns do not meet (bundleconfig: the other branch's pattern has no type)
+BY_PATTERN = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "minLength": 1}},
+              "oneOf": [{"properties": {"name": {"pattern": "\\.js$"}, "map": {"type": "boolean"}}},
+                        {"properties": {"name": {"pattern": "\\.css$"}}}]}
+# o10020: {} is valid under both; each branch always writes the key the other's additionalProperties rejects
+BY_ABSENT_KEY = {"type": "object", "oneOf": [
+    {"additionalProperties": False, "properties": {"key": {"type": "string"}}},
+    {"additionalProperties": False, "properties": {"keys": {"type": "array", "items": {"type": "string"}}}}]}
+# o11666: an enum branch keeps the values no other branch admits; the object branch never equals the enum's object
+ENUM_OBJECT = {"oneOf": [{"enum": [{"type": "void"}, "v"]},
+                         {"type": "object", "required": ["type"], "additionalProperties": False,
+                          "properties": {"type": {"type": "string"}}},
+                         {"type": "string", "pattern": "^v"}]}
+IDENTICAL = {"oneOf": [{"type": "integer"}, {"type": "integer"}, {"type": "null"}]}
+# the other branch's patternProperties give the written key a disjoint value schema
+BY_PATTERN_PROPS = {"type": "object", "oneOf": [
+    {"properties": {"ids": {"type": "array", "items": {"type": "string"}}}, "required": ["ids"]},
+    {"properties": {"n": {"type": "integer"}}, "patternProperties": {"^[a-z]+$": {"type": ["string", "number", "null"]}}}]}
+CASES = [NESTED_TYPES, RANGES, DISCRIMINATOR, ALLOF_BRANCH, BY_PATTERN, BY_ABSENT_KEY, ENUM_OBJECT, IDENTICAL,
+         BY_PATTERN_PROPS]
 
 
 def _validator(schema):
     return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
 
 
-@pytest.mark.parametrize("schema", CASES, ids=["nested-types", "ranges", "discriminator", "allOf-branch"])
+@pytest.mark.parametrize("schema", CASES, ids=["nested-types", "ranges", "discriminator", "allOf-branch", "by-pattern",
+                                                "by-absent-key", "enum-object", "identical", "by-pattern-props"])
 def test_sampled_texts_validate(schema):
     comp = compile_schema(schema)
     v = _validator(schema)
@@ -56,6 +76,13 @@ def test_sampled_texts_validate(schema):
      [{}, {"size": 1}, {"shape": "triangle"}, {"shape": "circle", "r": "x"}]),
     (ALLOF_BRANCH, [{"type": "section", "name": "x"}, {"type": "reference", "id": "abc"}],
      [{"type": "reference", "id": "abcdefghi"}, {"type": "section", "id": "a"}, {"type": "other", "name": "x"}]),
+    (BY_PATTERN, [{"name": "a.js"}, {"name": "a.css"}, {"name": "a.js", "map": True}],
+     [{"name": "a.txt"}, {"name": ""}, {}, {"name": "a.js", "map": 1}]),
+    # {} matches both branches; the narrowing always writes "key" / "keys"
+    (BY_ABSENT_KEY, [{"key": "a"}, {"keys": ["a"]}, {"keys": []}], [{}, {"key": "a", "keys": []}, {"key": 1}]),
+    (ENUM_OBJECT, [{"type": "x"}, "va"], [{"type": "void"}, "v", "w", {}, {"type": "x", "y": 1}]),
+    (IDENTICAL, [None], [1, 0, "a"]),
+    (BY_PATTERN_PROPS, [{"ids": ["a"]}, {"ids": []}, {"n": 1}, {}], [{"n": "x"}, {"ids": [1]}, {"n": 1.5}]),
 ])
 def test_labelled_instances(schema, valid, invalid):
     comp = compile_schema(schema)
@@ -69,9 +96,11 @@ def test_labelled_instances(schema, valid, invalid):
         assert not comp.fullmatch(json.dumps(x, separators=(",", ":"))), x
 
 
-_values = st.recursive(st.none() | st.booleans() | st.integers(-3, 120) | st.sampled_from(["circle", "square", "a"]),
+_values = st.recursive(st.none() | st.booleans() | st.integers(-3, 120)
+                       | st.sampled_from(["circle", "square", "a", "void", "v", "a.js", "b.css", ""]),
                        lambda c: st.lists(c, max_size=2)
-                       | st.dictionaries(st.sampled_from(["shape", "size", "r", "side", "v", "type", "id", "name"]), c,
+                       | st.dictionaries(st.sampled_from(["shape", "size", "r", "side", "v", "type", "id", "name", "key",
+                                                          "keys", "map", "ids", "n"]), c,
                                          max_size=3), max_leaves=4)
 
 

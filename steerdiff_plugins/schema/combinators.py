@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError
+from steerdiff_plugins.schema.nodes import _json_equal
 from steerdiff_plugins.schema.fragments import (
     _ARRAY_KW,
     _CONSTRAINING,
@@ -34,10 +35,13 @@ class _Combinators:
             if merged is False:
                 return False
         negs = []
+        mine_flat = self._flat(subs[i], base)
         for j, other in enumerate(subs):
             if j == i:
                 continue
             flat = self._merge([other], ptr, base)
+            if _json_equal(mine_flat, flat):
+                return False  # an instance valid under one is valid under both: no instance is valid here
             if self._disjoint(merged, flat, base, 0) or self._outputs_fail(merged, flat, base):
                 continue
             promoted = self._discriminated(merged, flat, base)
@@ -91,7 +95,13 @@ class _Combinators:
         mp, op = mine.get("properties") or {}, other.get("properties") or {}
         for k in req or []:
             if k not in op:
-                if other.get("additionalProperties") is False and not other.get("patternProperties"):
+                hits = [(_search(p, k), ps) for p, ps in (other.get("patternProperties") or {}).items()]
+                if any(h is None for h, _ in hits):
+                    continue  # a pattern Python does not compile: unknown
+                pats = [ps for h, ps in hits if h]
+                addl = other.get("additionalProperties", True)
+                if any(self._disjoint(mp.get(k, True), ps, base, 1) for ps in pats) or \
+                        (not pats and (addl is False or (isinstance(addl, dict) and self._disjoint(mp.get(k, True), addl, base, 1)))):
                     return True
                 continue
             if op[k] is False or (k in mp and self._disjoint(mp[k], op[k], base, 1)):
@@ -112,13 +122,14 @@ class _Combinators:
         req = list(mine.get("required") or [])
         if not isinstance(mp, dict) or not isinstance(op, dict):
             return None
-        for k, sub in mp.items():
-            if k in req or k not in op or sub is False:
-                continue
-            if self._disjoint(sub, op[k], base, 1):
-                cand = dict(mine, required=req + [k])
-                if self._outputs_fail(cand, other, base):
-                    return cand, k
+        for declared_both in (True, False):  # a key both declare (disjointly) first, then one other rejects
+            for k, sub in mp.items():
+                if k in req or sub is False or (k in op) != declared_both:
+                    continue
+                if not declared_both or self._disjoint(sub, op[k], base, 1):
+                    cand = dict(mine, required=req + [k])
+                    if self._outputs_fail(cand, other, base):
+                        return cand, k
         return None
 
     def _apply_not(self, s, ptr, base):
@@ -127,6 +138,8 @@ class _Combinators:
         n = s["not"]
         out = {k: v for k, v in s.items() if k != "not"}
         negs = n["anyOf"] if isinstance(n, dict) and set(n) == {"anyOf"} else [n]
+        if "enum" in out or "const" in out:
+            return s  # _enum keeps the values that fail every negated schema (python-jsonschema decides)
         strnegs = []
         for b in negs:
             b = self._deref(b, ptr, base) if isinstance(b, dict) else b
@@ -167,8 +180,9 @@ class _Combinators:
                 props[free[-1]] = False
                 out["properties"] = props
                 continue
-            if keys <= _STR_NEG_KEYS and (btypes is None or btypes == ["string"]) and self._str_parts(b) is not None:
-                vals = [b["const"]] if "const" in b else b.get("enum")
+            vals = [b["const"]] if "const" in b else b.get("enum")
+            if keys <= _STR_NEG_KEYS and (btypes is None or btypes == ["string"]) and self._str_parts(b) is not None \
+                    and ("string" in cur or vals is None):
                 if btypes is None and vals is None:  # every non-string satisfies b: only strings are left
                     if "string" not in cur:
                         return False
@@ -177,6 +191,15 @@ class _Combinators:
                     raise UnsupportedSchemaError("not", ptr, "negation of an enum with values that are not strings")
                 if "string" in cur:
                     strnegs.append(b)  # excluded by _string_not, over characters
+                continue
+            req = [k for k in out.get("required") or [] if k in (out.get("properties") or {})]
+            if keys <= {"enum", "const", "type"} and isinstance(vals, list) and list(cur) == ["object"] and req:
+                # objects unequal to every listed one: the first required declared key never takes their values
+                kv = [v[req[0]] for v in vals if isinstance(v, dict) and req[0] in v]
+                if kv:
+                    props = dict(out["properties"])
+                    props[req[0]] = {"allOf": [props[req[0]], {"not": {"enum": kv}}]}
+                    out["properties"] = props
                 continue
             raise UnsupportedSchemaError("not", ptr, f"negation of {sorted(keys)} is not expressible")
         if strnegs:
@@ -247,7 +270,7 @@ class _Combinators:
         return Str(1, 0) if rx is False else Str(content=rx)
 
     def _strings_apart(self, a, b) -> bool:
-        """Whether string schemas ``a`` and ``b`` share no string: their languages, each read as a superset
+        """Whether schemas ``a`` and ``b`` share no string: their string languages, each read as a superset
         over characters (``_str_parts``), do not meet. False when either is not read so."""
         pa, pb = self._str_parts(a), self._str_parts(b)
         if pa is None or pb is None:
@@ -311,7 +334,7 @@ class _Combinators:
                 return True
         if _numeric_apart(a, b, ta, tb):
             return True
-        if ta == {"string"} == tb and self._strings_apart(a, b):
+        if (ta == {"string"} or tb == {"string"}) and self._strings_apart(a, b):  # one admits strings only
             return True
         for x, y in ((a, b), (b, a)):
             if isinstance(x, dict) and ("enum" in x or "const" in x) and "allOf" not in x and "anyOf" not in x:
@@ -334,6 +357,17 @@ class _Combinators:
                         if any(k not in (y.get("properties") or {}) for k in rx):
                             return True
         return False
+
+def _search(pattern, key):
+    """Whether ``re.search(pattern, key)`` matches, as python-jsonschema reads ``patternProperties``; None
+    when the pattern does not compile."""
+    import re
+
+    try:
+        return re.search(pattern, key) is not None
+    except (re.error, TypeError):
+        return None
+
 
 def _interval(s):
     """``(lo, lo_inclusive, hi, hi_inclusive)`` of a schema's numeric bounds (draft 4-2020 spellings); None
