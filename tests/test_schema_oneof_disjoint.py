@@ -135,3 +135,64 @@ def test_numeric_ranges_without_type_are_not_disjoint():
     for _ in range(200):
         text = sample_text(comp.regex, rng)
         assert v.is_valid(json.loads(text)), text
+
+
+# allOf of if/then whose ifs fix a key to constants (minecraft-loot-table, saucectl, typo3): one branch per if
+IF_THEN = {"type": "object", "properties": {"kind": {"enum": ["a", "b", "c"]}, "x": {"type": "integer"}, "v": {}},
+           "allOf": [{"if": {"properties": {"kind": {"const": "a"}}}, "then": {"required": ["x"]}},
+                     {"if": {"properties": {"kind": {"const": "b"}, "v": {"const": 1}}},
+                      "then": {"properties": {"x": {"maximum": 3}}}},
+                     {"if": {"type": "object", "properties": {"v": {"const": 2}}}, "then": {"required": ["kind"]}}]}
+
+
+def test_if_then_union_sampled_and_labelled():
+    comp = compile_schema(IF_THEN)
+    v = _validator(IF_THEN)
+    rng = random.Random(0)
+    for _ in range(300):
+        text = sample_text(comp.regex, rng)
+        assert v.is_valid(json.loads(text)), text
+    for x in ({"kind": "a", "x": 5}, {"kind": "b", "v": 1, "x": 2}, {"kind": "b", "v": 1}, {"v": 2, "kind": "c", "x": 0}):
+        assert v.is_valid(x) and comp.fullmatch(comp.dumps(x)), x
+    for x in ({"kind": "a"}, {"kind": "b", "v": 1, "x": 4}, {"v": 2}):
+        assert not v.is_valid(x) and not comp.fullmatch(comp.dumps(x)), x
+    # narrowings: objects that match no if, or lack an if's key, are not written
+    assert v.is_valid({"kind": "c"}) and not comp.fullmatch(comp.dumps({"kind": "c"}))
+    assert any("if/then" in n for n in comp.notes)
+
+
+@settings(max_examples=300, deadline=None)
+@given(x=st.dictionaries(st.sampled_from(["kind", "x", "v"]),
+                         st.sampled_from(["a", "b", "c", 1, 2, 3, 4, 5, None]), max_size=3))
+def test_if_then_random_objects_sound(x):
+    comp = compile_schema(IF_THEN)
+    for text in {comp.dumps(x), json.dumps(x, separators=(",", ":"))}:
+        if comp.fullmatch(text):
+            assert _validator(IF_THEN).is_valid(json.loads(text)), text
+
+
+def test_if_then_is_not_compared_or_negated_as_narrowed():
+    """The union is a narrowing: a oneOf may not use it to prove branches apart (a string satisfies every if,
+    so {"x": "s"} below matches both branches), and a not of it is refused."""
+    cond = {"allOf": [{"if": {"properties": {"k": {"const": 1}}}, "then": {"minLength": 2}}]}
+    schema = {"oneOf": [{"type": "string"}, cond]}
+    try:
+        comp = compile_schema(schema)
+    except UnsupportedSchemaError:
+        comp = None
+    if comp is not None:
+        v = _validator(schema)
+        rng = random.Random(2)
+        for _ in range(200):
+            text = sample_text(comp.regex, rng)
+            assert v.is_valid(json.loads(text)), text
+    with pytest.raises(UnsupportedSchemaError) as e:
+        compile_schema({"type": "object", "not": cond})
+    assert e.value.keyword == "not"
+
+
+def test_other_conditionals_refused_by_name():
+    schema = {"allOf": [{"if": {"properties": {"k": {"minimum": 1}}}, "then": {"required": ["k"]}}]}
+    with pytest.raises(UnsupportedSchemaError) as e:
+        compile_schema(schema)
+    assert e.value.keyword == "if" and e.value.pointer == "#/allOf/if", str(e.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError
+from steerdiff_plugins.schema.merge import IF_NARROWED
 from steerdiff_plugins.schema.nodes import _json_equal
 from steerdiff_plugins.schema.fragments import (
     _ARRAY_KW,
@@ -39,7 +40,7 @@ class _Combinators:
         for j, other in enumerate(subs):
             if j == i:
                 continue
-            flat = self._merge([other], ptr, base)
+            flat = self._flat(other, base)
             if _json_equal(mine_flat, flat):
                 return False  # an instance valid under one is valid under both: no instance is valid here
             if self._disjoint(merged, flat, base, 0) or self._outputs_fail(merged, flat, base):
@@ -75,7 +76,7 @@ class _Combinators:
         if self.draft <= 3 or not isinstance(mine, dict) or not isinstance(other, dict):
             return False
         other = self._deref(other, "#", base)
-        if not isinstance(other, dict) or isinstance(other.get("required"), bool):
+        if not isinstance(other, dict) or isinstance(other.get("required"), bool) or IF_NARROWED in other:
             return False
         t = mine.get("type")
         types = ([t] if isinstance(t, str) else list(t)) if t is not None else self._infer_types(mine)
@@ -116,7 +117,7 @@ class _Combinators:
         if not isinstance(mine, dict) or not isinstance(other, dict) or isinstance(mine.get("required"), bool):
             return None
         other = self._deref(other, "#", base)
-        if not isinstance(other, dict):
+        if not isinstance(other, dict) or IF_NARROWED in other:
             return None
         mp, op = mine.get("properties") or {}, other.get("properties") or {}
         req = list(mine.get("required") or [])
@@ -145,6 +146,8 @@ class _Combinators:
             b = self._deref(b, ptr, base) if isinstance(b, dict) else b
             if isinstance(b, dict) and "allOf" in b:
                 b = self._merge([b], ptr, base)
+                if isinstance(b, dict) and IF_NARROWED in b:
+                    raise UnsupportedSchemaError("not", ptr, "negation of if/then")
             if b is False:
                 continue
             keys = set(b) & _CONSTRAINING if isinstance(b, dict) else set()
@@ -317,9 +320,10 @@ class _Combinators:
         if not isinstance(s, dict) or not ("$ref" in s or "allOf" in s):
             return s
         try:
-            return self._merge([s], "#", base)
+            out = self._merge([s], "#", base)
         except ConstraintError:  # UnsupportedSchemaError included: compared as written
             return s
+        return s if isinstance(out, dict) and IF_NARROWED in out else out  # a narrowing: compared as written
 
     def _disjoint(self, a, b, base, depth) -> bool:
         if depth > 4:

@@ -12,6 +12,10 @@ from steerdiff_plugins.schema.fragments import (
 from steerdiff_plugins.schema.nodes import _json_equal
 
 
+IF_NARROWED = "x-steerdiff-if-narrowed"  # marks a merge that rewrote if/then as a union (a narrowing): such a
+# schema is compiled, but never compared or negated as if it were the original (combinators checks the mark)
+
+
 class _Merging:
     """``_Compiler`` methods that merge schemas (mixed into :class:`steerdiff_plugins.schema.compiler._Compiler`)."""
 
@@ -47,6 +51,10 @@ class _Merging:
                 stack = list(sub["allOf"]) + [{k: v for k, v in sub.items() if k != "allOf"}] + stack
                 continue
             flat.append(sub)
+        conds = [x for x in flat if "if" in x and set(x) & _CONSTRAINING <= {"if", "then"}]
+        if conds:  # if/then entries (no else): a union of the then-branches, one per if's const values
+            flat = [x for x in flat if not any(x is c for c in conds)] + [{"anyOf": self._if_branches(conds, ptr, base),
+                                                                           IF_NARROWED: True}]
         if len(flat) > 1:
             flat = self._split_positional(flat)
         try:
@@ -61,6 +69,40 @@ class _Merging:
                     out[k] = self._merge_kw(k, a, v, out, sub, ptr)
         except _EmptyMerge:
             return False
+        return out
+
+    def _if_branches(self, conds, ptr, base):
+        """``allOf`` entries ``{if: I_j, then: T_j}`` whose ifs fix object keys to constants (``I_j`` =
+        ``{type: object?, properties: {key: {const}}, required?}``) as ``anyOf`` branches: branch j is the
+        objects with every key of ``I_j`` present and equal to its constant (so ``I_j`` holds), satisfying
+        ``T_j`` and the ``then`` of every other entry whose ``if`` is not provably false there (a key both fix
+        to different constants). A narrowing: objects that lack an if's key, or match no if, are not written;
+        and a ``then`` that may not apply is applied. Other ifs are refused by name and pointer."""
+        keyed = []
+        for c in conds:
+            cond = self._deref(c["if"], ptr, base)
+            fixed = {}
+            ok = isinstance(cond, dict) and set(cond) & _CONSTRAINING <= {"type", "properties", "required"} \
+                and cond.get("type", "object") in ("object", ["object"]) and isinstance(cond.get("properties"), dict)
+            for k, sub in (cond.get("properties") or {}).items() if ok else ():
+                sub = self._deref(sub, ptr, base)
+                vals = [sub["const"]] if isinstance(sub, dict) and "const" in sub else \
+                    sub.get("enum") if isinstance(sub, dict) else None
+                if not isinstance(vals, list) or len(vals) != 1 or not self.is_valid(vals[0], sub):
+                    ok = False
+                    break
+                fixed[k] = vals[0]
+            if not ok or not fixed:
+                raise UnsupportedSchemaError("if", _ptr(ptr, "if"), "conditional subschemas are supported only as "
+                                                                    "if {properties: {key: {const}}} / then")
+            keyed.append((fixed, c.get("then", True)))
+        out = []
+        for j, (fx, then) in enumerate(keyed):
+            thens = [then] + [t for k, (fk, t) in enumerate(keyed) if k != j and
+                              not any(key in fx and not _json_equal(fx[key], v) for key, v in fk.items())]
+            out.append({"type": "object", "required": list(fx), "properties": {k: {"const": v} for k, v in fx.items()},
+                        "allOf": thens})
+        self.notes.append(f"{ptr}: if/then written as one branch per if's constants ({len(out)} branches)")
         return out
 
     def _split_positional(self, flat):
