@@ -196,3 +196,32 @@ def test_other_conditionals_refused_by_name():
     with pytest.raises(UnsupportedSchemaError) as e:
         compile_schema(schema)
     assert e.value.keyword == "if" and e.value.pointer == "#/allOf/if", str(e.value)
+
+
+IF_ELSE = {"type": "object", "properties": {"type": {"type": "string"}, "u": {"type": "string"}},  # typo3 staticRoutes
+           "if": {"properties": {"type": {"const": "uri"}}}, "then": {"required": ["u"]},
+           "else": {"properties": {"u": {"maxLength": 1}}}}
+
+
+def test_direct_if_then_else():
+    comp = compile_schema(IF_ELSE)
+    v = _validator(IF_ELSE)
+    rng = random.Random(0)
+    for _ in range(300):
+        text = sample_text(comp.regex, rng)
+        assert v.is_valid(json.loads(text)), text
+    for x in ({"type": "uri", "u": "long"}, {"type": "x", "u": "a"}, {"type": "x"}):
+        assert v.is_valid(x) and comp.fullmatch(comp.dumps(x)), x
+    for x in ({"type": "uri"}, {"type": "x", "u": "ab"}, {"type": 1}):
+        assert not v.is_valid(x) and not comp.fullmatch(comp.dumps(x)), x
+    for s in ({"u": "ab"}, {"type": "uri", "u": "ab"}, {"type": "uri\n"}):
+        if comp.fullmatch(json.dumps(s, separators=(",", ":"))):
+            assert v.is_valid(s), s
+
+
+def test_else_with_several_conditionals_refused():
+    schema = {"allOf": [{"if": {"properties": {"k": {"const": 1}}}, "then": {"required": ["a"]}, "else": {"required": ["b"]}},
+                        {"if": {"properties": {"k": {"const": 2}}}, "then": {"required": ["c"]}}]}
+    with pytest.raises(UnsupportedSchemaError) as e:
+        compile_schema(schema)
+    assert e.value.keyword == "else", str(e.value)

@@ -183,6 +183,9 @@ class _Compiler(_Merging, _Combinators, _Containers):
         base = self._base_of(s, base)
         if "enum" in s or "const" in s:
             return self._enum(s, ptr)
+        if "if" in s and ("then" in s or "else" in s):  # as an allOf entry: merge._if_branches reads it
+            cond = {k: s[k] for k in ("if", "then", "else") if k in s}
+            s = {**{k: v for k, v in s.items() if k not in cond}, "allOf": list(s.get("allOf") or []) + [cond]}
         for kw, why in _ALWAYS_REFUSED.items():
             if kw in s:
                 if kw == "if" and "then" not in s and "else" not in s:

@@ -51,7 +51,9 @@ class _Merging:
                 stack = list(sub["allOf"]) + [{k: v for k, v in sub.items() if k != "allOf"}] + stack
                 continue
             flat.append(sub)
-        conds = [x for x in flat if "if" in x and set(x) & _CONSTRAINING <= {"if", "then"}]
+        conds = [x for x in flat if "if" in x and set(x) & _CONSTRAINING <= {"if", "then", "else"}]
+        if any("else" in c for c in conds) and len(conds) > 1:
+            raise UnsupportedSchemaError("else", _ptr(ptr, "else"), "if/then/else together with other conditionals")
         if conds:  # if/then entries (no else): a union of the then-branches, one per if's const values
             flat = [x for x in flat if not any(x is c for c in conds)] + [{"anyOf": self._if_branches(conds, ptr, base),
                                                                            IF_NARROWED: True}]
@@ -72,12 +74,13 @@ class _Merging:
         return out
 
     def _if_branches(self, conds, ptr, base):
-        """``allOf`` entries ``{if: I_j, then: T_j}`` whose ifs fix object keys to constants (``I_j`` =
+        """``allOf`` entries ``{if: I_j, then: T_j}`` (or one ``{if, then, else}``) whose ifs fix object keys to constants (``I_j`` =
         ``{type: object?, properties: {key: {const}}, required?}``) as ``anyOf`` branches: branch j is the
         objects with every key of ``I_j`` present and equal to its constant (so ``I_j`` holds), satisfying
         ``T_j`` and the ``then`` of every other entry whose ``if`` is not provably false there (a key both fix
         to different constants). A narrowing: objects that lack an if's key, or match no if, are not written;
-        and a ``then`` that may not apply is applied. Other ifs are refused by name and pointer."""
+        and a ``then`` that may not apply is applied. A single entry's ``else`` (an if fixing one key) adds the
+        objects whose key takes another value, under ``else``. Other ifs are refused by name and pointer."""
         keyed = []
         for c in conds:
             cond = self._deref(c["if"], ptr, base)
@@ -102,6 +105,12 @@ class _Merging:
                               not any(key in fx and not _json_equal(fx[key], v) for key, v in fk.items())]
             out.append({"type": "object", "required": list(fx), "properties": {k: {"const": v} for k, v in fx.items()},
                         "allOf": thens})
+        if "else" in conds[0]:  # one entry: the objects where its single fixed key takes another value
+            if len(keyed[0][0]) != 1:
+                raise UnsupportedSchemaError("else", _ptr(ptr, "else"), "else of an if that fixes several keys")
+            (k, v), = keyed[0][0].items()
+            out.append({"type": "object", "required": [k], "properties": {k: {"not": {"const": v}}},
+                        "allOf": [conds[0]["else"]]})
         self.notes.append(f"{ptr}: if/then written as one branch per if's constants ({len(out)} branches)")
         return out
 
