@@ -1,9 +1,10 @@
-"""``not`` and ``oneOf``: branch restriction and disjointness proofs, and whether two regex languages meet."""
+"""``not`` and ``oneOf``: branch restriction and disjointness proofs, whether two regex languages meet, and
+string languages over characters (patterns and value sets as automata: exclusion and disjointness)."""
 
 from __future__ import annotations
 
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError
-from steerdiff_plugins.schema.merge import IF_NARROWED
+from steerdiff_plugins.schema.merge import IF_NARROWED, _numeric_apart
 from steerdiff_plugins.schema.nodes import _json_equal
 from steerdiff_plugins.schema.fragments import (
     _ARRAY_KW,
@@ -13,7 +14,6 @@ from steerdiff_plugins.schema.fragments import (
     _STRING_KW,
     _alt,
     _ptr,
-    _type_of,
 )
 
 _STR_NEG_KEYS = {"type", "pattern", "minLength", "maxLength", "enum", "const"}
@@ -59,79 +59,13 @@ class _Combinators:
         out["not"] = {"anyOf": ([prev] if prev is not None else []) + negs}
         try:
             res = self._apply_not(out, _ptr(ptr, "oneOf", i), base)
-            if isinstance(res, dict) and "not" in res and "string" in (self._types_of(res) or {"string"}):
+            if isinstance(res, dict) and "not" in res and not ("enum" in res or "const" in res) and \
+                    "string" in (self._types_of(res) or {"string"}):
                 self._string(res, _ptr(ptr, "oneOf", i))  # the exclusion is built (and kept) now, to refuse it as oneOf
             return res
         except UnsupportedSchemaError as e:
             raise UnsupportedSchemaError("oneOf", _ptr(ptr, "oneOf"), f"branch {i} overlaps another branch and its "
                                                        f"exclusion is not expressible ({e.why})") from None
-
-    def _outputs_fail(self, mine, other, base) -> bool:
-        """Whether every instance this compiler writes for ``mine`` fails ``other`` (a oneOf branch need
-        not exclude what it never writes). True when ``mine`` is written as an object with declared keys
-        only (object-only, not a map: see the narrowings above) and ``other`` requires a key outside them
-        (such an object always lacks it), or is no object schema, or rejects a key ``mine`` requires (not
-        declared under ``additionalProperties: false``, or declared with a subschema disjoint from
-        ``mine``'s: a discriminator). Schema-level overlap (``_disjoint``) is not needed then."""
-        if self.draft <= 3 or not isinstance(mine, dict) or not isinstance(other, dict):
-            return False
-        other = self._deref(other, "#", base)
-        if not isinstance(other, dict) or isinstance(other.get("required"), bool) or IF_NARROWED in other:
-            return False
-        t = mine.get("type")
-        types = ([t] if isinstance(t, str) else list(t)) if t is not None else self._infer_types(mine)
-        if list(types) != ["object"]:
-            return False
-        req = mine.get("required") if not isinstance(mine.get("required"), bool) else []
-        keys = set(mine.get("properties") or {}) | set(req or [])
-        if not keys:  # written as a map: any key may appear
-            return False
-        if any(k not in keys for k in (other.get("required") or [])):
-            return True
-        ot = self._types_of(other)
-        if ot is not None and "object" not in ot:
-            return True  # what mine writes is always an object
-        # a key mine always writes: other rejects the object if that key is not allowed there, or if its
-        # value (valid under mine's subschema for it) can never be valid under other's subschema for it
-        mp, op = mine.get("properties") or {}, other.get("properties") or {}
-        for k in req or []:
-            if k not in op:
-                hits = [(_search(p, k), ps) for p, ps in (other.get("patternProperties") or {}).items()]
-                if any(h is None for h, _ in hits):
-                    continue  # a pattern Python does not compile: unknown
-                pats = [ps for h, ps in hits if h]
-                addl = other.get("additionalProperties", True)
-                if any(self._disjoint(mp.get(k, True), ps, base, 1) for ps in pats) or \
-                        (not pats and (addl is False or (isinstance(addl, dict) and self._disjoint(mp.get(k, True), addl, base, 1)))):
-                    return True
-                continue
-            if op[k] is False or (k in mp and self._disjoint(mp[k], op[k], base, 1)):
-                return True
-        return False
-
-    def _discriminated(self, mine, other, base):
-        """``(mine with one optional key made required, the key)`` such that every object written for it
-        fails ``other`` (:meth:`_outputs_fail`): a key both declare whose subschemas are disjoint (a
-        ``const``/``enum`` discriminator, different types), so always writing it tells the branches apart.
-        A narrowing (objects without that key are not written); None when no such key exists."""
-        if not isinstance(mine, dict) or not isinstance(other, dict) or isinstance(mine.get("required"), bool):
-            return None
-        other = self._deref(other, "#", base)
-        if not isinstance(other, dict) or IF_NARROWED in other:
-            return None
-        mp, op = mine.get("properties") or {}, other.get("properties") or {}
-        req = list(mine.get("required") or [])
-        if not isinstance(mp, dict) or not isinstance(op, dict):
-            return None
-        for declared_both in (True, False):  # a key both declare (disjointly) first, then one other rejects
-            for k, sub in mp.items():
-                if k in req or sub is False or (k in op) != declared_both:
-                    continue
-                if not declared_both or self._disjoint(sub, op[k], base, 1):
-                    cand = dict(mine, required=req + [k])
-                    if self._outputs_fail(cand, other, base):
-                        return cand, k
-        return None
 
     def _apply_not(self, s, ptr, base):
         """s without its 'not', narrowed so that every remaining instance fails the negated schema(s).
@@ -254,7 +188,8 @@ class _Combinators:
         own = {k: v for k, v in s.items() if k in ("pattern", "format")}
         pos = self._str_parts(own, "sub")
         if pos is None:
-            raise UnsupportedSchemaError("not", nptr, "excluding strings from a string with a format")
+            raise UnsupportedSchemaError("not", nptr, "excluding strings from a string whose format or pattern is "
+                                                      "not read as an automaton")
         if lo or hi is not None:
             pos.append(("rep", lo, hi, ("set", _UNIV)))
         neg = []
@@ -282,48 +217,6 @@ class _Combinators:
             return not strings_meet(pa + pb)
         except _TooLarge:
             return False
-
-    def _types_of(self, s, depth=0):
-        """The JSON types ``s`` admits (``number`` includes ``integer``), or None when unknown. A schema
-        without ``type`` admits the union of its ``anyOf``/``oneOf`` branches' types when all are known."""
-        if s is False:
-            return set()
-        if not isinstance(s, dict) or "type" not in s:
-            if isinstance(s, dict) and ("enum" in s or "const" in s):
-                vals = [s["const"]] if "const" in s else list(s["enum"])
-                return {_type_of(v) for v in vals}
-            if isinstance(s, dict) and depth < 4:
-                for kw in ("anyOf", "oneOf"):
-                    subs = s.get(kw)
-                    if isinstance(subs, list) and subs:
-                        out = set()
-                        for b in subs:
-                            if isinstance(b, dict) and "$ref" in b:
-                                try:
-                                    b = self._deref(b, "#", "")
-                                except ConstraintError:  # UnsupportedSchemaError included
-                                    return None
-                            t = self._types_of(b, depth + 1)
-                            if t is None:
-                                return None
-                            out |= t
-                        return out
-            return None
-        t = s["type"]
-        ts = {t} if isinstance(t, str) else set(t)
-        if "number" in ts:
-            ts.add("integer")
-        return ts
-
-    def _flat(self, s, base):
-        """``s`` with its ``$ref`` and ``allOf`` merged in (``s`` itself when that cannot be done)."""
-        if not isinstance(s, dict) or not ("$ref" in s or "allOf" in s):
-            return s
-        try:
-            out = self._merge([s], "#", base)
-        except ConstraintError:  # UnsupportedSchemaError included: compared as written
-            return s
-        return s if isinstance(out, dict) and IF_NARROWED in out else out  # a narrowing: compared as written
 
     def _disjoint(self, a, b, base, depth) -> bool:
         if depth > 4:
@@ -361,49 +254,6 @@ class _Combinators:
                         if any(k not in (y.get("properties") or {}) for k in rx):
                             return True
         return False
-
-def _search(pattern, key):
-    """Whether ``re.search(pattern, key)`` matches, as python-jsonschema reads ``patternProperties``; None
-    when the pattern does not compile."""
-    import re
-
-    try:
-        return re.search(pattern, key) is not None
-    except (re.error, TypeError):
-        return None
-
-
-def _interval(s):
-    """``(lo, lo_inclusive, hi, hi_inclusive)`` of a schema's numeric bounds (draft 4-2020 spellings); None
-    for a bound that is absent."""
-    lo = hi = None
-    lo_in = hi_in = True
-    for kw in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
-        v = s.get(kw)
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            continue
-        excl = kw.startswith("exclusive") or s.get("exclusive" + kw[0].upper() + kw[1:]) is True
-        if "inimum" in kw and (lo is None or v > lo or (v == lo and excl)):
-            lo, lo_in = v, not excl
-        elif "aximum" in kw and (hi is None or v < hi or (v == hi and excl)):
-            hi, hi_in = v, not excl
-    return lo, lo_in, hi, hi_in
-
-
-def _numeric_apart(a, b, ta, tb) -> bool:
-    """Whether no instance satisfies both ``a`` and ``b`` because one admits numbers only (``ta``/``tb``:
-    their known types) and their numeric bounds do not meet."""
-    if not isinstance(a, dict) or not isinstance(b, dict):
-        return False
-    if not any(t is not None and t and t <= {"integer", "number"} for t in (ta, tb)):
-        return False
-    alo, alo_in, ahi, ahi_in = _interval(a)
-    blo, blo_in, bhi, bhi_in = _interval(b)
-    for lo, lo_in, hi, hi_in in ((alo, alo_in, bhi, bhi_in), (blo, blo_in, ahi, ahi_in)):
-        if lo is not None and hi is not None and (lo > hi or (lo == hi and not (lo_in and hi_in))):
-            return True
-    return False
-
 
 def _languages_meet(rx_a: str, rx_b: str) -> bool:
     """Whether two regexes (full match) share a string: breadth-first search over pairs of states of their
@@ -737,9 +587,6 @@ def _eliminate(trans, accept, atoms) -> str:
 
 def _group(x: str) -> str:
     return "(?:" + x + ")"
-
-
-_SHORT = {8: "b", 9: "t", 10: "n", 12: "f", 13: "r"}
 
 
 def _encoded_class(ranges) -> str:

@@ -50,7 +50,14 @@ Narrowings (the language is a subset of the valid instances; each is deliberate 
     ``minProperties`` promotes optional properties to required, ``maxProperties`` drops optional ones;
   * anyOf branches that use an unsupported keyword are refused (never dropped silently);
   * a ``oneOf`` object branch that overlaps another only through objects lacking an optional key both
-    declare with disjoint subschemas (a ``const``/``enum`` discriminator) writes that key always.
+    declare with disjoint subschemas (a ``const``/``enum`` discriminator), or a key the other rejects, writes
+    that key always;
+  * strings with a ``not`` of a string schema (``pattern``, ``enum``, lengths; also a ``oneOf`` string branch
+    less the others) are written in canonical encoding only (``combinators.string_language``); ``not`` of an
+    enum of objects keeps the first required key off their values;
+  * ``uniqueItems`` over objects with a required enum key: one item per key value, in enum order;
+  * ``if``/``then`` whose ``if`` fixes keys to constants: one branch per ``if`` (objects with those keys), each
+    with the ``then`` of every ``if`` not provably false there (``merge._if_branches``).
 
 With ``capacity`` (the most bytes the canvas holds, ``canvas_bounds``), length, item, property and pattern
 repetition bounds no text of that size reaches are compiled as absent, and minimums beyond it as empty: the

@@ -1,4 +1,5 @@
-"""Arrays and objects (maps, ``patternProperties``, ``propertyNames``) for the schema compiler."""
+"""Arrays and objects (maps, ``patternProperties``, ``propertyNames``) for the schema compiler, and what the
+objects a ``oneOf`` branch writes are proved to fail (``_outputs_fail``, ``_discriminated``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError
 from steerdiff_plugins.canvas_bounds import fit_count
 from steerdiff_plugins.schema.combinators import _languages_meet
+from steerdiff_plugins.schema.merge import IF_NARROWED
 from steerdiff_plugins.schema.fragments import (
     STRING,
     _count_bounds,
@@ -267,3 +269,81 @@ class _Containers:
             return Obj([])
         return Obj([], map_key=key, map_value=value)
 
+    # ---- objects compared for oneOf (combinators._one_of_branch)
+    def _outputs_fail(self, mine, other, base) -> bool:
+        """Whether every instance this compiler writes for ``mine`` fails ``other`` (a oneOf branch need
+        not exclude what it never writes). True when ``mine`` is written as an object with declared keys
+        only (object-only, not a map: see the narrowings above) and ``other`` requires a key outside them
+        (such an object always lacks it), or is no object schema, or rejects a key ``mine`` requires (not
+        declared under ``additionalProperties: false``, or declared with a subschema disjoint from
+        ``mine``'s: a discriminator). Schema-level overlap (``_disjoint``) is not needed then."""
+        if self.draft <= 3 or not isinstance(mine, dict) or not isinstance(other, dict):
+            return False
+        other = self._deref(other, "#", base)
+        if not isinstance(other, dict) or isinstance(other.get("required"), bool) or IF_NARROWED in other:
+            return False
+        t = mine.get("type")
+        types = ([t] if isinstance(t, str) else list(t)) if t is not None else self._infer_types(mine)
+        if list(types) != ["object"]:
+            return False
+        req = mine.get("required") if not isinstance(mine.get("required"), bool) else []
+        keys = set(mine.get("properties") or {}) | set(req or [])
+        if not keys:  # written as a map: any key may appear
+            return False
+        if any(k not in keys for k in (other.get("required") or [])):
+            return True
+        ot = self._types_of(other)
+        if ot is not None and "object" not in ot:
+            return True  # what mine writes is always an object
+        # a key mine always writes: other rejects the object if that key is not allowed there, or if its
+        # value (valid under mine's subschema for it) can never be valid under other's subschema for it
+        mp, op = mine.get("properties") or {}, other.get("properties") or {}
+        for k in req or []:
+            if k not in op:
+                hits = [(_search(p, k), ps) for p, ps in (other.get("patternProperties") or {}).items()]
+                if any(h is None for h, _ in hits):
+                    continue  # a pattern Python does not compile: unknown
+                pats = [ps for h, ps in hits if h]
+                addl = other.get("additionalProperties", True)
+                if any(self._disjoint(mp.get(k, True), ps, base, 1) for ps in pats) or \
+                        (not pats and (addl is False or (isinstance(addl, dict) and self._disjoint(mp.get(k, True), addl, base, 1)))):
+                    return True
+                continue
+            if op[k] is False or (k in mp and self._disjoint(mp[k], op[k], base, 1)):
+                return True
+        return False
+
+    def _discriminated(self, mine, other, base):
+        """``(mine with one optional key made required, the key)`` such that every object written for it
+        fails ``other`` (:meth:`_outputs_fail`): a key both declare whose subschemas are disjoint (a
+        ``const``/``enum`` discriminator, different types), so always writing it tells the branches apart.
+        A narrowing (objects without that key are not written); None when no such key exists."""
+        if not isinstance(mine, dict) or not isinstance(other, dict) or isinstance(mine.get("required"), bool):
+            return None
+        other = self._deref(other, "#", base)
+        if not isinstance(other, dict) or IF_NARROWED in other:
+            return None
+        mp, op = mine.get("properties") or {}, other.get("properties") or {}
+        req = list(mine.get("required") or [])
+        if not isinstance(mp, dict) or not isinstance(op, dict):
+            return None
+        for declared_both in (True, False):  # a key both declare (disjointly) first, then one other rejects
+            for k, sub in mp.items():
+                if k in req or sub is False or (k in op) != declared_both:
+                    continue
+                if not declared_both or self._disjoint(sub, op[k], base, 1):
+                    cand = dict(mine, required=req + [k])
+                    if self._outputs_fail(cand, other, base):
+                        return cand, k
+        return None
+
+
+def _search(pattern, key):
+    """Whether ``re.search(pattern, key)`` matches, as python-jsonschema reads ``patternProperties``; None
+    when the pattern does not compile."""
+    import re
+
+    try:
+        return re.search(pattern, key) is not None
+    except (re.error, TypeError):
+        return None

@@ -1,4 +1,5 @@
-"""Merging subschemas (``allOf``, ``$ref`` siblings, ``anyOf`` with siblings) into one, for the compiler."""
+"""Merging subschemas (``allOf``, ``$ref`` siblings, ``anyOf`` with siblings, ``if``/``then`` with constant ifs)
+into one, for the compiler; the types a schema admits and numeric ranges, for disjointness proofs."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from steerdiff_plugins.schema.fragments import (
     _EmptyMerge,
     _ptr,
     _py_search,
+    _type_of,
 )
 from steerdiff_plugins.schema.nodes import _json_equal
 
@@ -199,3 +201,77 @@ class _Merging:
             raise UnsupportedSchemaError("allOf", ptr, f"two {k} lists would need distributing")
         raise UnsupportedSchemaError("allOf", ptr, f"cannot merge differing {k!r} values")
 
+    # ---- schemas compared as written or flat (combinators._disjoint)
+    def _types_of(self, s, depth=0):
+        """The JSON types ``s`` admits (``number`` includes ``integer``), or None when unknown. A schema
+        without ``type`` admits the union of its ``anyOf``/``oneOf`` branches' types when all are known."""
+        if s is False:
+            return set()
+        if not isinstance(s, dict) or "type" not in s:
+            if isinstance(s, dict) and ("enum" in s or "const" in s):
+                vals = [s["const"]] if "const" in s else list(s["enum"])
+                return {_type_of(v) for v in vals}
+            if isinstance(s, dict) and depth < 4:
+                for kw in ("anyOf", "oneOf"):
+                    subs = s.get(kw)
+                    if isinstance(subs, list) and subs:
+                        out = set()
+                        for b in subs:
+                            if isinstance(b, dict) and "$ref" in b:
+                                try:
+                                    b = self._deref(b, "#", "")
+                                except ConstraintError:  # UnsupportedSchemaError included
+                                    return None
+                            t = self._types_of(b, depth + 1)
+                            if t is None:
+                                return None
+                            out |= t
+                        return out
+            return None
+        t = s["type"]
+        ts = {t} if isinstance(t, str) else set(t)
+        if "number" in ts:
+            ts.add("integer")
+        return ts
+
+    def _flat(self, s, base):
+        """``s`` with its ``$ref`` and ``allOf`` merged in (``s`` itself when that cannot be done)."""
+        if not isinstance(s, dict) or not ("$ref" in s or "allOf" in s):
+            return s
+        try:
+            out = self._merge([s], "#", base)
+        except ConstraintError:  # UnsupportedSchemaError included: compared as written
+            return s
+        return s if isinstance(out, dict) and IF_NARROWED in out else out  # a narrowing: compared as written
+
+
+def _interval(s):
+    """``(lo, lo_inclusive, hi, hi_inclusive)`` of a schema's numeric bounds (draft 4-2020 spellings); None
+    for a bound that is absent."""
+    lo = hi = None
+    lo_in = hi_in = True
+    for kw in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        v = s.get(kw)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            continue
+        excl = kw.startswith("exclusive") or s.get("exclusive" + kw[0].upper() + kw[1:]) is True
+        if "inimum" in kw and (lo is None or v > lo or (v == lo and excl)):
+            lo, lo_in = v, not excl
+        elif "aximum" in kw and (hi is None or v < hi or (v == hi and excl)):
+            hi, hi_in = v, not excl
+    return lo, lo_in, hi, hi_in
+
+
+def _numeric_apart(a, b, ta, tb) -> bool:
+    """Whether no instance satisfies both ``a`` and ``b`` because one admits numbers only (``ta``/``tb``:
+    their known types) and their numeric bounds do not meet."""
+    if not isinstance(a, dict) or not isinstance(b, dict):
+        return False
+    if not any(t is not None and t and t <= {"integer", "number"} for t in (ta, tb)):
+        return False
+    alo, alo_in, ahi, ahi_in = _interval(a)
+    blo, blo_in, bhi, bhi_in = _interval(b)
+    for lo, lo_in, hi, hi_in in ((alo, alo_in, bhi, bhi_in), (blo, blo_in, ahi, ahi_in)):
+        if lo is not None and hi is not None and (lo > hi or (lo == hi and not (lo_in and hi_in))):
+            return True
+    return False
