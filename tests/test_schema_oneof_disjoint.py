@@ -49,8 +49,11 @@ IDENTICAL = {"oneOf": [{"type": "integer"}, {"type": "integer"}, {"type": "null"
 BY_PATTERN_PROPS = {"type": "object", "oneOf": [
     {"properties": {"ids": {"type": "array", "items": {"type": "string"}}}, "required": ["ids"]},
     {"properties": {"n": {"type": "integer"}}, "patternProperties": {"^[a-z]+$": {"type": ["string", "number", "null"]}}}]}
+# o90940: one branch requires "b", the other forbids it (not {required: ["b"]})
+NOT_REQUIRED = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {}, "c": {}}, "additionalProperties": False,
+                "oneOf": [{"required": ["a", "b"]}, {"allOf": [{"not": {"required": ["b"]}}, {"required": ["a", "c"]}]}]}
 CASES = [NESTED_TYPES, RANGES, DISCRIMINATOR, ALLOF_BRANCH, BY_PATTERN, BY_ABSENT_KEY, ENUM_OBJECT, IDENTICAL,
-         BY_PATTERN_PROPS]
+         BY_PATTERN_PROPS, NOT_REQUIRED]
 
 
 def _validator(schema):
@@ -58,7 +61,8 @@ def _validator(schema):
 
 
 @pytest.mark.parametrize("schema", CASES, ids=["nested-types", "ranges", "discriminator", "allOf-branch", "by-pattern",
-                                                "by-absent-key", "enum-object", "identical", "by-pattern-props"])
+                                                "by-absent-key", "enum-object", "identical", "by-pattern-props",
+                                                "not-required"])
 def test_sampled_texts_validate(schema):
     comp = compile_schema(schema)
     v = _validator(schema)
@@ -82,6 +86,7 @@ def test_sampled_texts_validate(schema):
     (BY_ABSENT_KEY, [{"key": "a"}, {"keys": ["a"]}, {"keys": []}], [{}, {"key": "a", "keys": []}, {"key": 1}]),
     (ENUM_OBJECT, [{"type": "x"}, "va"], [{"type": "void"}, "v", "w", {}, {"type": "x", "y": 1}]),
     (IDENTICAL, [None], [1, 0, "a"]),
+    (NOT_REQUIRED, [{"a": 1, "b": 1}, {"a": 1, "c": 1}, {"a": 1, "b": 2, "c": 3}], [{"a": 1}, {"c": 1}, {"a": "x", "b": 1}]),
     (BY_PATTERN_PROPS, [{"ids": ["a"]}, {"ids": []}, {"n": 1}, {}], [{"n": "x"}, {"ids": [1]}, {"n": 1.5}]),
 ])
 def test_labelled_instances(schema, valid, invalid):
@@ -100,7 +105,7 @@ _values = st.recursive(st.none() | st.booleans() | st.integers(-3, 120)
                        | st.sampled_from(["circle", "square", "a", "void", "v", "a.js", "b.css", ""]),
                        lambda c: st.lists(c, max_size=2)
                        | st.dictionaries(st.sampled_from(["shape", "size", "r", "side", "v", "type", "id", "name", "key",
-                                                          "keys", "map", "ids", "n"]), c,
+                                                          "keys", "map", "ids", "n", "a", "b", "c"]), c,
                                          max_size=3), max_leaves=4)
 
 

@@ -290,8 +290,11 @@ class _Containers:
         keys = set(mine.get("properties") or {}) | set(req or [])
         if not keys:  # written as a map: any key may appear
             return False
+        keys -= _never_written(mine) - set(req or [])  # not {required: [k]}: k is never written (combinators)
         if any(k not in keys for k in (other.get("required") or [])):
             return True
+        if set(req or []) and any(r and set(r) <= set(req) for r in _never_written_sets(other)):
+            return True  # other's not {required: [...]} fails on keys mine always writes
         ot = self._types_of(other)
         if ot is not None and "object" not in ot:
             return True  # what mine writes is always an object
@@ -347,3 +350,18 @@ def _search(pattern, key):
         return re.search(pattern, key) is not None
     except (re.error, TypeError):
         return None
+
+
+def _never_written_sets(s):
+    """The key lists ``R`` of a schema's ``not: {required: R}`` (or ``not: {anyOf: [{required: R}, ...]}``):
+    an object valid under it lacks at least one key of each."""
+    n = s.get("not") if isinstance(s, dict) else None
+    negs = n["anyOf"] if isinstance(n, dict) and set(n) == {"anyOf"} else [n]
+    return [b["required"] for b in negs if isinstance(b, dict) and set(b) == {"required"}
+            and isinstance(b["required"], list) and b["required"]]
+
+
+def _never_written(s) -> set:
+    """Keys ``combinators._apply_not`` never writes for ``not: {required: [k]}`` (single-key lists)."""
+    return {r[0] for r in _never_written_sets(s) if len(r) == 1}
+
