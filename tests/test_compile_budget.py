@@ -135,3 +135,26 @@ def test_fill_takes_the_grammar_for_a_regex_over_the_character_budget(model, mon
         value = sd.fill(model, schema, "x", length=24, seed=seed, temperature=1.0 if seed else 0.0)
         jsonschema.validate(value, schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
     byte_dfa.cache_clear()
+
+
+def test_a_schema_grammar_over_the_production_budget_stops_before_lark(monkeypatch):
+    """lark's LALR analysis ran past 20 s on a 9091-production grammar schema_to_lark wrote (a recursive
+    vega-lite schema): over the budget, schema_to_lark stops before lark, by name, as ``size`` (so fill's
+    fallback names both engines)."""
+    from steerdiff_plugins.grammars import loader
+    from steerdiff_plugins.schema.to_lark import schema_to_lark
+
+    wide = "start: " + " | ".join(f'"k{i}"' for i in range(9000)) + "\n"
+    assert loader.grammar_productions(wide) > loader.MAX_GRAMMAR_PRODUCTIONS
+    assert loader.grammar_productions('start: a\na: "x" | "y"\n    | "z"\nT: /a|b|c/\n') == 4 + 2
+    with pytest.raises(CompileBudgetExceeded) as exc:
+        loader.check_grammar_size(wide)
+    assert exc.value.stage == "grammar" and "above the limit of" in exc.value.what
+    tree = {"type": "object", "properties": {"v": {"type": "integer"}, "kids": {"type": "array", "items": {"$ref": "#"}}}}
+    grammar = schema_to_lark(tree)  # within the budget
+    monkeypatch.setattr(loader, "MAX_GRAMMAR_PRODUCTIONS", loader.grammar_productions(grammar) - 1)
+    t0 = time.perf_counter()
+    with pytest.raises(UnsupportedSchemaError) as exc2:
+        schema_to_lark(tree)
+    assert exc2.value.keyword == "size" and "compile stage 'grammar'" in str(exc2.value)
+    assert time.perf_counter() - t0 < 5

@@ -407,6 +407,13 @@ def schema_to_lark(schema, capacity: int | None = None) -> str:
         for regex, name in b.tree.terms.items():
             lines.append(f"{name}: /{lark_regex(regex)}/")
     grammar = "\n".join(lines) + "\n" + _TERMINALS
+    from steerdiff_plugins.compile_budget import CompileBudgetExceeded
+    from steerdiff_plugins.grammars.loader import check_grammar_size
+
+    try:  # lark's LALR analysis cannot be interrupted: its size is bounded first
+        check_grammar_size(grammar)
+    except CompileBudgetExceeded as exc:  # fill's fallback names both engines' reasons for "size"
+        raise UnsupportedSchemaError("size", "#", str(exc)) from None
     _check_lalr(grammar, {name: ptr for ptr, name in b.by_pointer.items()})
     if b.tree is not None:
         from steerdiff_plugins.schema.tree_to_lark import check_terminals
