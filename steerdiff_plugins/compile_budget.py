@@ -23,6 +23,10 @@ Stages and their budgets (module constants, so a server can tune them):
   expansion is over ``INTEREGULAR_EXPANSION`` is built by the byte-automaton stage instead (the same
   ``re`` language), under the same ``MAX_EXPANSION``.
 
+* ``grammar`` (the grammar ``schema_to_lark`` writes for a recursive schema -> lark's LALR table, which
+  cannot be interrupted): ``grammars.loader.MAX_GRAMMAR_PRODUCTIONS`` (8000 rule lines and ``|``), refused
+  as ``size`` so ``fill``'s fallback names both engines.
+
 Bounds the canvas cannot reach are dropped before any of this (``canvas_bounds``), so these budgets only
 bite on bounds a canvas really holds.
 """
