@@ -8,7 +8,8 @@ compliance and per-step constraint cost.
     ... --vocab dream152k Dream-v0's real tokenizer: Qwen2's 151k BPE plus its <|mask|> (151,667 ids,
                           a 152,064-row model; results in the *_152k sections; ../shared/testdata/model_code)
 
-Each part updates its own section of benchmarks/results/constraints.json (the other sections are kept),
+Each part updates its own section of benchmarks/results/constraints.json (or ``--out FILE``; the other
+sections are kept),
 and the file is rewritten after every schema / configuration, so an interrupted run leaves partial
 figures (marked ``"complete": false``).
 
@@ -810,8 +811,12 @@ def main():
     ap.add_argument("--vocab", choices=["smollm2", "bpe126k", "dream152k"], default="smollm2",
                     help="smollm2: SmolLM2's 49,152 tokens; bpe126k: a 126,464-token BPE trained here (sections *_126k); "
                          "dream152k: Dream's real 151k tokenizer (sections *_152k)")
+    ap.add_argument("--out", help="results file to update (default benchmarks/results/constraints.json); its other "
+                    "sections are kept")
     args = ap.parse_args()
-    global SECTION_SUFFIX
+    global SECTION_SUFFIX, OUT
+    if args.out:
+        OUT = Path(args.out).resolve()
     SECTION_SUFFIX = {"bpe126k": "_126k", "dream152k": "_152k"}.get(args.vocab, "")
     for part in args.parts.split(","):
         {"compile": part_compile, "compliance": part_compliance, "steps": part_steps,

@@ -11,12 +11,21 @@ Stages and their budgets (module constants, so a server can tune them):
   (``X{m,n}`` costs about ``n - 1`` extra copies of ``X``). Measured on this machine, the builder takes
   about 0.3 ms per added position (``"STRCHAR{0,1000}"``: 13k positions, 3.7 s; ``{0,65535}`` would
   run for minutes and then be refused by the state limit), so ``MAX_EXPANSION`` (20k, about 5 s) bounds
-  its time; a regex without large counts is bounded by ``MAX_REGEX_CHARS`` instead. After the build,
+  its time; a regex without large counts is bounded by ``MAX_BYTE_REGEX_CHARS`` (250k characters) instead:
+  Python's parse, the engine-regex rewrite and the Rust builder (which cannot be interrupted) take about
+  20-40 us per character on this machine (36k characters: 0.4-1.5 s), and regexes of 0.3-1 MB from schemas
+  that repeat subtrees ran past 30 s there (they go to the grammar engine, which writes a subtree once:
+  ``fill``'s fallback on ``size``); the regexes of 180k-216k characters that compile now (o12958, o15627,
+  drupal-libraries: about 2 s each in the byte stage) stay under it. After the build,
   ``automata.byte_level.MAX_STATES`` bounds the states every later stage scales with;
 * ``terminal automaton`` (grammar engine, a lark terminal -> byte DFA): interegular's FSM build is
   quadratic in counted copies (``"STRCHAR{0,100}"`` 6 s, ``{0,300}`` 69 s), so a terminal whose
   expansion is over ``INTEREGULAR_EXPANSION`` is built by the byte-automaton stage instead (the same
   ``re`` language), under the same ``MAX_EXPANSION``.
+
+* ``grammar`` (the grammar ``schema_to_lark`` writes for a recursive schema -> lark's LALR table, which
+  cannot be interrupted): ``grammars.loader.MAX_GRAMMAR_PRODUCTIONS`` (8000 rule lines and ``|``), refused
+  as ``size`` so ``fill``'s fallback names both engines.
 
 Bounds the canvas cannot reach are dropped before any of this (``canvas_bounds``), so these budgets only
 bite on bounds a canvas really holds.
@@ -35,8 +44,9 @@ except ImportError:  # pragma: no cover
 
 _MAXREPEAT = _C.MAXREPEAT
 
-__all__ = ["INTEREGULAR_EXPANSION", "MAX_EXPANSION", "SCHEMA_SECONDS", "CompileBudgetExceeded", "check_expansion", "expansion"]
+__all__ = ["INTEREGULAR_EXPANSION", "MAX_BYTE_REGEX_CHARS", "MAX_EXPANSION", "SCHEMA_SECONDS", "CompileBudgetExceeded", "check_expansion", "expansion"]
 
+MAX_BYTE_REGEX_CHARS = 250_000  # regex characters the byte-automaton stage takes (see the module docstring)
 MAX_EXPANSION = 20_000  # NFA positions counted repetitions may add before the byte automaton is built
 INTEREGULAR_EXPANSION = 200  # grammar terminals expanding by more are built through outlines_core, not interegular
 SCHEMA_SECONDS = 10.0  # wall time of the schema -> tree stage
@@ -91,8 +101,11 @@ def expansion(regex: str, cap: int = MAX_EXPANSION) -> int:
 
 
 def check_expansion(regex: str, stage: str, where: str) -> None:
-    """Raise :class:`CompileBudgetExceeded` when ``regex``'s counted repetitions add over ``MAX_EXPANSION``
-    positions (see the module docstring)."""
+    """Raise :class:`CompileBudgetExceeded` when ``regex`` is over ``MAX_BYTE_REGEX_CHARS`` characters or its
+    counted repetitions add over ``MAX_EXPANSION`` positions (see the module docstring)."""
+    if len(regex) > MAX_BYTE_REGEX_CHARS:
+        raise CompileBudgetExceeded(stage, where, f"a regex of {len(regex)} characters, above the limit of "
+                                                  f"{MAX_BYTE_REGEX_CHARS}; the schema repeats too much to write out")
     n = expansion(regex)
     if n > MAX_EXPANSION:
         raise CompileBudgetExceeded(stage, where, f"counted repetitions (maxLength, maxItems, {{m,n}} in a pattern) add "

@@ -100,3 +100,61 @@ def test_schema_stage_time_budget(monkeypatch):
     with pytest.raises(UnsupportedSchemaError, match="compile stage 'schema' over its budget") as exc:
         compile_schema(wide, max_depth=2)
     assert exc.value.keyword == "size" and exc.value.pointer.startswith("#/properties/p")
+
+
+def test_a_regex_over_the_character_budget_is_refused_before_parsing(monkeypatch):
+    """Regexes of 0.3-1 MB (schemas that repeat subtrees) ran past 30 s in the uninterruptible builder: the
+    byte stage refuses them by size, at once; just under the limit the same regex still compiles."""
+    rx = "(?:" + "|".join(f"k{i:05d}" for i in range(400)) + ")"  # 2801 characters
+    monkeypatch.setattr(compile_budget, "MAX_BYTE_REGEX_CHARS", len(rx) - 1)
+    byte_dfa.cache_clear()
+    with pytest.raises(CompileBudgetExceeded) as exc:
+        byte_dfa(rx)
+    assert exc.value.stage == "byte automaton" and f"a regex of {len(rx)} characters" in exc.value.what
+    monkeypatch.setattr(compile_budget, "MAX_BYTE_REGEX_CHARS", len(rx))
+    byte_dfa.cache_clear()
+    assert byte_dfa(rx).accepts(b"k00399") and not byte_dfa(rx).accepts(b"k00400")
+
+
+def test_fill_takes_the_grammar_for_a_regex_over_the_character_budget(model, monkeypatch):
+    """fill's constraint for a schema whose regex is over the byte stage's character budget is the grammar
+    engine's (fill_constraint's fallback on ``size``), and its outputs validate."""
+    import jsonschema
+
+    from steerdiff.fill import _constraint
+    from steerdiff_plugins.grammar import Grammar
+
+    schema = {"type": "object", "properties": {"a": {"type": "string", "pattern": "^[a-c]{1,3}$"},
+                                               "n": {"type": "integer", "minimum": -5, "maximum": 99}},
+              "required": ["a", "n"]}
+    monkeypatch.setattr(compile_budget, "MAX_BYTE_REGEX_CHARS", 20)
+    byte_dfa.cache_clear()
+    c = _constraint(schema)
+    assert isinstance(c, Grammar)
+    for seed in range(3):
+        value = sd.fill(model, schema, "x", length=24, seed=seed, temperature=1.0 if seed else 0.0)
+        jsonschema.validate(value, schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    byte_dfa.cache_clear()
+
+
+def test_a_schema_grammar_over_the_production_budget_stops_before_lark(monkeypatch):
+    """lark's LALR analysis ran past 20 s on a 9091-production grammar schema_to_lark wrote (a recursive
+    vega-lite schema): over the budget, schema_to_lark stops before lark, by name, as ``size`` (so fill's
+    fallback names both engines)."""
+    from steerdiff_plugins.grammars import loader
+    from steerdiff_plugins.schema.to_lark import schema_to_lark
+
+    wide = "start: " + " | ".join(f'"k{i}"' for i in range(9000)) + "\n"
+    assert loader.grammar_productions(wide) > loader.MAX_GRAMMAR_PRODUCTIONS
+    assert loader.grammar_productions('start: a\na: "x" | "y"\n    | "z"\nT: /a|b|c/\n') == 4 + 2
+    with pytest.raises(CompileBudgetExceeded) as exc:
+        loader.check_grammar_size(wide)
+    assert exc.value.stage == "grammar" and "above the limit of" in exc.value.what
+    tree = {"type": "object", "properties": {"v": {"type": "integer"}, "kids": {"type": "array", "items": {"$ref": "#"}}}}
+    grammar = schema_to_lark(tree)  # within the budget
+    monkeypatch.setattr(loader, "MAX_GRAMMAR_PRODUCTIONS", loader.grammar_productions(grammar) - 1)
+    t0 = time.perf_counter()
+    with pytest.raises(UnsupportedSchemaError) as exc2:
+        schema_to_lark(tree)
+    assert exc2.value.keyword == "size" and "compile stage 'grammar'" in str(exc2.value)
+    assert time.perf_counter() - t0 < 5

@@ -106,7 +106,10 @@ def test_fill_recursive_pydantic_model(model):
 
 
 @pytest.mark.parametrize("schema,keyword,pointer", [
-    ({"type": "string", "pattern": "a+"}, "pattern", "#/pattern"),
+    # pattern: a $ref-free subschema the grammar builder refuses goes through compile_tree, which refuses
+    # a lookahead; the pointer is the absolute one
+    ({"type": "object", "properties": {"s": {"type": "string", "pattern": "^(?=a)a+$"}, "t": {"$ref": "#"}}},
+     "pattern", "#/properties/s/pattern"),
     ({"type": "object", "properties": {"xs": {"type": "array", "items": {"$ref": "#"}, "uniqueItems": True}}},
      "uniqueItems", "#/properties/xs/uniqueItems"),
     ({"$defs": {"n": {"oneOf": [{"$ref": "#/$defs/n"}, {"type": "null"}]}}, "$ref": "#/$defs/n"},
@@ -191,7 +194,10 @@ def test_automaton_over_the_state_limit_so_fill_uses_the_grammar(model, monkeypa
 
 def test_embedded_id_is_refused_below_the_root():
     with pytest.raises(UnsupportedSchemaError) as exc:
-        schema_to_lark({"type": "object", "properties": {"a": {"id": "other.json", "type": "string"}}})
+        # (a $ref inside it would resolve against the embedded id; a $ref-free subschema with an id goes
+        # through compile_tree, where the id changes nothing)
+        schema_to_lark({"type": "object", "properties": {"a": {"id": "other.json", "type": "object",
+                                                               "properties": {"b": {"$ref": "#"}}}}})
     assert exc.value.keyword == "id" and exc.value.pointer == "#/properties/a/id"
 
 
@@ -217,3 +223,52 @@ def test_overlapping_object_branches_get_one_grammar(model, monkeypatch):
     assert isinstance(_constraint(schema), Grammar)
     value = sd.fill(model, schema, "text", length=48, seed=1, temperature=1.0)
     jsonschema.validate(value, schema, format_checker=FORMATS)
+
+
+# Recursion (only the grammar engine takes it) around $ref-free subschemas with keywords the grammar
+# builder alone refuses (pattern, numeric bounds, format, oneOf, string bounds): those go through the
+# regular engine's compile_tree and the tree grammar builder.
+MIXED = {"$defs": {"n": {"type": "object", "properties": {
+    "code": {"type": "string", "pattern": "^[A-Z]{2}[0-9]?$"},
+    "w": {"type": "integer", "minimum": 3, "maximum": 17},
+    "x": {"type": "number", "exclusiveMinimum": 0, "maximum": 2.5},
+    "k": {"oneOf": [{"type": "string", "format": "date"}, {"type": "integer", "maximum": -1}]},
+    "tags": {"type": "array", "items": {"type": "string", "maxLength": 3}, "maxItems": 2},
+    "kids": {"type": "array", "items": {"$ref": "#/$defs/n"}}}, "required": ["code"]}},
+    "$ref": "#/$defs/n"}
+MIXED_VALID = [{"code": "AB"}, {"code": "ZZ9", "w": 3, "x": 2.5, "k": "2020-02-29", "tags": ["a", "xyz"]},
+               {"code": "AB", "w": 17, "k": -15, "kids": [{"code": "CD", "x": 0.001, "kids": []}]}]
+MIXED_INVALID = ['{"code":"ab"}', '{"code":"ABCD"}', '{"code":"AB","w":2}', '{"code":"AB","w":18}',
+                 '{"code":"AB","x":0}', '{"code":"AB","x":2.6}', '{"code":"AB","k":"2021-02-29"}',
+                 '{"code":"AB","k":7}', '{"code":"AB","tags":["abcd"]}', '{"code":"AB","tags":["a","b","c"]}',
+                 '{"code":"AB","kids":[{"code":"A"}]}', '{"code":"AB","w":3.5}']
+
+
+def test_ref_free_subschemas_the_builder_refuses_go_through_compile_tree():
+    grammar = schema_to_lark(MIXED)
+    Grammar(grammar)  # loads in the exact engine (LALR, no conflicts)
+    parser = lark.Lark(grammar, start="start", parser="lalr")
+    for inst in MIXED_VALID:
+        jsonschema.validate(inst, MIXED, format_checker=FORMATS)
+        parser.parse(json.dumps(inst, ensure_ascii=False, separators=(",", ":")))
+    for text in MIXED_INVALID:
+        assert not jsonschema.Draft202012Validator(MIXED, format_checker=FORMATS).is_valid(json.loads(text))
+        with pytest.raises(lark.exceptions.LarkError):
+            parser.parse(text)
+
+
+# like CHAIN (the regular engine refuses its recursion), with keywords only compile_tree takes
+MIXED_CHAIN = {"type": ["object", "null"], "properties": {
+    "v": {"type": "string", "pattern": "^[a-c]{1,3}$"}, "n": {"type": "integer", "minimum": -2, "maximum": 40},
+    "next": {"$ref": "#"}}, "required": ["v", "next"]}
+
+
+def test_fill_mixed_recursive_schema_validates(model):
+    from steerdiff.fill import _constraint
+
+    with pytest.raises(UnsupportedSchemaError):
+        sd.JSONSchema(MIXED_CHAIN)
+    assert isinstance(_constraint(MIXED_CHAIN), Grammar)
+    for seed in range(4):
+        value = sd.fill(model, MIXED_CHAIN, "text", length=48, seed=seed, temperature=1.0 if seed else 0.0)
+        jsonschema.validate(value, MIXED_CHAIN, format_checker=FORMATS)

@@ -112,6 +112,7 @@ class _Builder:
         self.by_pointer: dict[str, str] = {}   # resolved schema pointer -> rule name
         self.count = 0
         self.any_value = None
+        self.tree = None  # the tree grammar builder of $ref-free subschemas this builder refuses (rule_for)
 
     def fresh(self, hint: str = "n") -> str:
         self.count += 1
@@ -158,14 +159,51 @@ class _Builder:
 
     # ------------------------------------------------------------------------------------ nodes
     def rule_for(self, schema, pointer: str) -> str:
-        """The rule name for the schema at ``pointer`` (memoized per pointer, so recursion terminates)."""
+        """The rule name for the schema at ``pointer`` (memoized per pointer, so recursion terminates).
+
+        A subschema this builder refuses (``pattern``, ``format``, numeric bounds, ``oneOf``, ...) that holds
+        no ``$ref`` is compiled by the regular engine's schema compiler (``compile_tree``: every keyword it
+        takes, the same exact language as its regex) and written by ``tree_to_lark``'s builder instead;
+        whatever the refused attempt had defined is dropped first."""
         if pointer in self.by_pointer:
             return self.by_pointer[pointer]
         name = self.fresh()
         self.by_pointer[pointer] = name
         self.rules[name] = []  # placeholder while building (recursive references)
-        self.define(name, self.alternatives(schema, pointer))
+        mark = (len(self.rules), len(self.by_pointer), len(self.terms), self.any_value)
+        try:
+            alts = self.alternatives(schema, pointer)
+        except UnsupportedSchemaError as exc:
+            if not isinstance(schema, dict) or _has_ref(schema):
+                raise
+            self._undo(mark)
+            alts = self.tree_alts(schema, pointer, exc)
+        self.define(name, alts)
         return name
+
+    def _undo(self, mark) -> None:
+        """Drop the rules, pointers and terminals defined since ``mark`` (all appended after it)."""
+        n_rules, n_ptrs, n_terms, any_value = mark
+        for d, n in ((self.rules, n_rules), (self.by_pointer, n_ptrs), (self.terms, n_terms)):
+            for k in list(d)[n:]:
+                del d[k]
+        self.any_value = any_value
+
+    def tree_alts(self, schema: dict, pointer: str, refused: UnsupportedSchemaError) -> list[str]:
+        """The alternatives of a ``$ref``-free subschema through ``compile_tree`` + the tree grammar builder
+        (see :meth:`rule_for`); its refusal is re-raised with the pointer made absolute."""
+        from steerdiff_plugins.schema.compiled import compile_tree
+        from steerdiff_plugins.schema.tree_to_lark import _TreeGrammar
+
+        try:
+            node, _ = compile_tree(schema, capacity=self.cap)
+        except UnsupportedSchemaError as exc:
+            raise UnsupportedSchemaError(exc.keyword, pointer + (exc.pointer or "#")[1:], exc.why) from None
+        except ConstraintError:  # no instance of this subschema fits: the rule stays empty (see schema_to_lark)
+            return []
+        if self.tree is None:
+            self.tree = _TreeGrammar(prefix="x")
+        return [self.tree.sym(node)]
 
     def alternatives(self, schema, pointer: str) -> list[str]:
         if schema is True or schema == {}:
@@ -362,9 +400,35 @@ def schema_to_lark(schema, capacity: int | None = None) -> str:
 
     for regex, name in b.terms.items():
         lines.append(f"{name}: /{lark_regex(regex)}/")
+    if b.tree is not None:  # subschemas through compile_tree (rule_for); the any-value rules are the same
+        for name, alts in b.tree.rules.items():
+            if name not in b.rules:
+                lines.append(f"{name}: " + "\n    | ".join(alts))
+        for regex, name in b.tree.terms.items():
+            lines.append(f"{name}: /{lark_regex(regex)}/")
     grammar = "\n".join(lines) + "\n" + _TERMINALS
+    from steerdiff_plugins.compile_budget import CompileBudgetExceeded
+    from steerdiff_plugins.grammars.loader import check_grammar_size
+
+    try:  # lark's LALR analysis cannot be interrupted: its size is bounded first
+        check_grammar_size(grammar)
+    except CompileBudgetExceeded as exc:  # fill's fallback names both engines' reasons for "size"
+        raise UnsupportedSchemaError("size", "#", str(exc)) from None
     _check_lalr(grammar, {name: ptr for ptr, name in b.by_pointer.items()})
+    if b.tree is not None:
+        from steerdiff_plugins.schema.tree_to_lark import check_terminals
+
+        check_terminals(grammar, b.tree.terms)
     return grammar
+
+
+def _has_ref(schema) -> bool:
+    """Whether ``schema`` (any JSON value) holds a ``$ref`` key anywhere (also inside values: conservative)."""
+    if isinstance(schema, dict):
+        return "$ref" in schema or any(_has_ref(v) for v in schema.values())
+    if isinstance(schema, list):
+        return any(_has_ref(v) for v in schema)
+    return False
 
 
 def _check_lalr(grammar: str, pointer_of: dict[str, str]) -> None:

@@ -15,7 +15,7 @@ from steerdiff_plugins.schema.to_lark import (
     _object_chain,
 )
 
-__all__ = ["tree_to_lark", "lark_regex"]
+__all__ = ["tree_to_lark", "lark_regex", "check_terminals"]
 
 
 MAX_TREE_SPAN = 256  # widest maxItems - minItems the grammar writes (a chain of rules); beyond it maxItems is refused
@@ -55,7 +55,8 @@ class _TreeGrammar:
     nodes one rule each. Identical subtrees (the same ``$ref`` unrolled in many places, which is what makes
     the regex too large) share one symbol: symbols are hash-consed on (kind, child symbols)."""
 
-    def __init__(self):
+    def __init__(self, prefix: str = ""):
+        self.p = prefix  # rule names start with it (lowercase), terminal names with its upper case
         self.rules: dict[str, list[str]] = {}
         self.terms: dict[str, str] = {}  # regex -> terminal name
         self.keyed: dict = {}  # structural key -> rule name
@@ -64,12 +65,12 @@ class _TreeGrammar:
 
     def term(self, regex: str) -> str:
         if regex not in self.terms:
-            self.terms[regex] = f"T{len(self.terms)}"
+            self.terms[regex] = f"{self.p.upper()}T{len(self.terms)}"
         return self.terms[regex]
 
     def rule(self, key, make) -> str:
         if key not in self.keyed:
-            name = f"r{len(self.keyed)}"
+            name = f"{self.p}r{len(self.keyed)}"
             self.keyed[key] = name
             self.rules[name] = list(dict.fromkeys(make()))
         return self.keyed[key]
@@ -143,7 +144,7 @@ class _TreeGrammar:
                 if q not in live and any(t in live for t in out.values()):
                     live.add(q)
                     changed = True
-        base = f"d{len(self.keyed)}"
+        base = f"{self.p}d{len(self.keyed)}"
         self.keyed[key] = f"{base}_{fsm.initial}"
         todo, seen = [fsm.initial], {fsm.initial}
         while todo:
@@ -218,7 +219,7 @@ class _TreeGrammar:
             return self.rule(("obj",), lambda: ['"{" "}"'])
 
         def make():
-            rules, out = _object_chain(entries, f"o{len(self.keyed)}")
+            rules, out = _object_chain(entries, f"{self.p}o{len(self.keyed)}")
             self.rules.update(rules)
             return out
 
@@ -257,7 +258,7 @@ class _TreeGrammar:
                     if len(ids) > 5000:
                         raise UnsupportedSchemaError("anyOf", getattr(where, "pointer", "#"),
                                                      "object branches too many to merge (over 5000 states)")
-        base = f"m{len(self.keyed)}"
+        base = f"{self.p}m{len(self.keyed)}"
 
         def make():
             for st, out in edges.items():
@@ -299,7 +300,7 @@ class _TreeGrammar:
                     tail = f"[{x}{(' ' + tail) if tail else ''}]"
                 seq.append(tail)
             elif n_hi > n_lo:  # a chain of rules: lark's grammar loader recurses once per nested [...]
-                base = f"c{len(self.keyed)}_{len(self.rules)}"
+                base = f"{self.p}c{len(self.keyed)}_{len(self.rules)}"
                 for j in range(1, n_hi - n_lo + 1):
                     self.rules[f"{base}_{j}"] = [x + (f" [{base}_{j - 1}]" if j > 1 else "")]
                 seq.append(f"[{base}_{n_hi - n_lo}]")
@@ -345,12 +346,18 @@ def tree_to_lark(node) -> str:
         lines.append(f"{name}: /{lark_regex(regex)}/")
     grammar = "\n".join(lines) + "\n" + (_TERMINALS if b.any_value else "")
     _check_lalr(grammar, {})
+    check_terminals(grammar, b.terms)
+    return grammar
+
+
+def check_terminals(grammar: str, terms: dict[str, str]) -> None:
+    """Check that lark reads each terminal of ``terms`` (regex -> name) in ``grammar`` back as the same
+    regex (:func:`lark_regex` wrote it); a difference is an engine bug (ConstraintError)."""
     from steerdiff_plugins.grammars.loader import load_lark as validator
 
     terminals = validator(grammar, "start").terminals
     read = {t.name: t.pattern.value for t in terminals}
-    for regex, name in b.terms.items():
+    for regex, name in terms.items():
         if name in read and not _same_regex(read[name], regex):  # (lark drops a terminal no rule uses)
             raise ConstraintError(f"tree_to_lark: lark reads terminal {name} as {read.get(name)!r}, not {regex!r} (engine bug)")
-    return grammar
 
