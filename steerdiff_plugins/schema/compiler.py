@@ -24,6 +24,7 @@ from steerdiff_plugins.schema.fragments import (
     FORMATS,
     _count_bounds,
     _ptr,
+    _lit_char,
     _TooDeep,
 )
 from steerdiff_plugins.schema.merge import _Merging
@@ -46,6 +47,10 @@ from steerdiff_plugins.schema.pattern import (
 )
 
 MAX_NODES = 50_000  # schema nodes visited while unrolling; beyond it the schema is refused as too large
+# nesting of the values written under undeclared keys where any value is valid (a narrowing: 0 is scalars only,
+# 174 regex characters; a deeper cap copies AnyValue's regex, 1.1k characters at 1, 4.8k at 2, into every
+# open object: at 1 the MaskBench schemas' regexes grew 3.3x at the median and 26 went over the size limits)
+EXTRA_DEPTH = 0
 
 
 def _detect_draft(root) -> int:
@@ -60,8 +65,10 @@ def _detect_draft(root) -> int:
 
 
 class _Compiler(_Merging, _Combinators, _Containers):
-    def __init__(self, root, max_depth, max_items, max_string, capacity=None):
+    def __init__(self, root, max_depth, max_items, max_string, capacity=None, extra_keys=False):
         self.root = root
+        self.extra_keys = extra_keys  # objects may hold undeclared keys where that is exact (_extra_keys)
+        self.closed_nests: set[int] = set()  # nesting levels of oneOf branches: their objects stay closed
         self.max_depth, self.max_items, self.max_string = max_depth, max_items, max_string
         self.cap = capacity  # bytes the canvas holds (None: unknown); see canvas_bounds
         self.too_long: list[str] = []  # minimum lengths/counts no text of `cap` bytes reaches
@@ -209,17 +216,14 @@ class _Compiler(_Merging, _Combinators, _Containers):
                 if not isinstance(subs, list) or not subs:
                     raise ConstraintError(f"{kw} at {ptr} must be a non-empty array")
                 rest = {k: v for k, v in s.items() if k != kw}
-                alts, deep = [], None
-                for i, sub in enumerate(subs):
-                    p = _ptr(ptr, kw, i)
-                    merged = self._merge([rest, sub], p, base) if any(k in _CONSTRAINING for k in rest) else sub
-                    if kw == "oneOf" and len(subs) > 1:
-                        merged = self._one_of_branch(merged, subs, i, ptr, base)
-                    try:
-                        alts.append(self.node(merged, p, base))
-                    except _TooDeep as e:
-                        deep = e
-                        self.notes.append(f"{p}: recursion beyond max_depth={self.max_depth}, branch dropped")
+                close = kw == "oneOf" and len(subs) > 1 and self.nest not in self.closed_nests
+                if close:  # the branch proofs (_outputs_fail) assume objects write declared keys only
+                    self.closed_nests.add(self.nest)
+                try:
+                    alts, deep = self._branches(kw, subs, rest, ptr, base)
+                finally:
+                    if close:
+                        self.closed_nests.discard(self.nest)
                 u = Union(alts)
                 if u.empty and deep is not None:
                     raise deep
@@ -261,6 +265,54 @@ class _Compiler(_Merging, _Combinators, _Containers):
                 raise ConstraintError(f"unknown type {t!r} at {_ptr(ptr, 'type')}")
         u = Union(alts)
         return u.alts[0] if len(u.alts) == 1 else u
+
+    def _branches(self, kw, subs, rest, ptr, base):
+        """The nodes of an ``anyOf``/``oneOf``'s branches (each merged with the sibling keywords ``rest``), and
+        the last ``_TooDeep`` of a branch dropped for recursion (None when none was)."""
+        alts, deep = [], None
+        for i, sub in enumerate(subs):
+            p = _ptr(ptr, kw, i)
+            merged = self._merge([rest, sub], p, base) if any(k in _CONSTRAINING for k in rest) else sub
+            if kw == "oneOf" and len(subs) > 1:
+                merged = self._one_of_branch(merged, subs, i, ptr, base)
+            try:
+                alts.append(self.node(merged, p, base))
+            except _TooDeep as e:
+                deep = e
+                self.notes.append(f"{p}: recursion beyond max_depth={self.max_depth}, branch dropped")
+        return alts, deep
+
+    def _extra_keys(self, s, ptr, base):
+        """``(key regex, value node)`` of the undeclared keys an object of ``s`` (with declared properties) may
+        hold, for ``Obj.extra``; None where the object stays closed (always without ``extra_keys``).
+
+        Exact: an extra key is written without escapes and decodes to none of the keys ``s`` names
+        (``properties``, ``required``, ``dependentRequired``/``dependencies`` triggers), so no keyword but
+        ``additionalProperties`` governs it, and its value follows that (any value, nested at most
+        ``EXTRA_DEPTH`` deep, where it is absent or true). Closed where that is not the whole story:
+        ``additionalProperties: false``, ``patternProperties`` (an extra key may match a pattern),
+        ``propertyNames``, ``maxProperties`` (extra keys count), and the objects of a ``oneOf`` branch itself
+        (its disjointness proofs, ``_outputs_fail``, read the keys the branch writes)."""
+        if not self.extra_keys or self.nest in self.closed_nests:
+            return None
+        addl = s.get("additionalProperties", True)
+        if addl is False or s.get("patternProperties") or "propertyNames" in s or "maxProperties" in s:
+            return None
+        named = list(s.get("properties") or {}) + list(s.get("dependentRequired") or {}) + \
+            list(s.get("dependencies") or {})
+        if isinstance(s.get("required"), list):
+            named += s["required"]
+        if not all(isinstance(k, str) for k in named):
+            return None
+        self.nest += 1
+        try:
+            value = self.node(addl, _ptr(ptr, "additionalProperties"), base) if addl is not True else AnyValue(
+                min(EXTRA_DEPTH, max(0, self.max_depth - self.nest)), self.max_items)
+        except (_TooDeep, UnsupportedSchemaError):  # what additionalProperties says is not expressible: closed
+            return None
+        finally:
+            self.nest -= 1
+        return None if value.empty else (keys_except(named), value)
 
     def _guard(self, url, ptr, fn):
         n = self.ref_counts.get(url, 0)
@@ -404,3 +456,47 @@ class _Compiler(_Merging, _Combinators, _Containers):
             return Int(ilo, ihi, float_ok=self.draft >= 6)
         return Num(lo, lo_incl, hi, hi_incl)
 
+
+
+_KEY_CHAR = r'[^"\\\x00-\x1f]'  # a key character written without an escape
+KEY_DEPTH = 3  # characters of the declared keys' trie that extra keys are told apart by (keys_except)
+
+
+def keys_except(keys, depth: int = KEY_DEPTH) -> str:
+    """Regex of JSON key texts (inside the quotes) written without escapes that decode to none of ``keys``.
+
+    A subset of that complement, of size linear in the number of keys: a text is in it when it is a proper
+    prefix of at most ``depth`` characters of the keys' trie that is no key, or when it leaves the trie within
+    its first ``depth`` characters (its ``i``-th character is no key's, after a prefix that keys share); texts
+    that follow some key for more than ``depth`` characters are left out (a narrowing). A key with a
+    character that needs an escape is never written so, and needs no exclusion."""
+    trie: dict = {}
+    for k in keys:
+        if all(c >= " " and c not in '"\\' for c in k):
+            node = trie
+            for c in k:
+                node = node.setdefault(c, {})
+            node[None] = True
+
+    def leave(node, d) -> str:  # the texts that leave the trie at their last character, within depth
+        kids = sorted(c for c in node if c is not None)
+        parts = [r'[^"\\\x00-\x1f' + "".join(_lit_char(c) for c in kids) + "]"]
+        if d < depth:
+            parts += [_lit_char(c) + leave(node[c], d + 1) for c in kids]
+        return parts[0] if len(parts) == 1 else "(?:" + "|".join(parts) + ")"
+
+    def inside(node, d) -> list[str]:  # the non-empty proper prefixes within depth that are no key
+        out = []
+        for c in sorted(c for c in node if c is not None) if d < depth else []:
+            sub = inside(node[c], d + 1)
+            tail = "(?:" + "|".join(sub) + ")" if sub else ""
+            if None not in node[c]:
+                tail = (tail + "?") if sub else ""
+            if None not in node[c] or sub:
+                out.append(_lit_char(c) + tail)
+        return out
+
+    # leave(...) + any tail, or a prefix inside the trie; the empty text unless it is a key
+    parts = [leave(trie, 0) + _KEY_CHAR + "*"] + inside(trie, 0)
+    body = "(?:" + "|".join(parts) + ")" if len(parts) > 1 else parts[0]
+    return body if None in trie else "(?:" + body + ")?"

@@ -189,7 +189,7 @@ class _Containers:
                 return Obj([])
             vs = addl if addl is not True else None
             return self._map(STRING, vs, _ptr(ptr, "additionalProperties"), base, pnames, minp, maxp)
-        return Obj(entries)
+        return Obj(entries, extra=self._extra_keys(s, ptr, base))
 
     def _map_pattern(self, pprops: dict, ptr: str):
         """The keys a map of ``patternProperties`` is generated with: ``(pattern, key regex, value schema)``.
