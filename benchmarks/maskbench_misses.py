@@ -1,6 +1,6 @@
 """Why MaskBench valid instances are rejected: every miss, with where and why.
 
-    python -m benchmarks.maskbench_misses [--modes default,extra_keys] [--limit-schemas N] [--out FILE]
+    python -m benchmarks.maskbench_misses [--modes default,extra_keys] [--ids FILE] [--limit-schemas N] [--out FILE]
 
 Over ../shared/testdata/jsonschemabench/maskbench_tests/*.json, exactly as ``schema_coverage.maskbench_shares``
 counts them (``compile_schema`` with its defaults, and again with ``extra_keys=True``: objects may hold
@@ -151,12 +151,14 @@ def _json_kind(v) -> str:
     return {str: "string", list: "array", dict: "object"}.get(type(v), "other")
 
 
-def run(limit: int | None = None, extra_keys: bool = False):
+def run(limit: int | None = None, extra_keys: bool = False, ids: set | None = None):
     s = collections.Counter()
     misses, bugs = [], []
     t0 = time.time()
     for f in sorted((DATA / "jsonschemabench" / "maskbench_tests").glob("*.json")):
         for it in json.loads(f.read_text())["items"][:limit]:
+            if ids is not None and it["id"] not in ids:
+                continue
             s["schemas"] += 1
             try:
                 comp = _guarded(lambda x: compile_schema(x, extra_keys=extra_keys), it["schema"])
@@ -196,6 +198,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit-schemas", type=int, default=None, help="first N items per file (a quick look)")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--ids", type=Path, default=None, help="a file of MaskBench schema ids, one a line (a subset)")
     ap.add_argument("--modes", default="default,extra_keys", help="comma-separated: default, extra_keys")
     a = ap.parse_args()
     out = {}
@@ -203,7 +206,8 @@ def main():
         if mode not in ("default", "extra_keys"):
             ap.error(f"--modes: unknown mode {mode!r} (default, extra_keys)")
         print(f"== compile_schema({'extra_keys=True' if mode == 'extra_keys' else ''})")
-        out[mode] = report(*run(a.limit_schemas, extra_keys=mode == "extra_keys"))
+        ids = set(a.ids.read_text().split()) if a.ids else None
+        out[mode] = report(*run(a.limit_schemas, extra_keys=mode == "extra_keys", ids=ids))
     a.out.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
     print(f"wrote {a.out}")
 

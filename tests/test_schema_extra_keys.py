@@ -57,13 +57,18 @@ DEPS = {"type": "object", "properties": {"a": {"type": "integer"}}, "dependentRe
 NOT_REQ = {"type": "object", "properties": {"a": {"type": "integer"}}, "not": {"required": ["z"]}}
 ONE_OF = {"oneOf": [{"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]},
                     {"type": "object", "properties": {"b": {"type": "integer"}}, "required": ["b"]}]}
+ONE_OF_CONST = {"oneOf": [{"type": "object", "properties": {"kind": {"const": "x"}, "a": {}}, "required": ["kind"]},
+                          {"type": "object", "properties": {"kind": {"const": "y"}}, "required": ["kind"]}]}
 ALL_OF = {"allOf": [{"properties": {"a": {"type": "integer"}}, "additionalProperties": {"type": "string"}},
                     {"properties": {"b": {"type": "boolean"}}}], "type": "object"}
 NESTED = {"type": "object", "properties": {"inner": {"type": "object", "properties": {"k": {"type": "null"}},
                                                      "required": ["k"]}}}
 DRAFT4 = {"$schema": "http://json-schema.org/draft-04/schema#", "type": "object",
           "properties": {"n": {"type": "number", "minimum": 0}}, "required": ["n"]}
-CASES = {"open": OPEN, "typed": TYPED, "deps": DEPS, "not-required": NOT_REQ, "oneOf": ONE_OF, "allOf": ALL_OF,
+PATTERNS = {"type": "object", "properties": {"a": {"type": "integer"}},
+            "patternProperties": {"^q": {"type": "string"}, "^(q|z)": {"maxLength": 2}},
+            "additionalProperties": {"type": ["string", "integer"]}}
+CASES = {"patterns": PATTERNS, "open": OPEN, "typed": TYPED, "deps": DEPS, "not-required": NOT_REQ, "oneOf": ONE_OF, "oneOf-const": ONE_OF_CONST, "allOf": ALL_OF,
          "nested": NESTED, "draft4": DRAFT4}
 
 
@@ -87,9 +92,13 @@ def test_sampled_texts_validate(name):
     (NOT_REQ, [{"q": 1}], [{"z": 1}, {"a": 1, "z": 1}]),
     # a oneOf branch stays closed: {"a": 1, "b": 1} matches both branches
     (ONE_OF, [{"a": 1}, {"b": 1}], [{"a": 1, "b": 1}, {"a": 1, "q": 1}]),
+    # ... but one told apart by a const discriminator (a schema-level proof) takes undeclared keys
+    (ONE_OF_CONST, [{"kind": "x", "q": 1}, {"kind": "y", "a": True}], [{"kind": "z"}, {"q": 1}]),
     # b must be a string (additionalProperties of the first) and a boolean: never written; extras are strings
     (ALL_OF, [{"a": 1, "q": "s"}], [{"b": True}, {"q": 1}]),
     (NESTED, [{"inner": {"k": None, "q": 1}, "q": "x"}], [{"inner": {"q": 1}}]),
+    # an undeclared key's value follows every pattern's schema and additionalProperties at once
+    (PATTERNS, [{"q": "xy"}, {"a": 1, "z": "x"}], [{"q": 1}, {"z": 1}, {"q": "xyz"}, {"a": "s"}]),
 ])
 def test_labelled(schema, accepted, rejected):
     comp = compile_schema(schema, extra_keys=True)
@@ -103,7 +112,6 @@ def test_labelled(schema, accepted, rejected):
 
 @pytest.mark.parametrize("schema", [
     {"type": "object", "properties": {"a": {}}, "additionalProperties": False},
-    {"type": "object", "properties": {"a": {}}, "patternProperties": {"^q": {"type": "string"}}},
     {"type": "object", "properties": {"a": {}}, "propertyNames": {"maxLength": 3}},
     {"type": "object", "properties": {"a": {}}, "maxProperties": 2},
     {"type": "object", "properties": {"a": {}}, "additionalProperties": {"type": "string", "not": {"minLength": 2}}},

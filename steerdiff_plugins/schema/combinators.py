@@ -67,6 +67,7 @@ class _Combinators:
         if not keys:  # written as a map: any key may appear
             return False
         if any(k not in keys for k in (other.get("required") or [])):
+            self.closed_proof = True  # true of the declared keys only: the branch's objects must stay closed
             return True
         ot = self._types_of(other)
         if ot is not None and "object" not in ot:

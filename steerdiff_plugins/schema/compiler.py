@@ -50,7 +50,7 @@ MAX_NODES = 50_000  # schema nodes visited while unrolling; beyond it the schema
 # nesting of the values written under undeclared keys where any value is valid (a narrowing: 0 is scalars only,
 # 174 regex characters; a deeper cap copies AnyValue's regex, 1.1k characters at 1, 4.8k at 2, into every
 # open object: at 1 the MaskBench schemas' regexes grew 3.3x at the median and 26 went over the size limits)
-EXTRA_DEPTH = 0
+EXTRA_DEPTH = 2
 
 
 def _detect_draft(root) -> int:
@@ -69,6 +69,7 @@ class _Compiler(_Merging, _Combinators, _Containers):
         self.root = root
         self.extra_keys = extra_keys  # objects may hold undeclared keys where that is exact (_extra_keys)
         self.closed_nests: set[int] = set()  # nesting levels of oneOf branches: their objects stay closed
+        self.closed_proof = False  # set by _outputs_fail when a oneOf proof reads the declared keys only
         self.max_depth, self.max_items, self.max_string = max_depth, max_items, max_string
         self.cap = capacity  # bytes the canvas holds (None: unknown); see canvas_bounds
         self.too_long: list[str] = []  # minimum lengths/counts no text of `cap` bytes reaches
@@ -216,14 +217,7 @@ class _Compiler(_Merging, _Combinators, _Containers):
                 if not isinstance(subs, list) or not subs:
                     raise ConstraintError(f"{kw} at {ptr} must be a non-empty array")
                 rest = {k: v for k, v in s.items() if k != kw}
-                close = kw == "oneOf" and len(subs) > 1 and self.nest not in self.closed_nests
-                if close:  # the branch proofs (_outputs_fail) assume objects write declared keys only
-                    self.closed_nests.add(self.nest)
-                try:
-                    alts, deep = self._branches(kw, subs, rest, ptr, base)
-                finally:
-                    if close:
-                        self.closed_nests.discard(self.nest)
+                alts, deep = self._branches(kw, subs, rest, ptr, base)
                 u = Union(alts)
                 if u.empty and deep is not None:
                     raise deep
@@ -273,13 +267,21 @@ class _Compiler(_Merging, _Combinators, _Containers):
         for i, sub in enumerate(subs):
             p = _ptr(ptr, kw, i)
             merged = self._merge([rest, sub], p, base) if any(k in _CONSTRAINING for k in rest) else sub
+            self.closed_proof = False
             if kw == "oneOf" and len(subs) > 1:
                 merged = self._one_of_branch(merged, subs, i, ptr, base)
+            # a oneOf branch told apart by keys its objects never write (_outputs_fail) keeps them closed
+            close = self.closed_proof and self.nest not in self.closed_nests
+            if close:
+                self.closed_nests.add(self.nest)
             try:
                 alts.append(self.node(merged, p, base))
             except _TooDeep as e:
                 deep = e
                 self.notes.append(f"{p}: recursion beyond max_depth={self.max_depth}, branch dropped")
+            finally:
+                if close:
+                    self.closed_nests.discard(self.nest)
         return alts, deep
 
     def _extra_keys(self, s, ptr, base):
@@ -288,16 +290,21 @@ class _Compiler(_Merging, _Combinators, _Containers):
 
         Exact: an extra key is written without escapes and decodes to none of the keys ``s`` names
         (``properties``, ``required``, ``dependentRequired``/``dependencies`` triggers), so no keyword but
-        ``additionalProperties`` governs it, and its value follows that (any value, nested at most
-        ``EXTRA_DEPTH`` deep, where it is absent or true). Closed where that is not the whole story:
-        ``additionalProperties: false``, ``patternProperties`` (an extra key may match a pattern),
-        ``propertyNames``, ``maxProperties`` (extra keys count), and the objects of a ``oneOf`` branch itself
-        (its disjointness proofs, ``_outputs_fail``, read the keys the branch writes)."""
+        ``additionalProperties`` and ``patternProperties`` govern it; its value follows ``additionalProperties``
+        and every pattern's schema at once (whichever apply to the key, the value is valid; any value, nested
+        at most ``EXTRA_DEPTH`` deep, where there is none). Closed where that is not the whole story:
+        ``additionalProperties: false`` (an extra key would have to match a pattern), ``propertyNames``,
+        ``maxProperties`` (extra keys count), and the objects of a ``oneOf`` branch itself when it is told
+        from another by a key the other requires and it never writes (``_outputs_fail``)."""
         if not self.extra_keys or self.nest in self.closed_nests:
             return None
         addl = s.get("additionalProperties", True)
-        if addl is False or s.get("patternProperties") or "propertyNames" in s or "maxProperties" in s:
+        pats = s.get("patternProperties") or {}
+        if addl is False or not isinstance(pats, dict) or "propertyNames" in s or "maxProperties" in s:
             return None
+        # a key that matches patterns takes their schemas, one that matches none takes additionalProperties:
+        # a value valid under all of them is valid either way
+        subs = ([addl] if addl is not True else []) + list(pats.values())
         named = list(s.get("properties") or {}) + list(s.get("dependentRequired") or {}) + \
             list(s.get("dependencies") or {})
         if isinstance(s.get("required"), list):
@@ -306,8 +313,8 @@ class _Compiler(_Merging, _Combinators, _Containers):
             return None
         self.nest += 1
         try:
-            value = self.node(addl, _ptr(ptr, "additionalProperties"), base) if addl is not True else AnyValue(
-                min(EXTRA_DEPTH, max(0, self.max_depth - self.nest)), self.max_items)
+            value = AnyValue(min(EXTRA_DEPTH, max(0, self.max_depth - self.nest)), self.max_items) if not subs else \
+                self.node(subs[0] if len(subs) == 1 else {"allOf": subs}, _ptr(ptr, "additionalProperties"), base)
         except (_TooDeep, UnsupportedSchemaError):  # what additionalProperties says is not expressible: closed
             return None
         finally:
@@ -459,7 +466,7 @@ class _Compiler(_Merging, _Combinators, _Containers):
 
 
 _KEY_CHAR = r'[^"\\\x00-\x1f]'  # a key character written without an escape
-KEY_DEPTH = 3  # characters of the declared keys' trie that extra keys are told apart by (keys_except)
+KEY_DEPTH = 64  # characters of the declared keys' trie that extra keys are told apart by (keys_except)
 
 
 def keys_except(keys, depth: int = KEY_DEPTH) -> str:
