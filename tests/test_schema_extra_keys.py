@@ -68,7 +68,11 @@ DRAFT4 = {"$schema": "http://json-schema.org/draft-04/schema#", "type": "object"
 PATTERNS = {"type": "object", "properties": {"a": {"type": "integer"}},
             "patternProperties": {"^q": {"type": "string"}, "^(q|z)": {"maxLength": 2}},
             "additionalProperties": {"type": ["string", "integer"]}}
-CASES = {"patterns": PATTERNS, "open": OPEN, "typed": TYPED, "deps": DEPS, "not-required": NOT_REQ, "oneOf": ONE_OF, "oneOf-const": ONE_OF_CONST, "allOf": ALL_OF,
+FSTAB = {"type": "object", "required": ["/"], "properties": {"/": {"type": "string"}},
+         "patternProperties": {"^(/[^/]+)+$": {"type": "object", "properties": {"d": {"type": "string"}},
+                                                "required": ["d"]}},
+         "additionalProperties": False}
+CASES = {"fstab": FSTAB, "patterns": PATTERNS, "open": OPEN, "typed": TYPED, "deps": DEPS, "not-required": NOT_REQ, "oneOf": ONE_OF, "oneOf-const": ONE_OF_CONST, "allOf": ALL_OF,
          "nested": NESTED, "draft4": DRAFT4}
 
 
@@ -98,6 +102,9 @@ def test_sampled_texts_validate(name):
     (ALL_OF, [{"a": 1, "q": "s"}], [{"b": True}, {"q": 1}]),
     (NESTED, [{"inner": {"k": None, "q": 1}, "q": "x"}], [{"inner": {"q": 1}}]),
     # an undeclared key's value follows every pattern's schema and additionalProperties at once
+    # additionalProperties false: undeclared keys come from a pattern no declared key matches
+    (FSTAB, [{"/": "x", "/home": {"d": "a"}}, {"/": "x", "/a/b": {"d": "a", "e": 1}}],
+     [{"/": "x", "/home": {"e": 1}}, {"/": "x", "home": {"d": "a"}}, {"/": "x", "/a/": {"d": "a"}}]),
     (PATTERNS, [{"q": "xy"}, {"a": 1, "z": "x"}], [{"q": 1}, {"z": 1}, {"q": "xyz"}, {"a": "s"}]),
 ])
 def test_labelled(schema, accepted, rejected):

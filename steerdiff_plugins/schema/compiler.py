@@ -25,6 +25,7 @@ from steerdiff_plugins.schema.fragments import (
     _count_bounds,
     _ptr,
     _lit_char,
+    _py_search,
     _TooDeep,
 )
 from steerdiff_plugins.schema.merge import _Merging
@@ -293,24 +294,36 @@ class _Compiler(_Merging, _Combinators, _Containers):
         ``additionalProperties`` and ``patternProperties`` govern it; its value follows ``additionalProperties``
         and every pattern's schema at once (whichever apply to the key, the value is valid; any value, nested
         at most ``EXTRA_DEPTH`` deep, where there is none). Closed where that is not the whole story:
-        ``additionalProperties: false`` (an extra key would have to match a pattern), ``propertyNames``,
+        ``additionalProperties: false`` without patterns (with them: keys of one pattern no named key matches,
+        see the code), ``propertyNames``,
         ``maxProperties`` (extra keys count), and the objects of a ``oneOf`` branch itself when it is told
         from another by a key the other requires and it never writes (``_outputs_fail``)."""
         if not self.extra_keys or self.nest in self.closed_nests:
             return None
         addl = s.get("additionalProperties", True)
         pats = s.get("patternProperties") or {}
-        if addl is False or not isinstance(pats, dict) or "propertyNames" in s or "maxProperties" in s:
+        if (addl is False and not pats) or not isinstance(pats, dict) or "propertyNames" in s or "maxProperties" in s:
             return None
-        # a key that matches patterns takes their schemas, one that matches none takes additionalProperties:
-        # a value valid under all of them is valid either way
-        subs = ([addl] if addl is not True else []) + list(pats.values())
         named = list(s.get("properties") or {}) + list(s.get("dependentRequired") or {}) + \
             list(s.get("dependencies") or {})
         if isinstance(s.get("required"), list):
             named += s["required"]
         if not all(isinstance(k, str) for k in named):
             return None
+        if addl is False:
+            # keys from one pattern (``_map_pattern``: its schema and those of the patterns that meet it), when no
+            # named key matches it: every such key decodes to a text the pattern matches, so none is named
+            try:
+                pat, key, psub = self._map_pattern(pats, ptr)
+                if any(_py_search(pat, k, ptr) for k in named):
+                    return None
+            except UnsupportedSchemaError:
+                return None
+            keys, subs = key[1:-1], [psub]
+        else:
+            # a key that matches patterns takes their schemas, one that matches none takes additionalProperties:
+            # a value valid under all of them is valid either way
+            keys, subs = None, ([addl] if addl is not True else []) + list(pats.values())
         self.nest += 1
         try:
             value = AnyValue(min(EXTRA_DEPTH, max(0, self.max_depth - self.nest)), self.max_items) if not subs else \
@@ -319,7 +332,7 @@ class _Compiler(_Merging, _Combinators, _Containers):
             return None
         finally:
             self.nest -= 1
-        return None if value.empty else (keys_except(named), value)
+        return None if value.empty else (keys if keys is not None else keys_except(named), value)
 
     def _guard(self, url, ptr, fn):
         n = self.ref_counts.get(url, 0)
