@@ -140,6 +140,32 @@ def test_bad_option():
         compile_schema(OPEN, extra_keys="yes")
 
 
+def test_nesting_bound_and_size_fallback(monkeypatch):
+    """``extra_keys=n`` opens the objects nested at most n containers deep; a regex the undeclared keys take
+    past EXTRA_MAX_CHARS falls back to extra_keys=1, then to closed objects."""
+    import steerdiff_plugins.schema.compiled as compiled
+
+    top = compile_schema(NESTED, extra_keys=0)
+    assert top.fullmatch('{"q":"x","inner":{"k":null}}') and not top.fullmatch('{"inner":{"q":1,"k":null}}')
+    full = compile_schema(NESTED, extra_keys=True)
+    assert full.fullmatch('{"inner":{"q":1,"k":null}}') and full.regex != top.regex
+    deep = {"type": "object", "properties": {"m": {"type": "object", "properties": {"n": {
+        "type": "object", "properties": {"k": {"type": "null"}}}}}}}
+    outer = compile_schema(deep, extra_keys=1)
+    assert len(outer.regex) < len(compile_schema(deep, extra_keys=True).regex)
+    compiled._CACHE.clear()
+    compiled._TREES.clear()
+    monkeypatch.setattr(compiled, "EXTRA_MAX_CHARS", len(outer.regex))
+    assert compile_schema(deep, extra_keys=True).regex == outer.regex
+    compiled._CACHE.clear()
+    compiled._TREES.clear()
+    monkeypatch.setattr(compiled, "EXTRA_MAX_CHARS", len(outer.regex) - 1)
+    small = compile_schema(deep, extra_keys=True)
+    assert small.regex == compile_schema(deep).regex and sum("dropped" in n for n in small.notes) == 2
+    compiled._CACHE.clear()
+    compiled._TREES.clear()
+
+
 def test_default_unchanged():
     assert not compile_schema(OPEN).fullmatch('{"a":1,"q":2}')
 

@@ -64,8 +64,9 @@ levels and no deeper than ``max_depth`` allows; the key trie's complement is exa
 With ``patternProperties`` their values follow every pattern's schema and ``additionalProperties`` at once.
 Objects stay closed where other keywords would govern such keys or count them: ``additionalProperties:
 false``, ``propertyNames``, ``maxProperties``, and the objects of a ``oneOf`` branch itself where its
-disjointness proof reads the declared keys (another branch requires a key it never writes). Undeclared keys are dropped (closed objects) where they would take the regex
-past ``EXTRA_MAX_CHARS``. The grammar engine's ``tree_to_lark`` writes the
+disjointness proof reads the declared keys (another branch requires a key it never writes). Where undeclared
+keys would take the regex past ``EXTRA_MAX_CHARS`` (or the size limit), they are kept on the objects nested at
+most one container deep only, and then dropped (closed objects). The grammar engine's ``tree_to_lark`` writes the
 declared keys only (a narrowing of that language).
 
 Everything else that constrains instances raises ``UnsupportedSchemaError(keyword, pointer, why)``.
@@ -127,7 +128,7 @@ def _cache_key(schema, *options) -> tuple:
 
 def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
                  max_string: int | None = None, capacity: int | None = None,
-                 extra_keys: bool = False) -> tuple[Node, list[str]]:
+                 extra_keys: bool | int = False) -> tuple[Node, list[str]]:
     """The compiled tree of `schema` and the narrowings applied, without building its regex (the grammar
     engine takes a tree whose regex would be too large: see ``steerdiff_plugins.schema.tree_to_lark``). Raises
     like :func:`compile_schema`, except for the ``size`` of the regex."""
@@ -137,9 +138,9 @@ def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
         raise ConstraintError(f"max_depth must be a non-negative int, got {max_depth!r}")
     if schema is False:
         raise ConstraintError("schema is false: empty language")
-    if not isinstance(extra_keys, bool):
-        raise ConstraintError(f"extra_keys must be a bool, got {extra_keys!r}")
-    key = _cache_key(schema, max_depth, max_items, max_string, capacity, extra_keys)
+    if not isinstance(extra_keys, int) or extra_keys < 0:
+        raise ConstraintError(f"extra_keys must be a bool or a non-negative int, got {extra_keys!r}")
+    key = _cache_key(schema, max_depth, max_items, max_string, capacity, repr(extra_keys))  # True == 1 in a tuple
     hit = _TREES.get(key)  # fill builds the tree again when the regex turns out too large
     if hit is not None:
         return hit
@@ -168,38 +169,40 @@ def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
 
 def compile_schema(schema, *, max_depth: int = 3, max_items: int | None = None,
                    max_string: int | None = None, capacity: int | None = None,
-                   extra_keys: bool = False) -> CompiledSchema:
+                   extra_keys: bool | int = False) -> CompiledSchema:
     """Compile `schema` (dict or bool) into a CompiledSchema. Raises UnsupportedSchemaError naming the
     keyword and JSON pointer for anything not expressible exactly, ConstraintError for an empty language
     or a malformed schema. ``capacity``: the most bytes the canvas holds (``canvas_bounds``); bounds no
     text of that size reaches are compiled as absent, so the language is the schema's only on texts of at
     most ``capacity`` bytes (None: no such assumption). ``extra_keys``: objects may also hold keys they do not
-    declare, where ``additionalProperties`` allows them exactly (see the module docstring)."""
-    key = _cache_key(schema, max_depth, max_items, max_string, capacity, extra_keys)
+    declare, where ``additionalProperties`` allows them exactly (see the module docstring); an int ``n``: only
+    objects nested at most ``n`` containers deep (0: the top level)."""
+    key = _cache_key(schema, max_depth, max_items, max_string, capacity, repr(extra_keys))  # True == 1 in a tuple
     hit = _CACHE.get(key)
     if hit is not None:
         return hit
-    node, notes = compile_tree(schema, max_depth=max_depth, max_items=max_items, max_string=max_string,
-                               capacity=capacity, extra_keys=extra_keys)
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(old, 20000))
-    try:
-        out = CompiledSchema(node, notes)
-    except UnsupportedSchemaError as e:
-        if not extra_keys or e.keyword != "size":
-            raise
-        # the undeclared keys made the regex too large: the closed objects' language, a subset, instead
-        closed = compile_schema(schema, max_depth=max_depth, max_items=max_items, max_string=max_string,
-                                capacity=capacity)
-        out = CompiledSchema(closed.node, closed.notes + [f"extra_keys dropped: {e.why}"])
-    finally:
-        sys.setrecursionlimit(old)
-    if extra_keys and len(out.regex) > EXTRA_MAX_CHARS:
-        closed = compile_schema(schema, max_depth=max_depth, max_items=max_items, max_string=max_string,
-                                capacity=capacity)
-        if len(closed.regex) < len(out.regex):
-            out = CompiledSchema(closed.node, closed.notes + [f"extra_keys dropped: regex of {len(out.regex)} "
-                                                              f"characters, over {EXTRA_MAX_CHARS}"])
+    # undeclared keys that take the regex past its size limit or EXTRA_MAX_CHARS are kept on the outer objects
+    # only (nesting <= 1), then dropped: each step's language is a subset of the one before
+    tries = [extra_keys, 1, False] if extra_keys is True else [extra_keys, False] if extra_keys is not False else [False]
+    dropped: list[str] = []
+    for ek in tries:
+        node, notes = compile_tree(schema, max_depth=max_depth, max_items=max_items, max_string=max_string,
+                                   capacity=capacity, extra_keys=ek)
+        old = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(old, 20000))
+        try:
+            out = CompiledSchema(node, notes + dropped)
+        except UnsupportedSchemaError as e:
+            if ek is False or e.keyword != "size":
+                raise
+            dropped.append(f"extra_keys={ek!r} dropped: {e.why}")
+            continue
+        finally:
+            sys.setrecursionlimit(old)
+        if ek is not False and len(out.regex) > EXTRA_MAX_CHARS:
+            dropped.append(f"extra_keys={ek!r} dropped: regex of {len(out.regex)} characters, over {EXTRA_MAX_CHARS}")
+            continue
+        break
     if len(_CACHE) > 256:
         _CACHE.clear()
     _CACHE[key] = out

@@ -298,7 +298,8 @@ class _Compiler(_Merging, _Combinators, _Containers):
         see the code), ``propertyNames``,
         ``maxProperties`` (extra keys count), and the objects of a ``oneOf`` branch itself when it is told
         from another by a key the other requires and it never writes (``_outputs_fail``)."""
-        if not self.extra_keys or self.nest in self.closed_nests:
+        if self.extra_keys is False or self.nest in self.closed_nests or (
+                self.extra_keys is not True and self.nest > self.extra_keys):
             return None
         addl = s.get("additionalProperties", True)
         pats = s.get("patternProperties") or {}
