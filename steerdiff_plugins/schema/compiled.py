@@ -32,7 +32,8 @@ disjoint: types, also through nested ``anyOf``/``oneOf``; numeric ranges of numb
 
 Narrowings (the language is a subset of the valid instances; each is deliberate and exact):
   * objects that declare ``properties`` get only those keys (extra keys are never generated, whatever
-    ``additionalProperties`` says, except ``false`` which makes it exact); required keys that are not
+    ``additionalProperties`` says, except ``false`` which makes it exact; but see ``extra_keys`` below);
+    required keys that are not
     declared are added after the declared ones, with the ``additionalProperties`` schema (or any value);
     an object with no declared properties is a map (any string key, or keys from the first
     ``patternProperties`` pattern, whose values follow its schema and that of every pattern whose keys
@@ -62,6 +63,18 @@ Narrowings (the language is a subset of the valid instances; each is deliberate 
 With ``capacity`` (the most bytes the canvas holds, ``canvas_bounds``), length, item, property and pattern
 repetition bounds no text of that size reaches are compiled as absent, and minimums beyond it as empty: the
 language is unchanged on texts of at most ``capacity`` bytes (a map's ``maxProperties`` then compiles too).
+
+With ``extra_keys=True`` an object that declares properties may also hold undeclared keys, written before the
+declared ones, without escapes, none of the keys the schema names (properties, required, dependency triggers),
+with values under ``additionalProperties`` (where it is absent or true, any value nested at most ``EXTRA_DEPTH``
+levels and no deeper than ``max_depth`` allows; the key trie's complement is exact, ``compiler.keys_except``).
+With ``patternProperties`` their values follow every pattern's schema and ``additionalProperties`` at once.
+Objects stay closed where other keywords would govern such keys or count them: ``additionalProperties:
+false``, ``propertyNames``, ``maxProperties``, and the objects of a ``oneOf`` branch itself where its
+disjointness proof reads the declared keys (another branch requires a key it never writes). Where undeclared
+keys would take the regex past ``EXTRA_MAX_CHARS`` (or the size limit), they are kept on the objects nested at
+most one container deep only, and then dropped (closed objects). The grammar engine's ``tree_to_lark`` writes the
+declared keys only (a narrowing of that language).
 
 Everything else that constrains instances raises ``UnsupportedSchemaError(keyword, pointer, why)``.
 """
@@ -107,6 +120,11 @@ class CompiledSchema:
         return self.node.dump(instance)
 
 
+# undeclared keys (extra_keys) are dropped where they take a regex past this size (the closed language, a subset,
+# is used instead): on MaskBench they grew regexes 2.3x at the median, and 19 of its schemas past 200k characters,
+# where Python re's matching (the benchmark's) and the automaton builds slow down
+EXTRA_MAX_CHARS = 200_000
+
 _CACHE: dict = {}
 _TREES: dict = {}
 
@@ -116,7 +134,8 @@ def _cache_key(schema, *options) -> tuple:
 
 
 def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
-                 max_string: int | None = None, capacity: int | None = None) -> tuple[Node, list[str]]:
+                 max_string: int | None = None, capacity: int | None = None,
+                 extra_keys: bool | int = False) -> tuple[Node, list[str]]:
     """The compiled tree of `schema` and the narrowings applied, without building its regex (the grammar
     engine takes a tree whose regex would be too large: see ``steerdiff_plugins.schema.tree_to_lark``). Raises
     like :func:`compile_schema`, except for the ``size`` of the regex."""
@@ -126,11 +145,13 @@ def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
         raise ConstraintError(f"max_depth must be a non-negative int, got {max_depth!r}")
     if schema is False:
         raise ConstraintError("schema is false: empty language")
-    key = _cache_key(schema, max_depth, max_items, max_string, capacity)
+    if not isinstance(extra_keys, int) or extra_keys < 0:
+        raise ConstraintError(f"extra_keys must be a bool or a non-negative int, got {extra_keys!r}")
+    key = _cache_key(schema, max_depth, max_items, max_string, capacity, repr(extra_keys))  # True == 1 in a tuple
     hit = _TREES.get(key)  # fill builds the tree again when the regex turns out too large
     if hit is not None:
         return hit
-    comp = _Compiler(schema, max_depth, max_items, max_string, capacity)
+    comp = _Compiler(schema, max_depth, max_items, max_string, capacity, extra_keys)
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old, 20000))
     try:
@@ -154,24 +175,41 @@ def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
 
 
 def compile_schema(schema, *, max_depth: int = 3, max_items: int | None = None,
-                   max_string: int | None = None, capacity: int | None = None) -> CompiledSchema:
+                   max_string: int | None = None, capacity: int | None = None,
+                   extra_keys: bool | int = False) -> CompiledSchema:
     """Compile `schema` (dict or bool) into a CompiledSchema. Raises UnsupportedSchemaError naming the
     keyword and JSON pointer for anything not expressible exactly, ConstraintError for an empty language
     or a malformed schema. ``capacity``: the most bytes the canvas holds (``canvas_bounds``); bounds no
     text of that size reaches are compiled as absent, so the language is the schema's only on texts of at
-    most ``capacity`` bytes (None: no such assumption)."""
-    key = _cache_key(schema, max_depth, max_items, max_string, capacity)
+    most ``capacity`` bytes (None: no such assumption). ``extra_keys``: objects may also hold keys they do not
+    declare, where ``additionalProperties`` allows them exactly (see the module docstring); an int ``n``: only
+    objects nested at most ``n`` containers deep (0: the top level)."""
+    key = _cache_key(schema, max_depth, max_items, max_string, capacity, repr(extra_keys))  # True == 1 in a tuple
     hit = _CACHE.get(key)
     if hit is not None:
         return hit
-    node, notes = compile_tree(schema, max_depth=max_depth, max_items=max_items, max_string=max_string,
-                               capacity=capacity)
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(old, 20000))
-    try:
-        out = CompiledSchema(node, notes)
-    finally:
-        sys.setrecursionlimit(old)
+    # undeclared keys that take the regex past its size limit or EXTRA_MAX_CHARS are kept on the outer objects
+    # only (nesting <= 1), then dropped: each step's language is a subset of the one before
+    tries = [extra_keys, 1, False] if extra_keys is True else [extra_keys, False] if extra_keys is not False else [False]
+    dropped: list[str] = []
+    for ek in tries:
+        node, notes = compile_tree(schema, max_depth=max_depth, max_items=max_items, max_string=max_string,
+                                   capacity=capacity, extra_keys=ek)
+        old = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(old, 20000))
+        try:
+            out = CompiledSchema(node, notes + dropped)
+        except UnsupportedSchemaError as e:
+            if ek is False or e.keyword != "size":
+                raise
+            dropped.append(f"extra_keys={ek!r} dropped: {e.why}")
+            continue
+        finally:
+            sys.setrecursionlimit(old)
+        if ek is not False and len(out.regex) > EXTRA_MAX_CHARS:
+            dropped.append(f"extra_keys={ek!r} dropped: regex of {len(out.regex)} characters, over {EXTRA_MAX_CHARS}")
+            continue
+        break
     if len(_CACHE) > 256:
         _CACHE.clear()
     _CACHE[key] = out
@@ -179,11 +217,11 @@ def compile_schema(schema, *, max_depth: int = 3, max_items: int | None = None,
 
 
 def schema_to_regex(schema, *, max_depth: int = 3, max_items: int | None = None,
-                    max_string: int | None = None, capacity: int | None = None) -> str:
+                    max_string: int | None = None, capacity: int | None = None, extra_keys: bool = False) -> str:
     """Regex (Python re / interegular / Rust regex common dialect) of canonical JSON texts valid under
     `schema`. See the module docstring for the canonical form and the narrowings."""
     return compile_schema(schema, max_depth=max_depth, max_items=max_items, max_string=max_string,
-                          capacity=capacity).regex
+                          capacity=capacity, extra_keys=extra_keys).regex
 
 
 def canonical_dumps(instance, schema, *, max_depth: int = 3, max_items: int | None = None,
@@ -264,6 +302,7 @@ def largest_count(node: Node) -> tuple[str, str]:
             todo += list(n.prefix) + ([n.items] if n.items is not None else [])
         elif isinstance(n, Obj):
             todo += [x for _, x, _ in n.props] + ([n.map_value] if n.map_value is not None else [])
+            todo += [n.extra[1]] if n.extra is not None else []
         elif isinstance(n, Union):
             todo += list(n.alts)
     return best[1], best[2]

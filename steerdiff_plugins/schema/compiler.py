@@ -24,6 +24,8 @@ from steerdiff_plugins.schema.fragments import (
     FORMATS,
     _count_bounds,
     _ptr,
+    _lit_char,
+    _py_search,
     _TooDeep,
 )
 from steerdiff_plugins.schema.merge import _Merging
@@ -46,6 +48,10 @@ from steerdiff_plugins.schema.pattern import (
 )
 
 MAX_NODES = 50_000  # schema nodes visited while unrolling; beyond it the schema is refused as too large
+# nesting of the values written under undeclared keys where any value is valid (a narrowing: 0 is scalars only,
+# 174 regex characters; a deeper cap copies AnyValue's regex, 1.1k characters at 1, 4.8k at 2, into every
+# open object: at 1 the MaskBench schemas' regexes grew 3.3x at the median and 26 went over the size limits)
+EXTRA_DEPTH = 2
 
 
 def _detect_draft(root) -> int:
@@ -60,8 +66,11 @@ def _detect_draft(root) -> int:
 
 
 class _Compiler(_Merging, _Combinators, _Containers):
-    def __init__(self, root, max_depth, max_items, max_string, capacity=None):
+    def __init__(self, root, max_depth, max_items, max_string, capacity=None, extra_keys=False):
         self.root = root
+        self.extra_keys = extra_keys  # objects may hold undeclared keys where that is exact (_extra_keys)
+        self.closed_nests: set[int] = set()  # nesting levels of oneOf branches: their objects stay closed
+        self.closed_proof = False  # set by _outputs_fail when a oneOf proof reads the declared keys only
         self.max_depth, self.max_items, self.max_string = max_depth, max_items, max_string
         self.cap = capacity  # bytes the canvas holds (None: unknown); see canvas_bounds
         self.too_long: list[str] = []  # minimum lengths/counts no text of `cap` bytes reaches
@@ -212,17 +221,7 @@ class _Compiler(_Merging, _Combinators, _Containers):
                 if not isinstance(subs, list) or not subs:
                     raise ConstraintError(f"{kw} at {ptr} must be a non-empty array")
                 rest = {k: v for k, v in s.items() if k != kw}
-                alts, deep = [], None
-                for i, sub in enumerate(subs):
-                    p = _ptr(ptr, kw, i)
-                    merged = self._merge([rest, sub], p, base) if any(k in _CONSTRAINING for k in rest) else sub
-                    if kw == "oneOf" and len(subs) > 1:
-                        merged = self._one_of_branch(merged, subs, i, ptr, base)
-                    try:
-                        alts.append(self.node(merged, p, base))
-                    except _TooDeep as e:
-                        deep = e
-                        self.notes.append(f"{p}: recursion beyond max_depth={self.max_depth}, branch dropped")
+                alts, deep = self._branches(kw, subs, rest, ptr, base)
                 u = Union(alts)
                 if u.empty and deep is not None:
                     raise deep
@@ -264,6 +263,80 @@ class _Compiler(_Merging, _Combinators, _Containers):
                 raise ConstraintError(f"unknown type {t!r} at {_ptr(ptr, 'type')}")
         u = Union(alts)
         return u.alts[0] if len(u.alts) == 1 else u
+
+    def _branches(self, kw, subs, rest, ptr, base):
+        """The nodes of an ``anyOf``/``oneOf``'s branches (each merged with the sibling keywords ``rest``), and
+        the last ``_TooDeep`` of a branch dropped for recursion (None when none was)."""
+        alts, deep = [], None
+        for i, sub in enumerate(subs):
+            p = _ptr(ptr, kw, i)
+            merged = self._merge([rest, sub], p, base) if any(k in _CONSTRAINING for k in rest) else sub
+            self.closed_proof = False
+            if kw == "oneOf" and len(subs) > 1:
+                merged = self._one_of_branch(merged, subs, i, ptr, base)
+            # a oneOf branch told apart by keys its objects never write (_outputs_fail) keeps them closed
+            close = self.closed_proof and self.nest not in self.closed_nests
+            if close:
+                self.closed_nests.add(self.nest)
+            try:
+                alts.append(self.node(merged, p, base))
+            except _TooDeep as e:
+                deep = e
+                self.notes.append(f"{p}: recursion beyond max_depth={self.max_depth}, branch dropped")
+            finally:
+                if close:
+                    self.closed_nests.discard(self.nest)
+        return alts, deep
+
+    def _extra_keys(self, s, ptr, base):
+        """``(key regex, value node)`` of the undeclared keys an object of ``s`` (with declared properties) may
+        hold, for ``Obj.extra``; None where the object stays closed (always without ``extra_keys``).
+
+        Exact: an extra key is written without escapes and decodes to none of the keys ``s`` names
+        (``properties``, ``required``, ``dependentRequired``/``dependencies`` triggers), so no keyword but
+        ``additionalProperties`` and ``patternProperties`` govern it; its value follows ``additionalProperties``
+        and every pattern's schema at once (whichever apply to the key, the value is valid; any value, nested
+        at most ``EXTRA_DEPTH`` deep, where there is none). Closed where that is not the whole story:
+        ``additionalProperties: false`` without patterns (with them: keys of one pattern no named key matches,
+        see the code), ``propertyNames``,
+        ``maxProperties`` (extra keys count), and the objects of a ``oneOf`` branch itself when it is told
+        from another by a key the other requires and it never writes (``_outputs_fail``)."""
+        if self.extra_keys is False or self.nest in self.closed_nests or (
+                self.extra_keys is not True and self.nest > self.extra_keys):
+            return None
+        addl = s.get("additionalProperties", True)
+        pats = s.get("patternProperties") or {}
+        if (addl is False and not pats) or not isinstance(pats, dict) or "propertyNames" in s or "maxProperties" in s:
+            return None
+        named = list(s.get("properties") or {}) + list(s.get("dependentRequired") or {}) + \
+            list(s.get("dependencies") or {})
+        if isinstance(s.get("required"), list):
+            named += s["required"]
+        if not all(isinstance(k, str) for k in named):
+            return None
+        if addl is False:
+            # keys from one pattern (``_map_pattern``: its schema and those of the patterns that meet it), when no
+            # named key matches it: every such key decodes to a text the pattern matches, so none is named
+            try:
+                pat, key, psub = self._map_pattern(pats, ptr)
+                if any(_py_search(pat, k, ptr) for k in named):
+                    return None
+            except UnsupportedSchemaError:
+                return None
+            keys, subs = key[1:-1], [psub]
+        else:
+            # a key that matches patterns takes their schemas, one that matches none takes additionalProperties:
+            # a value valid under all of them is valid either way
+            keys, subs = None, ([addl] if addl is not True else []) + list(pats.values())
+        self.nest += 1
+        try:
+            value = AnyValue(min(EXTRA_DEPTH, max(0, self.max_depth - self.nest)), self.max_items) if not subs else \
+                self.node(subs[0] if len(subs) == 1 else {"allOf": subs}, _ptr(ptr, "additionalProperties"), base)
+        except (_TooDeep, UnsupportedSchemaError):  # what additionalProperties says is not expressible: closed
+            return None
+        finally:
+            self.nest -= 1
+        return None if value.empty else (keys if keys is not None else keys_except(named), value)
 
     def _guard(self, url, ptr, fn):
         n = self.ref_counts.get(url, 0)
@@ -409,3 +482,47 @@ class _Compiler(_Merging, _Combinators, _Containers):
             return Int(ilo, ihi, float_ok=self.draft >= 6)
         return Num(lo, lo_incl, hi, hi_incl)
 
+
+
+_KEY_CHAR = r'[^"\\\x00-\x1f]'  # a key character written without an escape
+KEY_DEPTH = 64  # characters of the declared keys' trie that extra keys are told apart by (keys_except)
+
+
+def keys_except(keys, depth: int = KEY_DEPTH) -> str:
+    """Regex of JSON key texts (inside the quotes) written without escapes that decode to none of ``keys``.
+
+    A subset of that complement, of size linear in the number of keys: a text is in it when it is a proper
+    prefix of at most ``depth`` characters of the keys' trie that is no key, or when it leaves the trie within
+    its first ``depth`` characters (its ``i``-th character is no key's, after a prefix that keys share); texts
+    that follow some key for more than ``depth`` characters are left out (a narrowing). A key with a
+    character that needs an escape is never written so, and needs no exclusion."""
+    trie: dict = {}
+    for k in keys:
+        if all(c >= " " and c not in '"\\' for c in k):
+            node = trie
+            for c in k:
+                node = node.setdefault(c, {})
+            node[None] = True
+
+    def leave(node, d) -> str:  # the texts that leave the trie at their last character, within depth
+        kids = sorted(c for c in node if c is not None)
+        parts = [r'[^"\\\x00-\x1f' + "".join(_lit_char(c) for c in kids) + "]"]
+        if d < depth:
+            parts += [_lit_char(c) + leave(node[c], d + 1) for c in kids]
+        return parts[0] if len(parts) == 1 else "(?:" + "|".join(parts) + ")"
+
+    def inside(node, d) -> list[str]:  # the non-empty proper prefixes within depth that are no key
+        out = []
+        for c in sorted(c for c in node if c is not None) if d < depth else []:
+            sub = inside(node[c], d + 1)
+            tail = "(?:" + "|".join(sub) + ")" if sub else ""
+            if None not in node[c]:
+                tail = (tail + "?") if sub else ""
+            if None not in node[c] or sub:
+                out.append(_lit_char(c) + tail)
+        return out
+
+    # leave(...) + any tail, or a prefix inside the trie; the empty text unless it is a key
+    parts = [leave(trie, 0) + _KEY_CHAR + "*"] + inside(trie, 0)
+    body = "(?:" + "|".join(parts) + ")" if len(parts) > 1 else parts[0]
+    return body if None in trie else "(?:" + body + ")?"

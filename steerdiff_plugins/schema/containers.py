@@ -215,7 +215,7 @@ class _Containers:
                 return Obj([])
             vs = addl if addl is not True else None
             return self._map(STRING, vs, _ptr(ptr, "additionalProperties"), base, pnames, minp, maxp)
-        return Obj(entries)
+        return Obj(entries, extra=self._extra_keys(s, ptr, base))
 
     def _map_pattern(self, pprops: dict, ptr: str):
         """The keys a map of ``patternProperties`` is generated with: ``(pattern, key regex, value schema)``.
@@ -292,6 +292,7 @@ class _Containers:
             return False
         keys -= _never_written(mine) - set(req or [])  # not {required: [k]}: k is never written (combinators)
         if any(k not in keys for k in (other.get("required") or [])):
+            self.closed_proof = True  # true of the declared keys only: the branch's objects must stay closed
             return True
         if set(req or []) and any(r and set(r) <= set(req) for r in _never_written_sets(other)):
             return True  # other's not {required: [...]} fails on keys mine always writes

@@ -257,10 +257,15 @@ def _ordered_optional(entries) -> str:
     more than 250 nested groups)."""
     if not entries:
         return ""
+    body, required = _chunked(entries)
+    return body if required else _group(body) + "?"
+
+
+def _chunked(entries) -> tuple[str, bool]:
+    """:func:`_nonempty_sequence` of ``entries`` taken ``_SEQ_CHUNK`` at a time (see :func:`_ordered_optional`)."""
     while len(entries) > _SEQ_CHUNK:
         entries = [_nonempty_sequence(entries[i:i + _SEQ_CHUNK]) for i in range(0, len(entries), _SEQ_CHUNK)]
-    body, required = _nonempty_sequence(entries)
-    return body if required else _group(body) + "?"
+    return _nonempty_sequence(entries)
 
 
 def _nonempty_sequence(entries) -> tuple[str, bool]:
@@ -277,9 +282,15 @@ def _nonempty_sequence(entries) -> tuple[str, bool]:
 
 
 class Obj(Node):
-    def __init__(self, props, map_key=None, map_value=None):
+    """An object: declared ``props`` ``(key, node, required)`` written in order, or a map (``map_key`` regex of
+    a quoted key, ``map_value`` node). ``extra``: ``(key regex, value node)`` of undeclared keys the object may
+    also hold (``compile_schema(extra_keys=True)``), written before the declared ones; the key regex is the
+    inside of the quotes and must exclude every declared key (the compiler builds it, ``_extra_keys``)."""
+
+    def __init__(self, props, map_key=None, map_value=None, extra=None):
         self.props = props  # list of (key, node, required)
         self.map_key, self.map_value = map_key, map_value
+        self.extra = extra if extra is not None and not extra[1].empty else None
 
     @property
     def empty(self):
@@ -291,7 +302,17 @@ class Obj(Node):
             return r"\{" + _group(kv + _rep(_group("," + kv), 0, None)) + r"?\}"
         entries = [(_lit(json.dumps(k, ensure_ascii=False)) + ":" + node.regex(), req)
                    for k, node, req in self.props if not node.empty]
-        return r"\{" + _ordered_optional(entries) + r"\}"
+        if self.extra is None:
+            return r"\{" + _ordered_optional(entries) + r"\}"
+        # undeclared keys first: after '{' or ',' the automaton reads one key trie (declared + extra keys)
+        # instead of one per position of the declared sequence
+        e = '"' + self.extra[0] + '":' + self.extra[1].regex()
+        if not entries:
+            return r"\{" + _group(e + _rep(_group("," + e), 0, None)) + r"?\}"
+        body, required = _chunked(entries)
+        if required:
+            return r"\{" + _group(e + ",") + "*" + body + r"\}"
+        return r"\{" + _group(_group(e + ",") + "*" + _alt([body, e])) + r"?\}"
 
     def dump(self, v):
         if not isinstance(v, dict):
@@ -302,11 +323,12 @@ class Obj(Node):
             if k in v:
                 seen.add(k)
                 parts.append(json.dumps(k, ensure_ascii=False) + ":" + node.dump(v[k]))
+        rest = []
         for k, x in v.items():
             if k not in seen:
-                node = self.map_value
-                parts.append(json.dumps(k, ensure_ascii=False) + ":" + (node.dump(x) if node else _generic_dump(x)))
-        return "{" + ",".join(parts) + "}"
+                node = self.map_value if self.extra is None else self.extra[1]
+                rest.append(json.dumps(k, ensure_ascii=False) + ":" + (node.dump(x) if node else _generic_dump(x)))
+        return "{" + ",".join(rest + parts if self.extra is not None else parts + rest) + "}"
 
 
 class Union(Node):

@@ -1,0 +1,230 @@
+"""Why MaskBench valid instances are rejected: every miss, with where and why.
+
+    python -m benchmarks.maskbench_misses [--modes default,extra_keys] [--ids FILE] [--limit-schemas N] [--out FILE]
+
+Over ../shared/testdata/jsonschemabench/maskbench_tests/*.json, exactly as ``schema_coverage.maskbench_shares``
+counts them (``compile_schema`` with its defaults, and again with ``extra_keys=True``: objects may hold
+undeclared keys where ``additionalProperties`` allows them exactly; an instance is written by ``CompiledSchema.dumps`` and
+accepted when the regex fullmatches that text), each rejected *valid* instance is explained twice:
+
+  * ``stop``: the first character where the regex stops matching (the longest prefix of the text that is
+    still a prefix of some text of the language, found with the ``regex`` module's partial matching);
+  * ``where`` / ``group`` / ``detail``: the compiled node that rejects it, found by walking the compiled tree
+    beside the instance (an object key the compiled object does not declare, an array longer than the
+    compiled bound, a number written with an exponent, ...).
+
+Also counts, as ``schema_coverage`` does, the invalid instances accepted (each is a bug). Prints the groups and
+writes every miss to benchmarks/results/issue23_maskbench.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import time
+from pathlib import Path
+
+import regex as _regex
+
+from benchmarks.schema_coverage import DATA, _guarded
+from steerdiff.errors import ConstraintError, UnsupportedSchemaError
+from steerdiff_plugins.schema.compiled import compile_schema
+from steerdiff_plugins.schema.nodes import AnyValue, Arr, Int, Lit, Num, Obj, Str, Union
+
+OUT = Path(__file__).resolve().parent / "results" / "issue23_maskbench.json"
+
+
+def stop_position(rx, text: str) -> int:
+    """Length of the longest prefix of ``text`` that some text of ``rx``'s language extends."""
+    lo, hi = 0, len(text)  # invariant: prefix of length lo is viable; the full text is not matched
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if rx.fullmatch(text[:mid], partial=True) is not None:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _num_form(v, text: str) -> str:
+    if "e" in text or "E" in text:
+        return "number: exponent form"
+    if isinstance(v, float) and v.is_integer():
+        return "number: integral float (1.0)"
+    if isinstance(v, int) and abs(v) > 2 ** 53:
+        return "number: big integer"
+    return "number: out of compiled range / other form"
+
+
+def diagnose(node, v, path: str = "$"):
+    """``(path, group, detail)`` of the first place the compiled ``node`` rejects the instance ``v`` (None when
+    the node accepts its own dump of ``v``)."""
+    if node.matches(node.dump(v)):
+        return None
+    if isinstance(node, Union):
+        same = [a for a in node.alts if _kind(a) == _json_kind(v)]
+        if not same:
+            return path, f"type: {_json_kind(v)} not among the compiled alternatives", [_kind(a) for a in node.alts]
+        inner = [diagnose(a, v, path) for a in same]
+        inner = [d for d in inner if d is not None]
+        return inner[0] if len(inner) == 1 else (path, "union: no branch accepts", inner[:3])
+    if isinstance(node, Obj):
+        if not isinstance(v, dict):
+            return path, f"type: {_json_kind(v)} where the compiled node is an object", None
+        if node.map_value is not None:
+            rk = _regex.compile(node.map_key)
+            for k, x in v.items():
+                if not rk.fullmatch(json.dumps(k, ensure_ascii=False)):
+                    return f"{path}.{k}", "object: map key not in the compiled key language", k
+                d = diagnose(node.map_value, x, f"{path}.{k}")
+                if d:
+                    return d
+            return path, "object: map (other)", None
+        declared = {k: (n, r) for k, n, r in node.props}
+        extra = [k for k in v if k not in declared]
+        if extra and node.extra is None:
+            return path, "object: key not declared (closed object: additionalProperties narrowing)", extra[:5]
+        for k in extra:
+            if not _regex.fullmatch(node.extra[0], k):
+                return f"{path}.{k}", "object: undeclared key too close to a declared one (KEY_DEPTH) or escaped", k
+            if not node.extra[1].matches(node.extra[1].dump(v[k])):
+                d = diagnose(node.extra[1], v[k], f"{path}.{k}")
+                return (d[0], "object: undeclared key's value: " + d[1], d[2]) if d else (path, "object: other", k)
+        missing = [k for k, (n, r) in declared.items() if r and k not in v]
+        if missing:
+            return path, "object: optional key compiled as required", missing[:5]
+        for k, x in v.items():
+            if k not in declared:
+                continue
+            n, _ = declared[k]
+            if n.empty:
+                return f"{path}.{k}", "object: key's subschema compiled empty", None
+            d = diagnose(n, x, f"{path}.{k}")
+            if d:
+                return d
+        return path, "object: other", None
+    if isinstance(node, Arr):
+        if not isinstance(v, list):
+            return path, f"type: {_json_kind(v)} where the compiled node is an array", None
+        if node.unique_enum:
+            return path, "array: uniqueItems enum selection (order)", None
+        if node.hi is not None and len(v) > node.hi:
+            return path, "array: more items than the compiled bound", (len(v), node.hi)
+        for i, x in enumerate(v):
+            el = node._el(i)
+            d = diagnose(el, x, f"{path}[{i}]") if el is not None else None
+            if d:
+                return d
+        return path, "array: other", None
+    if isinstance(node, Str):
+        if not isinstance(v, str):
+            return path, f"type: {_json_kind(v)} where the compiled node is a string", None
+        if node.content is not None:
+            return path, "string: pattern/format content", v[:60]
+        if node.hi is not None and len(v) > node.hi:
+            return path, "string: longer than the compiled bound", (len(v), node.hi)
+        return path, "string: escapes / characters", v[:60]
+    if isinstance(node, (Int, Num)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return path, f"type: {_json_kind(v)} where the compiled node is a number", None
+        if isinstance(node, Int) and isinstance(v, float) and v.is_integer() and not node.float_ok:
+            return path, "number: integral float under draft-04 integer", v
+        return path, _num_form(v, node.dump(v)), node.dump(v)
+    if isinstance(node, Lit):
+        return path, "enum/const: value not in compiled set", repr(v)[:60]
+    if isinstance(node, AnyValue):
+        return path, "any value: nested deeper than max_depth", None
+    return path, f"other node {type(node).__name__}", None
+
+
+def _kind(node) -> str:
+    return {Obj: "object", Arr: "array", Str: "string", Int: "number", Num: "number", Lit: "enum",
+            AnyValue: "any"}.get(type(node), type(node).__name__)
+
+
+def _json_kind(v) -> str:
+    if isinstance(v, bool) or v is None:
+        return "enum"
+    if isinstance(v, (int, float)):
+        return "number"
+    return {str: "string", list: "array", dict: "object"}.get(type(v), "other")
+
+
+def run(limit: int | None = None, extra_keys: bool = False, ids: set | None = None):
+    s = collections.Counter()
+    misses, bugs = [], []
+    t0 = time.time()
+    for f in sorted((DATA / "jsonschemabench" / "maskbench_tests").glob("*.json")):
+        for it in json.loads(f.read_text())["items"][:limit]:
+            if ids is not None and it["id"] not in ids:
+                continue
+            s["schemas"] += 1
+            try:
+                comp = _guarded(lambda x: compile_schema(x, extra_keys=extra_keys), it["schema"])
+            except (UnsupportedSchemaError, ConstraintError):
+                continue
+            if comp is None or len(comp.regex) > 200_000:
+                continue  # as maskbench_shares: compile timeout / regex too long for Python re
+            s["compiled"] += 1
+            rx = None
+            for t in it.get("tests", []):
+                text = _guarded(comp.dumps, t["data"], seconds=2)
+                ok = None if text is None else _guarded(comp.fullmatch, text, seconds=2)
+                if ok is None:
+                    s["match_timeout"] += 1
+                    continue
+                if not t["valid"]:
+                    s["invalid"] += 1
+                    compact = json.dumps(t["data"], separators=(",", ":"), ensure_ascii=False)
+                    if ok or _guarded(comp.fullmatch, compact, seconds=2):
+                        bugs.append(f"{it['id']}: {t['description']}")
+                    continue
+                s["valid"] += 1
+                if ok:
+                    s["valid_accepted"] += 1
+                    continue
+                rx = rx or _regex.compile(comp.regex)
+                at = _guarded(stop_position, rx, text, seconds=10)
+                d = _guarded(diagnose, comp.node, t["data"], seconds=10) or ("?", "diagnosis timeout", None)
+                misses.append({"file": f.name, "id": it["id"], "description": t.get("description", ""),
+                               "stop": at, "context": None if at is None else text[max(0, at - 30):at + 30],
+                               "where": d[0], "group": d[1], "detail": repr(d[2])[:200]})
+    s["seconds"] = round(time.time() - t0)
+    return s, misses, bugs
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--limit-schemas", type=int, default=None, help="first N items per file (a quick look)")
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--ids", type=Path, default=None, help="a file of MaskBench schema ids, one a line (a subset)")
+    ap.add_argument("--modes", default="default,extra_keys", help="comma-separated: default, extra_keys")
+    a = ap.parse_args()
+    out = {}
+    for mode in a.modes.split(","):
+        if mode not in ("default", "extra_keys"):
+            ap.error(f"--modes: unknown mode {mode!r} (default, extra_keys)")
+        print(f"== compile_schema({'extra_keys=True' if mode == 'extra_keys' else ''})")
+        ids = set(a.ids.read_text().split()) if a.ids else None
+        out[mode] = report(*run(a.limit_schemas, extra_keys=mode == "extra_keys", ids=ids))
+    a.out.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
+    print(f"wrote {a.out}")
+
+
+def report(s, misses, bugs) -> dict:
+    """Prints the counts and the groups of misses; the JSON section of one mode."""
+    groups = collections.Counter(m["group"] for m in misses)
+    print(f"valid accepted {s['valid_accepted']}/{s['valid']} ({100 * s['valid_accepted'] / max(1, s['valid']):.1f}%), "
+          f"invalid accepted {len(bugs)}/{s['invalid']}, match timeouts {s['match_timeout']}, "
+          f"{s['compiled']}/{s['schemas']} schemas compiled, {s['seconds']} s")
+    for g, n in groups.most_common():
+        ids = sorted({m["id"] for m in misses if m["group"] == g})
+        print(f"{n:5d}  {g}  ({len(ids)} schemas: {', '.join(ids[:6])}{' ...' if len(ids) > 6 else ''})")
+    for b in bugs:
+        print("INVALID ACCEPTED:", b)
+    return {"counts": dict(s), "invalid_accepted": bugs, "groups": dict(groups.most_common()), "misses": misses}
+
+
+if __name__ == "__main__":
+    main()
