@@ -87,13 +87,17 @@ class JSONSchema(RegularConstraint):
     (``steerdiff.extractive``); outputs are still validated against the original schema.
     ``capacity``: the most bytes the span's text can hold (``canvas_bounds.canvas_capacity``; ``fill`` sets
     it): length bounds beyond it compile as absent, the same language on such a span, and a span that could
-    hold more is refused at prepare. None: every bound is built."""
+    hold more is refused at prepare. None: every bound is built.
+    ``extra_keys``: objects may also hold keys they do not declare, where ``additionalProperties`` allows
+    them exactly (written before the declared keys; an int ``n``: only objects nested at most ``n`` deep;
+    see ``steerdiff_plugins.schema.compiled``). False (the default) writes declared keys only, as a form
+    fill wants; True brings the language closer to every valid instance (MaskBench valid acceptance)."""
 
     type_name = "json_schema"
     guarantee = "exact"
 
     def __init__(self, schema, span=None, max_depth: int = 3, max_items: int | None = None, max_string: int | None = None,
-                 extract_from: str | None = None, capacity: int | None = None):
+                 extract_from: str | None = None, capacity: int | None = None, extra_keys: bool | int = False):
         self.model = schema if _is_pydantic_class(schema) else None
         if self.model is not None:
             schema = schema_from_pydantic(self.model)
@@ -117,6 +121,7 @@ class JSONSchema(RegularConstraint):
             raise ConstraintError(f"JSONSchema: the schema itself is invalid at {where}: {exc.message}") from None
         self.schema = schema
         self.max_depth, self.max_items, self.max_string = max_depth, max_items, max_string
+        self.extra_keys = extra_keys
         self._validator = cls(schema)
         self.compiled_schema = schema  # the schema the constraint compiles (narrowed when extractive)
         if extract_from is not None:
@@ -125,7 +130,7 @@ class JSONSchema(RegularConstraint):
             self.compiled_schema = extractive_schema(schema, extract_from)
         self.capacity = capacity
         self._compiled = compile_schema(self.compiled_schema, max_depth=max_depth, max_items=max_items, max_string=max_string,
-                                        capacity=capacity)
+                                        capacity=capacity, extra_keys=extra_keys)
         to_engine_regex(self._compiled.regex)
         if span is not None:
             s, e = (int(x) for x in span)
@@ -148,7 +153,8 @@ class JSONSchema(RegularConstraint):
         from steerdiff_plugins.canvas_bounds import canvas_capacity
 
         return compile_schema(self.compiled_schema, max_depth=self.max_depth, max_items=self.max_items,
-                              max_string=self.max_string, capacity=canvas_capacity(positions, vocab)).regex
+                              max_string=self.max_string, capacity=canvas_capacity(positions, vocab),
+                              extra_keys=self.extra_keys).regex
 
     def describe(self) -> str:
         return _describe(self.schema, self.model)

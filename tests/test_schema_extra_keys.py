@@ -238,3 +238,22 @@ def test_maskbench_labelled():
                 compact = json.dumps(t["data"], separators=(",", ":"), ensure_ascii=False)
                 assert not comp.fullmatch(text) and not comp.fullmatch(compact), (it["id"], t["description"])
     assert invalid > 20 and gained >= 5, (invalid, gained)
+
+
+def test_json_schema_constraint_option(model):
+    """``sd.JSONSchema(schema, extra_keys=True)``: the constraint's language holds undeclared keys (the regex its
+    token automaton is built from), generation through it validates, and a bad value is named."""
+    import steerdiff as sd
+    from steerdiff.vocab import vocab_for
+
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+    open_c, closed_c = sd.JSONSchema(schema, extra_keys=True), sd.JSONSchema(schema)
+    assert re.fullmatch(open_c.regex(), '{"zz":true,"a":1}') and not re.fullmatch(closed_c.regex(), '{"zz":true,"a":1}')
+    assert re.fullmatch(open_c.regex_on(48, vocab_for(model.tokenizer)), '{"zz":true,"a":1}')
+    v = _validator(schema)
+    for seed in range(3):
+        out = sd.generate(model, "x", length=24, steps=8, constraints=[sd.JSONSchema(schema, extra_keys=True)],
+                          seed=seed, temperature=1.0)
+        v.validate(json.loads(out.text))
+    with pytest.raises(ConstraintError, match="extra_keys"):
+        sd.JSONSchema(schema, extra_keys="yes")
