@@ -166,9 +166,14 @@ class Int(_Numeric):
 
 
 class Num(_Numeric):
-    def __init__(self, lo=None, lo_incl=True, hi=None, hi_incl=True):
-        self.bounded = lo is not None or hi is not None
-        self.r = number_range_regex(lo, lo_incl, hi, hi_incl) if self.bounded else NUMBER
+    def __init__(self, lo=None, lo_incl=True, hi=None, hi_incl=True, regex=None):
+        """``regex``: the language already built (``numeric.multiple_of_regex``), plain decimals (``r`` None
+        when empty: then pass ``regex=False``)."""
+        self.bounded = lo is not None or hi is not None or regex is not None
+        if regex is not None:
+            self.r = regex or None
+        else:
+            self.r = number_range_regex(lo, lo_incl, hi, hi_incl) if self.bounded else NUMBER
 
     def dump(self, v):
         if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -275,9 +280,11 @@ def _nonempty_sequence(entries) -> tuple[str, bool]:
 
 
 class Obj(Node):
-    def __init__(self, props, map_key=None, map_value=None):
+    def __init__(self, props, map_key=None, map_value=None, map_lo=0, map_hi=None):
+        """A map (``map_key``/``map_value``) writes ``map_lo`` (0 or 1) to ``map_hi`` (None: any) entries."""
         self.props = props  # list of (key, node, required)
         self.map_key, self.map_value = map_key, map_value
+        self.map_lo, self.map_hi = map_lo, map_hi
 
     @property
     def empty(self):
@@ -286,7 +293,8 @@ class Obj(Node):
     def _build(self):
         if self.map_value is not None:
             kv = self.map_key + ":" + self.map_value.regex()
-            return r"\{" + _group(kv + _rep(_group("," + kv), 0, None)) + r"?\}"
+            more = _rep(_group("," + kv), 0, None if self.map_hi is None else self.map_hi - 1)
+            return r"\{" + _group(kv + more) + ("" if self.map_lo else "?") + r"\}"
         entries = [(_lit(json.dumps(k, ensure_ascii=False)) + ":" + node.regex(), req)
                    for k, node, req in self.props if not node.empty]
         return r"\{" + _ordered_optional(entries) + r"\}"

@@ -1,0 +1,71 @@
+"""Maps (objects without declared properties) with ``minProperties: 1``, ``maxProperties`` and
+``propertyNames`` (issue 23 item 4, ``containers._map``): sampled texts validate with python-jsonschema,
+random maps the language accepts are valid (hypothesis), and counts duplicate keys could break are refused."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import jsonschema
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from steerdiff.errors import UnsupportedSchemaError
+from steerdiff_plugins.schema.compiled import compile_schema, sample_text
+
+CASES = [
+    {"type": "object", "minProperties": 1, "additionalProperties": {"type": "string"}},
+    {"type": "object", "minProperties": 1, "maxProperties": 2, "additionalProperties": {"type": "integer"}},
+    {"type": "object", "propertyNames": {"pattern": "^[a-c]+$", "maxLength": 2},
+     "additionalProperties": {"type": "integer"}},
+    {"type": "object", "propertyNames": {"type": "string"}, "additionalProperties": {"type": "string"}},
+    {"type": "object", "propertyNames": {"enum": ["a", "bc"]}, "patternProperties": {".*": {"type": "integer"}}},
+    # python-jsonschema: the joined patterns are "", which finds no key, so every key is additional: only {}
+    {"type": "object", "additionalProperties": False, "propertyNames": {"enum": ["a", "bc"]},
+     "patternProperties": {"": {"type": "integer"}}},
+    {"type": "object", "minProperties": 1, "patternProperties": {"^[a-c]+$": {"type": "integer"}}},
+]
+
+
+def _validator(schema):
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+
+@pytest.mark.parametrize("schema", CASES, ids=range(len(CASES)))
+def test_samples_validate(schema):
+    comp = compile_schema(schema)
+    rng = random.Random(0)
+    for _ in range(200):
+        text = sample_text(comp.regex, rng)
+        assert _validator(schema).is_valid(json.loads(text)), text
+
+
+@settings(max_examples=800, deadline=None)
+@given(case=st.sampled_from(range(len(CASES))),
+       entries=st.lists(st.tuples(st.text(alphabet="abcd", max_size=3), st.integers(-3, 3)), max_size=4))
+def test_accepted_maps_are_valid(case, entries):
+    schema = CASES[case]
+    text = "{" + ",".join(json.dumps(k) + ":" + json.dumps(v) for k, v in entries) + "}"
+    if compile_schema(schema).fullmatch(text):
+        assert _validator(schema).is_valid(json.loads(text)), (text, schema)
+
+
+def test_counts_are_kept():
+    assert not compile_schema(CASES[0]).fullmatch("{}") and compile_schema(CASES[0]).fullmatch('{"a":"b"}')
+    assert not compile_schema(CASES[1]).fullmatch('{"a":1,"b":2,"c":3}')
+    assert compile_schema(CASES[2]).fullmatch('{"ab":1}') and not compile_schema(CASES[2]).fullmatch('{"abc":1}')
+    assert compile_schema(CASES[4]).fullmatch('{"bc":1}') and not compile_schema(CASES[4]).fullmatch('{"b":1}')
+    assert compile_schema(CASES[5]).fullmatch("{}") and not compile_schema(CASES[5]).fullmatch('{"bc":1}')
+
+
+@pytest.mark.parametrize("schema,kw", [
+    ({"type": "object", "minProperties": 2, "additionalProperties": {"type": "string"}}, "minProperties"),
+    ({"type": "object", "propertyNames": {"maxLength": 2}, "patternProperties": {"^a": {"type": "integer"}}},
+     "propertyNames"),
+])
+def test_refused_by_name(schema, kw):
+    with pytest.raises(UnsupportedSchemaError) as e:
+        compile_schema({"type": "object", "properties": {"m": schema}, "required": ["m"]})
+    assert e.value.keyword == kw and e.value.pointer.startswith("#/properties/m")
