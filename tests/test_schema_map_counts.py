@@ -52,6 +52,12 @@ def test_accepted_maps_are_valid(case, entries):
         assert _validator(schema).is_valid(json.loads(text)), (text, schema)
 
 
+def test_min_properties_without_any_allowed_key_is_empty():
+    comp = compile_schema({"type": "object", "properties": {"m": {"type": "object", "minProperties": 1,
+                                                                  "additionalProperties": False}}})
+    assert comp.fullmatch("{}") and not comp.fullmatch('{"m":{}}')
+
+
 def test_counts_are_kept():
     assert not compile_schema(CASES[0]).fullmatch("{}") and compile_schema(CASES[0]).fullmatch('{"a":"b"}')
     assert not compile_schema(CASES[1]).fullmatch('{"a":1,"b":2,"c":3}')

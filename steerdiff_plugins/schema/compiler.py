@@ -343,11 +343,11 @@ class _Compiler(_Merging, _Combinators, _Containers):
         if hi is not None and hi < lo:
             return Str(1, 0)
         if content is not None:
-            implied = pattern_length_bounds(s["pattern"]) if "pattern" in s and fmt not in FORMATS else None
+            source = s["pattern"] if "pattern" in s and fmt not in FORMATS else "^(?:" + content + ")$"
+            implied = pattern_length_bounds(source)
             if implied is not None and lo <= implied[0] and (hi is None or (implied[1] is not None and implied[1] <= hi)):
                 return Str(content=content)  # every string of the pattern has a length within the bounds
             if lo > 0 or hi is not None:
-                source = s["pattern"] if "pattern" in s and fmt not in FORMATS else "^(?:" + content + ")$"
                 bounded = length_bounded(source, lo, hi, self.cap)
                 if bounded is None:
                     kw = "minLength" if lo > 0 else "maxLength"

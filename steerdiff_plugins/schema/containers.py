@@ -139,10 +139,11 @@ class _Containers:
                         return Empty()
                     order.remove(k)
         minp, maxp = s.get("minProperties"), s.get("maxProperties")
-        if minp is not None and len(required_set & set(order)) < minp:
+        is_map = not order and (addl is not False or bool(pprops))  # counted in _map
+        if minp is not None and len(required_set & set(order)) < minp and not is_map:
             need = minp - len(required_set & set(order))
             opt = [k for k in order if k not in required_set]
-            if len(opt) < need and order:  # no declared property: a map, counted in _map
+            if len(opt) < need:
                 if addl is not False or pprops:
                     raise UnsupportedSchemaError("minProperties", _ptr(ptr, "minProperties"),
                                                  "needs more properties than the schema declares")

@@ -39,14 +39,28 @@ def _nonneg_range(lo: int, hi: int | None) -> str | None:
         return None
     parts = []
     top = len(str(hi)) if hi is not None else len(str(lo))
+    full = []  # a run of lengths n whose every n-digit number is in range: one counted class
     for n in range(len(str(lo)), top + 1):
         a = max(lo, 10 ** (n - 1) if n > 1 else 0)
         b = 10 ** n - 1 if hi is None else min(hi, 10 ** n - 1)
+        if n > 1 and a == 10 ** (n - 1) and b == 10 ** n - 1:
+            full.append(n)
+            continue
+        if full:
+            parts.append(_full_lengths(full[0], full[-1]))
+            full = []
         if a <= b:
             parts.append(_same_len(str(a), str(b)))
+    if full:
+        parts.append(_full_lengths(full[0], full[-1]))
     if hi is None:
         parts.append("[1-9][0-9]" + ("{%d,}" % top if top > 1 else "+"))
     return _alt(parts)
+
+
+def _full_lengths(n1: int, n2: int) -> str:
+    """Every canonical integer of ``n1`` to ``n2`` digits (``n1 >= 2``)."""
+    return "[1-9][0-9]" + ("{%d}" % (n1 - 1) if n1 == n2 else "{%d,%d}" % (n1 - 1, n2 - 1))
 
 
 def integer_range_regex(lo: int | None, hi: int | None) -> str | None:

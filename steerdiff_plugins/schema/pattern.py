@@ -256,7 +256,7 @@ _ONE_CHAR = {"LITERAL", "NOT_LITERAL", "ANY", "IN", "CATEGORY"}
 _BEGIN = ("AT_BEGINNING", "AT_BEGINNING_STRING")
 _END = ("AT_END", "AT_END_STRING")
 _MAX_ALTERNATIVES = 64  # flattened top-level alternatives (distributed groups and branches)
-_EXACT_OFFSETS = 48  # an unanchored fixed-width pattern: the union over at most this many offsets
+_EXACT_OFFSETS = 12  # an unanchored fixed-width pattern: the union over at most this many offsets
 _STAR_COPIES = 8  # copies kept of an unbounded repetition of a variable-width item when the budget is cut
 
 
