@@ -76,6 +76,12 @@ def test_binary_steps_are_exact(case, n, q):
     assert compile_schema(schema).fullmatch(text) == _validator(schema).is_valid(json.loads(text)), text
 
 
+def test_dumps_writes_the_language_s_form():
+    """canonical_dumps (the writer the labelled checks use): 10000.0 and 2.50 are written 10000 and 2.5."""
+    comp = compile_schema(SCHEMAS[1])
+    assert comp.fullmatch(comp.dumps(10000.0)) and comp.fullmatch(comp.dumps(2.5)) and comp.dumps(2.0) == "2"
+
+
 def test_prices_keep_quarters():
     comp = compile_schema(SCHEMAS[2])
     assert all(comp.fullmatch(t) for t in ["0", "12", "12.25", "99.5", "99.75"])

@@ -170,6 +170,7 @@ class Num(_Numeric):
         """``regex``: the language already built (``numeric.multiple_of_regex``), plain decimals (``r`` None
         when empty: then pass ``regex=False``)."""
         self.bounded = lo is not None or hi is not None or regex is not None
+        self.shortest = regex is not None  # dump writes the shortest plain decimal (2.0 -> 2, 2.50 -> 2.5)
         if regex is not None:
             self.r = regex or None
         else:
@@ -184,6 +185,8 @@ class Num(_Numeric):
             return repr(v)
         if self.bounded:
             s = format(Decimal(repr(v)), "f")
+            if self.shortest and "." in s:
+                s = s.rstrip("0").rstrip(".")
             return s
         return _json_text(v)
 
