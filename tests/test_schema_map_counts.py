@@ -75,3 +75,36 @@ def test_refused_by_name(schema, kw):
     with pytest.raises(UnsupportedSchemaError) as e:
         compile_schema({"type": "object", "properties": {"m": schema}, "required": ["m"]})
     assert e.value.keyword == kw and e.value.pointer.startswith("#/properties/m")
+
+
+GRAMMAR_CASES = CASES + [{"type": "object", "maxProperties": 2, "additionalProperties": {"type": "integer"}},
+                         {"anyOf": [{"type": "object", "properties": {"z": {"type": "integer"}}},
+                                    {"type": "object", "maxProperties": 1, "additionalProperties": {"type": "integer"}}]}]
+
+
+@pytest.mark.parametrize("schema", GRAMMAR_CASES, ids=range(len(GRAMMAR_CASES)))
+def test_grammar_engine_keeps_the_counts(schema):
+    """The grammar fallback never loosens these maps: it refuses the count keywords by name (to_lark's own
+    keyword check), or parses exactly the regex's texts."""
+    import lark
+
+    from steerdiff_plugins.grammar import Grammar
+    from steerdiff_plugins.schema.to_lark import schema_to_lark
+
+    try:
+        grammar = schema_to_lark(schema)
+    except UnsupportedSchemaError as e:
+        assert e.keyword in ("minProperties", "maxProperties", "propertyNames")
+        return
+    Grammar(grammar)  # loads in the exact engine (LALR, no conflicts)
+    parser = lark.Lark(grammar, start="start", parser="lalr")
+    comp = compile_schema(schema)
+    for text in ["{}", '{"a":1}', '{"a":1,"b":2}', '{"a":1,"b":2,"c":3}', '{"ab":1}', '{"bc":1}', '{"a":"x"}',
+                 '{"z":1}']:
+        try:
+            parser.parse(text)
+            parsed = True
+        except lark.exceptions.LarkError:
+            parsed = False
+        assert parsed == comp.fullmatch(text), (text, schema)
+
