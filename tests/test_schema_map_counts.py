@@ -108,3 +108,33 @@ def test_grammar_engine_keeps_the_counts(schema):
             parsed = False
         assert parsed == comp.fullmatch(text), (text, schema)
 
+
+
+@pytest.mark.parametrize("schema", GRAMMAR_CASES, ids=range(len(GRAMMAR_CASES)))
+def test_tree_grammar_keeps_the_counts(schema):
+    """fill's grammar fallback builds from the node tree (tree_to_lark): it parses exactly the regex's maps."""
+    import lark
+
+    from steerdiff_plugins.grammar import validator
+    from steerdiff_plugins.schema.compiled import compile_tree
+    from steerdiff_plugins.schema.tree_to_lark import tree_to_lark
+
+    parser = validator(tree_to_lark(compile_tree(schema)[0]), "start")
+    comp = compile_schema(schema)
+    for text in ["{}", '{"a":1}', '{"a":1,"b":2}', '{"a":1,"b":2,"c":3}', '{"ab":1}', '{"bc":1}', '{"a":"x"}',
+                 '{"z":1}']:
+        try:
+            parser.parse(text)
+            parsed = True
+        except lark.exceptions.LarkError:
+            parsed = False
+        assert parsed == comp.fullmatch(text), (text, schema)
+
+
+def test_tree_grammar_refuses_a_large_map_bound_by_name():
+    from steerdiff_plugins.schema.compiled import compile_tree
+    from steerdiff_plugins.schema.tree_to_lark import tree_to_lark
+
+    with pytest.raises(UnsupportedSchemaError) as e:
+        tree_to_lark(compile_tree({"type": "object", "maxProperties": 40, "additionalProperties": {"type": "integer"}})[0])
+    assert e.value.keyword == "maxProperties"
