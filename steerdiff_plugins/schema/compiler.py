@@ -15,6 +15,7 @@ from steerdiff_plugins.schema.combinators import _Combinators
 from steerdiff_plugins.schema.containers import _Containers
 from steerdiff_plugins.schema.fragments import (
     _ALWAYS_REFUSED,
+    _DRAFT3_FORMATS,
     _ARRAY_KW,
     _CONSTRAINING,
     _KNOWN_FORMATS,
@@ -40,9 +41,10 @@ from steerdiff_plugins.schema.nodes import (
     Union,
     _json_equal,
 )
+from steerdiff_plugins.schema.numeric import multiple_of_regex
 from steerdiff_plugins.schema.pattern import (
-    _bounded_pattern,
     _PatternError,
+    length_bounded,
     pattern_length_bounds,
     pattern_to_regex,
 )
@@ -394,7 +396,7 @@ class _Compiler(_Merging, _Combinators, _Containers):
         lo, hi = _count_bounds(s, ptr, "minLength", "maxLength")
         content = None
         fmt = s.get("format")
-        if isinstance(fmt, str) and fmt in _KNOWN_FORMATS:
+        if isinstance(fmt, str) and fmt in _KNOWN_FORMATS and (fmt not in _DRAFT3_FORMATS or self.draft == 3):
             if fmt not in FORMATS:
                 raise UnsupportedSchemaError("format", _ptr(ptr, "format"),
                                              f"format {fmt!r} has no exact regex here (supported: {sorted(FORMATS)})")
@@ -419,16 +421,17 @@ class _Compiler(_Merging, _Combinators, _Containers):
         if "not" in s:  # string exclusions _apply_not left (combinators._string_not)
             return self._string_not(s, ptr, lo, hi)
         if content is not None:
-            implied = pattern_length_bounds(s["pattern"]) if "pattern" in s and fmt not in FORMATS else None
+            source = s["pattern"] if "pattern" in s and fmt not in FORMATS else "^(?:" + content + ")$"
+            implied = pattern_length_bounds(source)
             if implied is not None and lo <= implied[0] and (hi is None or (implied[1] is not None and implied[1] <= hi)):
                 return Str(content=content)  # every string of the pattern has a length within the bounds
             if lo > 0 or hi is not None:
-                bounded = _bounded_pattern(s["pattern"], lo, hi, self.cap) if "pattern" in s and fmt not in FORMATS else None
+                bounded = length_bounded(source, lo, hi, self.cap)
                 if bounded is None:
                     kw = "minLength" if lo > 0 else "maxLength"
                     raise UnsupportedSchemaError(kw, _ptr(ptr, kw), "length bounds together with pattern/format "
-                                                                    "need a regex intersection (supported: an anchored "
-                                                                    "pattern of single characters with one variable repeat)")
+                                                                    "need a regex intersection (supported: see "
+                                                                    "schema/pattern.py, length bounds)")
                 if bounded is False:
                     return Str(1, 0)  # empty: no string of the pattern has a length in bounds
                 content = bounded
@@ -449,10 +452,10 @@ class _Compiler(_Merging, _Combinators, _Containers):
             if isinstance(mo, bool) or not isinstance(mo, (int, float)) or mo <= 0:
                 raise ConstraintError(f"multipleOf at {ptr} must be a positive number")
             if mo == 1:
-                integer = True
-            else:
+                integer, mo = True, None
+            elif not isinstance(mo, float):
                 raise UnsupportedSchemaError("multipleOf", _ptr(ptr, "multipleOf"),
-                                             f"multipleOf {mo} is not expressible (only 1 is)")
+                                             f"multipleOf {mo} is not expressible (1 and steps like 0.01, 0.25 are)")
         lo = hi = None
         lo_incl = hi_incl = True
         bounds = []
@@ -472,6 +475,12 @@ class _Compiler(_Merging, _Combinators, _Containers):
             else:
                 if hi is None or v < hi or (v == hi and excl):
                     hi, hi_incl = v, not excl
+        if mo is not None:  # a float step: numeric.multiple_of_regex (a narrowing, documented there)
+            try:
+                rx = multiple_of_regex(mo, lo, lo_incl, hi, hi_incl, integer)
+            except ValueError as e:
+                raise UnsupportedSchemaError("multipleOf", _ptr(ptr, "multipleOf"), str(e)) from None
+            return Num(regex=rx if rx is not None else False)
         if integer:
             ilo = None if lo is None else (math.floor(lo) + 1 if (not lo_incl and float(lo).is_integer()) else math.ceil(lo))
             ihi = None if hi is None else (math.ceil(hi) - 1 if (not hi_incl and float(hi).is_integer()) else math.floor(hi))

@@ -17,7 +17,7 @@ from steerdiff_plugins.schema.fragments import (
     _TooDeep,
 )
 from steerdiff_plugins.schema.nodes import AnyValue, Arr, Empty, Lit, Obj
-from steerdiff_plugins.schema.pattern import _PatternError, pattern_to_regex
+from steerdiff_plugins.schema.pattern import _matches_every_string, _PatternError, pattern_to_regex
 
 
 _MAX_KEYED = 32  # values of the enum key that tells apart the items of a uniqueItems array of objects
@@ -126,7 +126,11 @@ class _Containers:
         if self.draft <= 3:
             required = [k for k, v in props.items() if isinstance(v, dict) and v.get("required") is True]
         addl = s.get("additionalProperties", True)
-        pprops = s.get("patternProperties") or {}
+        pprops = pp_declared = s.get("patternProperties") or {}
+        if pprops and "|".join(pprops) == "":  # python-jsonschema finds additional properties by searching the
+            # joined patterns, and an empty join finds none: every undeclared key is additional as well
+            addl = False if addl is False else (pprops[""] if addl is True else {"allOf": [addl, pprops[""]]})
+            pprops = {}
         deps = dict(s.get("dependentRequired") or {})
         for k, v in (s.get("dependencies") or {}).items():
             deps[k] = v
@@ -161,7 +165,8 @@ class _Containers:
                         return Empty()
                     order.remove(k)
         minp, maxp = s.get("minProperties"), s.get("maxProperties")
-        if minp is not None and len(required_set & set(order)) < minp:
+        is_map = not order and (addl is not False or bool(pprops))  # counted in _map
+        if minp is not None and len(required_set & set(order)) < minp and not is_map:
             need = minp - len(required_set & set(order))
             opt = [k for k in order if k not in required_set]
             if len(opt) < need:
@@ -182,7 +187,7 @@ class _Containers:
         for k in order:
             p = _ptr(ptr, "properties", k)
             sub = props.get(k)
-            extra = [ps for pat, ps in pprops.items() if _py_search(pat, k, ptr)]
+            extra = [ps for pat, ps in (pp_declared if k in props else pprops).items() if _py_search(pat, k, ptr)]
             if sub is None:
                 sub = addl if (addl is not True and not extra) else True
             if extra:
@@ -210,7 +215,8 @@ class _Containers:
                                                                 "properties")
             if pprops:
                 pat, key, psub = self._map_pattern(pprops, ptr)
-                return self._map(key, psub, _ptr(ptr, "patternProperties", pat), base, pnames, minp, maxp)
+                return self._map(key, psub, _ptr(ptr, "patternProperties", pat), base, pnames, minp, maxp,
+                                 key_any=_matches_every_string(pat))
             if addl is False:
                 return Obj([])
             vs = addl if addl is not True else None
@@ -244,17 +250,27 @@ class _Containers:
         psub = {"allOf": [pprops[pat]] + meets} if meets else pprops[pat]
         return pat, '"' + keys[pat] + '"', psub
 
-    def _map(self, key, vs, ptr, base, pnames, minp, maxp):
+    def _map(self, key, vs, ptr, base, pnames, minp, maxp, key_any=True):
+        """A map of ``key`` (a key regex with its quotes; ``key_any``: it is every JSON string) to ``vs``.
+        ``propertyNames`` narrows ``key`` to the names it accepts (exact over any-key maps: the key is then
+        the compiled string schema). ``maxProperties`` bounds the entries (a text of at most n entries has at
+        most n distinct keys: exact up to duplicate keys, which are never needed); ``minProperties: 1`` asks
+        for one entry; more is refused (duplicate keys would count once)."""
         if pnames is not None:
-            raise UnsupportedSchemaError("propertyNames", ptr, "propertyNames on a map is not supported")
-        if minp:
-            raise UnsupportedSchemaError("minProperties", ptr, "duplicate keys make counting keys non-regular")
+            if not key_any:
+                raise UnsupportedSchemaError("propertyNames", ptr, "propertyNames on a map whose keys come "
+                                                                   "from a pattern (no regex intersection)")
+            knode = self.node({"allOf": [{"type": "string"}, pnames]}, _ptr(ptr, "propertyNames"), base)
+            if knode.empty:
+                return Empty() if minp else Obj([])
+            key = knode.regex()
+        if minp is not None and minp > 1:
+            raise UnsupportedSchemaError("minProperties", ptr, "duplicate keys make counting keys non-regular "
+                                                               "(minProperties above 1 on a map)")
         if maxp is not None and maxp == 0:
-            return Obj([])
+            return Empty() if minp else Obj([])
         if maxp is not None and fit_count(0, maxp, 5, self.cap)[1] is None:
             maxp = None  # an entry past the first writes at least ',"":0': no canvas text holds more than maxp
-        if maxp is not None:
-            raise UnsupportedSchemaError("maxProperties", ptr, "duplicate keys make counting keys non-regular")
         try:
             self.nest += 1
             try:
@@ -263,11 +279,13 @@ class _Containers:
             finally:
                 self.nest -= 1
         except _TooDeep:
+            if minp:
+                raise
             self.notes.append(f"{ptr}: recursion beyond max_depth, map kept empty")
             return Obj([])
         if value.empty:
-            return Obj([])
-        return Obj([], map_key=key, map_value=value)
+            return Empty() if minp else Obj([])
+        return Obj([], map_key=key, map_value=value, map_lo=1 if minp else 0, map_hi=maxp)
 
     # ---- objects compared for oneOf (combinators._one_of_branch)
     def _outputs_fail(self, mine, other, base) -> bool:

@@ -70,8 +70,34 @@ _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 _HEX = "[0-9a-fA-F]"
 _PCHAR = r"(?:[A-Za-z0-9._~!$&'()*+,;=:@\-]|%[0-9A-Fa-f]{2})"
 _REGNAME = r"(?:[A-Za-z0-9._~!$&'()*+,;=\-]|%[0-9A-Fa-f]{2})*"
+_PCHAR_NC = r"(?:[A-Za-z0-9._~!$&'()*+,;=@\-]|%[0-9A-Fa-f]{2})"  # RFC 3986 segment-nz-nc: no ':'
+_QF = f"(?:\\?(?:{_PCHAR}|[/?])*)?(?:#(?:{_PCHAR}|[/?])*)?"  # query and fragment
+_H16 = "[0-9A-Fa-f]{1,4}"
+# hostname (fqdn.FQDN(min_labels=1), python-jsonschema's checker): labels of 1-63 [A-Za-z0-9-] without an
+# end hyphen, at most 253 characters: NARROWED to a first label of 63 and up to 6 more of 30 (<= 249), and
+# to labels without '--' in the third and fourth characters (RFC 5891 reserves it: no A-label, so no
+# invalid punycode)
+
+
+def _host_label(most: int) -> str:
+    a, x = "[A-Za-z0-9]", "[A-Za-z0-9\\-]"
+    return f"{a}(?:{a}|{x}{a}|{x}{x}{a}|{x}(?:{a}{x}|\\-{a}){x}{{0,{most - 5}}}{a})?"
+
+
+_HOST_LABEL, _SHORT_LABEL = _host_label(63), _host_label(30)
+# ipv6 (ipaddress.IPv6Address): the eight-group and '::' forms, and an IPv4 tail in place of the last two
+# groups (with '::': i groups before it, at most 5 - i after)
+_V4 = f"{_OCTET}(?:\\.{_OCTET}){{3}}"
+_IPV6 = "|".join([f"(?:{_H16}:){{7}}{_H16}", f"(?:{_H16}:){{1,7}}:", f"(?:{_H16}:){{1,6}}:{_H16}"]
+                 + [f"(?:{_H16}:){{1,{k}}}(?::{_H16}){{1,{7 - k}}}" for k in range(5, 0, -1)]
+                 + [f":(?::{_H16}){{1,7}}", "::", f"(?:{_H16}:){{6}}{_V4}"]
+                 + [("" if i == 0 else f"{_H16}(?::{_H16}){{{i - 1}}}") + f"::(?:{_H16}:){{0,{5 - i}}}{_V4}"
+                    for i in range(6)])
+_RX_PLAIN = r'[^"\\\x00-\x1f()\[\]{}|*+?.^$\-]'  # a character re.compile reads as itself, anywhere
+_RX_ATOM = f"(?:{_RX_PLAIN}|-|\\\\\\\\(?:\\\\\\\\|[()\\[\\]{{}}|*+?.^$dDwWsS])|\\.)"
+_RX_ITEM = f"(?:{_RX_ATOM}|\\[\\^?{_RX_PLAIN}+\\])"
 # Each format regex is the content between the quotes; it only uses characters that need no JSON escape
-# (the '/' of a URI is written raw, as json.dumps does).
+# (the '/' of a URI is written raw, as json.dumps does), except "regex" (a backslash is written \\).
 FORMATS = {
     "date": _DATE,
     "time": _TIME,
@@ -81,7 +107,20 @@ FORMATS = {
     "ipv4": f"{_OCTET}(?:\\.{_OCTET}){{3}}",
     "uri": (f"[A-Za-z][A-Za-z0-9+.\\-]*://{_REGNAME}(?::[0-9]*)?(?:/{_PCHAR}*)*"
             f"(?:\\?(?:{_PCHAR}|[/?])*)?(?:#(?:{_PCHAR}|[/?])*)?"),
+    "hostname": f"{_HOST_LABEL}(?:\\.{_SHORT_LABEL}){{0,6}}",
+    "ipv6": f"(?:{_IPV6})",
+    # re.compile accepts it: an optional ^, items each with at most one of * + ?, an optional $; an item is
+    # an atom (a plain character, '.', a backslash before a meta character or one of dDwWsS), a class of
+    # plain characters ([abc], [^ab]: no '-', so no range) or a group of those (one level); no '"' or
+    # control characters
+    "regex": f"\\^?(?:(?:{_RX_ITEM}|\\((?:{_RX_ITEM}[*+?]?)*\\))[*+?]?)*\\$?",
 }
+# uri-reference (rfc3987 URI_reference): a URI, or a relative reference with a path-absolute or a
+# path-noscheme (no network-path '//' form: narrowed), then query and fragment
+FORMATS["uri-reference"] = (f"(?:{FORMATS['uri']}|(?:/(?:{_PCHAR}+(?:/{_PCHAR}*)*)?|{_PCHAR_NC}+(?:/{_PCHAR}*)*)?"
+                            f"{_QF})")
+# formats python-jsonschema checks in draft 3 only (an annotation in later drafts)
+_DRAFT3_FORMATS = {"color", "host-name", "ip-address"}
 
 
 class _EmptyMerge(Exception):

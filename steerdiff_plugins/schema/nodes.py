@@ -166,9 +166,15 @@ class Int(_Numeric):
 
 
 class Num(_Numeric):
-    def __init__(self, lo=None, lo_incl=True, hi=None, hi_incl=True):
-        self.bounded = lo is not None or hi is not None
-        self.r = number_range_regex(lo, lo_incl, hi, hi_incl) if self.bounded else NUMBER
+    def __init__(self, lo=None, lo_incl=True, hi=None, hi_incl=True, regex=None):
+        """``regex``: the language already built (``numeric.multiple_of_regex``), plain decimals (``r`` None
+        when empty: then pass ``regex=False``)."""
+        self.bounded = lo is not None or hi is not None or regex is not None
+        self.shortest = regex is not None  # dump writes the shortest plain decimal (2.0 -> 2, 2.50 -> 2.5)
+        if regex is not None:
+            self.r = regex or None
+        else:
+            self.r = number_range_regex(lo, lo_incl, hi, hi_incl) if self.bounded else NUMBER
 
     def dump(self, v):
         if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -179,6 +185,8 @@ class Num(_Numeric):
             return repr(v)
         if self.bounded:
             s = format(Decimal(repr(v)), "f")
+            if self.shortest and "." in s:
+                s = s.rstrip("0").rstrip(".")
             return s
         return _json_text(v)
 
@@ -283,13 +291,15 @@ def _nonempty_sequence(entries) -> tuple[str, bool]:
 
 class Obj(Node):
     """An object: declared ``props`` ``(key, node, required)`` written in order, or a map (``map_key`` regex of
-    a quoted key, ``map_value`` node). ``extra``: ``(key regex, value node)`` of undeclared keys the object may
-    also hold (``compile_schema(extra_keys=True)``), written before the declared ones; the key regex is the
-    inside of the quotes and must exclude every declared key (the compiler builds it, ``_extra_keys``)."""
+    a quoted key, ``map_value`` node) of ``map_lo`` (0 or 1) to ``map_hi`` (None: any) entries. ``extra``:
+    ``(key regex, value node)`` of undeclared keys the object may also hold (``compile_schema(extra_keys=True)``),
+    written before the declared ones; the key regex is the inside of the quotes and must exclude every declared
+    key (the compiler builds it, ``_extra_keys``)."""
 
-    def __init__(self, props, map_key=None, map_value=None, extra=None):
+    def __init__(self, props, map_key=None, map_value=None, map_lo=0, map_hi=None, extra=None):
         self.props = props  # list of (key, node, required)
         self.map_key, self.map_value = map_key, map_value
+        self.map_lo, self.map_hi = map_lo, map_hi
         self.extra = extra if extra is not None and not extra[1].empty else None
 
     @property
@@ -299,7 +309,8 @@ class Obj(Node):
     def _build(self):
         if self.map_value is not None:
             kv = self.map_key + ":" + self.map_value.regex()
-            return r"\{" + _group(kv + _rep(_group("," + kv), 0, None)) + r"?\}"
+            more = _rep(_group("," + kv), 0, None if self.map_hi is None else self.map_hi - 1)
+            return r"\{" + _group(kv + more) + ("" if self.map_lo else "?") + r"\}"
         entries = [(_lit(json.dumps(k, ensure_ascii=False)) + ":" + node.regex(), req)
                    for k, node, req in self.props if not node.empty]
         if self.extra is None:

@@ -39,14 +39,28 @@ def _nonneg_range(lo: int, hi: int | None) -> str | None:
         return None
     parts = []
     top = len(str(hi)) if hi is not None else len(str(lo))
+    full = []  # a run of lengths n whose every n-digit number is in range: one counted class
     for n in range(len(str(lo)), top + 1):
         a = max(lo, 10 ** (n - 1) if n > 1 else 0)
         b = 10 ** n - 1 if hi is None else min(hi, 10 ** n - 1)
+        if n > 1 and a == 10 ** (n - 1) and b == 10 ** n - 1:
+            full.append(n)
+            continue
+        if full:
+            parts.append(_full_lengths(full[0], full[-1]))
+            full = []
         if a <= b:
             parts.append(_same_len(str(a), str(b)))
+    if full:
+        parts.append(_full_lengths(full[0], full[-1]))
     if hi is None:
         parts.append("[1-9][0-9]" + ("{%d,}" % top if top > 1 else "+"))
     return _alt(parts)
+
+
+def _full_lengths(n1: int, n2: int) -> str:
+    """Every canonical integer of ``n1`` to ``n2`` digits (``n1 >= 2``)."""
+    return "[1-9][0-9]" + ("{%d}" % (n1 - 1) if n1 == n2 else "{%d,%d}" % (n1 - 1, n2 - 1))
 
 
 def integer_range_regex(lo: int | None, hi: int | None) -> str | None:
@@ -173,3 +187,72 @@ def number_range_regex(lo, lo_incl, hi, hi_incl) -> str | None:
         parts += ["-" + _group(p) for p in _decimal_nonneg(ya, None if a is None else -a)]
     return _alt(parts) if parts else None
 
+
+
+_MAX_STEP_BITS = 4  # multipleOf steps 1/2 .. 1/16 (fractions with up to 4 decimal digits)
+
+
+def multiple_of_regex(mo: float, lo, lo_incl: bool, hi, hi_incl: bool, integer: bool) -> str | None:
+    """Plain JSON decimals ``x`` that python-jsonschema accepts for a float ``multipleOf: mo`` (its check is
+    ``int(x / mo) == x / mo`` in doubles) within the bounds, or None when none is in range. Raises
+    ValueError (the reason) for a step not handled here.
+
+    The claim, proved in floats: write ``mo``'s decimal ``d = 1 / q`` (``0.01``: q = 100, ``q = 2**a * o``
+    with ``o`` odd) and its double ``D``, ``e = (D - d) / D``. Take ``x = k d`` a double (exactly when ``x``
+    is a multiple of ``s = 1 / 2**a``, i.e. ``o`` divides ``k``) with ``2**t <= |k| < 2**53``. The exact
+    quotient is ``x / D = k - k e``. If ``o == 1``, ``d`` is a double and ``e = 0``. Else ``k`` is not a power
+    of two (``o`` divides it), so the doubles next to ``k`` are ``2**(t-52)`` away on both sides, and
+    ``|k e| < 2**(t+1) * 2**-54 = 2**(t-53)`` (half that spacing) when ``|e| <= 2**-54``: the quotient rounds
+    to ``k``, an integer, and passes. (``0.1``, ``0.05``: ``|e| = 2**-54`` exactly; ``0.01``: 0.375 of it.)
+    The set kept is the multiples of ``s`` with ``|x| < 10**E``, ``10**E <= 2**53 d``. It is a NARROWING where ``q`` is not a power of two: ``0.07``
+    is a multiple of ``0.01`` in decimals (and python-jsonschema rejects it: ``0.07 / 0.01`` is
+    ``7.000000000000001``), but some such decimals pass by rounding luck and are not kept."""
+    if isinstance(mo, bool) or not isinstance(mo, float) or not math.isfinite(mo) or mo <= 0:
+        raise ValueError(f"multipleOf {mo!r} is not a positive float")
+    d = Fraction(repr(mo))
+    if d.numerator != 1:
+        raise ValueError(f"multipleOf {mo} is not 1/n (steps like 0.03 are not digit-regular)")
+    q, a = d.denominator, 0
+    while q % 2 == 0:
+        q, a = q // 2, a + 1
+    if a > _MAX_STEP_BITS:
+        raise ValueError(f"multipleOf {mo}: its binary step 1/2**{a} has over {_MAX_STEP_BITS} bits")
+    e = (Fraction(mo) - d) / Fraction(mo)  # x / D - k = -k e exactly, for x = k d
+    if abs(e) > Fraction(1, 2 ** 54):
+        raise ValueError(f"multipleOf {mo}: its double is too far from its decimal for an exact quotient")
+    top = 0
+    while Fraction(10) ** (top + 1) <= Fraction(2 ** 53) * d:
+        top += 1
+    limit = 10 ** top  # |x| < limit
+    steps = [Fraction(0)] if integer else [Fraction(j, 2 ** a) for j in range(2 ** a)]
+    L = None if lo is None else Fraction(lo)
+    H = None if hi is None else Fraction(hi)
+    by_range: dict[str, list[str]] = {}  # integer-part regex (with its sign) -> the fraction texts it takes
+    for f in steps:
+        frac = "" if f == 0 else r"\." + format(Decimal(f.numerator) / Decimal(f.denominator), "f").partition(".")[2]
+        # x = n + f >= 0
+        nlo = 0 if L is None else max(0, _ceil_excl(L - f, lo_incl))
+        nhi = limit - 1 if H is None else min(limit - 1, _floor_excl(H - f, hi_incl))
+        if nlo <= nhi:
+            by_range.setdefault(_group(integer_range_regex(nlo, nhi)), []).append(frac)
+        # x = -(n + f) < 0: n + f in [-H, -L]
+        mlo = (1 if f == 0 else 0) if H is None else max(1 if f == 0 else 0, _ceil_excl(-H - f, hi_incl))
+        mhi = limit - 1 if L is None else min(limit - 1, _floor_excl(-L - f, lo_incl))
+        if mlo <= mhi:
+            by_range.setdefault("-" + _group(integer_range_regex(mlo, mhi)), []).append(frac)
+    parts = []
+    for head, fracs in by_range.items():
+        others = [f for f in fracs if f]
+        tail = _alt(others) if others else ""
+        parts.append(head + (_group(tail) + "?" if "" in fracs and tail else tail))
+    return _alt(parts) if parts else None
+
+
+def _ceil_excl(v: Fraction, incl: bool) -> int:
+    """The least integer n with n >= v (incl) or n > v."""
+    return math.ceil(v) if incl else math.floor(v) + 1
+
+
+def _floor_excl(v: Fraction, incl: bool) -> int:
+    """The greatest integer n with n <= v (incl) or n < v."""
+    return math.floor(v) if incl else math.ceil(v) - 1

@@ -191,7 +191,8 @@ class _TreeGrammar:
                     continue
                 if isinstance(a, jr.Obj) and a.map_value is not None and "{" in has_empty:  # "{}" is taken already
                     k, v = self.term(a.map_key + ":"), self.sym(a.map_value)
-                    alts.append(self.rule(("map+", k, v), lambda: [f'"{{" {k} {v} ("," {k} {v})* "}}"']))
+                    more = _map_more(a, k, v)
+                    alts.append(self.rule(("map+", k, v, more), lambda: [f'"{{" {k} {v} {more} "}}"']))
                 elif isinstance(a, jr.Arr) and not a.unique_enum and a.lo == 0 and "[" in has_empty:
                     if a.hi != 0:  # an array that can only be "[]" adds nothing
                         alts.append(self.array_rule(a, nonempty=True))
@@ -213,7 +214,9 @@ class _TreeGrammar:
     def object_rule(self, node) -> str:
         if node.map_value is not None:
             k, v = self.term(node.map_key + ":"), self.sym(node.map_value)
-            return self.rule(("map", k, v), lambda: ['"{" "}"', f'"{{" {k} {v} ("," {k} {v})* "}}"'])
+            more = _map_more(node, k, v)
+            empty = [] if node.map_lo else ['"{" "}"']
+            return self.rule(("map", k, v, more, bool(node.map_lo)), lambda: empty + [f'"{{" {k} {v} {more} "}}"'])
         entries = tuple((_lit(_canon(key) + ":"), self.sym(n), bool(req)) for key, n, req in node.props if not n.empty)
         if not entries:
             return self.rule(("obj",), lambda: ['"{" "}"'])
@@ -361,3 +364,17 @@ def check_terminals(grammar: str, terms: dict[str, str]) -> None:
         if name in read and not _same_regex(read[name], regex):  # (lark drops a terminal no rule uses)
             raise ConstraintError(f"tree_to_lark: lark reads terminal {name} as {read.get(name)!r}, not {regex!r} (engine bug)")
 
+
+_MAP_MOST = 16  # maxProperties on a map written as a lark range ("," k v) ~ 0..n-1 up to this many entries
+
+
+def _map_more(node, k: str, v: str) -> str:
+    """The entries after a map's first: ``("," k v)*``, or at most ``map_hi - 1`` of them (``nodes.Obj``:
+    minProperties 1 / maxProperties on a map); a larger bound is refused by name."""
+    if node.map_hi is None:
+        return f'("," {k} {v})*'
+    if node.map_hi > _MAP_MOST:
+        raise UnsupportedSchemaError("maxProperties", getattr(node, "pointer", "#"),
+                                     f"a map of at most {node.map_hi} entries in the tree grammar "
+                                     f"(supported: up to {_MAP_MOST})")
+    return f'("," {k} {v}) ~ 0..{node.map_hi - 1}' if node.map_hi > 1 else ""
