@@ -1,0 +1,375 @@
+r"""Strings over characters: patterns and value sets as automata, for ``not`` / ``oneOf`` exclusion and
+disjointness (used by ``combinators``).
+
+A JSON Schema string constraint is read here as a language of *decoded* strings: a tree of
+('set', ranges) | ('cat', [t]) | ('alt', [t]) | ('rep', lo, hi, t) over code points (surrogates left out,
+as no canonical JSON text holds one). A pattern is read either as a subset ("sub": what the positive
+compile writes) or as a superset ("sup": what a negated or compared pattern may match) of both its
+Python and its ECMA-262 reading: \d \w \s narrow or wide, and a final ``$`` as end-or-before-a-final-
+newline (Python's ``re.search``) in the superset. Automata are deterministic over "atoms" (the classes
+of code points no range tells apart), and a language goes back to the regex dialect by state
+elimination, each character in its canonical JSON encoding (``pattern.charset_regex``): a narrowing
+to canonical spellings (no ``\/``, no ``\u`` escapes of printable characters).
+"""
+
+from __future__ import annotations
+
+from steerdiff_plugins.schema.fragments import _alt
+
+_UNIV = ((0, 0xD7FF), (0xE000, 0x10FFFF))
+_ANYSTAR = ("rep", 0, None, ("set", _UNIV))
+_MAX_STATES = 3000  # NFA or DFA states of one string language
+_MAX_RX = 100_000  # characters of one eliminated regex
+
+
+class _TooLarge(Exception):
+    """A string language whose automaton or regex is over ``_MAX_STATES`` / ``_MAX_RX``."""
+
+
+def _pattern_tree(pattern: str, mode: str):
+    """The decoded strings in which ``pattern`` matches (``re.search``), as a tree; ``mode`` "sub" or "sup"
+    (see above). Raises ``_PatternError`` for what is not read here (flags, lookaround, inner anchors)."""
+    from steerdiff_plugins.schema.pattern import _PatternError, _sre_c, _sre_parse
+
+    try:
+        parsed = _sre_parse.parse(pattern, 0)
+    except Exception as e:  # re.error, and the parser's own limits
+        raise _PatternError(f"does not parse: {e}") from None
+    if getattr(getattr(parsed, "state", None), "flags", 0) & ~_sre_c.SRE_FLAG_UNICODE:
+        raise _PatternError("inline flags")
+    seq = list(parsed)
+    branches = [seq]
+    if len(seq) == 1 and str(seq[0][0]) == "BRANCH":
+        branches = [list(b) for b in seq[0][1][1]]
+    alts = []
+    for b in branches:
+        start = bool(b) and str(b[0][0]) == "AT" and str(b[0][1]) in ("AT_BEGINNING", "AT_BEGINNING_STRING")
+        b = b[1:] if start else b
+        end = str(b[-1][1]) if b and str(b[-1][0]) == "AT" else None
+        if end not in (None, "AT_END", "AT_END_STRING"):
+            raise _PatternError(f"anchor {end}")
+        b = b[:-1] if end else b
+        tail = _ANYSTAR if end is None else ("rep", 0, 1 if mode == "sup" and end == "AT_END" else 0,
+                                                 ("set", ((10, 10),)))
+        alts.append(("cat", ([] if start else [_ANYSTAR]) + [_seq_tree(b, mode, _sre_c)] + [tail]))
+    return ("alt", alts)
+
+
+def _seq_tree(seq, mode, c):
+    from steerdiff_plugins.schema.pattern import _PatternError, _category, _complement, _norm
+
+    def cat_ranges(av, m):  # \d \w \s or their negations: a subset or a superset of both readings
+        return _category(av, positive_context=(m == "sub"))
+
+    out = []
+    for op, av in seq:
+        name = str(op)
+        if name == "LITERAL":
+            out.append(("set", tuple(_norm([(av, av)]))))
+        elif name == "NOT_LITERAL":
+            out.append(("set", tuple(_complement([(av, av)]))))
+        elif name == "ANY":
+            out.append(("set", tuple(_complement([(10, 10)]))))
+        elif name == "CATEGORY":
+            out.append(("set", tuple(_norm(cat_ranges(av, mode)))))
+        elif name == "IN":
+            neg = any(str(o) == "NEGATE" for o, _ in av)
+            m = ("sup" if mode == "sub" else "sub") if neg else mode  # a negated class: its items the other way
+            rs = []
+            for o, v in av:
+                on = str(o)
+                if on == "LITERAL":
+                    rs.append((v, v))
+                elif on == "RANGE":
+                    rs.append(tuple(v))
+                elif on == "CATEGORY":
+                    rs.extend(cat_ranges(v, m))
+                elif on != "NEGATE":
+                    raise _PatternError(f"set item {on}")
+            out.append(("set", tuple(_complement(rs) if neg else _norm(rs))))
+        elif name == "BRANCH":
+            out.append(("alt", [_seq_tree(s, mode, c) for s in av[1]]))
+        elif name == "SUBPATTERN":
+            if av[1] or av[2]:
+                raise _PatternError("inline flags")
+            out.append(_seq_tree(av[3], mode, c))
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            lo, hi, sub = av
+            out.append(("rep", lo, None if hi == c.MAXREPEAT else hi, _seq_tree(sub, mode, c)))
+        else:
+            raise _PatternError(f"{name} in a pattern read as an automaton")
+    return ("cat", out)
+
+
+def _atoms(trees):
+    """``(atoms, classify)``: the code point classes no set of ``trees`` tells apart (lists of ranges),
+    and a function from a set's ranges to the frozenset of atom indices it covers."""
+    import bisect
+
+    sets = set()
+
+    def walk(t):
+        if t[0] == "set":
+            sets.add(t[1])
+        elif t[0] == "rep":
+            walk(t[3])
+        else:
+            for x in t[1]:
+                walk(x)
+
+    for t in trees:
+        walk(t)
+    sets.add(_UNIV)
+    sets = sorted(sets)
+    cuts = sorted({x for rs in sets for a, b in rs for x in (a, b + 1)})
+    flat = [(rs, [a for a, _ in rs], rs) for rs in sets]
+
+    def inside(rs, starts, x):
+        i = bisect.bisect_right(starts, x) - 1
+        return i >= 0 and rs[i][0] <= x <= rs[i][1]
+
+    groups: dict = {}
+    for lo, nxt in zip(cuts, cuts[1:]):
+        sig = tuple(k for k, (rs, starts, _) in enumerate(flat) if inside(rs, starts, lo))
+        if sig:
+            groups.setdefault(sig, []).append((lo, nxt - 1))
+    atoms = list(groups.values())
+    member = {rs: frozenset(i for i, sig in enumerate(groups) if k in sig) for k, rs in enumerate(sets)}
+    return atoms, member.__getitem__
+
+
+def _dfa(tree, classify, natoms):
+    """Deterministic, complete automaton ``(trans, accept)`` (state 0 the start) of a tree."""
+    eps, edges = [], []
+
+    def new():
+        if len(eps) > _MAX_STATES * 4:
+            raise _TooLarge()
+        eps.append([])
+        edges.append([])
+        return len(eps) - 1
+
+    def build(t):
+        s = new()
+        if t[0] == "set":
+            e = new()
+            edges[s].append((classify(t[1]), e))
+        elif t[0] == "cat":
+            e = s
+            for x in t[1]:
+                xs, xe = build(x)
+                eps[e].append(xs)
+                e = xe
+        elif t[0] == "alt":
+            e = new()
+            for x in t[1]:
+                xs, xe = build(x)
+                eps[s].append(xs)
+                eps[xe].append(e)
+        else:
+            _, lo, hi, x = t
+            e = s
+            for i in range(lo if hi is None else hi):
+                xs, xe = build(x)
+                eps[e].append(xs)
+                if i >= lo:
+                    eps[e].append(xe)
+                e = xe
+            if hi is None:
+                xs, xe = build(x)
+                eps[e].append(xs)
+                eps[xe].append(e)
+        return s, e
+
+    start, final = build(tree)
+
+    def close(states):
+        todo, seen = list(states), set(states)
+        while todo:
+            for y in eps[todo.pop()]:
+                if y not in seen:
+                    seen.add(y)
+                    todo.append(y)
+        return frozenset(seen)
+
+    first = close([start])
+    index, order, trans = {first: 0}, [first], []
+    while len(trans) < len(order):
+        cur = order[len(trans)]
+        row = []
+        for a in range(natoms):
+            nxt = close([d for s in cur for cls, d in edges[s] if a in cls])
+            if nxt not in index:
+                if len(order) >= _MAX_STATES:
+                    raise _TooLarge()
+                index[nxt] = len(order)
+                order.append(nxt)
+            row.append(index[nxt])
+        trans.append(row)
+    return trans, [final in st for st in order]
+
+
+def _product(dfas, natoms):
+    """The intersection of complete automata ``(trans, accept, negated)`` (a negated one's complement)."""
+    first = tuple(0 for _ in dfas)
+    index, order, trans, accept = {first: 0}, [first], [], []
+    while len(trans) < len(order):
+        cur = order[len(trans)]
+        accept.append(all(acc[q] != neg for (_, acc, neg), q in zip(dfas, cur)))
+        row = []
+        for a in range(natoms):
+            nxt = tuple(t[q][a] for (t, _, _), q in zip(dfas, cur))
+            if nxt not in index:
+                if len(order) >= _MAX_STATES:
+                    raise _TooLarge()
+                index[nxt] = len(order)
+                order.append(nxt)
+            row.append(index[nxt])
+        trans.append(row)
+    return trans, accept
+
+
+def _live(trans, accept):
+    """The states from which an accepting state is reachable."""
+    back: dict = {}
+    for q, row in enumerate(trans):
+        for d in row:
+            back.setdefault(d, set()).add(q)
+    live = {q for q, a in enumerate(accept) if a}
+    todo = list(live)
+    while todo:
+        for p in back.get(todo.pop(), ()):
+            if p not in live:
+                live.add(p)
+                todo.append(p)
+    return live
+
+
+def _eliminate(trans, accept, atoms) -> str:
+    """State elimination of a complete automaton with a non-empty language: its regex, each character in
+    canonical JSON encoding."""
+    from steerdiff_plugins.schema.pattern import _norm
+
+    live = _live(trans, accept)
+    edge: dict = {}  # (p, q) -> regex tree: ("set", atoms) | ("eps",) | ("cat"/"alt", list) | ("star", t)
+    S, F = -1, -2
+    edge[(S, 0)] = ("eps",)
+    for q in live:
+        if accept[q]:
+            edge[(q, F)] = ("eps",)
+        by: dict = {}
+        for a, d in enumerate(trans[q]):
+            if d in live:
+                by.setdefault(d, set()).add(a)
+        for d, cls in by.items():
+            edge[(q, d)] = ("set", frozenset(cls))
+
+    def alt(x, y):
+        if x is None:
+            return y
+        if x[0] == "set" and y[0] == "set":
+            return ("set", x[1] | y[1])
+        xs = list(x[1]) if x[0] == "alt" else [x]
+        return ("alt", xs + [z for z in (list(y[1]) if y[0] == "alt" else [y]) if z not in xs])
+
+    def cat(*xs):
+        parts = []
+        for x in xs:
+            parts += list(x[1]) if x[0] == "cat" else [] if x[0] == "eps" else [x]
+        return ("cat", parts) if len(parts) != 1 else parts[0] if parts else ("eps",)
+
+    states = set(live)
+    while states:
+        k = min(states, key=lambda s: sum(1 for (p, q) in edge if q == s and p != s) * sum(1 for (p, q) in edge if p == s and q != s))
+        states.discard(k)
+        loop = edge.pop((k, k), None)
+        ins = [(p, edge.pop((p, q))) for (p, q) in list(edge) if q == k]
+        outs = [(q, edge.pop((p, q))) for (p, q) in list(edge) if p == k]
+        mid = ("star", loop) if loop is not None else ("eps",)
+        for p, rp in ins:
+            for q, rq in outs:
+                edge[(p, q)] = alt(edge.get((p, q)), cat(rp, mid, rq))
+        if sum(len(str(v)) for v in edge.values()) > _MAX_RX * 4:
+            raise _TooLarge()
+
+    def render(t) -> str:
+        if t[0] == "eps":
+            return ""
+        if t[0] == "set":
+            return _encoded_class(_norm([r for a in t[1] for r in atoms[a]]))
+        if t[0] == "cat":
+            return "".join(render(x) for x in t[1])
+        if t[0] == "star":
+            return _group(render(t[1])) + "*"
+        opt = any(x[0] == "eps" for x in t[1])
+        body = "|".join(render(x) for x in t[1] if x[0] != "eps")
+        return _group(body) + ("?" if opt else "")
+
+    rx = render(edge[(S, F)]) if (S, F) in edge else ""
+    if len(rx) > _MAX_RX:
+        raise _TooLarge()
+    return rx
+
+
+def _group(x: str) -> str:
+    return "(?:" + x + ")"
+
+
+def _encoded_class(ranges) -> str:
+    """Regex of the canonical JSON encodings (``json.dumps(..., ensure_ascii=False)``) of the characters
+    in ``ranges``: printable ones raw (``pattern.charset_regex``), ``"`` and backslash escaped, controls as
+    ``\\b \\t \\n \\f \\r`` or ``\\u00xx``, with all 32 controls written as one group."""
+    from steerdiff_plugins.schema.pattern import _norm, charset_regex
+
+    ctl = {o for a, b in ranges if a < 0x20 for o in range(a, min(b, 0x1F) + 1)}
+    if len(ctl) < 32:
+        return charset_regex(ranges)
+    rest = _norm([(max(a, 0x20), b) for a, b in ranges if b >= 0x20])
+    ctl_rx = r"\\(?:[btnfr]|u00(?:0[0-7bef]|1[0-9a-f]))"
+    return _alt(([charset_regex(rest)] if rest else []) + [ctl_rx])
+
+
+def _value_tree(values):
+    """The finite set of decoded strings ``values`` as a tree."""
+    return ("alt", [("cat", [("set", ((ord(ch), ord(ch)),)) for ch in v]) for v in values])
+
+
+def string_language(parts, negated):
+    """Content regex (between the quotes, canonical encoding) of the decoded strings in every tree of
+    ``parts`` and in none of the languages of ``negated`` (each a list of trees, intersected); False
+    when there is none. Raises ``_TooLarge``."""
+    atoms, classify = _atoms(list(parts) + [t for ts in negated for t in ts])
+    n = len(atoms)
+    dfas = [(*_dfa(t, classify, n), False) for t in parts]
+    dfas += [(*_product([(*_dfa(t, classify, n), False) for t in ts], n), True) for ts in negated]
+    trans, accept = _product(dfas, n) if dfas else ([[0] * n], [True])
+    if not any(accept):
+        return False
+    return _eliminate(*_minimal(trans, accept), atoms)
+
+
+def _minimal(trans, accept):
+    """The minimal automaton of a complete one (Moore's partition refinement), state 0 the start."""
+    block = [int(a) for a in accept]
+    while True:
+        sig = {}
+        new = [sig.setdefault((block[q], tuple(block[d] for d in row)), len(sig)) for q, row in enumerate(trans)]
+        if len(sig) == len(set(block)):
+            break
+        block = new
+    renum = {}
+    for q in range(len(trans)):  # the start's block first
+        renum.setdefault(block[q], len(renum))
+    out = [None] * len(renum)
+    acc = [False] * len(renum)
+    for q, row in enumerate(trans):
+        out[renum[block[q]]] = [renum[block[d]] for d in row]
+        acc[renum[block[q]]] = accept[q]
+    return out, acc
+
+
+def strings_meet(parts) -> bool:
+    """Whether some decoded string is in every tree of ``parts``."""
+    atoms, classify = _atoms(parts)
+    n = len(atoms)
+    return any(_product([(*_dfa(t, classify, n), False) for t in parts], n)[1])
