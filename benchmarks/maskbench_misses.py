@@ -1,6 +1,6 @@
 """Why MaskBench valid instances are rejected: every miss, with where and why.
 
-    python -m benchmarks.maskbench_misses [--modes default,extra_keys] [--ids FILE] [--limit-schemas N] [--out FILE]
+    python -m benchmarks.maskbench_misses [--modes default,extra_keys] [--max-depth N] [--ids FILE] [--limit-schemas N] [--out FILE]
 
 Over ../shared/testdata/jsonschemabench/maskbench_tests/*.json, exactly as ``schema_coverage.maskbench_shares``
 counts them (``compile_schema`` with its defaults, and again with ``extra_keys=True``: objects may hold
@@ -151,7 +151,7 @@ def _json_kind(v) -> str:
     return {str: "string", list: "array", dict: "object"}.get(type(v), "other")
 
 
-def run(limit: int | None = None, extra_keys: bool = False, ids: set | None = None):
+def run(limit: int | None = None, extra_keys: bool = False, ids: set | None = None, max_depth: int = 3):
     s = collections.Counter()
     misses, bugs = [], []
     t0 = time.time()
@@ -161,7 +161,7 @@ def run(limit: int | None = None, extra_keys: bool = False, ids: set | None = No
                 continue
             s["schemas"] += 1
             try:
-                comp = _guarded(lambda x: compile_schema(x, extra_keys=extra_keys), it["schema"])
+                comp = _guarded(lambda x: compile_schema(x, extra_keys=extra_keys, max_depth=max_depth), it["schema"])
             except (UnsupportedSchemaError, ConstraintError):
                 continue
             if comp is None or len(comp.regex) > 200_000:
@@ -200,14 +200,21 @@ def main():
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--ids", type=Path, default=None, help="a file of MaskBench schema ids, one a line (a subset)")
     ap.add_argument("--modes", default="default,extra_keys", help="comma-separated: default, extra_keys")
+    ap.add_argument("--max-depth", type=int, default=3,
+                    help="compile_schema's max_depth (any-value and recursion nesting; default 3, as fill); a value "
+                         "other than 3 writes its sections as MODE_max_depthN beside the others")
     a = ap.parse_args()
-    out = {}
+    if a.max_depth < 1:
+        ap.error(f"--max-depth must be at least 1, got {a.max_depth}")
+    out = json.loads(a.out.read_text()) if a.out.exists() else {}
     for mode in a.modes.split(","):
         if mode not in ("default", "extra_keys"):
             ap.error(f"--modes: unknown mode {mode!r} (default, extra_keys)")
-        print(f"== compile_schema({'extra_keys=True' if mode == 'extra_keys' else ''})")
+        print(f"== compile_schema({'extra_keys=True, ' if mode == 'extra_keys' else ''}max_depth={a.max_depth})")
         ids = set(a.ids.read_text().split()) if a.ids else None
-        out[mode] = report(*run(a.limit_schemas, extra_keys=mode == "extra_keys", ids=ids))
+        key = mode if a.max_depth == 3 else f"{mode}_max_depth{a.max_depth}"
+        out[key] = report(*run(a.limit_schemas, extra_keys=mode == "extra_keys", ids=ids, max_depth=a.max_depth))
+        out[key]["max_depth"] = a.max_depth
     a.out.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
     print(f"wrote {a.out}")
 
