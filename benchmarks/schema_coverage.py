@@ -202,7 +202,7 @@ def fallback_compliance(items, seeds: int = 2, length: int = 64, seconds: int = 
                     out["timeouts"] += 1
                 except Exception as e:
                     signal.alarm(0)
-                    need = re.search(r"needs at least (\d+) tokens", str(e))
+                    need = re.search(r"(?:needs at least|shortest matching text takes) (\d+) tokens", str(e))
                     if need and n < int(need.group(1)) + 16 <= 1000:
                         n = int(need.group(1)) + 16
                         continue  # the canvas was too short for the schema's shortest text: once more
