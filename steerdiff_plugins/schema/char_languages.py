@@ -192,33 +192,28 @@ def _dfa(tree, classify, natoms):
                     todo.append(y)
         return frozenset(seen)
 
-    first = close([start])
-    index, order, trans = {first: 0}, [first], []
-    while len(trans) < len(order):
-        cur = order[len(trans)]
-        row = []
-        for a in range(natoms):
-            nxt = close([d for s in cur for cls, d in edges[s] if a in cls])
-            if nxt not in index:
-                if len(order) >= _MAX_STATES:
-                    raise _TooLarge()
-                index[nxt] = len(order)
-                order.append(nxt)
-            row.append(index[nxt])
-        trans.append(row)
+    order, trans = _explore(close([start]), lambda cur, a: close([d for s in cur for cls, d in edges[s] if a in cls]),
+                            natoms)
     return trans, [final in st for st in order]
 
 
 def _product(dfas, natoms):
     """The intersection of complete automata ``(trans, accept, negated)`` (a negated one's complement)."""
-    first = tuple(0 for _ in dfas)
-    index, order, trans, accept = {first: 0}, [first], [], []
+    order, trans = _explore(tuple(0 for _ in dfas), lambda cur, a: tuple(t[q][a] for (t, _, _), q in zip(dfas, cur)),
+                            natoms)
+    return trans, [all(acc[q] != neg for (_, acc, neg), q in zip(dfas, cur)) for cur in order]
+
+
+def _explore(first, successor, natoms):
+    """A complete deterministic automaton built by a worklist from state ``first`` (any hashable):
+    ``successor(state, atom)`` is the next state; states are numbered in the order they are found.
+    Returns ``(order, trans)``: the states and ``trans[i][atom]``. Raises ``_TooLarge`` past ``_MAX_STATES``."""
+    index, order, trans = {first: 0}, [first], []
     while len(trans) < len(order):
         cur = order[len(trans)]
-        accept.append(all(acc[q] != neg for (_, acc, neg), q in zip(dfas, cur)))
         row = []
         for a in range(natoms):
-            nxt = tuple(t[q][a] for (t, _, _), q in zip(dfas, cur))
+            nxt = successor(cur, a)
             if nxt not in index:
                 if len(order) >= _MAX_STATES:
                     raise _TooLarge()
@@ -226,7 +221,7 @@ def _product(dfas, natoms):
                 order.append(nxt)
             row.append(index[nxt])
         trans.append(row)
-    return trans, accept
+    return order, trans
 
 
 def _live(trans, accept):
