@@ -6,16 +6,15 @@ unanchored fixed-width pattern). Hypothesis draws strings over each case's alpha
 from __future__ import annotations
 
 import json
-import random
 
-import jsonschema
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from steerdiff.errors import UnsupportedSchemaError
-from steerdiff_plugins.schema.compiled import compile_schema, sample_text
+from steerdiff_plugins.schema.compiled import compile_schema
 from steerdiff_plugins.schema.pattern import _water_fill
+from schema_checks import assert_samples_valid, validator as _validator
 
 # (schema, alphabet for random strings); the whole intersection is claimed for these
 EXACT = [
@@ -44,19 +43,11 @@ NARROWED = [
 ]
 
 
-def _validator(schema):
-    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
-
-
 @pytest.mark.parametrize("case", EXACT + NARROWED, ids=range(len(EXACT + NARROWED)))
 def test_samples_validate_and_respect_bounds(case):
     schema, _ = case
     comp = compile_schema(schema)
-    v = _validator(schema)
-    rng = random.Random(0)
-    for _ in range(300):
-        text = sample_text(comp.regex, rng)
-        assert v.is_valid(json.loads(text)), text
+    assert_samples_valid(schema, comp)
 
 
 @settings(max_examples=600, deadline=None)

@@ -5,15 +5,14 @@ random maps the language accepts are valid (hypothesis), and counts duplicate ke
 from __future__ import annotations
 
 import json
-import random
 
-import jsonschema
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from steerdiff.errors import UnsupportedSchemaError
-from steerdiff_plugins.schema.compiled import compile_schema, sample_text
+from steerdiff_plugins.schema.compiled import compile_schema
+from schema_checks import assert_samples_valid, validator as _validator
 
 CASES = [
     {"type": "object", "minProperties": 1, "additionalProperties": {"type": "string"}},
@@ -29,17 +28,10 @@ CASES = [
 ]
 
 
-def _validator(schema):
-    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
-
-
 @pytest.mark.parametrize("schema", CASES, ids=range(len(CASES)))
 def test_samples_validate(schema):
     comp = compile_schema(schema)
-    rng = random.Random(0)
-    for _ in range(200):
-        text = sample_text(comp.regex, rng)
-        assert _validator(schema).is_valid(json.loads(text)), text
+    assert_samples_valid(schema, comp, 200)
 
 
 @settings(max_examples=800, deadline=None)

@@ -9,13 +9,13 @@ import json
 from decimal import Decimal
 from fractions import Fraction
 
-import jsonschema
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from steerdiff.errors import UnsupportedSchemaError
 from steerdiff_plugins.schema.compiled import compile_schema
+from schema_checks import validator as _validator
 
 
 def _canonical(x: Fraction) -> str:
@@ -36,10 +36,6 @@ SCHEMAS = [
     {"type": "integer", "multipleOf": 0.01, "maximum": 17},
     {"type": ["number", "null"], "multipleOf": 0.5, "minimum": -2.5, "maximum": 2.5},
 ]
-
-
-def _validator(schema):
-    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
 
 
 @settings(max_examples=1500, deadline=None)

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import random
 
-import jsonschema
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from steerdiff.errors import UnsupportedSchemaError
 from steerdiff_plugins.schema.compiled import compile_schema, sample_text
+from schema_checks import assert_samples_valid, validator as _validator
 
 NESTED_TYPES = {"type": "object", "properties": {"v": {"oneOf": [
     {"type": "array", "items": {"type": "string"}},
@@ -56,20 +56,12 @@ CASES = [NESTED_TYPES, RANGES, DISCRIMINATOR, ALLOF_BRANCH, BY_PATTERN, BY_ABSEN
          BY_PATTERN_PROPS, NOT_REQUIRED]
 
 
-def _validator(schema):
-    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
-
-
 @pytest.mark.parametrize("schema", CASES, ids=["nested-types", "ranges", "discriminator", "allOf-branch", "by-pattern",
                                                 "by-absent-key", "enum-object", "identical", "by-pattern-props",
                                                 "not-required"])
 def test_sampled_texts_validate(schema):
     comp = compile_schema(schema)
-    v = _validator(schema)
-    rng = random.Random(0)
-    for _ in range(300):
-        text = sample_text(comp.regex, rng)
-        assert v.is_valid(json.loads(text)), text
+    assert_samples_valid(schema, comp)
 
 
 @pytest.mark.parametrize("schema,valid,invalid", [
@@ -135,11 +127,7 @@ def test_numeric_ranges_without_type_are_not_disjoint():
         comp = compile_schema(schema)
     except UnsupportedSchemaError:
         return
-    v = _validator(schema)
-    rng = random.Random(1)
-    for _ in range(200):
-        text = sample_text(comp.regex, rng)
-        assert v.is_valid(json.loads(text)), text
+    assert_samples_valid(schema, comp, 200, seed=1)
 
 
 # allOf of if/then whose ifs fix a key to constants (minecraft-loot-table, saucectl, typo3): one branch per if
@@ -186,11 +174,7 @@ def test_if_then_is_not_compared_or_negated_as_narrowed():
     except UnsupportedSchemaError:
         comp = None
     if comp is not None:
-        v = _validator(schema)
-        rng = random.Random(2)
-        for _ in range(200):
-            text = sample_text(comp.regex, rng)
-            assert v.is_valid(json.loads(text)), text
+        assert_samples_valid(schema, comp, 200, seed=2)
     with pytest.raises(UnsupportedSchemaError) as e:
         compile_schema({"type": "object", "not": cond})
     assert e.value.keyword == "not"
