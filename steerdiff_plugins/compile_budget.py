@@ -23,9 +23,18 @@ Stages and their budgets (module constants, so a server can tune them):
   expansion is over ``INTEREGULAR_EXPANSION`` is built by the byte-automaton stage instead (the same
   ``re`` language), under the same ``MAX_EXPANSION``.
 
-* ``grammar`` (the grammar ``schema_to_lark`` writes for a recursive schema -> lark's LALR table, which
-  cannot be interrupted): ``grammars.loader.MAX_GRAMMAR_PRODUCTIONS`` (8000 rule lines and ``|``), refused
-  as ``size`` so ``fill``'s fallback names both engines.
+* ``grammar`` (the grammar ``schema_to_lark`` writes for a recursive schema -> lark's LALR table):
+  ``grammars.loader.MAX_GRAMMAR_PRODUCTIONS`` (8000 rule lines and ``|``), refused as ``size`` so ``fill``'s
+  fallback names both engines; the production count is a poor proxy (eslintrc's tree grammar has 2186
+  productions and its LALR analysis ran past 30 s, o21135's 1927 build in 4 s), so every lark build also runs
+  under ``GRAMMAR_SECONDS`` of wall time (:func:`time_budget`).
+
+Wall-time budgets (:func:`time_budget`) bound the stages whose cost no size measured beforehand predicts:
+the schema stage as a whole (``SCHEMA_SECONDS``: the compiler checks its clock between subschemas, and a
+single subschema that runs long, e.g. the string automata of a ``oneOf`` disjointness proof, is stopped by
+the same budget from outside) and lark's LALR analysis (``GRAMMAR_SECONDS``). Memory is not measured: each
+stage's size limits (``MAX_NODES``, the regex and expansion limits, ``MAX_STATES``, the productions) bound
+what it allocates, and the time budgets bound what it can allocate in its time.
 
 Bounds the canvas cannot reach are dropped before any of this (``canvas_bounds``), so these budgets only
 bite on bounds a canvas really holds.
@@ -33,7 +42,11 @@ bite on bounds a canvas really holds.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import re
+import threading
+import time
 
 from steerdiff.errors import ConstraintError
 
@@ -44,12 +57,14 @@ except ImportError:  # pragma: no cover
 
 _MAXREPEAT = _C.MAXREPEAT
 
-__all__ = ["INTEREGULAR_EXPANSION", "MAX_BYTE_REGEX_CHARS", "MAX_EXPANSION", "SCHEMA_SECONDS", "CompileBudgetExceeded", "check_expansion", "expansion"]
+__all__ = ["GRAMMAR_SECONDS", "INTEREGULAR_EXPANSION", "MAX_BYTE_REGEX_CHARS", "MAX_EXPANSION", "SCHEMA_SECONDS",
+           "CompileBudgetExceeded", "check_expansion", "expansion", "time_budget"]
 
 MAX_BYTE_REGEX_CHARS = 250_000  # regex characters the byte-automaton stage takes (see the module docstring)
 MAX_EXPANSION = 20_000  # NFA positions counted repetitions may add before the byte automaton is built
 INTEREGULAR_EXPANSION = 200  # grammar terminals expanding by more are built through outlines_core, not interegular
 SCHEMA_SECONDS = 10.0  # wall time of the schema -> tree stage
+GRAMMAR_SECONDS = 10.0  # wall time of one lark LALR build (grammars.loader)
 
 
 class CompileBudgetExceeded(ConstraintError):
@@ -111,3 +126,70 @@ def check_expansion(regex: str, stage: str, where: str) -> None:
         raise CompileBudgetExceeded(stage, where, f"counted repetitions (maxLength, maxItems, {{m,n}} in a pattern) add "
                                                   f"over {n} automaton positions, above the limit of {MAX_EXPANSION}; "
                                                   f"lower the bound or the canvas length")
+
+
+class _Expired(BaseException):
+    """Raised asynchronously in a thread whose :func:`time_budget` ran out (a ``BaseException``, so the
+    ``except Exception`` handlers of the interrupted code do not swallow it). One subclass per budget, so a
+    nested budget knows its own."""
+
+
+@contextlib.contextmanager
+def time_budget(stage: str, where, seconds: float, what: str = ""):
+    """Run the ``with`` block under ``seconds`` of wall time; past it, raise :class:`CompileBudgetExceeded`
+    (``stage``; ``where``: the pointer, or a callable ``where(exc)`` that reads it from the interrupted
+    exception's traceback; ``what``: what was being built) in the thread running the block.
+
+    A watchdog thread waits for the block to end; past the budget it raises an exception in the block's
+    thread (``PyThreadState_SetAsyncExc``), delivered at that thread's next Python bytecode: pure Python code
+    (lark's LALR analysis, the schema compiler's automata) stops within milliseconds; a native call that
+    cannot be interrupted (outlines_core's builder) stops when it returns, so those stages keep their size
+    limits. ``seconds`` None or <= 0: no budget."""
+    if not seconds or seconds <= 0:
+        yield
+        return
+    expired = type("_Expired", (_Expired,), {})
+    tid = threading.get_ident()
+    lock, state = threading.Lock(), {"done": False, "fired": False}
+
+    def watch():
+        if finished.wait(seconds):
+            return
+        with lock:
+            if not state["done"]:
+                state["fired"] = True
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), ctypes.py_object(expired))
+
+    finished = threading.Event()
+    watcher = threading.Thread(target=watch, name=f"compile budget {stage}", daemon=True)
+    t0 = time.perf_counter()
+    watcher.start()
+    caught = None
+    try:
+        try:
+            yield
+        finally:
+            caught = _close(lock, state, finished, tid, expired)
+    except expired as exc:
+        caught = exc
+    if caught is not None:
+        pointer = where(caught) if callable(where) else where
+        raise CompileBudgetExceeded(stage, pointer, f"{what + ': ' if what else ''}over its time budget of {seconds:g} s "
+                                                    f"(stopped after {time.perf_counter() - t0:.2f} s)") from None
+
+
+def _close(lock, state, finished, tid, expired):
+    """End a :func:`time_budget` block: stop its watchdog, and clear an exception it set that the block's
+    thread has not received yet (it arrives at the next bytecode, maybe inside this function: caught here).
+    Returns that exception, or None."""
+    caught = None
+    while True:
+        try:
+            with lock:
+                state["done"] = True
+                finished.set()
+                if state["fired"]:
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), None)  # cancel if still pending
+            return caught
+        except expired as exc:  # delivered here, before the cancel
+            caught = exc
