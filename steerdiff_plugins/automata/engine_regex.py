@@ -157,7 +157,7 @@ def _emit(items, flags: int, pattern: str, top: bool) -> str:
         elif op is _C.ANY:
             out.append(_class([(0, MAXCP)] if flags & _DOTALL else [(0, 9), (11, MAXCP)]))
         elif op is _C.IN:
-            out.append(_class(_in_ranges(av, flags, pattern)))
+            out.append(_in_class(tuple(av), flags & (_IC | _ASCII), pattern))
         elif op is _C.BRANCH:
             out.append("(?:" + "|".join(_emit(list(alt), flags, pattern, False) for alt in av[1]) + ")")
         elif op is _C.SUBPATTERN:
@@ -192,7 +192,27 @@ def _emit(items, flags: int, pattern: str, top: bool) -> str:
     return "".join(out)
 
 
-def _in_ranges(items, flags: int, pattern: str) -> list[tuple[int, int]]:
+@lru_cache(maxsize=4096)
+def _in_class_text(items: tuple, flags: int) -> str:
+    """The engine class of a parsed ``[...]`` (``items``) under ``flags`` (only IGNORECASE and ASCII matter):
+    a pure function of both, cached, since a schema's regex repeats the same few classes hundreds of times
+    (o58767: 1086 classes). Raises ``_Unsupported`` for what :func:`_in_ranges` refuses (the caller names the
+    pattern)."""
+    return _class(_in_ranges(items, flags, None))
+
+
+def _in_class(items: tuple, flags: int, pattern: str) -> str:
+    try:
+        return _in_class_text(items, flags)
+    except _Unsupported as exc:
+        raise _unsupported(pattern, exc.args[0]) from None
+
+
+class _Unsupported(Exception):
+    """What :func:`_in_ranges` refuses, before the pattern is named (``args[0]``: what)."""
+
+
+def _in_ranges(items, flags: int, pattern: str | None) -> list[tuple[int, int]]:
     neg = False
     ranges: list[tuple[int, int]] = []
     ic = bool(flags & _IC)
@@ -206,14 +226,20 @@ def _in_ranges(items, flags: int, pattern: str) -> list[tuple[int, int]]:
             ranges.append((a, b))
             if ic:
                 if b - a > 5000:
-                    raise _unsupported(pattern, f"a case-insensitive range of {b - a + 1} code points")
+                    _refuse(pattern, f"a case-insensitive range of {b - a + 1} code points")
                 for cp in range(a, b + 1):
                     ranges.extend((c, c) for c in _fold(cp))
         elif op is _C.CATEGORY:
             ranges.extend(_category_ranges(str(av).replace("CATEGORY_", ""), bool(flags & _ASCII)))
         else:
-            raise _unsupported(pattern, f"{op} inside a character class")
+            _refuse(pattern, f"{op} inside a character class")
     return _negate(ranges) if neg else _normalise(ranges)
+
+
+def _refuse(pattern: str | None, what: str):
+    if pattern is None:
+        raise _Unsupported(what)
+    raise _unsupported(pattern, what)
 
 
 @lru_cache(maxsize=16)
