@@ -26,6 +26,9 @@ import numpy as np
 _MIX = np.int64(0x9E3779B97F4A7C15 - (1 << 64))  # an odd 64-bit constant (golden ratio), as int64
 
 
+SMALL_ROUND = 48  # rounds over at most this many dirty states run in plain Python (_small_round)
+
+
 def _weights(k: int) -> np.ndarray:
     return np.random.default_rng(0x5EED).integers(1, 1 << 62, size=k, dtype=np.int64) | 1  # (K,) odd
 
@@ -49,30 +52,16 @@ def minimise(trans: np.ndarray, accept: np.ndarray, sink: int) -> np.ndarray | N
     pred = src[order]  # (E,) sources grouped by destination
     ptr = np.searchsorted(dst[order], np.arange(N + 1))  # (N+1,) CSR offsets
     dirty = np.arange(N)
+    cnt = np.concatenate([cnt, np.zeros(N + 1, dtype=np.int64)])  # room for every block a split can make
+    nb = 3  # blocks in use
     with np.errstate(over="ignore"):
         while len(dirty):
-            blk = bid[dirty]  # (D,)
-            sig = (bid[trans[dirty]] * w).sum(axis=1) ^ (blk * _MIX)  # (D,) wrapping hash of (block, row)
-            _, first, inv, size = np.unique(sig, return_index=True, return_inverse=True, return_counts=True)
-            inv = inv.reshape(-1)
-            gblk = blk[first]  # (G,) each group's block
-            ub, nd = np.unique(blk, return_counts=True)  # dirty members per block
-            clean = cnt[gblk] > nd[np.searchsorted(ub, gblk)]  # (G,) its block keeps clean members
-            keep = np.zeros(len(first), dtype=bool)
-            cand = np.flatnonzero(~clean)
-            if len(cand):  # blocks of dirty members only: the largest group keeps the id
-                o = cand[np.lexsort((-size[cand], gblk[cand]))]
-                keep[o[np.r_[True, gblk[o][1:] != gblk[o][:-1]]]] = True
-            fresh = np.flatnonzero(~keep)
-            new = gblk.copy()
-            new[fresh] = len(cnt) + np.arange(len(fresh))
-            moved = np.flatnonzero(new[inv] != blk)
-            if not len(moved):
+            if len(dirty) <= SMALL_ROUND:
+                changed, nb = _small_round(dirty, trans, bid, cnt, nb)
+            else:
+                changed, nb = _round(dirty, trans, bid, cnt, nb, w)
+            if not len(changed):
                 break
-            np.subtract.at(cnt, blk[moved], 1)
-            cnt = np.concatenate([cnt, size[fresh]])
-            changed = dirty[moved]
-            bid[changed] = new[inv[moved]]
             lo, n = ptr[changed], ptr[changed + 1] - ptr[changed]
             idx = np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n) + np.arange(int(n.sum()))
             dirty = np.unique(pred[idx])
@@ -81,6 +70,68 @@ def minimise(trans: np.ndarray, accept: np.ndarray, sink: int) -> np.ndarray | N
     if not (np.array_equal(accept, accept[rep]) and np.array_equal(bid[trans], bid[trans[rep]])):
         return None
     return bid
+
+
+def _round(dirty, trans, bid, cnt, nb, w):
+    """One refinement round over the ``dirty`` states, vectorised: each dirty state's signature (its block and
+    its successors' blocks, hashed) splits its block; clean members keep the block id, and a block of dirty
+    members only gives it to its largest group. Updates ``bid`` and ``cnt`` in place; returns ``(changed
+    states, blocks in use)``."""
+    blk = bid[dirty]  # (D,)
+    sig = (bid[trans[dirty]] * w).sum(axis=1) ^ (blk * _MIX)  # (D,) wrapping hash of (block, row)
+    _, first, inv, size = np.unique(sig, return_index=True, return_inverse=True, return_counts=True)
+    inv = inv.reshape(-1)
+    gblk = blk[first]  # (G,) each group's block
+    ub, nd = np.unique(blk, return_counts=True)  # dirty members per block
+    clean = cnt[gblk] > nd[np.searchsorted(ub, gblk)]  # (G,) its block keeps clean members
+    keep = np.zeros(len(first), dtype=bool)
+    cand = np.flatnonzero(~clean)
+    if len(cand):  # blocks of dirty members only: the largest group keeps the id
+        o = cand[np.lexsort((-size[cand], gblk[cand]))]
+        keep[o[np.r_[True, gblk[o][1:] != gblk[o][:-1]]]] = True
+    fresh = np.flatnonzero(~keep)
+    new = gblk.copy()
+    new[fresh] = nb + np.arange(len(fresh))
+    moved = np.flatnonzero(new[inv] != blk)
+    if not len(moved):
+        return moved, nb
+    np.subtract.at(cnt, blk[moved], 1)
+    cnt[nb: nb + len(fresh)] = size[fresh]
+    changed = dirty[moved]
+    bid[changed] = new[inv[moved]]
+    return changed, nb + len(fresh)
+
+
+def _small_round(dirty, trans, bid, cnt, nb):
+    """:func:`_round` for a few dirty states, in plain Python (a counted run ``.{0,5000}`` is refined one state
+    per round for thousands of rounds, where the vectorised round's dozen numpy calls cost 0.5 ms each time).
+    Signatures are exact here (the successor blocks themselves, no hash); the partition each round makes is
+    the vectorised round's (which group keeps a block id may differ; ids are arbitrary)."""
+    blk = bid[dirty].tolist()
+    rows = bid[trans[dirty]].tolist()  # (D, K) successor blocks
+    groups: dict = {}
+    for i, (b, row) in enumerate(zip(blk, rows)):
+        groups.setdefault((b, tuple(row)), []).append(i)
+    per_block: dict = {}
+    for (b, _), members in groups.items():
+        per_block.setdefault(b, []).append(members)
+    nd: dict = {}
+    for b in blk:
+        nd[b] = nd.get(b, 0) + 1
+    changed, ids = [], []
+    for b, gl in per_block.items():
+        kept = -1 if cnt[b] > nd[b] else max(range(len(gl)), key=lambda j: len(gl[j]))  # clean members keep b
+        for j, members in enumerate(gl):
+            if j == kept:
+                continue
+            cnt[b] -= len(members)
+            cnt[nb] = len(members)
+            changed += [int(dirty[i]) for i in members]
+            ids += [nb] * len(members)
+            nb += 1
+    changed_a = np.array(changed, dtype=np.int64)
+    bid[changed_a] = ids
+    return changed_a, nb
 
 
 def block_table(trans: np.ndarray, accept: np.ndarray, bid: np.ndarray):
