@@ -84,9 +84,8 @@ def _positions(seq, cap: int) -> tuple[int, int]:
     for op, av in seq:
         name = str(op)
         if name == "BRANCH":
-            for alt in av[1]:
-                p, a = _positions(alt, cap)
-                total, added = total + p, added + a
+            p, a = _branch_positions(av[1], cap)
+            total, added = total + p, added + a
         elif name == "SUBPATTERN":
             p, a = _positions(av[-1], cap)
             total, added = total + p, added + a
@@ -101,6 +100,24 @@ def _positions(seq, cap: int) -> tuple[int, int]:
         if added > cap:
             return total, added
     return total, added
+
+
+def _branch_positions(alts, cap: int) -> tuple[int, int]:
+    """:func:`_positions` of an alternation: the alternatives' leading literal runs count as the prefix tree
+    they make (``\\u0000|\\u0001|...``, the JSON escapes a string pattern's class lists, shares ``\\u000``:
+    the automaton builds each distinct prefix once), the rest of each alternative as it is."""
+    prefixes: set = set()
+    total = added = 0
+    for alt in alts:
+        items = list(alt)
+        k = 0
+        while k < len(items) and str(items[k][0]) == "LITERAL":
+            k += 1
+        lits = tuple(av for _, av in items[:k])
+        prefixes.update(lits[:j] for j in range(1, k + 1))
+        p, a = _positions(items[k:], cap)
+        total, added = total + p, added + a
+    return total + len(prefixes), added
 
 
 def expansion(regex: str, cap: int = MAX_EXPANSION) -> int:
