@@ -44,6 +44,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import heapq
+import os
 import re
 import threading
 import time
@@ -147,8 +149,66 @@ def check_expansion(regex: str, stage: str, where: str) -> None:
 
 class _Expired(BaseException):
     """Raised asynchronously in a thread whose :func:`time_budget` ran out (a ``BaseException``, so the
-    ``except Exception`` handlers of the interrupted code do not swallow it). One subclass per budget, so a
-    nested budget knows its own."""
+    ``except Exception`` handlers of the interrupted code do not swallow it). A block takes it as its own
+    when its entry fired, and lets it through to the enclosing block otherwise."""
+
+
+def _raise_in(tid: int, exc) -> None:
+    """Set (``exc`` a class) or clear (None) the pending asynchronous exception of thread ``tid``."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), ctypes.py_object(exc) if exc is not None else None)
+
+
+class _Watchdog:
+    """One daemon thread per process that raises each :func:`time_budget`'s exception at its deadline (a
+    thread per budget cost 0.1-0.5 ms to start, a third of a small schema's whole compile). ``cv`` guards
+    every entry's ``done``/``fired`` flags: an entry fires only while not done, and its block clears a fired
+    exception that has not arrived yet under the same lock."""
+
+    def __init__(self):
+        self.cv = threading.Condition()
+        self.heap: list = []  # (deadline, sequence, entry)
+        self.seq = 0
+        self.thread = None
+        self.fired: list = []  # entries that fired (their blocks may not have ended yet)
+
+    def add(self, entry: dict) -> None:
+        with self.cv:
+            self.seq += 1
+            sooner = not self.heap or entry["deadline"] < self.heap[0][0]
+            heapq.heappush(self.heap, (entry["deadline"], self.seq, entry))
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._run, name="compile budgets", daemon=True)
+                self.thread.start()
+            elif sooner:  # otherwise the watchdog already wakes before this deadline
+                self.cv.notify()
+
+    def fired_open(self, tid: int) -> list:
+        """The entries of thread ``tid`` that fired and whose blocks have not ended (under ``cv``)."""
+        return [e for e in self.fired if e["tid"] == tid and not e["done"]]
+
+    def _run(self) -> None:
+        with self.cv:
+            while True:
+                now = time.monotonic()
+                while self.heap and (self.heap[0][2]["done"] or self.heap[0][0] <= now):
+                    entry = heapq.heappop(self.heap)[2]
+                    if not entry["done"]:
+                        entry["fired"] = True
+                        self.fired = [e for e in self.fired if not e["done"]] + [entry]
+                        _raise_in(entry["tid"], entry["exc"])
+                self.cv.wait(self.heap[0][0] - now if self.heap else None)
+
+
+_WATCHDOG = _Watchdog()
+
+
+def _fresh_watchdog() -> None:  # a forked child has no watchdog thread, and its lock may be held
+    global _WATCHDOG
+    _WATCHDOG = _Watchdog()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_watchdog)
 
 
 @contextlib.contextmanager
@@ -157,56 +217,50 @@ def time_budget(stage: str, where, seconds: float, what: str = ""):
     (``stage``; ``where``: the pointer, or a callable ``where(exc)`` that reads it from the interrupted
     exception's traceback; ``what``: what was being built) in the thread running the block.
 
-    A watchdog thread waits for the block to end; past the budget it raises an exception in the block's
-    thread (``PyThreadState_SetAsyncExc``), delivered at that thread's next Python bytecode: pure Python code
+    A watchdog thread (one per process, :class:`_Watchdog`) raises an exception in the block's thread at the
+    deadline (``PyThreadState_SetAsyncExc``), delivered at that thread's next Python bytecode: pure Python code
     (lark's LALR analysis, the schema compiler's automata) stops within milliseconds; a native call that
     cannot be interrupted (outlines_core's builder) stops when it returns, so those stages keep their size
     limits. ``seconds`` None or <= 0: no budget."""
     if not seconds or seconds <= 0:
         yield
         return
-    expired = type("_Expired", (_Expired,), {})
-    tid = threading.get_ident()
-    lock, state = threading.Lock(), {"done": False, "fired": False}
-
-    def watch():
-        if finished.wait(seconds):
-            return
-        with lock:
-            if not state["done"]:
-                state["fired"] = True
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), ctypes.py_object(expired))
-
-    finished = threading.Event()
-    watcher = threading.Thread(target=watch, name=f"compile budget {stage}", daemon=True)
-    t0 = time.perf_counter()
-    watcher.start()
+    t0 = time.monotonic()
+    entry = {"deadline": t0 + seconds, "tid": threading.get_ident(), "exc": _Expired, "done": False, "fired": False}
+    dog = _WATCHDOG
+    dog.add(entry)
     caught = None
     try:
         try:
             yield
         finally:
-            caught = _close(lock, state, finished, tid, expired)
-    except expired as exc:
+            caught = _close(dog, entry)
+    except _Expired as exc:
+        if not entry["fired"]:  # an enclosing budget's
+            raise
         caught = exc
     if caught is not None:
         pointer = where(caught) if callable(where) else where
         raise CompileBudgetExceeded(stage, pointer, f"{what + ': ' if what else ''}over its time budget of {seconds:g} s "
-                                                    f"(stopped after {time.perf_counter() - t0:.2f} s)") from None
+                                                    f"(stopped after {time.monotonic() - t0:.2f} s)") from None
 
 
-def _close(lock, state, finished, tid, expired):
-    """End a :func:`time_budget` block: stop its watchdog, and clear an exception it set that the block's
-    thread has not received yet (it arrives at the next bytecode, maybe inside this function: caught here).
-    Returns that exception, or None."""
+def _close(dog: _Watchdog, entry: dict):
+    """End a :func:`time_budget` block: mark its entry done, and clear an exception the watchdog set that the
+    block's thread has not received yet (it arrives at the next bytecode, maybe inside this function: caught
+    here). Returns that exception, or None."""
     caught = None
     while True:
         try:
-            with lock:
-                state["done"] = True
-                finished.set()
-                if state["fired"]:
-                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), None)  # cancel if still pending
+            with dog.cv:
+                entry["done"] = True
+                if entry["fired"]:
+                    _raise_in(entry["tid"], None)  # cancel if still pending
+                    outer = dog.fired_open(entry["tid"])
+                    if outer:  # the cancel also cleared an enclosing budget's exception: set it again
+                        _raise_in(entry["tid"], outer[-1]["exc"])
             return caught
-        except expired as exc:  # delivered here, before the cancel
+        except _Expired as exc:  # delivered here, before the cancel
+            if not entry["fired"]:  # an enclosing budget's: it must reach that block
+                raise
             caught = exc

@@ -111,6 +111,19 @@ def test_nested_budgets_each_name_their_own_stage():
     assert exc2.value.stage == "inner"
 
 
+def test_an_inner_block_ending_does_not_clear_the_outer_budget():
+    """The outer budget fires while an inner block is ending: the inner block's cancel of a pending exception
+    must not swallow the outer one (it is set again), so the outer block still stops."""
+    for _ in range(20):
+        t0 = time.perf_counter()
+        with pytest.raises(CompileBudgetExceeded) as exc:
+            with time_budget("outer", "#", 0.05):
+                while True:
+                    with time_budget("inner", "#/i", 5):
+                        _spin(0.0005)
+        assert exc.value.stage == "outer" and time.perf_counter() - t0 < 5
+
+
 def test_no_budget_when_seconds_is_not_positive():
     with time_budget("schema", "#", 0):
         assert _spin(0.05) > 0
