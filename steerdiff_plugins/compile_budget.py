@@ -79,19 +79,27 @@ class CompileBudgetExceeded(ConstraintError):
         super().__init__(f"compile stage {stage!r} over its budget at {pointer}: {what}")
 
 
+_BRANCH, _SUBPATTERN, _LITERAL = _C.BRANCH, _C.SUBPATTERN, _C.LITERAL
+_REPEATS = (_C.MAX_REPEAT, _C.MIN_REPEAT) + ((_C.POSSESSIVE_REPEAT,) if hasattr(_C, "POSSESSIVE_REPEAT") else ())
+
+
+def _items(seq) -> list:
+    """The items of a parsed sequence (a ``SubPattern``'s list, read directly: its ``__getitem__`` is slow)."""
+    return getattr(seq, "data", seq)
+
+
 def _positions(seq, cap: int) -> tuple[int, int]:
     """``(positions, added)`` of a parsed ``re`` sequence: single-character items count one position;
     ``added`` is what counted repetitions add beyond one copy (stops counting past ``cap``)."""
     total = added = 0
-    for op, av in seq:
-        name = str(op)
-        if name == "BRANCH":
+    for op, av in _items(seq):
+        if op is _BRANCH:
             p, a = _branch_positions(av[1], cap)
             total, added = total + p, added + a
-        elif name == "SUBPATTERN":
+        elif op is _SUBPATTERN:
             p, a = _positions(av[-1], cap)
             total, added = total + p, added + a
-        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+        elif op in _REPEATS:
             lo, hi, sub = av
             p, a = _positions(sub, cap)
             copies = max(lo, 1) if hi == _MAXREPEAT else max(hi, 1)
@@ -108,18 +116,21 @@ def _branch_positions(alts, cap: int) -> tuple[int, int]:
     """:func:`_positions` of an alternation: the alternatives' leading literal runs count as the prefix tree
     they make (``\\u0000|\\u0001|...``, the JSON escapes a string pattern's class lists, shares ``\\u000``:
     the automaton builds each distinct prefix once), the rest of each alternative as it is."""
-    prefixes: set = set()
-    total = added = 0
+    trie: dict = {}
+    nodes = total = added = 0
     for alt in alts:
-        items = list(alt)
-        k = 0
-        while k < len(items) and str(items[k][0]) == "LITERAL":
+        items = _items(alt)
+        k, node = 0, trie
+        while k < len(items) and items[k][0] is _LITERAL:
+            nxt = node.get(items[k][1])
+            if nxt is None:
+                nxt = node[items[k][1]] = {}
+                nodes += 1
+            node = nxt
             k += 1
-        lits = tuple(av for _, av in items[:k])
-        prefixes.update(lits[:j] for j in range(1, k + 1))
         p, a = _positions(items[k:], cap)
         total, added = total + p, added + a
-    return total + len(prefixes), added
+    return total + nodes, added
 
 
 def expansion(regex: str, cap: int = MAX_EXPANSION) -> int:

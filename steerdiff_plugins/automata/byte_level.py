@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from itertools import chain, repeat
+from itertools import chain
 
 import numpy as np
 
@@ -118,10 +118,12 @@ def byte_dfa(pattern: str) -> ByteDFA:
     finals = np.fromiter(index.get_final_states(), dtype=np.int64)
     init = index.get_initial_state()
     # the transitions as flat arrays (a Python loop per edge costs about 0.5 s for automata of 50k states)
-    n = sum(map(len, trans_d.values()))
-    src = np.fromiter(chain.from_iterable(repeat(s, len(d)) for s, d in trans_d.items()), dtype=np.int64, count=n)
-    byte = np.fromiter(chain.from_iterable(d.keys() for d in trans_d.values()), dtype=np.int64, count=n)
-    dst = np.fromiter(chain.from_iterable(d.values() for d in trans_d.values()), dtype=np.int64, count=n)
+    # (map over the dicts' methods, no Python-level generator per state: 0.2 s saved on 50k states)
+    degree = np.fromiter(map(len, trans_d.values()), dtype=np.int64, count=len(trans_d))  # (states,)
+    n = int(degree.sum())
+    src = np.repeat(np.fromiter(trans_d.keys(), dtype=np.int64, count=len(trans_d)), degree)  # (n,)
+    byte = np.fromiter(chain.from_iterable(map(dict.keys, trans_d.values())), dtype=np.int64, count=n)
+    dst = np.fromiter(chain.from_iterable(map(dict.values, trans_d.values())), dtype=np.int64, count=n)
     every = np.concatenate([src, dst, finals, [init]])  # the engine's state ids -> 0..S-1 in their order
     # the engine's ids are spaced by a stride (its table row width): ids // g keep their order in a g times
     # smaller lookup array
