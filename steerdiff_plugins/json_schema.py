@@ -29,6 +29,7 @@ from steerdiff.errors import AutomatonTooLarge, ConstraintError, UnsupportedSche
 from steerdiff.hookspecs import hookimpl
 from steerdiff.plugins import constraint_types
 from steerdiff_plugins.automata.byte_level import byte_dfa
+from steerdiff_plugins import compile_budget
 from steerdiff_plugins.compile_budget import CompileBudgetExceeded
 from steerdiff_plugins.grammar import Grammar
 from steerdiff_plugins.schema.compiled import compile_tree
@@ -131,7 +132,8 @@ class JSONSchema(RegularConstraint):
         self.capacity = capacity
         self._compiled = compile_schema(self.compiled_schema, max_depth=max_depth, max_items=max_items, max_string=max_string,
                                         capacity=capacity, extra_keys=extra_keys)
-        to_engine_regex(self._compiled.regex)
+        if len(self._compiled.regex) <= compile_budget.MAX_BYTE_REGEX_CHARS:  # a syntax check; a longer regex is
+            to_engine_regex(self._compiled.regex)  # refused by the byte stage at once, where Python's parse took 15 s
         if span is not None:
             s, e = (int(x) for x in span)
             self.span = (s, e)

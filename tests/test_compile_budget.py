@@ -175,3 +175,25 @@ def test_a_schema_grammar_over_the_production_budget_stops_before_lark(monkeypat
         schema_to_lark(tree)
     assert exc2.value.keyword == "size" and "compile stage 'grammar'" in str(exc2.value)
     assert time.perf_counter() - t0 < 5
+
+
+def test_a_regex_over_the_character_budget_is_not_parsed_before_the_fallback(monkeypatch):
+    """o9981's regex (979,704 characters, under the regex stage's 1M) was parsed by Python's re (15 s) in
+    JSONSchema's syntax check before the byte stage refused it by length: the check now skips regexes the
+    byte stage refuses, and fill's grammar fallback starts at once."""
+    from steerdiff.fill import _constraint
+    from steerdiff_plugins import json_schema
+    from steerdiff_plugins.grammar import Grammar
+
+    parsed = []
+    real = json_schema.to_engine_regex
+    monkeypatch.setattr(json_schema, "to_engine_regex", lambda rx: (parsed.append(len(rx)), real(rx))[1])
+    schema = {"type": "object", "properties": {"a": {"type": "string", "pattern": "^[a-c]{1,3}$"}}, "required": ["a"]}
+    monkeypatch.setattr(compile_budget, "MAX_BYTE_REGEX_CHARS", 20)
+    byte_dfa.cache_clear()
+    assert isinstance(_constraint(schema), Grammar)
+    assert parsed == []
+    monkeypatch.setattr(compile_budget, "MAX_BYTE_REGEX_CHARS", 250_000)
+    byte_dfa.cache_clear()
+    assert not isinstance(_constraint(schema), Grammar) and parsed  # within the budget: checked and regular
+    byte_dfa.cache_clear()
