@@ -8,8 +8,9 @@ Stages and their budgets (module constants, so a server can tune them):
 * ``regex`` (node tree -> regex text): ``MAX_REGEX_CHARS`` there;
 * ``byte automaton`` (regex -> byte DFA, outlines_core's Rust builder): it cannot be interrupted, so the
   regex is *estimated* first: ``expansion(regex)`` counts the NFA positions that counted repetitions add
-  (``X{m,n}`` costs about ``n - 1`` extra copies of ``X``). Measured on this machine, the builder takes
-  about 0.3 ms per added position (``"STRCHAR{0,1000}"``: 13k positions, 3.7 s; ``{0,65535}`` would
+  (``X{m,n}`` costs about ``n - 1`` extra copies of ``X``; an alternation's leading literals count as the
+  prefix tree they make, as the automaton shares them). Measured on this machine, the builder takes
+  about 0.3 ms per added position (``"STRCHAR{0,1000}"``: 12k positions, 3.7 s; ``{0,65535}`` would
   run for minutes and then be refused by the state limit), so ``MAX_EXPANSION`` (20k, about 5 s) bounds
   its time; a regex without large counts is bounded by ``MAX_BYTE_REGEX_CHARS`` (250k characters) instead:
   Python's parse, the engine-regex rewrite and the Rust builder (which cannot be interrupted) take about
