@@ -12,6 +12,7 @@ from steerdiff_plugins.schema.char_languages import (
     _pattern_tree,
     _TooLarge,
     _value_tree,
+    format_tree,
     string_language,
     strings_meet,
 )
@@ -164,8 +165,9 @@ class _Combinators:
             return None if b is not False else [("alt", [])]
         if set(b) & _CONSTRAINING - _STR_NEG_KEYS - (_TYPED_KW - _STRING_KW) - {"format"}:
             return None
-        if b.get("format") in _KNOWN_FORMATS:
-            return None
+        fmt = b.get("format")
+        if fmt in _KNOWN_FORMATS and (mode == "sup" or format_tree(fmt) is None):
+            return None  # a format regex is a narrowing: read as a subset only
         bt = b.get("type")
         if bt is not None and "string" not in ([bt] if isinstance(bt, str) else bt):
             return [("alt", [])]
@@ -183,23 +185,29 @@ class _Combinators:
                 parts.append(_pattern_tree(b["pattern"], mode))
             except _PatternError:
                 return None
+        if fmt in _KNOWN_FORMATS:
+            parts.append(format_tree(fmt))
         return parts or [_ANYSTAR]
 
-    def _string_not(self, s, ptr, lo, hi):
+    def _string_not(self, s, ptr, lo, hi, why=None):
         """The ``Str`` node of string schema ``s`` (length bounds ``lo``/``hi`` already fitted) less the
-        strings its ``not`` (one schema or ``{anyOf: [...]}``, as ``_apply_not`` leaves it) admits:
-        the negated languages read as supersets, ``s``'s own pattern as a subset, all over characters
-        (``string_language``); canonical encoding. Refuses ``not`` by name when it cannot be built."""
+        strings its ``not`` (one schema or ``{anyOf: [...]}``, as ``_apply_not`` leaves it; none when ``s``
+        has no ``not``) admits: the negated languages read as supersets, ``s``'s own pattern and format
+        (the format's regex, a narrowing) as subsets, intersected with the length bounds, all over
+        characters (``string_language``); canonical encoding. Also the path of a pattern the regex
+        translator refuses (a lookahead, an inner ``$``) or one together with a format: ``why`` says which.
+        Refuses ``not`` (or ``pattern`` when there is no ``not``) by name when it cannot be built."""
         from steerdiff_plugins.schema.nodes import Str
 
-        n = s["not"]
-        negs = n["anyOf"] if isinstance(n, dict) and set(n) == {"anyOf"} else [n]
-        nptr = _ptr(ptr, "not")
+        n = s.get("not")
+        negs = [] if n is None else n["anyOf"] if isinstance(n, dict) and set(n) == {"anyOf"} else [n]
+        kw = "not" if n is not None else "pattern"
+        nptr = _ptr(ptr, kw)
         own = {k: v for k, v in s.items() if k in ("pattern", "format")}
         pos = self._str_parts(own, "sub")
         if pos is None:
-            raise UnsupportedSchemaError("not", nptr, "excluding strings from a string whose format or pattern is "
-                                                      "not read as an automaton")
+            raise UnsupportedSchemaError(kw, nptr, why or "excluding strings from a string whose format or pattern "
+                                                          "is not read as an automaton")
         if lo or hi is not None:
             pos.append(("rep", lo, hi, ("set", _UNIV)))
         neg = []
@@ -213,8 +221,8 @@ class _Combinators:
         try:
             rx = memo[key] if key in memo else memo.setdefault(key, string_language(pos, neg))
         except _TooLarge:
-            raise UnsupportedSchemaError("not", nptr, f"the strings left need over {_MAX_STATES} automaton states "
-                                                      f"or {_MAX_RX} regex characters") from None
+            raise UnsupportedSchemaError(kw, nptr, (f"{why}: " if why else "") + f"the strings left need over "
+                                                   f"{_MAX_STATES} automaton states or {_MAX_RX} regex characters") from None
         return Str(1, 0) if rx is False else Str(content=rx)
 
     def _strings_apart(self, a, b) -> bool:

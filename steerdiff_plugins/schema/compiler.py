@@ -403,23 +403,25 @@ class _Compiler(_Merging, _Combinators, _Containers):
             content = FORMATS[fmt]
         elif fmt is not None:
             self.notes.append(f"{_ptr(ptr, 'format')}: unknown format {fmt!r} treated as an annotation")
+        chars = None  # why the pattern is read over characters instead (combinators._string_not, no 'not')
         if "pattern" in s:
             if content is not None:
-                raise UnsupportedSchemaError("pattern", _ptr(ptr, "pattern"), "pattern together with format")
-            try:
-                content = pattern_to_regex(s["pattern"], self.cap)
-            except _PatternError as e:
-                raise UnsupportedSchemaError("pattern", _ptr(ptr, "pattern"), f"{s['pattern']!r}: {e}") from None
-            if content is None:
-                self.too_long.append(f"pattern at {_ptr(ptr, 'pattern')}")
-                return Str(1, 0)
-        if hi is None and self.max_string is not None and content is None:
+                chars = "pattern together with format"
+            else:
+                try:
+                    content = pattern_to_regex(s["pattern"], self.cap)
+                except _PatternError as e:
+                    chars = f"{s['pattern']!r}: {e}"
+                if content is None and chars is None:
+                    self.too_long.append(f"pattern at {_ptr(ptr, 'pattern')}")
+                    return Str(1, 0)
+        if hi is None and self.max_string is not None and content is None and chars is None:
             hi = max(lo, self.max_string)
         lo, hi = self._fit(lo, hi, 1, ptr, "minLength")  # a character writes at least one byte
         if hi is not None and hi < lo:
             return Str(1, 0)
-        if "not" in s:  # string exclusions _apply_not left (combinators._string_not)
-            return self._string_not(s, ptr, lo, hi)
+        if "not" in s or chars is not None:  # string exclusions _apply_not left; pattern with format, lookahead
+            return self._string_not(s, ptr, lo, hi, chars)
         if content is not None:
             source = s["pattern"] if "pattern" in s and fmt not in FORMATS else "^(?:" + content + ")$"
             implied = pattern_length_bounds(source)
