@@ -197,6 +197,7 @@ class _Compiler(_Merging, _Combinators, _Containers):
         if "if" in s and ("then" in s or "else" in s):  # as an allOf entry: merge._if_branches reads it
             cond = {k: s[k] for k in ("if", "then", "else") if k in s}
             s = {**{k: v for k, v in s.items() if k not in cond}, "allOf": list(s.get("allOf") or []) + [cond]}
+        s = _required_dependencies_merged(s)
         for kw, why in _ALWAYS_REFUSED.items():
             if kw in s:
                 if kw == "if" and "then" not in s and "else" not in s:
@@ -537,3 +538,26 @@ def keys_except(keys, depth: int = KEY_DEPTH) -> str:
     parts = [leave(trie, 0) + _KEY_CHAR + "*"] + inside(trie, 0)
     body = "(?:" + "|".join(parts) + ")" if len(parts) > 1 else parts[0]
     return body if None in trie else "(?:" + body + ")?"
+
+
+def _required_dependencies_merged(s: dict) -> dict:
+    """``s`` with each schema dependency (``dependencies``/``dependentSchemas``) whose trigger ``s`` requires
+    moved into its ``allOf``: when ``s`` admits objects only, every valid instance has the trigger, so the
+    dependency always applies (an equivalence). ``s`` itself otherwise."""
+    req = s.get("required")
+    if not isinstance(req, list) or s.get("type") not in ("object", ["object"]):
+        return s
+    out, moved = dict(s), []
+    for kw in ("dependencies", "dependentSchemas"):
+        deps = s.get(kw)
+        if not isinstance(deps, dict):
+            continue
+        keep = {t: d for t, d in deps.items() if not (t in req and isinstance(d, (dict, bool)))}
+        moved += [d for t, d in deps.items() if t in req and isinstance(d, (dict, bool))]
+        if len(keep) < len(deps):
+            out.pop(kw)
+            if keep:
+                out[kw] = keep
+    if moved:
+        out["allOf"] = list(s.get("allOf") or []) + moved
+    return out

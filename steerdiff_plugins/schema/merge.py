@@ -14,6 +14,7 @@ from steerdiff_plugins.schema.fragments import (
 from steerdiff_plugins.schema.nodes import _json_equal
 
 
+MAX_DISTRIBUTED = 64  # branches of two anyOf (or two oneOf) lists of one allOf, distributed
 IF_NARROWED = "x-steerdiff-if-narrowed"  # marks a merge that rewrote if/then as a union (a narrowing): such a
 # schema is compiled, but never compared or negated as if it were the original (combinators checks the mark)
 
@@ -197,8 +198,13 @@ class _Merging:
         if k == "not":
             la = a["anyOf"] if isinstance(a, dict) and set(a) == {"anyOf"} else [a]
             return {"anyOf": la + [b]}
-        if k in ("anyOf", "oneOf"):
-            raise UnsupportedSchemaError("allOf", ptr, f"two {k} lists would need distributing")
+        if k in ("anyOf", "oneOf") and isinstance(a, list) and isinstance(b, list):
+            # distributed: an instance satisfies m branches of one list and n of the other iff it satisfies
+            # m*n of the pairs, so anyOf x anyOf = anyOf of pairs (m*n >= 1) and oneOf x oneOf = oneOf (m*n == 1)
+            if len(a) * len(b) > MAX_DISTRIBUTED:
+                raise UnsupportedSchemaError("allOf", ptr, f"two {k} lists would need distributing into "
+                                                           f"{len(a) * len(b)} branches (at most {MAX_DISTRIBUTED})")
+            return [{"allOf": [x, y]} for x in a for y in b]
         raise UnsupportedSchemaError("allOf", ptr, f"cannot merge differing {k!r} values")
 
     # ---- schemas compared as written or flat (combinators._disjoint)
