@@ -29,7 +29,7 @@ from steerdiff_plugins.schema.fragments import (
     _py_search,
     _TooDeep,
 )
-from steerdiff_plugins.schema.merge import _Merging
+from steerdiff_plugins.schema.merge import CASES, _Merging
 from steerdiff_plugins.schema.nodes import (
     AnyValue,
     Empty,
@@ -233,6 +233,8 @@ class _Compiler(_Merging, _Combinators, _Containers):
             s = self._apply_not(s, _ptr(ptr, "not"), base)
             if s is False:
                 return Empty()
+            if "allOf" in s:  # a negation written as a union of cases (combinators._not_pieces)
+                return self.node(s, ptr, base)
             if "enum" in s or "const" in s:
                 return self._enum(s, ptr)
         types = s.get("type")
@@ -270,7 +272,7 @@ class _Compiler(_Merging, _Combinators, _Containers):
     def _branches(self, kw, subs, rest, ptr, base):
         """The nodes of an ``anyOf``/``oneOf``'s branches (each merged with the sibling keywords ``rest``), and
         the last ``_TooDeep`` of a branch dropped for recursion (None when none was)."""
-        alts, deep = [], None
+        alts, deep, refused = [], None, None
         for i, sub in enumerate(subs):
             p = _ptr(ptr, kw, i)
             merged = self._merge([rest, sub], p, base) if any(k in _CONSTRAINING for k in rest) else sub
@@ -286,9 +288,16 @@ class _Compiler(_Merging, _Combinators, _Containers):
             except _TooDeep as e:
                 deep = e
                 self.notes.append(f"{p}: recursion beyond max_depth={self.max_depth}, branch dropped")
+            except UnsupportedSchemaError as e:  # a case of a negation (merge.CASES) may be left out
+                if kw != "anyOf" or not rest.get(CASES) or e.keyword == "size":
+                    raise
+                refused = refused or e
+                self.notes.append(f"{p}: a case of a negation left out (a narrowing): {e.why}")
             finally:
                 if close:
                     self.closed_nests.discard(self.nest)
+        if not alts and refused is not None:
+            raise refused
         return alts, deep
 
     def _extra_keys(self, s, ptr, base):

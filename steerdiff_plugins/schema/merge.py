@@ -14,7 +14,9 @@ from steerdiff_plugins.schema.fragments import (
 from steerdiff_plugins.schema.nodes import _json_equal
 
 
-MAX_DISTRIBUTED = 64  # branches of two anyOf (or two oneOf) lists of one allOf, distributed
+MAX_DISTRIBUTED = 256  # branches of two anyOf (or two oneOf) lists of one allOf, distributed
+CASES = "x-steerdiff-cases"  # marks an anyOf of cases of a negation (combinators._not_pieces): each case is a
+# subset of the instances that fail the negated schema, so a case the compiler refuses may be left out (a narrowing)
 IF_NARROWED = "x-steerdiff-if-narrowed"  # marks a merge that rewrote if/then as a union (a narrowing): such a
 # schema is compiled, but never compared or negated as if it were the original (combinators checks the mark)
 
