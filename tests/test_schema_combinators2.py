@@ -1,5 +1,6 @@
 """Combinators the schema compiler distributes or rewrites (issue 23 item 4): two ``anyOf`` (or two ``oneOf``)
-lists in one ``allOf`` distributed into their pairs (libman, tson), and a schema dependency on a required
+lists in one ``allOf`` distributed into their pairs (libman, tson), an ``if`` that fixes no constant
+written as the union it equals (size-limit), and a schema dependency on a required
 property merged into ``allOf`` (calculate_area; draft 7's ``dependencies`` and 2020-12's ``dependentSchemas``). The compiled language must be a subset of the valid
 instances: checked by brute force over every object of a small key/value alphabet (written in the
 compiler's key order, no whitespace: its documented narrowing) against python-jsonschema, where the
@@ -49,16 +50,22 @@ ONEOF_CLOSED = {"oneOf": [{"type": "object", "properties": {"a": {"type": "strin
                            "minProperties": 1, "maxProperties": 1}]}
 ONEOF_EMPTY_BRANCH = {"oneOf": [{"type": ["boolean", "null"]},  # o48661: booleans satisfy both, so fail
                                 {"properties": {"a": {"type": "boolean"}}}]}
-CASES = {"anyOf-x-anyOf": ANY_ANY, "oneOf-x-oneOf": ONE_ONE, "dependency-on-required": DEPENDENCY,
+IF_THEN = {"type": "object", "properties": PROPS, "allOf": [  # size-limit's shape: an if that fixes no constant
+    {"if": {"properties": {"a": {"type": "integer"}}}, "then": {"required": ["b"]}},
+    {"if": {"not": {"properties": {"c": {"type": "string"}}}}, "then": {"properties": {"d": {"type": "integer"}}}}]}
+IF_ELSE = {"type": "object", "properties": PROPS, "if": {"required": ["a"]},
+           "then": {"properties": {"b": {"type": "string"}}}, "else": {"properties": {"b": {"type": "integer"}}}}
+NOT_RANGE = {"type": ["integer", "string", "null"], "not": {"minimum": 1, "exclusiveMaximum": 3}}  # below or above
+CASES = {"not-range": NOT_RANGE, "if-then": IF_THEN, "if-else": IF_ELSE, "anyOf-x-anyOf": ANY_ANY, "oneOf-x-oneOf": ONE_ONE, "dependency-on-required": DEPENDENCY,
          "oneOf-x-oneOf-props": ONE_ONE_PROPS, "not-props": NOT_PROPS, "oneOf-overlap": ONEOF_OVERLAP,
          "oneOf-required": ONEOF_REQUIRED, "oneOf-vacuous": ONEOF_VACUOUS, "oneOf-closed": ONEOF_CLOSED,
          "oneOf-empty-branch": ONEOF_EMPTY_BRANCH}
-EXACT = {"anyOf-x-anyOf", "dependency-on-required", "not-props"}  # complete too, on objects of declared keys
+EXACT = {"not-range", "anyOf-x-anyOf", "dependency-on-required", "not-props", "if-then", "if-else"}  # complete too, on objects of declared keys
 
 
 def _instances():
-    """Non-objects, and every object over keys a-d with values 0, "x", [], [1], false (each key order)."""
-    yield from [0, 1.5, "x", "xy", None, True, [], [1]]
+    """Some non-objects, and every object over keys a-d with values 0, "x", [], [1], false (each key order)."""
+    yield from [0, 1, 2, 3, -3, 1.5, "x", "xy", None, True, [], [1]]
     for mask in itertools.product([False, True], repeat=4):
         present = [k for k, m in zip("abcd", mask) if m]
         for vals in itertools.product([0, "x", [], [1], False], repeat=len(present)):

@@ -18,7 +18,7 @@ from steerdiff_plugins.schema.char_languages import (
     string_language,
     strings_meet,
 )
-from steerdiff_plugins.schema.merge import CASES, IF_NARROWED, MAX_DISTRIBUTED, _numeric_apart
+from steerdiff_plugins.schema.merge import CASES, IF_NARROWED, MAX_DISTRIBUTED, _interval, _numeric_apart
 from steerdiff_plugins.schema.nodes import _json_equal
 from steerdiff_plugins.schema.fragments import (
     _ARRAY_KW,
@@ -243,9 +243,16 @@ class _Combinators:
                 if "maxItems" in b:
                     pieces.append({"type": "array", "minItems": b["maxItems"] + 1})
                 dropped += [k for k in sorted(set(b) & _ARRAY_KW) if k not in ("minItems", "maxItems")]
+            elif t in ("number", "integer"):
+                lo, lo_in, hi, hi_in = _interval(b)
+                if lo is not None:  # below the lower bound
+                    pieces.append({"type": t, ("exclusiveMaximum" if lo_in else "maximum"): lo})
+                if hi is not None:
+                    pieces.append({"type": t, ("exclusiveMinimum" if hi_in else "minimum"): hi})
+                dropped += sorted(k for k in set(b) & _NUMBER_KW if k not in (
+                    "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"))
             else:
-                kw = _STRING_KW if t == "string" else _NUMBER_KW if t in ("number", "integer") else set()
-                dropped += sorted(set(b) & kw)
+                dropped += sorted(set(b) & (_STRING_KW if t == "string" else set()))
         if "not" in b:
             pieces.append(b["not"])
         for kw in ("anyOf", "oneOf"):

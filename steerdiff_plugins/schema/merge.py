@@ -60,8 +60,14 @@ class _Merging:
         if any("else" in c for c in conds) and len(conds) > 1:
             raise UnsupportedSchemaError("else", _ptr(ptr, "else"), "if/then/else together with other conditionals")
         if conds:  # if/then entries (no else): a union of the then-branches, one per if's const values
-            flat = [x for x in flat if not any(x is c for c in conds)] + [{"anyOf": self._if_branches(conds, ptr, base),
-                                                                           IF_NARROWED: True}]
+            try:
+                union = [{"anyOf": self._if_branches(conds, ptr, base), IF_NARROWED: True}]
+            except UnsupportedSchemaError as e:  # an if of another form: each entry as the union it equals
+                if e.keyword != "if":
+                    raise
+                union = [_if_as_union(c) for c in conds]
+                self.notes.append(f"{ptr}: if/then/else written as the union it equals ({len(conds)} entries)")
+            flat = [x for x in flat if not any(x is c for c in conds)] + union
         if len(flat) > 1:
             flat = self._split_positional(flat)
         try:
@@ -251,6 +257,15 @@ class _Merging:
         except ConstraintError:  # UnsupportedSchemaError included: compared as written
             return s
         return s if isinstance(out, dict) and IF_NARROWED in out else out  # a narrowing: compared as written
+
+
+def _if_as_union(c):
+    """``{if: I, then: T, else: E}`` as the ``anyOf`` it equals: ``[I and T, not I and E]``; without ``else``
+    ``[not I, T]`` (an instance satisfying I satisfies T, or it fails I)."""
+    cond, then = c["if"], c.get("then", True)
+    if "else" not in c:
+        return {"anyOf": [{"not": cond}, then]}
+    return {"anyOf": [{"allOf": [cond, then]}, {"allOf": [{"not": cond}, c["else"]]}]}
 
 
 def _interval(s):
