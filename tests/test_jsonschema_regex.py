@@ -123,7 +123,7 @@ def test_pattern_refusals(pat):
 # ------------------------------------------------------------------------------------------ errors
 
 def test_unsupported_keyword_names_keyword_and_pointer():
-    s = {"type": "object", "properties": {"tags": {"type": "array", "items": {"type": "string", "not": {"pattern": "a(?=b)"}}}}}
+    s = {"type": "object", "properties": {"tags": {"type": "array", "items": {"type": "string", "not": {"pattern": "a\\bb"}}}}}
     with pytest.raises(UnsupportedSchemaError) as e:
         schema_to_regex(s)
     assert e.value.keyword == "not" and e.value.pointer == "#/properties/tags/items/not"

@@ -14,6 +14,8 @@ to canonical spellings (no ``\/``, no ``\u`` escapes of printable characters).
 
 from __future__ import annotations
 
+import functools
+
 from steerdiff_plugins.schema.fragments import _alt
 
 _UNIV = ((0, 0xD7FF), (0xE000, 0x10FFFF))
@@ -28,7 +30,11 @@ class _TooLarge(Exception):
 
 def _pattern_tree(pattern: str, mode: str):
     """The decoded strings in which ``pattern`` matches (``re.search``), as a tree; ``mode`` "sub" or "sup"
-    (see above). Raises ``_PatternError`` for what is not read here (flags, lookaround, inner anchors)."""
+    (see above). Lookaheads: a superset drops them; a subset reads a negative lookahead ``(?!L)`` in a
+    branch's top-level sequence as the rest of the branch less ``L`` (read as a superset) followed by
+    anything (a "diff" node). An anchor inside the pattern: ``$`` is the end of the string (an "end"
+    node; a superset also before a final newline), an inner ``^`` matches nothing in a subset. Raises
+    ``_PatternError`` for what is not read here (flags, lookbehind, other lookarounds, word boundaries)."""
     from steerdiff_plugins.schema.pattern import _PatternError, _sre_c, _sre_parse
 
     try:
@@ -51,8 +57,22 @@ def _pattern_tree(pattern: str, mode: str):
         b = b[:-1] if end else b
         tail = _ANYSTAR if end is None else ("rep", 0, 1 if mode == "sup" and end == "AT_END" else 0,
                                                  ("set", ((10, 10),)))
-        alts.append(("cat", ([] if start else [_ANYSTAR]) + [_seq_tree(b, mode, _sre_c)] + [tail]))
+        alts.append(("cat", ([] if start else [_ANYSTAR]) + [_lookahead_seq(b, tail, mode, _sre_c)]))
     return ("alt", alts)
+
+
+def _lookahead_seq(items, tail, mode, c):
+    """The tree of a branch's top-level sequence ``items`` then ``tail`` (what follows up to the string's
+    end), a negative lookahead among ``items`` read as a "diff" node in a subset (see ``_pattern_tree``)."""
+    from steerdiff_plugins.schema.pattern import _PatternError
+
+    for k, (op, av) in enumerate(items):
+        if mode == "sub" and str(op) == "ASSERT_NOT":
+            if av[0] != 1:
+                raise _PatternError("lookbehind")
+            neg = ("cat", [_seq_tree(av[1], "sup", c), _ANYSTAR])  # every string the lookahead rules out
+            return ("cat", [_seq_tree(items[:k], mode, c), ("diff", _lookahead_seq(items[k + 1:], tail, mode, c), neg)])
+    return ("cat", [_seq_tree(items, mode, c), tail])
 
 
 def _seq_tree(seq, mode, c):
@@ -96,6 +116,14 @@ def _seq_tree(seq, mode, c):
         elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
             lo, hi, sub = av
             out.append(("rep", lo, None if hi == c.MAXREPEAT else hi, _seq_tree(sub, mode, c)))
+        elif name in ("ASSERT", "ASSERT_NOT") and mode == "sup":
+            out.append(("cat", []))  # a superset: the lookaround dropped
+        elif name == "AT" and str(av) in ("AT_END", "AT_END_STRING"):
+            end = ("end",)  # the string's end (both readings); a superset: also before a final newline
+            out.append(end if mode == "sub" or str(av) == "AT_END_STRING" else
+                       ("alt", [end, ("cat", [("set", ((10, 10),)), end])]))
+        elif name == "AT" and str(av) in ("AT_BEGINNING", "AT_BEGINNING_STRING"):
+            out.append(("alt", []) if mode == "sub" else ("cat", []))  # an inner ^: nothing / anything
         else:
             raise _PatternError(f"{name} in a pattern read as an automaton")
     return ("cat", out)
@@ -113,7 +141,10 @@ def _atoms(trees):
             sets.add(t[1])
         elif t[0] == "rep":
             walk(t[3])
-        else:
+        elif t[0] == "diff":
+            walk(t[1])
+            walk(t[2])
+        elif t[0] != "end":
             for x in t[1]:
                 walk(x)
 
@@ -139,14 +170,17 @@ def _atoms(trees):
 
 
 def _dfa(tree, classify, natoms):
-    """Deterministic, complete automaton ``(trans, accept)`` (state 0 the start) of a tree."""
-    eps, edges = [], []
+    """Deterministic, complete automaton ``(trans, accept)`` (state 0 the start) of a tree. Besides the
+    nodes of ``_pattern_tree``: ("end",) matches the empty string at the end of the input only, and
+    ("diff", a, b) the strings of ``a`` not in ``b``; both only where their match runs to the input's end."""
+    eps, edges, ends = [], [], []
 
     def new():
         if len(eps) > _MAX_STATES * 4:
             raise _TooLarge()
         eps.append([])
         edges.append([])
+        ends.append([])
         return len(eps) - 1
 
     def build(t):
@@ -154,6 +188,26 @@ def _dfa(tree, classify, natoms):
         if t[0] == "set":
             e = new()
             edges[s].append((classify(t[1]), e))
+        elif t[0] == "end":
+            e = new()
+            ends[s].append(e)
+        elif t[0] == "diff":  # a deterministic product, embedded: its live states, its atoms as edges
+            trans, acc = _product([(*_dfa(t[1], classify, natoms), False), (*_dfa(t[2], classify, natoms), True)],
+                                  natoms)
+            live = _live(trans, acc)
+            ids = {q: new() for q in sorted(live)}
+            e = new()
+            if 0 in live:
+                eps[s].append(ids[0])
+            for q in ids:
+                by: dict = {}
+                for a, d in enumerate(trans[q]):
+                    if d in live:
+                        by.setdefault(d, set()).add(a)
+                for d, cls in by.items():
+                    edges[ids[q]].append((frozenset(cls), ids[d]))
+                if acc[q]:
+                    eps[ids[q]].append(e)
         elif t[0] == "cat":
             e = s
             for x in t[1]:
@@ -183,10 +237,11 @@ def _dfa(tree, classify, natoms):
 
     start, final = build(tree)
 
-    def close(states):
+    def close(states, at_end=False):  # at_end: the "end" edges are taken too (the input is over)
         todo, seen = list(states), set(states)
         while todo:
-            for y in eps[todo.pop()]:
+            q = todo.pop()
+            for y in eps[q] + (ends[q] if at_end else []):
                 if y not in seen:
                     seen.add(y)
                     todo.append(y)
@@ -194,7 +249,7 @@ def _dfa(tree, classify, natoms):
 
     order, trans = _explore(close([start]), lambda cur, a: close([d for s in cur for cls, d in edges[s] if a in cls]),
                             natoms)
-    return trans, [final in st for st in order]
+    return trans, [final in close(st, True) for st in order]
 
 
 def _product(dfas, natoms):
@@ -322,6 +377,20 @@ def _encoded_class(ranges) -> str:
     rest = _norm([(max(a, 0x20), b) for a, b in ranges if b >= 0x20])
     ctl_rx = r"\\(?:[btnfr]|u00(?:0[0-7bef]|1[0-9a-f]))"
     return _alt(([charset_regex(rest)] if rest else []) + [ctl_rx])
+
+
+@functools.lru_cache(maxsize=None)
+def format_tree(fmt: str):
+    """The decoded strings of ``fragments.FORMATS[fmt]`` (a narrowing of the format's checker) as a tree, or
+    None for a format without a regex. Every format regex but "regex" writes only characters JSON needs no
+    escape for (its encoded and decoded strings are the same); "regex" writes a backslash doubled (JSON's
+    escape), read here as one."""
+    from steerdiff_plugins.schema.fragments import FORMATS
+
+    if fmt not in FORMATS:
+        return None
+    rx = FORMATS[fmt] if fmt != "regex" else FORMATS[fmt].replace("\\" * 4, "\\" * 2)
+    return _pattern_tree("^(?:" + rx + ")$", "sub")
 
 
 def _value_tree(values):

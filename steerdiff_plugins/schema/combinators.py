@@ -3,6 +3,8 @@ String languages over characters (exclusion, disjointness) are in ``char_languag
 
 from __future__ import annotations
 
+import math
+
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError
 from steerdiff_plugins.schema.char_languages import (
     _ANYSTAR,
@@ -12,10 +14,11 @@ from steerdiff_plugins.schema.char_languages import (
     _pattern_tree,
     _TooLarge,
     _value_tree,
+    format_tree,
     string_language,
     strings_meet,
 )
-from steerdiff_plugins.schema.merge import IF_NARROWED, _numeric_apart
+from steerdiff_plugins.schema.merge import CASES, IF_NARROWED, MAX_DISTRIBUTED, _interval, _numeric_apart
 from steerdiff_plugins.schema.nodes import _json_equal
 from steerdiff_plugins.schema.fragments import (
     _ARRAY_KW,
@@ -85,7 +88,7 @@ class _Combinators:
         negs = n["anyOf"] if isinstance(n, dict) and set(n) == {"anyOf"} else [n]
         if "enum" in out or "const" in out:
             return s  # _enum keeps the values that fail every negated schema (python-jsonschema decides)
-        strnegs = []
+        strnegs, unions = [], []
         for b in negs:
             b = self._deref(b, ptr, base) if isinstance(b, dict) else b
             if isinstance(b, dict) and "allOf" in b:
@@ -99,6 +102,8 @@ class _Combinators:
                 return False
             if self._disjoint(out, b, base, 0):
                 continue
+            if isinstance(b, dict) and all(_implies(out, b, k) for k in keys):
+                return False  # out has every constraint of b: each of its instances satisfies b
             btypes = b.get("type")
             btypes = [btypes] if isinstance(btypes, str) else btypes
             cur = out.get("type")
@@ -148,10 +153,122 @@ class _Combinators:
                     props[req[0]] = {"allOf": [props[req[0]], {"not": {"enum": kv}}]}
                     out["properties"] = props
                 continue
-            raise UnsupportedSchemaError("not", ptr, f"negation of {sorted(keys)} is not expressible")
+            pieces, dropped = self._not_pieces(b, out, cur, base)
+            pieces = [p for p in pieces if not _empty_with(out, p)]
+            if not pieces and not dropped:
+                return False  # every instance of out satisfies b
+            if not pieces:
+                raise UnsupportedSchemaError("not", ptr, f"negation of {sorted(keys)} is not expressible"
+                                                         + (f" (left out: {'; '.join(dropped)})" if dropped else ""))
+            if dropped:
+                self.notes.append(f"{ptr}: negation of {sorted(keys)} written as {len(pieces)} cases; narrowed, "
+                                  f"left out: {'; '.join(dropped)}")
+            unions.append(pieces)
         if strnegs:
             out["not"] = {"anyOf": strnegs} if len(strnegs) > 1 else strnegs[0]
+        if unions:  # out and one of the cases of each union (merge distributes them, bounded)
+            self._cap(unions, MAX_DISTRIBUTED // max(1, len(out.get("anyOf") or [])), ptr)
+            return {"allOf": [out] + [{"anyOf": u, CASES: True} for u in unions]}
         return out
+
+    def _cap(self, unions, room, where):
+        """Leave out the last cases of the longest of ``unions`` (lists of cases, one of each to hold) until
+        their combinations are at most ``room`` (a narrowing, noted)."""
+        cut = 0
+        while math.prod(len(u) for u in unions) > room and max(len(u) for u in unions) > 1:
+            max(unions, key=len).pop()
+            cut += 1
+        if cut:
+            self.notes.append(f"{where}: negation narrowed: {cut} of its cases left out (at most {room} combined)")
+
+    def _not_pieces(self, b, out, cur, base, depth=0):
+        """``(pieces, dropped)``: schemas whose union is a subset of the instances of types ``cur`` that fail
+        ``b``, each a way to fail it: a type ``b`` does not admit; for objects a required key absent, a key
+        ``b`` declares present with a value failing its schema, a key ``out`` declares that ``b``'s
+        ``additionalProperties``/``patternProperties`` govern present with a failing value, a count bound
+        crossed; for arrays a count bound crossed; any instance satisfying ``b``'s ``not``; the instances
+        failing every branch of its ``anyOf``/``oneOf`` (for oneOf, those satisfying two are left out).
+        Other failures are left out (``dropped`` names them): the union is exact without them."""
+        from steerdiff_plugins.schema.fragments import _py_search
+
+        b = self._flat(self._deref(b, "#", base), base)
+        if b is False or b is True:
+            return ([{}] if b is False else []), []
+        if IF_NARROWED in b:
+            return [], ["if/then"]
+        bt = b.get("type")
+        btypes = None if bt is None else [bt] if isinstance(bt, str) else list(bt)
+        pieces, dropped = [], []
+        for t in cur:
+            if btypes is not None and t not in btypes and not (t == "integer" and "number" in btypes):
+                if t == "number" and "integer" in btypes:
+                    dropped.append("numbers that are not integers")
+                else:
+                    pieces.append({"type": t})
+                continue
+            if t == "object" and not out.get("properties") and (out.get("patternProperties") or isinstance(
+                    out.get("additionalProperties"), dict)):  # a map: a case naming keys would close it
+                dropped.append("keys of a map")
+                if b.get("minProperties", 0) >= 1:
+                    pieces.append({"type": "object", "maxProperties": b["minProperties"] - 1})
+                if "maxProperties" in b:
+                    pieces.append({"type": "object", "minProperties": b["maxProperties"] + 1})
+            elif t == "object":
+                props = out.get("properties") or {}
+                bprops, bpats = b.get("properties") or {}, b.get("patternProperties") or {}
+                for r in b.get("required") or []:
+                    pieces.append({"type": "object", "properties": {r: False}})
+                for k, sub in bprops.items():
+                    if sub is not True and not (isinstance(sub, dict) and not set(sub) & _CONSTRAINING):
+                        pieces.append({"type": "object", "required": [k], "properties": {k: {"not": sub}}})
+                addl = b.get("additionalProperties", True)
+                for k in props if addl is not True else ():
+                    if k not in bprops and not any(_py_search(p, k, "#") for p in bpats):
+                        pieces.append({"type": "object", "required": [k]} if addl is False else
+                                      {"type": "object", "required": [k], "properties": {k: {"not": addl}}})
+                for pat, sub in bpats.items():
+                    for k in props:
+                        if _py_search(pat, k, "#") and sub is not True:
+                            pieces.append({"type": "object", "required": [k], "properties": {k: {"not": sub}}})
+                if b.get("minProperties", 0) >= 1:
+                    pieces.append({"type": "object", "maxProperties": b["minProperties"] - 1})
+                if "maxProperties" in b:
+                    pieces.append({"type": "object", "minProperties": b["maxProperties"] + 1})
+                dropped += [k for k in sorted(set(b) & _OBJECT_KW) if k not in (
+                    "properties", "required", "additionalProperties", "patternProperties", "minProperties",
+                    "maxProperties")]
+            elif t == "array":
+                if b.get("minItems", 0) >= 1:
+                    pieces.append({"type": "array", "maxItems": b["minItems"] - 1})
+                if "maxItems" in b:
+                    pieces.append({"type": "array", "minItems": b["maxItems"] + 1})
+                dropped += [k for k in sorted(set(b) & _ARRAY_KW) if k not in ("minItems", "maxItems")]
+            elif t in ("number", "integer"):
+                lo, lo_in, hi, hi_in = _interval(b)
+                if lo is not None:  # below the lower bound
+                    pieces.append({"type": t, ("exclusiveMaximum" if lo_in else "maximum"): lo})
+                if hi is not None:
+                    pieces.append({"type": t, ("exclusiveMinimum" if hi_in else "minimum"): hi})
+                dropped += sorted(k for k in set(b) & _NUMBER_KW if k not in (
+                    "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"))
+            else:
+                dropped += sorted(set(b) & (_STRING_KW if t == "string" else set()))
+        if "not" in b:
+            pieces.append(b["not"])
+        for kw in ("anyOf", "oneOf"):
+            if isinstance(b.get(kw), list):
+                each = [self._not_pieces(x, out, cur, base, depth + 1) if depth < 3 else ([], [kw])
+                        for x in b[kw]]
+                dropped += [d for _, ds in each for d in ds] + (["two oneOf branches at once"] if kw == "oneOf" else [])
+                if all(ps for ps, _ in each):
+                    unions = [list(ps) for ps, _ in each]
+                    self._cap(unions, MAX_DISTRIBUTED, f"{kw} of a negated schema")
+                    pieces.append({"allOf": [{"anyOf": u, CASES: True} for u in unions]})
+                if kw == "oneOf":  # a type two branches constrain in no way: all of it satisfies both
+                    flat = [self._flat(self._deref(x, "#", base), base) for x in b[kw]]
+                    pieces += [{"type": t} for t in cur if sum(_vacuous_for(x, t) for x in flat) >= 2]
+        dropped += sorted(k for k in ("enum", "const", "if", "dependencies", "dependentSchemas") if k in b)
+        return pieces, dropped
 
     def _str_parts(self, b, mode="sup"):
         """Trees (see ``_pattern_tree``) whose intersection is the set of strings valid under ``b``
@@ -164,8 +281,9 @@ class _Combinators:
             return None if b is not False else [("alt", [])]
         if set(b) & _CONSTRAINING - _STR_NEG_KEYS - (_TYPED_KW - _STRING_KW) - {"format"}:
             return None
-        if b.get("format") in _KNOWN_FORMATS:
-            return None
+        fmt = b.get("format")
+        if fmt in _KNOWN_FORMATS and (mode == "sup" or format_tree(fmt) is None):
+            return None  # a format regex is a narrowing: read as a subset only
         bt = b.get("type")
         if bt is not None and "string" not in ([bt] if isinstance(bt, str) else bt):
             return [("alt", [])]
@@ -183,23 +301,29 @@ class _Combinators:
                 parts.append(_pattern_tree(b["pattern"], mode))
             except _PatternError:
                 return None
+        if fmt in _KNOWN_FORMATS:
+            parts.append(format_tree(fmt))
         return parts or [_ANYSTAR]
 
-    def _string_not(self, s, ptr, lo, hi):
+    def _string_not(self, s, ptr, lo, hi, why=None):
         """The ``Str`` node of string schema ``s`` (length bounds ``lo``/``hi`` already fitted) less the
-        strings its ``not`` (one schema or ``{anyOf: [...]}``, as ``_apply_not`` leaves it) admits:
-        the negated languages read as supersets, ``s``'s own pattern as a subset, all over characters
-        (``string_language``); canonical encoding. Refuses ``not`` by name when it cannot be built."""
+        strings its ``not`` (one schema or ``{anyOf: [...]}``, as ``_apply_not`` leaves it; none when ``s``
+        has no ``not``) admits: the negated languages read as supersets, ``s``'s own pattern and format
+        (the format's regex, a narrowing) as subsets, intersected with the length bounds, all over
+        characters (``string_language``); canonical encoding. Also the path of a pattern the regex
+        translator refuses (a lookahead, an inner ``$``) or one together with a format: ``why`` says which.
+        Refuses ``not`` (or ``pattern`` when there is no ``not``) by name when it cannot be built."""
         from steerdiff_plugins.schema.nodes import Str
 
-        n = s["not"]
-        negs = n["anyOf"] if isinstance(n, dict) and set(n) == {"anyOf"} else [n]
-        nptr = _ptr(ptr, "not")
+        n = s.get("not")
+        negs = [] if n is None else n["anyOf"] if isinstance(n, dict) and set(n) == {"anyOf"} else [n]
+        kw = "not" if n is not None else "pattern"
+        nptr = _ptr(ptr, kw)
         own = {k: v for k, v in s.items() if k in ("pattern", "format")}
         pos = self._str_parts(own, "sub")
         if pos is None:
-            raise UnsupportedSchemaError("not", nptr, "excluding strings from a string whose format or pattern is "
-                                                      "not read as an automaton")
+            raise UnsupportedSchemaError(kw, nptr, why or "excluding strings from a string whose format or pattern "
+                                                          "is not read as an automaton")
         if lo or hi is not None:
             pos.append(("rep", lo, hi, ("set", _UNIV)))
         neg = []
@@ -213,8 +337,8 @@ class _Combinators:
         try:
             rx = memo[key] if key in memo else memo.setdefault(key, string_language(pos, neg))
         except _TooLarge:
-            raise UnsupportedSchemaError("not", nptr, f"the strings left need over {_MAX_STATES} automaton states "
-                                                      f"or {_MAX_RX} regex characters") from None
+            raise UnsupportedSchemaError(kw, nptr, (f"{why}: " if why else "") + f"the strings left need over "
+                                                   f"{_MAX_STATES} automaton states or {_MAX_RX} regex characters") from None
         return Str(1, 0) if rx is False else Str(content=rx)
 
     def _strings_apart(self, a, b) -> bool:
@@ -264,6 +388,50 @@ class _Combinators:
                         if any(k not in (y.get("properties") or {}) for k in rx):
                             return True
         return False
+
+def _empty_with(out, piece) -> bool:
+    """Whether no instance satisfies both ``out`` and the case ``piece`` (``_not_pieces``), by the plain
+    forms: a key ``out`` requires made absent, a key ``out`` forbids (closed, undeclared) made present, fewer
+    properties than ``out`` requires."""
+    if not isinstance(piece, dict) or not isinstance(out, dict):
+        return False
+    req = set(out.get("required") or [])
+    if any(v is False and k in req for k, v in (piece.get("properties") or {}).items()):
+        return True
+    closed = out.get("additionalProperties") is False and not out.get("patternProperties")
+    if closed and any(k not in (out.get("properties") or {}) for k in piece.get("required") or []):
+        return True
+    return "maxProperties" in piece and len(req) > piece["maxProperties"]
+
+
+def _vacuous_for(x, t) -> bool:
+    """Whether every instance of JSON type ``t`` satisfies schema ``x`` (flat): ``x`` admits the type and has
+    no constraining keyword but those of other types."""
+    if x is True or x is False:
+        return x
+    if not isinstance(x, dict) or x.get(IF_NARROWED):
+        return False
+    xt = x.get("type")
+    if xt is not None:
+        xts = {xt} if isinstance(xt, str) else set(xt)
+        if t not in xts and not (t == "integer" and "number" in xts):
+            return False
+    own = {"object": _OBJECT_KW | {"properties", "required"}, "array": _ARRAY_KW, "string": _STRING_KW,
+           "number": _NUMBER_KW, "integer": _NUMBER_KW}.get(t, set())
+    return not (set(x) & _CONSTRAINING) - {"type"} - (_TYPED_KW - own)
+
+
+def _implies(out, b, k) -> bool:
+    """Whether keyword ``k`` of ``b`` holds for every instance of ``out``: ``out`` has the same value, or for
+    ``type`` a subset of ``b``'s types (an integer is a number)."""
+    if k not in out:
+        return False
+    if k != "type":
+        return _json_equal(out[k], b[k])
+    mine = {out[k]} if isinstance(out[k], str) else set(out[k])
+    theirs = {b[k]} if isinstance(b[k], str) else set(b[k])
+    return mine <= theirs | ({"integer"} if "number" in theirs else set())
+
 
 def _languages_meet(rx_a: str, rx_b: str) -> bool:
     """Whether two regexes (full match) share a string: breadth-first search over pairs of states of their

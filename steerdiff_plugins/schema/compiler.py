@@ -29,7 +29,7 @@ from steerdiff_plugins.schema.fragments import (
     _py_search,
     _TooDeep,
 )
-from steerdiff_plugins.schema.merge import _Merging
+from steerdiff_plugins.schema.merge import CASES, _Merging
 from steerdiff_plugins.schema.nodes import (
     AnyValue,
     Empty,
@@ -197,6 +197,7 @@ class _Compiler(_Merging, _Combinators, _Containers):
         if "if" in s and ("then" in s or "else" in s):  # as an allOf entry: merge._if_branches reads it
             cond = {k: s[k] for k in ("if", "then", "else") if k in s}
             s = {**{k: v for k, v in s.items() if k not in cond}, "allOf": list(s.get("allOf") or []) + [cond]}
+        s = _required_dependencies_merged(s)
         for kw, why in _ALWAYS_REFUSED.items():
             if kw in s:
                 if kw == "if" and "then" not in s and "else" not in s:
@@ -232,6 +233,8 @@ class _Compiler(_Merging, _Combinators, _Containers):
             s = self._apply_not(s, _ptr(ptr, "not"), base)
             if s is False:
                 return Empty()
+            if "allOf" in s:  # a negation written as a union of cases (combinators._not_pieces)
+                return self.node(s, ptr, base)
             if "enum" in s or "const" in s:
                 return self._enum(s, ptr)
         types = s.get("type")
@@ -269,7 +272,7 @@ class _Compiler(_Merging, _Combinators, _Containers):
     def _branches(self, kw, subs, rest, ptr, base):
         """The nodes of an ``anyOf``/``oneOf``'s branches (each merged with the sibling keywords ``rest``), and
         the last ``_TooDeep`` of a branch dropped for recursion (None when none was)."""
-        alts, deep = [], None
+        alts, deep, refused = [], None, None
         for i, sub in enumerate(subs):
             p = _ptr(ptr, kw, i)
             merged = self._merge([rest, sub], p, base) if any(k in _CONSTRAINING for k in rest) else sub
@@ -285,9 +288,16 @@ class _Compiler(_Merging, _Combinators, _Containers):
             except _TooDeep as e:
                 deep = e
                 self.notes.append(f"{p}: recursion beyond max_depth={self.max_depth}, branch dropped")
+            except UnsupportedSchemaError as e:  # a case of a negation (merge.CASES) may be left out
+                if kw != "anyOf" or not rest.get(CASES) or e.keyword == "size":
+                    raise
+                refused = refused or e
+                self.notes.append(f"{p}: a case of a negation left out (a narrowing): {e.why}")
             finally:
                 if close:
                     self.closed_nests.discard(self.nest)
+        if not alts and refused is not None:
+            raise refused
         return alts, deep
 
     def _extra_keys(self, s, ptr, base):
@@ -403,23 +413,25 @@ class _Compiler(_Merging, _Combinators, _Containers):
             content = FORMATS[fmt]
         elif fmt is not None:
             self.notes.append(f"{_ptr(ptr, 'format')}: unknown format {fmt!r} treated as an annotation")
+        chars = None  # why the pattern is read over characters instead (combinators._string_not, no 'not')
         if "pattern" in s:
             if content is not None:
-                raise UnsupportedSchemaError("pattern", _ptr(ptr, "pattern"), "pattern together with format")
-            try:
-                content = pattern_to_regex(s["pattern"], self.cap)
-            except _PatternError as e:
-                raise UnsupportedSchemaError("pattern", _ptr(ptr, "pattern"), f"{s['pattern']!r}: {e}") from None
-            if content is None:
-                self.too_long.append(f"pattern at {_ptr(ptr, 'pattern')}")
-                return Str(1, 0)
-        if hi is None and self.max_string is not None and content is None:
+                chars = "pattern together with format"
+            else:
+                try:
+                    content = pattern_to_regex(s["pattern"], self.cap)
+                except _PatternError as e:
+                    chars = f"{s['pattern']!r}: {e}"
+                if content is None and chars is None:
+                    self.too_long.append(f"pattern at {_ptr(ptr, 'pattern')}")
+                    return Str(1, 0)
+        if hi is None and self.max_string is not None and content is None and chars is None:
             hi = max(lo, self.max_string)
         lo, hi = self._fit(lo, hi, 1, ptr, "minLength")  # a character writes at least one byte
         if hi is not None and hi < lo:
             return Str(1, 0)
-        if "not" in s:  # string exclusions _apply_not left (combinators._string_not)
-            return self._string_not(s, ptr, lo, hi)
+        if "not" in s or chars is not None:  # string exclusions _apply_not left; pattern with format, lookahead
+            return self._string_not(s, ptr, lo, hi, chars)
         if content is not None:
             source = s["pattern"] if "pattern" in s and fmt not in FORMATS else "^(?:" + content + ")$"
             implied = pattern_length_bounds(source)
@@ -535,3 +547,26 @@ def keys_except(keys, depth: int = KEY_DEPTH) -> str:
     parts = [leave(trie, 0) + _KEY_CHAR + "*"] + inside(trie, 0)
     body = "(?:" + "|".join(parts) + ")" if len(parts) > 1 else parts[0]
     return body if None in trie else "(?:" + body + ")?"
+
+
+def _required_dependencies_merged(s: dict) -> dict:
+    """``s`` with each schema dependency (``dependencies``/``dependentSchemas``) whose trigger ``s`` requires
+    moved into its ``allOf``: when ``s`` admits objects only, every valid instance has the trigger, so the
+    dependency always applies (an equivalence). ``s`` itself otherwise."""
+    req = s.get("required")
+    if not isinstance(req, list) or s.get("type") not in ("object", ["object"]):
+        return s
+    out, moved = dict(s), []
+    for kw in ("dependencies", "dependentSchemas"):
+        deps = s.get(kw)
+        if not isinstance(deps, dict):
+            continue
+        keep = {t: d for t, d in deps.items() if not (t in req and isinstance(d, (dict, bool)))}
+        moved += [d for t, d in deps.items() if t in req and isinstance(d, (dict, bool))]
+        if len(keep) < len(deps):
+            out.pop(kw)
+            if keep:
+                out[kw] = keep
+    if moved:
+        out["allOf"] = list(s.get("allOf") or []) + moved
+    return out

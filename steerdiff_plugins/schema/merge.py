@@ -14,6 +14,9 @@ from steerdiff_plugins.schema.fragments import (
 from steerdiff_plugins.schema.nodes import _json_equal
 
 
+MAX_DISTRIBUTED = 256  # branches of two anyOf (or two oneOf) lists of one allOf, distributed
+CASES = "x-steerdiff-cases"  # marks an anyOf of cases of a negation (combinators._not_pieces): each case is a
+# subset of the instances that fail the negated schema, so a case the compiler refuses may be left out (a narrowing)
 IF_NARROWED = "x-steerdiff-if-narrowed"  # marks a merge that rewrote if/then as a union (a narrowing): such a
 # schema is compiled, but never compared or negated as if it were the original (combinators checks the mark)
 
@@ -57,8 +60,14 @@ class _Merging:
         if any("else" in c for c in conds) and len(conds) > 1:
             raise UnsupportedSchemaError("else", _ptr(ptr, "else"), "if/then/else together with other conditionals")
         if conds:  # if/then entries (no else): a union of the then-branches, one per if's const values
-            flat = [x for x in flat if not any(x is c for c in conds)] + [{"anyOf": self._if_branches(conds, ptr, base),
-                                                                           IF_NARROWED: True}]
+            try:
+                union = [{"anyOf": self._if_branches(conds, ptr, base), IF_NARROWED: True}]
+            except UnsupportedSchemaError as e:  # an if of another form: each entry as the union it equals
+                if e.keyword != "if":
+                    raise
+                union = [_if_as_union(c) for c in conds]
+                self.notes.append(f"{ptr}: if/then/else written as the union it equals ({len(conds)} entries)")
+            flat = [x for x in flat if not any(x is c for c in conds)] + union
         if len(flat) > 1:
             flat = self._split_positional(flat)
         try:
@@ -197,8 +206,13 @@ class _Merging:
         if k == "not":
             la = a["anyOf"] if isinstance(a, dict) and set(a) == {"anyOf"} else [a]
             return {"anyOf": la + [b]}
-        if k in ("anyOf", "oneOf"):
-            raise UnsupportedSchemaError("allOf", ptr, f"two {k} lists would need distributing")
+        if k in ("anyOf", "oneOf") and isinstance(a, list) and isinstance(b, list):
+            # distributed: an instance satisfies m branches of one list and n of the other iff it satisfies
+            # m*n of the pairs, so anyOf x anyOf = anyOf of pairs (m*n >= 1) and oneOf x oneOf = oneOf (m*n == 1)
+            if len(a) * len(b) > MAX_DISTRIBUTED:
+                raise UnsupportedSchemaError("allOf", ptr, f"two {k} lists would need distributing into "
+                                                           f"{len(a) * len(b)} branches (at most {MAX_DISTRIBUTED})")
+            return [{"allOf": [x, y]} for x in a for y in b]
         raise UnsupportedSchemaError("allOf", ptr, f"cannot merge differing {k!r} values")
 
     # ---- schemas compared as written or flat (combinators._disjoint)
@@ -243,6 +257,15 @@ class _Merging:
         except ConstraintError:  # UnsupportedSchemaError included: compared as written
             return s
         return s if isinstance(out, dict) and IF_NARROWED in out else out  # a narrowing: compared as written
+
+
+def _if_as_union(c):
+    """``{if: I, then: T, else: E}`` as the ``anyOf`` it equals: ``[I and T, not I and E]``; without ``else``
+    ``[not I, T]`` (an instance satisfying I satisfies T, or it fails I)."""
+    cond, then = c["if"], c.get("then", True)
+    if "else" not in c:
+        return {"anyOf": [{"not": cond}, then]}
+    return {"anyOf": [{"allOf": [cond, then]}, {"allOf": [{"not": cond}, c["else"]]}]}
 
 
 def _interval(s):
