@@ -184,6 +184,7 @@ def fallback_compliance(items, seeds: int = 2, length: int = 64, seconds: int = 
     from steerdiff.testing import tiny_model
 
     model = tiny_model("masked", "bytelevel", max_positions=1024)
+    signal.signal(signal.SIGALRM, _alarm)  # a run past ``seconds`` is counted, not the process killed
     out = {"schemas": len(items), "runs": 0, "valid": 0, "invalid": [], "errors": [], "timeouts": 0}
     for sid, schema in items:
         n = length
