@@ -91,7 +91,13 @@ WEB = {"definitions": {
     "required": ["story"]}
 
 
-@pytest.mark.parametrize("schema", [TREE, WEB], ids=["tree", "web"])
+# a union that reaches its own object again by seeing through a reference (a forward rule closes the cycle)
+CYCLE = {"$defs": {"A": {"type": "object", "properties": {
+    "k": {"type": "integer"}, "x": {"anyOf": [{"$ref": "#/$defs/A"}, {"type": "null"}]}}}},
+    "$ref": "#/$defs/A"}
+
+
+@pytest.mark.parametrize("schema", [TREE, WEB, CYCLE], ids=["tree", "web", "cycle"])
 def test_graph_grammar_is_sound(schema):
     """Every derivation of the graph's grammar is JSON valid under the schema; recursion is one rule per
     target (no unrolling: the grammar does not grow with depth)."""
@@ -100,10 +106,10 @@ def test_graph_grammar_is_sound(schema):
     texts = _samples(parser, rng, 300)
     for text in texts:
         assert v.is_valid(json.loads(text)), text
-    assert max(len(t) for t in texts) > 60  # recursion was taken, not only the shortest texts
+    assert max(t.count("{") for t in texts) >= 3  # recursion was taken, not only the shortest texts
 
 
-@pytest.mark.parametrize("schema", [TREE, WEB], ids=["tree", "web"])
+@pytest.mark.parametrize("schema", [TREE, WEB, CYCLE], ids=["tree", "web", "cycle"])
 def test_graph_grammar_keeps_the_unrolled_language(schema):
     """What the regular engine's regex (recursion unrolled max_depth times) accepts, the graph's grammar
     accepts: the graph only lifts the depth narrowing."""

@@ -83,6 +83,7 @@ class _TreeGrammar:
         self.terms: dict[str, str] = {}  # regex -> terminal name
         self.keyed: dict = {}  # structural key -> rule name
         self.memo: dict[int, tuple[str, object]] = {}  # id(node) -> (symbol, node kept alive)
+        self.busy: dict[int, str | None] = {}  # id(node) -> its forward rule (None: none yet) while written
         self.any_value = None
 
     def term(self, regex: str) -> str:
@@ -100,7 +101,20 @@ class _TreeGrammar:
     def sym(self, node) -> str:
         hit = self.memo.get(id(node))
         if hit is None:
-            hit = (self._sym(node), node)
+            busy = self.busy.get(id(node), False)
+            if busy is not False:  # a cycle that unions close by seeing through a Ref: a forward rule
+                if busy is None:
+                    busy = self.busy[id(node)] = f"{self.p}w{len(self.busy)}_{len(self.memo)}"
+                    self.rules[busy] = []  # placeholder, written when the node is
+                return busy
+            self.busy[id(node)] = None
+            try:
+                s = self._sym(node)
+            finally:
+                fwd = self.busy.pop(id(node))
+            if fwd is not None:
+                self.rules[fwd] = [s]
+            hit = (s, node)
             self.memo[id(node)] = hit
         return hit[0]
 
