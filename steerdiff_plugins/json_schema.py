@@ -246,7 +246,7 @@ def fill_constraint(schema_or_model, **kw) -> Constraint:
             # written as one rule (to_lark.compile_graph: recursion is a cycle, not unrolled); closed objects, as above
             depth = {k: kw[k] for k in ("max_depth", "max_items", "max_string", "capacity") if k in kw}
             try:
-                grammar = tree_to_lark(compile_graph(narrowed, **depth)[0])
+                grammar = tree_to_lark(compile_graph(narrowed, **depth)[0], budget=True)
             except UnsupportedSchemaError as rexc:
                 reasons.append(f"as a reference graph: {rexc}")
             except ConstraintError as cexc:  # (CompileBudgetExceeded too) named, with the other engines' reasons

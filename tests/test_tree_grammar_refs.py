@@ -64,7 +64,7 @@ def _samples(parser, rng, n: int, depth: int = 6) -> list[str]:
 
 
 def _graph_parser(schema, **kw):
-    grammar = tree_to_lark(compile_graph(schema, **kw)[0])
+    grammar = tree_to_lark(compile_graph(schema, **kw)[0], budget=True)
     return load_lark(grammar, "start"), grammar
 
 

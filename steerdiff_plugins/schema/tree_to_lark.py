@@ -17,8 +17,8 @@ grow exponentially when unrolled ``max_depth`` times). The language stays a subs
   a keyword that needs the regex of a recursive part is refused by name, never loosened;
 * a reference without a finite instance (recursion on a required path) is refused (``$ref``, its pointer).
 
-Budgets: the tree compiler's (``MAX_NODES`` subschemas, ``SCHEMA_SECONDS``), and the ``grammar`` stage's
-(``grammars.loader.MAX_GRAMMAR_PRODUCTIONS``) before lark's LALR analysis, each a named ``size`` refusal.
+Budgets: the tree compiler's (``MAX_NODES`` subschemas, ``SCHEMA_SECONDS``), and for graphs the ``grammar``
+stage's (``grammars.loader.MAX_GRAMMAR_PRODUCTIONS``) before lark's LALR analysis, each a named ``size`` refusal.
 """
 
 from __future__ import annotations
@@ -379,7 +379,7 @@ class _TreeGrammar:
         return self.any_value
 
 
-def tree_to_lark(node) -> str:
+def tree_to_lark(node, budget: bool = False) -> str:
     """A lark grammar (LALR(1), start rule ``start``) whose language is the language of ``node``, a tree
     from ``steerdiff_plugins.schema.compiled.compile_tree``: the same canonical JSON texts its regex would accept (any-value
     parts are not depth-bounded here, which only adds valid texts). For schemas whose regex or automaton
@@ -390,9 +390,11 @@ def tree_to_lark(node) -> str:
     through references (``_flat_union``).
 
     Raises :class:`UnsupportedSchemaError` for a grammar lark cannot build an LALR(1) table for (anyOf
-    branches that overlap), for array bounds wider than ``MAX_TREE_SPAN``, and (``size``) for a grammar over
-    the ``grammar`` stage's budget (``grammars.loader.MAX_GRAMMAR_PRODUCTIONS``, checked before lark's
-    uninterruptible LALR analysis) or nested deeper than Python's recursion allows.
+    branches that overlap), for array bounds wider than ``MAX_TREE_SPAN``, and (``size``) for a grammar nested
+    deeper than Python's recursion allows or, with ``budget``, over the ``grammar`` stage's budget
+    (``grammars.loader.MAX_GRAMMAR_PRODUCTIONS``, checked before lark's uninterruptible LALR analysis; fill
+    sets it for reference graphs only: tree grammars of up to 12,301 productions, sp_170, compiled before
+    the budget existed, in 7 s, and stay as they were).
     """
     b = _TreeGrammar()
     old = sys.getrecursionlimit()
@@ -410,13 +412,14 @@ def tree_to_lark(node) -> str:
     for regex, name in b.terms.items():
         lines.append(f"{name}: /{lark_regex(regex)}/")
     grammar = "\n".join(lines) + "\n" + (_TERMINALS if b.any_value else "")
-    from steerdiff_plugins.compile_budget import CompileBudgetExceeded
-    from steerdiff_plugins.grammars.loader import check_grammar_size
+    if budget:
+        from steerdiff_plugins.compile_budget import CompileBudgetExceeded
+        from steerdiff_plugins.grammars.loader import check_grammar_size
 
-    try:  # lark's LALR analysis cannot be interrupted: its size is bounded first
-        check_grammar_size(grammar)
-    except CompileBudgetExceeded as exc:  # fill's fallback names both engines' reasons for "size"
-        raise UnsupportedSchemaError("size", getattr(node, "pointer", "#"), str(exc)) from None
+        try:  # lark's LALR analysis cannot be interrupted: its size is bounded first
+            check_grammar_size(grammar)
+        except CompileBudgetExceeded as exc:  # fill's fallback names both engines' reasons for "size"
+            raise UnsupportedSchemaError("size", getattr(node, "pointer", "#"), str(exc)) from None
     _check_lalr(grammar, {})
     check_terminals(grammar, b.terms)
     return grammar
