@@ -15,7 +15,8 @@ the pydantic instance when the schema was given as a pydantic model class).
 (``UnsupportedSchemaError`` with keyword ``$ref``) and schemas whose regular expression or automaton would
 be too large (keyword ``size``), a :class:`JSONSchemaGrammar`: the exact lark grammar engine over the same
 canonical form (``tree_to_lark``: a too-large schema's compiled tree, every keyword the regular engine
-takes, shared subtrees written once; ``schema_to_lark``: recursion as recursive rules), whose output is
+takes, shared subtrees written once; ``schema_to_lark``: recursion as recursive rules; ``compile_graph`` +
+``tree_to_lark`` when both refuse: every keyword the regular engine takes, one rule per ``$ref`` target), whose output is
 validated with python-jsonschema (and pydantic for a model class) into ``result.value`` as well.
 """
 
@@ -34,7 +35,7 @@ from steerdiff_plugins.compile_budget import CompileBudgetExceeded
 from steerdiff_plugins.grammar import Grammar
 from steerdiff_plugins.schema.compiled import compile_tree
 from steerdiff_plugins.schema.extractive import extractive_schema
-from steerdiff_plugins.schema.to_lark import schema_to_lark
+from steerdiff_plugins.schema.to_lark import compile_graph, schema_to_lark
 from steerdiff_plugins.schema.tree_to_lark import tree_to_lark
 
 from steerdiff_plugins.schema.compiled import compile_schema, schema_from_pydantic
@@ -230,7 +231,9 @@ def fill_constraint(schema_or_model, **kw) -> Constraint:
         if kw.get("extract_from") is not None:
             narrowed = extractive_schema(schema, kw["extract_from"])
         grammar, reasons = None, []
-        if exc.keyword == "size":  # the compiled tree as a grammar: every keyword the regular engine takes
+        # the tree compiler's own refusal (over its node or time budget, stage 'schema') would only repeat
+        tree_refused = exc.keyword == "size" and not kw.get("extra_keys") and ("subschemas" in exc.why or "compile stage 'schema'" in exc.why)
+        if exc.keyword == "size" and not tree_refused:  # the compiled tree as a grammar: every keyword the regular engine takes
             depth = {k: kw[k] for k in ("max_depth", "max_items", "max_string", "capacity") if k in kw}
             try:
                 grammar = tree_to_lark(compile_tree(narrowed, **depth)[0])
@@ -241,8 +244,18 @@ def fill_constraint(schema_or_model, **kw) -> Constraint:
                 grammar = schema_to_lark(narrowed, capacity=kw.get("capacity"))
             except UnsupportedSchemaError as gexc:
                 reasons.append(str(gexc))
-                raise UnsupportedSchemaError(exc.keyword, exc.pointer, f"{exc.why}; the grammar engine cannot take it "
-                                             f"either ({'; '.join(reasons)})") from None
+        if grammar is None:  # every keyword the regular engine takes, each $ref target compiled once and
+            # written as one rule (to_lark.compile_graph: recursion is a cycle, not unrolled); closed objects, as above
+            depth = {k: kw[k] for k in ("max_depth", "max_items", "max_string", "capacity") if k in kw}
+            try:
+                grammar = tree_to_lark(compile_graph(narrowed, **depth)[0], budget=True)
+            except UnsupportedSchemaError as rexc:
+                reasons.append(f"as a reference graph: {rexc}")
+            except ConstraintError as cexc:  # (CompileBudgetExceeded too) named, with the other engines' reasons
+                reasons.append(f"as a reference graph: {cexc}")
+        if grammar is None:
+            raise UnsupportedSchemaError(exc.keyword, exc.pointer, f"{exc.why}; the grammar engine cannot take it "
+                                         f"either ({'; '.join(reasons)})") from None
         return JSONSchemaGrammar(grammar, schema, pyd)
 
 

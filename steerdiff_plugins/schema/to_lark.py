@@ -24,15 +24,20 @@ the caller (``fill`` validates with python-jsonschema).
 from __future__ import annotations
 
 import json
+import sys
 
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError
+from steerdiff_plugins.schema.compiler import _Compiler
 from steerdiff_plugins.schema.fragments import (  # _type_of: JSON Schema's notion (1.0 is an integer)
+    _ALWAYS_REFUSED,
     _CONSTRAINING,
     _ptr,
+    _TooDeep,
     _type_of,
 )
+from steerdiff_plugins.schema.nodes import Arr, Node, Obj, Union
 
-__all__ = ["schema_to_lark"]
+__all__ = ["schema_to_lark", "compile_graph"]
 
 _ANNOTATIONS = {
     "title", "description", "default", "examples", "$comment", "$schema", "deprecated", "readOnly",
@@ -448,3 +453,137 @@ def _check_lalr(grammar: str, pointer_of: dict[str, str]) -> None:
         raise UnsupportedSchemaError("anyOf", pointer, "overlapping alternatives: lark cannot build an LALR(1) table ("
                                      + msg.splitlines()[0][:160] + ")") from None
 
+
+# ------------------------------------------------------------------------------ reference graphs
+# compile_graph: a schema as a node graph with one shared ``tree_to_lark.Ref`` per $ref target (recursion is a
+# cycle), for ``tree_to_lark``; the contract is in tree_to_lark's module docstring.
+
+class _GraphCompiler(_Compiler):
+    """``_Compiler`` with plain ``$ref`` compiled once per URL, as a ``tree_to_lark.Ref``."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.refs: dict = {}  # resolved URL -> its tree_to_lark.Ref  # resolved URL -> its Ref, in creation order
+
+    def _shares(self, s) -> bool:
+        """Whether the tree compiler would compile ``s`` as its ``$ref`` target alone (no merge, no
+        ``enum``/``const``/``if``/refused keyword before the ``$ref`` branch of ``_node``)."""
+        if not isinstance(s, dict) or "$ref" not in s or "enum" in s or "const" in s:
+            return False
+        if "if" in s and ("then" in s or "else" in s):
+            return False
+        if any(kw in s for kw in _ALWAYS_REFUSED):
+            return False
+        siblings = [k for k in s if k in _CONSTRAINING and k != "$ref"]
+        return not (siblings and self.draft >= 2019)
+
+    def _node(self, s, ptr, base) -> Node:
+        if not self._shares(s):
+            return super()._node(s, ptr, base)
+        base = self._base_of(s, base)
+        target, tbase, url = self.resolve(s["$ref"], base, _ptr(ptr, "$ref"))
+        ref = self.refs.get(url)
+        if ref is not None:
+            return ref
+        from steerdiff_plugins.schema.tree_to_lark import Ref  # (tree_to_lark imports this module)
+
+        ref = self.refs[url] = Ref(url, ptr)
+        mark = len(self.refs) - 1
+        try:
+            ref.target = self.node(target, _ptr(ptr, "$ref"), tbase)
+        except BaseException:
+            # the references compiled since this one may hold it (a cycle) while it is unset: drop them all
+            for key in list(self.refs)[mark:]:
+                del self.refs[key]
+            raise
+        return ref
+
+
+def _productive(refs: list) -> set[int]:
+    """ids of the ``Ref`` nodes whose target has a finite instance (least fixpoint over the graph)."""
+    from steerdiff_plugins.schema.tree_to_lark import Ref
+
+    good: set[int] = set()
+
+    def ok(n, seen) -> bool:
+        if isinstance(n, Ref):
+            return id(n) in good
+        if id(n) in seen:
+            return False
+        seen = seen | {id(n)}
+        if isinstance(n, Union):
+            return any(ok(a, seen) for a in n.alts)
+        if isinstance(n, Obj):
+            if n.map_value is not None and n.map_lo and not ok(n.map_value, seen):
+                return False
+            return all(ok(v, seen) for _, v, req in n.props if req)
+        if isinstance(n, Arr):
+            if n.empty:
+                return False
+            need = n.prefix[:n.lo]
+            if n.lo > len(n.prefix) and (n.items is None or not ok(n.items, seen)):
+                return False
+            return all(ok(p, seen) for p in need)
+        return not n.empty
+
+    changed = True
+    while changed:
+        changed = False
+        for r in refs:
+            if id(r) not in good and r.target is not None and ok(r.target, frozenset()):
+                good.add(id(r))
+                changed = True
+    return good
+
+
+_GRAPHS: dict = {}
+
+
+def compile_graph(schema, *, max_depth: int = 3, max_items: int | None = None, max_string: int | None = None,
+                  capacity: int | None = None) -> tuple[Node, list[str]]:
+    """The node graph of ``schema`` and the narrowings applied (see the module docstring); options as
+    ``compiled.compile_tree`` (``max_depth`` only bounds any-value nesting and ``$ref`` with merged
+    siblings here). Raises :class:`UnsupportedSchemaError` like the tree compiler, and ``$ref`` for a
+    reference without a finite instance; :class:`ConstraintError` for an empty language."""
+    from steerdiff_plugins.schema.compiled import _cache_key
+
+    if not isinstance(schema, (dict, bool)):
+        raise ConstraintError(f"a JSON Schema is a dict or a bool, got {type(schema).__name__}")
+    if not isinstance(max_depth, int) or max_depth < 0:
+        raise ConstraintError(f"max_depth must be a non-negative int, got {max_depth!r}")
+    if schema is False:
+        raise ConstraintError("schema is false: empty language")
+    key = _cache_key(schema, max_depth, max_items, max_string, capacity)
+    hit = _GRAPHS.get(key)
+    if hit is not None:
+        return hit
+    comp = _GraphCompiler(schema, max_depth, max_items, max_string, capacity, False)
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, 20000))
+    try:
+        node = comp.node(schema, "#", "")
+    except _TooDeep as e:
+        raise UnsupportedSchemaError("$ref", e.pointer, f"recursion deeper than max_depth={max_depth} through a "
+                                     "$ref with sibling keywords, on a required path") from None
+    except RecursionError:
+        raise UnsupportedSchemaError("$ref", "#", "schema nesting too deep to compile") from None
+    finally:
+        sys.setrecursionlimit(old)
+    refs = list(comp.refs.values())
+    good = _productive(refs)
+    for r in refs:
+        if id(r) not in good:
+            raise UnsupportedSchemaError("$ref", r.pointer, f"reference {r.url!r} admits no finite instance "
+                                         "(it recurses on a required path)")
+    from steerdiff_plugins.schema.tree_to_lark import peel
+
+    top = peel(node)
+    if top.empty and comp.too_long:
+        raise ConstraintError(f"schema admits no instance that fits a canvas of {capacity} bytes: "
+                              f"{comp.too_long[0]} needs more; raise length")
+    if top.empty:
+        raise ConstraintError("schema admits no instance: empty language")
+    if len(_GRAPHS) > 64:
+        _GRAPHS.clear()
+    _GRAPHS[key] = (node, comp.notes)
+    return node, comp.notes

@@ -1,11 +1,33 @@
 """A compiled schema tree (``steerdiff_plugins.schema.nodes``) as a lark grammar: ``tree_to_lark(node)``,
 for schemas whose regex or automaton would be too large for the regular engine (the same language, every
-keyword the regular engine takes, shared subtrees written once)."""
+keyword the regular engine takes, shared subtrees written once).
+
+Reference graphs: ``to_lark.compile_graph(schema)`` is the regular engine's compiler (``compiler._Compiler``: every
+keyword, merge, ``oneOf`` proof and narrowing) except that a ``$ref`` it would not merge with siblings (nor
+read under ``enum``/``const``/``if``) becomes a :class:`Ref`, the target's node compiled once per resolved URL
+and shared by every use; recursion is a cycle through it, and ``tree_to_lark`` writes one rule per
+:class:`Ref` (no unrolling: webs of mutually recursive definitions, as in the Washington Post ANS schemas,
+grow exponentially when unrolled ``max_depth`` times). The language stays a subset of the valid instances:
+
+* a target's node depends on where it is used only through the nesting-depth narrowings (``AnyValue``
+  depth, types inferred past ``max_depth``), each a subset either way; ``extra_keys`` depends on the place
+  (closure by nesting level and ``oneOf`` proofs), so graphs are compiled with closed objects only;
+* a ``$ref`` with sibling keywords (draft 2019+) is merged and unrolled as the tree compiler does;
+* ``Ref.regex()`` is the target's regex, and raises :class:`UnsupportedSchemaError` (``$ref``) on a cycle:
+  a keyword that needs the regex of a recursive part is refused by name, never loosened;
+* a reference without a finite instance (recursion on a required path) is refused (``$ref``, its pointer).
+
+Budgets: the tree compiler's (``MAX_NODES`` subschemas, ``SCHEMA_SECONDS``), and for graphs the ``grammar``
+stage's (``grammars.loader.MAX_GRAMMAR_PRODUCTIONS``) before lark's LALR analysis, each a named ``size`` refusal.
+"""
 
 from __future__ import annotations
 
+import sys
+
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError
 from steerdiff_plugins.schema.fragments import _lit_char
+from steerdiff_plugins.schema.nodes import Node
 from steerdiff_plugins.schema.to_lark import (
     _ANY_RULES,
     _TERMINALS,
@@ -15,7 +37,7 @@ from steerdiff_plugins.schema.to_lark import (
     _object_chain,
 )
 
-__all__ = ["tree_to_lark", "lark_regex", "check_terminals"]
+__all__ = ["tree_to_lark", "lark_regex", "check_terminals", "Ref", "peel"]
 
 
 MAX_TREE_SPAN = 256  # widest maxItems - minItems the grammar writes (a chain of rules); beyond it maxItems is refused
@@ -61,6 +83,7 @@ class _TreeGrammar:
         self.terms: dict[str, str] = {}  # regex -> terminal name
         self.keyed: dict = {}  # structural key -> rule name
         self.memo: dict[int, tuple[str, object]] = {}  # id(node) -> (symbol, node kept alive)
+        self.busy: dict[int, str | None] = {}  # id(node) -> its forward rule (None: none yet) while written
         self.any_value = None
 
     def term(self, regex: str) -> str:
@@ -78,7 +101,20 @@ class _TreeGrammar:
     def sym(self, node) -> str:
         hit = self.memo.get(id(node))
         if hit is None:
-            hit = (self._sym(node), node)
+            busy = self.busy.get(id(node), False)
+            if busy is not False:  # a cycle that unions close by seeing through a Ref: a forward rule
+                if busy is None:
+                    busy = self.busy[id(node)] = f"{self.p}w{len(self.busy)}_{len(self.memo)}"
+                    self.rules[busy] = []  # placeholder, written when the node is
+                return busy
+            self.busy[id(node)] = None
+            try:
+                s = self._sym(node)
+            finally:
+                fwd = self.busy.pop(id(node))
+            if fwd is not None:
+                self.rules[fwd] = [s]
+            hit = (s, node)
             self.memo[id(node)] = hit
         return hit[0]
 
@@ -170,6 +206,14 @@ class _TreeGrammar:
     def _sym(self, node) -> str:
         from steerdiff_plugins.schema import nodes as jr
 
+        if isinstance(node, Ref):  # one rule per $ref target (compile_graph), named before its body: recursion
+            name = f"{self.p}f{len(self.memo)}"
+            self.memo[id(node)] = (name, node)
+            self.rules[name] = []  # placeholder while the target is written
+            self.rules[name] = [self.sym(node.target)]
+            return name
+        if isinstance(node, jr.Union):
+            node = _flat_union(node)
         if self._leafy(node):
             syms = self.leaf_syms([node])
             return syms[0] if len(syms) == 1 else self.rule(("union", tuple(syms)), lambda: syms)
@@ -264,17 +308,21 @@ class _TreeGrammar:
         base = f"{self.p}m{len(self.keyed)}"
 
         def make():
+            # rule {base}_{state}_1: the entries from that state on, each after a comma, and the empty text when
+            # the state accepts (a nullable rule, not "[rule]" at every use: lark would double each use);
+            # {base}_0_0 (the start state, entered after "{" only) writes its first entry without the comma
             for st, out in edges.items():
                 if not out:
                     continue
-                for w in (False, True):
+                for w in ((False, True) if st is start else (True,)):
                     alts = []
                     for (key, val), t in out.items():
                         head = ('"," ' if w else "") + f"{key} {val}"
                         if edges[t]:
-                            nxt = f"{base}_{ids[t]}_1"
-                            head += f" [{nxt}]" if accepting(t) else f" {nxt}"
+                            head += f" {base}_{ids[t]}_1"
                         alts.append(head)
+                    if w and accepting(st):
+                        alts.append("")
                     self.rules[f"{base}_{ids[st]}_{int(w)}"] = alts
             out = [f'"{{" {base}_0_0 "}}"'] if edges[start] else []
             return out + (['"{" "}"'] if accepting(start) else [])
@@ -331,23 +379,47 @@ class _TreeGrammar:
         return self.any_value
 
 
-def tree_to_lark(node) -> str:
+def tree_to_lark(node, budget: bool = False) -> str:
     """A lark grammar (LALR(1), start rule ``start``) whose language is the language of ``node``, a tree
     from ``steerdiff_plugins.schema.compiled.compile_tree``: the same canonical JSON texts its regex would accept (any-value
     parts are not depth-bounded here, which only adds valid texts). For schemas whose regex or automaton
     is too large: a subtree used in many places is one rule here, where a regex must repeat it.
 
+    ``node`` may be a graph from ``compile_graph``: each :class:`Ref` is one rule, named
+    before its target is written, so recursion is a rule that refers to itself (no unrolling); unions see
+    through references (``_flat_union``).
+
     Raises :class:`UnsupportedSchemaError` for a grammar lark cannot build an LALR(1) table for (anyOf
-    branches that overlap) and for array bounds wider than ``MAX_TREE_SPAN``.
+    branches that overlap), for array bounds wider than ``MAX_TREE_SPAN``, and (``size``) for a grammar nested
+    deeper than Python's recursion allows or, with ``budget``, over the ``grammar`` stage's budget
+    (``grammars.loader.MAX_GRAMMAR_PRODUCTIONS``, checked before lark's uninterruptible LALR analysis; fill
+    sets it for reference graphs only: tree grammars of up to 12,301 productions, sp_170, compiled before
+    the budget existed, in 7 s, and stay as they were).
     """
     b = _TreeGrammar()
-    top = b.sym(node)
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, 20000))  # a reference graph (compile_graph) nests as deep as its schema
+    try:
+        top = b.sym(node)
+    except RecursionError:
+        raise UnsupportedSchemaError("size", getattr(node, "pointer", "#"), "the schema nests too deeply for the "
+                                     "grammar writer (Python's recursion limit)") from None
+    finally:
+        sys.setrecursionlimit(old)
     lines = [f"start: {top}"]
     for name, alts in b.rules.items():
         lines.append(f"{name}: " + "\n    | ".join(alts))
     for regex, name in b.terms.items():
         lines.append(f"{name}: /{lark_regex(regex)}/")
     grammar = "\n".join(lines) + "\n" + (_TERMINALS if b.any_value else "")
+    if budget:
+        from steerdiff_plugins.compile_budget import CompileBudgetExceeded
+        from steerdiff_plugins.grammars.loader import check_grammar_size
+
+        try:  # lark's LALR analysis cannot be interrupted: its size is bounded first
+            check_grammar_size(grammar)
+        except CompileBudgetExceeded as exc:  # fill's fallback names both engines' reasons for "size"
+            raise UnsupportedSchemaError("size", getattr(node, "pointer", "#"), str(exc)) from None
     _check_lalr(grammar, {})
     check_terminals(grammar, b.terms)
     return grammar
@@ -365,6 +437,33 @@ def check_terminals(grammar: str, terms: dict[str, str]) -> None:
             raise ConstraintError(f"tree_to_lark: lark reads terminal {name} as {read.get(name)!r}, not {regex!r} (engine bug)")
 
 
+def _flat_union(node):
+    """A union whose alternatives are seen through :class:`Ref` wrappers and nested unions (the same
+    language), so object branches behind references are merged and leaves share one terminal as inline
+    ones do; a union reached again through a reference cycle adds nothing (its texts are already there)."""
+    from steerdiff_plugins.schema import nodes as jr
+
+    if not any(isinstance(a, (Ref, jr.Union)) for a in node.alts):
+        return node
+    out, seen = [], {id(node)}
+
+    def walk(alts):
+        for a in alts:
+            a = peel(a)
+            if isinstance(a, jr.Union):
+                if id(a) not in seen:
+                    seen.add(id(a))
+                    walk(a.alts)
+            elif not a.empty:
+                out.append(a)
+
+    walk(node.alts)
+    flat = jr.Union.__new__(jr.Union)
+    flat.alts = out
+    flat.pointer = getattr(node, "pointer", "#")
+    return flat
+
+
 _MAP_MOST = 16  # maxProperties on a map written as a lark range ("," k v) ~ 0..n-1 up to this many entries
 
 
@@ -378,3 +477,49 @@ def _map_more(node, k: str, v: str) -> str:
                                      f"a map of at most {node.map_hi} entries in the tree grammar "
                                      f"(supported: up to {_MAP_MOST})")
     return f'("," {k} {v}) ~ 0..{node.map_hi - 1}' if node.map_hi > 1 else ""
+
+
+# ------------------------------------------------------------------------------ reference graphs
+class Ref(Node):
+    """The shared node of one ``$ref`` target (``url``: its resolved URL); ``target`` is set once the target
+    is compiled (a use inside the target itself sees it unset: a cycle)."""
+
+    def __init__(self, url: str, pointer: str):
+        self.url, self.pointer = url, pointer
+        self.target: Node | None = None
+        self._busy = False  # inside target.empty / target.regex(): a cycle
+
+    @property
+    def empty(self) -> bool:
+        """Whether the target is known to admit nothing (False while it is being compiled, or on a cycle:
+        :func:`compile_graph` refuses references without a finite instance afterwards)."""
+        if self.target is None or self._busy:
+            return False
+        self._busy = True
+        try:
+            return self.target.empty
+        finally:
+            self._busy = False
+
+    def _build(self) -> str:
+        if self.target is None or self._busy:
+            raise UnsupportedSchemaError("$ref", self.pointer, f"recursive reference {self.url!r} has no regular "
+                                         "expression (the grammar engine writes it as a rule)")
+        self._busy = True
+        try:
+            return self.target.regex()
+        finally:
+            self._busy = False
+
+    def dump(self, v) -> str:
+        return self.target.dump(v) if self.target is not None else super().dump(v)
+
+
+def peel(node) -> Node:
+    """``node`` without its :class:`Ref` wrappers (a chain of references that only point at each other
+    ends at its last :class:`Ref`)."""
+    seen = set()
+    while isinstance(node, Ref) and node.target is not None and id(node) not in seen:
+        seen.add(id(node))
+        node = node.target
+    return node
