@@ -1,10 +1,12 @@
 """Why MaskBench valid instances are rejected: every miss, with where and why.
 
-    python -m benchmarks.maskbench_misses [--modes default,extra_keys] [--max-depth N] [--ids FILE] [--limit-schemas N] [--out FILE]
+    python -m benchmarks.maskbench_misses [--modes default,extra_keys] [--max-depth N] [--any-depth N] [--ids FILE]
+        [--limit-schemas N] [--out FILE]
 
 Over ../shared/testdata/jsonschemabench/maskbench_tests/*.json, exactly as ``schema_coverage.maskbench_shares``
 counts them (``compile_schema`` with its defaults, and again with ``extra_keys=True``: objects may hold
-undeclared keys where ``additionalProperties`` allows them exactly; an instance is written by ``CompiledSchema.dumps`` and
+undeclared keys where ``additionalProperties`` allows them exactly; ``--any-depth 2``: any values nest up to 2 levels
+deeper where the regex stays under the size limits; an instance is written by ``CompiledSchema.dumps`` and
 accepted when the regex fullmatches that text), each rejected *valid* instance is explained twice:
 
   * ``stop``: the first character where the regex stops matching (the longest prefix of the text that is
@@ -151,7 +153,8 @@ def _json_kind(v) -> str:
     return {str: "string", list: "array", dict: "object"}.get(type(v), "other")
 
 
-def run(limit: int | None = None, extra_keys: bool = False, ids: set | None = None, max_depth: int = 3):
+def run(limit: int | None = None, extra_keys: bool = False, ids: set | None = None, max_depth: int = 3,
+        any_depth: int = 0):
     s = collections.Counter()
     misses, bugs = [], []
     t0 = time.time()
@@ -161,12 +164,16 @@ def run(limit: int | None = None, extra_keys: bool = False, ids: set | None = No
                 continue
             s["schemas"] += 1
             try:
-                comp = _guarded(lambda x: compile_schema(x, extra_keys=extra_keys, max_depth=max_depth), it["schema"])
+                comp = _guarded(lambda x: compile_schema(x, extra_keys=extra_keys, max_depth=max_depth,
+                                                           any_depth=any_depth), it["schema"])
             except (UnsupportedSchemaError, ConstraintError):
                 continue
             if comp is None or len(comp.regex) > 200_000:
                 continue  # as maskbench_shares: compile timeout / regex too long for Python re
             s["compiled"] += 1
+            if _guarded(comp.fullmatch, "", seconds=60) is None:  # Python re compiles the regex on first use: not
+                s["re_compile_timeout"] += 1  # inside the 2 s a match gets (a 200k-character regex takes seconds)
+                continue
             rx = None
             for t in it.get("tests", []):
                 text = _guarded(comp.dumps, t["data"], seconds=2)
@@ -203,18 +210,26 @@ def main():
     ap.add_argument("--max-depth", type=int, default=3,
                     help="compile_schema's max_depth (any-value and recursion nesting; default 3, as fill); a value "
                          "other than 3 writes its sections as MODE_max_depthN beside the others")
+    ap.add_argument("--any-depth", type=int, default=0,
+                    help="compile_schema's any_depth (levels any values nest deeper, adaptively, where the regex stays "
+                         "under the size limits; default 0); a value other than 0 writes its sections as MODE_any_depthN")
     a = ap.parse_args()
     if a.max_depth < 1:
         ap.error(f"--max-depth must be at least 1, got {a.max_depth}")
+    if a.any_depth < 0:
+        ap.error(f"--any-depth must be at least 0, got {a.any_depth}")
     out = json.loads(a.out.read_text()) if a.out.exists() else {}
     for mode in a.modes.split(","):
         if mode not in ("default", "extra_keys"):
             ap.error(f"--modes: unknown mode {mode!r} (default, extra_keys)")
-        print(f"== compile_schema({'extra_keys=True, ' if mode == 'extra_keys' else ''}max_depth={a.max_depth})")
+        print(f"== compile_schema({'extra_keys=True, ' if mode == 'extra_keys' else ''}max_depth={a.max_depth}, "
+              f"any_depth={a.any_depth})")
         ids = set(a.ids.read_text().split()) if a.ids else None
-        key = mode if a.max_depth == 3 else f"{mode}_max_depth{a.max_depth}"
-        out[key] = report(*run(a.limit_schemas, extra_keys=mode == "extra_keys", ids=ids, max_depth=a.max_depth))
-        out[key]["max_depth"] = a.max_depth
+        key = mode + ("" if a.max_depth == 3 else f"_max_depth{a.max_depth}") + \
+            ("" if a.any_depth == 0 else f"_any_depth{a.any_depth}")
+        out[key] = report(*run(a.limit_schemas, extra_keys=mode == "extra_keys", ids=ids, max_depth=a.max_depth,
+                               any_depth=a.any_depth))
+        out[key]["max_depth"], out[key]["any_depth"] = a.max_depth, a.any_depth
     a.out.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
     print(f"wrote {a.out}")
 

@@ -93,13 +93,16 @@ class JSONSchema(RegularConstraint):
     ``extra_keys``: objects may also hold keys they do not declare, where ``additionalProperties`` allows
     them exactly (written before the declared keys; an int ``n``: only objects nested at most ``n`` deep;
     see ``steerdiff_plugins.schema.compiled``). False (the default) writes declared keys only, as a form
-    fill wants; True brings the language closer to every valid instance (MaskBench valid acceptance)."""
+    fill wants; True brings the language closer to every valid instance (MaskBench valid acceptance).
+    ``any_depth``: levels any values nest deeper than ``max_depth`` gives them, where the regex stays under the
+    size limits (``compile_schema``; 0, the default: as deep as ``max_depth`` says)."""
 
     type_name = "json_schema"
     guarantee = "exact"
 
     def __init__(self, schema, span=None, max_depth: int = 3, max_items: int | None = None, max_string: int | None = None,
-                 extract_from: str | None = None, capacity: int | None = None, extra_keys: bool | int = False):
+                 extract_from: str | None = None, capacity: int | None = None, extra_keys: bool | int = False,
+                 any_depth: int = 0):
         self.model = schema if _is_pydantic_class(schema) else None
         if self.model is not None:
             schema = schema_from_pydantic(self.model)
@@ -123,7 +126,7 @@ class JSONSchema(RegularConstraint):
             raise ConstraintError(f"JSONSchema: the schema itself is invalid at {where}: {exc.message}") from None
         self.schema = schema
         self.max_depth, self.max_items, self.max_string = max_depth, max_items, max_string
-        self.extra_keys = extra_keys
+        self.extra_keys, self.any_depth = extra_keys, any_depth
         self._validator = cls(schema)
         self.compiled_schema = schema  # the schema the constraint compiles (narrowed when extractive)
         if extract_from is not None:
@@ -132,9 +135,16 @@ class JSONSchema(RegularConstraint):
             self.compiled_schema = extractive_schema(schema, extract_from)
         self.capacity = capacity
         self._compiled = compile_schema(self.compiled_schema, max_depth=max_depth, max_items=max_items, max_string=max_string,
-                                        capacity=capacity, extra_keys=extra_keys)
+                                        capacity=capacity, extra_keys=extra_keys, any_depth=any_depth)
         if len(self._compiled.regex) <= compile_budget.MAX_BYTE_REGEX_CHARS:  # a syntax check; a longer regex is
-            to_engine_regex(self._compiled.regex)  # refused by the byte stage at once, where Python's parse took 15 s
+            try:  # refused by the byte stage at once, where Python's parse took 15 s
+                to_engine_regex(self._compiled.regex)
+            except AutomatonTooLarge as big:  # a repetition count beyond the automaton: a size refusal, named where
+                # (fill_constraint then hands the schema to the grammar engine, as for a too-large byte automaton)
+                from steerdiff_plugins.schema.compiled import largest_count
+
+                where, what = largest_count(self._compiled.node)
+                raise UnsupportedSchemaError("size", where, f"{what}: {big}") from None
         if span is not None:
             s, e = (int(x) for x in span)
             self.span = (s, e)
@@ -157,7 +167,7 @@ class JSONSchema(RegularConstraint):
 
         return compile_schema(self.compiled_schema, max_depth=self.max_depth, max_items=self.max_items,
                               max_string=self.max_string, capacity=canvas_capacity(positions, vocab),
-                              extra_keys=self.extra_keys).regex
+                              extra_keys=self.extra_keys, any_depth=self.any_depth).regex
 
     def describe(self) -> str:
         return _describe(self.schema, self.model)

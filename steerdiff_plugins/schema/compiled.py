@@ -76,6 +76,10 @@ keys would take the regex past ``EXTRA_MAX_CHARS`` (or the size limit), they are
 most one container deep only, and then dropped (closed objects). The grammar engine's ``tree_to_lark`` writes the
 declared keys only (a narrowing of that language).
 
+With ``any_depth=n`` (opt-in; ``ANY_DEPTH`` is what MaskBench wants) any values (the empty schema, undeclared
+keys' values) nest up to ``n`` levels deeper than above, the deepest that keeps the regex under the size limits;
+where none does, the compile is exactly that of ``any_depth=0`` (the default).
+
 Everything else that constrains instances raises ``UnsupportedSchemaError(keyword, pointer, why)``.
 """
 
@@ -125,6 +129,9 @@ class CompiledSchema:
 # is used instead): on MaskBench they grew regexes 2.3x at the median, and 19 of its schemas past 200k characters,
 # where Python re's matching (the benchmark's) and the automaton builds slow down
 EXTRA_MAX_CHARS = 200_000
+# levels any values nest deeper (compile_schema's any_depth, opt-in), where the regex stays under the limits:
+# MaskBench's valid instances nest free-form values (settings, payloads) deeper than max_depth=3 gives them
+ANY_DEPTH = 2
 
 _CACHE: dict = {}
 _TREES: dict = {}
@@ -136,10 +143,11 @@ def _cache_key(schema, *options) -> tuple:
 
 def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
                  max_string: int | None = None, capacity: int | None = None,
-                 extra_keys: bool | int = False) -> tuple[Node, list[str]]:
+                 extra_keys: bool | int = False, any_depth: int = 0) -> tuple[Node, list[str]]:
     """The compiled tree of `schema` and the narrowings applied, without building its regex (the grammar
     engine takes a tree whose regex would be too large: see ``steerdiff_plugins.schema.tree_to_lark``). Raises
-    like :func:`compile_schema`, except for the ``size`` of the regex."""
+    like :func:`compile_schema`, except for the ``size`` of the regex. ``any_depth``: levels any-value nodes
+    (the empty schema, undeclared keys' values) nest beyond what ``max_depth`` gives them (0: exactly that)."""
     if not isinstance(schema, (dict, bool)):
         raise ConstraintError(f"a JSON Schema is a dict or a bool, got {type(schema).__name__}")
     if not isinstance(max_depth, int) or max_depth < 0:
@@ -148,11 +156,14 @@ def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
         raise ConstraintError("schema is false: empty language")
     if not isinstance(extra_keys, int) or extra_keys < 0:
         raise ConstraintError(f"extra_keys must be a bool or a non-negative int, got {extra_keys!r}")
-    key = _cache_key(schema, max_depth, max_items, max_string, capacity, repr(extra_keys))  # True == 1 in a tuple
+    if not isinstance(any_depth, int) or isinstance(any_depth, bool) or any_depth < 0:
+        raise ConstraintError(f"any_depth must be a non-negative int, got {any_depth!r}")
+    key = _cache_key(schema, max_depth, max_items, max_string, capacity, repr(extra_keys), any_depth)  # True == 1
     hit = _TREES.get(key)  # fill builds the tree again when the regex turns out too large
     if hit is not None:
         return hit
     comp = _Compiler(schema, max_depth, max_items, max_string, capacity, extra_keys)
+    comp.any_depth = any_depth
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old, 20000))
     try:
@@ -190,38 +201,56 @@ def _interrupted_pointer(exc) -> str:
 
 def compile_schema(schema, *, max_depth: int = 3, max_items: int | None = None,
                    max_string: int | None = None, capacity: int | None = None,
-                   extra_keys: bool | int = False) -> CompiledSchema:
+                   extra_keys: bool | int = False, any_depth: int = 0) -> CompiledSchema:
     """Compile `schema` (dict or bool) into a CompiledSchema. Raises UnsupportedSchemaError naming the
     keyword and JSON pointer for anything not expressible exactly, ConstraintError for an empty language
     or a malformed schema. ``capacity``: the most bytes the canvas holds (``canvas_bounds``); bounds no
     text of that size reaches are compiled as absent, so the language is the schema's only on texts of at
     most ``capacity`` bytes (None: no such assumption). ``extra_keys``: objects may also hold keys they do not
     declare, where ``additionalProperties`` allows them exactly (see the module docstring); an int ``n``: only
-    objects nested at most ``n`` containers deep (0: the top level)."""
-    key = _cache_key(schema, max_depth, max_items, max_string, capacity, repr(extra_keys))  # True == 1 in a tuple
+    objects nested at most ``n`` containers deep (0: the top level).
+
+    ``any_depth``: any-value nodes (the empty schema, undeclared keys' values) may nest up to this many levels
+    deeper than ``max_depth`` (and ``EXTRA_DEPTH``) give them, adaptively: each depth from ``any_depth`` down
+    to 1 is tried and kept when its regex stays under the size limits (``MAX_REGEX_CHARS``,
+    ``EXTRA_MAX_CHARS``); otherwise the compile is exactly that of ``any_depth=0`` (the default). Every try's
+    language contains the next one's, all are subsets of the schema's. Opt-in: a deeper any value multiplies
+    its regex by about 4 per level (``ANY_DEPTH``, 2, is what MaskBench's instances want)."""
+    if not isinstance(any_depth, int) or isinstance(any_depth, bool) or any_depth < 0:
+        raise ConstraintError(f"any_depth must be a non-negative int, got {any_depth!r}")
+    key = _cache_key(schema, max_depth, max_items, max_string, capacity, repr(extra_keys), any_depth)  # True == 1
     hit = _CACHE.get(key)
     if hit is not None:
         return hit
-    # undeclared keys that take the regex past its size limit or EXTRA_MAX_CHARS are kept on the outer objects
-    # only (nesting <= 1), then dropped: each step's language is a subset of the one before
+    # deeper any values first (kept under the size limits), then undeclared keys that take the regex past its
+    # size limit or EXTRA_MAX_CHARS are kept on the outer objects only (nesting <= 1), then dropped: each step's
+    # language is a subset of the one before; the tries at any_depth 0 are exactly those without it
     tries = [extra_keys, 1, False] if extra_keys is True else [extra_keys, False] if extra_keys is not False else [False]
+    tries = [(extra_keys, d) for d in range(any_depth, 0, -1)] + [(ek, 0) for ek in tries]
     dropped: list[str] = []
-    for ek in tries:
-        node, notes = compile_tree(schema, max_depth=max_depth, max_items=max_items, max_string=max_string,
-                                   capacity=capacity, extra_keys=ek)
+    for ek, deep in tries:
+        try:
+            node, notes = compile_tree(schema, max_depth=max_depth, max_items=max_items, max_string=max_string,
+                                       capacity=capacity, extra_keys=ek, any_depth=deep)
+        except UnsupportedSchemaError as e:
+            if deep == 0 or e.keyword != "size":
+                raise
+            dropped.append(f"any_depth={deep} dropped: {e.why}")
+            continue
         old = sys.getrecursionlimit()
         sys.setrecursionlimit(max(old, 20000))
         try:
             out = CompiledSchema(node, notes + dropped)
         except UnsupportedSchemaError as e:
-            if ek is False or e.keyword != "size":
+            if (ek is False and deep == 0) or e.keyword != "size":
                 raise
-            dropped.append(f"extra_keys={ek!r} dropped: {e.why}")
+            dropped.append(f"extra_keys={ek!r}, any_depth={deep} dropped: {e.why}")
             continue
         finally:
             sys.setrecursionlimit(old)
-        if ek is not False and len(out.regex) > EXTRA_MAX_CHARS:
-            dropped.append(f"extra_keys={ek!r} dropped: regex of {len(out.regex)} characters, over {EXTRA_MAX_CHARS}")
+        if (ek is not False or deep) and len(out.regex) > EXTRA_MAX_CHARS:
+            dropped.append(f"extra_keys={ek!r}, any_depth={deep} dropped: regex of {len(out.regex)} characters, "
+                           f"over {EXTRA_MAX_CHARS}")
             continue
         break
     if len(_CACHE) > 256:
@@ -300,23 +329,27 @@ def sample_text(regex: str, rng, max_repeat: int = 3) -> str:
 
 def largest_count(node: Node) -> tuple[str, str]:
     """``(pointer, description)`` of the largest repetition count in a compiled tree (a string's length
-    bounds, an array's item bounds): what a byte-automaton budget error names."""
-    best, seen, todo = (-1, "#", ""), set(), [node]
+    bounds, an array's item bounds): what a byte-automaton budget error names. A node without its own pointer
+    (a ``type`` list's alternative) is named by its parent's."""
+    best, seen, todo = (-1, "#", ""), set(), [(node, "#")]
     while todo:
-        n = todo.pop()
+        n, up = todo.pop()
         if id(n) in seen:
             continue
         seen.add(id(n))
+        ptr = n.__dict__.get("pointer", up)
         if isinstance(n, Str) and n.content is None:
             c = n.hi if n.hi is not None else n.lo
-            best = max(best, (c, getattr(n, "pointer", "#"), f"string length bounds {n.lo}..{n.hi}"), key=lambda x: x[0])
+            best = max(best, (c, ptr, f"string length bounds {n.lo}..{n.hi}"), key=lambda x: x[0])
         elif isinstance(n, Arr):
             c = n.hi if n.hi is not None else n.lo
-            best = max(best, (c, getattr(n, "pointer", "#"), f"array item bounds {n.lo}..{n.hi}"), key=lambda x: x[0])
-            todo += list(n.prefix) + ([n.items] if n.items is not None else [])
+            best = max(best, (c, ptr, f"array item bounds {n.lo}..{n.hi}"), key=lambda x: x[0])
+            kids = list(n.prefix) + ([n.items] if n.items is not None else [])
         elif isinstance(n, Obj):
-            todo += [x for _, x, _ in n.props] + ([n.map_value] if n.map_value is not None else [])
-            todo += [n.extra[1]] if n.extra is not None else []
+            kids = [x for _, x, _ in n.props] + ([n.map_value] if n.map_value is not None else [])
+            kids += [n.extra[1]] if n.extra is not None else []
         elif isinstance(n, Union):
-            todo += list(n.alts)
+            kids = list(n.alts)
+        if isinstance(n, (Arr, Obj, Union)):
+            todo += [(x, ptr) for x in kids]
     return best[1], best[2]

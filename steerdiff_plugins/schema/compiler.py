@@ -31,7 +31,6 @@ from steerdiff_plugins.schema.fragments import (
 )
 from steerdiff_plugins.schema.merge import CASES, _Merging
 from steerdiff_plugins.schema.nodes import (
-    AnyValue,
     Empty,
     Int,
     Lit,
@@ -186,7 +185,7 @@ class _Compiler(_Merging, _Combinators, _Containers):
 
     def _node(self, s, ptr, base) -> Node:
         if s is True:
-            return AnyValue(max(0, self.max_depth - self.nest), self.max_items)
+            return self._any()
         if s is False:
             return Empty()
         if not isinstance(s, dict):
@@ -263,7 +262,7 @@ class _Compiler(_Merging, _Combinators, _Containers):
             elif t == "array":
                 alts.append(self._array(s, ptr, base))
             elif t == "any" and self.draft <= 3:
-                alts.append(AnyValue(max(0, self.max_depth - self.nest), self.max_items))
+                alts.append(self._any())
             else:
                 raise ConstraintError(f"unknown type {t!r} at {_ptr(ptr, 'type')}")
         u = Union(alts)
@@ -342,7 +341,7 @@ class _Compiler(_Merging, _Combinators, _Containers):
             keys, subs = None, ([addl] if addl is not True else []) + list(pats.values())
         self.nest += 1
         try:
-            value = AnyValue(min(EXTRA_DEPTH, max(0, self.max_depth - self.nest)), self.max_items) if not subs else \
+            value = self._any(EXTRA_DEPTH) if not subs else \
                 self.node(subs[0] if len(subs) == 1 else {"allOf": subs}, _ptr(ptr, "additionalProperties"), base)
         except (_TooDeep, UnsupportedSchemaError):  # what additionalProperties says is not expressible: closed
             return None
@@ -371,7 +370,8 @@ class _Compiler(_Merging, _Combinators, _Containers):
         if any(k in s for k in _NUMBER_KW):
             ts.append("number")
         if not ts:
-            return ["string", "number", "boolean", "null", "object", "array"] if self.max_depth > self.nest else \
+            return ["string", "number", "boolean", "null", "object", "array"] if self.max_depth + self.any_depth > \
+                self.nest else \
                 ["string", "number", "boolean", "null"]
         return ts
 

@@ -40,6 +40,13 @@ def _keyed_alternatives(items):
 class _Containers:
     """``_Compiler`` methods for arrays and objects (mixed into :class:`steerdiff_plugins.schema.compiler._Compiler`)."""
 
+    any_depth = 0  # levels any-value nodes nest beyond max_depth's (set by compiled.compile_tree)
+
+    def _any(self, cap: int | None = None) -> AnyValue:
+        """Any JSON value at the current nesting: ``max_depth - nest + any_depth`` levels deep (at most ``cap +
+        any_depth``: the undeclared keys' ``EXTRA_DEPTH``); deeper values are left out (a narrowing)."""
+        d = max(0, self.max_depth + self.any_depth - self.nest)
+        return AnyValue(d if cap is None else min(cap + self.any_depth, d), self.max_items)
 
     # ---- arrays
     def _array(self, s, ptr, base):
@@ -79,8 +86,7 @@ class _Containers:
             try:
                 self.nest += 1
                 try:
-                    items = self.node(items_s, p, base) if items_kw else AnyValue(
-                        max(0, self.max_depth - self.nest), self.max_items)
+                    items = self.node(items_s, p, base) if items_kw else self._any()
                 finally:
                     self.nest -= 1
             except _TooDeep:
@@ -274,8 +280,7 @@ class _Containers:
         try:
             self.nest += 1
             try:
-                value = self.node(vs, ptr, base) if vs is not None else AnyValue(
-                    max(0, self.max_depth - self.nest), self.max_items)
+                value = self.node(vs, ptr, base) if vs is not None else self._any()
             finally:
                 self.nest -= 1
         except _TooDeep:
