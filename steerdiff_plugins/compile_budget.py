@@ -24,18 +24,9 @@ Stages and their budgets (module constants, so a server can tune them):
   expansion is over ``INTEREGULAR_EXPANSION`` is built by the byte-automaton stage instead (the same
   ``re`` language), under the same ``MAX_EXPANSION``.
 
-* ``grammar`` (the grammar ``schema_to_lark`` writes for a recursive schema -> lark's LALR table):
-  ``grammars.loader.MAX_GRAMMAR_PRODUCTIONS`` (8000 rule lines and ``|``), refused as ``size`` so ``fill``'s
-  fallback names both engines; the production count is a poor proxy (eslintrc's tree grammar has 2186
-  productions and its LALR analysis ran past 30 s, o21135's 1927 build in 4 s), so every lark build also runs
-  under ``GRAMMAR_SECONDS`` of wall time (:func:`time_budget`).
-
-Wall-time budgets (:func:`time_budget`) bound the stages whose cost no size measured beforehand predicts:
-the schema stage as a whole (``SCHEMA_SECONDS``: the compiler checks its clock between subschemas, and a
-single subschema that runs long, e.g. the string automata of a ``oneOf`` disjointness proof, is stopped by
-the same budget from outside) and lark's LALR analysis (``GRAMMAR_SECONDS``). Memory is not measured: each
-stage's size limits (``MAX_NODES``, the regex and expansion limits, ``MAX_STATES``, the productions) bound
-what it allocates, and the time budgets bound what it can allocate in its time.
+* ``grammar`` (the grammar ``schema_to_lark`` writes for a recursive schema -> lark's LALR table, which
+  cannot be interrupted): ``grammars.loader.MAX_GRAMMAR_PRODUCTIONS`` (8000 rule lines and ``|``), refused
+  as ``size`` so ``fill``'s fallback names both engines.
 
 Bounds the canvas cannot reach are dropped before any of this (``canvas_bounds``), so these budgets only
 bite on bounds a canvas really holds.
@@ -43,13 +34,7 @@ bite on bounds a canvas really holds.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import heapq
-import os
 import re
-import threading
-import time
 
 from steerdiff.errors import ConstraintError
 
@@ -60,14 +45,12 @@ except ImportError:  # pragma: no cover
 
 _MAXREPEAT = _C.MAXREPEAT
 
-__all__ = ["GRAMMAR_SECONDS", "INTEREGULAR_EXPANSION", "MAX_BYTE_REGEX_CHARS", "MAX_EXPANSION", "SCHEMA_SECONDS",
-           "CompileBudgetExceeded", "check_expansion", "expansion", "time_budget"]
+__all__ = ["INTEREGULAR_EXPANSION", "MAX_BYTE_REGEX_CHARS", "MAX_EXPANSION", "SCHEMA_SECONDS", "CompileBudgetExceeded", "check_expansion", "expansion"]
 
 MAX_BYTE_REGEX_CHARS = 250_000  # regex characters the byte-automaton stage takes (see the module docstring)
 MAX_EXPANSION = 20_000  # NFA positions counted repetitions may add before the byte automaton is built
 INTEREGULAR_EXPANSION = 200  # grammar terminals expanding by more are built through outlines_core, not interegular
 SCHEMA_SECONDS = 10.0  # wall time of the schema -> tree stage
-GRAMMAR_SECONDS = 10.0  # wall time of one lark LALR build (grammars.loader)
 
 
 class CompileBudgetExceeded(ConstraintError):
@@ -157,122 +140,3 @@ def check_expansion(regex: str, stage: str, where: str) -> None:
         raise CompileBudgetExceeded(stage, where, f"counted repetitions (maxLength, maxItems, {{m,n}} in a pattern) add "
                                                   f"over {n} automaton positions, above the limit of {MAX_EXPANSION}; "
                                                   f"lower the bound or the canvas length")
-
-
-class _Expired(BaseException):
-    """Raised asynchronously in a thread whose :func:`time_budget` ran out (a ``BaseException``, so the
-    ``except Exception`` handlers of the interrupted code do not swallow it). A block takes it as its own
-    when its entry fired, and lets it through to the enclosing block otherwise."""
-
-
-def _raise_in(tid: int, exc) -> None:
-    """Set (``exc`` a class) or clear (None) the pending asynchronous exception of thread ``tid``."""
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), ctypes.py_object(exc) if exc is not None else None)
-
-
-class _Watchdog:
-    """One daemon thread per process that raises each :func:`time_budget`'s exception at its deadline (a
-    thread per budget cost 0.1-0.5 ms to start, a third of a small schema's whole compile). ``cv`` guards
-    every entry's ``done``/``fired`` flags: an entry fires only while not done, and its block clears a fired
-    exception that has not arrived yet under the same lock."""
-
-    def __init__(self):
-        self.cv = threading.Condition()
-        self.heap: list = []  # (deadline, sequence, entry)
-        self.seq = 0
-        self.thread = None
-        self.fired: list = []  # entries that fired (their blocks may not have ended yet)
-
-    def add(self, entry: dict) -> None:
-        with self.cv:
-            self.seq += 1
-            sooner = not self.heap or entry["deadline"] < self.heap[0][0]
-            heapq.heappush(self.heap, (entry["deadline"], self.seq, entry))
-            if self.thread is None or not self.thread.is_alive():
-                self.thread = threading.Thread(target=self._run, name="compile budgets", daemon=True)
-                self.thread.start()
-            elif sooner:  # otherwise the watchdog already wakes before this deadline
-                self.cv.notify()
-
-    def fired_open(self, tid: int) -> list:
-        """The entries of thread ``tid`` that fired and whose blocks have not ended (under ``cv``)."""
-        return [e for e in self.fired if e["tid"] == tid and not e["done"]]
-
-    def _run(self) -> None:
-        with self.cv:
-            while True:
-                now = time.monotonic()
-                while self.heap and (self.heap[0][2]["done"] or self.heap[0][0] <= now):
-                    entry = heapq.heappop(self.heap)[2]
-                    if not entry["done"]:
-                        entry["fired"] = True
-                        self.fired = [e for e in self.fired if not e["done"]] + [entry]
-                        _raise_in(entry["tid"], entry["exc"])
-                self.cv.wait(self.heap[0][0] - now if self.heap else None)
-
-
-_WATCHDOG = _Watchdog()
-
-
-def _fresh_watchdog() -> None:  # a forked child has no watchdog thread, and its lock may be held
-    global _WATCHDOG
-    _WATCHDOG = _Watchdog()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_fresh_watchdog)
-
-
-@contextlib.contextmanager
-def time_budget(stage: str, where, seconds: float, what: str = ""):
-    """Run the ``with`` block under ``seconds`` of wall time; past it, raise :class:`CompileBudgetExceeded`
-    (``stage``; ``where``: the pointer, or a callable ``where(exc)`` that reads it from the interrupted
-    exception's traceback; ``what``: what was being built) in the thread running the block.
-
-    A watchdog thread (one per process, :class:`_Watchdog`) raises an exception in the block's thread at the
-    deadline (``PyThreadState_SetAsyncExc``), delivered at that thread's next Python bytecode: pure Python code
-    (lark's LALR analysis, the schema compiler's automata) stops within milliseconds; a native call that
-    cannot be interrupted (outlines_core's builder) stops when it returns, so those stages keep their size
-    limits. ``seconds`` None or <= 0: no budget."""
-    if not seconds or seconds <= 0:
-        yield
-        return
-    t0 = time.monotonic()
-    entry = {"deadline": t0 + seconds, "tid": threading.get_ident(), "exc": _Expired, "done": False, "fired": False}
-    dog = _WATCHDOG
-    dog.add(entry)
-    caught = None
-    try:
-        try:
-            yield
-        finally:
-            caught = _close(dog, entry)
-    except _Expired as exc:
-        if not entry["fired"]:  # an enclosing budget's
-            raise
-        caught = exc
-    if caught is not None:
-        pointer = where(caught) if callable(where) else where
-        raise CompileBudgetExceeded(stage, pointer, f"{what + ': ' if what else ''}over its time budget of {seconds:g} s "
-                                                    f"(stopped after {time.monotonic() - t0:.2f} s)") from None
-
-
-def _close(dog: _Watchdog, entry: dict):
-    """End a :func:`time_budget` block: mark its entry done, and clear an exception the watchdog set that the
-    block's thread has not received yet (it arrives at the next bytecode, maybe inside this function: caught
-    here). Returns that exception, or None."""
-    caught = None
-    while True:
-        try:
-            with dog.cv:
-                entry["done"] = True
-                if entry["fired"]:
-                    _raise_in(entry["tid"], None)  # cancel if still pending
-                    outer = dog.fired_open(entry["tid"])
-                    if outer:  # the cancel also cleared an enclosing budget's exception: set it again
-                        _raise_in(entry["tid"], outer[-1]["exc"])
-            return caught
-        except _Expired as exc:  # delivered here, before the cancel
-            if not entry["fired"]:  # an enclosing budget's: it must reach that block
-                raise
-            caught = exc

@@ -76,14 +76,9 @@ def _load_lark(grammar: str, start: str, import_paths: tuple = ()):
     if not isinstance(grammar, str) or not grammar.strip():
         raise GrammarError("the grammar is empty: give the text of a lark grammar")
     check_grammar_imports(grammar, import_paths)
-    from steerdiff_plugins import compile_budget
-    from steerdiff_plugins.compile_budget import CompileBudgetExceeded
-
     install_lalr_sets()  # lark's FIRST/FOLLOW sweep is quadratic on large schema grammars; the same sets, linear
     try:
-        with compile_budget.time_budget("grammar", "grammar", compile_budget.GRAMMAR_SECONDS, f"lark's LALR analysis of {grammar_productions(grammar)} "
-                                                                 "productions"):
-            return lark.Lark(grammar, start=start, parser="lalr", lexer="contextual", import_paths=list(import_paths))
+        return lark.Lark(grammar, start=start, parser="lalr", lexer="contextual", import_paths=list(import_paths))
     except UnexpectedInput as exc:
         line = getattr(exc, "line", None)
         raise GrammarError(f"lark grammar syntax error at line {line}, column {getattr(exc, 'column', '?')}: {str(exc).strip().splitlines()[0]}") from None
@@ -98,8 +93,6 @@ def _load_lark(grammar: str, start: str, import_paths: tuple = ()):
         raise GrammarError(f"lark grammar error: {msg}{hint}") from None
     except KeyError as exc:
         raise GrammarError(f"start rule {start!r} is not defined in the grammar (lark: KeyError {exc})") from None
-    except CompileBudgetExceeded:
-        raise
     except Exception as exc:
         text = str(exc).strip()
         if start in text and ("undefined" in text.lower() or "not defined" in text.lower()):

@@ -91,7 +91,6 @@ import re
 import sys
 
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError
-from steerdiff_plugins import compile_budget
 from steerdiff_plugins.schema.compiler import _Compiler
 from steerdiff_plugins.schema.fragments import _TooDeep
 from steerdiff_plugins.schema.nodes import Arr, Node, Obj, Str, Union
@@ -167,8 +166,7 @@ def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old, 20000))
     try:
-        with compile_budget.time_budget("schema", _interrupted_pointer, compile_budget.SCHEMA_SECONDS, "JSON Schema -> tree"):
-            node = comp.node(schema, "#", "")
+        node = comp.node(schema, "#", "")
     except _TooDeep as e:
         raise UnsupportedSchemaError("$ref", e.pointer, f"recursion deeper than max_depth={max_depth} "
                                                         "on a required path") from None
@@ -185,18 +183,6 @@ def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
         _TREES.clear()
     _TREES[key] = (node, comp.notes)
     return node, comp.notes
-
-
-def _interrupted_pointer(exc) -> str:
-    """The JSON pointer of the innermost subschema the compiler was at when ``exc`` interrupted it (the ``ptr``
-    of the innermost ``_Compiler.node`` frame of its traceback), "#" when none."""
-    ptr, tb = "#", exc.__traceback__
-    while tb is not None:
-        f = tb.tb_frame
-        if f.f_code.co_name == "node" and isinstance(f.f_locals.get("ptr"), str):
-            ptr = f.f_locals["ptr"]
-        tb = tb.tb_next
-    return ptr
 
 
 def compile_schema(schema, *, max_depth: int = 3, max_items: int | None = None,
