@@ -14,6 +14,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 lark = pytest.importorskip("lark")
 
@@ -230,3 +232,19 @@ def test_lalr_sets_equal_larks(grammar):
     original = loader._LARK_CALCULATE_SETS
     assert original is not loader.calculate_sets and grammar_analysis.calculate_sets is loader.calculate_sets
     assert loader.calculate_sets(rules) == original(rules)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.lists(st.integers(0, 7), max_size=4)), min_size=1, max_size=12))
+def test_lalr_sets_equal_larks_on_random_rule_sets(spec):
+    """Random rule sets (5 nonterminals, 3 terminals; empty, left-, right- and mutually recursive rules):
+    the linear sets equal lark's own quadratic calculate_sets, which lark then uses for every grammar."""
+    from lark.grammar import NonTerminal, Rule, Terminal
+
+    def sym(k):
+        return NonTerminal(f"n{k}") if k < 5 else Terminal("ABC"[k - 5])
+
+    rules = [Rule(NonTerminal(f"n{o}"), [sym(k) for k in exp]) for o, exp in spec]
+    rules.append(Rule(NonTerminal("$root"), [NonTerminal(f"n{spec[0][0]}"), Terminal("$END")]))
+    loader.install_lalr_sets()
+    assert loader.calculate_sets(rules) == loader._LARK_CALCULATE_SETS(rules)
