@@ -126,3 +126,22 @@ def test_refused_by_name_and_pointer(schema, keyword, pointer):
     with pytest.raises(UnsupportedSchemaError) as e:
         compile_schema(schema)
     assert e.value.keyword == keyword and e.value.pointer == pointer, str(e.value)
+
+
+@pytest.mark.parametrize("pattern", ["^(?:a(?::[0-9]*)?)$", "^(?:b(?:c[0-9]*)*)$", "^(?:(?:ab*){2,})$",
+                                     "^(?:x(?:y(?:z)*)?)$", "^(?:(?:a|b[0-9]*)?c)$"])
+def test_char_automaton_of_nested_repeats_equals_re(pattern):
+    """Optional and starred groups that end in a star: the character automaton (and the regex written back
+    from it) accepts exactly what re.fullmatch accepts, on every string of up to 5 characters over the
+    pattern's alphabet plus one other (a skip edge into a copy's end state once reached the inner star)."""
+    import itertools
+    import re
+
+    from steerdiff_plugins.schema import char_languages as cl
+
+    back = cl.string_language([cl._pattern_tree(pattern, "sub")], [])
+    alphabet = sorted(set(re.sub(r"[^a-z0-9:]", "", pattern.replace("0-9", "05"))) | {"q"})
+    for n in range(6):
+        for chars in itertools.product(alphabet, repeat=n):
+            s = "".join(chars)
+            assert bool(re.fullmatch(back, s)) == bool(re.search(pattern, s)), (pattern, s, back)

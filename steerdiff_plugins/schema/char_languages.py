@@ -221,18 +221,25 @@ def _dfa(tree, classify, natoms):
                 eps[s].append(xs)
                 eps[xe].append(e)
         else:
+            # Every copy ends in a fresh state: a skip or loop edge into a copy's own end state would also
+            # reach that state's outgoing edges (an inner star's loop), e.g. a(?::[0-9]*)? accepting "a5".
             _, lo, hi, x = t
             e = s
             for i in range(lo if hi is None else hi):
                 xs, xe = build(x)
+                f = new()
                 eps[e].append(xs)
+                eps[xe].append(f)
                 if i >= lo:
-                    eps[e].append(xe)
-                e = xe
+                    eps[e].append(f)
+                e = f
             if hi is None:
+                loop = new()
+                eps[e].append(loop)
                 xs, xe = build(x)
-                eps[e].append(xs)
-                eps[xe].append(e)
+                eps[loop].append(xs)
+                eps[xe].append(loop)
+                e = loop
         return s, e
 
     start, final = build(tree)
