@@ -92,7 +92,6 @@ import sys
 
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError
 from steerdiff_plugins.schema.compiler import _Compiler
-from steerdiff_plugins.schema.fragments import _TooDeep
 from steerdiff_plugins.schema.nodes import Arr, Node, Obj, Str, Union
 from steerdiff_plugins.schema.pattern import (
     _complement,
@@ -163,17 +162,8 @@ def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
         return hit
     comp = _Compiler(schema, max_depth, max_items, max_string, capacity, extra_keys)
     comp.any_depth = any_depth
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(old, 20000))
-    try:
-        node = comp.node(schema, "#", "")
-    except _TooDeep as e:
-        raise UnsupportedSchemaError("$ref", e.pointer, f"recursion deeper than max_depth={max_depth} "
-                                                        "on a required path") from None
-    except RecursionError:
-        raise UnsupportedSchemaError("$ref", "#", "schema nesting too deep to unroll") from None
-    finally:
-        sys.setrecursionlimit(old)
+    node = comp.compile_root(schema, f"recursion deeper than max_depth={max_depth} on a required path",
+                     "schema nesting too deep to unroll")
     if node.empty and comp.too_long:
         raise ConstraintError(f"schema admits no instance that fits a canvas of {capacity} bytes: "
                               f"{comp.too_long[0]} needs more; raise length")

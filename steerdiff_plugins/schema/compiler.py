@@ -5,6 +5,7 @@ containers in their own modules (mixed in)."""
 from __future__ import annotations
 
 import math
+import sys
 import time
 import urllib.parse
 from typing import Any
@@ -167,6 +168,21 @@ class _Compiler(_Merging, _Combinators, _Containers):
         return self.validator().evolve(schema=sub).is_valid(value)
 
     # ---- main entry
+    def compile_root(self, schema, too_deep: str, too_nested: str) -> Node:
+        """The node of the whole ``schema`` under a raised recursion limit; recursion past ``max_depth`` on a
+        required path (``too_deep``) and nesting Python cannot recurse through (``too_nested``) become
+        ``UnsupportedSchemaError("$ref", ...)`` with those messages."""
+        old = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(old, 20000))
+        try:
+            return self.node(schema, "#", "")
+        except _TooDeep as e:
+            raise UnsupportedSchemaError("$ref", e.pointer, too_deep) from None
+        except RecursionError:
+            raise UnsupportedSchemaError("$ref", "#", too_nested) from None
+        finally:
+            sys.setrecursionlimit(old)
+
     def node(self, s, ptr="#", base="") -> Node:
         """The node of subschema ``s`` at ``ptr``, tagged with its pointer (budget errors name it)."""
         self.visited += 1

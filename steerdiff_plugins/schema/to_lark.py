@@ -24,7 +24,6 @@ the caller (``fill`` validates with python-jsonschema).
 from __future__ import annotations
 
 import json
-import sys
 
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError
 from steerdiff_plugins.schema.compiler import _Compiler
@@ -32,7 +31,6 @@ from steerdiff_plugins.schema.fragments import (  # _type_of: JSON Schema's noti
     _ALWAYS_REFUSED,
     _CONSTRAINING,
     _ptr,
-    _TooDeep,
     _type_of,
 )
 from steerdiff_plugins.schema.nodes import Arr, Node, Obj, Union
@@ -558,17 +556,8 @@ def compile_graph(schema, *, max_depth: int = 3, max_items: int | None = None, m
     if hit is not None:
         return hit
     comp = _GraphCompiler(schema, max_depth, max_items, max_string, capacity, False)
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(old, 20000))
-    try:
-        node = comp.node(schema, "#", "")
-    except _TooDeep as e:
-        raise UnsupportedSchemaError("$ref", e.pointer, f"recursion deeper than max_depth={max_depth} through a "
-                                     "$ref with sibling keywords, on a required path") from None
-    except RecursionError:
-        raise UnsupportedSchemaError("$ref", "#", "schema nesting too deep to compile") from None
-    finally:
-        sys.setrecursionlimit(old)
+    node = comp.compile_root(schema, f"recursion deeper than max_depth={max_depth} through a $ref with sibling keywords, "
+                             "on a required path", "schema nesting too deep to compile")
     refs = list(comp.refs.values())
     good = _productive(refs)
     for r in refs:
