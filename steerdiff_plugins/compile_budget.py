@@ -30,11 +30,28 @@ Stages and their budgets (module constants, so a server can tune them):
 
 Bounds the canvas cannot reach are dropped before any of this (``canvas_bounds``), so these budgets only
 bite on bounds a canvas really holds.
+
+**The whole compile's time** (``COMPILE_SECONDS``): one clock for all the work one user request triggers, so
+tries and fallbacks cannot each restart it. :func:`compile_deadline` opens it (``fill``'s constraint build, with
+the regular engine's try and the grammar fallback; a ``JSONSchema``'s construction; a constraint's ``prepare``
+with its token tables); a nested ``compile_deadline`` joins the open one and never extends it. The long Python
+loops call :func:`check_deadline` themselves (cooperative: no thread, signal or asynchronous exception), and
+past the end it raises :class:`CompileDeadlineExceeded` naming the stage, the JSON pointer being compiled
+(kept by the schema compiler, :func:`at_pointer`) and the seconds elapsed against the limit. Once past, every
+later check raises again, so a ``try`` that swallowed one still stops at the next check. Without an open
+deadline the checks do nothing (a direct call of an engine function is the caller's to bound).
+``COMPILE_SECONDS`` (20 s) is under the coverage benchmark's 30 s kill with room for the stages that
+cannot be interrupted (the Rust byte-automaton builder, bounded to about 5 s by ``MAX_EXPANSION``, and lark's
+LALR table) and above the slowest compile of the public set that succeeds (about 15 s after the memoised
+string automata, see ``schema.char_languages``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import re
+import time
 
 from steerdiff.errors import ConstraintError
 
@@ -45,12 +62,15 @@ except ImportError:  # pragma: no cover
 
 _MAXREPEAT = _C.MAXREPEAT
 
-__all__ = ["INTEREGULAR_EXPANSION", "MAX_BYTE_REGEX_CHARS", "MAX_EXPANSION", "SCHEMA_SECONDS", "CompileBudgetExceeded", "check_expansion", "expansion"]
+__all__ = ["COMPILE_SECONDS", "INTEREGULAR_EXPANSION", "MAX_BYTE_REGEX_CHARS", "MAX_EXPANSION", "SCHEMA_SECONDS",
+           "CompileBudgetExceeded", "CompileDeadlineExceeded", "at_pointer", "check_deadline", "check_expansion",
+           "compile_deadline", "current_pointer", "expansion", "restore_pointer"]
 
 MAX_BYTE_REGEX_CHARS = 250_000  # regex characters the byte-automaton stage takes (see the module docstring)
 MAX_EXPANSION = 20_000  # NFA positions counted repetitions may add before the byte automaton is built
 INTEREGULAR_EXPANSION = 200  # grammar terminals expanding by more are built through outlines_core, not interegular
-SCHEMA_SECONDS = 10.0  # wall time of the schema -> tree stage
+SCHEMA_SECONDS = 10.0  # wall time of one schema -> tree compile (past it: a ``size`` refusal, so fill falls back)
+COMPILE_SECONDS = 20.0  # wall time of a whole compile (compile_deadline): all tries, fallbacks and token tables
 
 
 class CompileBudgetExceeded(ConstraintError):
@@ -61,6 +81,92 @@ class CompileBudgetExceeded(ConstraintError):
     def __init__(self, stage: str, pointer: str, what: str):
         self.stage, self.pointer, self.what = stage, pointer, what
         super().__init__(f"compile stage {stage!r} over its budget at {pointer}: {what}")
+
+
+class CompileDeadlineExceeded(CompileBudgetExceeded):
+    """The whole compile ran past its time budget (:func:`compile_deadline`). ``elapsed`` and ``limit`` in
+    seconds; ``stage`` and ``pointer`` say where the check fired."""
+
+    def __init__(self, stage: str, pointer: str, elapsed: float, limit: float):
+        self.elapsed, self.limit = elapsed, limit
+        super().__init__(stage, pointer, f"{elapsed:.1f} s elapsed, above the compile time budget of {limit:g} s "
+                                         "(compile_budget.COMPILE_SECONDS, or the call's compile_seconds)")
+
+
+class _Deadline:
+    """An open compile deadline: ``start`` and ``end`` on :func:`_clock`, ``limit`` seconds, and ``where``, the
+    JSON pointer being compiled (set by :func:`at_pointer`)."""
+
+    __slots__ = ("start", "end", "limit", "where")
+
+    def __init__(self, start: float, limit: float):
+        self.start, self.limit, self.end, self.where = start, limit, start + limit, "#"
+
+
+_DEADLINE: contextvars.ContextVar = contextvars.ContextVar("steerdiff_compile_deadline", default=None)
+_clock = time.perf_counter  # tests replace it with a fake clock
+
+
+def _check_seconds(seconds) -> float:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+        raise ConstraintError(f"compile_seconds must be a positive number of seconds, got {seconds!r}")
+    return float(seconds)
+
+
+@contextlib.contextmanager
+def compile_deadline(seconds: float | None = None):
+    """Run the block under a compile deadline of ``seconds`` (None: ``COMPILE_SECONDS``, read at entry). Inside
+    an open deadline, a later end is ignored (the open one goes on: one budget for the whole request) and an
+    earlier one is taken for the block. Yields the deadline in force."""
+    limit = COMPILE_SECONDS if seconds is None else _check_seconds(seconds)
+    outer = _DEADLINE.get()
+    now = _clock()
+    if outer is not None and outer.end <= now + limit:
+        yield outer
+        return
+    mine = _Deadline(now, limit)
+    if outer is not None:
+        mine.where = outer.where
+    token = _DEADLINE.set(mine)
+    try:
+        yield mine
+    finally:
+        _DEADLINE.reset(token)
+
+
+def check_deadline(stage: str, pointer: str | None = None) -> None:
+    """Raise :class:`CompileDeadlineExceeded` when an open compile deadline has passed (a no-op without one).
+    ``pointer``: where (None: the JSON pointer the schema compiler is at, ``#`` outside it). Cheap (a context
+    variable and a clock read): called inside the long loops of every compile stage."""
+    d = _DEADLINE.get()
+    if d is not None:
+        now = _clock()
+        if now > d.end:
+            raise CompileDeadlineExceeded(stage, d.where if pointer is None else pointer, now - d.start, d.limit)
+
+
+def at_pointer(pointer: str) -> str | None:
+    """Record ``pointer`` as the place being compiled under the open deadline; returns the previous one for
+    the caller to restore (None when no deadline is open)."""
+    d = _DEADLINE.get()
+    if d is None:
+        return None
+    prev, d.where = d.where, pointer
+    return prev
+
+
+def current_pointer() -> str:
+    """The JSON pointer being compiled under the open deadline (``#`` without one)."""
+    d = _DEADLINE.get()
+    return "#" if d is None else d.where
+
+
+def restore_pointer(prev: str | None) -> None:
+    """Undo :func:`at_pointer` (``prev``: what it returned)."""
+    if prev is not None:
+        d = _DEADLINE.get()
+        if d is not None:
+            d.where = prev
 
 
 _BRANCH, _SUBPATTERN, _LITERAL = _C.BRANCH, _C.SUBPATTERN, _C.LITERAL

@@ -31,6 +31,7 @@ from steerdiff.errors import ConstraintError, GrammarError, ValidationFailed
 from steerdiff.hookspecs import hookimpl
 from steerdiff.vocab import vocab_for
 
+from steerdiff_plugins.compile_budget import compile_deadline
 from steerdiff_plugins.grammars.compiled import compile_grammar
 from steerdiff_plugins.grammars.loader import load_lark
 
@@ -72,8 +73,9 @@ class Grammar(Constraint):
     def shortest_tokens(self, vocab, fill_id: int | None) -> int:
         """Bytes of the shortest completion the compiled grammar knows from its start: an upper bound on its
         tokens, so a canvas this long can hold it (cached engine)."""
-        cg = compile_grammar(self.grammar, self.start, vocab, self.import_paths)
-        w = cg.witness_at_start(cg.initial)
+        with compile_deadline():
+            cg = compile_grammar(self.grammar, self.start, vocab, self.import_paths)
+            w = cg.witness_at_start(cg.initial)
         return len(w) if w is not None else 0
 
     def result_value(self, text: str, tree):
@@ -155,8 +157,9 @@ def prepare(run):
         s0, s1 = c.span if c.span is not None else (0, run.length)
         if not (0 <= s0 < s1 <= run.length):
             raise ConstraintError(f"grammar span {c.span} is outside the canvas [0, {run.length})")
-        cg = compile_grammar(c.grammar, c.start, vocab, getattr(c, "import_paths", ()))
-        w = cg.witness_at_start(cg.initial)
+        with compile_deadline():  # one clock per grammar's compile (compile_budget)
+            cg = compile_grammar(c.grammar, c.start, vocab, getattr(c, "import_paths", ()))
+            w = cg.witness_at_start(cg.initial)
         if len(w) > s1 - s0:
             raise ConstraintError(f"grammar (start rule {c.start!r}) needs at least {len(w)} tokens here (e.g. {w.decode('utf-8', 'replace')!r}), "
                                   f"but its span has {s1 - s0} positions")

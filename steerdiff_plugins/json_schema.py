@@ -31,7 +31,12 @@ from steerdiff.hookspecs import hookimpl
 from steerdiff.plugins import constraint_types
 from steerdiff_plugins.automata.byte_level import byte_dfa
 from steerdiff_plugins import compile_budget
-from steerdiff_plugins.compile_budget import CompileBudgetExceeded
+from steerdiff_plugins.compile_budget import (
+    CompileBudgetExceeded,
+    CompileDeadlineExceeded,
+    check_deadline,
+    compile_deadline,
+)
 from steerdiff_plugins.grammar import Grammar
 from steerdiff_plugins.schema.compiled import compile_tree
 from steerdiff_plugins.schema.extractive import extractive_schema
@@ -134,8 +139,10 @@ class JSONSchema(RegularConstraint):
                 raise ConstraintError(f"JSONSchema extract_from must be the source text, got {type(extract_from).__name__}")
             self.compiled_schema = extractive_schema(schema, extract_from)
         self.capacity = capacity
-        self._compiled = compile_schema(self.compiled_schema, max_depth=max_depth, max_items=max_items, max_string=max_string,
-                                        capacity=capacity, extra_keys=extra_keys, any_depth=any_depth)
+        with compile_deadline():  # joins fill's deadline when there is one (compile_budget)
+            self._compiled = compile_schema(self.compiled_schema, max_depth=max_depth, max_items=max_items,
+                                            max_string=max_string, capacity=capacity, extra_keys=extra_keys,
+                                            any_depth=any_depth)
         if len(self._compiled.regex) <= compile_budget.MAX_BYTE_REGEX_CHARS:  # a syntax check; a longer regex is
             try:  # refused by the byte stage at once, where Python's parse took 15 s
                 to_engine_regex(self._compiled.regex)
@@ -180,7 +187,8 @@ class JSONSchema(RegularConstraint):
         """The token automaton's minimum length (cached: ``prepare`` reuses the automaton)."""
         from steerdiff_plugins.automata.token_walk import compile_token_dfa
 
-        return max(0, compile_token_dfa(self.regex(), vocab, fill_id).min_tokens)
+        with compile_deadline():
+            return max(0, compile_token_dfa(self.regex(), vocab, fill_id).min_tokens)
 
     def check_text(self, text: str, result) -> None:
         value = self.parse(text)
@@ -212,12 +220,21 @@ class JSONSchemaGrammar(Grammar):
         return validated_value(text, self._validator, self.model, "fill")
 
 
-def fill_constraint(schema_or_model, **kw) -> Constraint:
+def fill_constraint(schema_or_model, compile_seconds: float | None = None, **kw) -> Constraint:
     """The exact constraint for a JSON Schema or pydantic model class that ``sd.fill`` uses (``kw``: the
     ``JSONSchema`` options). The regular engine when it takes the schema (its byte automaton is built now,
     and cached, so a too-large one is known here); otherwise, for recursion (``$ref``) or size (``size``),
     a :class:`JSONSchemaGrammar` when the grammar plugin is installed. Raises the regular engine's
-    :class:`UnsupportedSchemaError` for anything else, or naming both engines' reasons when neither takes it."""
+    :class:`UnsupportedSchemaError` for anything else, or naming both engines' reasons when neither takes it.
+    The whole build, the regular try and every fallback, runs under one compile deadline of
+    ``compile_seconds`` (None: ``compile_budget.COMPILE_SECONDS``); past it, ``CompileDeadlineExceeded``."""
+    with compile_deadline(compile_seconds):
+        out = _fill_constraint(schema_or_model, **kw)
+        check_deadline("fill", "#")  # a check some try swallowed on the way still stops the compile: no result
+        return out
+
+
+def _fill_constraint(schema_or_model, **kw) -> Constraint:
     try:
         constraint = JSONSchema(schema_or_model, **kw)
         try:
@@ -261,6 +278,8 @@ def fill_constraint(schema_or_model, **kw) -> Constraint:
                 grammar = tree_to_lark(compile_graph(narrowed, **depth)[0], budget=True)
             except UnsupportedSchemaError as rexc:
                 reasons.append(f"as a reference graph: {rexc}")
+            except CompileDeadlineExceeded:  # the whole compile's clock ran out: no engine is left to try
+                raise
             except ConstraintError as cexc:  # (CompileBudgetExceeded too) named, with the other engines' reasons
                 reasons.append(f"as a reference graph: {cexc}")
         if grammar is None:

@@ -20,6 +20,7 @@ import numpy as np
 
 from steerdiff.errors import AutomatonTooLarge, ConstraintError
 from steerdiff_plugins.automata import dfamin
+from steerdiff_plugins.compile_budget import check_deadline
 from steerdiff_plugins.automata.engine_regex import (
     SENTINEL,
     SENTINEL_BYTES,
@@ -97,6 +98,7 @@ def byte_dfa(pattern: str) -> ByteDFA:
     # starts with a byte its body repeats (``"(?:[^"\\]|\\.){0,16}"`` took 4 s, ``{0,20}`` 80 s; 3 ms with it)
     from steerdiff_plugins.compile_budget import check_expansion
 
+    check_deadline("byte automaton", "regex")
     check_expansion(pattern, "byte automaton", "regex")  # the Rust builder cannot be interrupted: estimate first
     engine = _esc(SENTINEL) + to_engine_regex(pattern)
     import outlines_core

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from steerdiff_plugins.compile_budget import check_deadline
+
 _MIX = np.int64(0x9E3779B97F4A7C15 - (1 << 64))  # an odd 64-bit constant (golden ratio), as int64
 
 
@@ -56,6 +58,7 @@ def minimise(trans: np.ndarray, accept: np.ndarray, sink: int) -> np.ndarray | N
     nb = 3  # blocks in use
     with np.errstate(over="ignore"):
         while len(dirty):
+            check_deadline("byte automaton", "regex")  # the whole compile's clock (compile_budget)
             if len(dirty) <= SMALL_ROUND:
                 changed, nb = _small_round(dirty, trans, bid, cnt, nb)
             else:

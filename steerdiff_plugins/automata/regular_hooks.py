@@ -11,6 +11,7 @@ import torch
 from steerdiff.errors import ConstraintError
 from steerdiff_plugins.automata.token_dfa import TokenDFA
 from steerdiff_plugins.automata.token_walk import compile_token_dfa
+from steerdiff_plugins.compile_budget import compile_deadline
 
 
 @dataclass
@@ -70,8 +71,9 @@ class RegularHooks:
             vocab = vocab or vocab_for(run.tokenizer)
             s, e = span_of(c, run.length)
             _check_capacity(c, e - s, vocab)
-            pattern = c.regex_on(e - s, vocab) if hasattr(c, "regex_on") else c.regex()
-            dfa = compile_token_dfa(pattern, vocab, run.fill_id)
+            with compile_deadline():  # each constraint's regex, byte and token automata under one clock
+                pattern = c.regex_on(e - s, vocab) if hasattr(c, "regex_on") else c.regex()
+                dfa = compile_token_dfa(pattern, vocab, run.fill_id)
             what = f"{c.type_name} constraint {c.describe()} on row {row}"
             if dfa.min_tokens < 0:
                 raise ConstraintError(f"{what}: no sequence of this tokenizer's tokens spells a text in its language (empty at the token level)")

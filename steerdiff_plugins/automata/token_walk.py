@@ -24,6 +24,7 @@ from steerdiff.vocab import TokenVocab
 from steerdiff_plugins.automata.byte_level import _hash_weights, byte_dfa
 from steerdiff_plugins.automata.engine_regex import parse_regex, to_engine_regex
 from steerdiff_plugins.automata.token_dfa import FILL, TokenDFA
+from steerdiff_plugins.compile_budget import check_deadline
 
 DENSE_STATES = 2048  # up to this many states, masked steps may be one dense (N, N) product ...
 DENSE_RATIO = 16  # ... when the distinct (state, next state) pairs are over 1/16 of N * N (else: the edge list)
@@ -97,6 +98,7 @@ def _walk_pairs(ctrans: np.ndarray, dead: int, cs: "_ClassStrings"):
     bounds = np.r_[0, np.cumsum(counts)]
     ss, uu, walked = [], [], []  # pairs to walk one by one; (s, u, end) of the parts walked by _trie_walk
     for b in np.flatnonzero(counts):
+        check_deadline("token automaton", "regex")  # the whole compile's clock (compile_budget)
         us = order[bounds[b]: bounds[b + 1]]
         src = np.flatnonzero(ctrans[:dead, b] != dead)
         if not len(src):
@@ -154,6 +156,7 @@ def _walk_pairs(ctrans: np.ndarray, dead: int, cs: "_ClassStrings"):
         e = ctrans[s, first[u]]
         prev = s  # the state before the last byte: staying put on a looping byte cannot finish a pair
         for k in range(1, int(lens.max()) + 1):
+            check_deadline("token automaton", "regex")
             fin = lens[u] <= k  # (P,) the string has ended
             if suf is not None:
                 lp = np.flatnonzero(isloop[e] & ~fin & (e != prev))  # pairs that just entered a free-text state
@@ -197,6 +200,7 @@ def _trie_walk(src: np.ndarray, mid: np.ndarray, us: np.ndarray, cs: "_ClassStri
     out = []
     d = 1  # bytes read
     while len(us) and len(ps):
+        check_deadline("token automaton", "regex")
         ln = lens[us]  # (m,)
         end = ln == d
         if end.any():  # strings that end here: every pair on their node
@@ -311,6 +315,7 @@ def _counted_runs(ctrans: np.ndarray, dead: int, cs: "_ClassStrings", isloop: np
     cap = int(cs.lens.max()) if len(cs.lens) else 0
     reach = steps.astype(np.int64)
     for _ in range(cap):
+        check_deadline("token automaton", "regex")
         r2 = np.where(same, np.minimum(1 + reach[nxt], cap), reach)
         if np.array_equal(r2, reach):
             break
@@ -541,6 +546,7 @@ def _compile_cached(pattern: str, vocab_key: int, fill_id: int | None, n_ids: in
     PAD, DEAD = S, S + 1
     if U:
         ps, pu, pe, bulk = _walk_pairs(ctrans, dead_b, cstr)
+        check_deadline("token automaton", "regex")
         table, cls = _token_table(ps, pu, pe, U, S, bulk)  # token classes: identical columns
         tok2cls[tids] = cls  # class of each token
     else:
@@ -572,6 +578,7 @@ def _compile_cached(pattern: str, vocab_key: int, fill_id: int | None, n_ids: in
     seen = np.zeros(N, dtype=bool)
     seen[start] = True
     while frontier:
+        check_deadline("token automaton", "regex")
         if any(acc[s] for s in frontier):
             min_tokens = d
             break

@@ -33,6 +33,7 @@ from collections import deque
 import numpy as np
 
 from steerdiff.errors import GrammarError
+from steerdiff_plugins.compile_budget import check_deadline
 from steerdiff_plugins.grammars.lexer import Context, build_context
 from steerdiff_plugins.grammars.loader import load_lark
 from steerdiff_plugins.grammars.terminals import (
@@ -85,6 +86,7 @@ class CompiledGrammar(_Witnesses, _VocabWalk):
         undef = [t.name for t in conf.terminals if t.pattern is None]
         self.dfas: dict[str, TerminalDFA] = {}
         for t in conf.terminals:
+            check_deadline("terminal automaton", f"terminal {t.name}")  # the whole compile's clock (compile_budget)
             self.dfas[t.name] = regex_to_byte_dfa(t.pattern.to_regexp(), t.name)
             if t.pattern.flags - {"i"}:
                 # lark applies flags inside to_regexp(); interegular honours (?i:...) and (?s:...)

@@ -140,10 +140,12 @@ def _counted_terminal(regex: str, name: str) -> TerminalDFA:
     under the byte-automaton budget (``compile_budget``)."""
     from steerdiff.errors import ConstraintError
     from steerdiff_plugins.automata.byte_level import byte_dfa
-    from steerdiff_plugins.compile_budget import CompileBudgetExceeded
+    from steerdiff_plugins.compile_budget import CompileBudgetExceeded, CompileDeadlineExceeded
 
     try:
         bd = byte_dfa(regex)
+    except CompileDeadlineExceeded:
+        raise
     except CompileBudgetExceeded as exc:
         raise CompileBudgetExceeded("terminal automaton", f"terminal {name}", exc.what) from None
     except ConstraintError as exc:

@@ -14,8 +14,11 @@ to canonical spellings (no ``\/``, no ``\u`` escapes of printable characters).
 
 from __future__ import annotations
 
+import collections
 import functools
+import threading
 
+from steerdiff_plugins.compile_budget import check_deadline
 from steerdiff_plugins.schema.fragments import _alt
 
 _UNIV = ((0, 0xD7FF), (0xE000, 0x10FFFF))
@@ -178,6 +181,8 @@ def _dfa(tree, classify, natoms):
     def new():
         if len(eps) > _MAX_STATES * 4:
             raise _TooLarge()
+        if not len(eps) & 255:
+            check_deadline("string automaton")
         eps.append([])
         edges.append([])
         ends.append([])
@@ -272,6 +277,7 @@ def _explore(first, successor, natoms):
     Returns ``(order, trans)``: the states and ``trans[i][atom]``. Raises ``_TooLarge`` past ``_MAX_STATES``."""
     index, order, trans = {first: 0}, [first], []
     while len(trans) < len(order):
+        check_deadline("string automaton")  # the whole compile's clock, at the subschema being compiled
         cur = order[len(trans)]
         row = []
         for a in range(natoms):
@@ -337,6 +343,7 @@ def _eliminate(trans, accept, atoms) -> str:
 
     states = set(live)
     while states:
+        check_deadline("string automaton")
         k = min(states, key=lambda s: sum(1 for (p, q) in edge if q == s and p != s) * sum(1 for (p, q) in edge if p == s and q != s))
         states.discard(k)
         loop = edge.pop((k, k), None)
@@ -408,7 +415,11 @@ def _value_tree(values):
 def string_language(parts, negated):
     """Content regex (between the quotes, canonical encoding) of the decoded strings in every tree of
     ``parts`` and in none of the languages of ``negated`` (each a list of trees, intersected); False
-    when there is none. Raises ``_TooLarge``."""
+    when there is none. Raises ``_TooLarge``. Memoised like :func:`strings_meet`."""
+    return _memo(("language", repr((parts, negated))), lambda: _string_language(parts, negated))
+
+
+def _string_language(parts, negated):
     atoms, classify = _atoms(list(parts) + [t for ts in negated for t in ts])
     n = len(atoms)
     dfas = [(*_dfa(t, classify, n), False) for t in parts]
@@ -423,6 +434,7 @@ def _minimal(trans, accept):
     """The minimal automaton of a complete one (Moore's partition refinement), state 0 the start."""
     block = [int(a) for a in accept]
     while True:
+        check_deadline("string automaton")
         sig = {}
         new = [sig.setdefault((block[q], tuple(block[d] for d in row)), len(sig)) for q, row in enumerate(trans)]
         if len(sig) == len(set(block)):
@@ -440,7 +452,40 @@ def _minimal(trans, accept):
 
 
 def strings_meet(parts) -> bool:
-    """Whether some decoded string is in every tree of ``parts``."""
+    """Whether some decoded string is in every tree of ``parts``. Memoised by the trees' text (``_MEMO``):
+    ``oneOf`` exclusion asks about the same pattern pairs again in every compile fill's tries make (o9882:
+    6778 calls, 47 s). Raises ``_TooLarge`` (remembered too)."""
+    return _memo(("meet", repr(parts)), lambda: _strings_meet(parts))
+
+
+def _strings_meet(parts) -> bool:
     atoms, classify = _atoms(parts)
     n = len(atoms)
     return any(_product([(*_dfa(t, classify, n), False) for t in parts], n)[1])
+
+
+_MEMO: collections.OrderedDict = collections.OrderedDict()  # key -> (result, too_large), least recent first
+MEMO_SIZE = 4096  # answers kept (strings_meet, string_language): a few MB at most
+_TOO_LARGE = object()
+_MEMO_LOCK = threading.Lock()
+
+
+def _memo(key, compute):
+    """``compute()`` remembered under ``key`` (bounded, least recently used dropped; a ``_TooLarge`` raised
+    is remembered and raised again). Only complete answers are kept: a deadline or other error propagates."""
+    with _MEMO_LOCK:
+        hit = _MEMO.get(key)
+        if hit is not None:
+            _MEMO.move_to_end(key)
+    if hit is None:
+        try:
+            hit = (compute(),)
+        except _TooLarge:
+            hit = (_TOO_LARGE,)
+        with _MEMO_LOCK:
+            _MEMO[key] = hit
+            while len(_MEMO) > MEMO_SIZE:
+                _MEMO.popitem(last=False)
+    if hit[0] is _TOO_LARGE:
+        raise _TooLarge()
+    return hit[0]

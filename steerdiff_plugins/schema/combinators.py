@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import math
 
-from steerdiff.errors import ConstraintError, UnsupportedSchemaError
+from steerdiff.errors import AutomatonTooLarge, ConstraintError, UnsupportedSchemaError
+from steerdiff_plugins.compile_budget import (
+    CompileBudgetExceeded,
+    CompileDeadlineExceeded,
+    check_deadline,
+    current_pointer,
+)
 from steerdiff_plugins.schema.char_languages import (
     _ANYSTAR,
     _MAX_RX,
@@ -440,11 +446,20 @@ def _languages_meet(rx_a: str, rx_b: str) -> bool:
 
     try:
         a, b = byte_dfa(rx_a), byte_dfa(rx_b)
+    except CompileDeadlineExceeded:
+        raise
+    except (AutomatonTooLarge, CompileBudgetExceeded) as big:  # not known to be empty: "no meet" would loosen
+        raise UnsupportedSchemaError("size", current_pointer(), f"whether two key patterns overlap cannot be "
+                                                                f"checked: {big}") from None
     except ConstraintError:  # an empty language meets nothing
         return False
     seen = {(a.start, b.start)}
     todo = [(a.start, b.start)]
+    steps = 0
     while todo:
+        steps += 1
+        if not steps & 1023:
+            check_deadline("key patterns")
         x, y = todo.pop()
         if a.accept[x] and b.accept[y]:
             return True

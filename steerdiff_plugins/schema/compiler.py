@@ -12,6 +12,7 @@ from typing import Any
 
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError
 from steerdiff_plugins.canvas_bounds import fit_count
+from steerdiff_plugins.compile_budget import at_pointer, check_deadline, compile_deadline, restore_pointer
 from steerdiff_plugins.schema.combinators import _Combinators
 from steerdiff_plugins.schema.containers import _Containers
 from steerdiff_plugins.schema.fragments import (
@@ -175,7 +176,10 @@ class _Compiler(_Merging, _Combinators, _Containers):
         old = sys.getrecursionlimit()
         sys.setrecursionlimit(max(old, 20000))
         try:
-            return self.node(schema, "#", "")
+            with compile_deadline():  # the caller's deadline when one is open (fill's: all tries share it)
+                node = self.node(schema, "#", "")
+                check_deadline("schema", "#")  # a check a fallback swallowed on the way still stops the compile
+                return node
         except _TooDeep as e:
             raise UnsupportedSchemaError("$ref", e.pointer, too_deep) from None
         except RecursionError:
@@ -194,7 +198,12 @@ class _Compiler(_Merging, _Combinators, _Containers):
 
             raise UnsupportedSchemaError("size", ptr, f"compile stage 'schema' over its budget of {SCHEMA_SECONDS} s "
                                                       f"({self.visited} subschemas visited)")
-        n = self._node(s, ptr, base)
+        check_deadline("schema", ptr)  # the whole compile's clock (compile_budget.compile_deadline)
+        prev = at_pointer(ptr)  # deeper checks (string automata, merges) name this subschema
+        try:
+            n = self._node(s, ptr, base)
+        finally:
+            restore_pointer(prev)
         if "pointer" not in n.__dict__:
             n.pointer = ptr
         return n

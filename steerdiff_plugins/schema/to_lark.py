@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError
+from steerdiff_plugins.compile_budget import check_deadline
 from steerdiff_plugins.schema.compiler import _Compiler
 from steerdiff_plugins.schema.fragments import (  # _type_of: JSON Schema's notion (1.0 is an integer)
     _ALWAYS_REFUSED,
@@ -170,6 +171,7 @@ class _Builder:
         whatever the refused attempt had defined is dropped first."""
         if pointer in self.by_pointer:
             return self.by_pointer[pointer]
+        check_deadline("grammar", pointer)  # the whole compile's clock (compile_budget)
         name = self.fresh()
         self.by_pointer[pointer] = name
         self.rules[name] = []  # placeholder while building (recursive references)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import sys
 
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError
+from steerdiff_plugins.compile_budget import check_deadline
 from steerdiff_plugins.schema.fragments import _lit_char
 from steerdiff_plugins.schema.nodes import Node
 from steerdiff_plugins.schema.to_lark import (
@@ -108,6 +109,7 @@ class _TreeGrammar:
                     self.rules[busy] = []  # placeholder, written when the node is
                 return busy
             self.busy[id(node)] = None
+            check_deadline("grammar", getattr(node, "pointer", None))  # the whole compile's clock
             try:
                 s = self._sym(node)
             finally:
@@ -296,6 +298,7 @@ class _TreeGrammar:
         start = frozenset((a, 0) for a in range(len(lists)))
         ids, todo, edges = {start: 0}, [start], {}
         while todo:
+            check_deadline("grammar", getattr(where, "pointer", None))
             st = todo.pop()
             edges[st] = moves(st)
             for t in edges[st].values():
