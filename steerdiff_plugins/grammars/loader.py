@@ -72,6 +72,7 @@ def _load_lark(grammar: str, start: str, import_paths: tuple = ()):
     from lark.exceptions import UnexpectedInput
 
     from steerdiff.validate import check_grammar_imports
+    from steerdiff_plugins.compile_budget import CompileBudgetExceeded
 
     if not isinstance(grammar, str) or not grammar.strip():
         raise GrammarError("the grammar is empty: give the text of a lark grammar")
@@ -93,6 +94,8 @@ def _load_lark(grammar: str, start: str, import_paths: tuple = ()):
         raise GrammarError(f"lark grammar error: {msg}{hint}") from None
     except KeyError as exc:
         raise GrammarError(f"start rule {start!r} is not defined in the grammar (lark: KeyError {exc})") from None
+    except CompileBudgetExceeded:  # the compile deadline, checked inside lark's LALR analysis: named as it is
+        raise
     except Exception as exc:
         text = str(exc).strip()
         if start in text and ("undefined" in text.lower() or "not defined" in text.lower()):
@@ -188,3 +191,6 @@ def install_lalr_sets() -> None:
 
     _LARK_CALCULATE_SETS = grammar_analysis.calculate_sets
     grammar_analysis.calculate_sets = calculate_sets
+    from steerdiff_plugins.compile_budget import install_lalr_budget
+
+    install_lalr_budget()  # lark's includes/lookback loop, the same relations, faster and under the deadline

@@ -1,0 +1,335 @@
+"""The whole compile's time budget (steerdiff_plugins/compile_budget.py: compile_deadline / check_deadline):
+every checked stage can fire and names its stage and the schema pointer; the budget is shared by fill's regular
+try and its grammar fallback; a fill that would run long stops with the named error within about the budget;
+the memoised string automata and the LALR stage's own includes/lookback loop give the same answers as before."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from steerdiff.errors import ConstraintError
+from steerdiff_plugins import compile_budget
+from steerdiff_plugins.compile_budget import (
+    CompileBudgetExceeded,
+    CompileDeadlineExceeded,
+    check_deadline,
+    compile_deadline,
+)
+
+
+class _Clock:
+    """A fake ``compile_budget._clock``: ``now`` seconds, moved by the test."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    c = _Clock()
+    monkeypatch.setattr(compile_budget, "_clock", c)
+    return c
+
+
+def _fires(stage: str, fn, clock, pointer: str | None = None) -> CompileDeadlineExceeded:
+    """Run ``fn`` under a 1 s deadline whose clock is already 5 s on: the named error of ``stage``."""
+    with compile_deadline(1.0):
+        clock.now += 5
+        with pytest.raises(CompileDeadlineExceeded) as exc:
+            fn()
+    e = exc.value
+    assert isinstance(e, CompileBudgetExceeded) and isinstance(e, ConstraintError)
+    assert e.stage == stage, str(e)
+    if pointer is not None:
+        assert e.pointer == pointer, str(e)
+    assert e.elapsed == pytest.approx(5.0) and e.limit == 1.0
+    assert f"compile stage {stage!r}" in str(e) and "5.0 s elapsed, above the compile time budget of 1 s" in str(e)
+    return e
+
+
+# ---------------------------------------------------------------------------------------------- the clock itself
+
+def test_without_a_deadline_checks_do_nothing(clock):
+    clock.now += 1e9
+    check_deadline("schema", "#")  # no deadline open: a direct engine call is the caller's to bound
+
+
+def test_nested_deadlines_share_the_outer_clock(clock):
+    with compile_deadline(10) as outer:
+        clock.now += 4
+        with compile_deadline(0.5) as tighter:  # an earlier end is taken for its block
+            assert tighter is not outer and tighter.limit == 0.5
+            clock.now += 1
+            with pytest.raises(CompileDeadlineExceeded, match="1.0 s elapsed, above the compile time budget of 0.5 s"):
+                check_deadline("schema", "#")
+        check_deadline("schema", "#")  # the outer one again: 5 s of 10
+        with compile_deadline(10) as inner:  # a later end is ignored: the outer one goes on
+            assert inner is outer
+            clock.now += 4
+            check_deadline("schema", "#")
+            clock.now += 2  # 11 s since the outer one opened
+            with pytest.raises(CompileDeadlineExceeded, match="11.0 s elapsed, above the compile time budget of 10 s"):
+                check_deadline("schema", "#/x")
+
+
+def test_once_past_every_check_raises_again(clock):
+    """A ``try`` that swallowed one check still stops at the next (fill_constraint also checks at the end)."""
+    with compile_deadline(1):
+        clock.now += 2
+        for _ in range(3):
+            with pytest.raises(CompileDeadlineExceeded):
+                check_deadline("string automaton")
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, "10", float("nan")])
+def test_bad_budget_is_a_named_error(bad):
+    with pytest.raises(ConstraintError, match="compile_seconds must be a positive number"):
+        with compile_deadline(bad):
+            pass
+
+
+# ------------------------------------------------------------------------------------ each stage's check fires
+
+def test_schema_stage_names_the_pointer(clock):
+    from steerdiff_plugins.schema.compiled import compile_schema
+
+    schema = {"type": "object", "properties": {"deadline_a": {"type": "integer", "minimum": 3}}}
+    _fires("schema", lambda: compile_schema(schema), clock, pointer="#")
+
+
+def test_string_automaton_stage_names_the_subschema(clock, monkeypatch):
+    """The schema stage's own check left out: the string automata of a ``not`` inside ``#/properties/word``
+    fire, naming that subschema (the pointer the compiler keeps for deeper checks)."""
+    from steerdiff_plugins.schema import compiler
+    from steerdiff_plugins.schema.compiled import compile_schema
+
+    monkeypatch.setattr(compiler, "check_deadline", lambda *a, **k: None)
+    schema = {"type": "object", "properties": {"word": {"type": "string", "pattern": "^[a-z]{2,9}$",
+                                                        "not": {"pattern": "^deadline[0-9]q$"}}}}
+    _fires("string automaton", lambda: compile_schema(schema), clock, pointer="#/properties/word")
+
+
+def test_byte_automaton_stage(clock, monkeypatch):
+    from steerdiff_plugins.automata import byte_level
+
+    _fires("byte automaton", lambda: byte_level.byte_dfa("deadline-byte-[0-9]{3}"), clock)
+    monkeypatch.setattr(byte_level, "check_deadline", lambda *a, **k: None)  # the minimisation rounds' own check
+    _fires("byte automaton", lambda: byte_level.byte_dfa("deadline-rounds-[0-9]{3}x?"), clock)
+
+
+def test_token_automaton_stage(clock):
+    from steerdiff.testing import tiny_tokenizer
+    from steerdiff.vocab import vocab_for
+    from steerdiff_plugins.automata.byte_level import byte_dfa
+    from steerdiff_plugins.automata.token_walk import compile_token_dfa
+
+    vocab = vocab_for(tiny_tokenizer("bytelevel"))
+    byte_dfa("deadline-token-[a-z]{1,4}")  # built (and cached) before the clock runs out
+    _fires("token automaton", lambda: compile_token_dfa("deadline-token-[a-z]{1,4}", vocab, None), clock, pointer="regex")
+
+
+def test_grammar_stages(clock):
+    """tree_to_lark's walk (stage grammar, the node's pointer) and schema_to_lark's rules."""
+    from steerdiff_plugins.schema.compiled import compile_tree
+    from steerdiff_plugins.schema.to_lark import schema_to_lark
+    from steerdiff_plugins.schema.tree_to_lark import tree_to_lark
+
+    node, _ = compile_tree({"type": "object", "properties": {"deadline_g": {"type": "boolean"}}})
+    _fires("grammar", lambda: tree_to_lark(node), clock, pointer="#")
+    rec = {"$defs": {"t": {"type": "object", "properties": {"kid": {"$ref": "#/$defs/t"}, "deadline_r": {"type": "null"}}}},
+           "$ref": "#/$defs/t"}
+    _fires("grammar", lambda: schema_to_lark(rec), clock)
+
+
+def test_terminal_and_lalr_stages(clock, monkeypatch):
+    from lark.parsers.lalr_analysis import LALR_Analyzer
+
+    from steerdiff.testing import tiny_tokenizer
+    from steerdiff.vocab import vocab_for
+    from steerdiff_plugins.grammars import compiled, loader
+
+    vocab = vocab_for(tiny_tokenizer("bytelevel"))
+    loader.install_lalr_sets()
+    assert LALR_Analyzer.compute_includes_lookback is compile_budget._includes_lookback
+    g = 'start: "deadline" WORD\nWORD: /[a-z]{2,5}/\n'
+    _fires("grammar", lambda: loader.load_lark(g + "\n", "start"), clock, pointer="LALR table")
+    monkeypatch.setattr(compile_budget, "check_deadline", lambda *a, **k: None)  # past the LALR loop's check
+    _fires("terminal automaton", lambda: compiled.CompiledGrammar(g, "start", vocab), clock, pointer="terminal WORD")
+
+
+def test_prepare_of_a_regex_constraint_has_its_own_budget(clock):
+    """A constraint's prepare (regex -> byte -> token automaton) runs under a deadline of its own."""
+    import steerdiff as sd
+    from steerdiff.testing import tiny_model
+
+    model = tiny_model("masked", "bytelevel", max_positions=64)
+    ticks = {"n": 0}
+
+    def slow_clock():  # every reading 2 s later: the first check after opening is past 1 s
+        ticks["n"] += 1
+        return clock.now + 2.0 * ticks["n"]
+
+    compile_budget._clock = slow_clock
+    try:
+        with pytest.raises(CompileDeadlineExceeded) as exc:
+            sd.generate(model, "x", length=8, steps=2, constraints=[sd.Regex("deadline-prep-[0-9]{2}")])
+    finally:
+        compile_budget._clock = clock
+    assert exc.value.stage in ("byte automaton", "token automaton")
+
+
+# --------------------------------------------------------------------- shared by fill's tries; fill stops in time
+
+_BIG = {"type": "object", "required": ["id", "note"],
+        "properties": {"id": {"type": "integer"}, "note": {"type": "string", "maxLength": 65535},
+                       "deadline_shared": {"type": "boolean"}}}
+
+
+def _advance_in_fallback(monkeypatch, clock, regular_s: float, fallback_s: float):
+    """The regular engine's try (refused: the automaton of maxLength 65535 is too large) takes ``regular_s``
+    seconds of the fake clock, the grammar fallback's tree_to_lark ``fallback_s`` more before it works."""
+    from steerdiff_plugins import json_schema
+
+    real_init, real_tree = json_schema.JSONSchema.__init__, json_schema.tree_to_lark
+
+    def init(self, *a, **kw):
+        clock.now += regular_s
+        return real_init(self, *a, **kw)
+
+    def tree(*a, **kw):
+        clock.now += fallback_s
+        return real_tree(*a, **kw)
+
+    monkeypatch.setattr(json_schema.JSONSchema, "__init__", init)
+    monkeypatch.setattr(json_schema, "tree_to_lark", tree)
+
+
+def test_the_budget_is_shared_by_the_regular_try_and_the_grammar_fallback(clock, monkeypatch):
+    """15 s in the regular try and 6 s in the fallback: over a 20 s budget together, though each is under it
+    (a budget per try would let it pass); 15 + 4 s compiles."""
+    from steerdiff_plugins.json_schema import JSONSchemaGrammar, fill_constraint
+
+    _advance_in_fallback(monkeypatch, clock, 15, 4)
+    assert isinstance(fill_constraint(_BIG, compile_seconds=20), JSONSchemaGrammar)
+    _advance_in_fallback(monkeypatch, clock, 15, 6)
+    with pytest.raises(CompileDeadlineExceeded) as exc:
+        fill_constraint(_BIG, compile_seconds=20)
+    assert exc.value.stage == "grammar" and exc.value.elapsed >= 21 and exc.value.limit == 20
+
+
+def _slow_one_of(n: int) -> dict:
+    """A oneOf of ``n`` string branches whose disjointness is proved pairwise over string automata (distinct
+    patterns, so the memo does not help): about n^2/2 automaton products."""
+    return {"type": "object", "properties": {"code": {"oneOf": [
+        {"type": "string", "pattern": f"^[a-z]{{{k % 5 + 1},{k % 5 + 4}}}{k:03d}[A-Z]{{0,{k % 7 + 2}}}$"}
+        for k in range(n)]}}, "required": ["code"]}
+
+
+def test_fill_stops_within_about_its_budget():
+    import steerdiff as sd
+    from steerdiff.testing import tiny_model
+
+    model = tiny_model("masked", "bytelevel", max_positions=256)
+    t0 = time.perf_counter()
+    with pytest.raises(CompileDeadlineExceeded) as exc:
+        sd.fill(model, _slow_one_of(120), "code abc007", compile_seconds=0.5)
+    took = time.perf_counter() - t0
+    assert exc.value.limit == 0.5 and exc.value.pointer.startswith("#/properties/code"), str(exc.value)
+    assert took < 5, took  # the budget, and a check interval, on a loaded machine
+
+
+# ---------------------------------------------------------------------------- same answers, less repeated work
+
+def test_strings_meet_is_memoised_with_the_same_answers():
+    from steerdiff_plugins.schema import char_languages as cl
+
+    a, b = cl._pattern_tree("^deadline[0-9]+$", "sup"), cl._pattern_tree("^deadline1[a-z]*$", "sup")
+    c = cl._pattern_tree("^deadlinex$", "sup")
+    assert cl.strings_meet([a, b]) is True and cl._strings_meet([a, b]) is True
+    assert cl.strings_meet([a, c]) is False and cl._strings_meet([a, c]) is False
+    assert ("meet", repr([a, c])) in cl._MEMO
+    n = len(cl._MEMO)
+    assert cl.strings_meet([a, c]) is False and len(cl._MEMO) == n  # answered from the memo
+
+
+def test_memo_is_bounded(monkeypatch):
+    from steerdiff_plugins.schema import char_languages as cl
+
+    monkeypatch.setattr(cl, "MEMO_SIZE", 3)
+    for k in range(6):
+        cl._memo(("test", k), lambda: k)
+    assert len(cl._MEMO) <= 3 and ("test", 5) in cl._MEMO and ("test", 0) not in cl._MEMO
+
+
+def _relations(rules, start, fn):
+    """``includes`` and ``lookback`` after ``fn`` ran on lark's LALR analysis of ``rules``, states named by
+    their kernels (comparable across two analyses)."""
+    from lark.common import ParserConf
+    from lark.parsers.lalr_analysis import LALR_Analyzer
+
+    an = LALR_Analyzer(ParserConf(rules, {}, [start]))
+    an.compute_lr0_states()
+    an.compute_reads_relations()
+    fn(an)
+
+    def key(state):
+        return frozenset((rp.rule, rp.index) for rp in state.kernel)
+
+    inc = {(key(s), x): {(key(s2), y) for s2, y in v} for (s, x), v in an.includes.items() if v}
+    look = {(key(s), x): {(key(s2), r) for s2, r in v} for (s, x), v in an.lookback.items() if v}
+    return inc, look
+
+
+def _lark_rules(grammar: str):
+    from lark.load_grammar import load_grammar
+
+    g, _ = load_grammar(grammar, "<test>", [], False)
+    _, rules, _ = g.compile(["start"], set())
+    return rules
+
+
+_SHAPES = [
+    'start: a b\na: "x" a | \nb: "y" [b] "z" | c\nc: ("q" c)* "w"\n',
+    'start: e\ne: e "+" t | t\nt: t "*" f | f\nf: "(" e ")" | N\nN: /[0-9]+/\n',
+    'start: s\ns: [a] [b] [c] "." | a s\na: "a" | \nb: "b" [a]\nc: b c | "c"\n',
+]
+
+
+@pytest.mark.parametrize("grammar", _SHAPES + ["schema"])
+def test_includes_lookback_equal_larks(grammar):
+    from steerdiff_plugins.grammars import loader
+    from steerdiff_plugins.schema.to_lark import schema_to_lark
+
+    loader.install_lalr_sets()
+    if grammar == "schema":
+        grammar = schema_to_lark({"$defs": {"t": {"type": "object", "properties": {
+            "kids": {"type": "array", "items": {"$ref": "#/$defs/t"}}, "name": {"type": "string"},
+            "n": {"anyOf": [{"type": "integer"}, {"type": "null"}]}}}}, "$ref": "#/$defs/t"})
+    rules = _lark_rules(grammar)
+    ours = _relations(rules, "start", compile_budget._includes_lookback)
+    assert ours == _relations(rules, "start", compile_budget._LARK_INCLUDES) and ours[1]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.lists(st.integers(0, 7), max_size=4)), min_size=1, max_size=12))
+def test_includes_lookback_equal_larks_on_random_rule_sets(spec):
+    from lark.grammar import NonTerminal, Rule, Terminal
+
+    from steerdiff_plugins.grammars import loader
+
+    def sym(k):
+        return NonTerminal(f"n{k}") if k < 5 else Terminal("ABC"[k - 5])
+
+    rules = list({Rule(NonTerminal(f"n{o}"), [sym(k) for k in exp]): None for o, exp in spec})  # no rule twice
+    defined = {o for o, _ in spec}
+    rules += [Rule(NonTerminal(f"n{k}"), [Terminal("C")]) for k in range(5) if k not in defined]
+    loader.install_lalr_sets()
+    start = f"n{spec[0][0]}"
+    assert _relations(rules, start, compile_budget._includes_lookback) == _relations(rules, start, compile_budget._LARK_INCLUDES)
