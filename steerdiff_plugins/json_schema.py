@@ -241,6 +241,8 @@ def _fill_constraint(schema_or_model, **kw) -> Constraint:
             byte_dfa(constraint.regex())
         except AutomatonTooLarge as big:
             raise UnsupportedSchemaError("size", "#", str(big)) from None
+        except CompileDeadlineExceeded:  # the whole compile's time: no fallback
+            raise
         except CompileBudgetExceeded as over:  # name the subschema with the largest count
             from steerdiff_plugins.schema.compiled import largest_count
 
