@@ -333,3 +333,25 @@ def test_includes_lookback_equal_larks_on_random_rule_sets(spec):
     loader.install_lalr_sets()
     start = f"n{spec[0][0]}"
     assert _relations(rules, start, compile_budget._includes_lookback) == _relations(rules, start, compile_budget._LARK_INCLUDES)
+
+
+def test_key_patterns_too_large_to_compare_are_refused_not_read_as_apart(monkeypatch):
+    """patternProperties: a key matching both patterns must satisfy both value schemas. A key automaton over
+    the byte stage's budget used to read as "the patterns do not meet" (the value left to one schema, a
+    superset); now it is a size refusal naming the subschema."""
+    from steerdiff.errors import UnsupportedSchemaError
+    from steerdiff_plugins.schema.combinators import _languages_meet
+
+    assert _languages_meet("kp[a-c]{1,3}", "kpb+") and not _languages_meet("kp[a-c]{1,3}", "kpz+")
+    monkeypatch.setattr(compile_budget, "MAX_EXPANSION", 10)
+    with pytest.raises(UnsupportedSchemaError) as exc:
+        _languages_meet("kq[a-c]{0,40}", "kqb+")
+    assert exc.value.keyword == "size" and "whether two key patterns overlap cannot be checked" in str(exc.value)
+    with compile_deadline(30):  # the compiler keeps the pointer: the refusal names the object
+        from steerdiff_plugins.schema.compiled import compile_schema
+
+        schema = {"type": "object", "properties": {"m": {"type": "object", "patternProperties": {
+            "^kr[a-c]{0,40}$": {"type": "integer"}, "^krb+$": {"type": "integer", "minimum": 5}}}}}
+        with pytest.raises(UnsupportedSchemaError) as exc:
+            compile_schema(schema)
+    assert exc.value.keyword == "size" and exc.value.pointer == "#/properties/m"
