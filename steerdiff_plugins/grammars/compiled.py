@@ -34,7 +34,7 @@ import numpy as np
 
 from steerdiff.errors import GrammarError
 from steerdiff_plugins.grammars.lexer import Context, build_context
-from steerdiff_plugins.grammars.loader import load_lark
+from steerdiff_plugins.grammars.loader import lalr_table, load_lark
 from steerdiff_plugins.grammars.terminals import (
     _ROOT,
     INF,
@@ -51,7 +51,7 @@ class CompiledGrammar(_Witnesses, _VocabWalk):
     def __init__(self, grammar: str, start: str, vocab, fill_bytes_ok: bool = True, import_paths: tuple = ()):
         from lark.exceptions import GrammarError as LarkGrammarError
         from lark.lexer import ContextualLexer, _create_unless
-        from lark.parsers.lalr_analysis import LALR_Analyzer, Shift
+        from lark.parsers.lalr_analysis import Shift
 
         self.grammar, self.start, self.vocab = grammar, start, vocab
         self._lock = threading.RLock()
@@ -60,13 +60,11 @@ class CompiledGrammar(_Witnesses, _VocabWalk):
         pf = lk.parser
         if pf.lexer_conf.postlex is not None:
             raise GrammarError("grammars with a post-lexer (indentation _INDENT/_DEDENT) are not supported")
-        # --- parse table with items (same analysis lark ran, kept with its LR items)
+        # --- parse table with items (the analysis lark ran at load, kept with its LR items: loader.lalr_table)
         try:
-            an = LALR_Analyzer(pf.parser_conf, debug=True)
-            an.compute_lalr()
+            pt = lalr_table(lk)
         except LarkGrammarError as exc:
             raise GrammarError(f"grammar is not LALR(1): {exc}") from None
-        pt = an.parse_table
         order = list(pt.states)
         sid = {s: i for i, s in enumerate(order)}
         self.actions: list[dict] = []
@@ -101,7 +99,9 @@ class CompiledGrammar(_Witnesses, _VocabWalk):
         self._pref = sorted(np.nonzero(writable)[0].tolist(), key=self._byte_pref)
         # --- contexts (one per distinct accept set, as lark's ContextualLexer shares them)
         states_accepts = {i: list(a.keys()) for i, a in enumerate(self.actions)}
-        cl = ContextualLexer(conf, states_accepts, ())
+        cl = pf.lexer  # lark's own, built at load from the same table (same accept sets, same state numbers)
+        if not isinstance(cl, ContextualLexer) or set(cl.lexers) != set(states_accepts):
+            cl = ContextualLexer(conf, states_accepts, ())
         self.ctx_of_state = [0] * len(self.actions)
         self._ctx_specs: list = []
         spec_ids: dict = {}
