@@ -107,6 +107,26 @@ def test_shared_tables_equal_a_fresh_analysis(name, grammar, start):
     assert ours == fresh
 
 
+@need_data
+@pytest.mark.parametrize("name,grammar,start", _grammars(), ids=[g[0] for g in _grammars()])
+def test_indexed_includes_lookback_equal_larks(name, grammar, start):
+    from lark.parsers.lalr_analysis import LALR_Analyzer
+
+    from steerdiff_plugins.grammars.loader import _lark_plugins
+
+    lk = lark.Lark(grammar, start=start, parser="lalr", lexer="contextual")
+    an = _lark_plugins()["LALR_Parser"].Analyzer(lk.parser.parser_conf, debug=True)
+    an.compute_lr0_states()
+    an.compute_reads_relations()
+    LALR_Analyzer.compute_includes_lookback(an)
+    theirs = (dict(an.includes), dict(an.lookback))
+    an.includes.clear()
+    an.lookback.clear()
+    an.compute_includes_lookback()
+    assert (dict(an.includes), dict(an.lookback)) == theirs
+    assert sum(map(len, theirs[0].values())) and sum(map(len, theirs[1].values()))  # non-trivial relations
+
+
 def _walk_texts(cg, rng: random.Random, n: int, max_len: int = 40) -> list[bytes]:
     """Texts the engine accepts: random writable bytes while the configuration stays alive, then its witness."""
     out = []
