@@ -127,6 +127,28 @@ def test_indexed_includes_lookback_equal_larks(name, grammar, start):
     assert sum(map(len, theirs[0].values())) and sum(map(len, theirs[1].values()))  # non-trivial relations
 
 
+@need_data
+@pytest.mark.parametrize("name,grammar,start", _grammars(), ids=[g[0] for g in _grammars()])
+def test_shortest_lengths_equal_the_token_sweep(name, grammar, start):
+    """``_nonterminal_lengths`` (plain-str names) gives the costs and rules of the sweep over lark's symbols."""
+    from steerdiff_plugins.grammars.terminals import INF
+
+    cg = CompiledGrammar(grammar, start, vocab_for(tiny_tokenizer()))
+    cost = {n: (len(s) if s is not None else INF) for n, s in cg.tstr.items()}
+    best, changed = {}, True
+    for r in cg.lark.rules:
+        cost.setdefault(r.origin.name, INF)
+    while changed:
+        changed = False
+        for r in cg.lark.rules:
+            c = sum(cost.get(x.name, INF) for x in r.expansion)
+            if c < cost[r.origin.name]:
+                cost[r.origin.name], best[r.origin.name], changed = c, r, True
+    assert cg.symcost == cost
+    assert {k: id(r) for k, r in cg.best_rule.items()} == {k: id(r) for k, r in best.items()}
+    assert len(best) > 3
+
+
 def _walk_texts(cg, rng: random.Random, n: int, max_len: int = 40) -> list[bytes]:
     """Texts the engine accepts: random writable bytes while the configuration stays alive, then its witness."""
     out = []

@@ -174,26 +174,30 @@ class CompiledGrammar(_Witnesses, _VocabWalk):
         return None
 
     def _nonterminal_lengths(self, undef: list[str]) -> None:
-        rules = self.lark.rules
-        cost = {n: (len(s) if s is not None else INF) for n, s in self.tstr.items()}
+        """``symcost``: the length of each symbol's shortest text (INF: none), ``best_rule``: the rule giving it,
+        by sweeps over the rules in lark's order until nothing changes. Names as plain ``str`` (lark's ``Token``
+        names compare in Python: most of the sweeps' time on large schema grammars)."""
+        rules = [(str(r.origin.name), [str(x.name) for x in r.expansion], r) for r in self.lark.rules]
+        cost = {str(n): (len(s) if s is not None else INF) for n, s in self.tstr.items()}
         for n in undef:
-            cost[n] = INF
+            cost[str(n)] = INF
         best_rule: dict = {}
         changed = True
-        nts = {r.origin.name for r in rules}
+        nts = {origin for origin, _, _ in rules}
         for n in nts:
             cost.setdefault(n, INF)
+        get = cost.get
         while changed:
             changed = False
-            for r in rules:
+            for origin, names, r in rules:
                 c = 0
-                for x in r.expansion:
-                    c += cost.get(x.name, INF)
+                for x in names:
+                    c += get(x, INF)
                     if c >= INF:
                         break
-                if c < cost[r.origin.name]:
-                    cost[r.origin.name] = c
-                    best_rule[r.origin.name] = r
+                if c < cost[origin]:
+                    cost[origin] = c
+                    best_rule[origin] = r
                     changed = True
         self.symcost = cost
         self.best_rule = best_rule
