@@ -149,6 +149,18 @@ def test_shortest_lengths_equal_the_token_sweep(name, grammar, start):
     assert len(best) > 3
 
 
+@need_data
+def test_without_a_kept_table_the_engine_analyses_and_lexes_on_its_own(monkeypatch):
+    """A parser without the kept table (not built by load_lark): a fresh analysis, whose state numbers may differ
+    from lark's lexer's, so the engine builds its own lexer for them; the tables are the same automaton."""
+    name, grammar, start = _grammars()[0]
+    monkeypatch.setattr(load_lark(grammar, start).parser.parser, "debug_table", None)
+    cg = CompiledGrammar(grammar, start, vocab_for(tiny_tokenizer()))
+    ours = _canonical(cg.actions, [[(str(r), i) for r, i in its] for its in cg.items], cg.start_state, cg.end_state,
+                      [cg._ctx_specs[cg.ctx_of_state[i]] for i in range(len(cg.actions))])
+    assert ours == _canonical(*_fresh_tables(grammar, start))
+
+
 def _walk_texts(cg, rng: random.Random, n: int, max_len: int = 40) -> list[bytes]:
     """Texts the engine accepts: random writable bytes while the configuration stays alive, then its witness."""
     out = []

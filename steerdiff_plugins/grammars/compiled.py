@@ -99,8 +99,8 @@ class CompiledGrammar(_Witnesses, _VocabWalk):
         self._pref = sorted(np.nonzero(writable)[0].tolist(), key=self._byte_pref)
         # --- contexts (one per distinct accept set, as lark's ContextualLexer shares them)
         states_accepts = {i: list(a.keys()) for i, a in enumerate(self.actions)}
-        cl = pf.lexer  # lark's own, built at load from the same table (same accept sets, same state numbers)
-        if not isinstance(cl, ContextualLexer) or set(cl.lexers) != set(states_accepts):
+        cl = pf.lexer  # lark's own, built at load from this very table (same state numbers), when the table is kept
+        if getattr(pf.parser, "debug_table", None) is not pt or not isinstance(cl, ContextualLexer):
             cl = ContextualLexer(conf, states_accepts, ())
         self.ctx_of_state = [0] * len(self.actions)
         self._ctx_specs: list = []
