@@ -27,7 +27,7 @@ from steerdiff.errors import GrammarError  # noqa: E402
 from steerdiff.testing import tiny_tokenizer  # noqa: E402
 from steerdiff.vocab import vocab_for  # noqa: E402
 from steerdiff_plugins.grammars.compiled import CompiledGrammar  # noqa: E402
-from steerdiff_plugins.grammars.loader import lalr_table, load_lark  # noqa: E402
+from steerdiff_plugins.grammars.loader import load_lark  # noqa: E402
 from steerdiff_plugins.grammars.terminals import regex_to_byte_dfa  # noqa: E402
 from steerdiff_plugins.schema.to_lark import compile_graph  # noqa: E402
 from steerdiff_plugins.schema.tree_to_lark import tree_to_lark  # noqa: E402
@@ -96,10 +96,17 @@ def _canonical(actions, items, s0, s1, specs):
 
 @need_data
 @pytest.mark.parametrize("name,grammar,start", _grammars(), ids=[g[0] for g in _grammars()])
-def test_shared_tables_equal_a_fresh_analysis(name, grammar, start):
+def test_shared_tables_equal_a_fresh_analysis(name, grammar, start, monkeypatch):
+    from steerdiff_plugins.grammars import loader
+
+    monkeypatch.setattr(loader, "_loaded", {})  # a parser of its own, its table kept
     vocab = vocab_for(tiny_tokenizer())
+    kept = load_lark(grammar, start).parser.parser
+    assert kept.debug_table is not None
+    table = kept.debug_table
     cg = CompiledGrammar(grammar, start, vocab)
-    assert getattr(load_lark(grammar, start).parser.parser, "debug_table", None) is lalr_table(cg.lark)  # no second analysis
+    assert cg.lark.parser.parser is kept and kept.debug_table is None  # read, then let go: no second analysis
+    assert len(cg.actions) == len(table.states) and cg.start_state == list(table.states).index(table.start_states[start])
     ours = _canonical(cg.actions, [[(str(r), i) for r, i in its] for its in cg.items], cg.start_state, cg.end_state,
                       [cg._ctx_specs[cg.ctx_of_state[i]] for i in range(len(cg.actions))])
     fresh = _canonical(*_fresh_tables(grammar, start))

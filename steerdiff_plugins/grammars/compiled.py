@@ -6,7 +6,9 @@ The model is lark's own LALR + contextual-lexer semantics, replicated so that ev
 is accepted by ``lark.Lark(grammar, parser="lalr")``:
 
 - Parse table and LR items come from lark's ``LALR_Analyzer`` (same grammar compiler, same conflict
-  resolution; a reduce/reduce collision is a :class:`GrammarError`).
+  resolution; a reduce/reduce collision is a :class:`GrammarError`): the very analysis lark ran when
+  ``load_lark`` built the parser (``loader.lalr_table``), read once and then let go, so its state numbers
+  are those of lark's own contextual lexer, which is reused.
 - Lexer contexts are lark's ``ContextualLexer`` lexers (one per parser state, shared per accept set):
   the terminals in lark's sort order, string terminals absorbed by a regex terminal (lark's
   ``_create_unless``) kept as *shadow* slots that only retype a finished lexeme, plus ``%ignore``.
@@ -119,6 +121,8 @@ class CompiledGrammar(_Witnesses, _VocabWalk):
                 self._ctx_specs.append(([t.name for t in terms], unless))
             self.ctx_of_state[i] = spec_ids[key]
         self._ctxs: dict[int, Context] = {}
+        if getattr(pf.parser, "debug_table", None) is pt:  # read: let go of its item sets (MBs on large grammars);
+            pf.parser.debug_table = None  # another vocabulary's engine for this grammar analyses afresh
         # --- shortest strings: terminals (over writable bytes), then nonterminals
         self.tstr: dict[str, bytes | None] = {n: self._shortest(d) for n, d in self.dfas.items()}
         self._nonterminal_lengths(undef)
