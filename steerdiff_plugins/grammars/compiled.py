@@ -6,7 +6,9 @@ The model is lark's own LALR + contextual-lexer semantics, replicated so that ev
 is accepted by ``lark.Lark(grammar, parser="lalr")``:
 
 - Parse table and LR items come from lark's ``LALR_Analyzer`` (same grammar compiler, same conflict
-  resolution; a reduce/reduce collision is a :class:`GrammarError`).
+  resolution; a reduce/reduce collision is a :class:`GrammarError`): the very analysis lark ran when
+  ``load_lark`` built the parser (``loader.lalr_table``), read once and then let go, so its state numbers
+  are those of lark's own contextual lexer, which is reused.
 - Lexer contexts are lark's ``ContextualLexer`` lexers (one per parser state, shared per accept set):
   the terminals in lark's sort order, string terminals absorbed by a regex terminal (lark's
   ``_create_unless``) kept as *shadow* slots that only retype a finished lexeme, plus ``%ignore``.
@@ -35,7 +37,7 @@ import numpy as np
 from steerdiff.errors import GrammarError
 from steerdiff_plugins.compile_budget import check_deadline
 from steerdiff_plugins.grammars.lexer import Context, build_context
-from steerdiff_plugins.grammars.loader import load_lark
+from steerdiff_plugins.grammars.loader import lalr_table, load_lark
 from steerdiff_plugins.grammars.terminals import (
     _ROOT,
     INF,
@@ -52,7 +54,7 @@ class CompiledGrammar(_Witnesses, _VocabWalk):
     def __init__(self, grammar: str, start: str, vocab, fill_bytes_ok: bool = True, import_paths: tuple = ()):
         from lark.exceptions import GrammarError as LarkGrammarError
         from lark.lexer import ContextualLexer, _create_unless
-        from lark.parsers.lalr_analysis import LALR_Analyzer, Shift
+        from lark.parsers.lalr_analysis import Shift
 
         self.grammar, self.start, self.vocab = grammar, start, vocab
         self._lock = threading.RLock()
@@ -61,13 +63,11 @@ class CompiledGrammar(_Witnesses, _VocabWalk):
         pf = lk.parser
         if pf.lexer_conf.postlex is not None:
             raise GrammarError("grammars with a post-lexer (indentation _INDENT/_DEDENT) are not supported")
-        # --- parse table with items (same analysis lark ran, kept with its LR items)
+        # --- parse table with items (the analysis lark ran at load, kept with its LR items: loader.lalr_table)
         try:
-            an = LALR_Analyzer(pf.parser_conf, debug=True)
-            an.compute_lalr()
+            pt = lalr_table(lk)
         except LarkGrammarError as exc:
             raise GrammarError(f"grammar is not LALR(1): {exc}") from None
-        pt = an.parse_table
         order = list(pt.states)
         sid = {s: i for i, s in enumerate(order)}
         self.actions: list[dict] = []
@@ -103,7 +103,9 @@ class CompiledGrammar(_Witnesses, _VocabWalk):
         self._pref = sorted(np.nonzero(writable)[0].tolist(), key=self._byte_pref)
         # --- contexts (one per distinct accept set, as lark's ContextualLexer shares them)
         states_accepts = {i: list(a.keys()) for i, a in enumerate(self.actions)}
-        cl = ContextualLexer(conf, states_accepts, ())
+        cl = pf.lexer  # lark's own, built at load from this very table (same state numbers), when the table is kept
+        if getattr(pf.parser, "debug_table", None) is not pt or not isinstance(cl, ContextualLexer):
+            cl = ContextualLexer(conf, states_accepts, ())
         self.ctx_of_state = [0] * len(self.actions)
         self._ctx_specs: list = []
         spec_ids: dict = {}
@@ -121,6 +123,8 @@ class CompiledGrammar(_Witnesses, _VocabWalk):
                 self._ctx_specs.append(([t.name for t in terms], unless))
             self.ctx_of_state[i] = spec_ids[key]
         self._ctxs: dict[int, Context] = {}
+        if getattr(pf.parser, "debug_table", None) is pt:  # read: let go of its item sets (MBs on large grammars);
+            pf.parser.debug_table = None  # another vocabulary's engine for this grammar analyses afresh
         # --- shortest strings: terminals (over writable bytes), then nonterminals
         self.tstr: dict[str, bytes | None] = {n: self._shortest(d) for n, d in self.dfas.items()}
         self._nonterminal_lengths(undef)
@@ -176,26 +180,30 @@ class CompiledGrammar(_Witnesses, _VocabWalk):
         return None
 
     def _nonterminal_lengths(self, undef: list[str]) -> None:
-        rules = self.lark.rules
-        cost = {n: (len(s) if s is not None else INF) for n, s in self.tstr.items()}
+        """``symcost``: the length of each symbol's shortest text (INF: none), ``best_rule``: the rule giving it,
+        by sweeps over the rules in lark's order until nothing changes. Names as plain ``str`` (lark's ``Token``
+        names compare in Python: most of the sweeps' time on large schema grammars)."""
+        rules = [(str(r.origin.name), [str(x.name) for x in r.expansion], r) for r in self.lark.rules]
+        cost = {str(n): (len(s) if s is not None else INF) for n, s in self.tstr.items()}
         for n in undef:
-            cost[n] = INF
+            cost[str(n)] = INF
         best_rule: dict = {}
         changed = True
-        nts = {r.origin.name for r in rules}
+        nts = {origin for origin, _, _ in rules}
         for n in nts:
             cost.setdefault(n, INF)
+        get = cost.get
         while changed:
             changed = False
-            for r in rules:
+            for origin, names, r in rules:
                 c = 0
-                for x in r.expansion:
-                    c += cost.get(x.name, INF)
+                for x in names:
+                    c += get(x, INF)
                     if c >= INF:
                         break
-                if c < cost[r.origin.name]:
-                    cost[r.origin.name] = c
-                    best_rule[r.origin.name] = r
+                if c < cost[origin]:
+                    cost[origin] = c
+                    best_rule[origin] = r
                     changed = True
         self.symcost = cost
         self.best_rule = best_rule

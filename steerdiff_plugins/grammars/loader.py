@@ -79,7 +79,8 @@ def _load_lark(grammar: str, start: str, import_paths: tuple = ()):
     check_grammar_imports(grammar, import_paths)
     install_lalr_sets()  # lark's FIRST/FOLLOW sweep is quadratic on large schema grammars; the same sets, linear
     try:
-        return lark.Lark(grammar, start=start, parser="lalr", lexer="contextual", import_paths=list(import_paths))
+        return lark.Lark(grammar, start=start, parser="lalr", lexer="contextual", import_paths=list(import_paths),
+                         _plugins=_lark_plugins())
     except UnexpectedInput as exc:
         line = getattr(exc, "line", None)
         raise GrammarError(f"lark grammar syntax error at line {line}, column {getattr(exc, 'column', '?')}: {str(exc).strip().splitlines()[0]}") from None
@@ -101,6 +102,127 @@ def _load_lark(grammar: str, start: str, import_paths: tuple = ()):
         if start in text and ("undefined" in text.lower() or "not defined" in text.lower()):
             raise GrammarError(f"start rule {start!r} is not defined in the grammar: {text}") from None
         raise GrammarError(f"lark could not load the grammar: {type(exc).__name__}: {text}") from None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Two lark classes replaced through lark's ``_plugins`` option, for the same parser and lexer in less time:
+# - the LALR parser keeps the analysis' parse table with its LR item sets (``lalr_table``), which the compiled
+#   engine reads instead of running the analysis a second time (grammars/compiled.py);
+# - the contextual lexer skips interegular's search for colliding terminals, whose only outcome outside lark's
+#   strict mode (never used here) is a warning on lark's logger, silenced at CRITICAL by lark itself: a third of
+#   lark's load on large schema grammars. The checks lark makes per terminal (it compiles, it is not zero-width,
+#   every %ignore terminal is defined) are made once, on the terminals lark would check, with lark's messages.
+
+_PLUGINS: dict = {}
+
+
+def _lark_plugins() -> dict:
+    if _PLUGINS:
+        return _PLUGINS
+    from copy import copy
+
+    from lark.exceptions import LexError
+    from lark.lexer import ContextualLexer
+    from lark.parsers.lalr_analysis import IntParseTable, LALR_Analyzer
+    from lark.parsers.lalr_parser import LALR_Parser, _Parser
+
+    class Analyzer(LALR_Analyzer):
+        """lark's ``LALR_Analyzer`` with ``compute_includes_lookback`` indexed: lark's scans the whole closure of
+        a state for each of its nonterminal transitions, and the closure of the target state for each rule,
+        comparing symbols and rules by value (lark ``Token`` names); on large schema grammars that is most of
+        the analysis (o39532: 72 of 117 s profiled). The same relations: each state's closure grouped once by
+        origin (in closure order), each target state's satisfied items once by rule (same ``==``)."""
+
+        def compute_includes_lookback(self):
+            by_origin: dict = {}
+            satisfied: dict = {}
+            reads, nullable = self.reads, self.NULLABLE
+            for nt in self.nonterminal_transitions:
+                state, nonterminal = nt
+                groups = by_origin.get(state)
+                if groups is None:
+                    groups = by_origin[state] = defaultdict(list)
+                    for rp in state.closure:
+                        groups[rp.rule.origin].append(rp)
+                includes = []
+                lookback = self.lookback[nt]
+                for rp in groups.get(nonterminal, ()):
+                    exp = rp.rule.expansion
+                    state2 = state
+                    for i in range(rp.index, len(exp)):
+                        s = exp[i]
+                        nt2 = (state2, s)
+                        state2 = state2.transitions[s]
+                        if nt2 not in reads:
+                            continue
+                        for j in range(i + 1, len(exp)):
+                            if exp[j] not in nullable:
+                                break
+                        else:
+                            includes.append(nt2)
+                    if rp.index == 0:
+                        done = satisfied.get(state2)
+                        if done is None:
+                            done = satisfied[state2] = defaultdict(list)
+                            for rp2 in state2.closure:
+                                if rp2.is_satisfied:
+                                    done[rp2.rule].append(rp2.rule)
+                        for rule in done.get(rp.rule, ()):
+                            lookback.add((state2, rule))
+                for nt2 in includes:
+                    self.includes[nt2].add(nt)
+
+    class TableKeepingParser(LALR_Parser):
+        """lark's ``LALR_Parser`` (same analysis, same integer table), keeping ``debug_table``: the parse table
+        keyed by LR item sets, whose enumeration order numbers the integer table's states."""
+
+        def __init__(self, parser_conf, debug=False, strict=False):
+            analysis = Analyzer(parser_conf, debug=True, strict=strict)  # debug: keep the item-set table
+            analysis.compute_lalr()
+            self.debug_table = analysis.parse_table
+            self._parse_table = IntParseTable.from_ParseTable(analysis.parse_table)
+            self.parser_conf = parser_conf
+            self.parser = _Parser(self._parse_table, parser_conf.callbacks, debug)
+
+    TableKeepingParser.Analyzer = Analyzer  # (tests compare its relations with lark's)
+
+    class QuietContextualLexer(ContextualLexer):
+        """lark's ``ContextualLexer`` without the interegular collision search (see above)."""
+
+        def __init__(self, conf, states, always_accept=()):
+            if not conf.strict and not conf.skip_validation:
+                used = set(conf.ignore) | set(always_accept) | {n for acc in states.values() for n in acc}
+                for t in conf.terminals:
+                    if t.name not in used:
+                        continue
+                    try:
+                        conf.re_module.compile(t.pattern.to_regexp(), conf.g_regex_flags)
+                    except conf.re_module.error:
+                        raise LexError("Cannot compile token %s: %s" % (t.name, t.pattern)) from None
+                    if t.pattern.min_width == 0:
+                        raise LexError("Lexer does not allow zero-width terminals. (%s: %s)" % (t.name, t.pattern))
+                if not set(conf.ignore) <= {t.name for t in conf.terminals}:
+                    raise LexError("Ignore terminals are not defined: %s" % (set(conf.ignore) - {t.name for t in conf.terminals}))
+                conf = copy(conf)
+                conf.skip_validation = True
+            super().__init__(conf, states, always_accept)
+
+    _PLUGINS.update(LALR_Parser=TableKeepingParser, ContextualLexer=QuietContextualLexer)
+    return _PLUGINS
+
+
+def lalr_table(lk):
+    """The LALR parse table keyed by LR item sets (lark's debug ``ParseTable``) of a parser ``load_lark``
+    built: the one its analysis made (no second analysis), or, for a Lark object built otherwise, a fresh
+    analysis of its parser configuration (the same table). Raises lark's GrammarError like the analysis."""
+    kept = getattr(getattr(lk.parser, "parser", None), "debug_table", None)
+    if kept is not None:
+        return kept
+    from lark.parsers.lalr_analysis import LALR_Analyzer
+
+    an = LALR_Analyzer(lk.parser.parser_conf, debug=True)
+    an.compute_lalr()
+    return an.parse_table
 
 
 # ---------------------------------------------------------------------------------------------------------

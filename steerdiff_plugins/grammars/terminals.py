@@ -3,7 +3,8 @@ aware: multi-byte characters the regex does not name are one "any other characte
 
 from __future__ import annotations
 
-from collections import deque
+import threading
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,8 +49,40 @@ class TerminalDFA:
     initial: int = 0
 
 
-def regex_to_byte_dfa(regex: str, name: str) -> TerminalDFA:
+# Byte DFAs by terminal regex, shared by the terminals of one grammar with the same pattern and across grammars
+# (schema grammars of one family repeat their string, number and key terminals): least recently used first out,
+# at most _CACHE_BYTES of transition tables. Each table is read-only, as every user only reads it.
+_CACHE_BYTES = 64 << 20
+_cache: OrderedDict = OrderedDict()
+_cache_lock = threading.Lock()
+_cache_size = [0]
 
+
+def regex_to_byte_dfa(regex: str, name: str) -> TerminalDFA:
+    """The byte DFA of terminal ``name``'s ``regex`` (lark's ``to_regexp()`` text): exactly the byte strings
+    that are the UTF-8 encodings of the texts ``re.fullmatch(regex, text)`` accepts. Raises GrammarError
+    naming the terminal for a pattern that is not regular, CompileBudgetExceeded (stage ``terminal
+    automaton``) for one too large to build. Cached by ``regex`` (bounded, above); the result is shared and
+    read-only."""
+    with _cache_lock:
+        hit = _cache.get(regex)
+        if hit is not None:
+            _cache.move_to_end(regex)
+            return hit
+    dfa = _regex_to_byte_dfa(regex, name)
+    dfa.trans.flags.writeable = False
+    dfa.accept.flags.writeable = False
+    with _cache_lock:
+        if regex not in _cache:
+            _cache[regex] = dfa
+            _cache_size[0] += dfa.trans.nbytes
+            while _cache_size[0] > _CACHE_BYTES and len(_cache) > 1:
+                _, old = _cache.popitem(last=False)
+                _cache_size[0] -= old.trans.nbytes
+    return dfa
+
+
+def _regex_to_byte_dfa(regex: str, name: str) -> TerminalDFA:
     import interegular
     from interegular.fsm import anything_else
 
@@ -124,12 +157,48 @@ def regex_to_byte_dfa(regex: str, name: str) -> TerminalDFA:
             return ("s", t)
         return ("k", t, lead, consumed + 1)
 
+    # Rows in breadth-first order, each row's new states numbered in byte order: bytes that lead to the same
+    # key are looked up once (ASCII bytes grouped by interegular class, a continuation range at once).
+    ascii_groups: dict = {}
+    for b in range(0x80):
+        ascii_groups.setdefault(cls(chr(b)), []).append(b)
+    groups = [(sym, np.array(bs)) for sym, bs in ascii_groups.items()]  # in order of their first byte
+    lead_prefix = {p[0]: p for p in prefixes if len(p) == 1}
     node(("s", fsm.initial))
-    rows = {}
+    rows = []
     while work:
         key = work.popleft()
-        rows[key] = [node(step(key, b)) for b in range(256)]
-    trans = np.array([rows[k] for k in keys], dtype=np.int32).reshape(len(keys), 256)
+        row = np.full(256, -1, dtype=np.int32)
+        kind = key[0]
+        if kind == "s":
+            m = fsm.map.get(key[1], {})
+            for sym, bs in groups:
+                nxt = m.get(sym)
+                if nxt is not None:
+                    row[bs] = node(("s", nxt))
+            t = m.get(other)
+            if t is not None or lead_prefix:  # a lead byte: a named character's prefix, else "any other"
+                leads = []
+                for b in range(0xC2, 0xF5):
+                    if b in lead_prefix:
+                        k = ("u", key[1], lead_prefix[b])
+                    elif t is None:
+                        leads.append(-1)
+                        continue
+                    else:
+                        k = ("k", t, b, 1)
+                    v = ids.get(k)
+                    leads.append(node(k) if v is None else v)
+                row[0xC2:0xF5] = leads
+        elif kind == "u":
+            lo, hi = _utf8_range(key[2][0], len(key[2]))
+            for b in range(lo, hi + 1):
+                row[b] = node(step(key, b))
+        else:
+            lo, hi = _utf8_range(key[2], key[3])
+            row[lo:hi + 1] = node(step(key, lo))  # every byte of the range leads to the same key
+        rows.append(row)
+    trans = np.stack(rows) if rows else np.zeros((0, 256), dtype=np.int32)  # (S, 256)
     accept = np.array([k[0] == "s" and k[1] in fsm.finals for k in keys], dtype=bool)
     return TerminalDFA(trans, accept)
 
