@@ -46,10 +46,10 @@ does, the same on a busy machine (a server compiling in several threads, or the 
 coverage runs, where wall times of the same compile varied 2x between runs and a wall budget refused schemas
 by chance). On an idle core the two agree. ``COMPILE_SECONDS`` (20 s) is about 1.75x the compute of the
 slowest compile of the public set that succeeds (fill's path, SmolLM2's tokenizer, 2048 positions, after the
-memoised string automata and the LALR loop below: eslintrc 11.4 s of CPU, o9981 8.1 s, o39532 7.7 s, o9882
+memoised string automata and the indexed LALR loop of ``grammars.loader``: eslintrc 11.4 s of CPU, o9981 8.1 s, o39532 7.7 s, o9882
 5.1 s), and under the coverage benchmark's 30 s kill with room for the stages that cannot be interrupted (the
 Rust byte-automaton builder, bounded to about 5 s by ``MAX_EXPANSION``; lark's LR(0) states and reads
-relations before the loop checked here, about 7 s of eslintrc's compile).
+relations before the loop checked there, about 7 s of eslintrc's compile).
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ _MAXREPEAT = _C.MAXREPEAT
 
 __all__ = ["COMPILE_SECONDS", "INTEREGULAR_EXPANSION", "MAX_BYTE_REGEX_CHARS", "MAX_EXPANSION", "SCHEMA_SECONDS",
            "CompileBudgetExceeded", "CompileDeadlineExceeded", "at_pointer", "check_deadline", "check_expansion",
-           "compile_deadline", "current_pointer", "expansion", "install_lalr_budget", "restore_pointer"]
+           "compile_deadline", "current_pointer", "expansion", "restore_pointer"]
 
 MAX_BYTE_REGEX_CHARS = 250_000  # regex characters the byte-automaton stage takes (see the module docstring)
 MAX_EXPANSION = 20_000  # NFA positions counted repetitions may add before the byte automaton is built
@@ -252,70 +252,3 @@ def check_expansion(regex: str, stage: str, where: str) -> None:
         raise CompileBudgetExceeded(stage, where, f"counted repetitions (maxLength, maxItems, {{m,n}} in a pattern) add "
                                                   f"over {n} automaton positions, above the limit of {MAX_EXPANSION}; "
                                                   f"lower the bound or the canvas length")
-
-
-# ---------------------------------------------------------------------------------------------------------
-# The LALR stage: lark's ``LALR_Analyzer.compute_includes_lookback`` is the one loop of a grammar's compile that
-# ran for minutes on the grammars fill's fallback writes for large schemas (eslintrc, o9981: 116 s of 138 s under
-# cProfile, 52M ``Rule.__eq__`` calls: for every nonterminal transition it scans the closure of the state its
-# rule ends in for the completed item of that rule). The same relations, computed with each state's completed
-# rules as a set (one closure scan per state), and the compile deadline checked in the loop.
-_LARK_INCLUDES = None
-
-
-def _includes_lookback(self) -> None:
-    """``LALR_Analyzer.compute_includes_lookback`` of lark 1.x with the same results: ``self.includes`` and
-    ``self.lookback`` are filled exactly as lark's loop fills them (tests/test_compile_deadline.py compares
-    them on the schema grammars), checking the compile deadline (stage ``grammar``) every 64 transitions."""
-    done: dict = {}  # id(state) -> (state, the rules whose items are completed in its closure)
-    by_origin: dict = {}  # id(state) -> (state, {origin: the closure's items of rules of that origin, in order})
-    for k, nt in enumerate(self.nonterminal_transitions):
-        if not k & 63:
-            check_deadline("grammar", "LALR table")
-        state, nonterminal = nt
-        includes = []
-        lookback = self.lookback[nt]
-        groups = by_origin.get(id(state))
-        if groups is None:
-            groups = by_origin[id(state)] = (state, {})
-            for rp in state.closure:
-                groups[1].setdefault(rp.rule.origin, []).append(rp)
-        for rp in groups[1].get(nonterminal, ()):
-            state2 = state
-            expansion = rp.rule.expansion
-            for i in range(rp.index, len(expansion)):
-                s = expansion[i]
-                nt2 = (state2, s)
-                state2 = state2.transitions[s]
-                if nt2 not in self.reads:
-                    continue
-                for j in range(i + 1, len(expansion)):
-                    if expansion[j] not in self.NULLABLE:
-                        break
-                else:
-                    includes.append(nt2)
-            if rp.index == 0:
-                hit = done.get(id(state2))
-                if hit is None:
-                    hit = done[id(state2)] = (state2, {rp2.rule: rp2.rule for rp2 in state2.closure if rp2.is_satisfied})
-                rule = hit[1].get(rp.rule)
-                if rule is not None:
-                    lookback.add((state2, rule))
-        for nt2 in includes:
-            self.includes[nt2].add(nt)
-
-
-def install_lalr_budget() -> None:
-    """Make lark's LALR analysis use :func:`_includes_lookback`, and turn off lark's terminal collision
-    report (idempotent). That report only logs a warning outside lark's strict mode, which the loader does not
-    use, but builds interegular automata of every pair of terminals to find one: quadratic in counted copies
-    (see ``INTEREGULAR_EXPANSION``), it ran for over 100 s on o9882's grammar, in a loop no check reaches."""
-    global _LARK_INCLUDES
-    if _LARK_INCLUDES is not None:
-        return
-    import lark.lexer
-    from lark.parsers.lalr_analysis import LALR_Analyzer
-
-    _LARK_INCLUDES = LALR_Analyzer.compute_includes_lookback
-    LALR_Analyzer.compute_includes_lookback = _includes_lookback
-    lark.lexer.has_interegular = False  # read at each lexer's construction: no collision report

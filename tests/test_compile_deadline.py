@@ -149,15 +149,12 @@ def test_grammar_stages(clock):
 
 
 def test_terminal_and_lalr_stages(clock, monkeypatch):
-    from lark.parsers.lalr_analysis import LALR_Analyzer
 
     from steerdiff.testing import tiny_tokenizer
     from steerdiff.vocab import vocab_for
     from steerdiff_plugins.grammars import compiled, loader
 
     vocab = vocab_for(tiny_tokenizer("bytelevel"))
-    loader.install_lalr_sets()
-    assert LALR_Analyzer.compute_includes_lookback is compile_budget._includes_lookback
     g = 'start: "deadline" WORD\nWORD: /[a-z]{2,5}/\n'
     _fires("grammar", lambda: loader.load_lark(g + "\n", "start"), clock, pointer="LALR table")
     monkeypatch.setattr(compile_budget, "check_deadline", lambda *a, **k: None)  # past the LALR loop's check
@@ -295,6 +292,19 @@ def _lark_rules(grammar: str):
     return rules
 
 
+def _ours():
+    """The loader's indexed ``compute_includes_lookback`` (lark's parser plugin), as a function of the analyzer."""
+    from steerdiff_plugins.grammars import loader
+
+    return loader._lark_plugins()["LALR_Parser"].Analyzer.compute_includes_lookback
+
+
+def _larks():
+    from lark.parsers.lalr_analysis import LALR_Analyzer
+
+    return LALR_Analyzer.compute_includes_lookback
+
+
 _SHAPES = [
     'start: a b\na: "x" a | \nb: "y" [b] "z" | c\nc: ("q" c)* "w"\n',
     'start: e\ne: e "+" t | t\nt: t "*" f | f\nf: "(" e ")" | N\nN: /[0-9]+/\n',
@@ -313,8 +323,8 @@ def test_includes_lookback_equal_larks(grammar):
             "kids": {"type": "array", "items": {"$ref": "#/$defs/t"}}, "name": {"type": "string"},
             "n": {"anyOf": [{"type": "integer"}, {"type": "null"}]}}}}, "$ref": "#/$defs/t"})
     rules = _lark_rules(grammar)
-    ours = _relations(rules, "start", compile_budget._includes_lookback)
-    assert ours == _relations(rules, "start", compile_budget._LARK_INCLUDES) and ours[1]
+    ours = _relations(rules, "start", _ours())
+    assert ours == _relations(rules, "start", _larks()) and ours[1]
 
 
 @settings(max_examples=150, deadline=None)
@@ -332,7 +342,7 @@ def test_includes_lookback_equal_larks_on_random_rule_sets(spec):
     rules += [Rule(NonTerminal(f"n{k}"), [Terminal("C")]) for k in range(5) if k not in defined]
     loader.install_lalr_sets()
     start = f"n{spec[0][0]}"
-    assert _relations(rules, start, compile_budget._includes_lookback) == _relations(rules, start, compile_budget._LARK_INCLUDES)
+    assert _relations(rules, start, _ours()) == _relations(rules, start, _larks())
 
 
 def test_key_patterns_too_large_to_compare_are_refused_not_read_as_apart(monkeypatch):

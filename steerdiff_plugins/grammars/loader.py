@@ -126,18 +126,23 @@ def _lark_plugins() -> dict:
     from lark.parsers.lalr_analysis import IntParseTable, LALR_Analyzer
     from lark.parsers.lalr_parser import LALR_Parser, _Parser
 
+    from steerdiff_plugins import compile_budget
+
     class Analyzer(LALR_Analyzer):
         """lark's ``LALR_Analyzer`` with ``compute_includes_lookback`` indexed: lark's scans the whole closure of
         a state for each of its nonterminal transitions, and the closure of the target state for each rule,
         comparing symbols and rules by value (lark ``Token`` names); on large schema grammars that is most of
         the analysis (o39532: 72 of 117 s profiled). The same relations: each state's closure grouped once by
-        origin (in closure order), each target state's satisfied items once by rule (same ``==``)."""
+        origin (in closure order), each target state's satisfied items once by rule (same ``==``). The compile
+        deadline (stage ``grammar``) is checked every 64 transitions."""
 
         def compute_includes_lookback(self):
             by_origin: dict = {}
             satisfied: dict = {}
             reads, nullable = self.reads, self.NULLABLE
-            for nt in self.nonterminal_transitions:
+            for k, nt in enumerate(self.nonterminal_transitions):
+                if not k & 63:
+                    compile_budget.check_deadline("grammar", "LALR table")
                 state, nonterminal = nt
                 groups = by_origin.get(state)
                 if groups is None:
@@ -313,6 +318,3 @@ def install_lalr_sets() -> None:
 
     _LARK_CALCULATE_SETS = grammar_analysis.calculate_sets
     grammar_analysis.calculate_sets = calculate_sets
-    from steerdiff_plugins.compile_budget import install_lalr_budget
-
-    install_lalr_budget()  # lark's includes/lookback loop, the same relations, faster and under the deadline
