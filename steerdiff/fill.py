@@ -207,7 +207,7 @@ def _plain_schema(schema_or_model):
 
 def fill(model, schema_or_pydantic_model, text_or_list, *, length: int | None = None, steps: int | None = None,
          schedule: str = "low_confidence", seed: int = 0, max_depth: int = 3, max_items: int | None = None,
-         copy: float | None = None, extract: bool = False, **generate_kwargs):
+         copy: float | None = None, extract: bool = False, any_depth: int | None = 0, **generate_kwargs):
     """Extract ``schema_or_pydantic_model`` from ``text_or_list``.
 
     Returns a pydantic instance (for a model class) or a dict (for a JSON Schema), or a list of them for a
@@ -217,6 +217,9 @@ def fill(model, schema_or_pydantic_model, text_or_list, *, length: int | None = 
     ``extract``: free strings and numbers must be spans of the row's own text (``steerdiff.extractive``;
     one constraint per text),
     :class:`UnsupportedSchemaError` for schemas the exact engine cannot express.
+    ``any_depth``: levels free-form values (the empty schema, untyped properties) nest beyond ``max_depth`` (the
+    JSON Schema plugin's option of that name); ``None``: any depth, written by the grammar engine (a
+    context-free language), so a free-form value of any nesting that fits the canvas can be produced.
     """
     from .loop import generate
     from .validate import MAX_SIZE, check_bool, check_float, check_int, check_model, check_seed, check_texts
@@ -230,6 +233,7 @@ def fill(model, schema_or_pydantic_model, text_or_list, *, length: int | None = 
     max_items = check_int("max_items", max_items, lo=0, hi=MAX_SIZE, none_ok=True, who="fill")
     copy = check_float("copy", copy, lo=0.0, none_ok=True, who="fill")
     extract = check_bool("extract", extract, who="fill")
+    any_depth = check_int("any_depth", any_depth, lo=0, hi=64, none_ok=True, who="fill")
     if isinstance(schema_or_pydantic_model, (dict, bool)):
         from .validate import check_schema_shape
 
@@ -241,17 +245,20 @@ def fill(model, schema_or_pydantic_model, text_or_list, *, length: int | None = 
         length = schema_canvas_length(model, _plain_schema(schema_or_pydantic_model), plen)
     # bounds the canvas cannot reach are not built (steerdiff_plugins.canvas_bounds)
     try:
-        rows = _rows(model, schema_or_pydantic_model, texts, length, extract, max_depth=max_depth, max_items=max_items)
+        rows = _rows(model, schema_or_pydantic_model, texts, length, extract, max_depth=max_depth, max_items=max_items,
+                    any_depth=any_depth)
     except ConstraintError as exc:  # a minimum beyond the estimated canvas: try the most the model holds, once
         if not sized or "fits a canvas of" not in str(exc) or room <= length:
             raise
         length = room
-        rows = _rows(model, schema_or_pydantic_model, texts, length, extract, max_depth=max_depth, max_items=max_items)
+        rows = _rows(model, schema_or_pydantic_model, texts, length, extract, max_depth=max_depth, max_items=max_items,
+                    any_depth=any_depth)
     if sized:  # never shorter than the shortest valid text (when the model has the room): grow, then recompile
         need = min(shortest_tokens(model, rows[0]), room)
         if need > length:
             length = need
-            rows = _rows(model, schema_or_pydantic_model, texts, length, extract, max_depth=max_depth, max_items=max_items)
+            rows = _rows(model, schema_or_pydantic_model, texts, length, extract, max_depth=max_depth, max_items=max_items,
+                    any_depth=any_depth)
     if steps is None:
         steps = max(1, length // 4)
     steps = min(steps, length)

@@ -262,6 +262,8 @@ class _TreeGrammar:
             empty = [] if node.map_lo else ['"{" "}"']
             return self.rule(("map", k, v, more, bool(node.map_lo)), lambda: empty + [f'"{{" {k} {v} {more} "}}"'])
         entries = tuple((_lit(_canon(key) + ":"), self.sym(n), bool(req)) for key, n, req in node.props if not n.empty)
+        if node.extra is not None:
+            return self.open_object_rule(node, entries)
         if not entries:
             return self.rule(("obj",), lambda: ['"{" "}"'])
 
@@ -271,6 +273,25 @@ class _TreeGrammar:
             return out
 
         return self.rule(("obj", entries), make)
+
+    def open_object_rule(self, node, entries) -> str:
+        """An object with undeclared keys (``Obj.extra``, ``compile_schema(extra_keys=...)``), as its regex
+        (``nodes.Obj._build``) writes it: any number of undeclared entries ``"KEY":value`` (the key regex
+        excludes every declared key) before the declared sequence, or alone when no declared key is required."""
+        e = f'{self.term(chr(34) + node.extra[0] + chr(34) + ":")} {self.sym(node.extra[1])}'
+        if not entries:
+            return self.rule(("open", e), lambda: ['"{" "}"', f'"{{" {e} ("," {e})* "}}"'])
+
+        def make():
+            rules, out = _object_chain(entries, f"{self.p}o{len(self.keyed)}")
+            self.rules.update(rules)
+            body = out[0][len('"{" '):-len(' "}"')]  # the non-empty declared sequence
+            alts = [f'"{{" ({e} ",")* {body} "}}"']
+            if len(out) > 1:  # no declared key required: the empty object, or undeclared entries alone
+                alts += ['"{" "}"', f'"{{" ({e} ",")* {e} "}}"']
+            return alts
+
+        return self.rule(("open", e, entries), make)
 
     def objects_rule(self, objs, where) -> str:
         """One rule for the union of several objects' languages. Each object is a language over entries
