@@ -257,7 +257,11 @@ def _grammar_tests(it, fname, node, parser, s, misses, bugs):
     engine writes it (``node.dump``: compact, declared keys in order after undeclared ones) and parsed by lark;
     an invalid instance is a bug when either that text or its plain compact JSON parses."""
     for t in it.get("tests", []):
-        text = _guarded(node.dump, t["data"], seconds=2)
+        try:  # a union's dump asks its branches' regexes, which a tree too large for the regex engine lacks
+            text = _guarded(node.dump, t["data"], seconds=2)
+        except UnsupportedSchemaError:
+            s["dump_as_compact_json"] += 1
+            text = json.dumps(t["data"], separators=(",", ":"), ensure_ascii=False)
         at = None if text is None else _guarded(_lark_accepts, parser, text, seconds=10)
         if at is None:
             s["match_timeout"] += 1
@@ -272,7 +276,10 @@ def _grammar_tests(it, fname, node, parser, s, misses, bugs):
         if at == -1:
             s["valid_accepted"] += 1
             continue
-        d = _guarded(diagnose, node, t["data"], "$", True, seconds=10) or ("$", "grammar: other (lark)", None)
+        try:
+            d = _guarded(diagnose, node, t["data"], "$", True, seconds=10) or ("$", "grammar: other (lark)", None)
+        except UnsupportedSchemaError:
+            d = ("$", "grammar: not diagnosed (its regexes are too large)", None)
         misses.append({"file": fname, "id": it["id"], "description": t.get("description", ""), "stop": at,
                        "context": text[max(0, at - 30):at + 30], "where": d[0], "group": d[1],
                        "detail": repr(d[2])[:200]})
