@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from fractions import Fraction
 
 import jsonschema
 from hypothesis import given, settings
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from steerdiff.errors import ConstraintError
 from steerdiff_plugins.schema.compiled import compile_schema
-from steerdiff_plugins.schema.numeric import MAX_ENUMERATED
+from steerdiff_plugins.schema.numeric import MAX_ENUMERATED, MAX_ENUMERATED_CHARS, _enumerated_multiples
 
 
 def _text(k: int, places: int) -> str:
@@ -34,14 +35,31 @@ def _agrees(schema, texts) -> None:
         assert (rx.fullmatch(t) is not None) == valid, (schema, t)
 
 
-def test_percent_to_two_places_is_exact():
-    """MaskBench o46322's percent (0..99.99, multipleOf 0.01): 38.1 and 99.99 accepted, 0.07 not (jsonschema
-    rejects it), every 3-decimal text in -10..110 as python-jsonschema says."""
+def test_small_range_to_two_places_is_exact():
+    """0..9.99 by 0.01: 1.07 and 9.99 accepted (python-jsonschema accepts them in doubles), 0.07 and 2.07 not (it
+    rejects them), every 3-decimal text in -2..12 as python-jsonschema says."""
+    schema = {"type": "number", "minimum": 0, "maximum": 9.99, "multipleOf": 0.01}
+    comp = compile_schema(schema)
+    assert comp.fullmatch(comp.dumps(1.07)) and comp.fullmatch(comp.dumps(9.99))
+    v = jsonschema.Draft202012Validator(schema)
+    assert not comp.fullmatch("0.07") and not comp.fullmatch("2.07") and not v.is_valid(0.07) and not v.is_valid(2.07)
+    _agrees(schema, [_text(k, 3) for k in range(-2_000, 12_000)])
+
+
+def test_wide_range_keeps_the_binary_steps():
+    """0..99.99 by 0.01 would be a 4.1k-character number regex (over MAX_ENUMERATED_CHARS): the binary steps
+    (quarters), a subset, as before; 99.99 is then left out though valid."""
     schema = {"type": "number", "minimum": 0, "maximum": 99.99, "multipleOf": 0.01}
     comp = compile_schema(schema)
-    assert comp.fullmatch(comp.dumps(38.1)) and comp.fullmatch(comp.dumps(99.99))
-    assert not comp.fullmatch("0.07") and not jsonschema.Draft202012Validator(schema).is_valid(0.07)
-    _agrees(schema, [_text(k, 3) for k in range(-10_000, 110_000)])
+    assert len(comp.regex) < MAX_ENUMERATED_CHARS and comp.fullmatch("99.75") and not comp.fullmatch("99.99")
+    _agrees_subset(schema, [_text(k, 3) for k in range(-1_000, 101_000, 7)])
+
+
+def _agrees_subset(schema, texts) -> None:
+    v, rx = jsonschema.Draft202012Validator(schema), re.compile(compile_schema(schema).regex)
+    for t in texts:
+        if t != "-0" and rx.fullmatch(t):
+            assert v.is_valid(float(t) if "." in t else int(t)), t
 
 
 @settings(max_examples=40, deadline=None)
@@ -54,4 +72,9 @@ def test_bounded_multiples_agree_with_jsonschema(step, lo, width, lo_excl, hi_ex
     if (hi_v - lo_v) / step > MAX_ENUMERATED:
         return
     ks = data.draw(st.lists(st.integers(lo * 10 - 50, (lo + width) * 10 + 50), min_size=20, max_size=60))
-    _agrees(schema, [_text(k, 3) for k in ks] + [_text(k, 4) for k in ks])
+    texts = [_text(k, 3) for k in ks] + [_text(k, 4) for k in ks]
+    d = Fraction(repr(step))
+    if _enumerated_multiples(step, d, lo_v, not lo_excl, hi_v, not hi_excl, False) is not None:
+        _agrees(schema, texts)  # enumerated: exactly python-jsonschema's answers
+    else:
+        _agrees_subset(schema, texts)  # the binary steps: a subset

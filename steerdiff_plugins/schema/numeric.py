@@ -208,9 +208,9 @@ def multiple_of_regex(mo: float, lo, lo_incl: bool, hi, hi_incl: bool, integer: 
     The set kept is the multiples of ``s`` with ``|x| < 10**E``, ``10**E <= 2**53 d``. It is a NARROWING where ``q`` is not a power of two: ``0.07``
     is a multiple of ``0.01`` in decimals (and python-jsonschema rejects it: ``0.07 / 0.01`` is
     ``7.000000000000001``), but some such decimals pass by rounding luck and are not kept, except in a bounded
-    range of at most ``MAX_ENUMERATED`` multiples, where each multiple is checked as python-jsonschema checks it
-    and the language is exactly the accepted ones (``_enumerated_multiples``: ``0..99.99`` by ``0.01`` keeps
-    ``12.07`` and ``99.99``, not ``0.07``)."""
+    range of at most ``MAX_ENUMERATED`` multiples whose regex stays under ``MAX_ENUMERATED_CHARS``, where each
+    multiple is checked as python-jsonschema checks it and the language is exactly the accepted ones
+    (``_enumerated_multiples``: ``0..9.99`` by ``0.01`` keeps ``2.07`` and ``9.99``, not ``0.07``)."""
     if isinstance(mo, bool) or not isinstance(mo, float) or not math.isfinite(mo) or mo <= 0:
         raise ValueError(f"multipleOf {mo!r} is not a positive float")
     d = Fraction(repr(mo))
@@ -265,6 +265,10 @@ def _floor_excl(v: Fraction, incl: bool) -> int:
 
 
 MAX_ENUMERATED = 20_000  # multiples of a float multipleOf in a bounded range written one by one (exact)
+# ... when their regex stays this small (0..9.99 by 0.01: 1.6k characters; 0..99.99: 4.1k, left to the binary
+# steps): a number regex is copied into every use, and MaskBench o46322's 0..99.99 fields took its regex to 341k
+# characters and fill to the grammar engine (54 s against 10 s)
+MAX_ENUMERATED_CHARS = 2_000
 
 
 @functools.lru_cache(maxsize=64)  # 10,000 multiples take about 80 ms; a $ref'd definition asks again per use
@@ -303,7 +307,10 @@ def _enumerated_multiples(mo: float, d: Fraction, lo, lo_incl: bool, hi, hi_incl
         if tails and "" in fracs:
             tail = _group(tail) + "?"
         parts.append(_group(_alt(heads)) + tail)
-    return (_alt(parts) if parts else None,)
+    rx = _alt(parts) if parts else None
+    if rx is not None and len(rx) > MAX_ENUMERATED_CHARS:
+        return None  # the binary steps instead (a narrowing): see MAX_ENUMERATED_CHARS
+    return (rx,)
 
 
 def _digit_trie(texts: list[str]) -> list[str]:
