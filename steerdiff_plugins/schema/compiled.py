@@ -73,8 +73,9 @@ Objects stay closed where other keywords would govern such keys or count them: `
 false``, ``propertyNames``, ``maxProperties``, and the objects of a ``oneOf`` branch itself where its
 disjointness proof reads the declared keys (another branch requires a key it never writes). Where undeclared
 keys would take the regex past ``EXTRA_MAX_CHARS`` (or the size limit), they are kept on the objects nested at
-most one container deep only, and then dropped (closed objects). The grammar engine's ``tree_to_lark`` writes the
-declared keys only (a narrowing of that language).
+most one container deep only, and then dropped (closed objects). ``tree_to_lark`` writes undeclared keys as the
+regex does, except on object branches of a union it merges (closed there, a narrowing); fill's ``size`` fallback
+compiles its tree without them (declared keys only), its ``any_depth=None`` path with them.
 
 With ``any_depth=n`` (opt-in; ``ANY_DEPTH`` is what MaskBench wants) any values (the empty schema, undeclared
 keys' values) nest up to ``n`` levels deeper than above, the deepest that keeps the regex under the size limits;

@@ -403,8 +403,10 @@ class _TreeGrammar:
 def tree_to_lark(node, budget: bool = False) -> str:
     """A lark grammar (LALR(1), start rule ``start``) whose language is the language of ``node``, a tree
     from ``steerdiff_plugins.schema.compiled.compile_tree``: the same canonical JSON texts its regex would accept (any-value
-    parts are not depth-bounded here, which only adds valid texts). For schemas whose regex or automaton
-    is too large: a subtree used in many places is one rule here, where a regex must repeat it.
+    parts are not depth-bounded here, which only adds valid texts: ``compile_tree(any_depth=None)`` asks for
+    this). For schemas whose regex or automaton is too large: a subtree used in many places is one rule here,
+    where a regex must repeat it. Undeclared keys (``Obj.extra``) are written as the regex writes them, except on
+    the object branches of a union, which are merged closed (a narrowing).
 
     ``node`` may be a graph from ``compile_graph``: each :class:`Ref` is one rule, named
     before its target is written, so recursion is a rule that refers to itself (no unrolling); unions see
