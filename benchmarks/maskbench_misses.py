@@ -1,6 +1,6 @@
 """Why MaskBench valid instances are rejected: every miss, with where and why.
 
-    python -m benchmarks.maskbench_misses [--modes default,extra_keys] [--max-depth N] [--any-depth N] [--ids FILE]
+    python -m benchmarks.maskbench_misses [--modes default,extra_keys,extra_keys_unbounded] [--max-depth N] [--any-depth N] [--ids FILE]
         [--limit-schemas N] [--out FILE]
 
 Over ../shared/testdata/jsonschemabench/maskbench_tests/*.json, exactly as ``schema_coverage.maskbench_shares``
@@ -14,6 +14,12 @@ accepted when the regex fullmatches that text), each rejected *valid* instance i
   * ``where`` / ``group`` / ``detail``: the compiled node that rejects it, found by walking the compiled tree
     beside the instance (an object key the compiled object does not declare, an array longer than the
     compiled bound, a number written with an exponent, ...).
+
+Modes ``unbounded`` / ``extra_keys_unbounded`` measure fill's ``any_depth=None``: a schema with any values goes
+to the grammar engine (``json_schema.unbounded_any_grammar``: ``tree_to_lark(compile_tree(any_depth=None))``, any
+values of every depth) and an instance is accepted when lark's LALR parser of that grammar (the engine's language)
+parses the text the tree writes (``node.dump``); ``stop`` is then lark's error offset. Other schemas (no any values,
+or a tree the grammar refuses) are counted through the regex as in the other modes, as fill would compile them.
 
 Also counts, as ``schema_coverage`` does, the invalid instances accepted (each is a bug). Prints the groups and
 writes every miss to benchmarks/results/issue23_maskbench.json.
@@ -31,7 +37,10 @@ import regex as _regex
 
 from benchmarks.schema_coverage import DATA, _guarded
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError
-from steerdiff_plugins.schema.compiled import compile_schema
+from lark.exceptions import LarkError
+from steerdiff_plugins.grammars.loader import load_lark
+from steerdiff_plugins.json_schema import unbounded_any_grammar
+from steerdiff_plugins.schema.compiled import compile_schema, compile_tree
 from steerdiff_plugins.schema.nodes import AnyValue, Arr, Int, Lit, Num, Obj, Str, Union
 
 OUT = Path(__file__).resolve().parent / "results" / "issue23_maskbench.json"
@@ -59,16 +68,28 @@ def _num_form(v, text: str) -> str:
     return "number: out of compiled range / other form"
 
 
-def diagnose(node, v, path: str = "$"):
+def diagnose(node, v, path: str = "$", unbounded: bool = False):
     """``(path, group, detail)`` of the first place the compiled ``node`` rejects the instance ``v`` (None when
-    the node accepts its own dump of ``v``)."""
-    if node.matches(node.dump(v)):
+    the node accepts its own dump of ``v``). ``unbounded``: any values take every value (the grammar engine's
+    ``any_depth=None``), so a node's bounded regex is not read as a rejection."""
+    if isinstance(node, AnyValue) and unbounded:
         return None
+    if node.matches(node.dump(v)):  # the grammar's language holds the bounded regex's (tree_to_lark)
+        return None
+    d = _diagnose(node, v, path, unbounded)
+    if unbounded and d is not None and d[1] in ("object: other", "array: other", "object: map (other)"):
+        return None  # every part accepts once any values take every depth
+    return d
+
+
+def _diagnose(node, v, path, unbounded):
     if isinstance(node, Union):
         same = [a for a in node.alts if _kind(a) == _json_kind(v)]
         if not same:
             return path, f"type: {_json_kind(v)} not among the compiled alternatives", [_kind(a) for a in node.alts]
-        inner = [diagnose(a, v, path) for a in same]
+        inner = [diagnose(a, v, path, unbounded) for a in same]
+        if unbounded and None in inner:
+            return None
         inner = [d for d in inner if d is not None]
         return inner[0] if len(inner) == 1 else (path, "union: no branch accepts", inner[:3])
     if isinstance(node, Obj):
@@ -79,7 +100,7 @@ def diagnose(node, v, path: str = "$"):
             for k, x in v.items():
                 if not rk.fullmatch(json.dumps(k, ensure_ascii=False)):
                     return f"{path}.{k}", "object: map key not in the compiled key language", k
-                d = diagnose(node.map_value, x, f"{path}.{k}")
+                d = diagnose(node.map_value, x, f"{path}.{k}", unbounded)
                 if d:
                     return d
             return path, "object: map (other)", None
@@ -90,8 +111,8 @@ def diagnose(node, v, path: str = "$"):
         for k in extra:
             if not _regex.fullmatch(node.extra[0], k):
                 return f"{path}.{k}", "object: undeclared key too close to a declared one (KEY_DEPTH) or escaped", k
-            if not node.extra[1].matches(node.extra[1].dump(v[k])):
-                d = diagnose(node.extra[1], v[k], f"{path}.{k}")
+            if unbounded or not node.extra[1].matches(node.extra[1].dump(v[k])):
+                d = diagnose(node.extra[1], v[k], f"{path}.{k}", unbounded)
                 return (d[0], "object: undeclared key's value: " + d[1], d[2]) if d else (path, "object: other", k)
         missing = [k for k, (n, r) in declared.items() if r and k not in v]
         if missing:
@@ -102,7 +123,7 @@ def diagnose(node, v, path: str = "$"):
             n, _ = declared[k]
             if n.empty:
                 return f"{path}.{k}", "object: key's subschema compiled empty", None
-            d = diagnose(n, x, f"{path}.{k}")
+            d = diagnose(n, x, f"{path}.{k}", unbounded)
             if d:
                 return d
         return path, "object: other", None
@@ -115,7 +136,7 @@ def diagnose(node, v, path: str = "$"):
             return path, "array: more items than the compiled bound", (len(v), node.hi)
         for i, x in enumerate(v):
             el = node._el(i)
-            d = diagnose(el, x, f"{path}[{i}]") if el is not None else None
+            d = diagnose(el, x, f"{path}[{i}]", unbounded) if el is not None else None
             if d:
                 return d
         return path, "array: other", None
@@ -153,8 +174,28 @@ def _json_kind(v) -> str:
     return {str: "string", list: "array", dict: "object"}.get(type(v), "other")
 
 
+def _grammar_compile(schema, extra_keys: bool, max_depth: int):
+    """``(node, parser)`` of fill's constraint for ``any_depth=None`` when it is the grammar engine's
+    (``json_schema.unbounded_any_grammar``: the tree ``compile_tree(any_depth=None)`` written by ``tree_to_lark``),
+    None when fill takes the regular engine (no any values, or the grammar refuses the tree)."""
+    c = unbounded_any_grammar(schema, {"extra_keys": extra_keys, "max_depth": max_depth})
+    if c is None:
+        return None
+    node = compile_tree(schema, any_depth=None, extra_keys=extra_keys, max_depth=max_depth)[0]
+    return node, load_lark(c.grammar, "start")
+
+
+def _lark_accepts(parser, text: str):
+    """-1 when lark's LALR parser (the grammar engine's language) takes ``text``, else the error's offset."""
+    try:
+        parser.parse(text)
+        return -1
+    except LarkError as exc:
+        return getattr(exc, "pos_in_stream", None) or 0
+
+
 def run(limit: int | None = None, extra_keys: bool = False, ids: set | None = None, max_depth: int = 3,
-        any_depth: int = 0):
+        any_depth: int | None = 0):
     s = collections.Counter()
     misses, bugs = [], []
     t0 = time.time()
@@ -163,9 +204,19 @@ def run(limit: int | None = None, extra_keys: bool = False, ids: set | None = No
             if ids is not None and it["id"] not in ids:
                 continue
             s["schemas"] += 1
+            if any_depth is None:
+                try:
+                    g = _guarded(_grammar_compile, it["schema"], extra_keys, max_depth, seconds=60)
+                except (UnsupportedSchemaError, ConstraintError):
+                    g = None
+                if g is not None:
+                    s["compiled"] += 1
+                    s["grammar"] += 1
+                    _grammar_tests(it, f.name, *g, s, misses, bugs)
+                    continue
             try:
                 comp = _guarded(lambda x: compile_schema(x, extra_keys=extra_keys, max_depth=max_depth,
-                                                           any_depth=any_depth), it["schema"])
+                                                           any_depth=any_depth or 0), it["schema"])
             except (UnsupportedSchemaError, ConstraintError):
                 continue
             if comp is None or len(comp.regex) > 200_000:
@@ -201,12 +252,48 @@ def run(limit: int | None = None, extra_keys: bool = False, ids: set | None = No
     return s, misses, bugs
 
 
+def _grammar_tests(it, fname, node, parser, s, misses, bugs):
+    """Counts one schema's labelled instances against the grammar engine's language: each written as the
+    engine writes it (``node.dump``: compact, declared keys in order after undeclared ones) and parsed by lark;
+    an invalid instance is a bug when either that text or its plain compact JSON parses."""
+    for t in it.get("tests", []):
+        try:  # a union's dump asks its branches' regexes, which a tree too large for the regex engine lacks
+            text = _guarded(node.dump, t["data"], seconds=2)
+        except UnsupportedSchemaError:
+            s["dump_as_compact_json"] += 1
+            text = json.dumps(t["data"], separators=(",", ":"), ensure_ascii=False)
+        at = None if text is None else _guarded(_lark_accepts, parser, text, seconds=10)
+        if at is None:
+            s["match_timeout"] += 1
+            continue
+        if not t["valid"]:
+            s["invalid"] += 1
+            compact = json.dumps(t["data"], separators=(",", ":"), ensure_ascii=False)
+            if at == -1 or _guarded(_lark_accepts, parser, compact, seconds=10) in (-1, None):
+                bugs.append(f"{it['id']}: {t['description']}")
+            continue
+        s["valid"] += 1
+        if at == -1:
+            s["valid_accepted"] += 1
+            continue
+        try:
+            d = _guarded(diagnose, node, t["data"], "$", True, seconds=10) or ("$", "grammar: other (lark)", None)
+        except UnsupportedSchemaError:
+            d = ("$", "grammar: not diagnosed (its regexes are too large)", None)
+        misses.append({"file": fname, "id": it["id"], "description": t.get("description", ""), "stop": at,
+                       "context": text[max(0, at - 30):at + 30], "where": d[0], "group": d[1],
+                       "detail": repr(d[2])[:200]})
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit-schemas", type=int, default=None, help="first N items per file (a quick look)")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--ids", type=Path, default=None, help="a file of MaskBench schema ids, one a line (a subset)")
-    ap.add_argument("--modes", default="default,extra_keys", help="comma-separated: default, extra_keys")
+    ap.add_argument("--modes", default="default,extra_keys,extra_keys_unbounded",
+                    help="comma-separated: default, extra_keys, unbounded, extra_keys_unbounded (unbounded: fill's "
+                         "any_depth=None, any values of every depth through the grammar engine, accepted when lark "
+                         "parses the text)")
     ap.add_argument("--max-depth", type=int, default=3,
                     help="compile_schema's max_depth (any-value and recursion nesting; default 3, as fill); a value "
                          "other than 3 writes its sections as MODE_max_depthN beside the others")
@@ -220,16 +307,18 @@ def main():
         ap.error(f"--any-depth must be at least 0, got {a.any_depth}")
     out = json.loads(a.out.read_text()) if a.out.exists() else {}
     for mode in a.modes.split(","):
-        if mode not in ("default", "extra_keys"):
-            ap.error(f"--modes: unknown mode {mode!r} (default, extra_keys)")
-        print(f"== compile_schema({'extra_keys=True, ' if mode == 'extra_keys' else ''}max_depth={a.max_depth}, "
-              f"any_depth={a.any_depth})")
+        if mode not in ("default", "extra_keys", "unbounded", "extra_keys_unbounded"):
+            ap.error(f"--modes: unknown mode {mode!r} (default, extra_keys, unbounded, extra_keys_unbounded)")
+        unbounded = mode.endswith("unbounded")
+        any_depth = None if unbounded else a.any_depth
+        print(f"== compile_schema({'extra_keys=True, ' if mode.startswith('extra_keys') else ''}max_depth={a.max_depth}, "
+              f"any_depth={any_depth})")
         ids = set(a.ids.read_text().split()) if a.ids else None
         key = mode + ("" if a.max_depth == 3 else f"_max_depth{a.max_depth}") + \
-            ("" if a.any_depth == 0 else f"_any_depth{a.any_depth}")
-        out[key] = report(*run(a.limit_schemas, extra_keys=mode == "extra_keys", ids=ids, max_depth=a.max_depth,
-                               any_depth=a.any_depth))
-        out[key]["max_depth"], out[key]["any_depth"] = a.max_depth, a.any_depth
+            ("" if a.any_depth == 0 or unbounded else f"_any_depth{a.any_depth}")
+        out[key] = report(*run(a.limit_schemas, extra_keys=mode.startswith("extra_keys"), ids=ids,
+                               max_depth=a.max_depth, any_depth=any_depth))
+        out[key]["max_depth"], out[key]["any_depth"] = a.max_depth, any_depth
     a.out.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
     print(f"wrote {a.out}")
 

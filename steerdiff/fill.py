@@ -207,7 +207,8 @@ def _plain_schema(schema_or_model):
 
 def fill(model, schema_or_pydantic_model, text_or_list, *, length: int | None = None, steps: int | None = None,
          schedule: str = "low_confidence", seed: int = 0, max_depth: int = 3, max_items: int | None = None,
-         copy: float | None = None, extract: bool = False, compile_seconds: float | None = None, **generate_kwargs):
+         copy: float | None = None, extract: bool = False, any_depth: int | None = 0,
+         compile_seconds: float | None = None, **generate_kwargs):
     """Extract ``schema_or_pydantic_model`` from ``text_or_list``.
 
     Returns a pydantic instance (for a model class) or a dict (for a JSON Schema), or a list of them for a
@@ -217,6 +218,9 @@ def fill(model, schema_or_pydantic_model, text_or_list, *, length: int | None = 
     ``extract``: free strings and numbers must be spans of the row's own text (``steerdiff.extractive``;
     one constraint per text),
     :class:`UnsupportedSchemaError` for schemas the exact engine cannot express.
+    ``any_depth``: levels free-form values (the empty schema, untyped properties) nest beyond ``max_depth`` (the
+    JSON Schema plugin's option of that name); ``None``: any depth, written by the grammar engine (a
+    context-free language), so a free-form value of any nesting that fits the canvas can be produced.
     ``compile_seconds``: the time budget of the constraint's compile, all its tries and fallbacks together
     (None: the json_schema plugin's default, ``compile_budget.COMPILE_SECONDS``); past it the compile stops
     with a named ``ConstraintError`` (``CompileDeadlineExceeded``: stage, schema pointer, seconds).
@@ -233,6 +237,7 @@ def fill(model, schema_or_pydantic_model, text_or_list, *, length: int | None = 
     max_items = check_int("max_items", max_items, lo=0, hi=MAX_SIZE, none_ok=True, who="fill")
     copy = check_float("copy", copy, lo=0.0, none_ok=True, who="fill")
     extract = check_bool("extract", extract, who="fill")
+    any_depth = check_int("any_depth", any_depth, lo=0, hi=64, none_ok=True, who="fill")
     budget = {}
     if compile_seconds is not None:  # passed on only when set: a third-party json_constraint need not know it
         budget["compile_seconds"] = check_float("compile_seconds", compile_seconds, lo=0.0, lo_open=True, who="fill")
@@ -248,19 +253,19 @@ def fill(model, schema_or_pydantic_model, text_or_list, *, length: int | None = 
     # bounds the canvas cannot reach are not built (steerdiff_plugins.canvas_bounds)
     try:
         rows = _rows(model, schema_or_pydantic_model, texts, length, extract, max_depth=max_depth, max_items=max_items,
-                     **budget)
+                     any_depth=any_depth, **budget)
     except ConstraintError as exc:  # a minimum beyond the estimated canvas: try the most the model holds, once
         if not sized or "fits a canvas of" not in str(exc) or room <= length:
             raise
         length = room
         rows = _rows(model, schema_or_pydantic_model, texts, length, extract, max_depth=max_depth, max_items=max_items,
-                     **budget)
+                     any_depth=any_depth, **budget)
     if sized:  # never shorter than the shortest valid text (when the model has the room): grow, then recompile
         need = min(shortest_tokens(model, rows[0]), room)
         if need > length:
             length = need
             rows = _rows(model, schema_or_pydantic_model, texts, length, extract, max_depth=max_depth, max_items=max_items,
-                     **budget)
+                     any_depth=any_depth, **budget)
     if steps is None:
         steps = max(1, length // 4)
     steps = min(steps, length)

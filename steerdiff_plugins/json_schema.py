@@ -38,7 +38,7 @@ from steerdiff_plugins.compile_budget import (
     compile_deadline,
 )
 from steerdiff_plugins.grammar import Grammar
-from steerdiff_plugins.schema.compiled import compile_tree
+from steerdiff_plugins.schema.compiled import UNBOUNDED_ANY_NOTE, compile_tree
 from steerdiff_plugins.schema.extractive import extractive_schema
 from steerdiff_plugins.schema.to_lark import compile_graph, schema_to_lark
 from steerdiff_plugins.schema.tree_to_lark import tree_to_lark
@@ -86,6 +86,23 @@ def validated_value(text: str, validator, model, who: str, suffix: str = ""):
     return obj
 
 
+def _checked_schema(schema):
+    """The python-jsonschema validator class of ``schema`` (a dict or a bool), after checking its shape (too deep,
+    a ``$ref`` cycle) and its validity against its metaschema; raises ConstraintError naming the problem."""
+    from steerdiff.validate import check_schema_shape
+
+    check_schema_shape(schema, "JSONSchema")  # too deep or a $ref cycle: named before any recursive check
+    import jsonschema
+
+    cls = _validator_class(schema)
+    try:
+        cls.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "#"
+        raise ConstraintError(f"JSONSchema: the schema itself is invalid at {where}: {exc.message}") from None
+    return cls
+
+
 class JSONSchema(RegularConstraint):
     """The span's text is compact canonical JSON valid under ``schema`` (a dict, a bool, or a pydantic
     model class). ``max_depth``: recursion/any-value nesting unrolled; ``max_items``: array cap where the
@@ -100,14 +117,16 @@ class JSONSchema(RegularConstraint):
     see ``steerdiff_plugins.schema.compiled``). False (the default) writes declared keys only, as a form
     fill wants; True brings the language closer to every valid instance (MaskBench valid acceptance).
     ``any_depth``: levels any values nest deeper than ``max_depth`` gives them, where the regex stays under the
-    size limits (``compile_schema``; 0, the default: as deep as ``max_depth`` says)."""
+    size limits (``compile_schema``; 0, the default: as deep as ``max_depth`` says). ``any_depth=None``: any values
+    of every depth, a context-free language: refused here (``UnsupportedSchemaError``, keyword ``any_depth``) for
+    a schema that has any values; ``sd.fill`` then takes the grammar engine (:func:`fill_constraint`)."""
 
     type_name = "json_schema"
     guarantee = "exact"
 
     def __init__(self, schema, span=None, max_depth: int = 3, max_items: int | None = None, max_string: int | None = None,
                  extract_from: str | None = None, capacity: int | None = None, extra_keys: bool | int = False,
-                 any_depth: int = 0):
+                 any_depth: int | None = 0):
         self.model = schema if _is_pydantic_class(schema) else None
         if self.model is not None:
             schema = schema_from_pydantic(self.model)
@@ -118,17 +137,7 @@ class JSONSchema(RegularConstraint):
                 raise ConstraintError(f"JSONSchema: the schema string is not JSON: {exc}") from None
         if not isinstance(schema, (dict, bool)):
             raise ConstraintError(f"JSONSchema needs a dict, a bool or a pydantic model class, got {type(schema).__name__}")
-        from steerdiff.validate import check_schema_shape
-
-        check_schema_shape(schema, "JSONSchema")  # too deep or a $ref cycle: named before any recursive check
-        import jsonschema
-
-        cls = _validator_class(schema)
-        try:
-            cls.check_schema(schema)
-        except jsonschema.SchemaError as exc:
-            where = "/".join(str(p) for p in exc.absolute_path) or "#"
-            raise ConstraintError(f"JSONSchema: the schema itself is invalid at {where}: {exc.message}") from None
+        cls = _checked_schema(schema)
         self.schema = schema
         self.max_depth, self.max_items, self.max_string = max_depth, max_items, max_string
         self.extra_keys, self.any_depth = extra_keys, any_depth
@@ -226,6 +235,12 @@ def fill_constraint(schema_or_model, compile_seconds: float | None = None, **kw)
     and cached, so a too-large one is known here); otherwise, for recursion (``$ref``) or size (``size``),
     a :class:`JSONSchemaGrammar` when the grammar plugin is installed. Raises the regular engine's
     :class:`UnsupportedSchemaError` for anything else, or naming both engines' reasons when neither takes it.
+
+    ``any_depth=None`` (any values of every depth): a schema with any values is written by the grammar engine,
+    ``tree_to_lark(compile_tree(schema, any_depth=None, extra_keys=...))`` (undeclared keys included, except on
+    object branches of a union, which it merges closed); where the grammar engine cannot take that tree, the
+    constraint of ``any_depth=0`` (bounded any values, a subset of that language); a schema without any values
+    compiles as with ``any_depth=0``.
     The whole build, the regular try and every fallback, runs under one compile deadline of
     ``compile_seconds`` (None: ``compile_budget.COMPILE_SECONDS``); past it, ``CompileDeadlineExceeded``."""
     with compile_deadline(compile_seconds):
@@ -235,6 +250,11 @@ def fill_constraint(schema_or_model, compile_seconds: float | None = None, **kw)
 
 
 def _fill_constraint(schema_or_model, **kw) -> Constraint:
+    if kw.get("any_depth", 0) is None and "grammar" in constraint_types():
+        grammar = unbounded_any_grammar(schema_or_model, kw)
+        if grammar is not None:
+            return grammar
+        kw = {**kw, "any_depth": 0}
     try:
         constraint = JSONSchema(schema_or_model, **kw)
         try:
@@ -288,6 +308,26 @@ def _fill_constraint(schema_or_model, **kw) -> Constraint:
             raise UnsupportedSchemaError(exc.keyword, exc.pointer, f"{exc.why}; the grammar engine cannot take it "
                                          f"either ({'; '.join(reasons)})") from None
         return JSONSchemaGrammar(grammar, schema, pyd)
+
+
+def unbounded_any_grammar(schema_or_model, kw) -> JSONSchemaGrammar | None:
+    """The grammar-engine constraint of ``fill_constraint`` for ``any_depth=None``; None when the schema has no
+    any values (the regular engine's compile is the same) or the grammar engine refuses its tree (then the
+    bounded compile is used: a subset)."""
+    pyd = schema_or_model if _is_pydantic_class(schema_or_model) else None
+    schema = schema_from_pydantic(pyd) if pyd is not None else schema_or_model
+    if not isinstance(schema, (dict, bool)):
+        return None  # a schema string (or a wrong type): the regular engine's constructor reads or names it
+    _checked_schema(schema)
+    narrowed = extractive_schema(schema, kw["extract_from"]) if kw.get("extract_from") is not None else schema
+    opts = {k: kw[k] for k in ("max_depth", "max_items", "max_string", "capacity", "extra_keys") if k in kw}
+    try:
+        node, notes = compile_tree(narrowed, any_depth=None, **opts)
+        if UNBOUNDED_ANY_NOTE not in notes:
+            return None
+        return JSONSchemaGrammar(tree_to_lark(node, budget=True), schema, pyd)
+    except UnsupportedSchemaError:
+        return None
 
 
 _HOOKS = RegularHooks("json_schema", JSONSchema)

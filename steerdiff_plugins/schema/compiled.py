@@ -73,12 +73,15 @@ Objects stay closed where other keywords would govern such keys or count them: `
 false``, ``propertyNames``, ``maxProperties``, and the objects of a ``oneOf`` branch itself where its
 disjointness proof reads the declared keys (another branch requires a key it never writes). Where undeclared
 keys would take the regex past ``EXTRA_MAX_CHARS`` (or the size limit), they are kept on the objects nested at
-most one container deep only, and then dropped (closed objects). The grammar engine's ``tree_to_lark`` writes the
-declared keys only (a narrowing of that language).
+most one container deep only, and then dropped (closed objects). ``tree_to_lark`` writes undeclared keys as the
+regex does, except on object branches of a union it merges (closed there, a narrowing); fill's ``size`` fallback
+compiles its tree without them (declared keys only), its ``any_depth=None`` path with them.
 
 With ``any_depth=n`` (opt-in; ``ANY_DEPTH`` is what MaskBench wants) any values (the empty schema, undeclared
 keys' values) nest up to ``n`` levels deeper than above, the deepest that keeps the regex under the size limits;
-where none does, the compile is exactly that of ``any_depth=0`` (the default).
+where none does, the compile is exactly that of ``any_depth=0`` (the default). ``any_depth=None`` asks for any
+values of every depth: a context-free language, refused here by name (``any_depth``) where the schema has any
+values, and written by the grammar engine (``tree_to_lark``; ``sd.fill`` routes it there).
 
 Everything else that constrains instances raises ``UnsupportedSchemaError(keyword, pointer, why)``.
 """
@@ -100,7 +103,7 @@ from steerdiff_plugins.schema.pattern import (
     _sre_parse,
 )
 
-__all__ = ["schema_to_regex", "canonical_dumps", "schema_from_pydantic", "compile_schema", "compile_tree", "CompiledSchema", "largest_count",
+__all__ = ["schema_to_regex", "canonical_dumps", "schema_from_pydantic", "compile_schema", "compile_tree", "CompiledSchema", "largest_count", "has_unbounded_any",
            "sample_text"]
 
 
@@ -130,6 +133,8 @@ EXTRA_MAX_CHARS = 200_000
 # levels any values nest deeper (compile_schema's any_depth, opt-in), where the regex stays under the limits:
 # MaskBench's valid instances nest free-form values (settings, payloads) deeper than max_depth=3 gives them
 ANY_DEPTH = 2
+# the last note of compile_tree(any_depth=None) when its tree holds an any value without a depth bound
+UNBOUNDED_ANY_NOTE = "any values of unbounded depth (any_depth=None): grammar engine only"
 
 _CACHE: dict = {}
 _TREES: dict = {}
@@ -141,11 +146,16 @@ def _cache_key(schema, *options) -> tuple:
 
 def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
                  max_string: int | None = None, capacity: int | None = None,
-                 extra_keys: bool | int = False, any_depth: int = 0) -> tuple[Node, list[str]]:
+                 extra_keys: bool | int = False, any_depth: int | None = 0) -> tuple[Node, list[str]]:
     """The compiled tree of `schema` and the narrowings applied, without building its regex (the grammar
     engine takes a tree whose regex would be too large: see ``steerdiff_plugins.schema.tree_to_lark``). Raises
     like :func:`compile_schema`, except for the ``size`` of the regex. ``any_depth``: levels any-value nodes
-    (the empty schema, undeclared keys' values) nest beyond what ``max_depth`` gives them (0: exactly that)."""
+    (the empty schema, undeclared keys' values) nest beyond what ``max_depth`` gives them (0: exactly that).
+
+    ``any_depth=None``: any values without a depth bound, for the grammar engine (``tree_to_lark`` writes every
+    ``AnyValue`` as JSON of any depth; their ``regex()`` keeps the ``any_depth=0`` bound, a subset); untyped
+    schemas keep every type at any nesting. When the tree holds such a value, its notes end with
+    ``UNBOUNDED_ANY_NOTE``; otherwise the tree is that of ``any_depth=0``."""
     if not isinstance(schema, (dict, bool)):
         raise ConstraintError(f"a JSON Schema is a dict or a bool, got {type(schema).__name__}")
     if not isinstance(max_depth, int) or max_depth < 0:
@@ -154,14 +164,13 @@ def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
         raise ConstraintError("schema is false: empty language")
     if not isinstance(extra_keys, int) or extra_keys < 0:
         raise ConstraintError(f"extra_keys must be a bool or a non-negative int, got {extra_keys!r}")
-    if not isinstance(any_depth, int) or isinstance(any_depth, bool) or any_depth < 0:
-        raise ConstraintError(f"any_depth must be a non-negative int, got {any_depth!r}")
+    _check_any_depth(any_depth)
     key = _cache_key(schema, max_depth, max_items, max_string, capacity, repr(extra_keys), any_depth)  # True == 1
     hit = _TREES.get(key)  # fill builds the tree again when the regex turns out too large
     if hit is not None:
         return hit
     comp = _Compiler(schema, max_depth, max_items, max_string, capacity, extra_keys)
-    comp.any_depth = any_depth
+    comp.any_depth, comp.unbounded_any = any_depth or 0, any_depth is None
     node = comp.compile_root(schema, f"recursion deeper than max_depth={max_depth} on a required path",
                      "schema nesting too deep to unroll")
     if node.empty and comp.too_long:
@@ -169,15 +178,28 @@ def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
                               f"{comp.too_long[0]} needs more; raise length")
     if node.empty:
         raise ConstraintError("schema admits no instance: empty language")
+    notes = comp.notes + ([UNBOUNDED_ANY_NOTE] if comp.unbounded_any and comp.any_used else [])
     if len(_TREES) > 64:
         _TREES.clear()
-    _TREES[key] = (node, comp.notes)
-    return node, comp.notes
+    _TREES[key] = (node, notes)
+    return node, notes
+
+
+def _check_any_depth(any_depth) -> None:
+    if any_depth is not None and (not isinstance(any_depth, int) or isinstance(any_depth, bool) or any_depth < 0):
+        raise ConstraintError(f"any_depth must be a non-negative int or None (unbounded, grammar engine), "
+                              f"got {any_depth!r}")
+
+
+def has_unbounded_any(schema, **options) -> bool:
+    """Whether ``compile_tree(schema, any_depth=None, **options)`` holds an any value (or an untyped schema)
+    that the grammar engine writes without a depth bound; False means that tree is the ``any_depth=0`` tree."""
+    return UNBOUNDED_ANY_NOTE in compile_tree(schema, any_depth=None, **options)[1]
 
 
 def compile_schema(schema, *, max_depth: int = 3, max_items: int | None = None,
                    max_string: int | None = None, capacity: int | None = None,
-                   extra_keys: bool | int = False, any_depth: int = 0) -> CompiledSchema:
+                   extra_keys: bool | int = False, any_depth: int | None = 0) -> CompiledSchema:
     """Compile `schema` (dict or bool) into a CompiledSchema. Raises UnsupportedSchemaError naming the
     keyword and JSON pointer for anything not expressible exactly, ConstraintError for an empty language
     or a malformed schema. ``capacity``: the most bytes the canvas holds (``canvas_bounds``); bounds no
@@ -191,9 +213,20 @@ def compile_schema(schema, *, max_depth: int = 3, max_items: int | None = None,
     to 1 is tried and kept when its regex stays under the size limits (``MAX_REGEX_CHARS``,
     ``EXTRA_MAX_CHARS``); otherwise the compile is exactly that of ``any_depth=0`` (the default). Every try's
     language contains the next one's, all are subsets of the schema's. Opt-in: a deeper any value multiplies
-    its regex by about 4 per level (``ANY_DEPTH``, 2, is what MaskBench's instances want)."""
-    if not isinstance(any_depth, int) or isinstance(any_depth, bool) or any_depth < 0:
-        raise ConstraintError(f"any_depth must be a non-negative int, got {any_depth!r}")
+    its regex by about 4 per level (``ANY_DEPTH``, 2, is what MaskBench's instances want).
+
+    ``any_depth=None`` (unbounded any values): a schema whose tree holds an any value has no regular language
+    at that option and raises ``UnsupportedSchemaError`` with keyword ``any_depth`` (``fill`` then takes the
+    grammar engine, ``tree_to_lark(compile_tree(schema, any_depth=None))``); any other schema compiles exactly
+    as with ``any_depth=0``."""
+    _check_any_depth(any_depth)
+    if any_depth is None:
+        opts = dict(max_depth=max_depth, max_items=max_items, max_string=max_string, capacity=capacity,
+                    extra_keys=extra_keys)
+        if has_unbounded_any(schema, **opts):
+            raise UnsupportedSchemaError("any_depth", "#", "any values of unbounded depth (any_depth=None) are not "
+                                         "a regular language: the grammar engine writes them (sd.fill takes it)")
+        return compile_schema(schema, any_depth=0, **opts)
     key = _cache_key(schema, max_depth, max_items, max_string, capacity, repr(extra_keys), any_depth)  # True == 1
     hit = _CACHE.get(key)
     if hit is not None:

@@ -395,8 +395,9 @@ class _Compiler(_Merging, _Combinators, _Containers):
         if any(k in s for k in _NUMBER_KW):
             ts.append("number")
         if not ts:
+            self.any_used = self.any_used or self.unbounded_any
             return ["string", "number", "boolean", "null", "object", "array"] if self.max_depth + self.any_depth > \
-                self.nest else \
+                self.nest or self.unbounded_any else \
                 ["string", "number", "boolean", "null"]
         return ts
 

@@ -41,10 +41,16 @@ class _Containers:
     """``_Compiler`` methods for arrays and objects (mixed into :class:`steerdiff_plugins.schema.compiler._Compiler`)."""
 
     any_depth = 0  # levels any-value nodes nest beyond max_depth's (set by compiled.compile_tree)
+    # compile_tree(any_depth=None): any values have no depth bound (the grammar engine writes them, tree_to_lark);
+    # untyped schemas keep every type at any nesting; any_used records that the tree holds such a value
+    unbounded_any = False
+    any_used = False
 
     def _any(self, cap: int | None = None) -> AnyValue:
         """Any JSON value at the current nesting: ``max_depth - nest + any_depth`` levels deep (at most ``cap +
-        any_depth``: the undeclared keys' ``EXTRA_DEPTH``); deeper values are left out (a narrowing)."""
+        any_depth``: the undeclared keys' ``EXTRA_DEPTH``); deeper values are left out (a narrowing). The node's
+        regex keeps that bound; with ``unbounded_any`` only the grammar engine, which has none, writes the tree."""
+        self.any_used = True
         d = max(0, self.max_depth + self.any_depth - self.nest)
         return AnyValue(d if cap is None else min(cap + self.any_depth, d), self.max_items)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from fractions import Fraction
@@ -206,7 +207,10 @@ def multiple_of_regex(mo: float, lo, lo_incl: bool, hi, hi_incl: bool, integer: 
     to ``k``, an integer, and passes. (``0.1``, ``0.05``: ``|e| = 2**-54`` exactly; ``0.01``: 0.375 of it.)
     The set kept is the multiples of ``s`` with ``|x| < 10**E``, ``10**E <= 2**53 d``. It is a NARROWING where ``q`` is not a power of two: ``0.07``
     is a multiple of ``0.01`` in decimals (and python-jsonschema rejects it: ``0.07 / 0.01`` is
-    ``7.000000000000001``), but some such decimals pass by rounding luck and are not kept."""
+    ``7.000000000000001``), but some such decimals pass by rounding luck and are not kept, except in a bounded
+    range of at most ``MAX_ENUMERATED`` multiples whose regex stays under ``MAX_ENUMERATED_CHARS``, where each
+    multiple is checked as python-jsonschema checks it and the language is exactly the accepted ones
+    (``_enumerated_multiples``: ``0..9.99`` by ``0.01`` keeps ``2.07`` and ``9.99``, not ``0.07``)."""
     if isinstance(mo, bool) or not isinstance(mo, float) or not math.isfinite(mo) or mo <= 0:
         raise ValueError(f"multipleOf {mo!r} is not a positive float")
     d = Fraction(repr(mo))
@@ -220,6 +224,8 @@ def multiple_of_regex(mo: float, lo, lo_incl: bool, hi, hi_incl: bool, integer: 
     e = (Fraction(mo) - d) / Fraction(mo)  # x / D - k = -k e exactly, for x = k d
     if abs(e) > Fraction(1, 2 ** 54):
         raise ValueError(f"multipleOf {mo}: its double is too far from its decimal for an exact quotient")
+    if o_bounded := _enumerated_multiples(mo, d, lo, lo_incl, hi, hi_incl, integer):
+        return o_bounded[0]
     top = 0
     while Fraction(10) ** (top + 1) <= Fraction(2 ** 53) * d:
         top += 1
@@ -256,3 +262,72 @@ def _ceil_excl(v: Fraction, incl: bool) -> int:
 def _floor_excl(v: Fraction, incl: bool) -> int:
     """The greatest integer n with n <= v (incl) or n < v."""
     return math.floor(v) if incl else math.ceil(v) - 1
+
+
+MAX_ENUMERATED = 20_000  # multiples of a float multipleOf in a bounded range written one by one (exact)
+# ... when their regex stays this small (0..9.99 by 0.01: 1.6k characters; 0..99.99: 4.1k, left to the binary
+# steps): a number regex is copied into every use, and MaskBench o46322's 0..99.99 fields took its regex to 341k
+# characters and fill to the grammar engine (54 s against 10 s)
+MAX_ENUMERATED_CHARS = 2_000
+
+
+@functools.lru_cache(maxsize=64)  # 10,000 multiples take about 80 ms; a $ref'd definition asks again per use
+def _enumerated_multiples(mo: float, d: Fraction, lo, lo_incl: bool, hi, hi_incl: bool, integer: bool):
+    """``(regex or None,)`` of exactly the plain decimals ``k * d`` in a bounded range that python-jsonschema
+    accepts (``int(x / mo) == x / mo`` and the bounds, in doubles, on ``float(text)``), when the range holds at
+    most ``MAX_ENUMERATED`` multiples and ``d`` is not a binary fraction (else ``multiple_of_regex``'s binary
+    steps are exact already); None otherwise. Each text is the shortest decimal (``Num.dump`` writes it)."""
+    if lo is None or hi is None or integer or (d.denominator & (d.denominator - 1)) == 0:
+        return None
+    q = d.denominator
+    # the bounds as written (99.99, not its double), one step wider: the checks in doubles below decide
+    k_lo, k_hi = math.ceil(Fraction(repr(lo)) * q) - 1, math.floor(Fraction(repr(hi)) * q) + 1
+    if k_hi - k_lo + 1 > MAX_ENUMERATED:
+        return None
+    by_int: dict[str, list[str]] = {}  # integer part with sign -> fraction digits accepted
+    for k in range(k_lo, k_hi + 1):
+        text = format(Decimal(k) / Decimal(q), "f")
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
+        if text == "-0":
+            continue
+        x = float(text)
+        quotient = x / mo
+        if int(quotient) != quotient or (x < lo if lo_incl else x <= lo) or (x > hi if hi_incl else x >= hi):
+            continue
+        head, _, frac = text.partition(".")
+        by_int.setdefault(head, []).append(frac)
+    groups: dict[tuple, list[str]] = {}  # integer parts sharing one set of fractions
+    for head, fracs in by_int.items():
+        groups.setdefault(tuple(fracs), []).append(head)
+    parts = []
+    for fracs, heads in groups.items():
+        tails = [f for f in fracs if f]
+        tail = r"\." + _group(_alt(_digit_trie(tails))) if tails else ""
+        if tails and "" in fracs:
+            tail = _group(tail) + "?"
+        parts.append(_group(_alt(heads)) + tail)
+    rx = _alt(parts) if parts else None
+    if rx is not None and len(rx) > MAX_ENUMERATED_CHARS:
+        return None  # the binary steps instead (a narrowing): see MAX_ENUMERATED_CHARS
+    return (rx,)
+
+
+def _digit_trie(texts: list[str]) -> list[str]:
+    """Alternatives of a regex for exactly ``texts`` (digit strings), sharing first digits."""
+    by_first: dict[str, list[str]] = {}
+    for t in texts:
+        by_first.setdefault(t[0], []).append(t[1:])
+    out = []
+    for c, rests in by_first.items():
+        ends = [r for r in rests if not r]
+        longer = [r for r in rests if r]
+        if not longer:
+            out.append(c)
+            continue
+        if all(len(r) == 1 for r in longer):
+            body = "[" + "".join(sorted(longer)) + "]" if len(longer) > 1 else longer[0]
+        else:
+            body = _group(_alt(_digit_trie(longer)))
+        out.append(c + (_group(body) + "?" if ends else body))
+    return out

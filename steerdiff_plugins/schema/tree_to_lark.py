@@ -264,6 +264,8 @@ class _TreeGrammar:
             empty = [] if node.map_lo else ['"{" "}"']
             return self.rule(("map", k, v, more, bool(node.map_lo)), lambda: empty + [f'"{{" {k} {v} {more} "}}"'])
         entries = tuple((_lit(_canon(key) + ":"), self.sym(n), bool(req)) for key, n, req in node.props if not n.empty)
+        if node.extra is not None:
+            return self.open_object_rule(node, entries)
         if not entries:
             return self.rule(("obj",), lambda: ['"{" "}"'])
 
@@ -273,6 +275,25 @@ class _TreeGrammar:
             return out
 
         return self.rule(("obj", entries), make)
+
+    def open_object_rule(self, node, entries) -> str:
+        """An object with undeclared keys (``Obj.extra``, ``compile_schema(extra_keys=...)``), as its regex
+        (``nodes.Obj._build``) writes it: any number of undeclared entries ``"KEY":value`` (the key regex
+        excludes every declared key) before the declared sequence, or alone when no declared key is required."""
+        e = f'{self.term(chr(34) + node.extra[0] + chr(34) + ":")} {self.sym(node.extra[1])}'
+        if not entries:
+            return self.rule(("open", e), lambda: ['"{" "}"', f'"{{" {e} ("," {e})* "}}"'])
+
+        def make():
+            rules, out = _object_chain(entries, f"{self.p}o{len(self.keyed)}")
+            self.rules.update(rules)
+            body = out[0][len('"{" '):-len(' "}"')]  # the non-empty declared sequence
+            alts = [f'"{{" ({e} ",")* {body} "}}"']
+            if len(out) > 1:  # no declared key required: the empty object, or undeclared entries alone
+                alts += ['"{" "}"', f'"{{" ({e} ",")* {e} "}}"']
+            return alts
+
+        return self.rule(("open", e, entries), make)
 
     def objects_rule(self, objs, where) -> str:
         """One rule for the union of several objects' languages. Each object is a language over entries
@@ -385,8 +406,10 @@ class _TreeGrammar:
 def tree_to_lark(node, budget: bool = False) -> str:
     """A lark grammar (LALR(1), start rule ``start``) whose language is the language of ``node``, a tree
     from ``steerdiff_plugins.schema.compiled.compile_tree``: the same canonical JSON texts its regex would accept (any-value
-    parts are not depth-bounded here, which only adds valid texts). For schemas whose regex or automaton
-    is too large: a subtree used in many places is one rule here, where a regex must repeat it.
+    parts are not depth-bounded here, which only adds valid texts: ``compile_tree(any_depth=None)`` asks for
+    this). For schemas whose regex or automaton is too large: a subtree used in many places is one rule here,
+    where a regex must repeat it. Undeclared keys (``Obj.extra``) are written as the regex writes them, except on
+    the object branches of a union, which are merged closed (a narrowing).
 
     ``node`` may be a graph from ``compile_graph``: each :class:`Ref` is one rule, named
     before its target is written, so recursion is a rule that refers to itself (no unrolling); unions see
