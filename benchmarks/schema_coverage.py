@@ -299,17 +299,21 @@ def _fill_path_one(schema, model, vocab, prepare: bool = True) -> dict:
     """``fill``'s compile path for one schema: the canvas ``fill`` sizes for it, that canvas's capacity, and
     the ``json_constraint`` hook (regular engine with its byte automaton, or the grammar engine). ``prepare``:
     also what the plugins' ``prepare`` hooks compile before the first step, each under its own compile deadline
-    as there (the regular engine's token automaton over ``vocab``, with its shortest text within the canvas;
-    the grammar engine's terminals, tables and start witness), so a schema counts as covered only when
-    ``sd.fill`` could start denoising it."""
+    as there (the regular engine's token automaton over ``vocab``; the grammar engine's terminals, tables and
+    start witness), with ``fill``'s growth of a canvas shorter than the shortest text (recompiled for the
+    longer canvas; the shortest text must fit the model), so a schema counts as covered only when ``sd.fill``
+    could start denoising it."""
     from steerdiff.fill import _constraint, schema_canvas_length
     from steerdiff.vocab import canvas_capacity
     from steerdiff_plugins.compile_budget import compile_deadline
 
     try:
         n = schema_canvas_length(model, schema, 16)
+        room = model.max_positions - 16 - len(model.suffix_ids)
         c = _constraint(schema, capacity=canvas_capacity(n, vocab))
-        if prepare:
+        for grown in (False, True):  # like fill: a canvas shorter than the shortest text grows to it, once
+            if not prepare:
+                break
             with compile_deadline():
                 if hasattr(c, "grammar"):
                     from steerdiff_plugins.grammars.compiled import compile_grammar
@@ -320,8 +324,12 @@ def _fill_path_one(schema, model, vocab, prepare: bool = True) -> dict:
                     from steerdiff_plugins.automata.token_walk import compile_token_dfa
 
                     need = compile_token_dfa(c.regex_on(n, vocab), vocab, model.tokenizer.eos_token_id).min_tokens
-            if need < 0 or need > n:
-                return {"kw": "canvas", "msg": f"the shortest text takes {need} tokens, the canvas has {n}"}
+            if need < 0 or need > room:
+                return {"kw": "canvas", "msg": f"the shortest text takes {need} tokens, the model has room for {room}"}
+            if need <= n or grown:
+                break
+            n = need
+            c = _constraint(schema, capacity=canvas_capacity(n, vocab))
         return {"ok": type(c).__name__}
     except UnsupportedSchemaError as e:
         return {"kw": e.keyword, "msg": str(e)[:300]}

@@ -10,9 +10,11 @@ Stages and their budgets (module constants, so a server can tune them):
   regex is *estimated* first: ``expansion(regex)`` counts the NFA positions that counted repetitions add
   (``X{m,n}`` costs about ``n - 1`` extra copies of ``X``; an alternation's leading literals count as the
   prefix tree they make, as the automaton shares them). Measured on this machine, the builder takes
-  about 0.3 ms per added position (``"STRCHAR{0,1000}"``: 12k positions, 3.7 s; ``{0,65535}`` would
-  run for minutes and then be refused by the state limit), so ``MAX_EXPANSION`` (20k, about 5 s) bounds
-  its time; a regex without large counts is bounded by ``MAX_BYTE_REGEX_CHARS`` (250k characters) instead:
+  about 0.1 ms per added position, growing with the count (session fourteen, with the minimiser's later
+  speed-ups: ``"STRCHAR{0,1000}"`` 12k positions 1.0 s, ``{0,2048}`` 24.6k positions 2.2 s, ``{0,4096}`` 49k
+  positions 8.7 s and then over the state limit; ``{0,65535}`` would run for minutes), so ``MAX_EXPANSION``
+  (30k, about 3-4 s; 20k before, which refused every JSON string of ``maxLength`` 2048 that the grammar
+  engine writes as one terminal) bounds its time; a regex without large counts is bounded by ``MAX_BYTE_REGEX_CHARS`` (250k characters) instead:
   Python's parse, the engine-regex rewrite and the Rust builder (which cannot be interrupted) take about
   20-40 us per character on this machine (36k characters: 0.4-1.5 s), and regexes of 0.3-1 MB from schemas
   that repeat subtrees ran past 30 s there (they go to the grammar engine, which writes a subtree once:
@@ -48,7 +50,7 @@ by chance). On an idle core the two agree. ``COMPILE_SECONDS`` (20 s) is about 1
 slowest compile of the public set that succeeds (fill's path, SmolLM2's tokenizer, 2048 positions, after the
 memoised string automata and the indexed LALR loop of ``grammars.loader``: eslintrc 11.4 s of CPU, o9981 8.1 s, o39532 7.7 s, o9882
 5.1 s), and under the coverage benchmark's 30 s kill with room for the stages that cannot be interrupted (the
-Rust byte-automaton builder, bounded to about 5 s by ``MAX_EXPANSION``; lark's LR(0) states and reads
+Rust byte-automaton builder, bounded to about 3-4 s by ``MAX_EXPANSION``; lark's LR(0) states and reads
 relations before the loop checked there, about 7 s of eslintrc's compile).
 """
 
@@ -73,7 +75,7 @@ __all__ = ["COMPILE_SECONDS", "INTEREGULAR_EXPANSION", "MAX_BYTE_REGEX_CHARS", "
            "compile_deadline", "current_pointer", "expansion", "restore_pointer"]
 
 MAX_BYTE_REGEX_CHARS = 250_000  # regex characters the byte-automaton stage takes (see the module docstring)
-MAX_EXPANSION = 20_000  # NFA positions counted repetitions may add before the byte automaton is built
+MAX_EXPANSION = 30_000  # NFA positions counted repetitions may add before the byte automaton is built
 INTEREGULAR_EXPANSION = 200  # grammar terminals expanding by more are built through outlines_core, not interegular
 SCHEMA_SECONDS = 10.0  # wall time of one schema -> tree compile (past it: a ``size`` refusal, so fill falls back)
 COMPILE_SECONDS = 20.0  # compute time of a whole compile (compile_deadline): all tries, fallbacks and token tables
