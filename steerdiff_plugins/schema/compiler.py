@@ -166,7 +166,14 @@ class _Compiler(_Merging, _Combinators, _Containers):
         return self._validator
 
     def is_valid(self, value, sub) -> bool:
-        return self.validator().evolve(schema=sub).is_valid(value)
+        try:
+            return self.validator().evolve(schema=sub).is_valid(value)
+        except BaseException as exc:  # noqa: BLE001 - pyo3's PanicException derives from BaseException
+            # python-jsonschema's references live in rpds (Rust): Python's recursion limit reached inside it
+            # comes out as a PanicException wrapping the RecursionError; compile_root names it as such
+            if type(exc).__name__ == "PanicException" and "RecursionError" in str(exc):
+                raise RecursionError(str(exc)[:200]) from None
+            raise
 
     # ---- main entry
     def compile_root(self, schema, too_deep: str, too_nested: str) -> Node:
