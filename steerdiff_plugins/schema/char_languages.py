@@ -79,7 +79,8 @@ def _lookahead_seq(items, tail, mode, c):
 
 
 def _seq_tree(seq, mode, c):
-    from steerdiff_plugins.schema.pattern import _PatternError, _category, _complement, _norm
+    from steerdiff_plugins.schema.char_sets import _category, _complement, _norm
+    from steerdiff_plugins.schema.pattern import _PatternError
 
     def cat_ranges(av, m):  # \d \w \s or their negations: a subset or a superset of both readings
         return _category(av, positive_context=(m == "sub"))
@@ -312,7 +313,7 @@ def _live(trans, accept):
 def _eliminate(trans, accept, atoms) -> str:
     """State elimination of a complete automaton with a non-empty language: its regex, each character in
     canonical JSON encoding."""
-    from steerdiff_plugins.schema.pattern import _norm
+    from steerdiff_plugins.schema.char_sets import _norm
 
     live = _live(trans, accept)
     edge: dict = {}  # (p, q) -> regex tree: ("set", atoms) | ("eps",) | ("cat"/"alt", list) | ("star", t)
@@ -384,7 +385,7 @@ def _encoded_class(ranges) -> str:
     """Regex of the canonical JSON encodings (``json.dumps(..., ensure_ascii=False)``) of the characters
     in ``ranges``: printable ones raw (``pattern.charset_regex``), ``"`` and backslash escaped, controls as
     ``\\b \\t \\n \\f \\r`` or ``\\u00xx``, with all 32 controls written as one group."""
-    from steerdiff_plugins.schema.pattern import _norm, charset_regex
+    from steerdiff_plugins.schema.char_sets import _norm, charset_regex
 
     ctl = {o for a, b in ranges if a < 0x20 for o in range(a, min(b, 0x1F) + 1)}
     if len(ctl) < 32:
