@@ -26,7 +26,6 @@ EXACT = [
     ({"type": "string", "pattern": "^([\\w/-]|[\\w-][\\w/-]*[\\w-])$", "maxLength": 5}, "a-/_ "),
     ({"type": "string", "pattern": "^01$|^07$", "minLength": 2}, "017"),
     ({"type": "string", "pattern": "^$|(^(?:\\S+\\s+){0,2}\\S+$)"}, "ab \t"),
-    ({"type": "string", "pattern": "^a[bc]{1,3}(d|ee)$", "minLength": 4, "maxLength": 5}, "abcde"),
 ]
 # narrowed: a subset of the valid strings, not all of them
 NARROWED = [
@@ -40,6 +39,9 @@ NARROWED = [
     ({"type": "string", "format": "email", "minLength": 9}, "ab.@c1-"),
     ({"type": "string", "format": "date-time", "maxLength": 22}, "0129:-TZ."),
     ({"type": "string", "pattern": "[0-9]{2}", "maxLength": 70}, "0a"),
+    # two variable-width items ([bc]{1,3} and (d|ee)): the bounder keeps one split of the lengths (abcd, abcee),
+    # not abee or abbbd; it was listed as exact until hypothesis drew "abee" in session fourteen's CI run
+    ({"type": "string", "pattern": "^a[bc]{1,3}(d|ee)$", "minLength": 4, "maxLength": 5}, "abcde"),
 ]
 
 
