@@ -310,7 +310,7 @@ def main():
     ap.add_argument("--any-depth", type=int, default=0,
                     help="compile_schema's any_depth (levels any values nest deeper, adaptively, where the regex stays "
                          "under the size limits; default 0); a value other than 0 writes its sections as MODE_any_depthN")
-    ap.add_argument("--match-seconds", type=float, default=MATCH_SECONDS,
+    ap.add_argument("--match-seconds", type=int, default=MATCH_SECONDS,
                     help="seconds per regex match and per engine dump of an instance (a timeout is counted in neither share)")
     a = ap.parse_args()
     MATCH_SECONDS = a.match_seconds
