@@ -218,16 +218,12 @@ _SHAPES = [
 def test_lalr_sets_equal_larks(grammar):
     """calculate_sets gives lark's own FIRST, FOLLOW and NULLABLE (nullable chains, left and right recursion,
     [..] and (..)* expansions, a schema graph's merged objects)."""
-    from lark.load_grammar import load_grammar
+    from lark.grammar import NonTerminal, Rule, Terminal
     from lark.parsers import grammar_analysis
 
     if grammar == "graph":
         grammar = _graph_parser(WEB)[1]
-    g, _ = load_grammar(grammar, "<test>", [], False)
-    terminals, rules, _ = g.compile(["start"], set())
-    from lark.grammar import NonTerminal, Rule, Terminal
-
-    rules = rules + [Rule(NonTerminal("$root_start"), [NonTerminal("start"), Terminal("$END")])]
+    rules = _lark_rules(grammar) + [Rule(NonTerminal("$root_start"), [NonTerminal("start"), Terminal("$END")])]
     loader.install_lalr_sets()
     original = loader._LARK_CALCULATE_SETS
     assert original is not loader.calculate_sets and grammar_analysis.calculate_sets is loader.calculate_sets
@@ -248,3 +244,73 @@ def test_lalr_sets_equal_larks_on_random_rule_sets(spec):
     rules.append(Rule(NonTerminal("$root"), [NonTerminal(f"n{spec[0][0]}"), Terminal("$END")]))
     loader.install_lalr_sets()
     assert loader.calculate_sets(rules) == loader._LARK_CALCULATE_SETS(rules)
+
+
+def _relations(rules, start, fn):
+    """``includes`` and ``lookback`` after ``fn`` ran on lark's LALR analysis of ``rules``, states named by
+    their kernels (comparable across two analyses)."""
+    from lark.common import ParserConf
+    from lark.parsers.lalr_analysis import LALR_Analyzer
+
+    an = LALR_Analyzer(ParserConf(rules, {}, [start]))
+    an.compute_lr0_states()
+    an.compute_reads_relations()
+    fn(an)
+
+    def key(state):
+        return frozenset((rp.rule, rp.index) for rp in state.kernel)
+
+    inc = {(key(s), x): {(key(s2), y) for s2, y in v} for (s, x), v in an.includes.items() if v}
+    look = {(key(s), x): {(key(s2), r) for s2, r in v} for (s, x), v in an.lookback.items() if v}
+    return inc, look
+
+
+def _lark_rules(grammar: str):
+    from lark.load_grammar import load_grammar
+
+    g, _ = load_grammar(grammar, "<test>", [], False)
+    _, rules, _ = g.compile(["start"], set())
+    return rules
+
+
+def _ours():
+    """The loader's indexed ``compute_includes_lookback`` (lark's parser plugin), as a function of the analyzer."""
+    return loader._lark_plugins()["LALR_Parser"].Analyzer.compute_includes_lookback
+
+
+def _larks():
+    from lark.parsers.lalr_analysis import LALR_Analyzer
+
+    return LALR_Analyzer.compute_includes_lookback
+
+
+@pytest.mark.parametrize("grammar", _SHAPES + ["graph", "schema"])
+def test_includes_lookback_equal_larks(grammar):
+    from steerdiff_plugins.schema.to_lark import schema_to_lark
+
+    loader.install_lalr_sets()
+    if grammar == "graph":
+        grammar = _graph_parser(WEB)[1]
+    elif grammar == "schema":
+        grammar = schema_to_lark({"$defs": {"t": {"type": "object", "properties": {
+            "kids": {"type": "array", "items": {"$ref": "#/$defs/t"}}, "name": {"type": "string"},
+            "n": {"anyOf": [{"type": "integer"}, {"type": "null"}]}}}}, "$ref": "#/$defs/t"})
+    rules = _lark_rules(grammar)
+    ours = _relations(rules, "start", _ours())
+    assert ours == _relations(rules, "start", _larks()) and ours[1]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.lists(st.integers(0, 7), max_size=4)), min_size=1, max_size=12))
+def test_includes_lookback_equal_larks_on_random_rule_sets(spec):
+    from lark.grammar import NonTerminal, Rule, Terminal
+
+    def sym(k):
+        return NonTerminal(f"n{k}") if k < 5 else Terminal("ABC"[k - 5])
+
+    rules = list({Rule(NonTerminal(f"n{o}"), [sym(k) for k in exp]): None for o, exp in spec})  # no rule twice
+    defined = {o for o, _ in spec}
+    rules += [Rule(NonTerminal(f"n{k}"), [Terminal("C")]) for k in range(5) if k not in defined]
+    loader.install_lalr_sets()
+    start = f"n{spec[0][0]}"
+    assert _relations(rules, start, _ours()) == _relations(rules, start, _larks())
