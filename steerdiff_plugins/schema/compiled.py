@@ -140,6 +140,17 @@ _CACHE: dict = {}
 _TREES: dict = {}
 
 
+def check_schema_args(schema, max_depth) -> None:
+    """The checks every whole-schema compiler makes first (``compile_tree``, ``to_lark.compile_graph``): a dict
+    or bool schema, not ``false``, and a non-negative int ``max_depth``; else a named ``ConstraintError``."""
+    if not isinstance(schema, (dict, bool)):
+        raise ConstraintError(f"a JSON Schema is a dict or a bool, got {type(schema).__name__}")
+    if not isinstance(max_depth, int) or max_depth < 0:
+        raise ConstraintError(f"max_depth must be a non-negative int, got {max_depth!r}")
+    if schema is False:
+        raise ConstraintError("schema is false: empty language")
+
+
 def _cache_key(schema, *options) -> tuple:
     return (json.dumps(schema, sort_keys=True, default=repr), *options)
 
@@ -156,12 +167,7 @@ def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
     ``AnyValue`` as JSON of any depth; their ``regex()`` keeps the ``any_depth=0`` bound, a subset); untyped
     schemas keep every type at any nesting. When the tree holds such a value, its notes end with
     ``UNBOUNDED_ANY_NOTE``; otherwise the tree is that of ``any_depth=0``."""
-    if not isinstance(schema, (dict, bool)):
-        raise ConstraintError(f"a JSON Schema is a dict or a bool, got {type(schema).__name__}")
-    if not isinstance(max_depth, int) or max_depth < 0:
-        raise ConstraintError(f"max_depth must be a non-negative int, got {max_depth!r}")
-    if schema is False:
-        raise ConstraintError("schema is false: empty language")
+    check_schema_args(schema, max_depth)
     if not isinstance(extra_keys, int) or extra_keys < 0:
         raise ConstraintError(f"extra_keys must be a bool or a non-negative int, got {extra_keys!r}")
     _check_any_depth(any_depth)

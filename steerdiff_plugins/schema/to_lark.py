@@ -545,14 +545,9 @@ def compile_graph(schema, *, max_depth: int = 3, max_items: int | None = None, m
     ``compiled.compile_tree`` (``max_depth`` only bounds any-value nesting and ``$ref`` with merged
     siblings here). Raises :class:`UnsupportedSchemaError` like the tree compiler, and ``$ref`` for a
     reference without a finite instance; :class:`ConstraintError` for an empty language."""
-    from steerdiff_plugins.schema.compiled import _cache_key
+    from steerdiff_plugins.schema.compiled import _cache_key, check_schema_args
 
-    if not isinstance(schema, (dict, bool)):
-        raise ConstraintError(f"a JSON Schema is a dict or a bool, got {type(schema).__name__}")
-    if not isinstance(max_depth, int) or max_depth < 0:
-        raise ConstraintError(f"max_depth must be a non-negative int, got {max_depth!r}")
-    if schema is False:
-        raise ConstraintError("schema is false: empty language")
+    check_schema_args(schema, max_depth)
     key = _cache_key(schema, max_depth, max_items, max_string, capacity)
     hit = _GRAPHS.get(key)
     if hit is not None:
