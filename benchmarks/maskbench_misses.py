@@ -235,20 +235,8 @@ def run(limit: int | None = None, extra_keys: bool = False, ids: set | None = No
             for t in it.get("tests", []):
                 text = _guarded(comp.dumps, t["data"], seconds=MATCH_SECONDS)
                 ok = None if text is None else _guarded(comp.fullmatch, text, seconds=MATCH_SECONDS)
-                if ok is None:
-                    s["match_timeout"] += 1
-                    _TIMEOUTS.append((it["id"], t.get("description", ""), t["valid"], "dump" if text is None else "regex match"))
-                    continue
-                if not t["valid"]:
-                    s["invalid"] += 1
-                    compact = json.dumps(t["data"], separators=(",", ":"), ensure_ascii=False)
-                    again = _guarded(comp.fullmatch, compact, seconds=MATCH_SECONDS)
-                    if ok or again or again is None:  # a timeout on an invalid instance counts as accepted
-                        bugs.append(f"{it['id']}: {t['description']}")
-                    continue
-                s["valid"] += 1
-                if ok:
-                    s["valid_accepted"] += 1
+                if not _tally(s, bugs, it, t, None if ok is None else bool(ok), text, "regex match",
+                              lambda compact: _guarded(comp.fullmatch, compact, seconds=MATCH_SECONDS)):
                     continue
                 rx = rx or _regex.compile(comp.regex)
                 at = _guarded(stop_position, rx, text, seconds=10)
@@ -258,6 +246,27 @@ def run(limit: int | None = None, extra_keys: bool = False, ids: set | None = No
                                "where": d[0], "group": d[1], "detail": repr(d[2])[:200]})
     s["seconds"] = round(time.time() - t0)
     return s, misses, bugs
+
+
+def _tally(s, bugs, it, t, accepted, text, what: str, accepts_compact) -> bool:
+    """Counts one labelled instance: ``accepted`` (True/False; None: a timeout, counted apart with what ran out:
+    the dump when ``text`` is None, else ``what``); an invalid instance is a bug when its text or its plain
+    compact JSON is accepted (``accepts_compact(compact)``: True, False, or None for a timeout, which counts
+    as accepted). True only for a valid instance rejected: a miss the caller diagnoses."""
+    if accepted is None:
+        s["match_timeout"] += 1
+        _TIMEOUTS.append((it["id"], t.get("description", ""), t["valid"], "dump" if text is None else what))
+        return False
+    if not t["valid"]:
+        s["invalid"] += 1
+        if accepted or accepts_compact(json.dumps(t["data"], separators=(",", ":"), ensure_ascii=False)) is not False:
+            bugs.append(f"{it['id']}: {t['description']}")
+        return False
+    s["valid"] += 1
+    if accepted:
+        s["valid_accepted"] += 1
+        return False
+    return True
 
 
 def _grammar_tests(it, fname, node, parser, s, misses, bugs):
@@ -271,19 +280,9 @@ def _grammar_tests(it, fname, node, parser, s, misses, bugs):
             s["dump_as_compact_json"] += 1
             text = json.dumps(t["data"], separators=(",", ":"), ensure_ascii=False)
         at = None if text is None else _guarded(_lark_accepts, parser, text, seconds=LARK_SECONDS)
-        if at is None:
-            s["match_timeout"] += 1
-            _TIMEOUTS.append((it["id"], t.get("description", ""), t["valid"], "dump" if text is None else "lark parse"))
-            continue
-        if not t["valid"]:
-            s["invalid"] += 1
-            compact = json.dumps(t["data"], separators=(",", ":"), ensure_ascii=False)
-            if at == -1 or _guarded(_lark_accepts, parser, compact, seconds=LARK_SECONDS) in (-1, None):
-                bugs.append(f"{it['id']}: {t['description']}")
-            continue
-        s["valid"] += 1
-        if at == -1:
-            s["valid_accepted"] += 1
+        if not _tally(s, bugs, it, t, None if at is None else at == -1, text, "lark parse",
+                      lambda compact: {-1: True, None: None}.get(_guarded(_lark_accepts, parser, compact,
+                                                                          seconds=LARK_SECONDS), False)):
             continue
         try:
             d = _guarded(diagnose, node, t["data"], "$", True, seconds=10) or ("$", "grammar: other (lark)", None)
