@@ -364,14 +364,26 @@ _RUN_CASES = [r'"([^"\\]|\\.){0,40}"', r"(é|[a-c]){3,30}x", r'\{"n":"[0-9]{1,20
               r"[0-9]{2,25}(\.[0-9]{1,12})?", r"[a-z]{5,9}[a-z ]*", r"([ab]{2,6}c){1,4}"]
 
 
-@pytest.mark.parametrize("runs", ["auto", "forced", "trie", "trie+forced"])
+@pytest.mark.parametrize("runs", ["auto", "forced", "trie", "trie+forced", "numba", "numba:short-runs"])
 @pytest.mark.parametrize("pattern", _TABLE_CASES + _RUN_CASES)
 def test_token_table_matches_a_naive_walk(pattern, runs, monkeypatch):
-    """``forced``: every automaton takes the counted-run shortcut (normally only large ones do); ``trie``:
-    every (states x strings) group is walked over the strings' prefix tree (normally only groups of more than
-    ``TRIE_PAIRS`` pairs, which tiny vocabularies never reach)."""
+    """The numpy walk (``STEERDIFF_TOKEN_WALK=numpy``) in four modes: ``forced``: every automaton takes the
+    counted-run shortcut (normally only large ones do); ``trie``: every (states x strings) group is walked
+    over the strings' prefix tree (normally only groups of more than ``TRIE_PAIRS`` pairs, which tiny
+    vocabularies never reach). The compiled walk (``token_trie``, when numba is installed) as it runs, and
+    with runs cut to 2 bytes and one state per chunk (``short-runs``: long tokens walked node by node past a
+    run's bulk, deadline checks between every state)."""
+    from steerdiff_plugins.automata import token_trie
 
     td.cache_clear()
+    if runs.startswith("numba"):
+        if not token_trie.available():
+            pytest.skip("numba is not installed: the compiled walk does not run")
+        if "short-runs" in runs:
+            monkeypatch.setattr(token_trie, "MAX_RUN", 2)
+            monkeypatch.setattr(token_trie, "CHUNK_NODES", 1)
+    else:
+        monkeypatch.setenv("STEERDIFF_TOKEN_WALK", "numpy")
     if "forced" in runs:
         monkeypatch.setattr(td, "RUN_STATES", 0)
     if "trie" in runs:
@@ -411,6 +423,7 @@ def _assert_same_automaton(family, pattern, monkeypatch, knob, off, on, **fixed)
 
     tok = tiny_tokenizer(family)
     vocab = vocab_for(tok)
+    monkeypatch.setenv("STEERDIFF_TOKEN_WALK", "numpy")  # the knobs are the numpy walk's
     for k, v in fixed.items():
         monkeypatch.setattr(td, k, v)
     dfas = []
@@ -447,6 +460,7 @@ def test_fuzz_counted_runs_match_a_naive_walk(pattern, trie, monkeypatch):
     tok = tiny_tokenizer("bytelevel")
     vocab = vocab_for(tok)
     td.cache_clear()
+    monkeypatch.setenv("STEERDIFF_TOKEN_WALK", "numpy")  # the knobs are the numpy walk's
     monkeypatch.setattr(td, "RUN_STATES", 0)
     monkeypatch.setattr(td, "TRIE_PAIRS", 0 if trie else 10**12)
     try:
@@ -462,7 +476,8 @@ def test_fuzz_counted_runs_match_a_naive_walk(pattern, trie, monkeypatch):
 @pytest.mark.parametrize("pattern", _TABLE_CASES)
 def test_hash_collisions_fall_back_to_exact_grouping(family, pattern, monkeypatch):
     """With every hash weight 1 most strings and columns collide; the verified fallbacks must give
-    the same automaton as the normal compile (classes may be numbered differently)."""
+    the same automaton as the normal compile (classes may be numbered differently). The compiled walk
+    (numba), when installed, sees the collisions too and hands over to the numpy walk."""
 
     tok = tiny_tokenizer(family)
     vocab = vocab_for(tok)

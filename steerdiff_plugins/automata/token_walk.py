@@ -23,6 +23,7 @@ import numpy as np
 from steerdiff.vocab import TokenVocab
 from steerdiff_plugins.automata.byte_level import _hash_weights, byte_dfa
 from steerdiff_plugins.automata.engine_regex import parse_regex, to_engine_regex
+from steerdiff_plugins.automata import token_trie
 from steerdiff_plugins.automata.token_dfa import FILL, TokenDFA
 from steerdiff_plugins.compile_budget import check_deadline
 
@@ -540,17 +541,25 @@ def _compile_cached(pattern: str, vocab_key: int, fill_id: int | None, n_ids: in
     tok2cls = np.zeros(n_ids, dtype=np.int64)
     if fill_id is not None and 0 <= fill_id < n_ids:
         tok2cls[fill_id] = FILL
-    tids, cstr = _class_strings(vocab, bcls, fill_id, ctrans.shape[1])
-    U = len(cstr.lens)
     N = S + 2  # byte states, PAD, DEAD
     PAD, DEAD = S, S + 1
-    if U:
-        ps, pu, pe, bulk = _walk_pairs(ctrans, dead_b, cstr)
-        check_deadline("token automaton", "regex")
-        table, cls = _token_table(ps, pu, pe, U, S, bulk)  # token classes: identical columns
-        tok2cls[tids] = cls  # class of each token
-    else:
-        table = np.full((N, 2), DEAD, dtype=np.int32)
+    got = None
+    fv = _flat_vocab(vocab)
+    if len(fv.ids) and token_trie.available():  # the compiled walk over the prefix tree (token_trie)
+        skip = fv.ids == fill_id if fill_id is not None else np.zeros(len(fv.ids), dtype=bool)
+        got = token_trie.walk_classes(ctrans[:, bcls], dead_b, fv, skip, _hash_weights(S + 1, 0x5EED))
+        if got is not None:
+            table, cls = got
+            tok2cls[fv.ids[~skip]] = cls[~skip]
+    if got is None:  # numpy's walk (no numba, or a hash collision there)
+        tids, cstr = _class_strings(vocab, bcls, fill_id, ctrans.shape[1])
+        if len(cstr.lens):
+            ps, pu, pe, bulk = _walk_pairs(ctrans, dead_b, cstr)
+            check_deadline("token automaton", "regex")
+            table, cls = _token_table(ps, pu, pe, len(cstr.lens), S, bulk)  # token classes: identical columns
+            tok2cls[tids] = cls  # class of each token
+        else:
+            table = np.full((N, 2), DEAD, dtype=np.int32)
     C = table.shape[1]
     acc = np.zeros(N, dtype=bool)
     acc[:S] = accept[:S]

@@ -1,0 +1,131 @@
+"""The vocabulary walked through a byte DFA over its prefix tree, in compiled code (numba): stage 3's fast path.
+
+``walk_classes(ctrans, bcls, vocab, fill_id)`` gives what ``token_walk._walk_pairs`` + ``_token_table`` give
+(the token classes and their table), computed differently:
+
+- The tokens that write something are sorted by their bytes and laid out as a prefix tree (per tokenizer,
+  cached). In sorted order the tokens below a tree node are one range ``[lo, hi)``; those spelling the
+  node's own prefix come first, ``[lo, endhi)``.
+- Every byte state walks the tree depth first, dropping a branch the moment it reaches the dead state, so
+  the cost is the surviving (state, prefix) pairs. A walk that reaches a state which loops on a byte set
+  ``L`` at a node whose whole subtree spells only bytes of ``L`` (``inside``) ends every token below there in
+  that state at once: string content (``[^"\\]*``) is one range per state, not a walk over 49k tokens.
+- Each finding is a record ``(state, lo, hi, end)``: every token of the range ends in ``end`` from ``state``.
+  Tokens are grouped by a hash of their columns (a wrapping sum of ``w[state] * (end + 1)``, added per
+  record over the range with a difference array), and the grouping is then verified exactly: writing
+  every record into its tokens' class columns finds no disagreement, and every token has as many live
+  pairs as its class column has live entries. Those two facts make every token's column equal to its
+  class's column. On a disagreement (a hash collision) the caller falls back to the numpy walk.
+
+numba is optional (``pip install steerdiff[fast]``): without it ``available()`` is False and the numpy walk
+runs. The kernels are compiled on first use and cached on disk. Long walks are cut into chunks of
+states with the compile deadline (``compile_budget.check_deadline``) checked between them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from steerdiff_plugins.compile_budget import check_deadline
+
+_nb = None  # the numba kernels, once compiled (see _kernels)
+_tries: dict[int, tuple] = {}  # id(_FlatVocab) -> (that _FlatVocab, _Trie)
+CHUNK_NODES = 20_000_000  # states per walk call: this many tree nodes over the tree size (deadline checks between)
+MAX_RUN = 32  # counted runs are followed in bulk up to this many bytes (longer tokens are walked)
+
+
+def available() -> bool:
+    """Whether the compiled walk can run: numba importable and not turned off (``STEERDIFF_TOKEN_WALK=numpy``)."""
+    if os.environ.get("STEERDIFF_TOKEN_WALK", "").lower() == "numpy":
+        return False
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@dataclass
+class _Trie:
+    """The prefix tree of the tokens in ``order`` (positions in sorted order -> ``_FlatVocab`` index).
+
+    Nodes are numbered in preorder (root 0); ``first_child``/``next_sib`` link children in byte order;
+    ``byte[n]`` the byte into ``n``; ``parent[n]``; ``lo/endhi/hi[n]``: the sorted positions below ``n``
+    (``[lo, endhi)`` spell exactly ``n``'s prefix); ``depth[n]`` its prefix's length; ``height[n]`` the
+    most bytes a token below ``n`` has after that prefix."""
+
+    order: np.ndarray
+    first_child: np.ndarray
+    next_sib: np.ndarray
+    byte: np.ndarray
+    parent: np.ndarray
+    lo: np.ndarray
+    endhi: np.ndarray
+    hi: np.ndarray
+    depth: np.ndarray
+    height: np.ndarray
+
+
+def _kernels():
+    global _nb
+    if _nb is None:
+        from steerdiff_plugins.automata import token_trie_kernels as k
+
+        _nb = k
+    return _nb
+
+
+def trie_for(fv) -> _Trie:
+    """The prefix tree of a ``token_walk._FlatVocab`` (cached per vocabulary)."""
+    got = _tries.get(id(fv))
+    if got is None or got[0] is not fv:
+        k = _kernels()
+        starts, lens = fv.start.astype(np.int64), fv.lens.astype(np.int64)
+        slots = fv.slots
+        order = np.array(sorted(range(len(lens)), key=lambda i: slots[starts[i]: starts[i] + lens[i]].tobytes()),
+                         dtype=np.int64)  # (T,) sorted position -> token
+        arrays = k.build_trie(slots, starts, lens, order)
+        got = _tries[id(fv)] = (fv, _Trie(order, *arrays))
+    return got[1]
+
+
+def walk_classes(trans: np.ndarray, dead: int, fv, skip: np.ndarray, weights: np.ndarray):
+    """Token classes and their table for the byte DFA ``trans (S+1, 256)`` (``dead = S``, the sink) over the
+    tokens of ``fv`` (a ``token_walk._FlatVocab``); ``skip (T,)`` bool: tokens left out (the fill token).
+
+    Returns ``(table (S+2, 2+A) int32, cls (T,) int64)`` with the meaning of ``token_walk._token_table``
+    (``cls[i]`` for ``fv`` token ``i``: 0 when dead from every state or skipped, else ``2..A+1``; rows
+    ``S``, ``S+1`` and columns 0, 1 DEAD), or ``None`` when the hash grouping could not be verified."""
+    k = _kernels()
+    tr = trie_for(fv)
+    S = dead
+    T = len(tr.order)
+    trans = np.ascontiguousarray(trans, dtype=np.int32)
+    grp, rgrp, reach, P, sets = k.state_groups(trans, dead, MAX_RUN)
+    inside = np.empty((len(sets), len(tr.byte)), dtype=np.bool_)  # (G, nodes) rows filled on first use
+    have = np.zeros(len(sets), dtype=np.bool_)
+    hdiff = np.zeros(T + 1, dtype=np.int64)
+    cdiff = np.zeros(T + 1, dtype=np.int64)
+    recs = []
+    s0 = 0
+    step = max(1, CHUNK_NODES // max(len(tr.byte), 1))
+    while s0 < S:
+        check_deadline("token automaton", "regex")
+        s1 = min(S, s0 + step)
+        recs.append(k.walk_states(trans, dead, s0, s1, tr.first_child, tr.next_sib, tr.parent, tr.byte, tr.lo, tr.endhi,
+                                  tr.hi, tr.depth, tr.height, grp, rgrp, reach, sets, inside, have, weights, hdiff,
+                                  cdiff))
+        s0 = s1
+    rec = np.concatenate(recs) if recs else np.zeros((0, 5), dtype=np.int32)
+    check_deadline("token automaton", "regex")
+    plen = np.ascontiguousarray(fv.lens[tr.order])
+    ok, table, cls_pos = k.classes_and_table(hdiff, cdiff, np.ascontiguousarray(skip[tr.order]), plen, rec, P,
+                                             weights, S)
+    if not ok:
+        return None
+    cls = np.zeros(T, dtype=np.int64)
+    cls[tr.order] = cls_pos
+    return table, cls

