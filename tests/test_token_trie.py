@@ -80,13 +80,14 @@ def test_prefix_tree_ranges_spell_their_prefixes():
 @pytest.mark.parametrize("pattern", [r'"[a-z ]{0,60}"', r"(é|[a-c]){3,30}x", r"[0-9]{2,25}(\.[0-9]{1,12})?"])
 def test_counted_runs_go_down_their_chains(pattern):
     """``state_groups``: from every state that steps on a byte set, ``j <= reach`` bytes of that set end
-    ``P[j]`` states down, as a plain walk does; loop states stay put on their set."""
+    ``P[j]`` states down, as a plain walk does, and where ``stops`` one more dies; loop states stay put on
+    their set."""
     k = token_trie._kernels()
     bd = bl.byte_dfa(pattern)
     trans = np.ascontiguousarray(bd.trans, dtype=np.int32)
-    grp, rgrp, reach, P, sets = k.state_groups(trans, bd.dead, 32)
+    grp, rgrp, reach, stops, P, sets = k.state_groups(trans, bd.dead, 32)
     assert (rgrp >= 0).any()
-    assert reach.max() >= 2
+    assert reach.max() >= 2 and stops.any()
     for q in range(bd.dead):
         if grp[q] >= 0:
             assert all(trans[q, b] == q for b in np.flatnonzero(sets[grp[q]]))
@@ -97,6 +98,8 @@ def test_counted_runs_go_down_their_chains(pattern):
                     for _ in range(j):
                         e = trans[e, b]
                     assert P[j, q] == e != bd.dead
+                if stops[q]:  # one byte more than the run holds dies
+                    assert trans[P[reach[q], q], b] == bd.dead
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -104,7 +104,7 @@ def walk_classes(trans: np.ndarray, dead: int, fv, skip: np.ndarray, weights: np
     S = dead
     T = len(tr.order)
     trans = np.ascontiguousarray(trans, dtype=np.int32)
-    grp, rgrp, reach, P, sets = k.state_groups(trans, dead, MAX_RUN)
+    grp, rgrp, reach, stops, P, sets = k.state_groups(trans, dead, MAX_RUN)
     inside = np.empty((len(sets), len(tr.byte)), dtype=np.bool_)  # (G, nodes) rows filled on first use
     have = np.zeros(len(sets), dtype=np.bool_)
     hdiff = np.zeros(T + 1, dtype=np.int64)
@@ -116,14 +116,14 @@ def walk_classes(trans: np.ndarray, dead: int, fv, skip: np.ndarray, weights: np
         check_deadline("token automaton", "regex")
         s1 = min(S, s0 + step)
         recs.append(k.walk_states(trans, dead, s0, s1, tr.first_child, tr.next_sib, tr.parent, tr.byte, tr.lo, tr.endhi,
-                                  tr.hi, tr.depth, tr.height, grp, rgrp, reach, sets, inside, have, weights, hdiff,
-                                  cdiff))
+                                  tr.hi, tr.depth, tr.height, grp, rgrp, reach, stops, sets, inside, have, weights,
+                                  hdiff, cdiff))
         s0 = s1
     rec = np.concatenate(recs) if recs else np.zeros((0, 5), dtype=np.int32)
     check_deadline("token automaton", "regex")
     plen = np.ascontiguousarray(fv.lens[tr.order])
     ok, table, cls_pos = k.classes_and_table(hdiff, cdiff, np.ascontiguousarray(skip[tr.order]), plen, rec, P,
-                                             weights, S)
+                                             reach, weights, S)
     if not ok:
         return None
     cls = np.zeros(T, dtype=np.int64)

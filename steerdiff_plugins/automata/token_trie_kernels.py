@@ -75,7 +75,9 @@ def state_groups(trans, dead, max_run):
     successor most bytes lead to): ``rgrp[q]`` the id of that byte set ``A``. A string of ``j`` bytes of
     ``A`` read from ``q`` ends ``j`` states down the chain ``q, succ[q], ...`` while every state on the way
     steps on the same set: ``reach[q]`` (capped at ``max_run``) is how many, ``P[j, q]`` where it ends.
-    Returns ``(grp, rgrp, reach, P (max_run+1, S+1), sets (G, 256))`` (ids index ``sets``)."""
+    ``stops[q]``: every byte of the set leads to dead from the chain's last state ``P[reach[q], q]`` (a bound
+    such as ``{0,64}`` ends there), so a longer string of the set dies.
+    Returns ``(grp, rgrp, reach, stops, P (max_run+1, S+1), sets (G, 256))`` (ids index ``sets``)."""
     S = dead
     grp = np.full(S + 1, -1, np.int32)
     rgrp = np.full(S + 1, -1, np.int32)
@@ -158,7 +160,17 @@ def state_groups(trans, dead, max_run):
     for j in range(1, max_run + 1):
         for q in range(S + 1):
             P[j, q] = succ[P[j - 1, q]] if P[j - 1, q] < S else dead
-    return grp, rgrp, reach, P, sets[:G].copy()
+    stops = np.zeros(S + 1, np.bool_)
+    for q in range(S):
+        g = rgrp[q]
+        if g >= 0:
+            e = P[reach[q], q]
+            stops[q] = True
+            for b in range(256):
+                if sets[g, b] and trans[e, b] != dead:
+                    stops[q] = False
+                    break
+    return grp, rgrp, reach, stops, P, sets[:G].copy()
 
 
 @njit(cache=True, nogil=True)
@@ -173,12 +185,13 @@ def inside_row(st, byte, parent, row):
 
 @njit(cache=True, nogil=True)
 def walk_states(trans, dead, s0, s1, first_child, next_sib, parent, byte, lo, endhi, hi, depth, height, grp, rgrp,
-                reach, sets, inside, have, w, hdiff, cdiff):
+                reach, stops, sets, inside, have, w, hdiff, cdiff):
     """Walk the tree from every state ``s0 <= s < s1`` of ``trans (S+1, 256)``. Returns the records as five
     int32 arrays ``(state, lo, hi, end, d)``: with ``d < 0`` every token of ``[lo, hi)`` ends in ``end``
     from ``state`` (its hash and live count are added to the difference arrays ``hdiff``/``cdiff (T+1,)``);
     with ``d >= 0`` (a counted run entered at a node of depth ``d``) a token of length ``len`` ends ``len - d``
-    states down the run from ``end`` (``P[len - d, end]``; its live count is added, its hash is not).
+    states down the run from ``end`` (``P[len - d, end]``) when ``len - d <= reach[end]``, and dies when
+    longer (then ``stops[end]``); :func:`classes_and_table` adds its hash and live count.
     ``inside (G, nodes)``: row ``g`` is :func:`inside_row` of ``sets[g]`` once ``have[g]`` (filled here on first use)."""
     N = len(byte)
     stack_n = np.empty(N, np.int32)
@@ -214,10 +227,11 @@ def walk_states(trans, dead, s0, s1, first_child, next_sib, parent, byte, lo, en
                 whole = True
             else:
                 g = rgrp[q]
-                if g >= 0 and height[n] <= reach[q] and not have[g]:
+                fits = g >= 0 and (height[n] <= reach[q] or stops[q])
+                if fits and not have[g]:
                     inside_row(sets[g], byte, parent, inside[g])
                     have[g] = True
-                if g >= 0 and height[n] <= reach[q] and inside[g, n]:
+                if fits and inside[g, n]:
                     b = hi[n]  # every token below goes down the run, one state per byte
                     d = depth[n]
                     whole = True
@@ -237,8 +251,8 @@ def walk_states(trans, dead, s0, s1, first_child, next_sib, parent, byte, lo, en
                     v = ws * (q + 1)
                     hdiff[a] += v
                     hdiff[b] -= v
-                cdiff[a] += 1
-                cdiff[b] -= 1
+                    cdiff[a] += 1
+                    cdiff[b] -= 1
             if whole:
                 continue
             c = first_child[n]
@@ -253,7 +267,7 @@ def walk_states(trans, dead, s0, s1, first_child, next_sib, parent, byte, lo, en
 
 
 @njit(cache=True, nogil=True)
-def classes_and_table(hdiff, cdiff, skip, plen, rec, P, w, S):
+def classes_and_table(hdiff, cdiff, skip, plen, rec, P, reach, w, S):
     """Group tokens (sorted positions; ``plen (T,)`` their lengths) by column hash and lay out the table,
     verified exactly: every record agrees with its tokens' class columns, and every token has as many live
     pairs as its class column has live entries.
@@ -275,7 +289,10 @@ def classes_and_table(hdiff, cdiff, skip, plen, rec, P, w, S):
         if d >= 0:
             ws, q = w[rec[r, 0]], rec[r, 3]
             for t in range(rec[r, 1], rec[r, 2]):
-                h[t] += ws * (P[plen[t] - d, q] + 1)
+                j = plen[t] - d
+                if j <= reach[q]:
+                    h[t] += ws * (P[j, q] + 1)
+                    live[t] += 1
     size = 1
     while size < 2 * T + 2:
         size *= 2
@@ -303,7 +320,12 @@ def classes_and_table(hdiff, cdiff, skip, plen, rec, P, w, S):
             c = cls[t]
             if c == 0:
                 continue
-            e = q if d < 0 else P[plen[t] - d, q]
+            if d < 0:
+                e = q
+            elif plen[t] - d <= reach[q]:
+                e = P[plen[t] - d, q]
+            else:
+                continue  # past the run's end: dead
             cur = table[s, c]
             if cur == DEAD:
                 table[s, c] = e
