@@ -328,9 +328,9 @@ def part_compile(args):
     _VOCAB, _FILL = vocab_for(tok), tok.eos_token_id
     byte_level._byte_vocabulary()  # process-wide, not per pattern: built before forking
     t0 = time.perf_counter()
-    td._flat_vocab(_VOCAB)  # per tokenizer, not per pattern (like vocab_for): built once before forking
+    td.warm_up(_VOCAB, _FILL)  # per tokenizer, not per pattern (like vocab_for): built once before forking
     flat_ms = 1000 * (time.perf_counter() - t0)
-    log(f"per-tokenizer setup (token bytes flattened): {flat_ms:.1f} ms, once")
+    log(f"per-tokenizer setup (token bytes flattened, prefix tree, compiled walk loaded): {flat_ms:.1f} ms, once")
     # one compile of a trivial schema: module imports that numpy/re do lazily on first use (np.unique
     # imports numpy.ma, about 45 ms) belong to the process, not to any schema's compile
     td.compile_token_dfa(jr.compile_schema({"type": "object", "properties": {"a": {"type": "string"}}}).regex, _VOCAB, _FILL)
@@ -542,7 +542,7 @@ def part_llguidance(args):
     tok = benchmark_tokenizer()
     _VOCAB, _FILL = vocab_for(tok), tok.eos_token_id
     byte_level._byte_vocabulary()
-    td._flat_vocab(_VOCAB)
+    td.warm_up(_VOCAB, _FILL)  # the tokenizer's flat bytes and prefix tree, the compiled walk loaded
     _LLTOK = llguidance.hf.from_tokenizer(tok, n_vocab=len(tok))
     _drop_worker()  # the worker must inherit _LLTOK
     files = sorted(DATA.glob("*.json"))

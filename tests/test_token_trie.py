@@ -52,7 +52,8 @@ def _assert_same(a, b):
 
 def test_prefix_tree_ranges_spell_their_prefixes():
     """Every node's sorted range holds exactly the tokens that start with its prefix; ``[lo, endhi)`` those
-    that are the prefix; depth and height are the prefix's length and the longest remainder below."""
+    that are the prefix; depth and height are the prefix's length and the longest remainder below; ``below``
+    the bytes of those remainders."""
     vocab = vocab_for(tiny_tokenizer("bytelevel"))
     fv = td._flat_vocab(vocab)
     tr = token_trie.trie_for(fv)
@@ -69,12 +70,18 @@ def test_prefix_tree_ranges_spell_their_prefixes():
         assert [i for i, t in enumerate(srt) if t == p] == list(range(tr.lo[n], tr.endhi[n]))
         assert tr.depth[n] == len(p)
         assert tr.height[n] == max(len(t) - len(p) for t in srt[tr.lo[n]: tr.hi[n]]) if n else True
+        assert _members(tr.below[n]) == sorted({x for t in srt[tr.lo[n]: tr.hi[n]] for x in t[len(p):]})
     c = tr.first_child[0]
     kids = []
     while c != -1:
         kids.append(int(tr.byte[c]))
         c = tr.next_sib[c]
     assert kids == sorted({t[0] for t in toks})  # the root's children in byte order
+
+
+def _members(bits) -> list[int]:
+    """The bytes of a 256-bit set ``(4,)`` uint64."""
+    return [b for b in range(256) if (int(bits[b >> 6]) >> (b & 63)) & 1]
 
 
 @pytest.mark.parametrize("pattern", [r'"[a-z ]{0,60}"', r"(é|[a-c]){3,30}x", r"[0-9]{2,25}(\.[0-9]{1,12})?"])
@@ -90,9 +97,9 @@ def test_counted_runs_go_down_their_chains(pattern):
     assert reach.max() >= 2 and stops.any()
     for q in range(bd.dead):
         if grp[q] >= 0:
-            assert all(trans[q, b] == q for b in np.flatnonzero(sets[grp[q]]))
+            assert all(trans[q, b] == q for b in _members(sets[grp[q]]))
         if rgrp[q] >= 0:
-            for b in np.flatnonzero(sets[rgrp[q]]):
+            for b in _members(sets[rgrp[q]]):
                 for j in range(1, int(reach[q]) + 1):
                     e = q
                     for _ in range(j):

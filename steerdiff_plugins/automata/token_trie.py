@@ -55,7 +55,8 @@ class _Trie:
     Nodes are numbered in preorder (root 0); ``first_child``/``next_sib`` link children in byte order;
     ``byte[n]`` the byte into ``n``; ``parent[n]``; ``lo/endhi/hi[n]``: the sorted positions below ``n``
     (``[lo, endhi)`` spell exactly ``n``'s prefix); ``depth[n]`` its prefix's length; ``height[n]`` the
-    most bytes a token below ``n`` has after that prefix."""
+    most bytes a token below ``n`` has after that prefix; ``below (nodes, 4)`` uint64 the bytes below ``n``
+    (after its prefix) as a 256-bit set."""
 
     order: np.ndarray
     first_child: np.ndarray
@@ -67,6 +68,7 @@ class _Trie:
     hi: np.ndarray
     depth: np.ndarray
     height: np.ndarray
+    below: np.ndarray
 
 
 def _kernels():
@@ -105,8 +107,6 @@ def walk_classes(trans: np.ndarray, dead: int, fv, skip: np.ndarray, weights: np
     T = len(tr.order)
     trans = np.ascontiguousarray(trans, dtype=np.int32)
     grp, rgrp, reach, stops, P, sets = k.state_groups(trans, dead, MAX_RUN)
-    inside = np.empty((len(sets), len(tr.byte)), dtype=np.bool_)  # (G, nodes) rows filled on first use
-    have = np.zeros(len(sets), dtype=np.bool_)
     hdiff = np.zeros(T + 1, dtype=np.int64)
     cdiff = np.zeros(T + 1, dtype=np.int64)
     recs = []
@@ -115,9 +115,8 @@ def walk_classes(trans: np.ndarray, dead: int, fv, skip: np.ndarray, weights: np
     while s0 < S:
         check_deadline("token automaton", "regex")
         s1 = min(S, s0 + step)
-        recs.append(k.walk_states(trans, dead, s0, s1, tr.first_child, tr.next_sib, tr.parent, tr.byte, tr.lo, tr.endhi,
-                                  tr.hi, tr.depth, tr.height, grp, rgrp, reach, stops, sets, inside, have, weights,
-                                  hdiff, cdiff))
+        recs.append(k.walk_states(trans, dead, s0, s1, tr.first_child, tr.next_sib, tr.byte, tr.lo, tr.endhi, tr.hi,
+                                  tr.depth, tr.height, tr.below, grp, rgrp, reach, stops, sets, weights, hdiff, cdiff))
         s0 = s1
     rec = np.concatenate(recs) if recs else np.zeros((0, 5), dtype=np.int32)
     check_deadline("token automaton", "regex")

@@ -7,13 +7,16 @@ hashes, and every grouping they suggest is verified exactly in :func:`classes_an
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.typed import Dict
+
+_SET_KEY = types.UniTuple(types.uint64, 4)  # a 256-bit byte set as a dict key
 
 
 @njit(cache=True, nogil=True)
 def build_trie(slots, starts, lens, order):
     """Prefix tree of the tokens ``order`` (sorted by bytes; token ``t`` is ``slots[starts[t]:starts[t]+lens[t]]``).
-    Returns ``(first_child, next_sib, byte, parent, lo, endhi, hi, depth, height)`` (see ``token_trie._Trie``)."""
+    Returns ``(first_child, next_sib, byte, parent, lo, endhi, hi, depth, height, below)`` (see ``token_trie._Trie``)."""
     n = len(order)
     total = 1
     maxlen = 0
@@ -60,10 +63,16 @@ def build_trie(slots, starts, lens, order):
         for d in range(ln + 1):
             hi[path[d]] = p + 1
         prev_o, prev_l = o, ln
+    below = np.zeros((nn, 4), np.uint64)
     for c in range(nn - 1, 0, -1):  # children come after their parents in preorder
-        height[parent[c]] = max(height[parent[c]], height[c] + 1)
+        p = parent[c]
+        height[p] = max(height[p], height[c] + 1)
+        b = byte[c]
+        for i in range(4):
+            below[p, i] |= below[c, i]
+        below[p, b >> 6] |= np.uint64(1) << np.uint64(b & 63)
     return (first_child[:nn].copy(), next_sib[:nn].copy(), byte[:nn].copy(), parent[:nn].copy(), lo[:nn].copy(),
-            endhi[:nn].copy(), hi[:nn].copy(), depth[:nn].copy(), height[:nn].copy())
+            endhi[:nn].copy(), hi[:nn].copy(), depth[:nn].copy(), height[:nn].copy(), below)
 
 
 @njit(cache=True, nogil=True)
@@ -77,13 +86,14 @@ def state_groups(trans, dead, max_run):
     steps on the same set: ``reach[q]`` (capped at ``max_run``) is how many, ``P[j, q]`` where it ends.
     ``stops[q]``: every byte of the set leads to dead from the chain's last state ``P[reach[q], q]`` (a bound
     such as ``{0,64}`` ends there), so a longer string of the set dies.
-    Returns ``(grp, rgrp, reach, stops, P (max_run+1, S+1), sets (G, 256))`` (ids index ``sets``)."""
+    Returns ``(grp, rgrp, reach, stops, P (max_run+1, S+1), sets (G, 4) uint64)``: ids index ``sets``, byte
+    ``b`` of set ``g`` is bit ``b & 63`` of ``sets[g, b >> 6]``."""
     S = dead
     grp = np.full(S + 1, -1, np.int32)
     rgrp = np.full(S + 1, -1, np.int32)
     succ = np.full(S + 1, dead, np.int32)
-    sets = np.zeros((16, 256), np.bool_)
-    ids = dict()
+    sets = np.zeros((16, 4), np.uint64)
+    ids = Dict.empty(key_type=_SET_KEY, value_type=types.int64)
     G = 0
     cnt = np.zeros(S + 1, np.int32)
     for q in range(S):
@@ -128,11 +138,10 @@ def state_groups(trans, dead, max_run):
             ids[key] = g
             G += 1
             if G > sets.shape[0]:
-                bigger = np.zeros((2 * sets.shape[0], 256), np.bool_)
+                bigger = np.zeros((2 * sets.shape[0], 4), np.uint64)
                 bigger[: sets.shape[0]] = sets
                 sets = bigger
-            for b in range(256):
-                sets[g, b] = trans[q, b] == tgt
+            sets[g, 0], sets[g, 1], sets[g, 2], sets[g, 3] = k0, k1, k2, k3
         if tgt == q:
             grp[q] = g
         else:
@@ -167,32 +176,29 @@ def state_groups(trans, dead, max_run):
             e = P[reach[q], q]
             stops[q] = True
             for b in range(256):
-                if sets[g, b] and trans[e, b] != dead:
+                if (sets[g, b >> 6] >> np.uint64(b & 63)) & np.uint64(1) and trans[e, b] != dead:
                     stops[q] = False
                     break
     return grp, rgrp, reach, stops, P, sets[:G].copy()
 
 
-@njit(cache=True, nogil=True)
-def inside_row(st, byte, parent, row):
-    """Fill ``row (nodes,)``: every byte strictly below node ``n`` is in the byte set ``st (256,)`` (children
-    have larger preorder numbers than their parents, so one backward pass settles every node)."""
-    row[:] = True
-    for c in range(len(byte) - 1, 0, -1):
-        if not (st[byte[c]] and row[c]):
-            row[parent[c]] = False
+@njit(cache=True, nogil=True, inline="always")
+def _inside(below, n, sets, g):
+    """Every byte below node ``n`` is in set ``g``: one subset test on 256-bit sets."""
+    m = (below[n, 0] & ~sets[g, 0]) | (below[n, 1] & ~sets[g, 1]) | (below[n, 2] & ~sets[g, 2]) | (below[n, 3] & ~sets[g, 3])
+    return m == np.uint64(0)
 
 
 @njit(cache=True, nogil=True)
-def walk_states(trans, dead, s0, s1, first_child, next_sib, parent, byte, lo, endhi, hi, depth, height, grp, rgrp,
-                reach, stops, sets, inside, have, w, hdiff, cdiff):
+def walk_states(trans, dead, s0, s1, first_child, next_sib, byte, lo, endhi, hi, depth, height, below, grp, rgrp,
+                reach, stops, sets, w, hdiff, cdiff):
     """Walk the tree from every state ``s0 <= s < s1`` of ``trans (S+1, 256)``. Returns the records as five
     int32 arrays ``(state, lo, hi, end, d)``: with ``d < 0`` every token of ``[lo, hi)`` ends in ``end``
     from ``state`` (its hash and live count are added to the difference arrays ``hdiff``/``cdiff (T+1,)``);
     with ``d >= 0`` (a counted run entered at a node of depth ``d``) a token of length ``len`` ends ``len - d``
     states down the run from ``end`` (``P[len - d, end]``) when ``len - d <= reach[end]``, and dies when
     longer (then ``stops[end]``); :func:`classes_and_table` adds its hash and live count.
-    ``inside (G, nodes)``: row ``g`` is :func:`inside_row` of ``sets[g]`` once ``have[g]`` (filled here on first use)."""
+    ``below (nodes, 4)``: the bytes below each node, as 256-bit sets like ``sets``."""
     N = len(byte)
     stack_n = np.empty(N, np.int32)
     stack_q = np.empty(N, np.int32)
@@ -219,19 +225,12 @@ def walk_states(trans, dead, s0, s1, first_child, next_sib, parent, byte, lo, en
             d = -1
             whole = False
             g = grp[q]
-            if g >= 0 and not have[g]:
-                inside_row(sets[g], byte, parent, inside[g])
-                have[g] = True
-            if g >= 0 and inside[g, n]:
+            if g >= 0 and _inside(below, n, sets, g):
                 b = hi[n]  # every token below ends in q: it loops on all their remaining bytes
                 whole = True
             else:
                 g = rgrp[q]
-                fits = g >= 0 and (height[n] <= reach[q] or stops[q])
-                if fits and not have[g]:
-                    inside_row(sets[g], byte, parent, inside[g])
-                    have[g] = True
-                if fits and inside[g, n]:
+                if g >= 0 and (height[n] <= reach[q] or stops[q]) and _inside(below, n, sets, g):
                     b = hi[n]  # every token below goes down the run, one state per byte
                     d = depth[n]
                     whole = True
