@@ -222,3 +222,47 @@ def test_available_follows_the_switch(monkeypatch):
     monkeypatch.setenv("STEERDIFF_TOKEN_WALK", "")
     assert token_trie.available()
     assert re.search("numba", token_trie.__doc__)
+
+
+@pytest.mark.parametrize("pattern, complete", [(r'"[^"\\]*"', True), (r"[^x]*x", True), (r"[a-zé]*!", False),
+                                               (r"[^\u4e00-\u9fff]*!", False)])
+def test_utf8_loops_are_recognised_exactly(pattern, complete):
+    """``utf8_maps``: a loop state is taken as closed under UTF-8 exactly when every character above ASCII
+    keeps it in place (``[a-zé]`` and a loop less the CJK block are not); its map sends each UTF-8 state to
+    the state a plain walk of a text in that UTF-8 state reaches."""
+    k = token_trie._kernels()
+    bd = bl.byte_dfa(pattern)
+    trans = np.ascontiguousarray(bd.trans, dtype=np.int32)
+    grp, *_ = k.state_groups(trans, bd.dead, 32)
+    ud = bl.byte_dfa(r"[\x00-\U0010ffff]*")
+    U = np.ascontiguousarray(ud.trans, dtype=np.int32)
+    M, invq, invu = k.utf8_maps(trans, bd.dead, grp, U, ud.start, ud.dead)
+    q = bd.start if pattern.startswith("[") else int(trans[bd.start, ord('"')])
+    assert (M[q, ud.start] == q) == complete
+    if not complete:
+        return
+    for text in ["é", "日本", "😀", "aé"]:  # whole characters come back; every prefix is where M says
+        data = text.encode()
+        for cut in range(1, len(data) + 1):
+            x, u = q, ud.start
+            for b in data[:cut]:
+                x, u = trans[x, b], U[u, b]
+            assert M[q, u] == x
+            assert invq[x] == q and M[q, invu[x]] == x
+        assert x == q
+
+
+def test_utf8_records_are_taken_on_a_real_vocabulary(monkeypatch):
+    """SmolLM2's tokens over a JSON string: the tokens of other scripts end in bulk (UTF-8 records), and
+    the automaton is the numpy walk's."""
+    tok = _smollm()
+    vocab = vocab_for(tok)
+    fv = td._flat_vocab(vocab)
+    tr = token_trie.trie_for(fv)
+    assert (tr.uend >= 0).sum() > 40_000 and (tr.uend != tr.u0).any()  # most tokens valid UTF-8, some cut mid-character
+    pattern = r'\{"name":"([^"\\]|\\["\\/bfnrt])*","n":[0-9]+\}'
+    bd = bl.byte_dfa(pattern)
+    kinds = token_trie.walk_records(bd.trans, bd.dead, fv, bl._hash_weights(bd.dead + 1, 1))["rec"][:, 4]
+    assert (kinds == -2).sum() >= 10 and (kinds == -1).any()
+    _assert_same(_compile(pattern, vocab, tok.eos_token_id, "numba", monkeypatch),
+                 _compile(pattern, vocab, tok.eos_token_id, "numpy", monkeypatch))

@@ -10,6 +10,9 @@
   the cost is the surviving (state, prefix) pairs. A walk that reaches a state which loops on a byte set
   ``L`` at a node whose whole subtree spells only bytes of ``L`` (``inside``) ends every token below there in
   that state at once: string content (``[^"\\]*``) is one range per state, not a walk over 49k tokens.
+- A loop state that takes every UTF-8 character above ASCII back to itself (JSON string content) ends, at a
+  character boundary, every token of loop-set ASCII and valid UTF-8 below a node in the state its last,
+  maybe unfinished, character leaves it in: the tokens of other scripts are not walked one by one either.
 - Each finding is a record ``(state, lo, hi, end)``: every token of the range ends in ``end`` from ``state``.
   Tokens are grouped by a hash of their columns (a wrapping sum of ``w[state] * (end + 1)``, added per
   record over the range with a difference array), and the grouping is then verified exactly: writing
@@ -56,7 +59,8 @@ class _Trie:
     ``byte[n]`` the byte into ``n``; ``parent[n]``; ``lo/endhi/hi[n]``: the sorted positions below ``n``
     (``[lo, endhi)`` spell exactly ``n``'s prefix); ``depth[n]`` its prefix's length; ``height[n]`` the
     most bytes a token below ``n`` has after that prefix; ``below (nodes, 4)`` uint64 the bytes below ``n``
-    (after its prefix) as a 256-bit set."""
+    (after its prefix) as a 256-bit set; ``uat``/``uclean``/``uend``: the UTF-8 automaton ``U`` (start ``u0``)
+    after each node's prefix and each token, see ``token_trie_kernels.utf8_nodes``."""
 
     order: np.ndarray
     first_child: np.ndarray
@@ -69,6 +73,11 @@ class _Trie:
     depth: np.ndarray
     height: np.ndarray
     below: np.ndarray
+    uat: np.ndarray
+    uclean: np.ndarray
+    uend: np.ndarray
+    U: np.ndarray
+    u0: int
 
 
 def _kernels():
@@ -90,23 +99,27 @@ def trie_for(fv) -> _Trie:
         order = np.array(sorted(range(len(lens)), key=lambda i: slots[starts[i]: starts[i] + lens[i]].tobytes()),
                          dtype=np.int64)  # (T,) sorted position -> token
         arrays = k.build_trie(slots, starts, lens, order)
-        got = _tries[id(fv)] = (fv, _Trie(order, *arrays))
+        first_child, next_sib, byte, parent, lo, endhi = arrays[:6]
+        from steerdiff_plugins.automata.byte_level import byte_dfa
+
+        ud = byte_dfa(r"[\x00-\U0010ffff]*")  # every valid UTF-8 text; characters end in its start state
+        U = np.ascontiguousarray(ud.trans, dtype=np.int32)
+        uat, uclean, uend = k.utf8_nodes(U, ud.start, ud.dead, byte, parent, lo, endhi)
+        got = _tries[id(fv)] = (fv, _Trie(order, *arrays, uat, uclean, uend, U, ud.start))
     return got[1]
 
 
-def walk_classes(trans: np.ndarray, dead: int, fv, skip: np.ndarray, weights: np.ndarray):
-    """Token classes and their table for the byte DFA ``trans (S+1, 256)`` (``dead = S``, the sink) over the
-    tokens of ``fv`` (a ``token_walk._FlatVocab``); ``skip (T,)`` bool: tokens left out (the fill token).
-
-    Returns ``(table (S+2, 2+A) int32, cls (T,) int64)`` with the meaning of ``token_walk._token_table``
-    (``cls[i]`` for ``fv`` token ``i``: 0 when dead from every state or skipped, else ``2..A+1``; rows
-    ``S``, ``S+1`` and columns 0, 1 DEAD), or ``None`` when the hash grouping could not be verified."""
+def walk_records(trans: np.ndarray, dead: int, fv, weights: np.ndarray) -> dict:
+    """The tree walked from every state of ``trans (S+1, 256)`` (``dead = S``): ``rec (R, 5)`` int32 records
+    ``(state, lo, hi, end, kind)`` (see ``token_trie_kernels.walk_states``), the difference arrays
+    ``hdiff``/``cdiff`` and the per-state tables the records refer to (``P``, ``reach``, ``M``)."""
     k = _kernels()
     tr = trie_for(fv)
     S = dead
     T = len(tr.order)
     trans = np.ascontiguousarray(trans, dtype=np.int32)
     grp, rgrp, reach, stops, P, sets = k.state_groups(trans, dead, MAX_RUN)
+    M, invq, invu = k.utf8_maps(trans, dead, grp, tr.U, tr.u0, tr.U.shape[0] - 1)  # (S+1, nU) UTF-8 loops
     hdiff = np.zeros(T + 1, dtype=np.int64)
     cdiff = np.zeros(T + 1, dtype=np.int64)
     recs = []
@@ -116,15 +129,28 @@ def walk_classes(trans: np.ndarray, dead: int, fv, skip: np.ndarray, weights: np
         check_deadline("token automaton", "regex")
         s1 = min(S, s0 + step)
         recs.append(k.walk_states(trans, dead, s0, s1, tr.first_child, tr.next_sib, tr.byte, tr.lo, tr.endhi, tr.hi,
-                                  tr.depth, tr.height, tr.below, grp, rgrp, reach, stops, sets, weights, hdiff, cdiff))
+                                  tr.depth, tr.height, tr.below, grp, rgrp, reach, stops, sets, invq, invu, tr.uat,
+                                  tr.uclean, weights, hdiff, cdiff))
         s0 = s1
     rec = np.concatenate(recs) if recs else np.zeros((0, 5), dtype=np.int32)
+    return {"rec": rec, "hdiff": hdiff, "cdiff": cdiff, "P": P, "reach": reach, "M": M}
+
+
+def walk_classes(trans: np.ndarray, dead: int, fv, skip: np.ndarray, weights: np.ndarray):
+    """Token classes and their table for the byte DFA ``trans (S+1, 256)`` (``dead = S``, the sink) over the
+    tokens of ``fv`` (a ``token_walk._FlatVocab``); ``skip (T,)`` bool: tokens left out (the fill token).
+
+    Returns ``(table (S+2, 2+A) int32, cls (T,) int64)`` with the meaning of ``token_walk._token_table``
+    (``cls[i]`` for ``fv`` token ``i``: 0 when dead from every state or skipped, else ``2..A+1``; rows
+    ``S``, ``S+1`` and columns 0, 1 DEAD), or ``None`` when the hash grouping could not be verified."""
+    tr = trie_for(fv)
+    w = walk_records(trans, dead, fv, weights)
     check_deadline("token automaton", "regex")
     plen = np.ascontiguousarray(fv.lens[tr.order])
-    ok, table, cls_pos = k.classes_and_table(hdiff, cdiff, np.ascontiguousarray(skip[tr.order]), plen, rec, P,
-                                             reach, weights, S)
+    ok, table, cls_pos = _kernels().classes_and_table(w["hdiff"], w["cdiff"], np.ascontiguousarray(skip[tr.order]), plen,
+                                                      w["rec"], w["P"], w["reach"], w["M"], tr.uend, weights, dead)
     if not ok:
         return None
-    cls = np.zeros(T, dtype=np.int64)
+    cls = np.zeros(len(tr.order), dtype=np.int64)
     cls[tr.order] = cls_pos
     return table, cls

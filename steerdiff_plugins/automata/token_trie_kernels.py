@@ -182,6 +182,93 @@ def state_groups(trans, dead, max_run):
     return grp, rgrp, reach, stops, P, sets[:G].copy()
 
 
+@njit(cache=True, nogil=True)
+def utf8_nodes(U, u0, udead, byte, parent, lo, endhi):
+    """Per tree node, the state of the UTF-8 automaton ``U (nU+1, 256)`` (every valid UTF-8 text; ``u0`` its
+    start, where each character ends; ``udead`` its sink) after the node's prefix: ``uat (nodes,)``, ``-1``
+    once invalid; ``clean (nodes,)``: every token below (the node's own included) is a valid UTF-8 prefix;
+    ``uend (T,)`` the state after each token (sorted positions), ``-1`` when invalid."""
+    N = len(byte)
+    uat = np.full(N, -1, np.int32)
+    uat[0] = u0
+    for c in range(1, N):  # parents first (preorder)
+        u = uat[parent[c]]
+        if u >= 0:
+            v = U[u, byte[c]]
+            uat[c] = v if v != udead else -1
+    clean = np.empty(N, np.bool_)
+    for n in range(N):
+        clean[n] = uat[n] >= 0
+    for c in range(N - 1, 0, -1):
+        if not clean[c]:
+            clean[parent[c]] = False
+    T = 0
+    for n in range(N):
+        T = max(T, endhi[n])
+    uend = np.full(T, -1, np.int32)
+    for n in range(N):
+        for t in range(lo[n], endhi[n]):
+            uend[t] = uat[n]
+    return uat, clean, uend
+
+
+@njit(cache=True, nogil=True)
+def utf8_maps(trans, dead, grp, U, u0, udead):
+    """``M (S+1, nU)``: for a loop state ``q`` that takes every UTF-8 character above ASCII back to itself,
+    ``M[q, u]`` is the state ``q`` is in when the UTF-8 automaton is in ``u`` (``M[q, u0] = q``); ``-1`` rows
+    for other states. Checked over every non-ASCII byte from every UTF-8 state the text can be in: the walk
+    never dies while the text stays valid, and each UTF-8 state maps to one state of ``trans``. So a token of
+    loop-set ASCII bytes and valid UTF-8, read from ``q`` at a character boundary, ends in ``M[q, U(token)]``.
+    ``invq, invu (S+1,)``: one ``(q, u)`` with ``M[q, u] = x`` for each state ``x`` (``-1``: none; a loop state
+    maps to itself at ``u0``): a walk in ``x`` with the text in UTF-8 state ``invu[x]`` is inside ``invq[x]``'s
+    loop."""
+    S = dead
+    nU = U.shape[0]
+    M = np.full((S + 1, nU), -1, np.int32)
+    queue = np.empty(nU, np.int32)
+    for q in range(S):
+        if grp[q] < 0:
+            continue
+        row = M[q]
+        row[u0] = q
+        queue[0] = u0
+        head, tail = 0, 1
+        ok = True
+        while head < tail and ok:
+            u = queue[head]
+            head += 1
+            x = row[u]
+            for b in range(128, 256):
+                v = U[u, b]
+                if v == udead:
+                    continue
+                y = trans[x, b]
+                if y == dead:
+                    ok = False
+                    break
+                if row[v] == -1:
+                    row[v] = y
+                    queue[tail] = v
+                    tail += 1
+                elif row[v] != y:
+                    ok = False
+                    break
+        if not ok:
+            row[:] = -1
+    invq = np.full(S + 1, -1, np.int32)
+    invu = np.full(S + 1, -1, np.int32)
+    for q in range(S):
+        if M[q, u0] == q:
+            invq[q], invu[q] = q, u0
+    for q in range(S):
+        if M[q, u0] == q:
+            for u in range(nU):
+                x = M[q, u]
+                if x >= 0 and invq[x] < 0:
+                    invq[x], invu[x] = q, u
+    return M, invq, invu
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _inside(below, n, sets, g):
     """Every byte below node ``n`` is in set ``g``: one subset test on 256-bit sets."""
@@ -191,13 +278,16 @@ def _inside(below, n, sets, g):
 
 @njit(cache=True, nogil=True)
 def walk_states(trans, dead, s0, s1, first_child, next_sib, byte, lo, endhi, hi, depth, height, below, grp, rgrp,
-                reach, stops, sets, w, hdiff, cdiff):
+                reach, stops, sets, invq, invu, uat, uclean, w, hdiff, cdiff):
     """Walk the tree from every state ``s0 <= s < s1`` of ``trans (S+1, 256)``. Returns the records as five
     int32 arrays ``(state, lo, hi, end, d)``: with ``d < 0`` every token of ``[lo, hi)`` ends in ``end``
     from ``state`` (its hash and live count are added to the difference arrays ``hdiff``/``cdiff (T+1,)``);
     with ``d >= 0`` (a counted run entered at a node of depth ``d``) a token of length ``len`` ends ``len - d``
     states down the run from ``end`` (``P[len - d, end]``) when ``len - d <= reach[end]``, and dies when
     longer (then ``stops[end]``); :func:`classes_and_table` adds its hash and live count.
+    With ``d == -2`` (the walk inside the UTF-8 loop of state ``end``: ``invq``/``invu`` of :func:`utf8_maps`
+    match the text's UTF-8 state ``uat``, and every token below is clean UTF-8 whose ASCII bytes stay in the
+    loop) a token ends in ``M[end, U(token)]``; added there too.
     ``below (nodes, 4)``: the bytes below each node, as 256-bit sets like ``sets``."""
     N = len(byte)
     stack_n = np.empty(N, np.int32)
@@ -228,6 +318,12 @@ def walk_states(trans, dead, s0, s1, first_child, next_sib, byte, lo, endhi, hi,
             if g >= 0 and _inside(below, n, sets, g):
                 b = hi[n]  # every token below ends in q: it loops on all their remaining bytes
                 whole = True
+            elif (invq[q] >= 0 and invu[q] == uat[n] and uclean[n]
+                  and ((below[n, 0] & ~sets[grp[invq[q]], 0]) | (below[n, 1] & ~sets[grp[invq[q]], 1])) == np.uint64(0)):
+                b = hi[n]  # every token below: loop-set ASCII and whole UTF-8 characters, then maybe part of one
+                d = -2
+                q = invq[q]
+                whole = True
             else:
                 g = rgrp[q]
                 if g >= 0 and (height[n] <= reach[q] or stops[q]) and _inside(below, n, sets, g):
@@ -246,7 +342,7 @@ def walk_states(trans, dead, s0, s1, first_child, next_sib, byte, lo, endhi, hi,
                 rec[nr, 3] = q
                 rec[nr, 4] = d
                 nr += 1
-                if d < 0:
+                if d == -1:
                     v = ws * (q + 1)
                     hdiff[a] += v
                     hdiff[b] -= v
@@ -266,7 +362,7 @@ def walk_states(trans, dead, s0, s1, first_child, next_sib, byte, lo, endhi, hi,
 
 
 @njit(cache=True, nogil=True)
-def classes_and_table(hdiff, cdiff, skip, plen, rec, P, reach, w, S):
+def classes_and_table(hdiff, cdiff, skip, plen, rec, P, reach, M, uend, w, S):
     """Group tokens (sorted positions; ``plen (T,)`` their lengths) by column hash and lay out the table,
     verified exactly: every record agrees with its tokens' class columns, and every token has as many live
     pairs as its class column has live entries.
@@ -283,9 +379,14 @@ def classes_and_table(hdiff, cdiff, skip, plen, rec, P, reach, w, S):
         acc_c += cdiff[t]
         h[t] = acc_h
         live[t] = acc_c
-    for r in range(rec.shape[0]):  # counted-run records: the end depends on each token's length
+    for r in range(rec.shape[0]):  # run and UTF-8 records: the end depends on each token
         d = rec[r, 4]
-        if d >= 0:
+        if d == -2:
+            ws, q = w[rec[r, 0]], rec[r, 3]
+            for t in range(rec[r, 1], rec[r, 2]):
+                h[t] += ws * (M[q, uend[t]] + 1)
+                live[t] += 1
+        elif d >= 0:
             ws, q = w[rec[r, 0]], rec[r, 3]
             for t in range(rec[r, 1], rec[r, 2]):
                 j = plen[t] - d
@@ -319,8 +420,10 @@ def classes_and_table(hdiff, cdiff, skip, plen, rec, P, reach, w, S):
             c = cls[t]
             if c == 0:
                 continue
-            if d < 0:
+            if d == -1:
                 e = q
+            elif d == -2:
+                e = M[q, uend[t]]
             elif plen[t] - d <= reach[q]:
                 e = P[plen[t] - d, q]
             else:
