@@ -173,10 +173,12 @@ def test_a_hash_collision_hands_over_to_the_numpy_walk(monkeypatch):
     pattern = r'\{"a":"[^"]*","bb":(0|-?[1-9][0-9]{0,3})\}'
     bd = bl.byte_dfa(pattern)
     fv = td._flat_vocab(vocab)
-    skip = fv.ids == tok.eos_token_id
     ones = np.ones(bd.dead + 1, dtype=np.int64)
-    assert token_trie.walk_classes(bd.trans, bd.dead, fv, skip, ones) is None
-    assert token_trie.walk_classes(bd.trans, bd.dead, fv, skip, bl._hash_weights(bd.dead + 1, 0x5EED)) is not None
+    t2c = np.full(vocab.size, -7, dtype=np.int64)
+    assert token_trie.walk_classes(bd.trans, bd.dead, fv, tok.eos_token_id, t2c, ones) is None
+    assert (t2c == -7).all()  # untouched on a collision
+    assert token_trie.walk_classes(bd.trans, bd.dead, fv, tok.eos_token_id, t2c, bl._hash_weights(bd.dead + 1, 0x5EED)) is not None
+    assert t2c[tok.eos_token_id] == -7 and (t2c[fv.ids[fv.ids != tok.eos_token_id]] >= 0).all()
     ref = _compile(pattern, vocab, tok.eos_token_id, "numba", monkeypatch)
     monkeypatch.setattr(td, "_hash_weights", lambda n, seed: np.ones(n, dtype=np.int64))
     _assert_same(_compile(pattern, vocab, tok.eos_token_id, "numba", monkeypatch), ref)

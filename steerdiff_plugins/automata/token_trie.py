@@ -60,7 +60,8 @@ class _Trie:
     (``[lo, endhi)`` spell exactly ``n``'s prefix); ``depth[n]`` its prefix's length; ``height[n]`` the
     most bytes a token below ``n`` has after that prefix; ``below (nodes, 4)`` uint64 the bytes below ``n``
     (after its prefix) as a 256-bit set; ``uat``/``uclean``/``uend``: the UTF-8 automaton ``U`` (start ``u0``)
-    after each node's prefix and each token, see ``token_trie_kernels.utf8_nodes``."""
+    after each node's prefix and each token, see ``token_trie_kernels.utf8_nodes``; ``ids``/``plen`` the
+    token id and length at each sorted position, ``pos_of`` the position of each id."""
 
     order: np.ndarray
     first_child: np.ndarray
@@ -78,6 +79,9 @@ class _Trie:
     uend: np.ndarray
     U: np.ndarray
     u0: int
+    ids: np.ndarray
+    pos_of: dict
+    plen: np.ndarray
 
 
 def _kernels():
@@ -105,7 +109,10 @@ def trie_for(fv) -> _Trie:
         ud = byte_dfa(r"[\x00-\U0010ffff]*")  # every valid UTF-8 text; characters end in its start state
         U = np.ascontiguousarray(ud.trans, dtype=np.int32)
         uat, uclean, uend = k.utf8_nodes(U, ud.start, ud.dead, byte, parent, lo, endhi)
-        got = _tries[id(fv)] = (fv, _Trie(order, *arrays, uat, uclean, uend, U, ud.start))
+        ids = np.ascontiguousarray(fv.ids[order])
+        pos_of = {int(t): p for p, t in enumerate(ids.tolist())}
+        got = _tries[id(fv)] = (fv, _Trie(order, *arrays, uat, uclean, uend, U, ud.start, ids, pos_of,
+                                          np.ascontiguousarray(fv.lens[order])))
     return got[1]
 
 
@@ -136,21 +143,21 @@ def walk_records(trans: np.ndarray, dead: int, fv, weights: np.ndarray) -> dict:
     return {"rec": rec, "hdiff": hdiff, "cdiff": cdiff, "P": P, "reach": reach, "M": M}
 
 
-def walk_classes(trans: np.ndarray, dead: int, fv, skip: np.ndarray, weights: np.ndarray):
+def walk_classes(trans: np.ndarray, dead: int, fv, fill_id: int | None, tok2cls: np.ndarray, weights: np.ndarray):
     """Token classes and their table for the byte DFA ``trans (S+1, 256)`` (``dead = S``, the sink) over the
-    tokens of ``fv`` (a ``token_walk._FlatVocab``); ``skip (T,)`` bool: tokens left out (the fill token).
+    tokens of ``fv`` (a ``token_walk._FlatVocab``), ``fill_id`` left out (its class is the caller's).
 
-    Returns ``(table (S+2, 2+A) int32, cls (T,) int64)`` with the meaning of ``token_walk._token_table``
-    (``cls[i]`` for ``fv`` token ``i``: 0 when dead from every state or skipped, else ``2..A+1``; rows
-    ``S``, ``S+1`` and columns 0, 1 DEAD), or ``None`` when the hash grouping could not be verified."""
+    Returns ``table (S+2, 2+A) int32`` with the meaning of ``token_walk._token_table`` (rows ``S``, ``S+1``
+    and columns 0, 1 DEAD) and writes each token's class into ``tok2cls`` (0 when dead from every state,
+    else ``2..A+1``; other entries untouched), or returns ``None`` (``tok2cls`` untouched) when the hash
+    grouping could not be verified."""
     tr = trie_for(fv)
     w = walk_records(trans, dead, fv, weights)
     check_deadline("token automaton", "regex")
-    plen = np.ascontiguousarray(fv.lens[tr.order])
-    ok, table, cls_pos = _kernels().classes_and_table(w["hdiff"], w["cdiff"], np.ascontiguousarray(skip[tr.order]), plen,
-                                                      w["rec"], w["P"], w["reach"], w["M"], tr.uend, weights, dead)
+    fill_pos = tr.pos_of.get(fill_id, -1) if fill_id is not None else -1
+    ok, table, cls_pos = _kernels().classes_and_table(w["hdiff"], w["cdiff"], fill_pos, tr.plen, w["rec"], w["P"],
+                                                      w["reach"], w["M"], tr.uend, weights, dead)
     if not ok:
         return None
-    cls = np.zeros(len(tr.order), dtype=np.int64)
-    cls[tr.order] = cls_pos
-    return table, cls
+    _kernels().scatter_classes(cls_pos, tr.ids, fill_pos, tok2cls)
+    return table

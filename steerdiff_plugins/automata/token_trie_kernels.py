@@ -362,13 +362,14 @@ def walk_states(trans, dead, s0, s1, first_child, next_sib, byte, lo, endhi, hi,
 
 
 @njit(cache=True, nogil=True)
-def classes_and_table(hdiff, cdiff, skip, plen, rec, P, reach, M, uend, w, S):
+def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, w, S):
     """Group tokens (sorted positions; ``plen (T,)`` their lengths) by column hash and lay out the table,
     verified exactly: every record agrees with its tokens' class columns, and every token has as many live
     pairs as its class column has live entries.
 
+    ``fill_pos``: the fill token's position (left out, class 0 here), or -1.
     Returns ``(ok, table (S+2, C) int32, cls (T,) int64)``; ``ok`` False on a disagreement (a hash collision)."""
-    T = len(skip)
+    T = len(plen)
     DEAD = S + 1
     h = np.empty(T, np.int64)
     live = np.empty(T, np.int64)
@@ -401,7 +402,7 @@ def classes_and_table(hdiff, cdiff, skip, plen, rec, P, reach, M, uend, w, S):
     cls = np.zeros(T, np.int64)
     C = 2
     for t in range(T):
-        if skip[t] or live[t] == 0:
+        if t == fill_pos or live[t] == 0:
             continue
         x = h[t]
         i = (x ^ (x >> 29)) * np.int64(-7046029254386353131)  # a mix of the (already random) hash bits
@@ -443,3 +444,11 @@ def classes_and_table(hdiff, cdiff, skip, plen, rec, P, reach, M, uend, w, S):
         if c > 0 and live[t] != col_live[c]:
             return False, table, cls
     return True, table, cls
+
+
+@njit(cache=True, nogil=True)
+def scatter_classes(cls_pos, ids, fill_pos, tok2cls):
+    """``tok2cls[ids[p]] = cls_pos[p]`` for every sorted position but the fill token's."""
+    for p in range(len(ids)):
+        if p != fill_pos and ids[p] < len(tok2cls):
+            tok2cls[ids[p]] = cls_pos[p]

@@ -551,11 +551,9 @@ def _compile_cached(pattern: str, vocab_key: int, fill_id: int | None, n_ids: in
     got = None
     fv = _flat_vocab(vocab)
     if len(fv.ids) and token_trie.available():  # the compiled walk over the prefix tree (token_trie)
-        skip = fv.ids == fill_id if fill_id is not None else np.zeros(len(fv.ids), dtype=bool)
-        got = token_trie.walk_classes(ctrans[:, bcls], dead_b, fv, skip, _hash_weights(S + 1, 0x5EED))
+        got = token_trie.walk_classes(ctrans[:, bcls], dead_b, fv, fill_id, tok2cls, _hash_weights(S + 1, 0x5EED))
         if got is not None:
-            table, cls = got
-            tok2cls[fv.ids[~skip]] = cls[~skip]
+            table = got
     if got is None:  # numpy's walk (no numba, or a hash collision there)
         tids, cstr = _class_strings(vocab, bcls, fill_id, ctrans.shape[1])
         if len(cstr.lens):
