@@ -268,3 +268,18 @@ def test_utf8_records_are_taken_on_a_real_vocabulary(monkeypatch):
     assert (kinds == -2).sum() >= 10 and (kinds == -1).any()
     _assert_same(_compile(pattern, vocab, tok.eos_token_id, "numba", monkeypatch),
                  _compile(pattern, vocab, tok.eos_token_id, "numpy", monkeypatch))
+
+
+def test_the_compiled_walk_is_the_default(monkeypatch):
+    """With numba installed, compile_token_dfa goes through the compiled walk (a silent fall back to numpy
+    would only show as slowness), and the numpy walk only on request."""
+    calls = []
+    real = token_trie.walk_classes
+    monkeypatch.setattr(token_trie, "walk_classes", lambda *a, **k: calls.append(1) or real(*a, **k))
+    tok = tiny_tokenizer("bytelevel")
+    vocab = vocab_for(tok)
+    a = _compile(r'"[a-z]{0,5}"', vocab, tok.eos_token_id, "", monkeypatch)
+    assert calls == [1]
+    b = _compile(r'"[a-z]{0,5}"', vocab, tok.eos_token_id, "numpy", monkeypatch)
+    assert calls == [1]
+    _assert_same(a, b)
