@@ -54,6 +54,7 @@ def _worker(options: dict, no_budget: bool) -> None:
     from steerdiff_plugins import compile_budget
     from steerdiff_plugins.schema import char_languages
     from steerdiff_plugins.schema import compiled as jr
+    from steerdiff_plugins.schema import pattern
 
     if no_budget:
         compile_budget.SCHEMA_SECONDS = compile_budget.COMPILE_SECONDS = 1e6
@@ -68,6 +69,8 @@ def _worker(options: dict, no_budget: bool) -> None:
             jr._CACHE.clear()
             jr._TREES.clear()
             getattr(char_languages, "_MEMO", {}).clear()  # strings_meet's answers, kept across compiles
+            for name in ("pattern_to_regex", "pattern_length_bounds", "length_bounded", "_matches_every_string"):
+                getattr(getattr(pattern, name), "cache_clear", lambda: None)()  # pattern memos (where there are)
             t0 = time.perf_counter()
             try:
                 comp = jr.compile_schema(schemas[key][1], **options)

@@ -92,3 +92,15 @@ def test_long_enum_with_type_keeps_every_value():
     vals = [f"v{i}" for i in range(3000)] + [7, "v5", None]
     node, _ = compile_tree({"enum": vals, "type": "string"})
     assert node.values == [f"v{i}" for i in range(3000)]
+
+
+def test_unicode_categories_as_before():
+    """``\\d \\w \\s`` over every code point through ``re`` equal the per-code-point predicates they replace."""
+    from steerdiff_plugins.automata.engine_regex import codepoint_ranges
+    from steerdiff_plugins.schema.char_sets import _norm, _unicode_set
+
+    tests = {"digit": str.isdecimal, "word": lambda c: c.isalnum() or c == "_", "space": str.isspace}
+    for kind, test in tests.items():
+        want = codepoint_ranges(lambda c: not 0xD800 <= ord(c) <= 0xDFFF and test(c), 0x10FFFF)
+        want += [(0xFEFF, 0xFEFF)] if kind == "space" else []
+        assert _unicode_set.__wrapped__(kind) == tuple(_norm(want))
