@@ -8,12 +8,14 @@ Two warm worker processes, one importing the code of ``--base`` (``git archive``
 ``steerdiff_plugins`` into a temporary directory, first on its ``PYTHONPATH``), one the working tree. Each
 compiles every schema of the public JSONSchemaBench set (``../shared/testdata/jsonschemabench/schemas``; or the
 ids of ``--ids``, or ``--llg``: the 26 schemas of the llguidance comparison in
-``benchmarks/results/issue23_speed.json``) with cold schema caches (``_CACHE``, ``_TREES``), ``--repeat`` times
+``benchmarks/results/issue23_speed.json``) with cold caches (``_CACHE``, ``_TREES``, the ``strings_meet`` memo and
+the pattern memos where a side has them; a process's lru-cached Unicode sets stay), ``--repeat`` times
 (the time kept is the fastest), alternating which side goes first. A schema is keyed ``file:index`` (ids repeat
 across files). Each side reports the time, the regex's SHA-256 and length, or the refusal (class, keyword,
 pointer, message). The run prints p50/p95 of both sides and counts the schemas whose regex (or refusal) differ:
 any difference is listed and the exit status is 1. ``--options`` passes keyword arguments to ``compile_schema``
-(e.g. ``'{"capacity": 4096, "extra_keys": true, "any_depth": 2}'``). ``--out`` writes rows and summary as JSON.
+(e.g. ``'{"capacity": 4096, "extra_keys": true, "any_depth": 2}'``). ``--out`` writes rows and summary as JSON (with
+the 26 llguidance-comparison schemas' figures apart when the run holds them and more).
 Timings on a shared machine are noisy: compare the two sides of one run, not runs.
 
 The schema stage's time budgets (``compile_budget.SCHEMA_SECONDS``, wall time; ``COMPILE_SECONDS``, CPU time)
@@ -108,10 +110,22 @@ def _pct(v, q):
     return v[min(len(v) - 1, int(round(q / 100 * (len(v) - 1))))] if v else None
 
 
+def _llg_ids() -> set:
+    """The ids of the llguidance comparison's schemas steerdiff compiled (``issue23_speed.json``)."""
+    d = json.loads((ROOT / "benchmarks" / "results" / "issue23_speed.json").read_text())["llguidance"]
+    return {row["id"] for row in d["rows"] if row["sd_ok"]}
+
+
+def _side_stats(rows) -> dict:
+    vb, vt = [r["base"]["ms"] for r in rows], [r["tree"]["ms"] for r in rows]
+    return {"schemas": len(rows), "base_p50_ms": _pct(vb, 50), "base_p95_ms": _pct(vb, 95),
+            "tree_p50_ms": _pct(vt, 50), "tree_p95_ms": _pct(vt, 95),
+            "median_ratio": _pct([y / x for x, y in zip(vb, vt) if x > 0], 50)}
+
+
 def _keys(a, schemas: dict) -> list[str]:
     if a.llg:
-        d = json.loads((ROOT / "benchmarks" / "results" / "issue23_speed.json").read_text())["llguidance"]
-        wanted = {row["id"] for row in d["rows"] if row["sd_ok"]}
+        wanted = _llg_ids()
     elif a.ids is not None:
         wanted = set(a.ids.read_text().split())
     else:
@@ -174,12 +188,18 @@ def main() -> None:
                "tree_p50_ms": _pct(vt, 50), "tree_p95_ms": _pct(vt, 95), "tree_max_ms": max(vt, default=None),
                "base_total_s": sum(vb) / 1000, "tree_total_s": sum(vt) / 1000,
                "median_ratio": _pct([y / x for x, y in zip(vb, vt) if x > 0], 50)}
+    llg = [r for r in rows if r["id"] in _llg_ids()]
+    if llg and len(llg) < len(rows):
+        summary["llguidance_schemas"] = _side_stats(llg)  # the 26 of the llguidance comparison, in this run
     print(json.dumps(summary, indent=1))
     diff = [r["key"] for r in rows if not r["identical"] and not r["budget_bound"]]
     if diff:
         print(f"DIFFERENT regex or refusal on {len(diff)}: {diff[:20]}")
-    if a.out:
-        a.out.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1) + "\n")
+    if a.out:  # rows without the notes (the comparison used them), one line each
+        slim = [{**r, "base": {k: v for k, v in r["base"].items() if k != "notes"},
+                 "tree": {k: v for k, v in r["tree"].items() if k != "notes"}} for r in rows]
+        a.out.write_text("{\"summary\": " + json.dumps(summary, indent=1) + ",\n\"rows\": [\n"
+                         + ",\n".join(json.dumps(r) for r in slim) + "\n]}\n")
     sys.exit(1 if diff else 0)
 
 

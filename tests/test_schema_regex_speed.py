@@ -104,3 +104,11 @@ def test_unicode_categories_as_before():
         want = codepoint_ranges(lambda c: not 0xD800 <= ord(c) <= 0xDFFF and test(c), 0x10FFFF)
         want += [(0xFEFF, 0xFEFF)] if kind == "space" else []
         assert _unicode_set.__wrapped__(kind) == tuple(_norm(want))
+
+
+def test_lit_as_before():
+    """``_lit`` through one ``str.translate`` escapes every code point as ``_lit_char`` does."""
+    from steerdiff_plugins.schema.fragments import _lit, _lit_char
+
+    every = "".join(chr(o) for o in range(0x110000) if not 0xD800 <= o <= 0xDFFF)
+    assert _lit(every) == "".join(_lit_char(c) for c in every)

@@ -254,7 +254,7 @@ def _dfa(tree, classify, natoms):
         todo, seen = list(states), set(states)
         while todo:
             q = todo.pop()
-            for y in eps[q] + (ends[q] if at_end else []):
+            for y in (eps[q] + ends[q]) if at_end else eps[q]:
                 if y not in seen:
                     seen.add(y)
                     todo.append(y)
@@ -278,6 +278,8 @@ def _dfa(tree, classify, natoms):
         return out
 
     order, trans = _explore(close([start]), row)
+    if not any(ends):  # every state found is closed already: close(st, True) would be st itself
+        return trans, [final in st for st in order]
     return trans, [final in close(st, True) for st in order]
 
 
@@ -358,19 +360,50 @@ def _eliminate(trans, accept, atoms) -> str:
             parts += list(x[1]) if x[0] == "cat" else [] if x[0] == "eps" else [x]
         return ("cat", parts) if len(parts) != 1 else parts[0] if parts else ("eps",)
 
+    # kept as the edges change, instead of recounted every step (quadratic): each state's edges in and out
+    # (self loops apart), and the total length of the edges' trees as text (the size limit's measure)
+    indeg, outdeg = collections.Counter(), collections.Counter()
+    size = 0
+    for (p, q), v in edge.items():
+        if p != q:
+            outdeg[p] += 1
+            indeg[q] += 1
+        size += len(str(v))
+
+    def take(p, q):
+        nonlocal size
+        v = edge.pop((p, q))
+        if p != q:
+            outdeg[p] -= 1
+            indeg[q] -= 1
+        size -= len(str(v))
+        return v
+
+    def put(p, q, v):
+        nonlocal size
+        old = edge.get((p, q))
+        if old is None:
+            if p != q:
+                outdeg[p] += 1
+                indeg[q] += 1
+        else:
+            size -= len(str(old))
+        edge[(p, q)] = v
+        size += len(str(v))
+
     states = set(live)
     while states:
         check_deadline("string automaton")
-        k = min(states, key=lambda s: sum(1 for (p, q) in edge if q == s and p != s) * sum(1 for (p, q) in edge if p == s and q != s))
+        k = min(states, key=lambda s: indeg[s] * outdeg[s])
         states.discard(k)
-        loop = edge.pop((k, k), None)
-        ins = [(p, edge.pop((p, q))) for (p, q) in list(edge) if q == k]
-        outs = [(q, edge.pop((p, q))) for (p, q) in list(edge) if p == k]
+        loop = take(k, k) if (k, k) in edge else None
+        ins = [(p, take(p, q)) for (p, q) in list(edge) if q == k]
+        outs = [(q, take(p, q)) for (p, q) in list(edge) if p == k]
         mid = ("star", loop) if loop is not None else ("eps",)
         for p, rp in ins:
             for q, rq in outs:
-                edge[(p, q)] = alt(edge.get((p, q)), cat(rp, mid, rq))
-        if sum(len(str(v)) for v in edge.values()) > _MAX_RX * 4:
+                put(p, q, alt(edge.get((p, q)), cat(rp, mid, rq)))
+        if size > _MAX_RX * 4:
             raise _TooLarge()
 
     def render(t) -> str:
@@ -503,14 +536,13 @@ def _finite_strings(tree):
 
 
 def _finite_meet(sets) -> bool:
-    """``_strings_meet`` of finite string sets without building automata, with the same answer and the same
-    ``_TooLarge``: the automata it would build have sizes known in closed form. One set's NFA (``_dfa``'s
-    build): 2 states for the "alt", 1 per "cat", 2 per character; past ``4 * _MAX_STATES + 1`` it is refused.
-    Its DFA: one state per distinct prefix of its strings (the empty one included: a prefix's subset holds the
-    NFA positions after it, so distinct prefixes are distinct states) plus the dead state (some character
-    starts no string); the product of the DFAs: one state per prefix of any set's strings plus the all-dead
-    one (a prefix's tuple holds that prefix's own state where it is one). Each is refused past
-    ``_MAX_STATES``; the answer is whether the sets share a string."""
+    """``_strings_meet`` of finite string sets without automata: the same answer and the same ``_TooLarge``, as
+    the automata it would build have sizes in closed form. A set's NFA (``_dfa``'s build): 2 states for the
+    "alt", 1 per "cat", 2 per character (refused past ``4 * _MAX_STATES + 1``). Its DFA: a state per distinct
+    prefix of its strings, the empty one included (a prefix's subset holds the NFA positions after it: distinct
+    prefixes, distinct states), and the dead state; the product: a state per prefix of any set's strings (its
+    tuple holds that prefix's own state where it is one) and the all-dead one; each refused past
+    ``_MAX_STATES``. The answer: whether the sets share a string."""
     for words in sets:
         if 2 + sum(1 + 2 * len(w) for w in words) > 4 * _MAX_STATES + 1 or \
                 _prefixes([words], _MAX_STATES) + 1 > _MAX_STATES:

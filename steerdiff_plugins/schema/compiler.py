@@ -170,8 +170,7 @@ class _Compiler(_Merging, _Combinators, _Containers):
         return bool(self.valid_values([value], sub))
 
     def valid_values(self, values: list, sub) -> list:
-        """The items of ``values`` valid under subschema ``sub`` (python-jsonschema with the root's draft, its
-        references and format checks), in order; one validator for them all."""
+        """The ``values`` valid under subschema ``sub`` (python-jsonschema, the root's draft), by one validator."""
         try:
             check = self.validator().evolve(schema=sub).is_valid
             return [v for v in values if check(v)]
@@ -427,9 +426,8 @@ class _Compiler(_Merging, _Combinators, _Containers):
             vals = list(s["enum"])
         rest = {k: v for k, v in s.items() if k not in ("enum", "const")}
         if any(k in _CONSTRAINING for k in rest):
-            # each value of an enum (without const) passes the schema's own ``enum`` (python-jsonschema's
-            # ``equal`` is true on the identical object) and that keyword yields no error, so the values are
-            # checked without it: the same verdicts, and linear instead of quadratic in the enum's length
+            # an enum's own values pass its ``enum`` (python-jsonschema's ``equal`` holds on the identical object):
+            # checked without it, the same verdicts in linear instead of quadratic time
             sub = s if "const" in s else {k: v for k, v in s.items() if k != "enum"}
             try:
                 vals = self.valid_values(vals, sub)
