@@ -28,6 +28,7 @@ every refusal is deterministic and every difference counts (slow: the schemas th
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import subprocess
@@ -123,6 +124,24 @@ def _side_stats(rows) -> dict:
             "median_ratio": _pct([y / x for x, y in zip(vb, vt) if x > 0], 50)}
 
 
+def _slim(side: dict) -> dict:
+    """A side's row for the results file: no notes (the comparison used them), the SHA-256 cut to 16 digits, a
+    refusal cut to its first and last 150 characters (unrolled pointers run to thousands)."""
+    out = {k: v for k, v in side.items() if k != "notes"}
+    if "sha" in out:
+        out["sha"] = out["sha"][:16]
+    if len(out.get("error", "")) > 300:
+        out["error"] = out["error"][:150] + " ... " + out["error"][-150:]
+    return out
+
+
+def _write(path: Path, summary: dict, rows: list) -> None:
+    """The summary and one line per row."""
+    slim = [{**r, "base": _slim(r["base"]), "tree": _slim(r["tree"])} for r in rows]
+    path.write_text("{\"summary\": " + json.dumps(summary, indent=1) + ",\n\"rows\": [\n"
+                    + ",\n".join(json.dumps(r) for r in slim) + "\n]}\n")
+
+
 def _keys(a, schemas: dict) -> list[str]:
     if a.llg:
         wanted = _llg_ids()
@@ -181,7 +200,8 @@ def main() -> None:
                 p.wait()
     vb, vt = [r["base"]["ms"] for r in rows], [r["tree"]["ms"] for r in rows]
     ok = [r for r in rows if "sha" in r["base"]]
-    summary = {"base": a.base, "options": options, "repeat": a.repeat, "schemas": len(rows),
+    summary = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+               "load_avg_1min": os.getloadavg()[0], "base": a.base, "options": options, "repeat": a.repeat, "schemas": len(rows),
                "compiled": len(ok), "identical": sum(r["identical"] for r in rows),
                "budget_bound": [r["key"] for r in rows if r["budget_bound"]], "no_budget": a.no_budget,
                "base_p50_ms": _pct(vb, 50), "base_p95_ms": _pct(vb, 95), "base_max_ms": max(vb, default=None),
@@ -195,11 +215,8 @@ def main() -> None:
     diff = [r["key"] for r in rows if not r["identical"] and not r["budget_bound"]]
     if diff:
         print(f"DIFFERENT regex or refusal on {len(diff)}: {diff[:20]}")
-    if a.out:  # rows without the notes (the comparison used them), one line each
-        slim = [{**r, "base": {k: v for k, v in r["base"].items() if k != "notes"},
-                 "tree": {k: v for k, v in r["tree"].items() if k != "notes"}} for r in rows]
-        a.out.write_text("{\"summary\": " + json.dumps(summary, indent=1) + ",\n\"rows\": [\n"
-                         + ",\n".join(json.dumps(r) for r in slim) + "\n]}\n")
+    if a.out:
+        _write(a.out, summary, rows)
     sys.exit(1 if diff else 0)
 
 
