@@ -254,42 +254,59 @@ def _dfa(tree, classify, natoms):
         todo, seen = list(states), set(states)
         while todo:
             q = todo.pop()
-            for y in eps[q] + (ends[q] if at_end else []):
+            for y in (eps[q] + ends[q]) if at_end else eps[q]:
                 if y not in seen:
                     seen.add(y)
                     todo.append(y)
         return frozenset(seen)
 
-    order, trans = _explore(close([start]), lambda cur, a: close([d for s in cur for cls, d in edges[s] if a in cls]),
-                            natoms)
+    closed: dict = {}  # frozenset of NFA states moved to -> its closure (one subset state's row repeats them)
+
+    def row(cur):  # the subset states after each atom, every atom's moves gathered in one pass over the edges
+        moves: list = [[] for _ in range(natoms)]
+        for q in cur:
+            for cls, d in edges[q]:
+                for a in cls:
+                    moves[a].append(d)
+        out = []
+        for m in moves:
+            key = frozenset(m)
+            c = closed.get(key)
+            if c is None:
+                c = closed[key] = close(key)
+            out.append(c)
+        return out
+
+    order, trans = _explore(close([start]), row)
+    if not any(ends):  # every state found is closed already: close(st, True) would be st itself
+        return trans, [final in st for st in order]
     return trans, [final in close(st, True) for st in order]
 
 
 def _product(dfas, natoms):
     """The intersection of complete automata ``(trans, accept, negated)`` (a negated one's complement)."""
-    order, trans = _explore(tuple(0 for _ in dfas), lambda cur, a: tuple(t[q][a] for (t, _, _), q in zip(dfas, cur)),
-                            natoms)
+    order, trans = _explore(tuple(0 for _ in dfas), lambda cur: zip(*[t[q] for (t, _, _), q in zip(dfas, cur)]))
     return trans, [all(acc[q] != neg for (_, acc, neg), q in zip(dfas, cur)) for cur in order]
 
 
-def _explore(first, successor, natoms):
+def _explore(first, rows):
     """A complete deterministic automaton built by a worklist from state ``first`` (any hashable):
-    ``successor(state, atom)`` is the next state; states are numbered in the order they are found.
-    Returns ``(order, trans)``: the states and ``trans[i][atom]``. Raises ``_TooLarge`` past ``_MAX_STATES``."""
+    ``rows(state)`` is the next state after each atom, in atom order; states are numbered in the order they are
+    found. Returns ``(order, trans)``: the states and ``trans[i][atom]``. Raises ``_TooLarge`` past
+    ``_MAX_STATES``."""
     index, order, trans = {first: 0}, [first], []
     while len(trans) < len(order):
         if not len(trans) & 15:  # the whole compile's clock, at the subschema being compiled
             check_deadline("string automaton")
-        cur = order[len(trans)]
         row = []
-        for a in range(natoms):
-            nxt = successor(cur, a)
-            if nxt not in index:
+        for nxt in rows(order[len(trans)]):
+            i = index.get(nxt)
+            if i is None:
                 if len(order) >= _MAX_STATES:
                     raise _TooLarge()
-                index[nxt] = len(order)
+                i = index[nxt] = len(order)
                 order.append(nxt)
-            row.append(index[nxt])
+            row.append(i)
         trans.append(row)
     return order, trans
 
@@ -343,19 +360,50 @@ def _eliminate(trans, accept, atoms) -> str:
             parts += list(x[1]) if x[0] == "cat" else [] if x[0] == "eps" else [x]
         return ("cat", parts) if len(parts) != 1 else parts[0] if parts else ("eps",)
 
+    # kept as the edges change, instead of recounted every step (quadratic): each state's edges in and out
+    # (self loops apart), and the total length of the edges' trees as text (the size limit's measure)
+    indeg, outdeg = collections.Counter(), collections.Counter()
+    size = 0
+    for (p, q), v in edge.items():
+        if p != q:
+            outdeg[p] += 1
+            indeg[q] += 1
+        size += len(str(v))
+
+    def take(p, q):
+        nonlocal size
+        v = edge.pop((p, q))
+        if p != q:
+            outdeg[p] -= 1
+            indeg[q] -= 1
+        size -= len(str(v))
+        return v
+
+    def put(p, q, v):
+        nonlocal size
+        old = edge.get((p, q))
+        if old is None:
+            if p != q:
+                outdeg[p] += 1
+                indeg[q] += 1
+        else:
+            size -= len(str(old))
+        edge[(p, q)] = v
+        size += len(str(v))
+
     states = set(live)
     while states:
         check_deadline("string automaton")
-        k = min(states, key=lambda s: sum(1 for (p, q) in edge if q == s and p != s) * sum(1 for (p, q) in edge if p == s and q != s))
+        k = min(states, key=lambda s: indeg[s] * outdeg[s])
         states.discard(k)
-        loop = edge.pop((k, k), None)
-        ins = [(p, edge.pop((p, q))) for (p, q) in list(edge) if q == k]
-        outs = [(q, edge.pop((p, q))) for (p, q) in list(edge) if p == k]
+        loop = take(k, k) if (k, k) in edge else None
+        ins = [(p, take(p, q)) for (p, q) in list(edge) if q == k]
+        outs = [(q, take(p, q)) for (p, q) in list(edge) if p == k]
         mid = ("star", loop) if loop is not None else ("eps",)
         for p, rp in ins:
             for q, rq in outs:
-                edge[(p, q)] = alt(edge.get((p, q)), cat(rp, mid, rq))
-        if sum(len(str(v)) for v in edge.values()) > _MAX_RX * 4:
+                put(p, q, alt(edge.get((p, q)), cat(rp, mid, rq)))
+        if size > _MAX_RX * 4:
             raise _TooLarge()
 
     def render(t) -> str:
@@ -461,9 +509,68 @@ def strings_meet(parts) -> bool:
 
 
 def _strings_meet(parts) -> bool:
+    finite = [_finite_strings(t) for t in parts]
+    if parts and None not in finite:
+        return _finite_meet(finite)
     atoms, classify = _atoms(parts)
     n = len(atoms)
     return any(_product([(*_dfa(t, classify, n), False) for t in parts], n)[1])
+
+
+def _finite_strings(tree):
+    """The strings (tuples of code points) of a tree of the shape ``_value_tree`` writes, an "alt" of "cat"s of
+    single code points (an enum's or a const's strings, as ``oneOf`` discriminators are), or None."""
+    if tree[0] != "alt" or len(tree) != 2:
+        return None
+    out = []
+    for c in tree[1]:
+        if c[0] != "cat" or len(c) != 2:
+            return None
+        word = []
+        for x in c[1]:
+            if x[0] != "set" or len(x[1]) != 1 or x[1][0][0] != x[1][0][1]:
+                return None
+            word.append(x[1][0][0])
+        out.append(tuple(word))
+    return out
+
+
+def _finite_meet(sets) -> bool:
+    """``_strings_meet`` of finite string sets without automata: the same answer and the same ``_TooLarge``, as
+    the automata it would build have sizes in closed form. A set's NFA (``_dfa``'s build): 2 states for the
+    "alt", 1 per "cat", 2 per character (refused past ``4 * _MAX_STATES + 1``). Its DFA: a state per distinct
+    prefix of its strings, the empty one included (a prefix's subset holds the NFA positions after it: distinct
+    prefixes, distinct states), and the dead state; the product: a state per prefix of any set's strings (its
+    tuple holds that prefix's own state where it is one) and the all-dead one; each refused past
+    ``_MAX_STATES``. The answer: whether the sets share a string."""
+    for words in sets:
+        if 2 + sum(1 + 2 * len(w) for w in words) > 4 * _MAX_STATES + 1 or \
+                _prefixes([words], _MAX_STATES) + 1 > _MAX_STATES:
+            raise _TooLarge()
+    if _prefixes(sets, _MAX_STATES) + 1 > _MAX_STATES:
+        raise _TooLarge()
+    common = set(sets[0])
+    for words in sets[1:]:
+        common.intersection_update(words)
+    return bool(common)
+
+
+def _prefixes(sets, limit: int) -> int:
+    """The number of distinct prefixes (the empty one included) of the strings of ``sets``, a trie's nodes;
+    counting stops past ``limit``."""
+    root, n = {}, 1
+    for words in sets:
+        for w in words:
+            node = root
+            for ch in w:
+                nxt = node.get(ch)
+                if nxt is None:
+                    nxt = node[ch] = {}
+                    n += 1
+                    if n > limit:
+                        return n
+                node = nxt
+    return n
 
 
 _MEMO: collections.OrderedDict = collections.OrderedDict()  # key -> (result, too_large), least recent first

@@ -5,9 +5,11 @@ canonical JSON encodings (``charset_regex``). Shared by ``pattern`` (patterns ->
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
-from steerdiff_plugins.automata.engine_regex import codepoint_ranges
+import numpy as np
+
 from steerdiff_plugins.schema.fragments import _alt, _lit_char
 
 _FULL = [(0x00, 0xD7FF), (0xE000, 0x10FFFF)]
@@ -48,8 +50,16 @@ def _complement(ranges):
 
 @lru_cache(maxsize=None)
 def _unicode_set(kind: str):
-    test = {"digit": str.isdecimal, "word": lambda c: c.isalnum() or c == "_", "space": str.isspace}[kind]
-    out = codepoint_ranges(lambda c: not 0xD800 <= ord(c) <= 0xDFFF and test(c), 0x10FFFF)  # no surrogates
+    """The code points, surrogates left out, of Python's wide ``\\d`` (``str.isdecimal``), ``\\w`` (``isalnum``
+    or ``_``) or ``\\s`` (``isspace``, plus ECMA's U+FEFF), as normalised ranges. Found by ``re``'s own class
+    over every code point at once (its Unicode ``\\d \\w \\s`` are those predicates), not one Python call per
+    code point (1.1M calls, about 1 s: paid by the first pattern with a negated class of a process; now 0.2 s)."""
+    every = np.arange(0x110000, dtype="<u4").tobytes().decode("utf-32-le", "surrogatepass")  # chr(i) at i
+    out = []
+    for m in re.finditer({"digit": r"\d+", "word": r"\w+", "space": r"\s+"}[kind], every):
+        a, b = m.start(), m.end() - 1
+        out += [(a, min(b, 0xD7FF))] if a < 0xD800 else []  # no surrogates
+        out += [(max(a, 0xE000), b)] if b > 0xDFFF else []
     if kind == "space":
         out.append((0xFEFF, 0xFEFF))  # ECMA whitespace
     return tuple(_norm(out))

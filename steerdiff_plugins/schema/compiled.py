@@ -151,13 +151,18 @@ def check_schema_args(schema, max_depth) -> None:
         raise ConstraintError("schema is false: empty language")
 
 
+def _schema_text(schema) -> str:
+    return json.dumps(schema, sort_keys=True, default=repr)
+
+
 def _cache_key(schema, *options) -> tuple:
-    return (json.dumps(schema, sort_keys=True, default=repr), *options)
+    return (_schema_text(schema), *options)
 
 
 def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
                  max_string: int | None = None, capacity: int | None = None,
-                 extra_keys: bool | int = False, any_depth: int | None = 0) -> tuple[Node, list[str]]:
+                 extra_keys: bool | int = False, any_depth: int | None = 0,
+                 _text: str | None = None) -> tuple[Node, list[str]]:
     """The compiled tree of `schema` and the narrowings applied, without building its regex (the grammar
     engine takes a tree whose regex would be too large: see ``steerdiff_plugins.schema.tree_to_lark``). Raises
     like :func:`compile_schema`, except for the ``size`` of the regex. ``any_depth``: levels any-value nodes
@@ -166,12 +171,14 @@ def compile_tree(schema, *, max_depth: int = 3, max_items: int | None = None,
     ``any_depth=None``: any values without a depth bound, for the grammar engine (``tree_to_lark`` writes every
     ``AnyValue`` as JSON of any depth; their ``regex()`` keeps the ``any_depth=0`` bound, a subset); untyped
     schemas keep every type at any nesting. When the tree holds such a value, its notes end with
-    ``UNBOUNDED_ANY_NOTE``; otherwise the tree is that of ``any_depth=0``."""
+    ``UNBOUNDED_ANY_NOTE``; otherwise the tree is that of ``any_depth=0``. ``_text``: ``_schema_text(schema)``
+    when the caller has it already (compile_schema: the cache key's JSON, written once per call)."""
     check_schema_args(schema, max_depth)
     if not isinstance(extra_keys, int) or extra_keys < 0:
         raise ConstraintError(f"extra_keys must be a bool or a non-negative int, got {extra_keys!r}")
     _check_any_depth(any_depth)
-    key = _cache_key(schema, max_depth, max_items, max_string, capacity, repr(extra_keys), any_depth)  # True == 1
+    key = (_schema_text(schema) if _text is None else _text, max_depth, max_items, max_string, capacity,
+           repr(extra_keys), any_depth)  # True == 1
     hit = _TREES.get(key)  # fill builds the tree again when the regex turns out too large
     if hit is not None:
         return hit
@@ -233,7 +240,8 @@ def compile_schema(schema, *, max_depth: int = 3, max_items: int | None = None,
             raise UnsupportedSchemaError("any_depth", "#", "any values of unbounded depth (any_depth=None) are not "
                                          "a regular language: the grammar engine writes them (sd.fill takes it)")
         return compile_schema(schema, any_depth=0, **opts)
-    key = _cache_key(schema, max_depth, max_items, max_string, capacity, repr(extra_keys), any_depth)  # True == 1
+    text = _schema_text(schema)
+    key = (text, max_depth, max_items, max_string, capacity, repr(extra_keys), any_depth)  # True == 1
     hit = _CACHE.get(key)
     if hit is not None:
         return hit
@@ -246,7 +254,7 @@ def compile_schema(schema, *, max_depth: int = 3, max_items: int | None = None,
     for ek, deep in tries:
         try:
             node, notes = compile_tree(schema, max_depth=max_depth, max_items=max_items, max_string=max_string,
-                                       capacity=capacity, extra_keys=ek, any_depth=deep)
+                                       capacity=capacity, extra_keys=ek, any_depth=deep, _text=text)
         except UnsupportedSchemaError as e:
             if deep == 0 or e.keyword != "size":
                 raise

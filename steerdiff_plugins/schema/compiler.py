@@ -41,6 +41,7 @@ from steerdiff_plugins.schema.nodes import (
     Str,
     Union,
     _json_equal,
+    _json_key,
 )
 from steerdiff_plugins.schema.numeric import multiple_of_regex
 from steerdiff_plugins.schema.pattern import (
@@ -166,8 +167,13 @@ class _Compiler(_Merging, _Combinators, _Containers):
         return self._validator
 
     def is_valid(self, value, sub) -> bool:
+        return bool(self.valid_values([value], sub))
+
+    def valid_values(self, values: list, sub) -> list:
+        """The ``values`` valid under subschema ``sub`` (python-jsonschema, the root's draft), by one validator."""
         try:
-            return self.validator().evolve(schema=sub).is_valid(value)
+            check = self.validator().evolve(schema=sub).is_valid
+            return [v for v in values if check(v)]
         except BaseException as exc:  # noqa: BLE001 - pyo3's PanicException derives from BaseException
             # python-jsonschema's references live in rpds (Rust): Python's recursion limit reached inside it
             # comes out as a PanicException wrapping the RecursionError; compile_root names it as such
@@ -420,14 +426,19 @@ class _Compiler(_Merging, _Combinators, _Containers):
             vals = list(s["enum"])
         rest = {k: v for k, v in s.items() if k not in ("enum", "const")}
         if any(k in _CONSTRAINING for k in rest):
+            # an enum's own values pass its ``enum`` (python-jsonschema's ``equal`` holds on the identical object):
+            # checked without it, the same verdicts in linear instead of quadratic time
+            sub = s if "const" in s else {k: v for k, v in s.items() if k != "enum"}
             try:
-                vals = [v for v in vals if self.is_valid(v, s)]
+                vals = self.valid_values(vals, sub)
             except Exception as e:
                 kw = next(k for k in rest if k in _CONSTRAINING)
                 raise UnsupportedSchemaError(kw, _ptr(ptr, kw), f"cannot check enum values: {e}") from None
-        uniq = []
-        for v in vals:
-            if not any(_json_equal(v, u) for u in uniq):
+        uniq, seen = [], set()
+        for v in vals:  # the first of each group of _json_equal values, in order
+            key = _json_key(v)
+            if key not in seen:
+                seen.add(key)
                 uniq.append(v)
         for v in uniq:
             if isinstance(v, float) and not math.isfinite(v):

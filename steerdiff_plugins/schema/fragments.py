@@ -4,6 +4,7 @@ JSON value regexes, format regexes (``FORMATS``), keyword sets, and small regex/
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring as _encode_string
 import re
 from typing import Any
 
@@ -203,11 +204,19 @@ def _lit_char(c: str) -> str:
     return c
 
 
+_LIT_TABLE = {o: _lit_char(chr(o)) for o in range(0x80) if _lit_char(chr(o)) != chr(o)}  # what _lit_char escapes
+
+
 def _lit(s: str) -> str:
-    return "".join(_lit_char(c) for c in s)
+    """``s`` as a regex literal: ``_lit_char`` of each character (one ``str.translate``: it escapes ASCII only)."""
+    return s.translate(_LIT_TABLE)
 
 
 def _json_text(value: Any) -> str:
+    """Compact JSON of ``value`` (``ensure_ascii=False``); a ``str`` straight through the encoder's own string
+    function (what ``json.dumps`` calls for one, without its per-call setup)."""
+    if type(value) is str:
+        return _encode_string(value)
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 

@@ -11,7 +11,7 @@ from steerdiff_plugins.schema.fragments import (
     _py_search,
     _type_of,
 )
-from steerdiff_plugins.schema.nodes import _json_equal
+from steerdiff_plugins.schema.nodes import _json_equal, _json_key
 
 
 MAX_DISTRIBUTED = 256  # branches of two anyOf (or two oneOf) lists of one allOf, distributed
@@ -187,7 +187,8 @@ class _Merging:
         if k in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(a, bool) and not isinstance(b, bool):
             return max(a, b) if k == "exclusiveMinimum" else min(a, b)
         if k == "enum":
-            return [x for x in a if any(_json_equal(x, y) for y in b)]
+            keys = {_json_key(y) for y in b}  # _json_equal membership, linear
+            return [x for x in a if _json_key(x) in keys]
         if k == "const":
             raise _EmptyMerge()
         if k == "properties":

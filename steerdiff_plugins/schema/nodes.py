@@ -41,6 +41,23 @@ def _json_equal(a, b) -> bool:
     return False
 
 
+def _json_key(v):
+    """A hashable key with ``_json_key(a) == _json_key(b)`` exactly when ``_json_equal(a, b)``, for linear-time
+    deduplication and membership (``_json_equal`` pairwise is quadratic on long enums). Values ``_json_equal``
+    never equates, not even to themselves (NaN anywhere inside, non-JSON types), get a fresh ``object()``."""
+    if isinstance(v, bool):
+        return ("b", v)
+    if isinstance(v, (int, float)):
+        return ("n", v) if v == v else object()  # 1 and 1.0 are one key (hash and == agree); NaN equals nothing
+    if isinstance(v, str) or v is None:
+        return ("s", type(v), v)  # _json_equal wants the same type for strings (and None)
+    if isinstance(v, list):
+        return ("l", tuple(_json_key(x) for x in v))
+    if isinstance(v, dict):
+        return ("d", frozenset((k, _json_key(x)) for k, x in v.items()))
+    return object()
+
+
 class Node:
     empty = False
     _rx: str | None = None

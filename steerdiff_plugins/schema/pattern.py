@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from steerdiff_plugins.canvas_bounds import fit_count
@@ -26,8 +27,26 @@ except ImportError:  # pragma: no cover
     import sre_constants as _sre_c  # type: ignore
     import sre_parse as _sre_parse  # type: ignore
 
+
 class _PatternError(Exception):
     pass
+
+
+def _memoised(fn):
+    """``fn`` (a pure function of a pattern string and int bounds, returning an immutable value) remembered by
+    its arguments when they are all ``str``/``int``/``None`` (a ``$ref``'d definition asks again per use; o21307
+    read 506 patterns, a few dozen distinct); other arguments (a malformed schema's) and raised errors go
+    through uncached, so the results and errors are those of ``fn`` itself."""
+    cached = functools.lru_cache(maxsize=4096, typed=True)(fn)
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        if not kwargs and all(a is None or type(a) in (str, int) for a in args):
+            return cached(*args)
+        return fn(*args, **kwargs)
+
+    call.cache_clear = cached.cache_clear
+    return call
 
 
 def _set_ranges(items, positive_context=True):
@@ -447,6 +466,7 @@ def _offsets(body: str, w: int, lo: int, hi: int, anychar: str) -> str:
     return _alt(alts)
 
 
+@_memoised
 def pattern_length_bounds(pattern: str) -> tuple[int, int | None] | None:
     """``(shortest, longest)`` length in characters of the strings ``pattern`` matches (re.search semantics:
     a branch not anchored at both ends has no longest, None), or None when the pattern does not parse.
@@ -470,6 +490,7 @@ def pattern_length_bounds(pattern: str) -> tuple[int, int | None] | None:
     return (lo or 0), hi
 
 
+@_memoised
 def pattern_to_regex(pattern: str, cap: int | None = None) -> str | None:
     """Regex for the canonical JSON string *content* (between the quotes) of strings in which
     `pattern` matches somewhere (re.search semantics, ECMA-262/Python common subset). With ``cap``:
@@ -515,6 +536,7 @@ def pattern_to_regex(pattern: str, cap: int | None = None) -> str | None:
     return _alt(alts) if alts else None
 
 
+@_memoised
 def length_bounded(pattern: str, lo: int, hi: int | None, cap: int | None = None):
     """Content regex of the strings ``pattern`` matches (re.search semantics) whose length is in ``[lo, hi]``
     (:func:`bounded_regex`: exact or a documented narrowing, always a subset). None: not bounded here (the
@@ -529,6 +551,7 @@ def length_bounded(pattern: str, lo: int, hi: int | None, cap: int | None = None
         return None
 
 
+@_memoised
 def _matches_every_string(pattern: str) -> bool:
     """Whether ``re.search(pattern, s)`` succeeds for every string ``s``: an alternative anchored at neither
     end whose body can match the empty string (``""``, ``.*``, ``x?``). False when unsure."""
