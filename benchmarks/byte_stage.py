@@ -1,7 +1,7 @@
 """Byte stage A/B (issue 23, item 3): regex -> minimal byte DFA (``automata.byte_level.byte_dfa``), a base
 revision beside the working tree, regex by regex in one run, and a check that both build the same automaton.
 
-    python -m benchmarks.byte_stage [--base REV] [--ids a,b,... | --llg] [--repeat N] [--out FILE]
+    python -m benchmarks.byte_stage [--base REV] [--ids a,b,... | --llg] [--repeat N] [--out FILE --section KEY]
 
 The regexes are the schema compiler's (``compile_schema(schema).regex``, the working tree's compiler) for every
 schema of the public JSONSchemaBench set (``../shared/testdata/jsonschemabench/schemas``), or the schema ids of
@@ -119,7 +119,8 @@ def main(argv=None) -> int:
     g.add_argument("--ids", help="comma-separated schema ids")
     g.add_argument("--llg", action="store_true", help="the 26 schemas of the llguidance comparison")
     ap.add_argument("--repeat", type=int, default=3, help="builds per regex and side (the median is kept)")
-    ap.add_argument("--out", help="write rows and summary here as JSON")
+    ap.add_argument("--out", help="write rows and summary to this JSON file, under --section")
+    ap.add_argument("--section", default="public", help="the key of this run in --out (other keys are kept)")
     args = ap.parse_args(argv)
     if args.repeat < 1:
         ap.error(f"--repeat must be at least 1, got {args.repeat}")
@@ -157,8 +158,10 @@ def main(argv=None) -> int:
     summary["different"] = diff
     print(json.dumps(summary), flush=True)
     if args.out:
-        Path(args.out).write_text(json.dumps({"base": args.base, "repeat": args.repeat, "summary": summary,
-                                              "rows": rows}, indent=1) + "\n")
+        out = Path(args.out)
+        doc = json.loads(out.read_text()) if out.exists() else {}
+        doc[args.section] = {"base": args.base, "repeat": args.repeat, "summary": summary, "rows": rows}
+        out.write_text(json.dumps(doc, indent=1) + "\n")
     return 1 if diff else 0
 
 

@@ -141,17 +141,26 @@ def _unsupported(pattern: str, what: str):
 _IC, _DOTALL, _ASCII = int(re.IGNORECASE), int(re.DOTALL), int(re.ASCII)  # plain ints: RegexFlag's & is slow
 
 
+_LITERAL_TEXT: dict = {}  # code point -> what _class gives it alone (a cache: most of a schema's regex)
+
+
 def _emit(items, flags: int, pattern: str, top: bool) -> str:
     out = []
     n = len(items)
     flags = int(flags)
     ic = bool(flags & _IC)
+    lit, texts = _C.LITERAL, _LITERAL_TEXT
     for i, (op, av) in enumerate(items):
-        if op is _C.LITERAL:
+        if op is lit:
             if ic:
                 out.append(_class([(c, c) for c in _fold(av)]))
             else:  # most of a schema's regex (keys, punctuation): what _class gives one code point, directly
-                out.append(_esc(av) if av != SENTINEL else _EMPTY)
+                t = texts.get(av)
+                if t is None:
+                    if len(texts) >= 1 << 16:
+                        texts.clear()
+                    t = texts[av] = _esc(av) if av != SENTINEL else _EMPTY
+                out.append(t)
         elif op is _C.NOT_LITERAL:
             cps = _fold(av) if ic else {av}
             out.append(_class(_negate([(c, c) for c in cps])))
