@@ -160,3 +160,38 @@ def test_parse_regex_hands_over_what_it_does_not_parse():
 def test_deep_nesting_goes_to_the_reference():
     deep = "(?:" * 150 + "a" + ")" * 150
     assert check(deep) == "fallback"
+
+
+def test_byte_automata_are_the_same_with_either_parser():
+    """The byte DFA (arrays and start) of schema regexes, built through the fast parser and through Python's:
+    identical (the tree is all the later stages read)."""
+    from steerdiff_plugins.automata import byte_level
+    from steerdiff_plugins.schema.compiled import compile_schema
+
+    schemas = [it["schema"] for f in sorted(DATA.glob("*.json")) for it in json.loads(f.read_text())["items"][:2]]
+    built = []
+    for schema in schemas:
+        try:
+            rx = compile_schema(schema).regex
+        except Exception:  # refused by the schema stage
+            continue
+        if len(rx) > 20_000:
+            continue
+        sides = []
+        for fast in (True, False):
+            saved, er._FAST_PARSE = er._FAST_PARSE, fast
+            try:
+                for c in (byte_level.byte_dfa, er.to_engine_regex, er.parse_regex):
+                    c.cache_clear()
+                try:
+                    bd = byte_level.byte_dfa(rx)
+                    sides.append((bd.ctrans.tobytes(), bd.ctrans.shape, bd.bcls.tobytes(), bd.accept.tobytes(), bd.start))
+                except Exception as e:  # a refusal: the same on both sides
+                    sides.append((type(e).__name__, str(e)))
+            finally:
+                er._FAST_PARSE = saved
+        assert sides[0] == sides[1]
+        built.append(rx)
+    for c in (byte_level.byte_dfa, er.to_engine_regex, er.parse_regex):
+        c.cache_clear()
+    assert len(built) >= 12
