@@ -29,6 +29,7 @@ _MIX = np.int64(0x9E3779B97F4A7C15 - (1 << 64))  # an odd 64-bit constant (golde
 
 
 SMALL_ROUND = 48  # rounds over at most this many dirty states run in plain Python (_small_round)
+PY_STATES, PY_ENTRIES = 256, 2048  # automata up to this size are refined in plain Python (_minimise_py)
 
 
 _WEIGHTS: dict = {}  # k -> its weights (read-only)
@@ -62,6 +63,8 @@ def minimise(trans: np.ndarray, accept: np.ndarray, sink: int) -> np.ndarray | N
     cnt = np.bincount(bid, minlength=3).astype(np.int64)  # (n_blocks,) members per block
     src, col = np.nonzero(trans != sink)  # (E,) entries not into the sink, by source then class
     dst = trans[src, col].astype(np.int64)  # (E,)
+    if N <= PY_STATES and len(src) <= PY_ENTRIES:
+        return _minimise_py(N, src, col, dst, accept, sink)
     wcol = w[col]  # (E,) each entry's class weight
     sptr = np.zeros(N + 1, dtype=np.int64)  # (N+1,) CSR offsets by source
     np.cumsum(np.bincount(src, minlength=N), out=sptr[1:])
@@ -94,6 +97,54 @@ def minimise(trans: np.ndarray, accept: np.ndarray, sink: int) -> np.ndarray | N
             and np.array_equal(bid[dst], bid[trans[rep[src], col]])):
         return None
     return bid
+
+
+def _minimise_py(N: int, src: np.ndarray, col: np.ndarray, dst: np.ndarray, accept: np.ndarray,
+                 sink: int) -> np.ndarray:
+    """:func:`minimise` for small automata (``PY_STATES``, ``PY_ENTRIES``) in plain Python: the same dirty-state
+    refinement with exact signatures (a state's block, its classes not into the sink, their successors'
+    blocks), where numpy's per-call cost (a dozen calls a round) outweighs the work. ``src, col, dst (E,)``:
+    the entries not into the sink. Returns the block ids ``(N,)``."""
+    cols: list = [[] for _ in range(N)]
+    dsts: list = [[] for _ in range(N)]
+    preds: list = [[] for _ in range(N)]
+    for s, c, d in zip(src.tolist(), col.tolist(), dst.tolist()):
+        cols[s].append(c)
+        dsts[s].append(d)
+        preds[d].append(s)
+    shape = [tuple(c) for c in cols]  # (N,) each state's classes not into the sink
+    bid = [0 if a else 1 for a in accept.tolist()]
+    bid[sink] = 2
+    cnt = [bid.count(0), bid.count(1), 1] + [0] * N  # members per block
+    nb = 3
+    dirty = [s for s in range(N) if s != sink]  # the sink never moves (nothing into it is an entry)
+    while dirty:
+        check_deadline("byte automaton", "regex")  # the whole compile's clock (compile_budget)
+        groups: dict = {}
+        for s in dirty:
+            groups.setdefault((bid[s], shape[s], tuple([bid[d] for d in dsts[s]])), []).append(s)
+        per_block: dict = {}
+        for key, members in groups.items():
+            per_block.setdefault(key[0], []).append(members)
+        nd: dict = {}
+        for s in dirty:
+            nd[bid[s]] = nd.get(bid[s], 0) + 1
+        changed: list = []
+        for b, gl in per_block.items():
+            kept = -1 if cnt[b] > nd[b] else max(range(len(gl)), key=lambda j: len(gl[j]))  # clean members keep b
+            for j, members in enumerate(gl):
+                if j == kept:
+                    continue
+                cnt[b] -= len(members)
+                cnt[nb] = len(members)
+                for s in members:
+                    bid[s] = nb
+                changed += members
+                nb += 1
+        if not changed:
+            break
+        dirty = sorted({p for s in changed for p in preds[s]})
+    return np.array(bid, dtype=np.int64)
 
 
 def _segments(ptr: np.ndarray, rows: np.ndarray) -> np.ndarray:
