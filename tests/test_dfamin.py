@@ -64,14 +64,15 @@ def test_minimise_equals_plain_moore(dfa):
 def test_vectorised_and_plain_python_rounds_agree_with_moore(dfa, small):
     """Rounds over at most ``SMALL_ROUND`` dirty states run in plain Python (``_small_round``), others
     vectorised (``_round``); the random automata above are small enough for the Python rounds alone, so here
-    the threshold is lowered: 0 (vectorised only), 3 and 8 (the two mixed, round by round)."""
+    the threshold is lowered: 0 (vectorised only), 3 and 8 (the two mixed, round by round), and the
+    all-Python refinement of small automata (``_minimise_py``, which the other tests here reach) is off."""
     trans, accept, sink = dfa
-    old = dfamin.SMALL_ROUND
-    dfamin.SMALL_ROUND = small
+    old = dfamin.SMALL_ROUND, dfamin.PY_STATES
+    dfamin.SMALL_ROUND, dfamin.PY_STATES = small, 0  # not the all-Python refinement of small automata
     try:
         got = dfamin.minimise(trans, accept, sink)
     finally:
-        dfamin.SMALL_ROUND = old
+        dfamin.SMALL_ROUND, dfamin.PY_STATES = old
     assert got is not None
     assert same_partition(got, moore_reference(trans, accept, sink))
 
@@ -90,12 +91,14 @@ def chain_dfa(n: int, k: int = 3):
     return trans, accept, sink
 
 
-def test_long_chains_merge_twins_and_keep_every_distance():
-    trans, accept, sink = chain_dfa(500)
+@pytest.mark.parametrize("n", [100, 500])
+def test_long_chains_merge_twins_and_keep_every_distance(n):
+    """A counted run: 201 states go to the all-Python refinement (``PY_STATES``), 1001 to the vectorised one."""
+    trans, accept, sink = chain_dfa(n)
     got = dfamin.minimise(trans, accept, sink)
     assert same_partition(got, moore_reference(trans, accept, sink))
-    assert len(set(got.tolist())) == 501  # 500 distances to acceptance, and the sink
-    assert all(got[i] == got[500 + i] for i in range(500))
+    assert len(set(got.tolist())) == n + 1  # n distances to acceptance, and the sink
+    assert all(got[i] == got[n + i] for i in range(n))
 
 
 def test_a_hash_collision_is_caught(monkeypatch):
@@ -104,6 +107,7 @@ def test_a_hash_collision_is_caught(monkeypatch):
     Python ones, for few dirty states, compare rows exactly, so they are switched off here.)"""
     monkeypatch.setattr(dfamin, "_weights", lambda k: np.zeros(k, dtype=np.int64))
     monkeypatch.setattr(dfamin, "SMALL_ROUND", 0)
+    monkeypatch.setattr(dfamin, "PY_STATES", 0)  # nor the all-Python refinement of small automata
     trans, accept, sink = chain_dfa(20)
     assert dfamin.minimise(trans, accept, sink) is None
 
@@ -167,6 +171,7 @@ def test_byte_dfa_without_minimising_accepts_the_same(pattern, monkeypatch):
     small = td.byte_dfa(pattern)
     td.cache_clear()
     monkeypatch.setattr(dfamin, "_weights", lambda k: np.zeros(k, dtype=np.int64))
+    monkeypatch.setattr(dfamin, "PY_STATES", 0)  # the hashed refinement (small automata are refined exactly)
     big = td.byte_dfa(pattern)
     td.cache_clear()
     assert big.dead >= small.dead

@@ -90,6 +90,22 @@ def _hash_weights(n: int, seed: int) -> np.ndarray:
     return w[:n]
 
 
+_DRAWS: np.ndarray | None = None  # uniform draws of _edge_classes's generator so far (read-only)
+
+
+def _uniform_draws(n: int) -> np.ndarray:
+    """The first ``n`` draws of ``np.random.default_rng(0xC1A55).random``: a generator's set-up (0.2 ms) costs
+    more than small automata's hashing, so the draws are kept and drawn again, twice as many, when a larger
+    ``n`` comes (a generator's doubles are one stream: the first ``n`` of a longer draw are the same)."""
+    global _DRAWS
+    d = _DRAWS
+    if d is None or len(d) < n:
+        d = np.random.default_rng(0xC1A55).random(max(n, 2 * len(d) if d is not None else 0, 8192))
+        d.flags.writeable = False
+        _DRAWS = d
+    return d[:n]
+
+
 @lru_cache(maxsize=1024)
 def byte_dfa(pattern: str) -> ByteDFA:
     """The minimal byte-level DFA of a Python-dialect regex (full match): every state reachable from the
@@ -177,9 +193,9 @@ def _edge_classes(src: np.ndarray, byte: np.ndarray, dst: np.ndarray, S: int) ->
     missing edge goes to the sink ``S``): bytes with identical columns share a class. Columns are hashed
     (a float sum over each byte's edges in edge order, so equal columns give bit-equal sums) and the table
     is then checked against every edge exactly; on a collision the dense table is grouped exactly."""
-    rng = np.random.default_rng(0xC1A55)
-    w = rng.random(S + 1) + 0.5  # (S+1,) source weights
-    v = rng.random(S + 1) + 0.5  # (S+1,) destination weights
+    draws = _uniform_draws(2 * S + 2)  # the first 2S+2 draws of one seeded generator
+    w = draws[: S + 1] + 0.5  # (S+1,) source weights
+    v = draws[S + 1:] + 0.5  # (S+1,) destination weights
     h = np.bincount(byte, weights=w[src] * v[dst], minlength=256)  # (256,)
     _, first, bcls = np.unique(h, return_index=True, return_inverse=True)
     bcls = bcls.reshape(-1).astype(np.int32)
