@@ -297,15 +297,9 @@ def walk_states(trans, dead, s0, s1, first_child, next_sib, byte, lo, endhi, hi,
     nr = 0
     for s in range(s0, s1):
         ws = w[s]
-        top = 0
-        c = first_child[0]
-        while c != -1:
-            q = trans[s, byte[c]]
-            if q != dead:
-                stack_n[top] = c
-                stack_q[top] = q
-                top += 1
-            c = next_sib[c]
+        stack_n[0] = 0  # the root, in state s (no token ends there; a loop state may take every token at once)
+        stack_q[0] = s
+        top = 1
         while top > 0:
             top -= 1
             n = stack_n[top]
