@@ -59,6 +59,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import re
+import threading
 import time
 
 from steerdiff.errors import ConstraintError
@@ -113,6 +114,44 @@ class _Deadline:
 
 _DEADLINE: contextvars.ContextVar = contextvars.ContextVar("steerdiff_compile_deadline", default=None)
 _clock = time.thread_time  # the compiling thread's CPU time (see the module docstring); tests use a fake clock
+_set_up = threading.local()  # .seconds: this thread's set-up time, which no deadline counts (see exclude)
+
+
+def _now() -> float:
+    """The budget clock: the thread's CPU time less its set-up time (:func:`exclude`), standing still inside
+    :func:`outside_budget`."""
+    t = _set_up.t0 if getattr(_set_up, "depth", 0) else _clock()
+    return t - getattr(_set_up, "seconds", 0.0)
+
+
+def thread_seconds() -> float:
+    """The clock budgets are kept on (the compiling thread's CPU time), for measuring set-up to :func:`exclude`."""
+    return _clock()
+
+
+def exclude(seconds: float) -> None:
+    """Take ``seconds`` of this thread's time off every compile budget: one-time set-up that a process or a
+    tokenizer pays once (compiling or loading numba kernels, a tokenizer's prefix tree), not the compile of
+    what a user sent. Without it, a fresh install's first compile would be refused for the kernels' JIT."""
+    if seconds > 0 and not getattr(_set_up, "depth", 0):  # inside outside_budget the block counts it
+        _set_up.seconds = getattr(_set_up, "seconds", 0.0) + seconds
+
+
+@contextlib.contextmanager
+def outside_budget():
+    """Run the block without it counting against an open compile deadline (:func:`exclude` of its time);
+    nested blocks count once."""
+    depth = getattr(_set_up, "depth", 0)
+    t0 = _clock()
+    if depth == 0:
+        _set_up.t0 = t0
+    _set_up.depth = depth + 1
+    try:
+        yield
+    finally:
+        _set_up.depth = depth
+        if depth == 0:
+            exclude(_clock() - t0)
 
 
 def _check_seconds(seconds) -> float:
@@ -128,7 +167,7 @@ def compile_deadline(seconds: float | None = None):
     earlier one is taken for the block. Yields the deadline in force."""
     limit = COMPILE_SECONDS if seconds is None else _check_seconds(seconds)
     outer = _DEADLINE.get()
-    now = _clock()
+    now = _now()
     if outer is not None and outer.end <= now + limit:
         yield outer
         return
@@ -148,7 +187,7 @@ def check_deadline(stage: str, pointer: str | None = None) -> None:
     variable and a clock read): called inside the long loops of every compile stage."""
     d = _DEADLINE.get()
     if d is not None:
-        now = _clock()
+        now = _now()
         if now > d.end:
             raise CompileDeadlineExceeded(stage, d.where if pointer is None else pointer, now - d.start, d.limit)
 

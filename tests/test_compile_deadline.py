@@ -286,3 +286,47 @@ def test_key_patterns_too_large_to_compare_are_refused_not_read_as_apart(monkeyp
         with pytest.raises(UnsupportedSchemaError) as exc:
             compile_schema(schema)
     assert exc.value.keyword == "size" and exc.value.pointer == "#/properties/m"
+
+
+def test_set_up_time_is_not_charged_to_a_compile(clock):
+    """One-time set-up (numba's JIT on a fresh install, a tokenizer's prefix tree) runs inside
+    ``outside_budget`` or is taken off with ``exclude``: a compile is refused for its own time only."""
+    with compile_deadline(1.0):
+        with compile_budget.outside_budget():
+            clock.now += 30  # a long set-up
+            check_deadline("set-up")  # the budget clock stands still inside the block
+            with compile_budget.outside_budget():  # nested blocks count once
+                clock.now += 5
+        clock.now += 0.5
+        check_deadline("after")  # 0.5 s of the compile's own: within 1 s
+        compile_budget.exclude(2.0)  # a kernel compiled during the call: taken off too
+        clock.now += 2.2
+        check_deadline("after exclude")
+        clock.now += 1
+        with pytest.raises(CompileDeadlineExceeded):
+            check_deadline("over")
+
+
+def test_a_kernel_call_that_compiles_is_set_up(clock, monkeypatch):
+    """``token_trie._run``: a call after which the kernel has a new compiled specialisation (numba compiled or
+    loaded it) is excluded from the budget; a call that compiled nothing is charged."""
+    from types import SimpleNamespace
+
+    from steerdiff_plugins.automata import token_trie
+
+    def kernel(seconds, compiles):
+        clock.now += seconds
+        if compiles:
+            kernel.signatures.append(object())
+        return seconds
+
+    kernel.signatures = []
+    monkeypatch.setattr(token_trie, "_kernels", lambda: SimpleNamespace(k=kernel))
+    with compile_deadline(1.0):
+        token_trie._run("k", 25.0, True)  # a fresh install's JIT
+        check_deadline("after the JIT")
+        token_trie._run("k", 0.5, False)
+        check_deadline("within")
+        with pytest.raises(CompileDeadlineExceeded):
+            token_trie._run("k", 1.0, False)
+            check_deadline("over")

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from steerdiff_plugins.compile_budget import check_deadline
+from steerdiff_plugins.compile_budget import check_deadline, exclude, outside_budget, thread_seconds
 
 _nb = None  # the numba kernels, once compiled (see _kernels)
 _tries: dict[int, tuple] = {}  # id(_FlatVocab) -> (that _FlatVocab, _Trie)
@@ -87,46 +87,62 @@ class _Trie:
 def _kernels():
     global _nb
     if _nb is None:
-        from steerdiff_plugins.automata import token_trie_kernels as k
+        with outside_budget():  # importing numba: once per process
+            from steerdiff_plugins.automata import token_trie_kernels as k
 
         _nb = k
     return _nb
+
+
+def _run(name: str, *args):
+    """Call kernel ``name``. A call that compiles (or loads from numba's disk cache) a specialisation is
+    one-time set-up: its time is taken off the compile budget (a fresh install JIT-compiles for seconds)."""
+    fn = getattr(_kernels(), name)
+    n = len(fn.signatures)
+    t0 = thread_seconds()
+    out = fn(*args)
+    if len(fn.signatures) > n:
+        exclude(thread_seconds() - t0)
+    return out
 
 
 def trie_for(fv) -> _Trie:
     """The prefix tree of a ``token_walk._FlatVocab`` (cached per vocabulary)."""
     got = _tries.get(id(fv))
     if got is None or got[0] is not fv:
-        k = _kernels()
-        starts, lens = fv.start.astype(np.int64), fv.lens.astype(np.int64)
-        slots = fv.slots
-        order = np.array(sorted(range(len(lens)), key=lambda i: slots[starts[i]: starts[i] + lens[i]].tobytes()),
-                         dtype=np.int64)  # (T,) sorted position -> token
-        arrays = k.build_trie(slots, starts, lens, order)
-        first_child, next_sib, byte, parent, lo, endhi = arrays[:6]
-        from steerdiff_plugins.automata.byte_level import byte_dfa
-
-        ud = byte_dfa(r"[\x00-\U0010ffff]*")  # every valid UTF-8 text; characters end in its start state
-        U = np.ascontiguousarray(ud.trans, dtype=np.int32)
-        uat, uclean, uend = k.utf8_nodes(U, ud.start, ud.dead, byte, parent, lo, endhi)
-        ids = np.ascontiguousarray(fv.ids[order])
-        pos_of = {int(t): p for p, t in enumerate(ids.tolist())}
-        got = _tries[id(fv)] = (fv, _Trie(order, *arrays, uat, uclean, uend, U, ud.start, ids, pos_of,
-                                          np.ascontiguousarray(fv.lens[order])))
+        with outside_budget():  # once per tokenizer, not part of any one compile
+            got = _tries[id(fv)] = (fv, _build_trie(fv))
     return got[1]
+
+
+def _build_trie(fv) -> _Trie:
+    """The tree of ``fv`` (see :class:`_Trie`), with the UTF-8 states of its nodes and tokens."""
+    starts, lens = fv.start.astype(np.int64), fv.lens.astype(np.int64)
+    slots = fv.slots
+    order = np.array(sorted(range(len(lens)), key=lambda i: slots[starts[i]: starts[i] + lens[i]].tobytes()),
+                     dtype=np.int64)  # (T,) sorted position -> token
+    arrays = _run("build_trie", slots, starts, lens, order)
+    first_child, next_sib, byte, parent, lo, endhi = arrays[:6]
+    from steerdiff_plugins.automata.byte_level import byte_dfa
+
+    ud = byte_dfa(r"[\x00-\U0010ffff]*")  # every valid UTF-8 text; characters end in its start state
+    U = np.ascontiguousarray(ud.trans, dtype=np.int32)
+    uat, uclean, uend = _run("utf8_nodes", U, ud.start, ud.dead, byte, parent, lo, endhi)
+    ids = np.ascontiguousarray(fv.ids[order])
+    pos_of = {int(t): p for p, t in enumerate(ids.tolist())}
+    return _Trie(order, *arrays, uat, uclean, uend, U, ud.start, ids, pos_of, np.ascontiguousarray(fv.lens[order]))
 
 
 def walk_records(trans: np.ndarray, dead: int, fv, weights: np.ndarray) -> dict:
     """The tree walked from every state of ``trans (S+1, 256)`` (``dead = S``): ``rec (R, 5)`` int32 records
     ``(state, lo, hi, end, kind)`` (see ``token_trie_kernels.walk_states``), the difference arrays
     ``hdiff``/``cdiff`` and the per-state tables the records refer to (``P``, ``reach``, ``M``)."""
-    k = _kernels()
     tr = trie_for(fv)
     S = dead
     T = len(tr.order)
     trans = np.ascontiguousarray(trans, dtype=np.int32)
-    grp, rgrp, reach, stops, P, sets = k.state_groups(trans, dead, MAX_RUN)
-    M, invq, invu = k.utf8_maps(trans, dead, grp, tr.U, tr.u0, tr.U.shape[0] - 1)  # (S+1, nU) UTF-8 loops
+    grp, rgrp, reach, stops, P, sets = _run("state_groups", trans, dead, MAX_RUN)
+    M, invq, invu = _run("utf8_maps", trans, dead, grp, tr.U, tr.u0, tr.U.shape[0] - 1)  # (S+1, nU) UTF-8 loops
     hdiff = np.zeros(T + 1, dtype=np.int64)
     cdiff = np.zeros(T + 1, dtype=np.int64)
     recs = []
@@ -135,7 +151,7 @@ def walk_records(trans: np.ndarray, dead: int, fv, weights: np.ndarray) -> dict:
     while s0 < S:
         check_deadline("token automaton", "regex")
         s1 = min(S, s0 + step)
-        recs.append(k.walk_states(trans, dead, s0, s1, tr.first_child, tr.next_sib, tr.byte, tr.lo, tr.endhi, tr.hi,
+        recs.append(_run("walk_states", trans, dead, s0, s1, tr.first_child, tr.next_sib, tr.byte, tr.lo, tr.endhi, tr.hi,
                                   tr.depth, tr.height, tr.below, grp, rgrp, reach, stops, sets, invq, invu, tr.uat,
                                   tr.uclean, weights, hdiff, cdiff))
         s0 = s1
@@ -155,9 +171,9 @@ def walk_classes(trans: np.ndarray, dead: int, fv, fill_id: int | None, tok2cls:
     w = walk_records(trans, dead, fv, weights)
     check_deadline("token automaton", "regex")
     fill_pos = tr.pos_of.get(fill_id, -1) if fill_id is not None else -1
-    ok, table, cls_pos = _kernels().classes_and_table(w["hdiff"], w["cdiff"], fill_pos, tr.plen, w["rec"], w["P"],
+    ok, table, cls_pos = _run("classes_and_table", w["hdiff"], w["cdiff"], fill_pos, tr.plen, w["rec"], w["P"],
                                                       w["reach"], w["M"], tr.uend, weights, dead)
     if not ok:
         return None
-    _kernels().scatter_classes(cls_pos, tr.ids, fill_pos, tok2cls)
+    _run("scatter_classes", cls_pos, tr.ids, fill_pos, tok2cls)
     return table
