@@ -1,7 +1,7 @@
 """The vocabulary walked through a byte DFA over its prefix tree, in compiled code (numba): stage 3's fast path.
 
-``walk_classes(ctrans, bcls, vocab, fill_id)`` gives what ``token_walk._walk_pairs`` + ``_token_table`` give
-(the token classes and their table), computed differently:
+``walk_classes(trans, dead, fv, fill_id, tok2cls, weights)`` gives what ``token_walk._walk_pairs`` +
+``_token_table`` give (the token classes and their table), computed differently:
 
 - The tokens that write something are sorted by their bytes and laid out as a prefix tree (per tokenizer,
   cached). In sorted order the tokens below a tree node are one range ``[lo, hi)``; those spelling the
@@ -10,6 +10,8 @@
   the cost is the surviving (state, prefix) pairs. A walk that reaches a state which loops on a byte set
   ``L`` at a node whose whole subtree spells only bytes of ``L`` (``inside``) ends every token below there in
   that state at once: string content (``[^"\\]*``) is one range per state, not a walk over 49k tokens.
+  Likewise a counted run (``[^"]{0,64}``: each byte of a set one state down a chain) takes a subtree of that
+  set at once, each token going down the chain by its length (or dying past a chain that stops).
 - A loop state that takes every UTF-8 character above ASCII back to itself (JSON string content) ends, at a
   character boundary, every token of loop-set ASCII and valid UTF-8 below a node in the state its last,
   maybe unfinished, character leaves it in: the tokens of other scripts are not walked one by one either.
@@ -20,8 +22,9 @@
   pairs as its class column has live entries. Those two facts make every token's column equal to its
   class's column. On a disagreement (a hash collision) the caller falls back to the numpy walk.
 
-numba is optional (``pip install steerdiff[fast]``): without it ``available()`` is False and the numpy walk
-runs. The kernels are compiled on first use and cached on disk. Long walks are cut into chunks of
+numba is a dependency but optional at run time: without it ``available()`` is False and the numpy walk runs.
+The kernels are compiled on first use and cached on disk; that, numba's import and each tokenizer's tree are
+set-up, kept out of compile budgets (``compile_budget.outside_budget``). Long walks are cut into chunks of
 states with the compile deadline (``compile_budget.check_deadline``) checked between them.
 """
 
@@ -35,6 +38,7 @@ import numpy as np
 from steerdiff_plugins.compile_budget import check_deadline, exclude, outside_budget, thread_seconds
 
 _nb = None  # the numba kernels, once compiled (see _kernels)
+_have_numba: bool | None = None  # numba importable (found on the first available() call)
 _tries: dict[int, tuple] = {}  # id(_FlatVocab) -> (that _FlatVocab, _Trie)
 CHUNK_NODES = 20_000_000  # states per walk call: this many tree nodes over the tree size (deadline checks between)
 MAX_RUN = 32  # counted runs are followed in bulk up to this many bytes (longer tokens are walked)
@@ -42,13 +46,17 @@ MAX_RUN = 32  # counted runs are followed in bulk up to this many bytes (longer 
 
 def available() -> bool:
     """Whether the compiled walk can run: numba importable and not turned off (``STEERDIFF_TOKEN_WALK=numpy``)."""
+    global _have_numba
     if os.environ.get("STEERDIFF_TOKEN_WALK", "").lower() == "numpy":
         return False
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    if _have_numba is None:
+        try:
+            import numba  # noqa: F401
+        except ImportError:
+            _have_numba = False
+        else:
+            _have_numba = True
+    return _have_numba
 
 
 @dataclass
