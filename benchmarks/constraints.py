@@ -329,6 +329,7 @@ def part_compile(args):
     byte_level._byte_vocabulary()  # process-wide, not per pattern: built before forking
     t0 = time.perf_counter()
     td.warm_up(_VOCAB, _FILL)  # per tokenizer, not per pattern (like vocab_for): built once before forking
+    import jsonschema  # noqa: F401 - once per process (4-9 s: rfc3987's lark grammars); enums validate with it
     flat_ms = 1000 * (time.perf_counter() - t0)
     log(f"per-tokenizer setup (token bytes flattened, prefix tree, compiled walk loaded): {flat_ms:.1f} ms, once")
     # one compile of a trivial schema: module imports that numpy/re do lazily on first use (np.unique
@@ -543,6 +544,7 @@ def part_llguidance(args):
     _VOCAB, _FILL = vocab_for(tok), tok.eos_token_id
     byte_level._byte_vocabulary()
     td.warm_up(_VOCAB, _FILL)  # the tokenizer's flat bytes and prefix tree, the compiled walk loaded
+    import jsonschema  # noqa: F401 - once per process (4-9 s: rfc3987's lark grammars), like td.warm_up
     _LLTOK = llguidance.hf.from_tokenizer(tok, n_vocab=len(tok))
     _drop_worker()  # the worker must inherit _LLTOK
     files = sorted(DATA.glob("*.json"))

@@ -283,3 +283,34 @@ def test_the_compiled_walk_is_the_default(monkeypatch):
     b = _compile(r'"[a-z]{0,5}"', vocab, tok.eos_token_id, "numpy", monkeypatch)
     assert calls == [1]
     _assert_same(a, b)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(2, 30), st.integers(1, 8), st.integers(0, 2**31 - 1))
+def test_shortest_path_and_edge_kernels_against_plain_python(n, c, seed):
+    """``min_steps`` (the fewest tokens to acceptance) and ``distinct_edges`` (the successor pairs) on random
+    tables, against a plain breadth-first search and a set of pairs."""
+    rng = np.random.default_rng(seed)
+    dead = n - 1
+    table = rng.integers(0, n, size=(n, c + 2)).astype(np.int32)  # (n, c+2), columns 0, 1 as in a TokenDFA
+    table[rng.random(table.shape) < 0.4] = dead
+    acc = rng.random(n) < 0.15
+    start = int(rng.integers(0, n - 1))
+    k = token_trie._kernels()
+    dist, frontier, want = {start: 0}, [start], -1
+    while frontier and want < 0:
+        if any(acc[s] for s in frontier):
+            want = dist[frontier[0]]
+            break
+        nxt = []
+        for s in frontier:
+            for d in table[s, 2:].tolist():
+                if d != dead and d not in dist:
+                    dist[d] = dist[s] + 1
+                    nxt.append(d)
+        frontier = nxt
+    assert k.min_steps(table, start, acc, dead, 2) == want
+    assert td._min_tokens(table, start, acc, dead) == want
+    src, dst = k.distinct_edges(table, dead, 1)
+    pairs = {(s, int(d)) for s in range(n) if s != dead for d in table[s, 1:] if d != dead}
+    assert sorted(zip(src.tolist(), dst.tolist())) == sorted(pairs) and len(src) == len(pairs)

@@ -356,15 +356,43 @@ def walk_states(trans, dead, s0, s1, first_child, next_sib, byte, lo, endhi, hi,
 
 
 @njit(cache=True, nogil=True)
+def _run_ends(a, b):
+    """``(T,)``: for each position, the end (exclusive) of its run of positions with equal ``a`` and ``b``."""
+    T = len(a)
+    out = np.empty(T, np.int64)
+    end = T
+    for t in range(T - 1, -1, -1):
+        if t + 1 < T and (a[t] != a[t + 1] or b[t] != b[t + 1]):
+            end = t + 1
+        out[t] = end
+    return out
+
+
+@njit(cache=True, nogil=True)
 def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, w, S):
     """Group tokens (sorted positions; ``plen (T,)`` their lengths) by column hash and lay out the table,
     verified exactly: every record agrees with its tokens' class columns, and every token has as many live
     pairs as its class column has live entries.
 
-    ``fill_pos``: the fill token's position (left out, class 0 here), or -1.
+    ``fill_pos``: the fill token's position (left out, class 0 here), or -1. The UTF-8 records' terms are
+    added into ``hdiff``/``cdiff`` (run by run of equal end states), so the caller's arrays change. Tables are
+    filled and checked once per run of tokens with the same class and end state, not once per token.
     Returns ``(ok, table (S+2, C) int32, cls (T,) int64)``; ``ok`` False on a disagreement (a hash collision)."""
     T = len(plen)
     DEAD = S + 1
+    uend_run = _run_ends(uend, uend)  # (T,) end of each token's run of equal UTF-8 end states
+    for r in range(rec.shape[0]):  # UTF-8 records: the end depends on each token's end state, constant on runs
+        if rec[r, 4] == -2:
+            ws, q = w[rec[r, 0]], rec[r, 3]
+            t, hi = rec[r, 1], rec[r, 2]
+            while t < hi:
+                b = min(uend_run[t], hi)
+                v = ws * (M[q, uend[t]] + 1)
+                hdiff[t] += v
+                hdiff[b] -= v
+                cdiff[t] += 1
+                cdiff[b] -= 1
+                t = b
     h = np.empty(T, np.int64)
     live = np.empty(T, np.int64)
     acc_h = np.int64(0)
@@ -374,14 +402,9 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, w, S
         acc_c += cdiff[t]
         h[t] = acc_h
         live[t] = acc_c
-    for r in range(rec.shape[0]):  # run and UTF-8 records: the end depends on each token
+    for r in range(rec.shape[0]):  # run records: the end depends on each token's length
         d = rec[r, 4]
-        if d == -2:
-            ws, q = w[rec[r, 0]], rec[r, 3]
-            for t in range(rec[r, 1], rec[r, 2]):
-                h[t] += ws * (M[q, uend[t]] + 1)
-                live[t] += 1
-        elif d >= 0:
+        if d >= 0:
             ws, q = w[rec[r, 0]], rec[r, 3]
             for t in range(rec[r, 1], rec[r, 2]):
                 j = plen[t] - d
@@ -409,20 +432,24 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, w, S
             C += 1
         cls[t] = vals[i]
     table = np.full((S + 2, C), DEAD, np.int32)
+    run = _run_ends(cls, uend)  # (T,) end of each token's run of equal (class, UTF-8 end state)
     for r in range(rec.shape[0]):
         s, q, d = rec[r, 0], rec[r, 3], rec[r, 4]
-        for t in range(rec[r, 1], rec[r, 2]):
+        t, hi = rec[r, 1], rec[r, 2]
+        while t < hi:
+            if d < 0:  # every token of a run goes where its first one goes: check it once per run
+                b = min(run[t], hi)
+                e = q if d == -1 else M[q, uend[t]]
+            else:
+                b = t + 1
+                if plen[t] - d > reach[q]:
+                    t = b
+                    continue  # past the run's end: dead
+                e = P[plen[t] - d, q]
             c = cls[t]
+            t = b
             if c == 0:
                 continue
-            if d == -1:
-                e = q
-            elif d == -2:
-                e = M[q, uend[t]]
-            elif plen[t] - d <= reach[q]:
-                e = P[plen[t] - d, q]
-            else:
-                continue  # past the run's end: dead
             cur = table[s, c]
             if cur == DEAD:
                 table[s, c] = e
@@ -446,3 +473,52 @@ def scatter_classes(cls_pos, ids, fill_pos, tok2cls):
     for p in range(len(ids)):
         if p != fill_pos and ids[p] < len(tok2cls):
             tok2cls[ids[p]] = cls_pos[p]
+
+
+@njit(cache=True, nogil=True)
+def min_steps(table, start, acc, dead, first):
+    """The fewest transitions over the columns ``first..`` of ``table (N, C)`` from ``start`` to a state with
+    ``acc``, or -1 when none is reachable (breadth first: states leave the queue in order of distance)."""
+    N, C = table.shape
+    dist = np.full(N, -1, np.int64)
+    queue = np.empty(N, np.int64)
+    dist[start] = 0
+    queue[0] = start
+    head, tail = 0, 1
+    while head < tail:
+        s = queue[head]
+        head += 1
+        if acc[s]:
+            return dist[s]
+        for c in range(first, C):
+            d = table[s, c]
+            if d != dead and dist[d] < 0:
+                dist[d] = dist[s] + 1
+                queue[tail] = d
+                tail += 1
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def distinct_edges(table, dead, first):
+    """The distinct pairs ``(s, table[s, c])`` over columns ``first..`` with neither end ``dead``: ``(src, dst)``,
+    sources ascending."""
+    N, C = table.shape
+    stamp = np.full(N, -1, np.int64)
+    src = np.empty(N * 4, np.int64)
+    dst = np.empty(N * 4, np.int64)
+    n = 0
+    for s in range(N):
+        if s == dead:
+            continue
+        for c in range(first, C):
+            d = table[s, c]
+            if d != dead and stamp[d] != s:
+                stamp[d] = s
+                if n == len(src):
+                    src = np.concatenate((src, np.empty(len(src), np.int64)))
+                    dst = np.concatenate((dst, np.empty(len(dst), np.int64)))
+                src[n] = s
+                dst[n] = d
+                n += 1
+    return src[:n].copy(), dst[:n].copy()

@@ -572,36 +572,42 @@ def _compile_cached(pattern: str, vocab_key: int, fill_id: int | None, n_ids: in
         table[PAD, FILL] = PAD
     step_any = None  # masked steps go through the edge list (see _edges) unless the dense product is cheaper
     if N <= DENSE_STATES:
-        live = table[:, 1:] != DEAD  # (N, C-1)
-        live[DEAD] = False
-        src = np.repeat(np.arange(N), C - 1)[live.reshape(-1)]
-        dst = table[:, 1:][live]
-        pairs = len(np.unique(src * N + dst))
+        if token_trie.available():
+            src, dst = token_trie._run("distinct_edges", table, DEAD, 1)  # (E,), (E,)
+            pairs = len(src)
+        else:
+            live = table[:, 1:] != DEAD  # (N, C-1)
+            live[DEAD] = False
+            src = np.repeat(np.arange(N), C - 1)[live.reshape(-1)]
+            dst = table[:, 1:][live]
+            pairs = len(np.unique(src * N + dst))
         if pairs * DENSE_RATIO > N * N:  # JSON automata have about 3 successors per state: the edge list wins
             step_any = np.zeros((N, N), dtype=np.float32)
             step_any[src, dst] = 1.0
     cls_size = np.bincount(tok2cls, minlength=C)
-    # shortest accepted token count (BFS over classes 2..)
-    dist = np.full(N, -1)
-    dist[start] = 0
-    frontier = [start]
-    min_tokens = -1
-    d = 0
-    seen = np.zeros(N, dtype=bool)
-    seen[start] = True
-    while frontier:
-        check_deadline("token automaton", "regex")
-        if any(acc[s] for s in frontier):
-            min_tokens = d
-            break
-        nxt = np.unique(table[frontier, 2:])
-        nxt = [int(s) for s in nxt if s != DEAD and not seen[s]]
-        for s in nxt:
-            seen[s] = True
-        frontier = nxt
-        d += 1
+    min_tokens = _min_tokens(table, start, acc, DEAD)
     dfa = TokenDFA(pattern, table, tok2cls, acc, start, step_any, min_tokens, cls_size)
     return dfa
+
+
+def _min_tokens(table: np.ndarray, start: int, acc: np.ndarray, dead: int) -> int:
+    """The fewest tokens (classes 2.., not the fill) from ``start`` to an accepting state of ``table``, or -1."""
+    if token_trie.available():
+        return int(token_trie._run("min_steps", table, start, acc, dead, 2))
+    dist = 0
+    frontier = [start]
+    seen = np.zeros(len(table), dtype=bool)
+    seen[start] = True
+    while frontier:  # breadth first, one level at a time
+        check_deadline("token automaton", "regex")
+        if acc[frontier].any():
+            return dist
+        nxt = np.unique(table[frontier, 2:])
+        nxt = nxt[(nxt != dead) & ~seen[nxt]]
+        seen[nxt] = True
+        frontier = nxt.tolist()
+        dist += 1
+    return -1
 
 
 def warm_up(vocab: TokenVocab, fill_id: int | None) -> None:

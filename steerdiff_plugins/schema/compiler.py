@@ -160,7 +160,10 @@ class _Compiler(_Merging, _Combinators, _Containers):
     # ---- helpers
     def validator(self):
         if self._validator is None:
-            import jsonschema
+            from steerdiff_plugins.compile_budget import outside_budget
+
+            with outside_budget():  # a process's first import builds rfc3987's 39 lark grammars: 4-9 s, once
+                import jsonschema
             cls = jsonschema.validators.validator_for(self.root if isinstance(self.root, dict) else {},
                                                       default=jsonschema.Draft202012Validator)
             self._validator = cls(self.root, format_checker=cls.FORMAT_CHECKER)
