@@ -69,7 +69,8 @@ class _Trie:
     most bytes a token below ``n`` has after that prefix; ``below (nodes, 4)`` uint64 the bytes below ``n``
     (after its prefix) as a 256-bit set; ``uat``/``uclean``/``uend``: the UTF-8 automaton ``U`` (start ``u0``)
     after each node's prefix and each token, see ``token_trie_kernels.utf8_nodes``; ``ids``/``plen`` the
-    token id and length at each sorted position, ``pos_of`` the position of each id."""
+    token id and length at each sorted position, ``pos_of`` the position of each id (``inv`` too, as an array
+    over ids, -1 where an id has no position)."""
 
     order: np.ndarray
     first_child: np.ndarray
@@ -90,6 +91,7 @@ class _Trie:
     ids: np.ndarray
     pos_of: dict
     plen: np.ndarray
+    inv: np.ndarray
 
 
 def _kernels():
@@ -138,7 +140,9 @@ def _build_trie(fv) -> _Trie:
     uat, uclean, uend = _run("utf8_nodes", U, ud.start, ud.dead, byte, parent, lo, endhi)
     ids = np.ascontiguousarray(fv.ids[order])
     pos_of = {int(t): p for p, t in enumerate(ids.tolist())}
-    return _Trie(order, *arrays, uat, uclean, uend, U, ud.start, ids, pos_of, np.ascontiguousarray(fv.lens[order]))
+    inv = np.full(int(ids.max()) + 1 if len(ids) else 0, -1, dtype=np.int64)  # (max id + 1,) id -> position
+    inv[ids] = np.arange(len(ids))
+    return _Trie(order, *arrays, uat, uclean, uend, U, ud.start, ids, pos_of, np.ascontiguousarray(fv.lens[order]), inv)
 
 
 def walk_records(trans: np.ndarray, dead: int, fv, weights: np.ndarray) -> dict:
@@ -183,5 +187,5 @@ def walk_classes(trans: np.ndarray, dead: int, fv, fill_id: int | None, tok2cls:
                                                       w["reach"], w["M"], tr.uend, weights, dead)
     if not ok:
         return None
-    _run("scatter_classes", cls_pos, tr.ids, fill_pos, tok2cls)
+    _run("gather_classes", cls_pos, tr.inv, fill_pos, tok2cls)
     return table

@@ -411,17 +411,28 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, w, S
                 if j <= reach[q]:
                     h[t] += ws * (P[j, q] + 1)
                     live[t] += 1
+    distinct = 1  # at most this many distinct hashes: the changes between consecutive (kept) tokens, plus one
+    prev = np.int64(0)
+    for t in range(T):
+        if t != fill_pos and live[t] != 0:
+            if h[t] != prev:
+                distinct += 1
+            prev = h[t]
     size = 1
-    while size < 2 * T + 2:
+    while size < 2 * distinct + 2:
         size *= 2
     keys = np.zeros(size, np.int64)
     vals = np.full(size, -1, np.int64)
     cls = np.zeros(T, np.int64)
     C = 2
+    prev_x, prev_c = np.int64(0), -1
     for t in range(T):
         if t == fill_pos or live[t] == 0:
             continue
         x = h[t]
+        if x == prev_x and prev_c >= 0:  # sorted neighbours mostly share a class: no lookup
+            cls[t] = prev_c
+            continue
         i = (x ^ (x >> 29)) * np.int64(-7046029254386353131)  # a mix of the (already random) hash bits
         i = (i ^ (i >> 32)) & (size - 1)
         while vals[i] != -1 and keys[i] != x:
@@ -431,6 +442,7 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, w, S
             vals[i] = C
             C += 1
         cls[t] = vals[i]
+        prev_x, prev_c = x, vals[i]
     table = np.full((S + 2, C), DEAD, np.int32)
     run = _run_ends(cls, uend)  # (T,) end of each token's run of equal (class, UTF-8 end state)
     for r in range(rec.shape[0]):
@@ -468,11 +480,13 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, w, S
 
 
 @njit(cache=True, nogil=True)
-def scatter_classes(cls_pos, ids, fill_pos, tok2cls):
-    """``tok2cls[ids[p]] = cls_pos[p]`` for every sorted position but the fill token's."""
-    for p in range(len(ids)):
-        if p != fill_pos and ids[p] < len(tok2cls):
-            tok2cls[ids[p]] = cls_pos[p]
+def gather_classes(cls_pos, inv, fill_pos, tok2cls):
+    """``tok2cls[i] = cls_pos[inv[i]]`` for every id ``i`` with a sorted position (``inv[i] >= 0``) but the fill
+    token's, written in id order."""
+    for i in range(min(len(inv), len(tok2cls))):
+        p = inv[i]
+        if p >= 0 and p != fill_pos:
+            tok2cls[i] = cls_pos[p]
 
 
 @njit(cache=True, nogil=True)
