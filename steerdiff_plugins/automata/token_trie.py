@@ -70,7 +70,8 @@ class _Trie:
     (after its prefix) as a 256-bit set; ``uat``/``uclean``/``uend``: the UTF-8 automaton ``U`` (start ``u0``)
     after each node's prefix and each token, see ``token_trie_kernels.utf8_nodes``; ``ids``/``plen`` the
     token id and length at each sorted position, ``pos_of`` the position of each id (``inv`` too, as an array
-    over ids, -1 where an id has no position)."""
+    over ids, -1 where an id has no position); ``kid_ptr``/``kid_node``/``kid_byte`` the children of each node as
+    arrays (``token_trie_kernels.child_index``)."""
 
     order: np.ndarray
     first_child: np.ndarray
@@ -92,6 +93,9 @@ class _Trie:
     pos_of: dict
     plen: np.ndarray
     inv: np.ndarray
+    kid_ptr: np.ndarray
+    kid_node: np.ndarray
+    kid_byte: np.ndarray
 
 
 def _kernels():
@@ -108,10 +112,10 @@ def _run(name: str, *args):
     """Call kernel ``name``. A call that compiles (or loads from numba's disk cache) a specialisation is
     one-time set-up: its time is taken off the compile budget (a fresh install JIT-compiles for seconds)."""
     fn = getattr(_kernels(), name)
-    n = len(fn.signatures)
+    n = len(fn.overloads)  # (not .signatures: a list built per call)
     t0 = thread_seconds()
     out = fn(*args)
-    if len(fn.signatures) > n:
+    if len(fn.overloads) > n:
         exclude(thread_seconds() - t0)
     return out
 
@@ -142,7 +146,9 @@ def _build_trie(fv) -> _Trie:
     pos_of = {int(t): p for p, t in enumerate(ids.tolist())}
     inv = np.full(int(ids.max()) + 1 if len(ids) else 0, -1, dtype=np.int64)  # (max id + 1,) id -> position
     inv[ids] = np.arange(len(ids))
-    return _Trie(order, *arrays, uat, uclean, uend, U, ud.start, ids, pos_of, np.ascontiguousarray(fv.lens[order]), inv)
+    kids = _run("child_index", first_child, next_sib, byte)
+    return _Trie(order, *arrays, uat, uclean, uend, U, ud.start, ids, pos_of, np.ascontiguousarray(fv.lens[order]), inv,
+                 *kids)
 
 
 def walk_records(trans: np.ndarray, dead: int, fv, weights: np.ndarray) -> dict:
@@ -155,6 +161,7 @@ def walk_records(trans: np.ndarray, dead: int, fv, weights: np.ndarray) -> dict:
     trans = np.ascontiguousarray(trans, dtype=np.int32)
     grp, rgrp, reach, stops, P, sets = _run("state_groups", trans, dead, MAX_RUN)
     M, invq, invu = _run("utf8_maps", trans, dead, grp, tr.U, tr.u0, tr.U.shape[0] - 1)  # (S+1, nU) UTF-8 loops
+    lb_ptr, lb_byte = _run("live_bytes", trans, dead)
     hdiff = np.zeros(T + 1, dtype=np.int64)
     cdiff = np.zeros(T + 1, dtype=np.int64)
     recs = []
@@ -163,7 +170,8 @@ def walk_records(trans: np.ndarray, dead: int, fv, weights: np.ndarray) -> dict:
     while s0 < S:
         check_deadline("token automaton", "regex")
         s1 = min(S, s0 + step)
-        recs.append(_run("walk_states", trans, dead, s0, s1, tr.first_child, tr.next_sib, tr.byte, tr.lo, tr.endhi, tr.hi,
+        recs.append(_run("walk_states", trans, dead, s0, s1, tr.kid_ptr, tr.kid_node, tr.kid_byte, lb_ptr, lb_byte,
+                                  tr.lo, tr.endhi, tr.hi,
                                   tr.depth, tr.height, tr.below, grp, rgrp, reach, stops, sets, invq, invu, tr.uat,
                                   tr.uclean, weights, hdiff, cdiff))
         s0 = s1

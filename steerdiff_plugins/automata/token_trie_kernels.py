@@ -277,8 +277,8 @@ def _inside(below, n, sets, g):
 
 
 @njit(cache=True, nogil=True)
-def walk_states(trans, dead, s0, s1, first_child, next_sib, byte, lo, endhi, hi, depth, height, below, grp, rgrp,
-                reach, stops, sets, invq, invu, uat, uclean, w, hdiff, cdiff):
+def walk_states(trans, dead, s0, s1, kid_ptr, kid_node, kid_byte, lb_ptr, lb_byte, lo, endhi, hi, depth, height, below,
+                grp, rgrp, reach, stops, sets, invq, invu, uat, uclean, w, hdiff, cdiff):
     """Walk the tree from every state ``s0 <= s < s1`` of ``trans (S+1, 256)``. Returns the records as five
     int32 arrays ``(state, lo, hi, end, d)``: with ``d < 0`` every token of ``[lo, hi)`` ends in ``end``
     from ``state`` (its hash and live count are added to the difference arrays ``hdiff``/``cdiff (T+1,)``);
@@ -288,8 +288,10 @@ def walk_states(trans, dead, s0, s1, first_child, next_sib, byte, lo, endhi, hi,
     With ``d == -2`` (the walk inside the UTF-8 loop of state ``end``: ``invq``/``invu`` of :func:`utf8_maps`
     match the text's UTF-8 state ``uat``, and every token below is clean UTF-8 whose ASCII bytes stay in the
     loop) a token ends in ``M[end, U(token)]``; added there too.
-    ``below (nodes, 4)``: the bytes below each node, as 256-bit sets like ``sets``."""
-    N = len(byte)
+    ``below (nodes, 4)``: the bytes below each node, as 256-bit sets like ``sets``; ``kid_*`` the children
+    (:func:`child_index`), ``lb_*`` each state's live bytes (:func:`live_bytes`): a node's children are
+    matched against a state's live bytes from whichever side is shorter."""
+    N = len(lo)
     stack_n = np.empty(N, np.int32)
     stack_q = np.empty(N, np.int32)
     cap = 1024
@@ -344,15 +346,74 @@ def walk_states(trans, dead, s0, s1, first_child, next_sib, byte, lo, endhi, hi,
                     cdiff[b] -= 1
             if whole:
                 continue
-            c = first_child[n]
-            while c != -1:
-                q2 = trans[q, byte[c]]
-                if q2 != dead:
-                    stack_n[top] = c
-                    stack_q[top] = q2
-                    top += 1
-                c = next_sib[c]
+            k0, k1 = kid_ptr[n], kid_ptr[n + 1]
+            l0, l1 = lb_ptr[q], lb_ptr[q + 1]
+            if 4 * (l1 - l0) < k1 - k0:  # few live bytes, many children: look each live byte up
+                for j in range(l0, l1):
+                    b = lb_byte[j]
+                    x, y = k0, k1
+                    while x < y:  # the first child with a byte >= b (children in byte order)
+                        m = (x + y) >> 1
+                        if kid_byte[m] < b:
+                            x = m + 1
+                        else:
+                            y = m
+                    if x < k1 and kid_byte[x] == b:
+                        stack_n[top] = kid_node[x]
+                        stack_q[top] = trans[q, b]
+                        top += 1
+                    k0 = x
+            else:
+                for j in range(k0, k1):
+                    q2 = trans[q, kid_byte[j]]
+                    if q2 != dead:
+                        stack_n[top] = kid_node[j]
+                        stack_q[top] = q2
+                        top += 1
     return rec[:nr].copy()
+
+
+@njit(cache=True, nogil=True)
+def child_index(first_child, next_sib, byte):
+    """The children of every node as arrays: ``kid_ptr (nodes+1,)``, ``kid_node``/``kid_byte (nodes-1,)``,
+    node ``n``'s children at ``kid_ptr[n]:kid_ptr[n+1]`` in byte order (the order of the sibling lists)."""
+    N = len(byte)
+    kid_ptr = np.zeros(N + 1, np.int64)
+    kid_node = np.empty(max(N - 1, 0), np.int32)
+    kid_byte = np.empty(max(N - 1, 0), np.int32)
+    k = 0
+    for n in range(N):
+        kid_ptr[n] = k
+        c = first_child[n]
+        while c != -1:
+            kid_node[k] = c
+            kid_byte[k] = byte[c]
+            k += 1
+            c = next_sib[c]
+    kid_ptr[N] = k
+    return kid_ptr, kid_node, kid_byte
+
+
+@njit(cache=True, nogil=True)
+def live_bytes(trans, dead):
+    """The bytes that do not lead to ``dead`` from each state of ``trans (S+1, 256)``, ascending:
+    ``lb_ptr (S+2,)``, ``lb_byte``."""
+    S1 = trans.shape[0]
+    lb_ptr = np.zeros(S1 + 1, np.int64)
+    for q in range(S1):
+        c = 0
+        for b in range(256):
+            if trans[q, b] != dead:
+                c += 1
+        lb_ptr[q + 1] = lb_ptr[q] + c
+    lb_byte = np.empty(lb_ptr[S1], np.int32)
+    k = 0
+    for q in range(S1):
+        for b in range(256):
+            if trans[q, b] != dead:
+                lb_byte[k] = b
+                k += 1
+    return lb_ptr, lb_byte
 
 
 @njit(cache=True, nogil=True)
