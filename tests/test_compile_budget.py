@@ -199,3 +199,26 @@ def test_a_regex_over_the_character_budget_is_not_parsed_before_the_fallback(mon
     byte_dfa.cache_clear()
     assert not isinstance(_constraint(schema), Grammar) and parsed  # within the budget: checked and regular
     byte_dfa.cache_clear()
+
+
+def test_schema_stage_budget_leaves_out_one_time_set_up(monkeypatch):
+    """The schema stage's own budget runs on the budget clock: set-up inside ``outside_budget`` (a process's
+    first import of jsonschema takes 4-9 s, inside the first enum's check) is not charged to it. Before, a
+    fresh process compiling sdf-schema under load was refused at 10 s of wall time."""
+    from steerdiff_plugins.schema import compiler
+
+    monkeypatch.setattr(compile_budget, "SCHEMA_SECONDS", 0.5)
+    real = compiler._Compiler.validator
+
+    def slow_first_import(self):
+        if self._validator is None:
+            with compile_budget.outside_budget():
+                t0 = time.thread_time()
+                while time.thread_time() - t0 < 0.8:  # a slow import's CPU time
+                    pass
+        return real(self)
+
+    monkeypatch.setattr(compiler._Compiler, "validator", slow_first_import)
+    wide = {"type": "object", "properties": {f"p{i}": {"type": "string", "enum": [f"a{i}", f"b{i}"]} for i in range(300)}}
+    rx = compile_schema(wide, max_depth=2).regex
+    assert "a299" in rx and "b299" in rx
