@@ -21,3 +21,8 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 &
   { apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; }; } \
     || echo "chromium not installed: the replay browser test will skip"
 fi
+# numba compiles the automaton kernels once per install (tens of seconds of CPU) and caches them on disk:
+# done here, so that a user's first compile does not wait for it
+python -c "from steerdiff.testing import tiny_tokenizer; from steerdiff.vocab import vocab_for; \
+from steerdiff_plugins.automata.token_walk import warm_up; warm_up(vocab_for(tiny_tokenizer('bytelevel')), None)" \
+  || echo "the automaton kernels were not compiled ahead: the first compile will do it"

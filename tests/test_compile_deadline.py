@@ -317,10 +317,10 @@ def test_a_kernel_call_that_compiles_is_set_up(clock, monkeypatch):
     def kernel(seconds, compiles):
         clock.now += seconds
         if compiles:
-            kernel.signatures.append(object())
+            kernel.overloads[len(kernel.overloads)] = object()  # numba's dispatcher: signature -> compiled code
         return seconds
 
-    kernel.signatures = []
+    kernel.overloads = {}
     monkeypatch.setattr(token_trie, "_kernels", lambda: SimpleNamespace(k=kernel))
     with compile_deadline(1.0):
         token_trie._run("k", 25.0, True)  # a fresh install's JIT
