@@ -19,7 +19,7 @@ from itertools import chain
 import numpy as np
 
 from steerdiff.errors import AutomatonTooLarge, ConstraintError
-from steerdiff_plugins.automata import dfamin
+from steerdiff_plugins.automata import byte_build, dfamin
 from steerdiff_plugins.compile_budget import check_deadline
 from steerdiff_plugins.automata.engine_regex import (
     SENTINEL,
@@ -109,7 +109,29 @@ def _uniform_draws(n: int) -> np.ndarray:
 @lru_cache(maxsize=1024)
 def byte_dfa(pattern: str) -> ByteDFA:
     """The minimal byte-level DFA of a Python-dialect regex (full match): every state reachable from the
-    start and able to reach acceptance, no two states with the same future (see ``dfamin``)."""
+    start and able to reach acceptance, no two states with the same future (see ``dfamin``), numbered
+    canonically (:func:`canonical`), so both builders give the same arrays for the same language.
+
+    Built by ``byte_build`` (our subset construction in numba) when it is available, else (no numba, or
+    ``STEERDIFF_BYTE_BUILD=outlines``) through outlines_core's Rust builder (:func:`outlines_dfa`)."""
+    from steerdiff_plugins.compile_budget import check_expansion
+
+    check_deadline("byte automaton", "regex")
+    check_expansion(pattern, "byte automaton", "regex")  # bounds the NFA's size (and the Rust builder's time)
+    if byte_build.available():
+        table, accept, start, bcls = byte_build.subset_dfa(pattern, MAX_STATES)  # (M+1, K) sink last, (M+1,)
+        sink = table.shape[0] - 1
+        bid = dfamin.minimise(table, accept, sink)
+        if bid is None:  # a hash collision in the refinement: keep every state (still exact, only larger)
+            bid = np.arange(table.shape[0])
+        q, fin, inv = dfamin.block_table(table, accept, bid)  # (B, K), (B,), (M+1,)
+        return canonical(q, fin, int(inv[start]), int(inv[sink]), bcls)
+    return outlines_dfa(pattern)
+
+
+def outlines_dfa(pattern: str) -> ByteDFA:
+    """:func:`byte_dfa` through outlines_core's Rust ``Index`` (a DFA of ``MARK + pattern + MARK`` over a
+    256-token vocabulary of single bytes), minimised, the marker states removed. Checks as ``byte_dfa``."""
     # a start marker too: without it the engine's construction can blow up exponentially when the pattern
     # starts with a byte its body repeats (``"(?:[^"\\]|\\.){0,16}"`` took 4 s, ``{0,20}`` 80 s; 3 ms with it)
     from steerdiff_plugins.compile_budget import check_expansion
@@ -182,10 +204,50 @@ def byte_dfa(pattern: str) -> ByteDFA:
     start = int(remap[chain_[-1]])
     if start == len(keep):
         raise ConstraintError(f"regex {_shown(pattern)} matches no text at all (its language is empty)")
-    ccls = _byte_classes(table)  # (K,) class columns that became equal once the marker blocks are gone
-    rep = np.empty(int(ccls.max()) + 1, dtype=np.int64)
-    rep[ccls] = np.arange(len(ccls))
-    return ByteDFA(np.ascontiguousarray(table[:, rep]), ccls[bcls], np.append(accept[keep], False), start)
+    return canonical(table, np.append(accept[keep], False), start, len(keep), bcls)
+
+
+def canonical(q: np.ndarray, accept: np.ndarray, start: int, sink: int, bcls: np.ndarray) -> ByteDFA:
+    """The :class:`ByteDFA` of the minimal DFA ``q (B, K)`` (every state but ``sink`` reachable from ``start``
+    or dropped here, ``accept (B,)``, ``bcls (256,)`` each byte's column of ``q``) in its canonical form:
+    columns that are equal merged into one class, classes numbered by their smallest byte, states numbered
+    breadth first from the start (0) over the classes in order, the sink last. Minimal DFAs of one language
+    are equal up to renumbering, so two builders of the same language give identical arrays."""
+    ccls = _byte_classes(q)  # (K,) merged class of each column
+    byte_c = ccls[bcls]  # (256,)
+    _, first = np.unique(byte_c, return_index=True)  # (K2,) the smallest byte of each merged class
+    order = np.argsort(first, kind="stable")  # new class j = merged class order[j]
+    newid = np.empty(len(order), dtype=np.int32)
+    newid[order] = np.arange(len(order), dtype=np.int32)
+    col = np.empty(len(order), dtype=np.int64)
+    col[ccls] = np.arange(len(ccls))  # a column of q for each merged class
+    t = np.ascontiguousarray(q[:, col[order]], dtype=np.int32)  # (B, K2) classes in the canonical order
+    rank = _bfs_rank(t, start, sink)  # (B,) -1: the sink (and any unreachable block)
+    reached = np.flatnonzero(rank >= 0)
+    M = len(reached)
+    rank[rank < 0] = M
+    table = np.full((M + 1, t.shape[1]), M, dtype=np.int32)  # (M+1, K2) the sink last
+    table[rank[reached]] = rank[t[reached]]
+    acc = np.zeros(M + 1, dtype=bool)
+    acc[rank[reached]] = accept[reached]
+    return ByteDFA(table, newid[byte_c].astype(np.int32), acc, 0)
+
+
+def _bfs_rank(t: np.ndarray, start: int, sink: int) -> np.ndarray:
+    """``(B,)`` int32 breadth-first rank of each state of ``t (B, K)`` from ``start``, classes in order, the
+    sink left out (-1 there and for states not reached): the numba kernel, or plain Python without numba."""
+    if byte_build.available():
+        return byte_build.run("bfs_order", t, start, sink)
+    rows = t.tolist()
+    rank = [-1] * len(rows)
+    rank[start] = 0
+    queue = [start]
+    for s in queue:
+        for x in rows[s]:
+            if x != sink and rank[x] < 0:
+                rank[x] = len(queue)
+                queue.append(x)
+    return np.array(rank, dtype=np.int32)
 
 
 def _edge_classes(src: np.ndarray, byte: np.ndarray, dst: np.ndarray, S: int) -> tuple[np.ndarray, np.ndarray]:
