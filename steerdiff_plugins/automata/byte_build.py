@@ -8,7 +8,8 @@
    left out, and a class bounded by a surrogate is refused, as the Rust builder refuses it); alternation,
    ``?``, ``*``, ``+``, ``{m,n}`` (lazy repeats alike: a full match's language is the same) by epsilon edges;
 2. the subset construction over the bytes' global classes, in a numba kernel (``byte_build_kernels.subset``),
-   resumable in chunks so the compile deadline is checked between them, and stopped past ``MAX_STATES``;
+   resumable in chunks so the compile deadline is checked between them, and stopped past a state cap
+   (``byte_level`` passes ``RAW_FACTOR * MAX_STATES``; ``MAX_STATES`` itself bounds the minimal automaton);
 3. the states that cannot reach acceptance merged into the dead sink.
 
 ``byte_level.byte_dfa`` minimises the result and numbers it canonically. The language is exactly
@@ -141,22 +142,39 @@ def _template(ranges: tuple) -> tuple:
         else:
             seqs += utf8_sequences(a, b)
     kids: dict = {}
-    edges = []
-    nxt = 2
-    for sq in sorted(seqs):
+    out: list = [[], []]  # node -> its edges (lo, hi, child); 0 the start, 1 the end
+    for sq in sorted(seqs):  # a prefix tree of the sequences ...
         node = 0
         for k, (lo, hi) in enumerate(sq):
             if k == len(sq) - 1:
-                edges.append((node, lo, hi, 1))
+                out[node].append((lo, hi, 1))
             else:
                 key = (node, lo, hi)
                 child = kids.get(key)
                 if child is None:
-                    child = kids[key] = nxt
-                    nxt += 1
-                    edges.append((node, lo, hi, child))
+                    child = kids[key] = len(out)
+                    out.append([])
+                    out[node].append((lo, hi, child))
                 node = child
-    return nxt - 2, tuple(edges)
+    # ... with equal suffixes shared (nodes with the same edges merged, children first): after different
+    # lead bytes the same continuation is one NFA state, so the subset construction does not tell them apart
+    rep = list(range(len(out)))
+    sig_of: dict = {}
+    for node in range(len(out) - 1, 1, -1):  # children are numbered after their parents
+        sig = tuple(sorted((lo, hi, rep[c]) for lo, hi, c in out[node]))
+        rep[node] = sig_of.setdefault(sig, node)
+    ids = {0: 0, 1: 1}
+    edges = []
+    for node in range(len(out)):
+        if node > 1 and rep[node] != node:
+            continue
+        for lo, hi, c in out[node]:
+            c = rep[c]
+            if c not in ids:
+                ids[c] = len(ids)
+            edges.append((node, lo, hi, c))
+    edges = [(ids[f], lo, hi, ids[t]) for f, lo, hi, t in edges]  # kept internal nodes: 2, 3, ...
+    return len(ids) - 2, tuple(edges)
 
 
 @lru_cache(maxsize=8192)
@@ -368,9 +386,9 @@ def subset_dfa(pattern: str, cap: int):
         if status == 2:
             from steerdiff_plugins.automata.byte_level import MAX_STATES
 
-            raise AutomatonTooLarge(f"regex {er._shown(pattern)}: its automaton has over {cap} states (the build stopped "
-                                    f"there), above the limit of {MAX_STATES}; tighten the bounds (maxLength, maxItems, "
-                                    f"max_depth)", int(meta[0]), MAX_STATES)
+            raise AutomatonTooLarge(f"regex {er._shown(pattern)}: its automaton has over {cap} states before "
+                                    f"minimising (the build stopped there), above the limit of {MAX_STATES}; tighten the "
+                                    f"bounds (maxLength, maxItems, max_depth)", int(meta[0]), MAX_STATES)
         check_deadline("byte automaton", "regex")
     N = int(meta[0])
     dfa = trans[: N * K].reshape(N, K)  # (N, K), -1 the dead sink

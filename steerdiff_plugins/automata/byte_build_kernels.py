@@ -20,7 +20,7 @@ _FNV = 1099511628211  # the FNV-1a prime
 _SEED = 1469598103934665603  # the FNV-1a offset basis
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline='always')
 def _hash(a, lo, hi):
     h = np.int64(_SEED)
     for i in range(lo, hi):
@@ -333,3 +333,142 @@ def bfs_order(table, start, sink):
                 queue[tail] = t
                 tail += 1
     return rank
+
+
+# --- minimisation: Valmari's partition refinement over the live transitions ---------------------------------
+# (A. Valmari, "Fast brief practical DFA minimization", Information Processing Letters 112, 2012): blocks of
+# states and "cords" of transitions (first by label, then by target block) refine each other; each step uses
+# the smaller half of a split, so the whole costs O(m log n) for m transitions not into the sink, whatever
+# the number of byte classes. A partition is ``E`` (elements in set order), ``L`` (each element's place),
+# ``S`` (its set), ``F``/``P`` (a set's first place and one past its last), ``M`` (marked elements of a set,
+# moved to its front), ``W`` the sets with marks, ``st = [sets, sets with marks]``.
+
+
+@njit(cache=True, nogil=True, inline='always')
+def _mark(e, E, L, S, F, M, W, st):
+    s = S[e]
+    i = L[e]
+    j = F[s] + M[s]
+    E[i] = E[j]
+    L[E[i]] = i
+    E[j] = e
+    L[e] = j
+    if M[s] == 0:
+        W[st[1]] = s
+        st[1] += 1
+    M[s] += 1
+
+
+@njit(cache=True, nogil=True, inline='always')
+def _split(E, S, F, P, M, W, st):
+    while st[1] > 0:
+        st[1] -= 1
+        s = W[st[1]]
+        j = F[s] + M[s]
+        if j == P[s]:  # every element marked: no split
+            M[s] = 0
+            continue
+        z = st[0]
+        if M[s] <= P[s] - j:  # the new set is the smaller part
+            F[z] = F[s]
+            P[z] = j
+            F[s] = j
+        else:
+            P[z] = P[s]
+            F[z] = j
+            P[s] = j
+        for i in range(F[z], P[z]):
+            S[E[i]] = z
+        M[s] = 0
+        M[z] = 0
+        st[0] += 1
+
+
+@njit(cache=True, nogil=True)
+def _partition(n, nsets):
+    E = np.arange(n).astype(np.int32)
+    L = np.arange(n).astype(np.int32)
+    S = np.zeros(n, np.int32)
+    F = np.zeros(n + 1, np.int32)
+    P = np.zeros(n + 1, np.int32)
+    M = np.zeros(n + 1, np.int32)
+    W = np.zeros(n + 1, np.int32)
+    st = np.zeros(2, np.int32)
+    st[0] = nsets
+    return E, L, S, F, P, M, W, st
+
+
+@njit(cache=True, nogil=True)
+def minimise(table, accept):
+    """Block of each state of the DFA ``table (N, K)`` / ``accept (N,)``, whose last state ``N-1`` is the dead
+    sink and whose other states are all reachable and able to reach acceptance: the Myhill-Nerode partition
+    ``(N,)`` int64, the sink alone in the last block. Transitions are numbered by their target state (a
+    state's incoming transitions are consecutive: the refinement's hot loop reads memory in order)."""
+    N, K = table.shape
+    n = N - 1
+    sink = N - 1
+    Fa = np.zeros(n + 1, np.int32)  # incoming transitions of each state: Fa[q] .. Fa[q+1]-1
+    lab = np.zeros(K + 1, np.int32)  # transitions per label
+    for s in range(n):
+        for c in range(K):
+            t = table[s, c]
+            if t != sink:
+                Fa[t + 1] += 1
+                lab[c + 1] += 1
+    for q in range(n):
+        Fa[q + 1] += Fa[q]
+    for c in range(K):
+        lab[c + 1] += lab[c]
+    m = Fa[n]
+    Tt = np.empty(m, np.int32)  # tail of each transition
+    Ll = np.empty(m, np.int32)  # label of each transition
+    pos = Fa[:n].copy()
+    for s in range(n):
+        for c in range(K):
+            t = table[s, c]
+            if t != sink:
+                Tt[pos[t]] = s
+                Ll[pos[t]] = c
+                pos[t] += 1
+    # states: one block, then the accepting ones split off
+    BE, BL, BS, BF, BP, BM, BW, bst = _partition(n, 1)
+    BP[0] = n
+    for s in range(n):
+        if accept[s]:
+            _mark(s, BE, BL, BS, BF, BM, BW, bst)
+    _split(BE, BS, BF, BP, BM, BW, bst)
+    # transitions: one cord per label
+    CE, CL, CS, CF, CP, CM, CW, cst = _partition(m, 0)
+    fill = lab[:K].copy()
+    for t in range(m):
+        c = Ll[t]
+        CE[fill[c]] = t
+        CL[t] = fill[c]
+        fill[c] += 1
+    z = 0
+    for c in range(K):
+        if lab[c + 1] > lab[c]:
+            CF[z] = lab[c]
+            CP[z] = lab[c + 1]
+            for i in range(lab[c], lab[c + 1]):
+                CS[CE[i]] = z
+            z += 1
+    cst[0] = z
+    b = 1
+    c = 0
+    while c < cst[0]:
+        for i in range(CF[c], CP[c]):
+            _mark(Tt[CE[i]], BE, BL, BS, BF, BM, BW, bst)
+        _split(BE, BS, BF, BP, BM, BW, bst)
+        c += 1
+        while b < bst[0]:
+            for i in range(BF[b], BP[b]):
+                q = BE[i]
+                for j in range(Fa[q], Fa[q + 1]):
+                    _mark(j, CE, CL, CS, CF, CM, CW, cst)
+            _split(CE, CS, CF, CP, CM, CW, cst)
+            b += 1
+    out = np.empty(N, np.int64)
+    out[:n] = BS
+    out[sink] = bst[0]
+    return out

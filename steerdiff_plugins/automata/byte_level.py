@@ -30,6 +30,7 @@ from steerdiff_plugins.automata.engine_regex import (
 )
 
 MAX_STATES = 60_000  # byte-DFA states beyond this are refused (per-step work and memory grow with it)
+RAW_FACTOR = 2  # byte_build's subset construction stops past this many times MAX_STATES (before minimising)
 
 
 _byte_vocab = None
@@ -119,14 +120,22 @@ def byte_dfa(pattern: str) -> ByteDFA:
     check_deadline("byte automaton", "regex")
     check_expansion(pattern, "byte automaton", "regex")  # bounds the NFA's size (and the Rust builder's time)
     if byte_build.available():
-        table, accept, start, bcls = byte_build.subset_dfa(pattern, MAX_STATES)  # (M+1, K) sink last, (M+1,)
+        # the subset construction stops past RAW_FACTOR * MAX_STATES states (it is interruptible: a guard of
+        # time and memory); the limit itself bounds the minimal automaton, which every later stage scales with
+        table, accept, start, bcls = byte_build.subset_dfa(pattern, RAW_FACTOR * MAX_STATES)  # (M+1, K), (M+1,)
         sink = table.shape[0] - 1
-        bid = dfamin.minimise(table, accept, sink)
-        if bid is None:  # a hash collision in the refinement: keep every state (still exact, only larger)
-            bid = np.arange(table.shape[0])
+        check_deadline("byte automaton", "regex")
+        bid = byte_build.run("minimise", table, accept)  # (M+1,) Valmari's refinement, the sink alone
         q, fin, inv = dfamin.block_table(table, accept, bid)  # (B, K), (B,), (M+1,)
+        _check_states(pattern, len(q) - 1)
         return canonical(q, fin, int(inv[start]), int(inv[sink]), bcls)
     return outlines_dfa(pattern)
+
+
+def _check_states(pattern: str, n: int) -> None:
+    if n > MAX_STATES:
+        raise AutomatonTooLarge(f"regex {_shown(pattern)}: its automaton has {n} states, above the limit of "
+                                f"{MAX_STATES}; tighten the bounds (maxLength, maxItems, max_depth)", n, MAX_STATES)
 
 
 def outlines_dfa(pattern: str) -> ByteDFA:
@@ -204,7 +213,37 @@ def outlines_dfa(pattern: str) -> ByteDFA:
     start = int(remap[chain_[-1]])
     if start == len(keep):
         raise ConstraintError(f"regex {_shown(pattern)} matches no text at all (its language is empty)")
-    return canonical(table, np.append(accept[keep], False), start, len(keep), bcls)
+    # the marker removal above can leave states with the same future in the pattern's language (the
+    # engine's automaton told them apart by what the marker could do): minimised again, so the result is
+    # the minimal automaton (e.g. ``(?:aa|a[^"\\][^a])``: 25 states before, 22 after)
+    acc = np.append(accept[keep], False)  # (M+1,)
+    live = _coreachable(table, acc)
+    table = np.where(live[table], table, len(keep)).astype(np.int32)  # dead states' entries -> the sink
+    table[~live] = len(keep)
+    bid = dfamin.minimise(table, acc & live, len(keep))
+    if bid is None:  # a hash collision in the refinement: keep every state (still exact, only larger)
+        bid = np.arange(len(table))
+    q, fin, inv = dfamin.block_table(table, acc & live, bid)
+    return canonical(q, fin, int(inv[start]), int(inv[len(keep)]), bcls)
+
+
+def _coreachable(table: np.ndarray, acc: np.ndarray) -> np.ndarray:
+    """``(N,)`` bool: the states of ``table (N, K)`` from which an accepting state is reachable."""
+    N = len(table)
+    src = np.repeat(np.arange(N), table.shape[1])
+    dst = table.reshape(-1)
+    order = np.argsort(dst, kind="stable")
+    pred = src[order]  # (N*K,) predecessors grouped by target
+    ptr = np.zeros(N + 1, dtype=np.int64)
+    np.cumsum(np.bincount(dst, minlength=N), out=ptr[1:])
+    live = acc.copy()
+    frontier = np.flatnonzero(acc)
+    while len(frontier):
+        cand = pred[dfamin._segments(ptr, frontier)]
+        cand = np.unique(cand[~live[cand]])
+        live[cand] = True
+        frontier = cand
+    return live
 
 
 def canonical(q: np.ndarray, accept: np.ndarray, start: int, sink: int, bcls: np.ndarray) -> ByteDFA:
