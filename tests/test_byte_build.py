@@ -69,7 +69,8 @@ _CHARS = ["a", "b", "c", "A", "é", "É", "€", "😀", ".", '"', "1", "_", " "
 
 
 def _quant(inner: st.SearchStrategy) -> st.SearchStrategy:
-    q = st.sampled_from(["?", "*", "+", "{2}", "{0,3}", "{1,2}", "{2,}", "??", "*?", "+?", "{1,3}?"])
+    q = st.sampled_from(["?", "*", "+", "{2}", "{0,3}", "{1,2}", "{2,}", "??", "*?", "+?", "{1,3}?", "{4}", "{0,5}", "{3,6}",
+                         "{4,}"])
     return st.builds(lambda x, y: f"(?:{x}){y}", inner, q)
 
 
@@ -103,7 +104,9 @@ def test_random_regexes_same_arrays_as_outlines(rx):
 @pytest.mark.parametrize("rx", [
     r"(?i)straße|ǅ[a-zß]{1,3}", r"\w+", r"\W{2}", r"\D\S", r".*", r"(?s).{0,3}", r"[^\d\s]{2,4}?", r"a|ab|abc",
     r"(?:a|é){13,}", r'"(?:[^"\\]|\\.){0,16}"', r"[\x00-\U0010ffff]*", r"\U0010ffff|b", r"[\U0010fffe-\U0010ffff]",
-    r"^ab$", r"(?:)", r"a{0}b", r"(a)(?:b|)c*?", r"[\ud7ff-\ue000]x", r"(?i)[k-m]", r"(?a)\w\d"])
+    r"^ab$", r"(?:)", r"a{0}b", r"(a)(?:b|)c*?", r"[\ud7ff-\ue000]x", r"(?i)[k-m]", r"(?a)\w\d",
+    r"(?:a|bc){2,7}", r"[a-z]{5}", r"(?:x[0-9]*){0,6}y", r"(?:é|ab?){4,9}?", r"(?:(?:)|a){5}", r"(?:a{0,3}b){3,5}",
+    r"(?:[^\"\\]|\\[\"\\/bfnrt]|\\u[0-9a-fA-F]{4}){0,40}"])
 def test_tricky_patterns_same_arrays_as_outlines(rx):
     _check_both(rx)
 

@@ -40,6 +40,7 @@ _LIT, _NOT_LIT, _ANY, _IN, _BRANCH, _SUB, _AT = (_C.LITERAL, _C.NOT_LITERAL, _C.
 _REPEATS = (_C.MAX_REPEAT, _C.MIN_REPEAT)
 _MAXREPEAT = _C.MAXREPEAT
 WORK = 4096  # automaton states expanded per kernel call (the compile deadline is checked between calls)
+BULK = 3  # a counted repeat's copies are written in one go (``_Nfa.bulk``) when at least this many remain
 
 _nb = None
 _have_numba: bool | None = None
@@ -190,6 +191,9 @@ def _in_items(items: tuple, flags: int) -> tuple:
     return _class_ranges(tuple(er._in_ranges(items, flags, None)))
 
 
+_ITEM_TPL: dict = {}  # (id(item), flags) -> (item, its class fragment): see _Nfa.item_template
+
+
 # --- the NFA ----------------------------------------------------------------------------------------------
 
 class _Nfa:
@@ -215,24 +219,57 @@ class _Nfa:
         self.esrc.append(a)
         self.edst.append(b)
 
-    def cls(self, ranges: tuple, cur: int) -> int:
-        """A code-point class from ``cur``; returns its end."""
-        try:
-            k, edges = _template(ranges)
-        except _Surrogate as exc:
-            raise ConstraintError(f"regex {er._shown(self.pattern)} could not be compiled to an automaton: a character "
-                                  f"class bounded by the surrogate U+{exc.args[0]:04X} (surrogates have no UTF-8 "
-                                  f"encoding)") from None
+    def put(self, tpl: tuple, cur: int) -> int:
+        """A class fragment (``_template``'s) from ``cur``; returns its end."""
+        k, edges = tpl
         end = self.n
+        src, lo, hi, dst = self.src, self.lo, self.hi, self.dst
+        if not k:  # byte ranges only (an ASCII class): every edge from cur to end
+            self.n = end + 1
+            for f, a, b, t in edges:
+                src.append(cur)
+                lo.append(a)
+                hi.append(b)
+                dst.append(end)
+            return end
         base = end - 1  # local id i >= 2 -> base + i
         self.n += 1 + k
-        src, lo, hi, dst = self.src, self.lo, self.hi, self.dst
         for f, a, b, t in edges:
             src.append(cur if f == 0 else base + f)
             lo.append(a)
             hi.append(b)
             dst.append(end if t == 1 else base + t)
         return end
+
+    def item_template(self, op, av, flags: int, item) -> tuple:
+        """The class fragment of a one-character item (a literal, ``[...]``, ``.``) under ``flags``, memoised
+        per item object (the fast parser shares its items between parses) and flags."""
+        key = (id(item), flags)
+        got = _ITEM_TPL.get(key)
+        if got is not None and got[0] is item:
+            return got[1]
+        ic = bool(flags & er._IC)
+        if op is _LIT:
+            rg = _class_ranges(tuple((c, c) for c in (er._fold(av) if ic else (av,))))
+        elif op is _NOT_LIT:
+            rg = _class_ranges(tuple(er._negate([(c, c) for c in (er._fold(av) if ic else {av})])))
+        elif op is _ANY:
+            rg = _class_ranges(((0, er.MAXCP),) if flags & er._DOTALL else ((0, 9), (11, er.MAXCP)))
+        else:
+            try:
+                rg = _in_items(tuple(av), flags & (er._IC | er._ASCII))
+            except er._Unsupported as exc:
+                raise er._unsupported(self.pattern, exc.args[0]) from None
+        try:
+            tpl = _template(rg)
+        except _Surrogate as exc:
+            raise ConstraintError(f"regex {er._shown(self.pattern)} could not be compiled to an automaton: a character "
+                                  f"class bounded by the surrogate U+{exc.args[0]:04X} (surrogates have no UTF-8 "
+                                  f"encoding)") from None
+        if len(_ITEM_TPL) >= 1 << 16:
+            _ITEM_TPL.clear()
+        _ITEM_TPL[key] = (item, tpl)
+        return tpl
 
     def seq(self, items, cur: int, flags: int, top: bool) -> int:
         """The parsed sequence ``items`` from state ``cur`` under ``flags``; returns its end state."""
@@ -243,29 +280,19 @@ class _Nfa:
         self.steps += 1
         if not self.steps & 1023:
             check_deadline("byte automaton", "regex")
-        for i, (op, av) in enumerate(items):
-            if op is _LIT:
-                if not ic and av < 0x80:  # most of a schema's regex: one byte
-                    end = self.n
-                    self.n += 1
-                    self.src.append(cur)
-                    self.lo.append(av)
-                    self.hi.append(av)
-                    self.dst.append(end)
-                    cur = end
-                else:
-                    cur = self.cls(_class_ranges(tuple((c, c) for c in (er._fold(av) if ic else (av,)))), cur)
-            elif op is _NOT_LIT:
-                cps = er._fold(av) if ic else {av}
-                cur = self.cls(_class_ranges(tuple(er._negate([(c, c) for c in cps]))), cur)
-            elif op is _ANY:
-                cur = self.cls(_class_ranges(((0, er.MAXCP),) if flags & er._DOTALL else ((0, 9), (11, er.MAXCP))), cur)
-            elif op is _IN:
-                try:
-                    rg = _in_items(tuple(av), flags & (er._IC | er._ASCII))
-                except er._Unsupported as exc:
-                    raise er._unsupported(pattern, exc.args[0]) from None
-                cur = self.cls(rg, cur)
+        src, lo, hi, dst = self.src, self.lo, self.hi, self.dst
+        for i, item in enumerate(items):
+            op, av = item
+            if op is _LIT and not ic and av < 0x80:  # most of a schema's regex: one byte
+                end = self.n
+                self.n = end + 1
+                src.append(cur)
+                lo.append(av)
+                hi.append(av)
+                dst.append(end)
+                cur = end
+            elif op is _LIT or op is _IN or op is _NOT_LIT or op is _ANY:
+                cur = self.put(self.item_template(op, av, flags, item), cur)
             elif op is _BRANCH:
                 join = self.fresh()
                 for alt in av[1]:
@@ -308,19 +335,55 @@ class _Nfa:
         if not unbounded and hi == 0:
             self.seq(sub, self.fresh(), flags, False)  # X{0}: nothing, but X's refusals still apply
             return cur
-        for _ in range(lo):
-            cur = self.seq(sub, cur, flags, False)
+        frag = None
+        for i in range(lo):
+            if frag is not None and lo - i >= BULK:
+                cur = self.bulk(frag, lo - i)
+                break
+            n0, e0, x0 = self.n, len(self.src), len(self.esrc)
+            end = self.seq(sub, cur, flags, False)
+            frag = (cur, n0, self.n, e0, len(self.src), x0, len(self.esrc), end) if end != cur else None
+            cur = end
         if unbounded:
             loop = self.fresh()
             self.eps(cur, loop)
             self.eps(self.seq(sub, loop, flags, False), loop)
             return loop
-        for _ in range(hi - lo):
+        frag = None
+        for i in range(hi - lo):  # optional copies: X? X? ... (each one's start can skip to its join)
+            if frag is not None and hi - lo - i >= BULK:
+                return self.bulk(frag, hi - lo - i)
+            n0, e0, x0 = self.n, len(self.src), len(self.esrc)
             join = self.fresh()
             self.eps(cur, join)
             self.eps(self.seq(sub, cur, flags, False), join)
+            frag = (cur, n0, self.n, e0, len(self.src), x0, len(self.esrc), join)
             cur = join
         return cur
+
+    def bulk(self, frag: tuple, k: int) -> int:
+        """``k`` more copies of the fragment just built, chained after it, written in one go (a counted
+        repeat's copies differ only by their state numbers). ``frag``: ``(start, first fresh state, one past
+        the last, its byte edges' and epsilon edges' slices (from, to), end)``; the fragment's edges leave its
+        start or its fresh states and enter fresh states only (the construction invariant), and its end is
+        fresh. Copy ``j`` starts at copy ``j-1``'s end. Returns the last copy's end."""
+        s0, n0, n1, e0, e1, x0, x1, end = frag
+        size = n1 - n0
+        offs = (self.n - n0) + size * np.arange(k, dtype=np.int64)[:, None]  # (k, 1) fresh-state offset per copy
+        starts = np.empty((k, 1), dtype=np.int64)  # (k, 1)
+        starts[0] = end
+        starts[1:] = end + offs[:-1]
+        for a, b, src, dst, extra in ((e0, e1, self.src, self.dst, True), (x0, x1, self.esrc, self.edst, False)):
+            if a == b:
+                continue
+            f = np.array(src[a:b], dtype=np.int64)  # (F,)
+            src.extend(np.where(f == s0, starts, f + offs).ravel().tolist())  # (k, F)
+            dst.extend((np.array(dst[a:b], dtype=np.int64) + offs).ravel().tolist())
+            if extra:
+                self.lo.extend(self.lo[a:b] * k)
+                self.hi.extend(self.hi[a:b] * k)
+        self.n += size * k
+        return int(end + offs[-1, 0])
 
 
 def _csr(src: np.ndarray, n: int, *cols: np.ndarray) -> tuple:
