@@ -1,12 +1,20 @@
 """The minimal byte-level DFA of a regex (stage 2 of the regular-language pipeline).
 
-``byte_dfa(pattern)``: the minimal byte-level DFA (UTF-8 expanded), over byte classes. Built by
-outlines_core's Rust ``Index`` over a 256-token single-byte vocabulary, then minimised (``dfamin``: the
-engine's automata for JSON Schema are 10-30 times larger than minimal, and every later stage scales with
-the states). Choice (outlines_core over interegular): its Rust regex-automata builds the UTF-8 byte DFA in
-milliseconds, while interegular is a character-level pure-Python FSM that would need our own UTF-8 byte
-expansion and is slow on bounded repeats; we do NOT use outlines_core's own token index (its per-state
-Python dicts cost ~0.7 s on a 49k vocabulary) but walk tokens ourselves in numpy (``token_walk``).
+``byte_dfa(pattern)``: the minimal byte-level DFA (UTF-8 expanded), over byte classes, in a canonical numbering
+(:func:`canonical`). Two builders, the same arrays for the same language:
+
+- ``byte_build`` (used whenever numba is importable): a UTF-8 Thompson NFA straight from Python's parse of the
+  pattern, the subset construction and Valmari's minimisation in numba kernels (issue 23: 4-5x faster than
+  the outlines path on the public set's regexes at the median, see ``benchmarks/byte_build.py``). It is
+  interruptible (the compile deadline is checked between chunks) and bounds the *minimal* automaton by
+  ``MAX_STATES`` (its subset construction stops at ``RAW_FACTOR`` times that).
+- :func:`outlines_dfa` (without numba, or ``STEERDIFF_BYTE_BUILD=outlines``): outlines_core's Rust ``Index`` over a
+  256-token single-byte vocabulary, then minimised (``dfamin``) with its start/end markers removed; its raw
+  automaton is bounded by ``MAX_STATES``. We never use outlines_core's own token index (its per-state Python
+  dicts cost ~0.7 s on a 49k vocabulary) but walk tokens ourselves (``token_walk``).
+
+Minimising matters: the automata the schema compiler's regexes give are 10-30 times larger than minimal, and
+every later stage scales with the states.
 """
 
 from __future__ import annotations
