@@ -20,7 +20,7 @@ _FNV = 1099511628211  # the FNV-1a prime
 _SEED = 1469598103934665603  # the FNV-1a offset basis
 
 
-@njit(cache=True, nogil=True, inline='always')
+@njit(cache=True, nogil=True)
 def _hash(a, lo, hi):
     h = np.int64(_SEED)
     for i in range(lo, hi):
@@ -344,7 +344,7 @@ def bfs_order(table, start, sink):
 # moved to its front), ``W`` the sets with marks, ``st = [sets, sets with marks]``.
 
 
-@njit(cache=True, nogil=True, inline='always')
+@njit(cache=True, nogil=True)
 def _mark(e, E, L, S, F, M, W, st):
     s = S[e]
     i = L[e]
@@ -359,7 +359,7 @@ def _mark(e, E, L, S, F, M, W, st):
     M[s] += 1
 
 
-@njit(cache=True, nogil=True, inline='always')
+@njit(cache=True, nogil=True)
 def _split(E, S, F, P, M, W, st):
     while st[1] > 0:
         st[1] -= 1
