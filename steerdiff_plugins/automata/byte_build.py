@@ -20,6 +20,8 @@ with their messages (non-regular features, the ``_MAX_EXACT_REPEAT`` limit, coun
 Construction invariant (``_Nfa.seq``): building an item from state ``cur`` adds edges only out of ``cur`` and
 out of fresh states, never into ``cur``, and returns an end state every path from which back to itself
 spells nothing that leaves the item's language: so a continuation may add edges out of the end directly.
+(An alternation's leading literals share a prefix tree, ``_Nfa.branch``: each alternative's rest is built
+from its tree node, which the invariant allows, as alternatives share ``cur``.)
 """
 
 from __future__ import annotations
@@ -294,10 +296,7 @@ class _Nfa:
             elif op is _LIT or op is _IN or op is _NOT_LIT or op is _ANY:
                 cur = self.put(self.item_template(op, av, flags, item), cur)
             elif op is _BRANCH:
-                join = self.fresh()
-                for alt in av[1]:
-                    self.eps(self.seq(alt, cur, flags, False), join)
-                cur = join
+                cur = self.branch(av[1], cur, flags, ic)
             elif op is _SUB:
                 _group, add, rem, sub = av
                 cur = self.seq(sub, cur, (flags | add) & ~rem, False)
@@ -313,6 +312,35 @@ class _Nfa:
             else:
                 raise er._unsupported(pattern, str(op))
         return cur
+
+    def branch(self, alts, cur: int, flags: int, ic: bool) -> int:
+        """An alternation from ``cur``; returns its join. The alternatives' leading literal runs (an enum's
+        strings) share one prefix tree of bytes: after ``"0`` the automaton is in one tree node, not in a
+        state of every alternative that starts so (the same language; the subset construction's sets stay
+        small)."""
+        join = self.fresh()
+        kids: dict = {}  # (node, byte) -> child
+        src, lo, hi, dst = self.src, self.lo, self.hi, self.dst
+        for alt in alts:
+            items = getattr(alt, "data", alt)
+            node, k = cur, 0
+            while not ic and k < len(items) and items[k][0] is _LIT:
+                cp = items[k][1]
+                if cp == er.SENTINEL or _SURR_LO <= cp <= _SURR_HI:
+                    break  # no text (the sentinel) or refused (a surrogate): left to seq
+                for b in (chr(cp).encode() if cp >= 0x80 else (cp,)):
+                    child = kids.get((node, b))
+                    if child is None:
+                        child = kids[(node, b)] = self.n
+                        self.n += 1
+                        src.append(node)
+                        lo.append(b)
+                        hi.append(b)
+                        dst.append(child)
+                    node = child
+                k += 1
+            self.eps(self.seq(items[k:] if k else items, node, flags, False), join)
+        return join
 
     def repeat(self, av, cur: int, flags: int) -> int:
         """``X{lo,hi}`` from ``cur`` (``hi`` is ``MAXREPEAT`` for no bound), with ``_emit``'s refusals."""
@@ -349,24 +377,32 @@ class _Nfa:
             self.eps(cur, loop)
             self.eps(self.seq(sub, loop, flags, False), loop)
             return loop
+        if hi == lo:
+            return cur
+        # optional copies nested, (?:X(?:X(?:X)?)?)?: every copy's start may leave to one end; not X?X?X?,
+        # whose chain of skips puts every later copy's start into a state's epsilon closure (sets of size
+        # up to n along a run of n: quadratic in maxLength)
+        out = self.fresh()
         frag = None
-        for i in range(hi - lo):  # optional copies: X? X? ... (each one's start can skip to its join)
+        for i in range(hi - lo):
             if frag is not None and hi - lo - i >= BULK:
-                return self.bulk(frag, hi - lo - i)
+                cur = self.bulk(frag, hi - lo - i)
+                break
             n0, e0, x0 = self.n, len(self.src), len(self.esrc)
-            join = self.fresh()
-            self.eps(cur, join)
-            self.eps(self.seq(sub, cur, flags, False), join)
-            frag = (cur, n0, self.n, e0, len(self.src), x0, len(self.esrc), join)
-            cur = join
-        return cur
+            self.eps(cur, out)
+            end = self.seq(sub, cur, flags, False)
+            frag = (cur, n0, self.n, e0, len(self.src), x0, len(self.esrc), end) if end != cur else None
+            cur = end
+        self.eps(cur, out)
+        return out
 
     def bulk(self, frag: tuple, k: int) -> int:
         """``k`` more copies of the fragment just built, chained after it, written in one go (a counted
         repeat's copies differ only by their state numbers). ``frag``: ``(start, first fresh state, one past
         the last, its byte edges' and epsilon edges' slices (from, to), end)``; the fragment's edges leave its
-        start or its fresh states and enter fresh states only (the construction invariant), and its end is
-        fresh. Copy ``j`` starts at copy ``j-1``'s end. Returns the last copy's end."""
+        start or its fresh states (the construction invariant) and enter fresh states or states made before
+        it (an optional run's common end: kept as they are in every copy), and its end is fresh. Copy ``j``
+        starts at copy ``j-1``'s end. Returns the last copy's end."""
         s0, n0, n1, e0, e1, x0, x1, end = frag
         size = n1 - n0
         offs = (self.n - n0) + size * np.arange(k, dtype=np.int64)[:, None]  # (k, 1) fresh-state offset per copy
@@ -377,8 +413,9 @@ class _Nfa:
             if a == b:
                 continue
             f = np.array(src[a:b], dtype=np.int64)  # (F,)
-            src.extend(np.where(f == s0, starts, f + offs).ravel().tolist())  # (k, F)
-            dst.extend((np.array(dst[a:b], dtype=np.int64) + offs).ravel().tolist())
+            t = np.array(dst[a:b], dtype=np.int64)  # (F,)
+            src.extend(np.where(f == s0, starts, np.where((f >= n0) & (f < n1), f + offs, f)).ravel().tolist())  # (k, F)
+            dst.extend(np.where((t >= n0) & (t < n1), t + offs, t).ravel().tolist())  # states before: kept
             if extra:
                 self.lo.extend(self.lo[a:b] * k)
                 self.hi.extend(self.hi[a:b] * k)
