@@ -217,6 +217,14 @@ def test_state_cap_refuses_early(monkeypatch):
         _new("[a-z]{0,40}x[0-9]{0,40}")
 
 
+def test_transition_cap_refuses_before_minimising(monkeypatch):
+    monkeypatch.setattr(byte_level, "TRANSITIONS_PER_STATE", 0.01)  # 600 transitions at MAX_STATES 60,000
+    with pytest.raises(AutomatonTooLarge, match="transitions before minimising, above the limit of 600"):
+        _new("[a-z0-9]{0,400}")
+    monkeypatch.setattr(byte_level, "TRANSITIONS_PER_STATE", 64)
+    assert _new("[a-z0-9]{0,400}").dead == 401
+
+
 def test_deadline_checked_between_chunks(monkeypatch):
     """The subset construction gives control back every WORK states; past the deadline the next check fires."""
     class Clock:

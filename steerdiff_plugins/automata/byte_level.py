@@ -7,7 +7,8 @@
   pattern, the subset construction and Valmari's minimisation in numba kernels (issue 23: 4-5x faster than
   the outlines path on the public set's regexes at the median, see ``benchmarks/byte_build.py``). It is
   interruptible (the compile deadline is checked between chunks) and bounds the *minimal* automaton by
-  ``MAX_STATES`` (its subset construction stops at ``RAW_FACTOR`` times that).
+  ``MAX_STATES`` (its subset construction stops at ``RAW_FACTOR`` times that, and the minimisation, which
+  cannot be interrupted, takes at most ``TRANSITIONS_PER_STATE`` times that many transitions).
 - :func:`outlines_dfa` (without numba, or ``STEERDIFF_BYTE_BUILD=outlines``): outlines_core's Rust ``Index`` over a
   256-token single-byte vocabulary, then minimised (``dfamin``) with its start/end markers removed; its raw
   automaton is bounded by ``MAX_STATES``. We never use outlines_core's own token index (its per-state Python
@@ -39,6 +40,9 @@ from steerdiff_plugins.automata.engine_regex import (
 
 MAX_STATES = 60_000  # byte-DFA states beyond this are refused (per-step work and memory grow with it)
 RAW_FACTOR = 2  # byte_build's subset construction stops past this many times MAX_STATES (before minimising)
+# ... and its transitions not into the sink are bounded by this many per state of MAX_STATES before the
+# (uninterruptible) minimisation, about 40 bytes each (the public set's most: o4826, 621,950 in 49,375 states)
+TRANSITIONS_PER_STATE = 64
 
 
 _byte_vocab = None
@@ -133,6 +137,13 @@ def byte_dfa(pattern: str) -> ByteDFA:
         table, accept, start, bcls = byte_build.subset_dfa(pattern, RAW_FACTOR * MAX_STATES)  # (M+1, K), (M+1,)
         sink = table.shape[0] - 1
         check_deadline("byte automaton", "regex")
+        live = int(np.count_nonzero(table[:-1] != sink))  # the minimisation's memory and time scale with these
+        if live > TRANSITIONS_PER_STATE * MAX_STATES:
+            raise AutomatonTooLarge(f"regex {_shown(pattern)}: its automaton has {sink} states and {live} transitions "
+                                    f"before minimising, above the limit of {int(TRANSITIONS_PER_STATE * MAX_STATES)} "
+                                    f"transitions ({TRANSITIONS_PER_STATE} per state of the limit of {MAX_STATES}); "
+                                    f"tighten the bounds (maxLength, maxItems, max_depth)", live,
+                                    int(TRANSITIONS_PER_STATE * MAX_STATES))
         bid = byte_build.run("minimise", table, accept)  # (M+1,) Valmari's refinement, the sink alone
         q, fin, inv = dfamin.block_table(table, accept, bid)  # (B, K), (B,), (M+1,)
         _check_states(pattern, len(q) - 1)
