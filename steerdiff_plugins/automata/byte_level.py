@@ -1,12 +1,21 @@
 """The minimal byte-level DFA of a regex (stage 2 of the regular-language pipeline).
 
-``byte_dfa(pattern)``: the minimal byte-level DFA (UTF-8 expanded), over byte classes. Built by
-outlines_core's Rust ``Index`` over a 256-token single-byte vocabulary, then minimised (``dfamin``: the
-engine's automata for JSON Schema are 10-30 times larger than minimal, and every later stage scales with
-the states). Choice (outlines_core over interegular): its Rust regex-automata builds the UTF-8 byte DFA in
-milliseconds, while interegular is a character-level pure-Python FSM that would need our own UTF-8 byte
-expansion and is slow on bounded repeats; we do NOT use outlines_core's own token index (its per-state
-Python dicts cost ~0.7 s on a 49k vocabulary) but walk tokens ourselves in numpy (``token_walk``).
+``byte_dfa(pattern)``: the minimal byte-level DFA (UTF-8 expanded), over byte classes, in a canonical numbering
+(:func:`canonical`). Two builders, the same arrays for the same language:
+
+- ``byte_build`` (used whenever numba is importable): a UTF-8 Thompson NFA straight from Python's parse of the
+  pattern, the subset construction and Valmari's minimisation in numba kernels (issue 23: 4-5x faster than
+  the outlines path on the public set's regexes at the median, see ``benchmarks/byte_build.py``). It is
+  interruptible (the compile deadline is checked between chunks) and bounds the *minimal* automaton by
+  ``MAX_STATES`` (its subset construction stops at ``RAW_FACTOR`` times that, and the minimisation, which
+  cannot be interrupted, takes at most ``TRANSITIONS_PER_STATE`` times that many transitions).
+- :func:`outlines_dfa` (without numba, or ``STEERDIFF_BYTE_BUILD=outlines``): outlines_core's Rust ``Index`` over a
+  256-token single-byte vocabulary, then minimised (``dfamin``) with its start/end markers removed; its raw
+  automaton is bounded by ``MAX_STATES``. We never use outlines_core's own token index (its per-state Python
+  dicts cost ~0.7 s on a 49k vocabulary) but walk tokens ourselves (``token_walk``).
+
+Minimising matters: the automata the schema compiler's regexes give are 10-30 times larger than minimal, and
+every later stage scales with the states.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ from itertools import chain
 import numpy as np
 
 from steerdiff.errors import AutomatonTooLarge, ConstraintError
-from steerdiff_plugins.automata import dfamin
+from steerdiff_plugins.automata import byte_build, dfamin
 from steerdiff_plugins.compile_budget import check_deadline
 from steerdiff_plugins.automata.engine_regex import (
     SENTINEL,
@@ -30,6 +39,10 @@ from steerdiff_plugins.automata.engine_regex import (
 )
 
 MAX_STATES = 60_000  # byte-DFA states beyond this are refused (per-step work and memory grow with it)
+RAW_FACTOR = 2  # byte_build's subset construction stops past this many times MAX_STATES (before minimising)
+# ... and its transitions not into the sink are bounded by this many per state of MAX_STATES before the
+# (uninterruptible) minimisation, about 40 bytes each (the public set's most: o4826, 621,950 in 49,375 states)
+TRANSITIONS_PER_STATE = 64
 
 
 _byte_vocab = None
@@ -109,7 +122,44 @@ def _uniform_draws(n: int) -> np.ndarray:
 @lru_cache(maxsize=1024)
 def byte_dfa(pattern: str) -> ByteDFA:
     """The minimal byte-level DFA of a Python-dialect regex (full match): every state reachable from the
-    start and able to reach acceptance, no two states with the same future (see ``dfamin``)."""
+    start and able to reach acceptance, no two states with the same future (see ``dfamin``), numbered
+    canonically (:func:`canonical`), so both builders give the same arrays for the same language.
+
+    Built by ``byte_build`` (our subset construction in numba) when it is available, else (no numba, or
+    ``STEERDIFF_BYTE_BUILD=outlines``) through outlines_core's Rust builder (:func:`outlines_dfa`)."""
+    from steerdiff_plugins.compile_budget import check_expansion
+
+    check_deadline("byte automaton", "regex")
+    check_expansion(pattern, "byte automaton", "regex")  # bounds the NFA's size (and the Rust builder's time)
+    if byte_build.available():
+        # the subset construction stops past RAW_FACTOR * MAX_STATES states (it is interruptible: a guard of
+        # time and memory); the limit itself bounds the minimal automaton, which every later stage scales with
+        table, accept, start, bcls = byte_build.subset_dfa(pattern, RAW_FACTOR * MAX_STATES)  # (M+1, K), (M+1,)
+        sink = table.shape[0] - 1
+        check_deadline("byte automaton", "regex")
+        live = int(np.count_nonzero(table[:-1] != sink))  # the minimisation's memory and time scale with these
+        if live > TRANSITIONS_PER_STATE * MAX_STATES:
+            raise AutomatonTooLarge(f"regex {_shown(pattern)}: its automaton has {sink} states and {live} transitions "
+                                    f"before minimising, above the limit of {int(TRANSITIONS_PER_STATE * MAX_STATES)} "
+                                    f"transitions ({TRANSITIONS_PER_STATE} per state of the limit of {MAX_STATES}); "
+                                    f"tighten the bounds (maxLength, maxItems, max_depth)", live,
+                                    int(TRANSITIONS_PER_STATE * MAX_STATES))
+        bid = byte_build.run("minimise", table, accept)  # (M+1,) Valmari's refinement, the sink alone
+        q, fin, inv = dfamin.block_table(table, accept, bid)  # (B, K), (B,), (M+1,)
+        _check_states(pattern, len(q) - 1)
+        return canonical(q, fin, int(inv[start]), int(inv[sink]), bcls)
+    return outlines_dfa(pattern)
+
+
+def _check_states(pattern: str, n: int) -> None:
+    if n > MAX_STATES:
+        raise AutomatonTooLarge(f"regex {_shown(pattern)}: its automaton has {n} states, above the limit of "
+                                f"{MAX_STATES}; tighten the bounds (maxLength, maxItems, max_depth)", n, MAX_STATES)
+
+
+def outlines_dfa(pattern: str) -> ByteDFA:
+    """:func:`byte_dfa` through outlines_core's Rust ``Index`` (a DFA of ``MARK + pattern + MARK`` over a
+    256-token vocabulary of single bytes), minimised, the marker states removed. Checks as ``byte_dfa``."""
     # a start marker too: without it the engine's construction can blow up exponentially when the pattern
     # starts with a byte its body repeats (``"(?:[^"\\]|\\.){0,16}"`` took 4 s, ``{0,20}`` 80 s; 3 ms with it)
     from steerdiff_plugins.compile_budget import check_expansion
@@ -182,10 +232,80 @@ def byte_dfa(pattern: str) -> ByteDFA:
     start = int(remap[chain_[-1]])
     if start == len(keep):
         raise ConstraintError(f"regex {_shown(pattern)} matches no text at all (its language is empty)")
-    ccls = _byte_classes(table)  # (K,) class columns that became equal once the marker blocks are gone
-    rep = np.empty(int(ccls.max()) + 1, dtype=np.int64)
-    rep[ccls] = np.arange(len(ccls))
-    return ByteDFA(np.ascontiguousarray(table[:, rep]), ccls[bcls], np.append(accept[keep], False), start)
+    # the marker removal above can leave states with the same future in the pattern's language (the
+    # engine's automaton told them apart by what the marker could do): minimised again, so the result is
+    # the minimal automaton (e.g. ``(?:aa|a[^"\\][^a])``: 25 states before, 22 after)
+    acc = np.append(accept[keep], False)  # (M+1,)
+    live = _coreachable(table, acc)
+    table = np.where(live[table], table, len(keep)).astype(np.int32)  # dead states' entries -> the sink
+    table[~live] = len(keep)
+    bid = dfamin.minimise(table, acc & live, len(keep))
+    if bid is None:  # a hash collision in the refinement: keep every state (still exact, only larger)
+        bid = np.arange(len(table))
+    q, fin, inv = dfamin.block_table(table, acc & live, bid)
+    return canonical(q, fin, int(inv[start]), int(inv[len(keep)]), bcls)
+
+
+def _coreachable(table: np.ndarray, acc: np.ndarray) -> np.ndarray:
+    """``(N,)`` bool: the states of ``table (N, K)`` from which an accepting state is reachable."""
+    N = len(table)
+    src = np.repeat(np.arange(N), table.shape[1])
+    dst = table.reshape(-1)
+    order = np.argsort(dst, kind="stable")
+    pred = src[order]  # (N*K,) predecessors grouped by target
+    ptr = np.zeros(N + 1, dtype=np.int64)
+    np.cumsum(np.bincount(dst, minlength=N), out=ptr[1:])
+    live = acc.copy()
+    frontier = np.flatnonzero(acc)
+    while len(frontier):
+        cand = pred[dfamin._segments(ptr, frontier)]
+        cand = np.unique(cand[~live[cand]])
+        live[cand] = True
+        frontier = cand
+    return live
+
+
+def canonical(q: np.ndarray, accept: np.ndarray, start: int, sink: int, bcls: np.ndarray) -> ByteDFA:
+    """The :class:`ByteDFA` of the minimal DFA ``q (B, K)`` (every state but ``sink`` reachable from ``start``
+    or dropped here, ``accept (B,)``, ``bcls (256,)`` each byte's column of ``q``) in its canonical form:
+    columns that are equal merged into one class, classes numbered by their smallest byte, states numbered
+    breadth first from the start (0) over the classes in order, the sink last. Minimal DFAs of one language
+    are equal up to renumbering, so two builders of the same language give identical arrays."""
+    ccls = _byte_classes(q)  # (K,) merged class of each column
+    byte_c = ccls[bcls]  # (256,)
+    _, first = np.unique(byte_c, return_index=True)  # (K2,) the smallest byte of each merged class
+    order = np.argsort(first, kind="stable")  # new class j = merged class order[j]
+    newid = np.empty(len(order), dtype=np.int32)
+    newid[order] = np.arange(len(order), dtype=np.int32)
+    col = np.empty(len(order), dtype=np.int64)
+    col[ccls] = np.arange(len(ccls))  # a column of q for each merged class
+    t = np.ascontiguousarray(q[:, col[order]], dtype=np.int32)  # (B, K2) classes in the canonical order
+    rank = _bfs_rank(t, start, sink)  # (B,) -1: the sink (and any unreachable block)
+    reached = np.flatnonzero(rank >= 0)
+    M = len(reached)
+    rank[rank < 0] = M
+    table = np.full((M + 1, t.shape[1]), M, dtype=np.int32)  # (M+1, K2) the sink last
+    table[rank[reached]] = rank[t[reached]]
+    acc = np.zeros(M + 1, dtype=bool)
+    acc[rank[reached]] = accept[reached]
+    return ByteDFA(table, newid[byte_c].astype(np.int32), acc, 0)
+
+
+def _bfs_rank(t: np.ndarray, start: int, sink: int) -> np.ndarray:
+    """``(B,)`` int32 breadth-first rank of each state of ``t (B, K)`` from ``start``, classes in order, the
+    sink left out (-1 there and for states not reached): the numba kernel, or plain Python without numba."""
+    if byte_build.available():
+        return byte_build.run("bfs_order", t, start, sink)
+    rows = t.tolist()
+    rank = [-1] * len(rows)
+    rank[start] = 0
+    queue = [start]
+    for s in queue:
+        for x in rows[s]:
+            if x != sink and rank[x] < 0:
+                rank[x] = len(queue)
+                queue.append(x)
+    return np.array(rank, dtype=np.int32)
 
 
 def _edge_classes(src: np.ndarray, byte: np.ndarray, dst: np.ndarray, S: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,474 @@
+"""numba kernels of :mod:`byte_build` (imported only when numba is installed; compiled once, cached on disk).
+
+* :func:`subset` determinises a byte-level Thompson NFA (epsilon edges, byte-class-range edges) by the subset
+  construction, resumable: it processes at most ``work`` automaton states a call and stops past ``cap``
+  states, so the caller checks the compile deadline between calls and refuses oversized automata early.
+* :func:`coreach` marks the states that can reach acceptance (the rest are the dead sink's).
+* :func:`bfs_order` numbers the states of a DFA breadth first from its start, classes in order (the
+  canonical numbering of ``byte_level.canonical``).
+
+Hashes wrap (numba's int64 arithmetic has no overflow checks); every hash hit is confirmed by comparing the
+sets themselves, so the automaton does not depend on them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_FNV = 1099511628211  # the FNV-1a prime
+_SEED = 1469598103934665603  # the FNV-1a offset basis
+
+
+@njit(cache=True, nogil=True)
+def _hash(a, lo, hi):
+    h = np.int64(_SEED)
+    for i in range(lo, hi):
+        h = (h ^ np.int64(a[i])) * np.int64(_FNV)
+    return h
+
+
+@njit(cache=True, nogil=True)
+def _closure(seeds, lo, hi, eptr, edst, important, mark, gen, stack, out):
+    """The important NFA states (byte edges out, or final) reached from ``seeds[lo:hi]`` by epsilon edges,
+    sorted into ``out[:count]``; returns ``count``. ``mark``/``gen``: visited stamps."""
+    top = 0
+    for i in range(lo, hi):
+        s = seeds[i]
+        if mark[s] != gen:
+            mark[s] = gen
+            stack[top] = s
+            top += 1
+    cnt = 0
+    while top > 0:
+        top -= 1
+        s = stack[top]
+        if important[s]:
+            out[cnt] = s
+            cnt += 1
+        for j in range(eptr[s], eptr[s + 1]):
+            t = edst[j]
+            if mark[t] != gen:
+                mark[t] = gen
+                stack[top] = t
+                top += 1
+    out[:cnt].sort()
+    return cnt
+
+
+@njit(cache=True, nogil=True)
+def _grow(a, need):
+    if need <= len(a):
+        return a
+    b = np.empty(max(need, 2 * len(a)), a.dtype)
+    b[: len(a)] = a
+    return b
+
+
+@njit(cache=True, nogil=True)
+def _find(table, hs, pool, sptr, h, out, cnt):
+    """The DFA state whose set is ``out[:cnt]`` (hash ``h``), or ``-(slot + 1)`` of the free slot for it."""
+    mask = len(table) - 1
+    i = h & mask
+    while True:
+        d = table[i]
+        if d < 0:
+            return -(i + 1)
+        if hs[d] == h and sptr[d + 1] - sptr[d] == cnt:
+            o = sptr[d]
+            same = True
+            for k in range(cnt):
+                if pool[o + k] != out[k]:
+                    same = False
+                    break
+            if same:
+                return d
+        i = (i + 1) & mask
+
+
+@njit(cache=True, nogil=True)
+def _save(meta, ns, head, plen, status):
+    meta[0] = ns
+    meta[1] = head
+    meta[2] = plen
+    meta[3] = status
+
+
+@njit(cache=True, nogil=True)
+def subset(bptr, bclo, bchi, bdst, eptr, edst, important, final, K, start, cap, work,
+           pool, sptr, hs, trans, acc, table, meta):
+    """Subset construction over ``K`` byte classes, resumable.
+
+    NFA: ``n`` states; byte edges by source (CSR ``bptr (n+1,)``; edge ``e`` reads the classes
+    ``bclo[e]..bchi[e]`` into ``bdst[e]``); epsilon edges by source (``eptr (n+1,)``, ``edst``);
+    ``important (n,)`` uint8 (byte edges out, or ``final``); ``start``.
+    DFA so far: ``meta (4,)`` int64 ``[states, next state to expand, pool entries used, status]``; state
+    ``d``'s NFA set is ``pool[sptr[d]:sptr[d+1]]`` (sorted) with hash ``hs[d]``; ``trans (rows*K,)`` flat,
+    -1 = the dead sink; ``acc (rows,)``; ``table`` an open-addressing hash table of state ids (-1 free, a
+    power of two long). A fresh run passes ``meta[0] == 0``.
+    Expands at most ``work`` states, then returns with status 1 (more to do); status 2 when the states
+    reach past ``cap``; status 0 when done; status 3 when the start set is empty (no text at all).
+    Returns the (maybe reallocated) ``(pool, sptr, hs, trans, acc, table, meta)``."""
+    n = len(bptr) - 1
+    mark = np.zeros(n, np.int64)
+    stack = np.empty(n + 1, np.int32)
+    out = np.empty(n + 1, np.int32)
+    gen = 0
+    if meta[0] == 0:
+        seed = np.empty(1, np.int32)
+        seed[0] = start
+        gen += 1
+        cnt = _closure(seed, 0, 1, eptr, edst, important, mark, gen, stack, out)
+        if cnt == 0:
+            meta[3] = 3
+            return pool, sptr, hs, trans, acc, table, meta
+        h = _hash(out, 0, cnt)
+        pool = _grow(pool, cnt)
+        pool[:cnt] = out[:cnt]
+        sptr[0] = 0
+        sptr[1] = cnt
+        hs[0] = h
+        a = False
+        for k in range(cnt):
+            if out[k] == final:
+                a = True
+        acc[0] = a
+        trans[:K] = -1
+        table[h & (len(table) - 1)] = 0
+        meta[0] = 1
+        meta[1] = 0
+        meta[2] = cnt
+    ns = meta[0]
+    head = meta[1]
+    plen = meta[2]
+    segc = np.zeros(K + 2, np.int64)  # per segment: bucket offsets
+    pos = np.zeros(K + 1, np.int64)
+    segidx = np.zeros(K + 1, np.int64)  # boundary class -> its segment
+    bstamp = np.zeros(K + 1, np.int64)
+    blist = np.empty(K + 1, np.int64)
+    bgen = 0
+    buck = np.empty(64, np.int32)
+    dh = np.empty(K + 1, np.int64)  # distinct buckets of the state being expanded: hash, segment, target
+    dc = np.empty(K + 1, np.int64)
+    dt = np.empty(K + 1, np.int64)
+    done = 0
+    while head < ns:
+        if done >= work:
+            _save(meta, ns, head, plen, 1)
+            return pool, sptr, hs, trans, acc, table, meta
+        d = head
+        head += 1
+        done += 1
+        lo, hi = sptr[d], sptr[d + 1]
+        # the classes where some member edge starts or ends: between two such, every class has the same targets
+        bgen += 1
+        nb = 0
+        for i in range(lo, hi):
+            m = pool[i]
+            for e in range(bptr[m], bptr[m + 1]):
+                x = bclo[e]
+                if bstamp[x] != bgen:
+                    bstamp[x] = bgen
+                    blist[nb] = x
+                    nb += 1
+                x = bchi[e] + 1
+                if bstamp[x] != bgen:
+                    bstamp[x] = bgen
+                    blist[nb] = x
+                    nb += 1
+        row = d * K
+        trans[row: row + K] = -1
+        if nb == 0:
+            continue
+        blist[:nb].sort()
+        for j in range(nb):
+            segidx[blist[j]] = j
+        nseg = nb - 1  # segment j: classes blist[j] .. blist[j+1]-1
+        segc[: nseg + 1] = 0
+        for i in range(lo, hi):
+            m = pool[i]
+            for e in range(bptr[m], bptr[m + 1]):
+                for j in range(segidx[bclo[e]], segidx[bchi[e] + 1]):
+                    segc[j + 1] += 1
+        for j in range(nseg):
+            segc[j + 1] += segc[j]
+        buck = _grow(buck, segc[nseg])
+        for j in range(nseg):
+            pos[j] = segc[j]
+        for i in range(lo, hi):
+            m = pool[i]
+            for e in range(bptr[m], bptr[m + 1]):
+                t = bdst[e]
+                for j in range(segidx[bclo[e]], segidx[bchi[e] + 1]):
+                    buck[pos[j]] = t
+                    pos[j] += 1
+        nd = 0
+        for sg in range(nseg):
+            b0, b1 = segc[sg], segc[sg + 1]
+            if b0 == b1:
+                continue
+            rh = _hash(buck, b0, b1)
+            tgt = -2
+            for j in range(nd):  # the same raw targets as an earlier segment: the same successor
+                if dh[j] == rh:
+                    s2 = dc[j]
+                    o0, o1 = segc[s2], segc[s2 + 1]
+                    if o1 - o0 == b1 - b0:
+                        same = True
+                        for k in range(b1 - b0):
+                            if buck[o0 + k] != buck[b0 + k]:
+                                same = False
+                                break
+                        if same:
+                            tgt = dt[j]
+                            break
+            if tgt == -2:
+                gen += 1
+                cnt = _closure(buck, b0, b1, eptr, edst, important, mark, gen, stack, out)
+                if cnt == 0:
+                    tgt = -1
+                else:
+                    h = _hash(out, 0, cnt)
+                    f = _find(table, hs, pool, sptr, h, out, cnt)
+                    if f >= 0:
+                        tgt = f
+                    else:
+                        tgt = ns
+                        ns += 1
+                        if ns > cap:
+                            _save(meta, ns, head, plen, 2)
+                            return pool, sptr, hs, trans, acc, table, meta
+                        pool = _grow(pool, plen + cnt)
+                        pool[plen: plen + cnt] = out[:cnt]
+                        plen += cnt
+                        sptr = _grow(sptr, ns + 1)
+                        sptr[ns] = plen
+                        hs = _grow(hs, ns)
+                        hs[tgt] = h
+                        acc = _grow(acc, ns)
+                        a = False
+                        for k in range(cnt):
+                            if out[k] == final:
+                                a = True
+                        acc[tgt] = a
+                        if len(trans) < ns * K:
+                            trans = _grow(trans, ns * K)
+                        table[-f - 1] = tgt
+                        if 2 * ns > len(table):  # keep the load at most 1/2
+                            table = np.full(2 * len(table), -1, np.int32)
+                            mask = len(table) - 1
+                            for x in range(ns):
+                                i = hs[x] & mask
+                                while table[i] >= 0:
+                                    i = (i + 1) & mask
+                                table[i] = x
+                dh[nd] = rh
+                dc[nd] = sg
+                dt[nd] = tgt
+                nd += 1
+            if tgt >= 0:
+                for c in range(blist[sg], blist[sg + 1]):
+                    trans[row + c] = tgt
+    _save(meta, ns, head, plen, 0)
+    return pool, sptr, hs, trans, acc, table, meta
+
+
+@njit(cache=True, nogil=True)
+def coreach(trans, acc):
+    """``(N,)`` bool: the states of ``trans (N, K)`` (-1 = dead) from which an accepting state is reachable."""
+    N, K = trans.shape
+    deg = np.zeros(N + 1, np.int64)
+    for s in range(N):
+        for c in range(K):
+            t = trans[s, c]
+            if t >= 0:
+                deg[t + 1] += 1
+    for s in range(N):
+        deg[s + 1] += deg[s]
+    pred = np.empty(deg[N], np.int32)
+    fill = deg[:N].copy()
+    for s in range(N):
+        for c in range(K):
+            t = trans[s, c]
+            if t >= 0:
+                pred[fill[t]] = s
+                fill[t] += 1
+    alive = np.zeros(N, np.bool_)
+    stack = np.empty(N, np.int32)
+    top = 0
+    for s in range(N):
+        if acc[s]:
+            alive[s] = True
+            stack[top] = s
+            top += 1
+    while top > 0:
+        top -= 1
+        t = stack[top]
+        for j in range(deg[t], deg[t + 1]):
+            s = pred[j]
+            if not alive[s]:
+                alive[s] = True
+                stack[top] = s
+                top += 1
+    return alive
+
+
+@njit(cache=True, nogil=True)
+def bfs_order(table, start, sink):
+    """``(N,)`` int32 the breadth-first rank of each state of ``table (N, K)`` from ``start``, classes in
+    order, ``sink`` left out (-1: not reached, and the sink)."""
+    N, K = table.shape
+    rank = np.full(N, -1, np.int32)
+    queue = np.empty(N, np.int32)
+    rank[start] = 0
+    queue[0] = start
+    head, tail = 0, 1
+    while head < tail:
+        s = queue[head]
+        head += 1
+        for c in range(K):
+            t = table[s, c]
+            if t != sink and rank[t] < 0:
+                rank[t] = tail
+                queue[tail] = t
+                tail += 1
+    return rank
+
+
+# --- minimisation: Valmari's partition refinement over the live transitions ---------------------------------
+# (A. Valmari, "Fast brief practical DFA minimization", Information Processing Letters 112, 2012): blocks of
+# states and "cords" of transitions (first by label, then by target block) refine each other; each step uses
+# the smaller half of a split, so the whole costs O(m log n) for m transitions not into the sink, whatever
+# the number of byte classes. A partition is ``E`` (elements in set order), ``L`` (each element's place),
+# ``S`` (its set), ``F``/``P`` (a set's first place and one past its last), ``M`` (marked elements of a set,
+# moved to its front), ``W`` the sets with marks, ``st = [sets, sets with marks]``.
+
+
+@njit(cache=True, nogil=True)
+def _mark(e, E, L, S, F, M, W, st):
+    s = S[e]
+    i = L[e]
+    j = F[s] + M[s]
+    E[i] = E[j]
+    L[E[i]] = i
+    E[j] = e
+    L[e] = j
+    if M[s] == 0:
+        W[st[1]] = s
+        st[1] += 1
+    M[s] += 1
+
+
+@njit(cache=True, nogil=True)
+def _split(E, S, F, P, M, W, st):
+    while st[1] > 0:
+        st[1] -= 1
+        s = W[st[1]]
+        j = F[s] + M[s]
+        if j == P[s]:  # every element marked: no split
+            M[s] = 0
+            continue
+        z = st[0]
+        if M[s] <= P[s] - j:  # the new set is the smaller part
+            F[z] = F[s]
+            P[z] = j
+            F[s] = j
+        else:
+            P[z] = P[s]
+            F[z] = j
+            P[s] = j
+        for i in range(F[z], P[z]):
+            S[E[i]] = z
+        M[s] = 0
+        M[z] = 0
+        st[0] += 1
+
+
+@njit(cache=True, nogil=True)
+def _partition(n, nsets):
+    E = np.arange(n).astype(np.int32)
+    L = np.arange(n).astype(np.int32)
+    S = np.zeros(n, np.int32)
+    F = np.zeros(n + 1, np.int32)
+    P = np.zeros(n + 1, np.int32)
+    M = np.zeros(n + 1, np.int32)
+    W = np.zeros(n + 1, np.int32)
+    st = np.zeros(2, np.int32)
+    st[0] = nsets
+    return E, L, S, F, P, M, W, st
+
+
+@njit(cache=True, nogil=True)
+def minimise(table, accept):
+    """Block of each state of the DFA ``table (N, K)`` / ``accept (N,)``, whose last state ``N-1`` is the dead
+    sink and whose other states are all reachable and able to reach acceptance: the Myhill-Nerode partition
+    ``(N,)`` int64, the sink alone in the last block. Transitions are numbered by their target state (a
+    state's incoming transitions are consecutive: the refinement's hot loop reads memory in order)."""
+    N, K = table.shape
+    n = N - 1
+    sink = N - 1
+    Fa = np.zeros(n + 1, np.int32)  # incoming transitions of each state: Fa[q] .. Fa[q+1]-1
+    lab = np.zeros(K + 1, np.int32)  # transitions per label
+    for s in range(n):
+        for c in range(K):
+            t = table[s, c]
+            if t != sink:
+                Fa[t + 1] += 1
+                lab[c + 1] += 1
+    for q in range(n):
+        Fa[q + 1] += Fa[q]
+    for c in range(K):
+        lab[c + 1] += lab[c]
+    m = Fa[n]
+    Tt = np.empty(m, np.int32)  # tail of each transition
+    Ll = np.empty(m, np.int32)  # label of each transition
+    pos = Fa[:n].copy()
+    for s in range(n):
+        for c in range(K):
+            t = table[s, c]
+            if t != sink:
+                Tt[pos[t]] = s
+                Ll[pos[t]] = c
+                pos[t] += 1
+    # states: one block, then the accepting ones split off
+    BE, BL, BS, BF, BP, BM, BW, bst = _partition(n, 1)
+    BP[0] = n
+    for s in range(n):
+        if accept[s]:
+            _mark(s, BE, BL, BS, BF, BM, BW, bst)
+    _split(BE, BS, BF, BP, BM, BW, bst)
+    # transitions: one cord per label
+    CE, CL, CS, CF, CP, CM, CW, cst = _partition(m, 0)
+    fill = lab[:K].copy()
+    for t in range(m):
+        c = Ll[t]
+        CE[fill[c]] = t
+        CL[t] = fill[c]
+        fill[c] += 1
+    z = 0
+    for c in range(K):
+        if lab[c + 1] > lab[c]:
+            CF[z] = lab[c]
+            CP[z] = lab[c + 1]
+            for i in range(lab[c], lab[c + 1]):
+                CS[CE[i]] = z
+            z += 1
+    cst[0] = z
+    b = 1
+    c = 0
+    while c < cst[0]:
+        for i in range(CF[c], CP[c]):
+            _mark(Tt[CE[i]], BE, BL, BS, BF, BM, BW, bst)
+        _split(BE, BS, BF, BP, BM, BW, bst)
+        c += 1
+        while b < bst[0]:
+            for i in range(BF[b], BP[b]):
+                q = BE[i]
+                for j in range(Fa[q], Fa[q + 1]):
+                    _mark(j, CE, CL, CS, CF, CM, CW, cst)
+            _split(CE, CS, CF, CP, CM, CW, cst)
+            b += 1
+    out = np.empty(N, np.int64)
+    out[:n] = BS
+    out[sink] = bst[0]
+    return out
