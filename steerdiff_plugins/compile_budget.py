@@ -154,6 +154,36 @@ def outside_budget():
             exclude(_clock() - t0)
 
 
+_numba_ok: list = []  # [whether numba imports], once known
+
+
+def numba_importable() -> bool:
+    """Whether numba imports (tried once per process, outside every budget): the compiled automaton kernels'
+    switch, beside each module's own environment switch."""
+    if not _numba_ok:
+        with outside_budget():
+            try:
+                import numba  # noqa: F401
+            except ImportError:
+                _numba_ok.append(False)
+            else:
+                _numba_ok.append(True)
+    return _numba_ok[0]
+
+
+def run_kernel(fn, *args):
+    """Call the numba dispatcher ``fn``. A call after which it holds a new compiled specialisation (numba
+    compiled it, or loaded it from its disk cache) is one-time set-up: its time is taken off the compile
+    budget (a fresh install JIT-compiles for seconds). ``len(fn.overloads)``, not ``fn.signatures``: that one
+    builds a list per call."""
+    n = len(fn.overloads)
+    t0 = thread_seconds()
+    out = fn(*args)
+    if len(fn.overloads) > n:
+        exclude(thread_seconds() - t0)
+    return out
+
+
 def _check_seconds(seconds) -> float:
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
         raise ConstraintError(f"compile_seconds must be a positive number of seconds, got {seconds!r}")

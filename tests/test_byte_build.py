@@ -17,6 +17,7 @@ from steerdiff.errors import AutomatonTooLarge, ConstraintError
 from steerdiff_plugins import compile_budget
 from steerdiff_plugins.automata import byte_build, byte_level, engine_regex
 from steerdiff_plugins.compile_budget import CompileDeadlineExceeded, compile_deadline
+from test_dfamin import moore_reference, same_partition  # plain Moore refinement: the reference
 
 pytestmark = pytest.mark.skipif(not byte_build.available(), reason="numba not installed: the builder is not used")
 
@@ -161,23 +162,6 @@ def _trim_dfa(draw):
     return t, acc
 
 
-def moore_reference(trans: np.ndarray, accept: np.ndarray, sink: int) -> np.ndarray:
-    """Block ids of plain Moore refinement (every row, every round, grouped exactly), the sink alone at first."""
-    bid = np.where(accept, 0, 1)
-    bid[sink] = 2
-    while True:
-        _, new = np.unique(np.concatenate([bid[:, None], bid[trans]], axis=1), axis=0, return_inverse=True)
-        new = new.reshape(-1)
-        if len(np.unique(new)) == len(np.unique(bid)):
-            return new
-        bid = new
-
-
-def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
-    pairs = set(zip(a.tolist(), b.tolist()))
-    return len(pairs) == len(set(a.tolist())) == len(set(b.tolist()))
-
-
 @settings(max_examples=300, deadline=None)
 @given(_trim_dfa())
 def test_valmari_equals_plain_moore(dfa):
@@ -225,16 +209,24 @@ def test_transition_cap_refuses_before_minimising(monkeypatch):
     assert _new("[a-z0-9]{0,400}").dead == 401
 
 
-def test_deadline_checked_between_chunks(monkeypatch):
+class _Clock:
+    """A budget clock the test moves by hand."""
+
+    now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    c = _Clock()
+    monkeypatch.setattr(compile_budget, "_clock", c)
+    return c
+
+
+def test_deadline_checked_between_chunks(clock, monkeypatch):
     """The subset construction gives control back every WORK states; past the deadline the next check fires."""
-    class Clock:
-        now = 1000.0
-
-        def __call__(self):
-            return self.now
-
-    clock = Clock()
-    monkeypatch.setattr(compile_budget, "_clock", clock)
     monkeypatch.setattr(byte_build, "WORK", 1)
     calls = []
     real = byte_build.run
@@ -253,24 +245,16 @@ def test_deadline_checked_between_chunks(monkeypatch):
     assert exc.value.stage == "byte automaton" and 3 <= len(calls) <= 5
 
 
-def test_kernel_compile_is_outside_the_budget(monkeypatch):
+def test_kernel_compile_is_outside_the_budget(clock, monkeypatch):
     """A kernel call that adds a specialisation (a fresh install's JIT) is taken off the compile budget."""
     class Fn:
-        signatures: list = []
+        overloads: dict = {}  # numba's dispatcher: signature -> compiled code
 
         def __call__(self, x):
-            self.signatures.append(x)  # "compiles"
+            self.overloads[x] = object()  # "compiles"
             clock.now += 7
             return x
 
-    class Clock:
-        now = 0.0
-
-        def __call__(self):
-            return self.now
-
-    clock = Clock()
-    monkeypatch.setattr(compile_budget, "_clock", clock)
     monkeypatch.setattr(byte_build, "_nb", type("K", (), {"fake": Fn()})())
     with compile_deadline(1.0):
         byte_build.run("fake", 1)  # 7 s of "JIT": not charged

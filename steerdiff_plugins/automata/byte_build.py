@@ -34,7 +34,7 @@ import numpy as np
 
 from steerdiff.errors import AutomatonTooLarge, ConstraintError
 from steerdiff_plugins.automata import engine_regex as er
-from steerdiff_plugins.compile_budget import check_deadline, exclude, outside_budget, thread_seconds
+from steerdiff_plugins.compile_budget import check_deadline, numba_importable, outside_budget, run_kernel
 
 _C = er._C
 _LIT, _NOT_LIT, _ANY, _IN, _BRANCH, _SUB, _AT = (_C.LITERAL, _C.NOT_LITERAL, _C.ANY, _C.IN, _C.BRANCH,
@@ -45,22 +45,11 @@ WORK = 4096  # automaton states expanded per kernel call (the compile deadline i
 BULK = 3  # a counted repeat's copies are written in one go (``_Nfa.bulk``) when at least this many remain
 
 _nb = None
-_have_numba: bool | None = None
 
 
 def available() -> bool:
     """Whether this builder runs: numba importable and ``STEERDIFF_BYTE_BUILD`` not ``outlines``."""
-    global _have_numba
-    if os.environ.get("STEERDIFF_BYTE_BUILD", "").lower() == "outlines":
-        return False
-    if _have_numba is None:
-        try:
-            import numba  # noqa: F401
-        except ImportError:
-            _have_numba = False
-        else:
-            _have_numba = True
-    return _have_numba
+    return os.environ.get("STEERDIFF_BYTE_BUILD", "").lower() != "outlines" and numba_importable()
 
 
 def _kernels():
@@ -74,15 +63,8 @@ def _kernels():
 
 
 def run(name: str, *args):
-    """Call kernel ``name``; a call that compiles or loads a specialisation is one-time set-up, taken off the
-    compile budget (as ``token_trie._run``)."""
-    fn = getattr(_kernels(), name)
-    n = len(fn.signatures)
-    t0 = thread_seconds()
-    out = fn(*args)
-    if len(fn.signatures) > n:
-        exclude(thread_seconds() - t0)
-    return out
+    """Call kernel ``name`` (its JIT, when a call compiles one, kept off the budget: ``compile_budget.run_kernel``)."""
+    return run_kernel(getattr(_kernels(), name), *args)
 
 
 # --- code points -> UTF-8 byte-range sequences ---------------------------------------------------------------

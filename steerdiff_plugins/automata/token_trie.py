@@ -35,10 +35,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from steerdiff_plugins.compile_budget import check_deadline, exclude, outside_budget, thread_seconds
+from steerdiff_plugins.compile_budget import check_deadline, numba_importable, outside_budget, run_kernel
 
 _nb = None  # the numba kernels, once compiled (see _kernels)
-_have_numba: bool | None = None  # numba importable (found on the first available() call)
 _tries: dict[int, tuple] = {}  # id(_FlatVocab) -> (that _FlatVocab, _Trie)
 CHUNK_NODES = 20_000_000  # states per walk call: this many tree nodes over the tree size (deadline checks between)
 MAX_RUN = 32  # counted runs are followed in bulk up to this many bytes (longer tokens are walked)
@@ -46,17 +45,7 @@ MAX_RUN = 32  # counted runs are followed in bulk up to this many bytes (longer 
 
 def available() -> bool:
     """Whether the compiled walk can run: numba importable and not turned off (``STEERDIFF_TOKEN_WALK=numpy``)."""
-    global _have_numba
-    if os.environ.get("STEERDIFF_TOKEN_WALK", "").lower() == "numpy":
-        return False
-    if _have_numba is None:
-        try:
-            import numba  # noqa: F401
-        except ImportError:
-            _have_numba = False
-        else:
-            _have_numba = True
-    return _have_numba
+    return os.environ.get("STEERDIFF_TOKEN_WALK", "").lower() != "numpy" and numba_importable()
 
 
 @dataclass
@@ -71,7 +60,7 @@ class _Trie:
     after each node's prefix and each token, see ``token_trie_kernels.utf8_nodes``; ``ids``/``plen`` the
     token id and length at each sorted position, ``pos_of`` the position of each id (``inv`` too, as an array
     over ids, -1 where an id has no position); ``kid_ptr``/``kid_node``/``kid_byte`` the children of each node as
-    arrays (``token_trie_kernels.child_index``)."""
+    arrays (``token_trie_kernels.child_index``); ``uend_run`` the end of each position's run of equal ``uend``."""
 
     order: np.ndarray
     first_child: np.ndarray
@@ -96,6 +85,7 @@ class _Trie:
     kid_ptr: np.ndarray
     kid_node: np.ndarray
     kid_byte: np.ndarray
+    uend_run: np.ndarray
 
 
 def _kernels():
@@ -109,15 +99,8 @@ def _kernels():
 
 
 def _run(name: str, *args):
-    """Call kernel ``name``. A call that compiles (or loads from numba's disk cache) a specialisation is
-    one-time set-up: its time is taken off the compile budget (a fresh install JIT-compiles for seconds)."""
-    fn = getattr(_kernels(), name)
-    n = len(fn.overloads)  # (not .signatures: a list built per call)
-    t0 = thread_seconds()
-    out = fn(*args)
-    if len(fn.overloads) > n:
-        exclude(thread_seconds() - t0)
-    return out
+    """Call kernel ``name`` (its JIT, when a call compiles one, kept off the budget: ``run_kernel``)."""
+    return run_kernel(getattr(_kernels(), name), *args)
 
 
 def trie_for(fv) -> _Trie:
@@ -147,8 +130,9 @@ def _build_trie(fv) -> _Trie:
     inv = np.full(int(ids.max()) + 1 if len(ids) else 0, -1, dtype=np.int64)  # (max id + 1,) id -> position
     inv[ids] = np.arange(len(ids))
     kids = _run("child_index", first_child, next_sib, byte)
+    uend_run = _run("run_ends", uend, uend)  # (T,) end of each position's run of equal UTF-8 end states
     return _Trie(order, *arrays, uat, uclean, uend, U, ud.start, ids, pos_of, np.ascontiguousarray(fv.lens[order]), inv,
-                 *kids)
+                 *kids, uend_run)
 
 
 def walk_records(trans: np.ndarray, dead: int, fv, weights: np.ndarray) -> dict:
@@ -192,7 +176,7 @@ def walk_classes(trans: np.ndarray, dead: int, fv, fill_id: int | None, tok2cls:
     check_deadline("token automaton", "regex")
     fill_pos = tr.pos_of.get(fill_id, -1) if fill_id is not None else -1
     ok, table, cls_pos = _run("classes_and_table", w["hdiff"], w["cdiff"], fill_pos, tr.plen, w["rec"], w["P"],
-                                                      w["reach"], w["M"], tr.uend, weights, dead)
+                                                      w["reach"], w["M"], tr.uend, tr.uend_run, weights, dead)
     if not ok:
         return None
     _run("gather_classes", cls_pos, tr.inv, fill_pos, tok2cls)

@@ -417,7 +417,7 @@ def live_bytes(trans, dead):
 
 
 @njit(cache=True, nogil=True)
-def _run_ends(a, b):
+def run_ends(a, b):
     """``(T,)``: for each position, the end (exclusive) of its run of positions with equal ``a`` and ``b``."""
     T = len(a)
     out = np.empty(T, np.int64)
@@ -430,7 +430,7 @@ def _run_ends(a, b):
 
 
 @njit(cache=True, nogil=True)
-def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, w, S):
+def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend_run, w, S):
     """Group tokens (sorted positions; ``plen (T,)`` their lengths) by column hash and lay out the table,
     verified exactly: every record agrees with its tokens' class columns, and every token has as many live
     pairs as its class column has live entries.
@@ -441,7 +441,6 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, w, S
     Returns ``(ok, table (S+2, C) int32, cls (T,) int64)``; ``ok`` False on a disagreement (a hash collision)."""
     T = len(plen)
     DEAD = S + 1
-    uend_run = _run_ends(uend, uend)  # (T,) end of each token's run of equal UTF-8 end states
     for r in range(rec.shape[0]):  # UTF-8 records: the end depends on each token's end state, constant on runs
         if rec[r, 4] == -2:
             ws, q = w[rec[r, 0]], rec[r, 3]
@@ -505,7 +504,7 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, w, S
         cls[t] = vals[i]
         prev_x, prev_c = x, vals[i]
     table = np.full((S + 2, C), DEAD, np.int32)
-    run = _run_ends(cls, uend)  # (T,) end of each token's run of equal (class, UTF-8 end state)
+    run = run_ends(cls, uend)  # (T,) end of each token's run of equal (class, UTF-8 end state)
     for r in range(rec.shape[0]):
         s, q, d = rec[r, 0], rec[r, 3], rec[r, 4]
         t, hi = rec[r, 1], rec[r, 2]

@@ -11,7 +11,7 @@ from typing import Any
 
 from steerdiff.errors import ConstraintError, UnsupportedSchemaError
 from steerdiff_plugins.canvas_bounds import fit_count
-from steerdiff_plugins.compile_budget import at_pointer, check_deadline, compile_deadline, restore_pointer
+from steerdiff_plugins.compile_budget import _now, at_pointer, check_deadline, compile_deadline, restore_pointer
 from steerdiff_plugins.schema.combinators import _Combinators
 from steerdiff_plugins.schema.containers import _Containers
 from steerdiff_plugins.schema.fragments import (
@@ -77,11 +77,10 @@ class _Compiler(_Merging, _Combinators, _Containers):
         self.max_depth, self.max_items, self.max_string = max_depth, max_items, max_string
         self.cap = capacity  # bytes the canvas holds (None: unknown); see canvas_bounds
         self.too_long: list[str] = []  # minimum lengths/counts no text of `cap` bytes reaches
-        from steerdiff_plugins.compile_budget import SCHEMA_SECONDS, _now
+        from steerdiff_plugins.compile_budget import SCHEMA_SECONDS  # read at call time (tests lower it)
 
         # on the budget clock (CPU time less one-time set-up): a process's first import of jsonschema (4-9 s,
         # inside the first enum's check) or a loaded machine does not eat a schema's budget
-        self._clock = _now
         self.deadline = _now() + SCHEMA_SECONDS
         self.draft = _detect_draft(root)
         self.ref_counts: dict[str, int] = {}
@@ -211,7 +210,7 @@ class _Compiler(_Merging, _Combinators, _Containers):
         if self.visited > MAX_NODES:
             raise UnsupportedSchemaError("size", ptr, f"more than {MAX_NODES} subschemas after unrolling "
                                                       "$ref (lower max_depth)")
-        if self.visited % 256 == 0 and self._clock() > self.deadline:
+        if self.visited % 256 == 0 and _now() > self.deadline:
             from steerdiff_plugins.compile_budget import SCHEMA_SECONDS
 
             raise UnsupportedSchemaError("size", ptr, f"compile stage 'schema' over its budget of {SCHEMA_SECONDS} s "
