@@ -38,6 +38,8 @@ import numpy as np
 from steerdiff_plugins.compile_budget import check_deadline, numba_importable, outside_budget, run_kernel
 
 _nb = None  # the numba kernels, once compiled (see _kernels)
+_sk = None  # the sharing kernels (see _share_kernels)
+CUT = 0x22  # walks are shared up to this byte: '"', where JSON's string copies part (see token_share_kernels)
 _tries: dict[int, tuple] = {}  # id(_FlatVocab) -> (that _FlatVocab, _Trie)
 CHUNK_NODES = 20_000_000  # states per walk call: this many tree nodes over the tree size (deadline checks between)
 MAX_RUN = 32  # counted runs are followed in bulk up to this many bytes (longer tokens are walked)
@@ -146,6 +148,7 @@ def walk_records(trans: np.ndarray, dead: int, fv, weights: np.ndarray) -> dict:
     grp, rgrp, reach, stops, P, sets = _run("state_groups", trans, dead, MAX_RUN)
     M, invq, invu = _run("utf8_maps", trans, dead, grp, tr.U, tr.u0, tr.U.shape[0] - 1)  # (S+1, nU) UTF-8 loops
     lb_ptr, lb_byte = _run("live_bytes", trans, dead)
+    lead, loc, row, phi = _share(trans, dead, grp, rgrp, reach, stops, sets, invq, invu, M, P)
     hdiff = np.zeros(T + 1, dtype=np.int64)
     cdiff = np.zeros(T + 1, dtype=np.int64)
     recs = []
@@ -157,10 +160,29 @@ def walk_records(trans: np.ndarray, dead: int, fv, weights: np.ndarray) -> dict:
         recs.append(_run("walk_states", trans, dead, s0, s1, tr.kid_ptr, tr.kid_node, tr.kid_byte, lb_ptr, lb_byte,
                                   tr.lo, tr.endhi, tr.hi,
                                   tr.depth, tr.height, tr.below, grp, rgrp, reach, stops, sets, invq, invu, tr.uat,
-                                  tr.uclean, weights, hdiff, cdiff))
+                                  tr.uclean, weights, hdiff, cdiff, lead, loc, row, phi, CUT))
         s0 = s1
     rec = np.concatenate(recs) if recs else np.zeros((0, 5), dtype=np.int32)
     return {"rec": rec, "hdiff": hdiff, "cdiff": cdiff, "P": P, "reach": reach, "M": M}
+
+
+def _share(trans, dead, grp, rgrp, reach, stops, sets, invq, invu, M, P):
+    """The groups of states that walk alike until the byte ``CUT`` (``token_share_kernels.share_groups``), or
+    none (``STEERDIFF_TOKEN_SHARE=0``: every state walks on its own; the results are the same)."""
+    if os.environ.get("STEERDIFF_TOKEN_SHARE", "") == "0":
+        none = np.full(dead + 1, -1, dtype=np.int32)
+        return none, none, none, np.zeros((0, 1), dtype=np.int32)
+    return run_kernel(_share_kernels().share_groups, trans, dead, CUT, grp, rgrp, reach, stops, sets, invq, invu, M, P)
+
+
+def _share_kernels():
+    global _sk
+    if _sk is None:
+        with outside_budget():
+            from steerdiff_plugins.automata import token_share_kernels as k
+
+        _sk = k
+    return _sk
 
 
 def walk_classes(trans: np.ndarray, dead: int, fv, fill_id: int | None, tok2cls: np.ndarray, weights: np.ndarray):

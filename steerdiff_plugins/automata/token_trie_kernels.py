@@ -10,6 +10,9 @@ import numpy as np
 from numba import njit, types
 from numba.typed import Dict
 
+from steerdiff_plugins.automata.token_class_kernels import (  # noqa: F401 - token_trie._run finds kernels here
+    classes_and_table, distinct_edges, gather_classes, min_steps, run_ends)
+
 _SET_KEY = types.UniTuple(types.uint64, 4)  # a 256-bit byte set as a dict key
 
 
@@ -278,7 +281,7 @@ def _inside(below, n, sets, g):
 
 @njit(cache=True, nogil=True)
 def walk_states(trans, dead, s0, s1, kid_ptr, kid_node, kid_byte, lb_ptr, lb_byte, lo, endhi, hi, depth, height, below,
-                grp, rgrp, reach, stops, sets, invq, invu, uat, uclean, w, hdiff, cdiff):
+                grp, rgrp, reach, stops, sets, invq, invu, uat, uclean, w, hdiff, cdiff, lead, loc, row, phi, cut):
     """Walk the tree from every state ``s0 <= s < s1`` of ``trans (S+1, 256)``. Returns the records as five
     int32 arrays ``(state, lo, hi, end, d)``: with ``d < 0`` every token of ``[lo, hi)`` ends in ``end``
     from ``state`` (its hash and live count are added to the difference arrays ``hdiff``/``cdiff (T+1,)``);
@@ -290,87 +293,183 @@ def walk_states(trans, dead, s0, s1, kid_ptr, kid_node, kid_byte, lb_ptr, lb_byt
     loop) a token ends in ``M[end, U(token)]``; added there too.
     ``below (nodes, 4)``: the bytes below each node, as 256-bit sets like ``sets``; ``kid_*`` the children
     (:func:`child_index`), ``lb_*`` each state's live bytes (:func:`live_bytes`): a node's children are
-    matched against a state's live bytes from whichever side is shorter."""
+    matched against a state's live bytes from whichever side is shorter.
+
+    Shared walks (``token_share_kernels.share_groups``: ``lead``, ``loc``, ``row``, ``phi``): a group's leader
+    walks up to the byte ``cut`` only; its records are copied for every other member with their end states
+    renamed through ``phi``, and each member (the leader too) then walks on from the nodes where the leader's
+    walk met ``cut``, from its own state there. Members are walked with their leader, whatever the range."""
     N = len(lo)
+    S = dead
     stack_n = np.empty(N, np.int32)
     stack_q = np.empty(N, np.int32)
-    cap = 1024
-    rec = np.empty((cap, 5), np.int32)
+    seed_n = np.empty(N, np.int32)
+    seed_q = np.empty(N, np.int32)
+    ex_n = np.empty(N, np.int32)  # where the leader's walk met ``cut``: the node after it and the state before
+    ex_q = np.empty(N, np.int32)
+    mem_ptr = np.zeros(S + 2, np.int64)  # the members of leader L: mem[mem_ptr[L]:mem_ptr[L+1]], L first
+    for q in range(S):
+        if lead[q] >= 0:
+            mem_ptr[lead[q] + 1] += 1
+    for q in range(S):
+        mem_ptr[q + 1] += mem_ptr[q]
+    mem = np.empty(mem_ptr[S], np.int32)
+    fill = mem_ptr[:S].copy()
+    for q in range(S):
+        if lead[q] >= 0:
+            mem[fill[lead[q]]] = q
+            fill[lead[q]] += 1
+    rec = np.empty((1024, 5), np.int32)
     nr = 0
-    for s in range(s0, s1):
-        ws = w[s]
-        stack_n[0] = 0  # the root, in state s (no token ends there; a loop state may take every token at once)
-        stack_q[0] = s
-        top = 1
-        while top > 0:
-            top -= 1
-            n = stack_n[top]
-            q = stack_q[top]
-            a = lo[n]
-            b = endhi[n]
-            d = -1
-            whole = False
-            g = grp[q]
-            if g >= 0 and _inside(below, n, sets, g):
-                b = hi[n]  # every token below ends in q: it loops on all their remaining bytes
+    s = s0
+    while s < s1:
+        L = lead[s]
+        if L >= 0 and L != s:  # walked with its leader
+            s += 1
+            continue
+        seed_n[0] = 0  # the root, in state s (no token ends there; a loop state may take every token at once)
+        seed_q[0] = s
+        c = cut if L == s else -1
+        got, nex = _walk_one(s, seed_n, seed_q, 1, c, ex_n, ex_q, trans, dead, kid_ptr, kid_node,
+                             kid_byte, lb_ptr, lb_byte, lo, endhi, hi, depth, height, below, grp, rgrp, reach, stops,
+                             sets, invq, invu, uat, uclean, stack_n, stack_q, rec, nr)
+        if got < 0:  # full: grow and walk again (the buffer is not reassigned inside the hot loop)
+            rec = _grown(rec, nr, 0)
+            continue
+        r0, nr = nr, got
+        if L == s:
+            for j in range(mem_ptr[s], mem_ptr[s + 1]):
+                k = mem[j]
+                if k != s:  # the leader's records, renamed
+                    if nr + got - r0 > rec.shape[0]:
+                        rec = _grown(rec, nr, got - r0)
+                    for r in range(r0, got):
+                        rec[nr, 0] = k
+                        rec[nr, 1] = rec[r, 1]
+                        rec[nr, 2] = rec[r, 2]
+                        rec[nr, 3] = phi[row[k], loc[rec[r, 3]]]
+                        rec[nr, 4] = rec[r, 4]
+                        nr += 1
+                m = 0
+                for i in range(nex):  # and on from where the leader met cut, in k's own state there
+                    qk = ex_q[i] if k == s else phi[row[k], loc[ex_q[i]]]
+                    q2 = trans[qk, cut]
+                    if q2 != dead:
+                        seed_n[m] = ex_n[i]
+                        seed_q[m] = q2
+                        m += 1
+                while m > 0:
+                    got2, _ = _walk_one(k, seed_n, seed_q, m, -1, ex_n, ex_q, trans, dead, kid_ptr, kid_node, kid_byte,
+                                        lb_ptr, lb_byte, lo, endhi, hi, depth, height, below, grp, rgrp, reach, stops,
+                                        sets, invq, invu, uat, uclean, stack_n, stack_q, rec, nr)
+                    if got2 >= 0:
+                        nr = got2
+                        break
+                    rec = _grown(rec, nr, 0)
+        s += 1
+    for r in range(nr):  # plain records: their hash and live count, as difference arrays
+        if rec[r, 4] == -1:
+            v = w[rec[r, 0]] * (rec[r, 3] + 1)
+            a, b = rec[r, 1], rec[r, 2]
+            hdiff[a] += v
+            hdiff[b] -= v
+            cdiff[a] += 1
+            cdiff[b] -= 1
+    return rec[:nr].copy()
+
+
+@njit(cache=True, nogil=True)
+def _grown(rec, nr, extra):
+    """``rec`` with room for at least ``extra`` more rows after ``nr`` (and at least twice the rows)."""
+    bigger = np.empty((max(2 * rec.shape[0], nr + extra), 5), np.int32)
+    bigger[:nr] = rec[:nr]
+    return bigger
+
+
+@njit(cache=True, nogil=True)
+def _walk_one(s, seed_n, seed_q, n_seeds, cut, ex_n, ex_q, trans, dead, kid_ptr, kid_node, kid_byte, lb_ptr, lb_byte,
+              lo, endhi, hi, depth, height, below, grp, rgrp, reach, stops, sets, invq, invu, uat, uclean, stack_n,
+              stack_q, rec, nr):
+    """The records of the walk for state ``s`` from the ``n_seeds`` (node, state) pairs ``seed_n``/``seed_q``
+    (see :func:`walk_states`), written into ``rec`` from row ``nr``. With ``cut >= 0`` a live step on byte
+    ``cut`` is not taken but noted in ``ex_n``/``ex_q`` (the node it leads to, the state before it).
+    Returns ``(rows, exits)``, rows -1 when ``rec`` is full (rows from ``nr`` on are then garbage)."""
+    cap = rec.shape[0]
+    nex = 0
+    for i in range(n_seeds):
+        stack_n[i] = seed_n[i]
+        stack_q[i] = seed_q[i]
+    top = n_seeds
+    while top > 0:
+        top -= 1
+        n = stack_n[top]
+        q = stack_q[top]
+        a = lo[n]
+        b = endhi[n]
+        d = -1
+        whole = False
+        g = grp[q]
+        if g >= 0 and _inside(below, n, sets, g):
+            b = hi[n]  # every token below ends in q: it loops on all their remaining bytes
+            whole = True
+        elif (invq[q] >= 0 and invu[q] == uat[n] and uclean[n]
+              and ((below[n, 0] & ~sets[grp[invq[q]], 0]) | (below[n, 1] & ~sets[grp[invq[q]], 1])) == np.uint64(0)):
+            b = hi[n]  # every token below: loop-set ASCII and whole UTF-8 characters, then maybe part of one
+            d = -2
+            q = invq[q]
+            whole = True
+        else:
+            g = rgrp[q]
+            if g >= 0 and (height[n] <= reach[q] or stops[q]) and _inside(below, n, sets, g):
+                b = hi[n]  # every token below goes down the run, one state per byte
+                d = depth[n]
                 whole = True
-            elif (invq[q] >= 0 and invu[q] == uat[n] and uclean[n]
-                  and ((below[n, 0] & ~sets[grp[invq[q]], 0]) | (below[n, 1] & ~sets[grp[invq[q]], 1])) == np.uint64(0)):
-                b = hi[n]  # every token below: loop-set ASCII and whole UTF-8 characters, then maybe part of one
-                d = -2
-                q = invq[q]
-                whole = True
-            else:
-                g = rgrp[q]
-                if g >= 0 and (height[n] <= reach[q] or stops[q]) and _inside(below, n, sets, g):
-                    b = hi[n]  # every token below goes down the run, one state per byte
-                    d = depth[n]
-                    whole = True
-            if b > a:
-                if nr == cap:
-                    cap *= 2
-                    bigger = np.empty((cap, 5), np.int32)
-                    bigger[:nr] = rec[:nr]
-                    rec = bigger
-                rec[nr, 0] = s
-                rec[nr, 1] = a
-                rec[nr, 2] = b
-                rec[nr, 3] = q
-                rec[nr, 4] = d
-                nr += 1
-                if d == -1:
-                    v = ws * (q + 1)
-                    hdiff[a] += v
-                    hdiff[b] -= v
-                    cdiff[a] += 1
-                    cdiff[b] -= 1
-            if whole:
-                continue
-            k0, k1 = kid_ptr[n], kid_ptr[n + 1]
-            l0, l1 = lb_ptr[q], lb_ptr[q + 1]
-            if 4 * (l1 - l0) < k1 - k0:  # few live bytes, many children: look each live byte up
-                for j in range(l0, l1):
-                    b = lb_byte[j]
-                    x, y = k0, k1
-                    while x < y:  # the first child with a byte >= b (children in byte order)
-                        m = (x + y) >> 1
-                        if kid_byte[m] < b:
-                            x = m + 1
-                        else:
-                            y = m
-                    if x < k1 and kid_byte[x] == b:
+        if b > a:
+            if nr == cap:
+                return -1, 0
+            rec[nr, 0] = s
+            rec[nr, 1] = a
+            rec[nr, 2] = b
+            rec[nr, 3] = q
+            rec[nr, 4] = d
+            nr += 1
+        if whole:
+            continue
+        k0, k1 = kid_ptr[n], kid_ptr[n + 1]
+        l0, l1 = lb_ptr[q], lb_ptr[q + 1]
+        if 4 * (l1 - l0) < k1 - k0:  # few live bytes, many children: look each live byte up
+            for j in range(l0, l1):
+                b = lb_byte[j]
+                x, y = k0, k1
+                while x < y:  # the first child with a byte >= b (children in byte order)
+                    m = (x + y) >> 1
+                    if kid_byte[m] < b:
+                        x = m + 1
+                    else:
+                        y = m
+                if x < k1 and kid_byte[x] == b:
+                    if b == cut:
+                        ex_n[nex] = kid_node[x]
+                        ex_q[nex] = q
+                        nex += 1
+                    else:
                         stack_n[top] = kid_node[x]
                         stack_q[top] = trans[q, b]
                         top += 1
-                    k0 = x
-            else:
-                for j in range(k0, k1):
-                    q2 = trans[q, kid_byte[j]]
-                    if q2 != dead:
+                k0 = x
+        else:
+            for j in range(k0, k1):
+                q2 = trans[q, kid_byte[j]]
+                if q2 != dead:
+                    if kid_byte[j] == cut:
+                        ex_n[nex] = kid_node[j]
+                        ex_q[nex] = q
+                        nex += 1
+                    else:
                         stack_n[top] = kid_node[j]
                         stack_q[top] = q2
                         top += 1
-    return rec[:nr].copy()
+    return nr, nex
 
 
 @njit(cache=True, nogil=True)
@@ -414,185 +513,3 @@ def live_bytes(trans, dead):
                 lb_byte[k] = b
                 k += 1
     return lb_ptr, lb_byte
-
-
-@njit(cache=True, nogil=True)
-def run_ends(a, b):
-    """``(T,)``: for each position, the end (exclusive) of its run of positions with equal ``a`` and ``b``."""
-    T = len(a)
-    out = np.empty(T, np.int64)
-    end = T
-    for t in range(T - 1, -1, -1):
-        if t + 1 < T and (a[t] != a[t + 1] or b[t] != b[t + 1]):
-            end = t + 1
-        out[t] = end
-    return out
-
-
-@njit(cache=True, nogil=True)
-def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend_run, w, S):
-    """Group tokens (sorted positions; ``plen (T,)`` their lengths) by column hash and lay out the table,
-    verified exactly: every record agrees with its tokens' class columns, and every token has as many live
-    pairs as its class column has live entries.
-
-    ``fill_pos``: the fill token's position (left out, class 0 here), or -1. The UTF-8 records' terms are
-    added into ``hdiff``/``cdiff`` (run by run of equal end states), so the caller's arrays change. Tables are
-    filled and checked once per run of tokens with the same class and end state, not once per token.
-    Returns ``(ok, table (S+2, C) int32, cls (T,) int64)``; ``ok`` False on a disagreement (a hash collision)."""
-    T = len(plen)
-    DEAD = S + 1
-    for r in range(rec.shape[0]):  # UTF-8 records: the end depends on each token's end state, constant on runs
-        if rec[r, 4] == -2:
-            ws, q = w[rec[r, 0]], rec[r, 3]
-            t, hi = rec[r, 1], rec[r, 2]
-            while t < hi:
-                b = min(uend_run[t], hi)
-                v = ws * (M[q, uend[t]] + 1)
-                hdiff[t] += v
-                hdiff[b] -= v
-                cdiff[t] += 1
-                cdiff[b] -= 1
-                t = b
-    h = np.empty(T, np.int64)
-    live = np.empty(T, np.int64)
-    acc_h = np.int64(0)
-    acc_c = np.int64(0)
-    for t in range(T):
-        acc_h += hdiff[t]
-        acc_c += cdiff[t]
-        h[t] = acc_h
-        live[t] = acc_c
-    for r in range(rec.shape[0]):  # run records: the end depends on each token's length
-        d = rec[r, 4]
-        if d >= 0:
-            ws, q = w[rec[r, 0]], rec[r, 3]
-            for t in range(rec[r, 1], rec[r, 2]):
-                j = plen[t] - d
-                if j <= reach[q]:
-                    h[t] += ws * (P[j, q] + 1)
-                    live[t] += 1
-    distinct = 1  # at most this many distinct hashes: the changes between consecutive (kept) tokens, plus one
-    prev = np.int64(0)
-    for t in range(T):
-        if t != fill_pos and live[t] != 0:
-            if h[t] != prev:
-                distinct += 1
-            prev = h[t]
-    size = 1
-    while size < 2 * distinct + 2:
-        size *= 2
-    keys = np.zeros(size, np.int64)
-    vals = np.full(size, -1, np.int64)
-    cls = np.zeros(T, np.int64)
-    C = 2
-    prev_x, prev_c = np.int64(0), -1
-    for t in range(T):
-        if t == fill_pos or live[t] == 0:
-            continue
-        x = h[t]
-        if x == prev_x and prev_c >= 0:  # sorted neighbours mostly share a class: no lookup
-            cls[t] = prev_c
-            continue
-        i = (x ^ (x >> 29)) * np.int64(-7046029254386353131)  # a mix of the (already random) hash bits
-        i = (i ^ (i >> 32)) & (size - 1)
-        while vals[i] != -1 and keys[i] != x:
-            i = (i + 1) & (size - 1)
-        if vals[i] == -1:
-            keys[i] = x
-            vals[i] = C
-            C += 1
-        cls[t] = vals[i]
-        prev_x, prev_c = x, vals[i]
-    table = np.full((S + 2, C), DEAD, np.int32)
-    run = run_ends(cls, uend)  # (T,) end of each token's run of equal (class, UTF-8 end state)
-    for r in range(rec.shape[0]):
-        s, q, d = rec[r, 0], rec[r, 3], rec[r, 4]
-        t, hi = rec[r, 1], rec[r, 2]
-        while t < hi:
-            if d < 0:  # every token of a run goes where its first one goes: check it once per run
-                b = min(run[t], hi)
-                e = q if d == -1 else M[q, uend[t]]
-            else:
-                b = t + 1
-                if plen[t] - d > reach[q]:
-                    t = b
-                    continue  # past the run's end: dead
-                e = P[plen[t] - d, q]
-            c = cls[t]
-            t = b
-            if c == 0:
-                continue
-            cur = table[s, c]
-            if cur == DEAD:
-                table[s, c] = e
-            elif cur != e:
-                return False, table, cls
-    col_live = np.zeros(C, np.int64)
-    for s in range(S):
-        for c in range(2, C):
-            if table[s, c] != DEAD:
-                col_live[c] += 1
-    for t in range(T):
-        c = cls[t]
-        if c > 0 and live[t] != col_live[c]:
-            return False, table, cls
-    return True, table, cls
-
-
-@njit(cache=True, nogil=True)
-def gather_classes(cls_pos, inv, fill_pos, tok2cls):
-    """``tok2cls[i] = cls_pos[inv[i]]`` for every id ``i`` with a sorted position (``inv[i] >= 0``) but the fill
-    token's, written in id order."""
-    for i in range(min(len(inv), len(tok2cls))):
-        p = inv[i]
-        if p >= 0 and p != fill_pos:
-            tok2cls[i] = cls_pos[p]
-
-
-@njit(cache=True, nogil=True)
-def min_steps(table, start, acc, dead, first):
-    """The fewest transitions over the columns ``first..`` of ``table (N, C)`` from ``start`` to a state with
-    ``acc``, or -1 when none is reachable (breadth first: states leave the queue in order of distance)."""
-    N, C = table.shape
-    dist = np.full(N, -1, np.int64)
-    queue = np.empty(N, np.int64)
-    dist[start] = 0
-    queue[0] = start
-    head, tail = 0, 1
-    while head < tail:
-        s = queue[head]
-        head += 1
-        if acc[s]:
-            return dist[s]
-        for c in range(first, C):
-            d = table[s, c]
-            if d != dead and dist[d] < 0:
-                dist[d] = dist[s] + 1
-                queue[tail] = d
-                tail += 1
-    return -1
-
-
-@njit(cache=True, nogil=True)
-def distinct_edges(table, dead, first):
-    """The distinct pairs ``(s, table[s, c])`` over columns ``first..`` with neither end ``dead``: ``(src, dst)``,
-    sources ascending."""
-    N, C = table.shape
-    stamp = np.full(N, -1, np.int64)
-    src = np.empty(N * 4, np.int64)
-    dst = np.empty(N * 4, np.int64)
-    n = 0
-    for s in range(N):
-        if s == dead:
-            continue
-        for c in range(first, C):
-            d = table[s, c]
-            if d != dead and stamp[d] != s:
-                stamp[d] = s
-                if n == len(src):
-                    src = np.concatenate((src, np.empty(len(src), np.int64)))
-                    dst = np.concatenate((dst, np.empty(len(dst), np.int64)))
-                src[n] = s
-                dst[n] = d
-                n += 1
-    return src[:n].copy(), dst[:n].copy()

@@ -1,0 +1,146 @@
+"""numba kernels: which byte states walk the token prefix tree alike until a cut byte (see ``token_trie``).
+
+A JSON schema's automaton has one copy of the string-content machine per string in the schema (content,
+escape, ``\\u`` and UTF-8 states); the copies differ only in where the closing quote leads. The walk from
+each copy's content state visits the same tree nodes in corresponding states and writes the same records
+until a token reaches the quote. :func:`share_groups` finds such copies and the correspondence ``phi``
+between their states, so that ``token_trie_kernels.walk_states`` walks one copy (the leader) up to the
+quote and renames its records for the others, walking only what follows each quote per copy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, types
+from numba.typed import Dict
+
+MAX_BODY = 64  # states a shared copy may have (the JSON string machine has about ten)
+_KEY = types.UniTuple(types.int64, 2)  # a candidate's signature: (loop set id, live byte count)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _has(sets, g, b):
+    return g >= 0 and (sets[g, b >> 6] >> np.uint64(b & 63)) & np.uint64(1) != np.uint64(0)
+
+
+@njit(cache=True, nogil=True)
+def _lockstep(L, k, trans, dead, cut, grp, rgrp, reach, stops, sets, invq, invu, M, P, phi, body, pairs):
+    """Walk the states reachable from ``L`` and from ``k`` without the byte ``cut`` side by side: every state
+    ``p`` met from ``L`` must meet one ``phi[p]`` from ``k`` with the same loop and run sets, run reach and
+    stop, UTF-8 loop map (``M`` rows, ``invq``/``invu``) and run successor, the same dead bytes and
+    corresponding successors; on ``cut`` only the same deadness (the walk stops there), unless ``cut`` is in
+    ``p``'s loop or run set (the walk takes those in bulk, so the successors must correspond). Returns the
+    body size (``body[:n]`` the states from ``L`` in visiting order, ``pairs[:n]`` theirs from ``k``), or -1.
+    ``phi`` (all -1 on entry) is reset before returning."""
+    n = 0
+    ok = True
+    phi[L] = k
+    body[0] = L
+    pairs[0] = k
+    n = 1
+    head = 0
+    nU = M.shape[1]
+    while head < n and ok:
+        p, p2 = body[head], pairs[head]
+        head += 1
+        if (grp[p] != grp[p2] or rgrp[p] != rgrp[p2] or reach[p] != reach[p2] or stops[p] != stops[p2]
+                or invu[p] != invu[p2] or (invq[p] < 0) != (invq[p2] < 0)
+                or (trans[p, cut] == dead) != (trans[p2, cut] == dead)):
+            ok = False
+            break
+        for j in range(256 + nU + 2):  # successors by byte, then UTF-8 loop map, then invq, then run successor
+            if j < 256:
+                if j == cut and not (_has(sets, grp[p], cut) or _has(sets, rgrp[p], cut)):
+                    continue  # an exit: the walk stops there (a loop or run on cut is taken in bulk: it must agree)
+                a, b = trans[p, j], trans[p2, j]
+            elif j < 256 + nU:
+                a, b = M[p, j - 256], M[p2, j - 256]
+                if a < 0 and b < 0:
+                    continue
+            elif j == 256 + nU:
+                a, b = invq[p], invq[p2]
+                if a < 0:
+                    continue
+            else:
+                if rgrp[p] < 0:
+                    continue
+                a, b = P[1, p], P[1, p2]
+            if a == dead or b == dead or a < 0 or b < 0:
+                if a != b:
+                    ok = False
+                    break
+                continue
+            if phi[a] == -1:
+                if n == MAX_BODY:
+                    ok = False
+                    break
+                phi[a] = b
+                body[n] = a
+                pairs[n] = b
+                n += 1
+            elif phi[a] != b:
+                ok = False
+                break
+    for i in range(n):
+        phi[body[i]] = -1
+    return n if ok else -1
+
+
+@njit(cache=True, nogil=True)
+def share_groups(trans, dead, cut, grp, rgrp, reach, stops, sets, invq, invu, M, P):
+    """Groups of loop states of ``trans (S+1, 256)`` whose walks agree until byte ``cut`` (see
+    :func:`_lockstep`). Candidates: loop states with a live ``cut`` byte that do not loop on it; each is
+    tried against the first candidate of its signature (loop set, live byte count), the group's leader.
+
+    Returns ``(lead (S+1,), loc (S+1,), row (S+1,), phi (R, MAX_BODY))``: ``lead[q]`` the leader of ``q``'s
+    group (itself for a leader; -1 outside every group of two or more; the leader is its group's smallest
+    state); ``loc[p]`` the index of state ``p`` in its leader's body (-1 outside every leader's body); a member
+    ``q`` that is not a leader maps body index ``i`` to state ``phi[row[q], i]``."""
+    S = dead
+    lead = np.full(S + 1, -1, np.int32)
+    loc = np.full(S + 1, -1, np.int32)
+    row = np.full(S + 1, -1, np.int32)
+    phi_tmp = np.full(S + 1, -1, np.int32)
+    body = np.empty(MAX_BODY, np.int32)
+    pairs = np.empty(MAX_BODY, np.int32)
+    first = Dict.empty(key_type=_KEY, value_type=types.int64)
+    bsize = np.zeros(S + 1, np.int32)  # a leader's body size
+    phi = np.empty((16, MAX_BODY), np.int32)
+    R = 0
+    for q in range(S):
+        if grp[q] < 0 or trans[q, cut] == dead or trans[q, cut] == q:
+            continue
+        live = 0
+        for b in range(256):
+            if trans[q, b] != dead:
+                live += 1
+        key = (np.int64(grp[q]), np.int64(live))
+        if key not in first:
+            first[key] = q
+            continue
+        L = first[key]
+        nb = _lockstep(L, q, trans, dead, cut, grp, rgrp, reach, stops, sets, invq, invu, M, P, phi_tmp, body, pairs)
+        if nb < 0:
+            continue
+        if lead[L] < 0:  # L's first member: L becomes a leader and its body is indexed
+            clash = False
+            for i in range(nb):
+                if loc[body[i]] >= 0:
+                    clash = True  # a state in two bodies: L does not lead
+            if clash:
+                continue
+            for i in range(nb):
+                loc[body[i]] = i
+            lead[L] = L
+            bsize[L] = nb
+        elif nb != bsize[L]:
+            continue
+        if R == phi.shape[0]:
+            bigger = np.empty((2 * R, MAX_BODY), np.int32)
+            bigger[:R] = phi[:R]
+            phi = bigger
+        phi[R, :nb] = pairs[:nb]
+        lead[q] = L
+        row[q] = R
+        R += 1
+    return lead, loc, row, phi[:R].copy()
