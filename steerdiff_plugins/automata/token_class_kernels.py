@@ -11,18 +11,23 @@ from numba import njit
 @njit(cache=True, nogil=True)
 def run_ends(a, b):
     """``(T,)``: for each position, the end (exclusive) of its run of positions with equal ``a`` and ``b``."""
+    out = np.empty(len(a), np.int64)
+    _run_ends_into(a, b, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _run_ends_into(a, b, out):
     T = len(a)
-    out = np.empty(T, np.int64)
     end = T
     for t in range(T - 1, -1, -1):
         if t + 1 < T and (a[t] != a[t + 1] or b[t] != b[t + 1]):
             end = t + 1
         out[t] = end
-    return out
 
 
 @njit(cache=True, nogil=True)
-def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend_run, w, S):
+def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend_run, w, S, h, live, cls, run):
     """Group tokens (sorted positions; ``plen (T,)`` their lengths) by column hash and lay out the table,
     verified exactly: every record agrees with its tokens' class columns, and every token has as many live
     pairs as its class column has live entries.
@@ -30,7 +35,8 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend
     ``fill_pos``: the fill token's position (left out, class 0 here), or -1. The UTF-8 records' terms are
     added into ``hdiff``/``cdiff`` (run by run of equal end states), so the caller's arrays change. Tables are
     filled and checked once per run of tokens with the same class and end state, not once per token.
-    Returns ``(ok, table (S+2, C) int32, cls (T,) int64)``; ``ok`` False on a disagreement (a hash collision)."""
+    ``h``, ``live``, ``cls``, ``run (T,)`` int64: work arrays (overwritten); ``cls`` holds each token's class
+    on return. Returns ``(ok, table (S+2, C) int32)``; ``ok`` False on a disagreement (a hash collision)."""
     T = len(plen)
     DEAD = S + 1
     for r in range(rec.shape[0]):  # UTF-8 records: the end depends on each token's end state, constant on runs
@@ -45,8 +51,6 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend
                 cdiff[t] += 1
                 cdiff[b] -= 1
                 t = b
-    h = np.empty(T, np.int64)
-    live = np.empty(T, np.int64)
     acc_h = np.int64(0)
     acc_c = np.int64(0)
     for t in range(T):
@@ -75,7 +79,7 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend
         size *= 2
     keys = np.zeros(size, np.int64)
     vals = np.full(size, -1, np.int64)
-    cls = np.zeros(T, np.int64)
+    cls[:] = 0
     C = 2
     prev_x, prev_c = np.int64(0), -1
     for t in range(T):
@@ -96,7 +100,7 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend
         cls[t] = vals[i]
         prev_x, prev_c = x, vals[i]
     table = np.full((S + 2, C), DEAD, np.int32)
-    run = run_ends(cls, uend)  # (T,) end of each token's run of equal (class, UTF-8 end state)
+    _run_ends_into(cls, uend, run)  # (T,) end of each token's run of equal (class, UTF-8 end state)
     for r in range(rec.shape[0]):
         s, q, d = rec[r, 0], rec[r, 3], rec[r, 4]
         t, hi = rec[r, 1], rec[r, 2]
@@ -118,7 +122,7 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend
             if cur == DEAD:
                 table[s, c] = e
             elif cur != e:
-                return False, table, cls
+                return False, table
     col_live = np.zeros(C, np.int64)
     for s in range(S):
         for c in range(2, C):
@@ -127,8 +131,8 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend
     for t in range(T):
         c = cls[t]
         if c > 0 and live[t] != col_live[c]:
-            return False, table, cls
-    return True, table, cls
+            return False, table
+    return True, table
 
 
 @njit(cache=True, nogil=True)

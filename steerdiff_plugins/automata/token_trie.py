@@ -31,7 +31,8 @@ states with the compile deadline (``compile_budget.check_deadline``) checked bet
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -88,6 +89,42 @@ class _Trie:
     kid_node: np.ndarray
     kid_byte: np.ndarray
     uend_run: np.ndarray
+    pool: list = field(default_factory=list)  # idle _Scratch sets (see _scratch)
+
+
+@dataclass
+class _Scratch:
+    """One compile's work arrays over a tree, kept for the next compile (a fresh megabyte-sized array costs
+    its page faults: about 1 ms a compile at 152k tokens): ``hdiff``/``cdiff (T+1,)`` int64 the walk's
+    difference arrays, ``h``/``live``/``cls``/``run (T,)`` int64 for ``classes_and_table``, and six ``(nodes,)``
+    int32 arrays for the walk's stack, seeds and exits."""
+
+    hdiff: np.ndarray
+    cdiff: np.ndarray
+    h: np.ndarray
+    live: np.ndarray
+    cls: np.ndarray
+    run: np.ndarray
+    nodes: tuple
+
+
+@contextmanager
+def _scratch(tr: _Trie):
+    """A :class:`_Scratch` for ``tr`` held for the block (one per concurrent compile; idle ones are reused)."""
+    try:
+        sc = tr.pool.pop()
+    except IndexError:
+        sc = _fresh_scratch(tr)
+    try:
+        yield sc
+    finally:
+        tr.pool.append(sc)
+
+
+def _fresh_scratch(tr: _Trie) -> _Scratch:
+    T, N = len(tr.order), len(tr.byte)
+    return _Scratch(*(np.empty(T + 1, dtype=np.int64) for _ in range(2)), *(np.empty(T, dtype=np.int64) for _ in range(4)),
+                    tuple(np.empty(N, dtype=np.int32) for _ in range(6)))
 
 
 def _kernels():
@@ -137,20 +174,22 @@ def _build_trie(fv) -> _Trie:
                  *kids, uend_run)
 
 
-def walk_records(trans: np.ndarray, dead: int, fv, weights: np.ndarray) -> dict:
+def walk_records(trans: np.ndarray, dead: int, fv, weights: np.ndarray, sc: _Scratch | None = None) -> dict:
     """The tree walked from every state of ``trans (S+1, 256)`` (``dead = S``): ``rec (R, 5)`` int32 records
     ``(state, lo, hi, end, kind)`` (see ``token_trie_kernels.walk_states``), the difference arrays
-    ``hdiff``/``cdiff`` and the per-state tables the records refer to (``P``, ``reach``, ``M``)."""
+    ``hdiff``/``cdiff`` and the per-state tables the records refer to (``P``, ``reach``, ``M``). ``sc``: the work
+    arrays to use (``hdiff``/``cdiff`` are its own), else fresh ones."""
     tr = trie_for(fv)
+    sc = sc if sc is not None else _fresh_scratch(tr)
     S = dead
-    T = len(tr.order)
     trans = np.ascontiguousarray(trans, dtype=np.int32)
     grp, rgrp, reach, stops, P, sets = _run("state_groups", trans, dead, MAX_RUN)
     M, invq, invu = _run("utf8_maps", trans, dead, grp, tr.U, tr.u0, tr.U.shape[0] - 1)  # (S+1, nU) UTF-8 loops
     lb_ptr, lb_byte = _run("live_bytes", trans, dead)
     lead, loc, row, phi = _share(trans, dead, grp, rgrp, reach, stops, sets, invq, invu, M, P)
-    hdiff = np.zeros(T + 1, dtype=np.int64)
-    cdiff = np.zeros(T + 1, dtype=np.int64)
+    hdiff, cdiff = sc.hdiff, sc.cdiff
+    hdiff.fill(0)
+    cdiff.fill(0)
     recs = []
     s0 = 0
     step = max(1, CHUNK_NODES // max(len(tr.byte), 1))
@@ -160,7 +199,7 @@ def walk_records(trans: np.ndarray, dead: int, fv, weights: np.ndarray) -> dict:
         recs.append(_run("walk_states", trans, dead, s0, s1, tr.kid_ptr, tr.kid_node, tr.kid_byte, lb_ptr, lb_byte,
                                   tr.lo, tr.endhi, tr.hi,
                                   tr.depth, tr.height, tr.below, grp, rgrp, reach, stops, sets, invq, invu, tr.uat,
-                                  tr.uclean, weights, hdiff, cdiff, lead, loc, row, phi, CUT))
+                                  tr.uclean, weights, hdiff, cdiff, lead, loc, row, phi, CUT, *sc.nodes))
         s0 = s1
     rec = np.concatenate(recs) if recs else np.zeros((0, 5), dtype=np.int32)
     return {"rec": rec, "hdiff": hdiff, "cdiff": cdiff, "P": P, "reach": reach, "M": M}
@@ -194,12 +233,13 @@ def walk_classes(trans: np.ndarray, dead: int, fv, fill_id: int | None, tok2cls:
     else ``2..A+1``; other entries untouched), or returns ``None`` (``tok2cls`` untouched) when the hash
     grouping could not be verified."""
     tr = trie_for(fv)
-    w = walk_records(trans, dead, fv, weights)
-    check_deadline("token automaton", "regex")
-    fill_pos = tr.pos_of.get(fill_id, -1) if fill_id is not None else -1
-    ok, table, cls_pos = _run("classes_and_table", w["hdiff"], w["cdiff"], fill_pos, tr.plen, w["rec"], w["P"],
-                                                      w["reach"], w["M"], tr.uend, tr.uend_run, weights, dead)
-    if not ok:
-        return None
-    _run("gather_classes", cls_pos, tr.inv, fill_pos, tok2cls)
+    with _scratch(tr) as sc:
+        w = walk_records(trans, dead, fv, weights, sc)
+        check_deadline("token automaton", "regex")
+        fill_pos = tr.pos_of.get(fill_id, -1) if fill_id is not None else -1
+        ok, table = _run("classes_and_table", w["hdiff"], w["cdiff"], fill_pos, tr.plen, w["rec"], w["P"], w["reach"],
+                         w["M"], tr.uend, tr.uend_run, weights, dead, sc.h, sc.live, sc.cls, sc.run)
+        if not ok:
+            return None
+        _run("gather_classes", sc.cls, tr.inv, fill_pos, tok2cls)
     return table

@@ -281,7 +281,8 @@ def _inside(below, n, sets, g):
 
 @njit(cache=True, nogil=True)
 def walk_states(trans, dead, s0, s1, kid_ptr, kid_node, kid_byte, lb_ptr, lb_byte, lo, endhi, hi, depth, height, below,
-                grp, rgrp, reach, stops, sets, invq, invu, uat, uclean, w, hdiff, cdiff, lead, loc, row, phi, cut):
+                grp, rgrp, reach, stops, sets, invq, invu, uat, uclean, w, hdiff, cdiff, lead, loc, row, phi, cut,
+                stack_n, stack_q, seed_n, seed_q, ex_n, ex_q):
     """Walk the tree from every state ``s0 <= s < s1`` of ``trans (S+1, 256)``. Returns the records as five
     int32 arrays ``(state, lo, hi, end, d)``: with ``d < 0`` every token of ``[lo, hi)`` ends in ``end``
     from ``state`` (its hash and live count are added to the difference arrays ``hdiff``/``cdiff (T+1,)``);
@@ -298,15 +299,11 @@ def walk_states(trans, dead, s0, s1, kid_ptr, kid_node, kid_byte, lb_ptr, lb_byt
     Shared walks (``token_share_kernels.share_groups``: ``lead``, ``loc``, ``row``, ``phi``): a group's leader
     walks up to the byte ``cut`` only; its records are copied for every other member with their end states
     renamed through ``phi``, and each member (the leader too) then walks on from the nodes where the leader's
-    walk met ``cut``, from its own state there. Members are walked with their leader, whatever the range."""
-    N = len(lo)
+    walk met ``cut``, from its own state there. Members are walked with their leader, whatever the range.
+    ``stack_n``, ``stack_q``, ``seed_n``, ``seed_q``, ``ex_n``, ``ex_q``: int32 work arrays of one entry per
+    node (the walk's stack, its seeds, and where the leader's walk met ``cut``: the node after it, the state
+    before)."""
     S = dead
-    stack_n = np.empty(N, np.int32)
-    stack_q = np.empty(N, np.int32)
-    seed_n = np.empty(N, np.int32)
-    seed_q = np.empty(N, np.int32)
-    ex_n = np.empty(N, np.int32)  # where the leader's walk met ``cut``: the node after it and the state before
-    ex_q = np.empty(N, np.int32)
     mem_ptr = np.zeros(S + 2, np.int64)  # the members of leader L: mem[mem_ptr[L]:mem_ptr[L+1]], L first
     for q in range(S):
         if lead[q] >= 0:
