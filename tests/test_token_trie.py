@@ -314,3 +314,19 @@ def test_shortest_path_and_edge_kernels_against_plain_python(n, c, seed):
     src, dst = k.distinct_edges(table, dead, 1)
     pairs = {(s, int(d)) for s in range(n) if s != dead for d in table[s, 1:] if d != dead}
     assert sorted(zip(src.tolist(), dst.tolist())) == sorted(pairs) and len(src) == len(pairs)
+
+
+def test_a_full_class_hash_table_is_grown(monkeypatch):
+    """A hash table too small for the classes (4 slots take 2) is grown and the walk run again: the same
+    automaton as with room to spare, and the larger table kept for the next compile."""
+    tok = tiny_tokenizer("bytelevel")
+    vocab = vocab_for(tok)
+    pattern = r'\{"a":"[^"]*","bb":(0|-?[1-9][0-9]{0,3})\}'
+    ref = _compile(pattern, vocab, tok.eos_token_id, "numba", monkeypatch)
+    assert ref.n_classes > 8
+    tr = token_trie.trie_for(td._flat_vocab(vocab))
+    monkeypatch.setattr(tr, "pool", [])
+    monkeypatch.setattr(token_trie, "HASH_SLOTS", 4)
+    _assert_same(_compile(pattern, vocab, tok.eos_token_id, "numba", monkeypatch), ref)
+    assert len(tr.pool) == 1 and len(tr.pool[0].keys) >= 2 * ref.n_classes
+    assert (tr.pool[0].vals == -1).all()  # left empty for the next compile

@@ -11,38 +11,42 @@ from numba import njit
 @njit(cache=True, nogil=True)
 def run_ends(a, b):
     """``(T,)``: for each position, the end (exclusive) of its run of positions with equal ``a`` and ``b``."""
-    out = np.empty(len(a), np.int64)
-    _run_ends_into(a, b, out)
-    return out
-
-
-@njit(cache=True, nogil=True)
-def _run_ends_into(a, b, out):
     T = len(a)
+    out = np.empty(T, np.int64)
     end = T
     for t in range(T - 1, -1, -1):
         if t + 1 < T and (a[t] != a[t + 1] or b[t] != b[t + 1]):
             end = t + 1
         out[t] = end
+    return out
 
 
 @njit(cache=True, nogil=True)
-def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend_run, w, S, h, live, cls, run):
-    """Group tokens (sorted positions; ``plen (T,)`` their lengths) by column hash and lay out the table,
-    verified exactly: every record agrees with its tokens' class columns, and every token has as many live
-    pairs as its class column has live entries.
+def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend_run, w, S, ids, tok2cls, keys, vals,
+                      used, rstart, rcls, ruend, rid):
+    """Group tokens (sorted positions; ``plen (T,)`` their lengths, ``ids (T,)`` their ids) by column hash and
+    lay out the table, verified exactly: every record agrees with its tokens' class columns, and every token
+    has as many live pairs as its class column has live entries.
 
-    ``fill_pos``: the fill token's position (left out, class 0 here), or -1. The UTF-8 records' terms are
-    added into ``hdiff``/``cdiff`` (run by run of equal end states), so the caller's arrays change. Tables are
-    filled and checked once per run of tokens with the same class and end state, not once per token.
-    ``h``, ``live``, ``cls``, ``run (T,)`` int64: work arrays (overwritten); ``cls`` holds each token's class
-    on return. Returns ``(ok, table (S+2, C) int32)``; ``ok`` False on a disagreement (a hash collision)."""
+    ``fill_pos``: the fill token's position (left out: class 0 here, its ``tok2cls`` entry untouched), or -1.
+    The UTF-8 and run records' terms are added into the difference arrays ``hdiff``/``cdiff (T+1,)``, so the
+    caller's arrays change; one pass over the tokens then sums them, assigns classes (a hash table
+    ``keys``/``vals``, all -1 in ``vals`` on entry and on return, ``used`` its work list) and cuts the tokens
+    into runs of equal class and UTF-8 end state (``rstart``/``rcls``/``ruend (T,)`` work arrays, ``rid (T,)``
+    each token's run). Tables are filled and checked once per run, not once per token.
+
+    Returns ``(status, table (S+2, C) int32)``: status 1 with every token's class written to ``tok2cls[ids]``;
+    0 on a disagreement (a hash collision) and -1 when the hash table is too small (more than half its
+    slots would fill), ``tok2cls`` untouched in both."""
     T = len(plen)
     DEAD = S + 1
-    for r in range(rec.shape[0]):  # UTF-8 records: the end depends on each token's end state, constant on runs
-        if rec[r, 4] == -2:
-            ws, q = w[rec[r, 0]], rec[r, 3]
-            t, hi = rec[r, 1], rec[r, 2]
+    for r in range(rec.shape[0]):  # the terms that vary inside a record, as difference-array entries too
+        d = rec[r, 4]
+        if d == -1:
+            continue
+        ws, q = w[rec[r, 0]], rec[r, 3]
+        t, hi = rec[r, 1], rec[r, 2]
+        if d == -2:  # UTF-8 records: the end depends on each token's end state, constant on its runs (uend_run)
             while t < hi:
                 b = min(uend_run[t], hi)
                 v = ws * (M[q, uend[t]] + 1)
@@ -51,98 +55,99 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend
                 cdiff[t] += 1
                 cdiff[b] -= 1
                 t = b
-    acc_h = np.int64(0)
-    acc_c = np.int64(0)
-    for t in range(T):
-        acc_h += hdiff[t]
-        acc_c += cdiff[t]
-        h[t] = acc_h
-        live[t] = acc_c
-    for r in range(rec.shape[0]):  # run records: the end depends on each token's length
-        d = rec[r, 4]
-        if d >= 0:
-            ws, q = w[rec[r, 0]], rec[r, 3]
+        else:  # run records: the end depends on each token's length
             for t in range(rec[r, 1], rec[r, 2]):
                 j = plen[t] - d
                 if j <= reach[q]:
-                    h[t] += ws * (P[j, q] + 1)
-                    live[t] += 1
-    distinct = 1  # at most this many distinct hashes: the changes between consecutive (kept) tokens, plus one
-    prev = np.int64(0)
-    for t in range(T):
-        if t != fill_pos and live[t] != 0:
-            if h[t] != prev:
-                distinct += 1
-            prev = h[t]
-    size = 1
-    while size < 2 * distinct + 2:
-        size *= 2
-    keys = np.zeros(size, np.int64)
-    vals = np.full(size, -1, np.int64)
-    cls[:] = 0
+                    v = ws * (P[j, q] + 1)
+                    hdiff[t] += v
+                    hdiff[t + 1] -= v
+                    cdiff[t] += 1
+                    cdiff[t + 1] -= 1
+    size = len(keys)
+    n_used = 0
+    cls_live = np.zeros(size // 2 + 2, np.int64)  # live pairs of each class's tokens
     C = 2
+    acc_h = np.int64(0)
+    acc_c = np.int64(0)
     prev_x, prev_c = np.int64(0), -1
+    nrun = 0
+    status = 1
     for t in range(T):
-        if t == fill_pos or live[t] == 0:
-            continue
-        x = h[t]
-        if x == prev_x and prev_c >= 0:  # sorted neighbours mostly share a class: no lookup
-            cls[t] = prev_c
-            continue
-        i = (x ^ (x >> 29)) * np.int64(-7046029254386353131)  # a mix of the (already random) hash bits
-        i = (i ^ (i >> 32)) & (size - 1)
-        while vals[i] != -1 and keys[i] != x:
-            i = (i + 1) & (size - 1)
-        if vals[i] == -1:
-            keys[i] = x
-            vals[i] = C
-            C += 1
-        cls[t] = vals[i]
-        prev_x, prev_c = x, vals[i]
+        acc_h += hdiff[t]
+        acc_c += cdiff[t]
+        if t == fill_pos or acc_c == 0:
+            c = 0
+        elif acc_h == prev_x and prev_c >= 2:  # sorted neighbours mostly share a class: no lookup
+            c = prev_c
+        else:
+            x = acc_h
+            i = (x ^ (x >> 29)) * np.int64(-7046029254386353131)  # a mix of the (already random) hash bits
+            i = (i ^ (i >> 32)) & (size - 1)
+            while vals[i] != -1 and keys[i] != x:
+                i = (i + 1) & (size - 1)
+            if vals[i] == -1:
+                if 2 * (n_used + 1) > size:
+                    status = -1
+                    break
+                keys[i] = x
+                vals[i] = C
+                used[n_used] = i
+                n_used += 1
+                cls_live[C] = acc_c
+                C += 1
+            c = vals[i]
+            prev_x, prev_c = x, c
+        if c >= 2 and acc_c != cls_live[c]:
+            status = 0  # two columns with one hash
+            break
+        if nrun == 0 or c != rcls[nrun - 1] or uend[t] != ruend[nrun - 1]:
+            rstart[nrun] = t
+            rcls[nrun] = c
+            ruend[nrun] = uend[t]
+            nrun += 1
+        rid[t] = nrun - 1
+    for k in range(n_used):
+        vals[used[k]] = -1
     table = np.full((S + 2, C), DEAD, np.int32)
-    _run_ends_into(cls, uend, run)  # (T,) end of each token's run of equal (class, UTF-8 end state)
+    if status != 1:
+        return status, table
     for r in range(rec.shape[0]):
         s, q, d = rec[r, 0], rec[r, 3], rec[r, 4]
         t, hi = rec[r, 1], rec[r, 2]
+        j = rid[t] if t < T else nrun
         while t < hi:
+            b = rstart[j + 1] if j + 1 < nrun else T
+            c = rcls[j]
             if d < 0:  # every token of a run goes where its first one goes: check it once per run
-                b = min(run[t], hi)
-                e = q if d == -1 else M[q, uend[t]]
+                e = q if d == -1 else M[q, ruend[j]]
+                nxt = min(b, hi)
             else:
-                b = t + 1
-                if plen[t] - d > reach[q]:
-                    t = b
-                    continue  # past the run's end: dead
-                e = P[plen[t] - d, q]
-            c = cls[t]
-            t = b
-            if c == 0:
-                continue
-            cur = table[s, c]
-            if cur == DEAD:
-                table[s, c] = e
-            elif cur != e:
-                return False, table
+                nxt = t + 1
+                e = DEAD if plen[t] - d > reach[q] else P[plen[t] - d, q]  # past the run's end: dead
+            if c != 0 and e != DEAD:
+                cur = table[s, c]
+                if cur == DEAD:
+                    table[s, c] = e
+                elif cur != e:
+                    return 0, table
+            t = nxt
+            if t >= b:
+                j += 1
     col_live = np.zeros(C, np.int64)
     for s in range(S):
         for c in range(2, C):
             if table[s, c] != DEAD:
                 col_live[c] += 1
-    for t in range(T):
-        c = cls[t]
-        if c > 0 and live[t] != col_live[c]:
-            return False, table
-    return True, table
-
-
-@njit(cache=True, nogil=True)
-def gather_classes(cls_pos, inv, fill_pos, tok2cls):
-    """``tok2cls[i] = cls_pos[inv[i]]`` for every id ``i`` with a sorted position (``inv[i] >= 0``) but the fill
-    token's, written in id order."""
-    for i in range(min(len(inv), len(tok2cls))):
-        p = inv[i]
-        if p >= 0 and p != fill_pos:
-            tok2cls[i] = cls_pos[p]
+    for c in range(2, C):
+        if col_live[c] != cls_live[c]:
+            return 0, table
+    for j in range(nrun):
+        c = rcls[j]
+        for t in range(rstart[j], rstart[j + 1] if j + 1 < nrun else T):
+            if t != fill_pos:
+                tok2cls[ids[t]] = c
+    return 1, table
 
 
 @njit(cache=True, nogil=True)

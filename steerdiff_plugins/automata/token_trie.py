@@ -43,6 +43,7 @@ _sk = None  # the sharing kernels (see _share_kernels)
 CUT = 0x22  # walks are shared up to this byte: '"', where JSON's string copies part (see token_share_kernels)
 _tries: dict[int, tuple] = {}  # id(_FlatVocab) -> (that _FlatVocab, _Trie)
 CHUNK_NODES = 20_000_000  # states per walk call: this many tree nodes over the tree size (deadline checks between)
+HASH_SLOTS = 1 << 13  # the class hash table's first size (it holds half as many classes; grown when full)
 MAX_RUN = 32  # counted runs are followed in bulk up to this many bytes (longer tokens are walked)
 
 
@@ -96,16 +97,26 @@ class _Trie:
 class _Scratch:
     """One compile's work arrays over a tree, kept for the next compile (a fresh megabyte-sized array costs
     its page faults: about 1 ms a compile at 152k tokens): ``hdiff``/``cdiff (T+1,)`` int64 the walk's
-    difference arrays, ``h``/``live``/``cls``/``run (T,)`` int64 for ``classes_and_table``, and six ``(nodes,)``
-    int32 arrays for the walk's stack, seeds and exits."""
+    difference arrays; for ``classes_and_table`` a hash table ``keys``/``vals`` (``vals`` all -1 between uses)
+    with its work list ``used``, the runs ``rstart``/``rcls``/``ruend (T,)`` and each token's run ``rid``; six ``(nodes,)`` int32 arrays
+    for the walk's stack, seeds and exits."""
 
     hdiff: np.ndarray
     cdiff: np.ndarray
-    h: np.ndarray
-    live: np.ndarray
-    cls: np.ndarray
-    run: np.ndarray
+    rstart: np.ndarray
+    rcls: np.ndarray
+    ruend: np.ndarray
+    rid: np.ndarray
     nodes: tuple
+    keys: np.ndarray = None
+    vals: np.ndarray = None
+    used: np.ndarray = None
+
+    def hash_table(self, size: int) -> None:
+        """A hash table of ``size`` slots (a power of two), empty."""
+        self.keys = np.zeros(size, dtype=np.int64)
+        self.vals = np.full(size, -1, dtype=np.int64)
+        self.used = np.zeros(size // 2 + 1, dtype=np.int64)
 
 
 @contextmanager
@@ -123,8 +134,10 @@ def _scratch(tr: _Trie):
 
 def _fresh_scratch(tr: _Trie) -> _Scratch:
     T, N = len(tr.order), len(tr.byte)
-    return _Scratch(*(np.empty(T + 1, dtype=np.int64) for _ in range(2)), *(np.empty(T, dtype=np.int64) for _ in range(4)),
-                    tuple(np.empty(N, dtype=np.int32) for _ in range(6)))
+    sc = _Scratch(*(np.empty(T + 1, dtype=np.int64) for _ in range(2)), np.empty(T, dtype=np.int64),
+                  np.empty(T, dtype=np.int64), np.empty(T, dtype=np.int32), np.empty(T, dtype=np.int32), tuple(np.empty(N, dtype=np.int32) for _ in range(6)))
+    sc.hash_table(HASH_SLOTS)
+    return sc
 
 
 def _kernels():
@@ -233,13 +246,14 @@ def walk_classes(trans: np.ndarray, dead: int, fv, fill_id: int | None, tok2cls:
     else ``2..A+1``; other entries untouched), or returns ``None`` (``tok2cls`` untouched) when the hash
     grouping could not be verified."""
     tr = trie_for(fv)
+    fill_pos = tr.pos_of.get(fill_id, -1) if fill_id is not None else -1
     with _scratch(tr) as sc:
-        w = walk_records(trans, dead, fv, weights, sc)
-        check_deadline("token automaton", "regex")
-        fill_pos = tr.pos_of.get(fill_id, -1) if fill_id is not None else -1
-        ok, table = _run("classes_and_table", w["hdiff"], w["cdiff"], fill_pos, tr.plen, w["rec"], w["P"], w["reach"],
-                         w["M"], tr.uend, tr.uend_run, weights, dead, sc.h, sc.live, sc.cls, sc.run)
-        if not ok:
-            return None
-        _run("gather_classes", sc.cls, tr.inv, fill_pos, tok2cls)
-    return table
+        while True:
+            w = walk_records(trans, dead, fv, weights, sc)
+            check_deadline("token automaton", "regex")
+            status, table = _run("classes_and_table", w["hdiff"], w["cdiff"], fill_pos, tr.plen, w["rec"], w["P"],
+                                 w["reach"], w["M"], tr.uend, tr.uend_run, weights, dead, tr.ids, tok2cls, sc.keys,
+                                 sc.vals, sc.used, sc.rstart, sc.rcls, sc.ruend, sc.rid)
+            if status >= 0:
+                return table if status == 1 else None
+            sc.hash_table(4 * len(sc.keys))  # more classes than the hash table takes: walk again with a larger one

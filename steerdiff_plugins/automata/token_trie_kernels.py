@@ -11,7 +11,7 @@ from numba import njit, types
 from numba.typed import Dict
 
 from steerdiff_plugins.automata.token_class_kernels import (  # noqa: F401 - token_trie._run finds kernels here
-    classes_and_table, distinct_edges, gather_classes, min_steps, run_ends)
+    classes_and_table, distinct_edges, min_steps, run_ends)
 
 _SET_KEY = types.UniTuple(types.uint64, 4)  # a 256-bit byte set as a dict key
 
