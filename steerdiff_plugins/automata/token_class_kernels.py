@@ -22,9 +22,9 @@ def run_ends(a, b):
 
 
 @njit(cache=True, nogil=True)
-def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend_run, w, S, ids, tok2cls, keys, vals,
+def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend_run, w, S, inv, tok2cls, keys, vals,
                       used, rstart, rcls, ruend, rid):
-    """Group tokens (sorted positions; ``plen (T,)`` their lengths, ``ids (T,)`` their ids) by column hash and
+    """Group tokens (sorted positions; ``plen (T,)`` their lengths, ``inv`` each id's position or -1) by column hash and
     lay out the table, verified exactly: every record agrees with its tokens' class columns, and every token
     has as many live pairs as its class column has live entries.
 
@@ -35,7 +35,7 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend
     into runs of equal class and UTF-8 end state (``rstart``/``rcls``/``ruend (T,)`` work arrays, ``rid (T,)``
     each token's run). Tables are filled and checked once per run, not once per token.
 
-    Returns ``(status, table (S+2, C) int32)``: status 1 with every token's class written to ``tok2cls[ids]``;
+    Returns ``(status, table (S+2, C) int32)``: status 1 with every token's class written to ``tok2cls`` (by id);
     0 on a disagreement (a hash collision) and -1 when the hash table is too small (more than half its
     slots would fill), ``tok2cls`` untouched in both."""
     T = len(plen)
@@ -72,6 +72,7 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend
     acc_c = np.int64(0)
     prev_x, prev_c = np.int64(0), -1
     nrun = 0
+    run_c, run_u = -1, -2  # the last run's class and UTF-8 end state (-2: none yet)
     status = 1
     for t in range(T):
         acc_h += hdiff[t]
@@ -101,11 +102,13 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend
         if c >= 2 and acc_c != cls_live[c]:
             status = 0  # two columns with one hash
             break
-        if nrun == 0 or c != rcls[nrun - 1] or uend[t] != ruend[nrun - 1]:
+        u = uend[t]
+        if c != run_c or u != run_u:
             rstart[nrun] = t
             rcls[nrun] = c
-            ruend[nrun] = uend[t]
+            ruend[nrun] = u
             nrun += 1
+            run_c, run_u = c, u
         rid[t] = nrun - 1
     for k in range(n_used):
         vals[used[k]] = -1
@@ -142,11 +145,10 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend
     for c in range(2, C):
         if col_live[c] != cls_live[c]:
             return 0, table
-    for j in range(nrun):
-        c = rcls[j]
-        for t in range(rstart[j], rstart[j + 1] if j + 1 < nrun else T):
-            if t != fill_pos:
-                tok2cls[ids[t]] = c
+    for i in range(min(len(inv), len(tok2cls))):  # in id order: random reads are cheaper than random writes
+        t = inv[i]
+        if t >= 0 and t != fill_pos:
+            tok2cls[i] = rcls[rid[t]]
     return 1, table
 
 

@@ -252,7 +252,7 @@ def walk_classes(trans: np.ndarray, dead: int, fv, fill_id: int | None, tok2cls:
             w = walk_records(trans, dead, fv, weights, sc)
             check_deadline("token automaton", "regex")
             status, table = _run("classes_and_table", w["hdiff"], w["cdiff"], fill_pos, tr.plen, w["rec"], w["P"],
-                                 w["reach"], w["M"], tr.uend, tr.uend_run, weights, dead, tr.ids, tok2cls, sc.keys,
+                                 w["reach"], w["M"], tr.uend, tr.uend_run, weights, dead, tr.inv, tok2cls, sc.keys,
                                  sc.vals, sc.used, sc.rstart, sc.rcls, sc.ruend, sc.rid)
             if status >= 0:
                 return table if status == 1 else None
