@@ -45,21 +45,22 @@ def _parts(pattern, vocab):
 
 
 def test_string_copies_are_found_and_correspond_byte_by_byte():
-    """Three string fields: one leader and two members; every body state and its image have the same dead
-    bytes, and every byte but the quote leads to corresponding states."""
+    """Three string fields: one loop leader and two members; every state of the leader's body leads its two
+    images; a body state and its image have the same dead bytes, and every byte but the quote leads to
+    corresponding states."""
     vocab = vocab_for(tiny_tokenizer("bytelevel"))
     trans, dead, (lead, loc, row, phi) = _parts(CASES[0], vocab)
-    leaders = np.flatnonzero(lead == np.arange(len(lead)))
-    assert len(leaders) == 1
-    L = int(leaders[0])
+    body = np.flatnonzero(loc >= 0)
+    order = body[np.argsort(loc[body])]  # the leader's body by index, the loop state first
+    L = int(order[0])
+    assert lead[L] == L and (lead[order] == order).all()
     members = [int(q) for q in np.flatnonzero(lead == L) if q != L]
     assert len(members) == 2
-    body = np.flatnonzero(loc >= 0)
-    order = body[np.argsort(loc[body])]  # body states by index
-    assert order[0] == L
     for k in members:
         img = phi[row[k], : len(order)]
         assert img[0] == k
+        for i, p in enumerate(order[1:], 1):  # each body state leads its images
+            assert lead[img[i]] == p and row[img[i]] == row[k]
         m = dict(zip(order.tolist(), img.tolist()))
         for p, p2 in m.items():
             assert np.array_equal(trans[p] == dead, trans[p2] == dead)
@@ -123,5 +124,5 @@ def test_real_vocabulary_with_and_without_sharing(monkeypatch):
         _, _, (lead, _, _, _) = _parts(pattern, vocab)
         got = _three(pattern, vocab, None, monkeypatch)
         assert got.n_states > 2
-    _, _, (lead, _, _, _) = _parts(CASES[0], vocab)
-    assert (lead >= 0).sum() == 3
+    _, _, (lead, loc, _, _) = _parts(CASES[0], vocab)
+    assert (lead >= 0).sum() == 3 * (loc >= 0).sum()  # three copies of the string machine, all shared

@@ -92,10 +92,14 @@ def share_groups(trans, dead, cut, grp, rgrp, reach, stops, sets, invq, invu, M,
     :func:`_lockstep`). Candidates: loop states with a live ``cut`` byte that do not loop on it; each is
     tried against the first candidate of its signature (loop set, live byte count), the group's leader.
 
+    A leader's whole body is shared, not just the loop state: every state ``p`` of it (escapes, ``\\u`` digits,
+    unfinished UTF-8 characters) leads the group of its images ``phi_k(p)`` in the members' bodies (an image
+    that already belongs to a group walks on its own).
+
     Returns ``(lead (S+1,), loc (S+1,), row (S+1,), phi (R, MAX_BODY))``: ``lead[q]`` the leader of ``q``'s
-    group (itself for a leader; -1 outside every group of two or more; the leader is its group's smallest
-    state); ``loc[p]`` the index of state ``p`` in its leader's body (-1 outside every leader's body); a member
-    ``q`` that is not a leader maps body index ``i`` to state ``phi[row[q], i]``."""
+    group (itself for a leader; -1 outside every group); ``loc[p]`` the index of state ``p`` in its loop
+    leader's body (-1 outside every such body); a member ``q`` maps body index ``i`` to state
+    ``phi[row[q], i]``."""
     S = dead
     lead = np.full(S + 1, -1, np.int32)
     loc = np.full(S + 1, -1, np.int32)
@@ -105,6 +109,9 @@ def share_groups(trans, dead, cut, grp, rgrp, reach, stops, sets, invq, invu, M,
     pairs = np.empty(MAX_BODY, np.int32)
     first = Dict.empty(key_type=_KEY, value_type=types.int64)
     bsize = np.zeros(S + 1, np.int32)  # a leader's body size
+    boff = np.zeros(S + 1, np.int64)  # where a leader's body starts in ``bodies``
+    bodies = np.empty(S + 1, np.int32)  # the leaders' bodies, in body index order (disjoint)
+    nb_all = 0
     phi = np.empty((16, MAX_BODY), np.int32)
     R = 0
     for q in range(S):
@@ -131,6 +138,9 @@ def share_groups(trans, dead, cut, grp, rgrp, reach, stops, sets, invq, invu, M,
                 continue
             for i in range(nb):
                 loc[body[i]] = i
+                bodies[nb_all + i] = body[i]
+            boff[L] = nb_all
+            nb_all += nb
             lead[L] = L
             bsize[L] = nb
         elif nb != bsize[L]:
@@ -143,4 +153,15 @@ def share_groups(trans, dead, cut, grp, rgrp, reach, stops, sets, invq, invu, M,
         lead[q] = L
         row[q] = R
         R += 1
+    for q in range(S):  # every body state leads its images: the same renaming (row) as its loop state's
+        if loc[q] >= 0:
+            lead[q] = q
+    for q in range(S):
+        if row[q] >= 0 and q == phi[row[q], 0]:
+            L = lead[q]
+            for i in range(1, bsize[L]):
+                x = phi[row[q], i]
+                if lead[x] < 0:
+                    lead[x] = bodies[boff[L] + i]
+                    row[x] = row[q]
     return lead, loc, row, phi[:R].copy()
