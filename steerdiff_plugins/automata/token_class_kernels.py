@@ -35,7 +35,8 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend
     into runs of equal class and UTF-8 end state (``rstart``/``rcls``/``ruend (T,)`` work arrays, ``rid (T,)``
     each token's run). Tables are filled and checked once per run, not once per token.
 
-    Returns ``(status, table (S+2, C) int32)``: status 1 with every token's class written to ``tok2cls`` (by id);
+    Returns ``(status, table (S+2, C) int32, size_of (C,))``: status 1 with every token's class written to
+    ``tok2cls`` (by id), ``size_of[c]`` how many ids it wrote with class ``c``;
     0 on a disagreement (a hash collision) and -1 when the hash table is too small (more than half its
     slots would fill), ``tok2cls`` untouched in both."""
     T = len(plen)
@@ -114,7 +115,7 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend
         vals[used[k]] = -1
     table = np.full((S + 2, C), DEAD, np.int32)
     if status != 1:
-        return status, table
+        return status, table, table[0, :0].astype(np.int64)
     for r in range(rec.shape[0]):
         s, q, d = rec[r, 0], rec[r, 3], rec[r, 4]
         t, hi = rec[r, 1], rec[r, 2]
@@ -133,7 +134,7 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend
                 if cur == DEAD:
                     table[s, c] = e
                 elif cur != e:
-                    return 0, table
+                    return 0, table, table[0, :0].astype(np.int64)
             t = nxt
             if t >= b:
                 j += 1
@@ -144,12 +145,15 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend
                 col_live[c] += 1
     for c in range(2, C):
         if col_live[c] != cls_live[c]:
-            return 0, table
+            return 0, table, table[0, :0].astype(np.int64)
+    size_of = np.zeros(C, np.int64)  # the ids written per class
     for i in range(min(len(inv), len(tok2cls))):  # in id order: random reads are cheaper than random writes
         t = inv[i]
         if t >= 0 and t != fill_pos:
-            tok2cls[i] = rcls[rid[t]]
-    return 1, table
+            c = rcls[rid[t]]
+            tok2cls[i] = c
+            size_of[c] += 1
+    return 1, table, size_of
 
 
 @njit(cache=True, nogil=True)

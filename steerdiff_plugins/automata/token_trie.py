@@ -241,9 +241,10 @@ def walk_classes(trans: np.ndarray, dead: int, fv, fill_id: int | None, tok2cls:
     """Token classes and their table for the byte DFA ``trans (S+1, 256)`` (``dead = S``, the sink) over the
     tokens of ``fv`` (a ``token_walk._FlatVocab``), ``fill_id`` left out (its class is the caller's).
 
-    Returns ``table (S+2, 2+A) int32`` with the meaning of ``token_walk._token_table`` (rows ``S``, ``S+1``
-    and columns 0, 1 DEAD) and writes each token's class into ``tok2cls`` (0 when dead from every state,
-    else ``2..A+1``; other entries untouched), or returns ``None`` (``tok2cls`` untouched) when the hash
+    Returns ``(table (S+2, 2+A) int32, size_of (2+A,))``: the table with the meaning of
+    ``token_walk._token_table`` (rows ``S``, ``S+1`` and columns 0, 1 DEAD), and how many ids of ``tok2cls``
+    it wrote with each class; it writes each token's class into ``tok2cls`` (0 when dead from every state,
+    else ``2..A+1``; other entries untouched). Returns ``None`` (``tok2cls`` untouched) when the hash
     grouping could not be verified."""
     tr = trie_for(fv)
     fill_pos = tr.pos_of.get(fill_id, -1) if fill_id is not None else -1
@@ -251,9 +252,9 @@ def walk_classes(trans: np.ndarray, dead: int, fv, fill_id: int | None, tok2cls:
         while True:
             w = walk_records(trans, dead, fv, weights, sc)
             check_deadline("token automaton", "regex")
-            status, table = _run("classes_and_table", w["hdiff"], w["cdiff"], fill_pos, tr.plen, w["rec"], w["P"],
+            status, table, size_of = _run("classes_and_table", w["hdiff"], w["cdiff"], fill_pos, tr.plen, w["rec"], w["P"],
                                  w["reach"], w["M"], tr.uend, tr.uend_run, weights, dead, tr.inv, tok2cls, sc.keys,
                                  sc.vals, sc.used, sc.rstart, sc.rcls, sc.ruend, sc.rid)
             if status >= 0:
-                return table if status == 1 else None
+                return (table, size_of) if status == 1 else None
             sc.hash_table(4 * len(sc.keys))  # more classes than the hash table takes: walk again with a larger one

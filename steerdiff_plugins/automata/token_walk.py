@@ -553,7 +553,11 @@ def _compile_cached(pattern: str, vocab_key: int, fill_id: int | None, n_ids: in
     if len(fv.ids) and token_trie.available():  # the compiled walk over the prefix tree (token_trie)
         got = token_trie.walk_classes(ctrans[:, bcls], dead_b, fv, fill_id, tok2cls, _hash_weights(S + 1, 0x5EED))
         if got is not None:
-            table = got
+            table, cls_size = got  # cls_size: the ids it wrote; every other id is the fill or class 0
+            cls_size[0] += n_ids - int(cls_size.sum())
+            if fill_id is not None and 0 <= fill_id < n_ids:
+                cls_size[0] -= 1
+                cls_size[FILL] += 1
     if got is None:  # numpy's walk (no numba, or a hash collision there)
         tids, cstr = _class_strings(vocab, bcls, fill_id, ctrans.shape[1])
         if len(cstr.lens):
@@ -584,7 +588,8 @@ def _compile_cached(pattern: str, vocab_key: int, fill_id: int | None, n_ids: in
         if pairs * DENSE_RATIO > N * N:  # JSON automata have about 3 successors per state: the edge list wins
             step_any = np.zeros((N, N), dtype=np.float32)
             step_any[src, dst] = 1.0
-    cls_size = np.bincount(tok2cls, minlength=C)
+    if got is None:
+        cls_size = np.bincount(tok2cls, minlength=C)
     min_tokens = _min_tokens(table, start, acc, DEAD)
     dfa = TokenDFA(pattern, table, tok2cls, acc, start, step_any, min_tokens, cls_size)
     return dfa
