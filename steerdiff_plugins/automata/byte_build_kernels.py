@@ -6,6 +6,7 @@
 * :func:`coreach` marks the states that can reach acceptance (the rest are the dead sink's).
 * :func:`bfs_order` numbers the states of a DFA breadth first from its start, classes in order (the
   canonical numbering of ``byte_level.canonical``).
+* :func:`canonical` gives the quotient of a DFA by ``minimise``'s blocks in ``byte_level.canonical``'s form.
 
 Hashes wrap (numba's int64 arithmetic has no overflow checks); every hash hit is confirmed by comparing the
 sets themselves, so the automaton does not depend on them.
@@ -472,3 +473,80 @@ def minimise(table, accept):
     out[:n] = BS
     out[sink] = bst[0]
     return out
+
+
+@njit(cache=True, nogil=True)
+def canonical(table, accept, bid, start, sink, bcls):
+    """``byte_level.canonical`` of the quotient of ``table (N, K)`` / ``accept (N,)`` by the blocks ``bid (N,)``
+    (``minimise``'s: dense ids ``0..B-1``), in one pass: equal columns of the block table merged (column hashes,
+    every grouping confirmed entry by entry), classes numbered by their smallest byte of ``bcls (256,)``, blocks
+    numbered breadth first from ``start``'s, ``sink``'s block last, unreached blocks dropped. Returns
+    ``(ctrans (M+1, K2) int32, bcls (256,) int32, accept (M+1,) bool, B)``, ``B`` the blocks (the sink's included)."""
+    N, K = table.shape
+    B = 0
+    for s in range(N):
+        if bid[s] >= B:
+            B = bid[s] + 1
+    rep = np.full(B, -1, np.int64)  # the first state of each block
+    for s in range(N):
+        if rep[bid[s]] < 0:
+            rep[bid[s]] = s
+    q = np.empty((B, K), np.int32)  # (B, K) the block table
+    h = np.zeros(K, np.int64)  # per-column polynomial hashes (wrapping)
+    for b in range(B):
+        r = rep[b]
+        for c in range(K):
+            x = np.int32(bid[table[r, c]])
+            q[b, c] = x
+            h[c] = (h[c] * np.int64(_FNV)) ^ np.int64(x)
+    ccls = np.empty(K, np.int64)  # each column's first equal column
+    for c in range(K):
+        ccls[c] = c
+        for d in range(c):
+            if ccls[d] == d and h[d] == h[c]:
+                same = True
+                for b in range(B):
+                    if q[b, c] != q[b, d]:
+                        same = False
+                        break
+                if same:
+                    ccls[c] = d
+                    break
+    newid = np.full(K, -1, np.int32)  # merged class (its first column) -> canonical class
+    col = np.empty(K, np.int64)  # canonical class -> a column of q
+    out_bcls = np.empty(256, np.int32)
+    K2 = 0
+    for x in range(256):
+        m = ccls[bcls[x]]
+        if newid[m] < 0:
+            newid[m] = K2
+            col[K2] = m
+            K2 += 1
+        out_bcls[x] = newid[m]
+    dead = bid[sink]
+    rank = np.full(B, -1, np.int32)
+    queue = np.empty(B, np.int32)
+    s0 = bid[start]
+    rank[s0] = 0
+    queue[0] = s0
+    head, tail = 0, 1
+    while head < tail:
+        s = queue[head]
+        head += 1
+        for c in range(K2):
+            t = q[s, col[c]]
+            if t != dead and rank[t] < 0:
+                rank[t] = tail
+                queue[tail] = t
+                tail += 1
+    M = tail
+    ctrans = np.full((M + 1, K2), M, np.int32)
+    acc = np.zeros(M + 1, np.bool_)
+    for i in range(M):
+        s = queue[i]
+        acc[i] = accept[rep[s]]
+        for c in range(K2):
+            t = q[s, col[c]]
+            if rank[t] >= 0:
+                ctrans[i, c] = rank[t]
+    return ctrans, out_bcls, acc, B
