@@ -21,7 +21,10 @@ Construction invariant (``_Nfa.seq``): building an item from state ``cur`` adds 
 out of fresh states, never into ``cur``, and returns an end state every path from which back to itself
 spells nothing that leaves the item's language: so a continuation may add edges out of the end directly.
 (An alternation's leading literals share a prefix tree, ``_Nfa.branch``: each alternative's rest is built
-from its tree node, which the invariant allows, as alternatives share ``cur``.)
+from its tree node, which the invariant allows, as alternatives share ``cur``.) So a whole item's fragment
+(a group, an alternation, a repeat) has edges out of its start or its fresh states into its fresh states only,
+and building the same item again from another state gives the same edges with the fresh states shifted:
+``_Nfa.again`` copies it (the fast parser shares the sequence of every repeated group, ``engine_regex``).
 """
 
 from __future__ import annotations
@@ -194,6 +197,7 @@ class _Nfa:
         self.esrc: list = []
         self.edst: list = []
         self.steps = 0
+        self.built: dict = {}  # (kind, id of a parsed object, flags...) -> its first fragment (see again)
 
     def fresh(self) -> int:
         self.n += 1
@@ -202,6 +206,32 @@ class _Nfa:
     def eps(self, a: int, b: int) -> None:
         self.esrc.append(a)
         self.edst.append(b)
+
+    def again(self, key: tuple, cur: int, build, *args) -> int:
+        """``build(*args, cur, ...)``'s end, the item built from ``cur``: built the first time ``key`` comes
+        (``key`` names parsed objects by id: the parse outlives the build), copied afterwards with its fresh
+        states shifted (the same states and edges in the same order as building it again would give)."""
+        got = self.built.get(key)
+        if got is None:
+            n0, e0, x0, s0 = self.n, len(self.src), len(self.esrc), self.steps
+            end = build(*args)
+            self.built[key] = (cur, n0, self.n, e0, len(self.src), x0, len(self.esrc), end, self.steps - s0)
+            return end
+        s0, n0, n1, e0, e1, x0, x1, end, steps = got
+        off = self.n - n0
+        self.steps += steps
+        if steps > 1023:
+            check_deadline("byte automaton", "regex")
+        src, dst = self.src, self.dst
+        src.extend([f + off if f >= n0 else cur for f in src[e0:e1]])  # out of the start or fresh states
+        dst.extend([t + off for t in dst[e0:e1]])  # into fresh states only
+        self.lo.extend(self.lo[e0:e1])
+        self.hi.extend(self.hi[e0:e1])
+        if x1 > x0:
+            self.esrc.extend([f + off if f >= n0 else cur for f in self.esrc[x0:x1]])
+            self.edst.extend([t + off for t in self.edst[x0:x1]])
+        self.n = n1 + off
+        return end + off if end != s0 else cur
 
     def put(self, tpl: tuple, cur: int) -> int:
         """A class fragment (``_template``'s) from ``cur``; returns its end."""
@@ -278,12 +308,13 @@ class _Nfa:
             elif op is _LIT or op is _IN or op is _NOT_LIT or op is _ANY:
                 cur = self.put(self.item_template(op, av, flags, item), cur)
             elif op is _BRANCH:
-                cur = self.branch(av[1], cur, flags, ic)
+                cur = self.again((0, id(av[1]), flags), cur, self.branch, av[1], cur, flags, ic)
             elif op is _SUB:
                 _group, add, rem, sub = av
-                cur = self.seq(sub, cur, (flags | add) & ~rem, False)
+                f = (flags | add) & ~rem
+                cur = self.again((1, id(sub), f), cur, self.seq, sub, cur, f, False)
             elif op in _REPEATS:
-                cur = self.repeat(av, cur, flags)
+                cur = self.again((2, id(av[2]), av[0], av[1], flags), cur, self.repeat, av, cur, flags)
             elif op is _AT:
                 if av in (_C.AT_BEGINNING, _C.AT_BEGINNING_STRING) and top and i == 0:
                     continue
