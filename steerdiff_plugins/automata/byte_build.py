@@ -436,14 +436,6 @@ class _Nfa:
         return int(end + offs[-1, 0])
 
 
-def _csr(src: np.ndarray, n: int, *cols: np.ndarray) -> tuple:
-    """``(ptr (n+1,), *cols sorted by src)``: edges grouped by source (stable)."""
-    order = np.argsort(src, kind="stable")
-    ptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(src, minlength=n), out=ptr[1:])
-    return (ptr,) + tuple(np.ascontiguousarray(c[order]) for c in cols)
-
-
 def nfa_of(pattern: str) -> tuple[_Nfa, int]:
     """The NFA of ``pattern`` (Python dialect, full match) and its final state; refusals as ``to_engine_regex``."""
     if not isinstance(pattern, str):
@@ -465,20 +457,11 @@ def subset_dfa(pattern: str, cap: int):
     ``CompileDeadlineExceeded`` (checked between chunks of ``WORK`` states)."""
     nfa, final = nfa_of(pattern)
     check_deadline("byte automaton", "regex")
-    n = nfa.n
-    lo = np.array(nfa.lo, dtype=np.int64)  # (E,)
-    hi = np.array(nfa.hi, dtype=np.int64)
-    cut = np.zeros(257, dtype=bool)  # byte class boundaries: every edge's range starts and ends on one
-    cut[0] = True
-    cut[lo] = True
-    cut[hi + 1] = True
-    bcls = (np.cumsum(cut[:256]) - 1).astype(np.int32)  # (256,) classes: intervals of bytes, in byte order
-    K = int(bcls[255]) + 1
-    src = np.array(nfa.src, dtype=np.int64)
-    bptr, bclo, bchi, bdst = _csr(src, n, bcls[lo], bcls[hi], np.array(nfa.dst, dtype=np.int32))
-    eptr, edst = _csr(np.array(nfa.esrc, dtype=np.int64), n, np.array(nfa.edst, dtype=np.int32))
-    important = (np.diff(bptr) > 0).astype(np.uint8)  # (n,) states a DFA state's set keeps
-    important[final] = 1
+    # byte classes (intervals of bytes between the edges' range ends), edges grouped by source, the states
+    # a DFA state's set keeps (byte edges out, or final): one kernel
+    bptr, bclo, bchi, bdst, eptr, edst, important, bcls, K = run(
+        "nfa_tables", nfa.n, *(np.array(x, dtype=np.int64) for x in (nfa.src, nfa.lo, nfa.hi, nfa.dst, nfa.esrc,
+                                                                     nfa.edst)), final)
     rows = 256
     pool = np.empty(1024, dtype=np.int32)
     sptr = np.zeros(rows + 1, dtype=np.int64)

@@ -1,5 +1,6 @@
 """numba kernels of :mod:`byte_build` (imported only when numba is installed; compiled once, cached on disk).
 
+* :func:`nfa_tables` turns the NFA's edge lists into :func:`subset`'s arrays.
 * :func:`subset` determinises a byte-level Thompson NFA (epsilon edges, byte-class-range edges) by the subset
   construction, resumable: it processes at most ``work`` automaton states a call and stops past ``cap``
   states, so the caller checks the compile deadline between calls and refuses oversized automata early.
@@ -93,6 +94,56 @@ def _save(meta, ns, head, plen, status):
     meta[1] = head
     meta[2] = plen
     meta[3] = status
+
+
+@njit(cache=True, nogil=True)
+def nfa_tables(n, src, lo, hi, dst, esrc, edst, final):
+    """The NFA of ``n`` states from its edge lists (byte edges ``src --[lo, hi]--> dst``, epsilon edges
+    ``esrc -> edst``, all int64) in :func:`subset`'s form: ``(bptr (n+1,) int64, bclo, bchi, bdst (E,) int32,
+    eptr (n+1,) int64, edst (X,) int32, important (n,) uint8, bcls (256,) int32, K)``, edges grouped by source in
+    their order (a stable counting sort), byte classes the intervals between the edges' range ends."""
+    cut = np.zeros(257, np.bool_)
+    cut[0] = True
+    for e in range(len(lo)):
+        cut[lo[e]] = True
+        cut[hi[e] + 1] = True
+    bcls = np.empty(256, np.int32)
+    c = -1
+    for b in range(256):
+        if cut[b]:
+            c += 1
+        bcls[b] = c
+    bptr = np.zeros(n + 1, np.int64)
+    for e in range(len(src)):
+        bptr[src[e] + 1] += 1
+    for s in range(n):
+        bptr[s + 1] += bptr[s]
+    pos = bptr[:n].copy()
+    bclo = np.empty(len(src), np.int32)
+    bchi = np.empty(len(src), np.int32)
+    bdst = np.empty(len(src), np.int32)
+    for e in range(len(src)):
+        i = pos[src[e]]
+        pos[src[e]] += 1
+        bclo[i] = bcls[lo[e]]
+        bchi[i] = bcls[hi[e]]
+        bdst[i] = dst[e]
+    eptr = np.zeros(n + 1, np.int64)
+    for e in range(len(esrc)):
+        eptr[esrc[e] + 1] += 1
+    for s in range(n):
+        eptr[s + 1] += eptr[s]
+    pos[:] = eptr[:n]
+    eout = np.empty(len(esrc), np.int32)
+    for e in range(len(esrc)):
+        eout[pos[esrc[e]]] = edst[e]
+        pos[esrc[e]] += 1
+    important = np.zeros(n, np.uint8)  # byte edges out, or final
+    for s in range(n):
+        if bptr[s + 1] > bptr[s]:
+            important[s] = 1
+    important[final] = 1
+    return bptr, bclo, bchi, bdst, eptr, eout, important, bcls, c + 1
 
 
 @njit(cache=True, nogil=True)
