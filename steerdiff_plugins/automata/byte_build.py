@@ -485,13 +485,7 @@ def subset_dfa(pattern: str, cap: int):
     N = int(meta[0])
     dfa = trans[: N * K].reshape(N, K)  # (N, K), -1 the dead sink
     acc = acc[:N]
-    alive = run("coreach", dfa, acc)  # (N,)
-    if not alive[0]:
+    out, accept, start_alive = run("prune", dfa, acc)  # (M+1, K), (M+1,): the dead states merged into the sink
+    if not start_alive:
         raise ConstraintError(f"regex {er._shown(pattern)} matches no text at all (its language is empty)")
-    keep = np.flatnonzero(alive)
-    M = len(keep)
-    remap = np.full(N + 1, M, dtype=np.int32)  # dead states and -1 (index N) -> the sink M
-    remap[keep] = np.arange(M, dtype=np.int32)
-    out = np.full((M + 1, K), M, dtype=np.int32)  # (M+1, K)
-    out[:M] = remap[dfa[keep]]  # -1 indexes remap[N]: the sink
-    return out, np.append(acc[keep], False), int(remap[0]), bcls
+    return out, accept, 0, bcls

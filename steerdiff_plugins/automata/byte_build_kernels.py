@@ -4,7 +4,8 @@
 * :func:`subset` determinises a byte-level Thompson NFA (epsilon edges, byte-class-range edges) by the subset
   construction, resumable: it processes at most ``work`` automaton states a call and stops past ``cap``
   states, so the caller checks the compile deadline between calls and refuses oversized automata early.
-* :func:`coreach` marks the states that can reach acceptance (the rest are the dead sink's).
+* :func:`coreach` marks the states that can reach acceptance (the rest are the dead sink's), :func:`prune`
+  merges the others into the sink.
 * :func:`bfs_order` numbers the states of a DFA breadth first from its start, classes in order (the
   canonical numbering of ``byte_level.canonical``).
 * :func:`canonical` gives the quotient of a DFA by ``minimise``'s blocks in ``byte_level.canonical``'s form.
@@ -363,6 +364,32 @@ def coreach(trans, acc):
                 stack[top] = s
                 top += 1
     return alive
+
+
+@njit(cache=True, nogil=True)
+def prune(trans, acc):
+    """The DFA ``trans (N, K)`` (-1 = dead) / ``acc (N,)`` with the states that cannot reach acceptance
+    (:func:`coreach`) merged into a sink: ``(table (M+1, K) int32, accept (M+1,) bool, start_alive)``, the
+    live states numbered in their order, the sink ``M`` last, state 0 (the start) kept as 0 when alive."""
+    alive = coreach(trans, acc)
+    N, K = trans.shape
+    remap = np.empty(N, np.int32)
+    M = 0
+    for s in range(N):
+        if alive[s]:
+            remap[s] = M
+            M += 1
+    table = np.full((M + 1, K), M, np.int32)
+    accept = np.zeros(M + 1, np.bool_)
+    for s in range(N):
+        if alive[s]:
+            r = remap[s]
+            accept[r] = acc[s]
+            for c in range(K):
+                t = trans[s, c]
+                if t >= 0 and alive[t]:
+                    table[r, c] = remap[t]
+    return table, accept, alive[0]
 
 
 @njit(cache=True, nogil=True)
