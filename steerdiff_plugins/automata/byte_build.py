@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import os
 import re
-from array import array
 from functools import lru_cache
 
 import numpy as np
@@ -186,12 +185,17 @@ _ITEM_TPL: dict = {}  # (id(item), flags) -> (item, its class fragment): see _Nf
 
 class _Nfa:
     """A byte-level Thompson NFA under construction: byte edges ``src --[lo, hi]--> dst`` and epsilon edges
-    ``esrc -> edst`` as int64 ``array``s (numpy reads them without a copy), ``n`` states."""
+    ``esrc -> edst`` as lists, ``n`` states."""
 
     def __init__(self, pattern: str):
         self.pattern = pattern
         self.n = 1  # state 0: the start
-        self.src, self.lo, self.hi, self.dst, self.esrc, self.edst = (array("q") for _ in range(6))
+        self.src: list = []
+        self.lo: list = []
+        self.hi: list = []
+        self.dst: list = []
+        self.esrc: list = []
+        self.edst: list = []
         self.steps = 0
         self.built: dict = {}  # (kind, id of a parsed object, flags...) -> its first fragment (see again)
 
@@ -456,8 +460,8 @@ def subset_dfa(pattern: str, cap: int):
     # byte classes (intervals of bytes between the edges' range ends), edges grouped by source, the states
     # a DFA state's set keeps (byte edges out, or final): one kernel
     bptr, bclo, bchi, bdst, eptr, edst, important, bcls, K = run(
-        "nfa_tables", nfa.n, *(np.frombuffer(x, dtype=np.int64) for x in (nfa.src, nfa.lo, nfa.hi, nfa.dst,
-                                                                          nfa.esrc, nfa.edst)), final)
+        "nfa_tables", nfa.n, *(np.array(x, dtype=np.int64) for x in (nfa.src, nfa.lo, nfa.hi, nfa.dst, nfa.esrc,
+                                                                     nfa.edst)), final)
     rows = 256
     pool = np.empty(1024, dtype=np.int32)
     sptr = np.zeros(rows + 1, dtype=np.int64)
