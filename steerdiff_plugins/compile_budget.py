@@ -255,20 +255,31 @@ def _items(seq) -> list:
     return getattr(seq, "data", seq)
 
 
-def _positions(seq, cap: int) -> tuple[int, int]:
+def _memo(fn, obj, cap: int, memo: dict) -> tuple[int, int]:
+    """``fn(obj, cap, memo)``, once per object of the parse (a pure function of both; ``memo`` keyed by ``id``,
+    for objects the parse holds: the fast parser shares a repeated group's sequence, ``engine_regex``)."""
+    got = memo.get(id(obj))
+    if got is None:
+        got = memo[id(obj)] = fn(obj, cap, memo)
+    return got
+
+
+def _positions(seq, cap: int, memo: dict | None = None) -> tuple[int, int]:
     """``(positions, added)`` of a parsed ``re`` sequence: single-character items count one position;
     ``added`` is what counted repetitions add beyond one copy (stops counting past ``cap``)."""
+    if memo is None:
+        memo = {}
     total = added = 0
     for op, av in _items(seq):
         if op is _BRANCH:
-            p, a = _branch_positions(av[1], cap)
+            p, a = _memo(_branch_positions, av[1], cap, memo)
             total, added = total + p, added + a
         elif op is _SUBPATTERN:
-            p, a = _positions(av[-1], cap)
+            p, a = _memo(_positions, av[-1], cap, memo)
             total, added = total + p, added + a
         elif op in _REPEATS:
             lo, hi, sub = av
-            p, a = _positions(sub, cap)
+            p, a = _memo(_positions, sub, cap, memo)
             copies = max(lo, 1) if hi == _MAXREPEAT else max(hi, 1)
             total += p
             added += a * copies + p * (copies - 1)
@@ -279,7 +290,7 @@ def _positions(seq, cap: int) -> tuple[int, int]:
     return total, added
 
 
-def _branch_positions(alts, cap: int) -> tuple[int, int]:
+def _branch_positions(alts, cap: int, memo: dict) -> tuple[int, int]:
     """:func:`_positions` of an alternation: the alternatives' leading literal runs count as the prefix tree
     they make (``\\u0000|\\u0001|...``, the JSON escapes a string pattern's class lists, shares ``\\u000``:
     the automaton builds each distinct prefix once), the rest of each alternative as it is."""
@@ -295,7 +306,7 @@ def _branch_positions(alts, cap: int) -> tuple[int, int]:
                 nodes += 1
             node = nxt
             k += 1
-        p, a = _positions(items[k:], cap)
+        p, a = _positions(items[k:] if k else items, cap, memo)  # a slice: not memoised (its id is reused)
         total, added = total + p, added + a
     return total + nodes, added
 

@@ -21,7 +21,10 @@ Construction invariant (``_Nfa.seq``): building an item from state ``cur`` adds 
 out of fresh states, never into ``cur``, and returns an end state every path from which back to itself
 spells nothing that leaves the item's language: so a continuation may add edges out of the end directly.
 (An alternation's leading literals share a prefix tree, ``_Nfa.branch``: each alternative's rest is built
-from its tree node, which the invariant allows, as alternatives share ``cur``.)
+from its tree node, which the invariant allows, as alternatives share ``cur``.) So a whole item's fragment
+(a group, an alternation, a repeat) has edges out of its start or its fresh states into its fresh states only,
+and building the same item again from another state gives the same edges with the fresh states shifted:
+``_Nfa.again`` copies it (the fast parser shares the sequence of every repeated group, ``engine_regex``).
 """
 
 from __future__ import annotations
@@ -194,6 +197,7 @@ class _Nfa:
         self.esrc: list = []
         self.edst: list = []
         self.steps = 0
+        self.built: dict = {}  # (kind, id of a parsed object, flags...) -> its first fragment (see again)
 
     def fresh(self) -> int:
         self.n += 1
@@ -202,6 +206,32 @@ class _Nfa:
     def eps(self, a: int, b: int) -> None:
         self.esrc.append(a)
         self.edst.append(b)
+
+    def again(self, key: tuple, cur: int, build, *args) -> int:
+        """``build(*args, cur, ...)``'s end, the item built from ``cur``: built the first time ``key`` comes
+        (``key`` names parsed objects by id: the parse outlives the build), copied afterwards with its fresh
+        states shifted (the same states and edges in the same order as building it again would give)."""
+        got = self.built.get(key)
+        if got is None:
+            n0, e0, x0, s0 = self.n, len(self.src), len(self.esrc), self.steps
+            end = build(*args)
+            self.built[key] = (cur, n0, self.n, e0, len(self.src), x0, len(self.esrc), end, self.steps - s0)
+            return end
+        s0, n0, n1, e0, e1, x0, x1, end, steps = got
+        off = self.n - n0
+        self.steps += steps
+        if steps > 1023:
+            check_deadline("byte automaton", "regex")
+        src, dst = self.src, self.dst
+        src.extend([f + off if f >= n0 else cur for f in src[e0:e1]])  # out of the start or fresh states
+        dst.extend([t + off for t in dst[e0:e1]])  # into fresh states only
+        self.lo.extend(self.lo[e0:e1])
+        self.hi.extend(self.hi[e0:e1])
+        if x1 > x0:
+            self.esrc.extend([f + off if f >= n0 else cur for f in self.esrc[x0:x1]])
+            self.edst.extend([t + off for t in self.edst[x0:x1]])
+        self.n = n1 + off
+        return end + off if end != s0 else cur
 
     def put(self, tpl: tuple, cur: int) -> int:
         """A class fragment (``_template``'s) from ``cur``; returns its end."""
@@ -278,12 +308,13 @@ class _Nfa:
             elif op is _LIT or op is _IN or op is _NOT_LIT or op is _ANY:
                 cur = self.put(self.item_template(op, av, flags, item), cur)
             elif op is _BRANCH:
-                cur = self.branch(av[1], cur, flags, ic)
+                cur = self.again((0, id(av[1]), flags), cur, self.branch, av[1], cur, flags, ic)
             elif op is _SUB:
                 _group, add, rem, sub = av
-                cur = self.seq(sub, cur, (flags | add) & ~rem, False)
+                f = (flags | add) & ~rem
+                cur = self.again((1, id(sub), f), cur, self.seq, sub, cur, f, False)
             elif op in _REPEATS:
-                cur = self.repeat(av, cur, flags)
+                cur = self.again((2, id(av[2]), av[0], av[1], flags), cur, self.repeat, av, cur, flags)
             elif op is _AT:
                 if av in (_C.AT_BEGINNING, _C.AT_BEGINNING_STRING) and top and i == 0:
                     continue
@@ -405,14 +436,6 @@ class _Nfa:
         return int(end + offs[-1, 0])
 
 
-def _csr(src: np.ndarray, n: int, *cols: np.ndarray) -> tuple:
-    """``(ptr (n+1,), *cols sorted by src)``: edges grouped by source (stable)."""
-    order = np.argsort(src, kind="stable")
-    ptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(src, minlength=n), out=ptr[1:])
-    return (ptr,) + tuple(np.ascontiguousarray(c[order]) for c in cols)
-
-
 def nfa_of(pattern: str) -> tuple[_Nfa, int]:
     """The NFA of ``pattern`` (Python dialect, full match) and its final state; refusals as ``to_engine_regex``."""
     if not isinstance(pattern, str):
@@ -434,20 +457,11 @@ def subset_dfa(pattern: str, cap: int):
     ``CompileDeadlineExceeded`` (checked between chunks of ``WORK`` states)."""
     nfa, final = nfa_of(pattern)
     check_deadline("byte automaton", "regex")
-    n = nfa.n
-    lo = np.array(nfa.lo, dtype=np.int64)  # (E,)
-    hi = np.array(nfa.hi, dtype=np.int64)
-    cut = np.zeros(257, dtype=bool)  # byte class boundaries: every edge's range starts and ends on one
-    cut[0] = True
-    cut[lo] = True
-    cut[hi + 1] = True
-    bcls = (np.cumsum(cut[:256]) - 1).astype(np.int32)  # (256,) classes: intervals of bytes, in byte order
-    K = int(bcls[255]) + 1
-    src = np.array(nfa.src, dtype=np.int64)
-    bptr, bclo, bchi, bdst = _csr(src, n, bcls[lo], bcls[hi], np.array(nfa.dst, dtype=np.int32))
-    eptr, edst = _csr(np.array(nfa.esrc, dtype=np.int64), n, np.array(nfa.edst, dtype=np.int32))
-    important = (np.diff(bptr) > 0).astype(np.uint8)  # (n,) states a DFA state's set keeps
-    important[final] = 1
+    # byte classes (intervals of bytes between the edges' range ends), edges grouped by source, the states
+    # a DFA state's set keeps (byte edges out, or final): one kernel
+    bptr, bclo, bchi, bdst, eptr, edst, important, bcls, K = run(
+        "nfa_tables", nfa.n, *(np.array(x, dtype=np.int64) for x in (nfa.src, nfa.lo, nfa.hi, nfa.dst, nfa.esrc,
+                                                                     nfa.edst)), final)
     rows = 256
     pool = np.empty(1024, dtype=np.int32)
     sptr = np.zeros(rows + 1, dtype=np.int64)
@@ -475,13 +489,7 @@ def subset_dfa(pattern: str, cap: int):
     N = int(meta[0])
     dfa = trans[: N * K].reshape(N, K)  # (N, K), -1 the dead sink
     acc = acc[:N]
-    alive = run("coreach", dfa, acc)  # (N,)
-    if not alive[0]:
+    out, accept, start_alive = run("prune", dfa, acc)  # (M+1, K), (M+1,): the dead states merged into the sink
+    if not start_alive:
         raise ConstraintError(f"regex {er._shown(pattern)} matches no text at all (its language is empty)")
-    keep = np.flatnonzero(alive)
-    M = len(keep)
-    remap = np.full(N + 1, M, dtype=np.int32)  # dead states and -1 (index N) -> the sink M
-    remap[keep] = np.arange(M, dtype=np.int32)
-    out = np.full((M + 1, K), M, dtype=np.int32)  # (M+1, K)
-    out[:M] = remap[dfa[keep]]  # -1 indexes remap[N]: the sink
-    return out, np.append(acc[keep], False), int(remap[0]), bcls
+    return out, accept, 0, bcls

@@ -1,11 +1,14 @@
 """numba kernels of :mod:`byte_build` (imported only when numba is installed; compiled once, cached on disk).
 
+* :func:`nfa_tables` turns the NFA's edge lists into :func:`subset`'s arrays.
 * :func:`subset` determinises a byte-level Thompson NFA (epsilon edges, byte-class-range edges) by the subset
   construction, resumable: it processes at most ``work`` automaton states a call and stops past ``cap``
   states, so the caller checks the compile deadline between calls and refuses oversized automata early.
-* :func:`coreach` marks the states that can reach acceptance (the rest are the dead sink's).
+* :func:`coreach` marks the states that can reach acceptance (the rest are the dead sink's), :func:`prune`
+  merges the others into the sink.
 * :func:`bfs_order` numbers the states of a DFA breadth first from its start, classes in order (the
   canonical numbering of ``byte_level.canonical``).
+* :func:`canonical` gives the quotient of a DFA by ``minimise``'s blocks in ``byte_level.canonical``'s form.
 
 Hashes wrap (numba's int64 arithmetic has no overflow checks); every hash hit is confirmed by comparing the
 sets themselves, so the automaton does not depend on them.
@@ -92,6 +95,56 @@ def _save(meta, ns, head, plen, status):
     meta[1] = head
     meta[2] = plen
     meta[3] = status
+
+
+@njit(cache=True, nogil=True)
+def nfa_tables(n, src, lo, hi, dst, esrc, edst, final):
+    """The NFA of ``n`` states from its edge lists (byte edges ``src --[lo, hi]--> dst``, epsilon edges
+    ``esrc -> edst``, all int64) in :func:`subset`'s form: ``(bptr (n+1,) int64, bclo, bchi, bdst (E,) int32,
+    eptr (n+1,) int64, edst (X,) int32, important (n,) uint8, bcls (256,) int32, K)``, edges grouped by source in
+    their order (a stable counting sort), byte classes the intervals between the edges' range ends."""
+    cut = np.zeros(257, np.bool_)
+    cut[0] = True
+    for e in range(len(lo)):
+        cut[lo[e]] = True
+        cut[hi[e] + 1] = True
+    bcls = np.empty(256, np.int32)
+    c = -1
+    for b in range(256):
+        if cut[b]:
+            c += 1
+        bcls[b] = c
+    bptr = np.zeros(n + 1, np.int64)
+    for e in range(len(src)):
+        bptr[src[e] + 1] += 1
+    for s in range(n):
+        bptr[s + 1] += bptr[s]
+    pos = bptr[:n].copy()
+    bclo = np.empty(len(src), np.int32)
+    bchi = np.empty(len(src), np.int32)
+    bdst = np.empty(len(src), np.int32)
+    for e in range(len(src)):
+        i = pos[src[e]]
+        pos[src[e]] += 1
+        bclo[i] = bcls[lo[e]]
+        bchi[i] = bcls[hi[e]]
+        bdst[i] = dst[e]
+    eptr = np.zeros(n + 1, np.int64)
+    for e in range(len(esrc)):
+        eptr[esrc[e] + 1] += 1
+    for s in range(n):
+        eptr[s + 1] += eptr[s]
+    pos[:] = eptr[:n]
+    eout = np.empty(len(esrc), np.int32)
+    for e in range(len(esrc)):
+        eout[pos[esrc[e]]] = edst[e]
+        pos[esrc[e]] += 1
+    important = np.zeros(n, np.uint8)  # byte edges out, or final
+    for s in range(n):
+        if bptr[s + 1] > bptr[s]:
+            important[s] = 1
+    important[final] = 1
+    return bptr, bclo, bchi, bdst, eptr, eout, important, bcls, c + 1
 
 
 @njit(cache=True, nogil=True)
@@ -314,6 +367,32 @@ def coreach(trans, acc):
 
 
 @njit(cache=True, nogil=True)
+def prune(trans, acc):
+    """The DFA ``trans (N, K)`` (-1 = dead) / ``acc (N,)`` with the states that cannot reach acceptance
+    (:func:`coreach`) merged into a sink: ``(table (M+1, K) int32, accept (M+1,) bool, start_alive)``, the
+    live states numbered in their order, the sink ``M`` last, state 0 (the start) kept as 0 when alive."""
+    alive = coreach(trans, acc)
+    N, K = trans.shape
+    remap = np.empty(N, np.int32)
+    M = 0
+    for s in range(N):
+        if alive[s]:
+            remap[s] = M
+            M += 1
+    table = np.full((M + 1, K), M, np.int32)
+    accept = np.zeros(M + 1, np.bool_)
+    for s in range(N):
+        if alive[s]:
+            r = remap[s]
+            accept[r] = acc[s]
+            for c in range(K):
+                t = trans[s, c]
+                if t >= 0 and alive[t]:
+                    table[r, c] = remap[t]
+    return table, accept, alive[0]
+
+
+@njit(cache=True, nogil=True)
 def bfs_order(table, start, sink):
     """``(N,)`` int32 the breadth-first rank of each state of ``table (N, K)`` from ``start``, classes in
     order, ``sink`` left out (-1: not reached, and the sink)."""
@@ -472,3 +551,80 @@ def minimise(table, accept):
     out[:n] = BS
     out[sink] = bst[0]
     return out
+
+
+@njit(cache=True, nogil=True)
+def canonical(table, accept, bid, start, sink, bcls):
+    """``byte_level.canonical`` of the quotient of ``table (N, K)`` / ``accept (N,)`` by the blocks ``bid (N,)``
+    (``minimise``'s: dense ids ``0..B-1``), in one pass: equal columns of the block table merged (column hashes,
+    every grouping confirmed entry by entry), classes numbered by their smallest byte of ``bcls (256,)``, blocks
+    numbered breadth first from ``start``'s, ``sink``'s block last, unreached blocks dropped. Returns
+    ``(ctrans (M+1, K2) int32, bcls (256,) int32, accept (M+1,) bool, B)``, ``B`` the blocks (the sink's included)."""
+    N, K = table.shape
+    B = 0
+    for s in range(N):
+        if bid[s] >= B:
+            B = bid[s] + 1
+    rep = np.full(B, -1, np.int64)  # the first state of each block
+    for s in range(N):
+        if rep[bid[s]] < 0:
+            rep[bid[s]] = s
+    q = np.empty((B, K), np.int32)  # (B, K) the block table
+    h = np.zeros(K, np.int64)  # per-column polynomial hashes (wrapping)
+    for b in range(B):
+        r = rep[b]
+        for c in range(K):
+            x = np.int32(bid[table[r, c]])
+            q[b, c] = x
+            h[c] = (h[c] * np.int64(_FNV)) ^ np.int64(x)
+    ccls = np.empty(K, np.int64)  # each column's first equal column
+    for c in range(K):
+        ccls[c] = c
+        for d in range(c):
+            if ccls[d] == d and h[d] == h[c]:
+                same = True
+                for b in range(B):
+                    if q[b, c] != q[b, d]:
+                        same = False
+                        break
+                if same:
+                    ccls[c] = d
+                    break
+    newid = np.full(K, -1, np.int32)  # merged class (its first column) -> canonical class
+    col = np.empty(K, np.int64)  # canonical class -> a column of q
+    out_bcls = np.empty(256, np.int32)
+    K2 = 0
+    for x in range(256):
+        m = ccls[bcls[x]]
+        if newid[m] < 0:
+            newid[m] = K2
+            col[K2] = m
+            K2 += 1
+        out_bcls[x] = newid[m]
+    dead = bid[sink]
+    rank = np.full(B, -1, np.int32)
+    queue = np.empty(B, np.int32)
+    s0 = bid[start]
+    rank[s0] = 0
+    queue[0] = s0
+    head, tail = 0, 1
+    while head < tail:
+        s = queue[head]
+        head += 1
+        for c in range(K2):
+            t = q[s, col[c]]
+            if t != dead and rank[t] < 0:
+                rank[t] = tail
+                queue[tail] = t
+                tail += 1
+    M = tail
+    ctrans = np.full((M + 1, K2), M, np.int32)
+    acc = np.zeros(M + 1, np.bool_)
+    for i in range(M):
+        s = queue[i]
+        acc[i] = accept[rep[s]]
+        for c in range(K2):
+            t = q[s, col[c]]
+            if rank[t] >= 0:
+                ctrans[i, c] = rank[t]
+    return ctrans, out_bcls, acc, B

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import sys
 from functools import lru_cache
+from itertools import accumulate, compress, count
 
 from steerdiff.errors import AutomatonTooLarge, ConstraintError
 
@@ -275,7 +276,10 @@ def parse_regex(pattern: str):
 # of an alternation's branches moved out, single-character branches made one class, non-capturing groups
 # spliced into their parent, a repeated non-capturing group's body repeated directly). Whatever it does not
 # handle (flags, lookaround, backreferences, named groups, possessive repeats, octal or named escapes,
-# deep nesting) and every error raises ``_Fallback``, and Python's parser decides. Written against
+# deep nesting) and every error raises ``_Fallback``, and Python's parser decides. A group whose text came
+# before in the same pattern (the JSON string body, number and value patterns a schema's regex repeats dozens
+# of times) is parsed once: its later occurrences share the first one's sequence (``_group_ends``), so the
+# byte stage's later passes, which memoise per sequence object, build it once too. Written against
 # Python 3.11's ``re/_parser.py``; other versions use their own parser (``_FAST_PARSE``).
 # tests/test_regex_parse.py checks the trees are equal on every regex of the public schema set and on
 # generated patterns.
@@ -292,6 +296,36 @@ _SPECIAL = frozenset(".\\[()*+?^$|")  # "{" alone is a literal (a repeat is one 
 _REPEAT_OPS = (_C.MAX_REPEAT, _C.MIN_REPEAT) + ((_C.POSSESSIVE_REPEAT,) if hasattr(_C, "POSSESSIVE_REPEAT") else ())
 _MAX_NEST = 100  # deeper groups go to Python's parser (its recursion depth decides what it does there)
 _LIT, _IN_OP, _AT_OP, _SUB_OP = _C.LITERAL, _C.IN, _C.AT, _C.SUBPATTERN
+
+
+_PARENS = frozenset(("(", "(?:", ")"))
+
+
+def _group_ends(toks: list) -> dict:
+    """``{index of a group's opening token: index of its ")"}`` for the groups of ``toks`` that hold no capturing
+    group (their parse is a function of their text alone: no group numbers inside); ``{}`` when the nesting is
+    unbalanced or deeper than ``_MAX_NEST`` (the parse falls back there: sharing must not change where)."""
+    ends: dict = {}
+    stack: list = []
+    caps = 0
+    for k in compress(count(), map(_PARENS.__contains__, toks)):
+        t = toks[k]
+        if t == ")":
+            if not stack:
+                return {}
+            i, c0 = stack.pop()
+            if caps == c0:
+                ends[i] = k
+        else:
+            if t == "(":
+                caps += 1
+            stack.append((k, caps))
+            if len(stack) > _MAX_NEST:
+                return {}
+    return ends
+
+
+_NESTED_OPS = frozenset((_C.SUBPATTERN, _C.BRANCH) + _REPEAT_OPS)  # items that hold a sequence
 
 
 class _Fallback(Exception):
@@ -411,6 +445,9 @@ def _fast_parse(pattern: str) -> _FastParse:
     toks = _TOKENS.findall(pattern)
     groups = [0]
     atom = _atom
+    ends = _group_ends(toks) if pattern.count("(") > 1 else {}  # (one group alone: nothing to share)
+    offs = list(accumulate(map(len, toks), initial=0)) if len(ends) > 1 else None  # each token's offset
+    shared: dict = {}  # a group's text -> its sequence, parsed once
 
     def parse_sub(i: int, depth: int):
         items = []
@@ -431,6 +468,8 @@ def _fast_parse(pattern: str) -> _FastParse:
                     break
                 if prefix is None:
                     prefix = item[0]
+                    if prefix[0] in _NESTED_OPS:
+                        break  # re's sequences compare by identity (never equal); shared groups would be
                 elif item[0] != prefix:
                     break
             else:
@@ -502,7 +541,18 @@ def _fast_parse(pattern: str) -> _FastParse:
                 gid = None
                 if t == "(":
                     gid = groups[0] = groups[0] + 1
-                p, i = parse_sub(i, depth + 1)
+                end = ends.get(i - 1) if offs else None
+                if end is not None:  # no capturing group inside: shared by every group of the same text
+                    key = pattern[offs[i]:offs[end]]
+                    p = shared.get(key)
+                    if p is None:
+                        p, i = parse_sub(i, depth + 1)
+                        if i == end:
+                            shared[key] = p
+                    else:
+                        i = end
+                else:
+                    p, i = parse_sub(i, depth + 1)
                 if i >= n or toks[i] != ")":
                     raise _Fallback  # an unterminated group
                 i += 1
@@ -517,7 +567,10 @@ def _fast_parse(pattern: str) -> _FastParse:
                 seq[k: k + 1] = av[3]
         return seq, i
 
-    top, i = parse_sub(0, 0)
+    try:
+        top, i = parse_sub(0, 0)
+    finally:  # the two closures refer to each other: a cycle only the collector frees, holding what they hold
+        parse_sub = parse_seq = None  # noqa: F841
     if i != len(toks):
         raise _Fallback  # an unbalanced ")"
     out = _FastParse(top)
