@@ -23,7 +23,7 @@ def run_ends(a, b):
 
 @njit(cache=True, nogil=True)
 def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend_run, w, S, inv, tok2cls, keys, vals,
-                      used, rstart, rcls, ruend, rid):
+                      used, rstart, rcls, ruend, rid, lead, loc, row, phi, gid, msize, W):
     """Group tokens (sorted positions; ``plen (T,)`` their lengths, ``inv`` each id's position or -1) by column hash and
     lay out the table, verified exactly: every record agrees with its tokens' class columns, and every token
     has as many live pairs as its class column has live entries.
@@ -38,33 +38,46 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend
     Returns ``(status, table (S+2, C) int32, size_of (C,))``: status 1 with every token's class written to
     ``tok2cls`` (by id), ``size_of[c]`` how many ids it wrote with class ``c``;
     0 on a disagreement (a hash collision) and -1 when the hash table is too small (more than half its
-    slots would fill), ``tok2cls`` untouched in both."""
+    slots would fill), ``tok2cls`` untouched in both.
+
+    A record of state ``-1 - p`` is leader ``p``'s and stands for its whole group (``token_trie_kernels.
+    walk_states``; ``lead``, ``loc``, ``row``, ``phi`` of ``token_share_kernels.share_groups``, ``gid``, ``msize``,
+    ``W`` of ``group_weights``): its terms are the group's, it fills the leader's row, and each member's row
+    gets the leader's entries from such records renamed through ``phi``, checked against the member's own."""
     T = len(plen)
     DEAD = S + 1
     for r in range(rec.shape[0]):  # the terms that vary inside a record, as difference-array entries too
         d = rec[r, 4]
         if d == -1:
             continue
-        ws, q = w[rec[r, 0]], rec[r, 3]
+        st, q = rec[r, 0], rec[r, 3]
+        g, n = -1, 1
+        if st < 0:  # a leader's record: the whole group's terms
+            st = -1 - st
+            g = gid[st]
+            n = msize[g]
+        ws = w[st]
         t, hi = rec[r, 1], rec[r, 2]
         if d == -2:  # UTF-8 records: the end depends on each token's end state, constant on its runs (uend_run)
             while t < hi:
                 b = min(uend_run[t], hi)
-                v = ws * (M[q, uend[t]] + 1)
+                e = M[q, uend[t]]
+                v = ws * (e + 1) + (W[g, loc[e]] if g >= 0 else 0)
                 hdiff[t] += v
                 hdiff[b] -= v
-                cdiff[t] += 1
-                cdiff[b] -= 1
+                cdiff[t] += n
+                cdiff[b] -= n
                 t = b
         else:  # run records: the end depends on each token's length
             for t in range(rec[r, 1], rec[r, 2]):
                 j = plen[t] - d
                 if j <= reach[q]:
-                    v = ws * (P[j, q] + 1)
+                    e = P[j, q]
+                    v = ws * (e + 1) + (W[g, loc[e]] if g >= 0 else 0)
                     hdiff[t] += v
                     hdiff[t + 1] -= v
-                    cdiff[t] += 1
-                    cdiff[t + 1] -= 1
+                    cdiff[t] += n
+                    cdiff[t + 1] -= n
     size = len(keys)
     n_used = 0
     cls_live = np.zeros(size // 2 + 2, np.int64)  # live pairs of each class's tokens
@@ -116,8 +129,13 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend
     table = np.full((S + 2, C), DEAD, np.int32)
     if status != 1:
         return status, table, table[0, :0].astype(np.int64)
+    ins = np.full((len(msize), C), DEAD, np.int32)  # per group: the leader's entries from its shared records
     for r in range(rec.shape[0]):
         s, q, d = rec[r, 0], rec[r, 3], rec[r, 4]
+        g = -1
+        if s < 0:
+            s = -1 - s
+            g = gid[s]
         t, hi = rec[r, 1], rec[r, 2]
         j = rid[t] if t < T else nrun
         while t < hi:
@@ -135,9 +153,25 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend
                     table[s, c] = e
                 elif cur != e:
                     return 0, table, table[0, :0].astype(np.int64)
+                if g >= 0:
+                    ins[g, c] = e
             t = nxt
             if t >= b:
                 j += 1
+    for k in range(S):  # the members' rows: the leader's shared entries renamed, against their own walks
+        p = lead[k]
+        if p < 0 or p == k:
+            continue
+        g = gid[p]
+        for c in range(2, C):
+            e = ins[g, c]
+            if e != DEAD:
+                ek = phi[row[k], loc[e]]
+                cur = table[k, c]
+                if cur == DEAD:
+                    table[k, c] = ek
+                elif cur != ek:
+                    return 0, table, table[0, :0].astype(np.int64)
     col_live = np.zeros(C, np.int64)
     for s in range(S):
         for c in range(2, C):

@@ -165,3 +165,32 @@ def share_groups(trans, dead, cut, grp, rgrp, reach, stops, sets, invq, invu, M,
                     lead[x] = bodies[boff[L] + i]
                     row[x] = row[q]
     return lead, loc, row, phi[:R].copy()
+
+
+@njit(cache=True, nogil=True)
+def group_weights(lead, loc, row, phi, w):
+    """Per group of :func:`share_groups`: ``gid (S+1,)`` each leader's group index (-1 for other states),
+    ``msize (G,)`` the members (the leader included) and ``W (G, MAX_BODY)`` int64: ``W[g, i]`` the hash
+    terms ``w[k] * (phi_k(i) + 1)`` of the members other than the leader, summed, for body index ``i``. A
+    leader's record ending in ``e`` then adds ``w[leader] * (e + 1) + W[g, loc[e]]`` and ``msize[g]`` live
+    pairs: what the members' renamed copies of it would add (the hashes wrap, as everywhere)."""
+    S1 = len(lead)
+    gid = np.full(S1, -1, np.int64)
+    G = 0
+    for q in range(S1):
+        if lead[q] == q:
+            gid[q] = G
+            G += 1
+    msize = np.zeros(G, np.int64)
+    W = np.zeros((G, MAX_BODY), np.int64)
+    nb = min(phi.shape[1], MAX_BODY)
+    for q in range(S1):
+        p = lead[q]
+        if p < 0:
+            continue
+        g = gid[p]
+        msize[g] += 1
+        if q != p:
+            for i in range(nb):
+                W[g, i] += w[q] * (phi[row[q], i] + 1)
+    return gid, msize, W

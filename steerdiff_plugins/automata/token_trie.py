@@ -200,6 +200,7 @@ def walk_records(trans: np.ndarray, dead: int, fv, weights: np.ndarray, sc: _Scr
     M, invq, invu = _run("utf8_maps", trans, dead, grp, tr.U, tr.u0, tr.U.shape[0] - 1)  # (S+1, nU) UTF-8 loops
     lb_ptr, lb_byte = _run("live_bytes", trans, dead)
     lead, loc, row, phi = _share(trans, dead, grp, rgrp, reach, stops, sets, invq, invu, M, P)
+    gid, msize, W = run_kernel(_share_kernels().group_weights, lead, loc, row, phi, weights)
     hdiff, cdiff = sc.hdiff, sc.cdiff
     hdiff.fill(0)
     cdiff.fill(0)
@@ -212,10 +213,12 @@ def walk_records(trans: np.ndarray, dead: int, fv, weights: np.ndarray, sc: _Scr
         recs.append(_run("walk_states", trans, dead, s0, s1, tr.kid_ptr, tr.kid_node, tr.kid_byte, lb_ptr, lb_byte,
                                   tr.lo, tr.endhi, tr.hi,
                                   tr.depth, tr.height, tr.below, grp, rgrp, reach, stops, sets, invq, invu, tr.uat,
-                                  tr.uclean, weights, hdiff, cdiff, lead, loc, row, phi, CUT, *sc.nodes))
+                                  tr.uclean, weights, hdiff, cdiff, lead, loc, row, phi, CUT, gid, msize, W,
+                                  *sc.nodes))
         s0 = s1
     rec = np.concatenate(recs) if recs else np.zeros((0, 5), dtype=np.int32)
-    return {"rec": rec, "hdiff": hdiff, "cdiff": cdiff, "P": P, "reach": reach, "M": M}
+    return {"rec": rec, "hdiff": hdiff, "cdiff": cdiff, "P": P, "reach": reach, "M": M,
+            "share": (lead, loc, row, phi, gid, msize, W)}
 
 
 def _share(trans, dead, grp, rgrp, reach, stops, sets, invq, invu, M, P):
@@ -254,7 +257,7 @@ def walk_classes(trans: np.ndarray, dead: int, fv, fill_id: int | None, tok2cls:
             check_deadline("token automaton", "regex")
             status, table, size_of = _run("classes_and_table", w["hdiff"], w["cdiff"], fill_pos, tr.plen, w["rec"], w["P"],
                                  w["reach"], w["M"], tr.uend, tr.uend_run, weights, dead, tr.inv, tok2cls, sc.keys,
-                                 sc.vals, sc.used, sc.rstart, sc.rcls, sc.ruend, sc.rid)
+                                 sc.vals, sc.used, sc.rstart, sc.rcls, sc.ruend, sc.rid, *w["share"])
             if status >= 0:
                 return (table, size_of) if status == 1 else None
             sc.hash_table(4 * len(sc.keys))  # more classes than the hash table takes: walk again with a larger one

@@ -282,7 +282,7 @@ def _inside(below, n, sets, g):
 @njit(cache=True, nogil=True)
 def walk_states(trans, dead, s0, s1, kid_ptr, kid_node, kid_byte, lb_ptr, lb_byte, lo, endhi, hi, depth, height, below,
                 grp, rgrp, reach, stops, sets, invq, invu, uat, uclean, w, hdiff, cdiff, lead, loc, row, phi, cut,
-                stack_n, stack_q, seed_n, seed_q, ex_n, ex_q):
+                gid, msize, W, stack_n, stack_q, seed_n, seed_q, ex_n, ex_q):
     """Walk the tree from every state ``s0 <= s < s1`` of ``trans (S+1, 256)``. Returns the records as five
     int32 arrays ``(state, lo, hi, end, d)``: with ``d < 0`` every token of ``[lo, hi)`` ends in ``end``
     from ``state`` (its hash and live count are added to the difference arrays ``hdiff``/``cdiff (T+1,)``);
@@ -297,9 +297,12 @@ def walk_states(trans, dead, s0, s1, kid_ptr, kid_node, kid_byte, lb_ptr, lb_byt
     matched against a state's live bytes from whichever side is shorter.
 
     Shared walks (``token_share_kernels.share_groups``: ``lead``, ``loc``, ``row``, ``phi``): a group's leader
-    walks up to the byte ``cut`` only; its records are copied for every other member with their end states
-    renamed through ``phi``, and each member (the leader too) then walks on from the nodes where the leader's
-    walk met ``cut``, from its own state there. Members are walked with their leader, whatever the range.
+    walks up to the byte ``cut`` only; those records stand for every member's (the same ranges, end states
+    renamed through ``phi``) and carry state ``-1 - leader``: their hash terms and live counts are the whole
+    group's (``group_weights``: ``gid``, ``msize``, ``W``), and :func:`classes_and_table` derives the members'
+    table rows from the leader's. Each member (the leader too) then walks on from the nodes where the
+    leader's walk met ``cut``, from its own state there. Members are walked with their leader, whatever the
+    range.
     ``stack_n``, ``stack_q``, ``seed_n``, ``seed_q``, ``ex_n``, ``ex_q``: int32 work arrays of one entry per
     node (the walk's stack, its seeds, and where the leader's walk met ``cut``: the node after it, the state
     before)."""
@@ -335,20 +338,12 @@ def walk_states(trans, dead, s0, s1, kid_ptr, kid_node, kid_byte, lb_ptr, lb_byt
             continue
         r0, nr = nr, got
         if L == s:
+            for r in range(r0, nr):  # the leader's records up to cut stand for every member's: tagged -1 - leader
+                rec[r, 0] = -1 - s
             for j in range(mem_ptr[s], mem_ptr[s + 1]):
                 k = mem[j]
-                if k != s:  # the leader's records, renamed
-                    if nr + got - r0 > rec.shape[0]:
-                        rec = _grown(rec, nr, got - r0)
-                    for r in range(r0, got):
-                        rec[nr, 0] = k
-                        rec[nr, 1] = rec[r, 1]
-                        rec[nr, 2] = rec[r, 2]
-                        rec[nr, 3] = phi[row[k], loc[rec[r, 3]]]
-                        rec[nr, 4] = rec[r, 4]
-                        nr += 1
                 m = 0
-                for i in range(nex):  # and on from where the leader met cut, in k's own state there
+                for i in range(nex):  # each member walks on from where the leader met cut, in its own state there
                     qk = ex_q[i] if k == s else phi[row[k], loc[ex_q[i]]]
                     q2 = trans[qk, cut]
                     if q2 != dead:
@@ -366,12 +361,17 @@ def walk_states(trans, dead, s0, s1, kid_ptr, kid_node, kid_byte, lb_ptr, lb_byt
         s += 1
     for r in range(nr):  # plain records: their hash and live count, as difference arrays
         if rec[r, 4] == -1:
-            v = w[rec[r, 0]] * (rec[r, 3] + 1)
+            st, e = rec[r, 0], rec[r, 3]
+            if st >= 0:
+                v, n = w[st] * (e + 1), 1
+            else:  # a leader's record: every member of its group, through phi (token_share_kernels.group_weights)
+                st = -1 - st
+                v, n = w[st] * (e + 1) + W[gid[st], loc[e]], msize[gid[st]]
             a, b = rec[r, 1], rec[r, 2]
             hdiff[a] += v
             hdiff[b] -= v
-            cdiff[a] += 1
-            cdiff[b] -= 1
+            cdiff[a] += n
+            cdiff[b] -= n
     return rec[:nr].copy()
 
 
