@@ -89,7 +89,12 @@ def _three(pattern, vocab, fill, monkeypatch):
 
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("pattern", CASES)
-def test_same_automaton_with_and_without_sharing(family, pattern, monkeypatch):
+@pytest.mark.parametrize("short", [False, True])
+def test_same_automaton_with_and_without_sharing(family, pattern, short, monkeypatch):
+    """``short``: one state per walk call (a leader and its members in different chunks) and runs cut to 2 bytes."""
+    if short:
+        monkeypatch.setattr(token_trie, "CHUNK_NODES", 1)
+        monkeypatch.setattr(token_trie, "MAX_RUN", 2)
     tok = tiny_tokenizer(family)
     _three(pattern, vocab_for(tok), tok.eos_token_id, monkeypatch)
 

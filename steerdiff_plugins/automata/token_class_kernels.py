@@ -219,20 +219,21 @@ def distinct_edges(table, dead, first):
     """The distinct pairs ``(s, table[s, c])`` over columns ``first..`` with neither end ``dead``: ``(src, dst)``,
     sources ascending. Counted first, then written: an output buffer grown inside the loop costs numba
     reference counting on every step (several times slower)."""
-    N, C = table.shape
-    stamp = np.full(N, -1, np.int64)
-    n = 0
-    for s in range(N):
-        if s == dead:
-            continue
-        for c in range(first, C):
-            d = table[s, c]
-            if d != dead and stamp[d] != s:
-                stamp[d] = s
-                n += 1
+    none = np.empty(0, np.int64)
+    n = _distinct_pass(table, dead, first, none, none)
     src = np.empty(n, np.int64)
     dst = np.empty(n, np.int64)
-    stamp[:] = -1
+    if n:
+        _distinct_pass(table, dead, first, src, dst)
+    return src, dst
+
+
+@njit(cache=True, nogil=True)
+def _distinct_pass(table, dead, first, src, dst):
+    """How many distinct pairs :func:`distinct_edges` finds, written into ``src``/``dst`` unless they are empty."""
+    N, C = table.shape
+    stamp = np.full(N, -1, np.int64)
+    write = len(src) > 0
     n = 0
     for s in range(N):
         if s == dead:
@@ -241,7 +242,8 @@ def distinct_edges(table, dead, first):
             d = table[s, c]
             if d != dead and stamp[d] != s:
                 stamp[d] = s
-                src[n] = s
-                dst[n] = d
+                if write:
+                    src[n] = s
+                    dst[n] = d
                 n += 1
-    return src, dst
+    return n
