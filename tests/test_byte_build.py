@@ -209,22 +209,6 @@ def test_transition_cap_refuses_before_minimising(monkeypatch):
     assert _new("[a-z0-9]{0,400}").dead == 401
 
 
-class _Clock:
-    """A budget clock the test moves by hand."""
-
-    now = 1000.0
-
-    def __call__(self):
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    c = _Clock()
-    monkeypatch.setattr(compile_budget, "_clock", c)
-    return c
-
-
 def test_deadline_checked_between_chunks(clock, monkeypatch):
     """The subset construction gives control back every WORK states; past the deadline the next check fires."""
     monkeypatch.setattr(byte_build, "WORK", 1)

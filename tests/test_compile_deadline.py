@@ -19,23 +19,6 @@ from steerdiff_plugins.compile_budget import (
 )
 
 
-class _Clock:
-    """A fake ``compile_budget._clock``: ``now`` seconds, moved by the test."""
-
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    c = _Clock()
-    monkeypatch.setattr(compile_budget, "_clock", c)
-    return c
-
-
 def _fires(stage: str, fn, clock, pointer: str | None = None) -> CompileDeadlineExceeded:
     """Run ``fn`` under a 1 s deadline whose clock is already 5 s on: the named error of ``stage``."""
     with compile_deadline(1.0):
