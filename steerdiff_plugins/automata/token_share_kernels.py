@@ -32,7 +32,6 @@ def _lockstep(L, k, trans, dead, cut, grp, rgrp, reach, stops, sets, invq, invu,
     ``p``'s loop or run set (the walk takes those in bulk, so the successors must correspond). Returns the
     body size (``body[:n]`` the states from ``L`` in visiting order, ``pairs[:n]`` theirs from ``k``), or -1.
     ``phi`` (all -1 on entry) is reset before returning."""
-    n = 0
     ok = True
     phi[L] = k
     body[0] = L

@@ -39,7 +39,6 @@ import numpy as np
 from steerdiff_plugins.compile_budget import check_deadline, numba_importable, outside_budget, run_kernel
 
 _nb = None  # the numba kernels, once compiled (see _kernels)
-_sk = None  # the sharing kernels (see _share_kernels)
 CUT = 0x22  # walks are shared up to this byte: '"', where JSON's string copies part (see token_share_kernels)
 _tries: dict[int, tuple] = {}  # id(_FlatVocab) -> (that _FlatVocab, _Trie)
 CHUNK_NODES = 20_000_000  # states per walk call: this many tree nodes over the tree size (deadline checks between)
@@ -200,7 +199,7 @@ def walk_records(trans: np.ndarray, dead: int, fv, weights: np.ndarray, sc: _Scr
     M, invq, invu = _run("utf8_maps", trans, dead, grp, tr.U, tr.u0, tr.U.shape[0] - 1)  # (S+1, nU) UTF-8 loops
     lb_ptr, lb_byte = _run("live_bytes", trans, dead)
     lead, loc, row, phi = _share(trans, dead, grp, rgrp, reach, stops, sets, invq, invu, M, P)
-    gid, msize, W = run_kernel(_share_kernels().group_weights, lead, loc, row, phi, weights)
+    gid, msize, W = _run("group_weights", lead, loc, row, phi, weights)
     hdiff, cdiff = sc.hdiff, sc.cdiff
     hdiff.fill(0)
     cdiff.fill(0)
@@ -227,17 +226,7 @@ def _share(trans, dead, grp, rgrp, reach, stops, sets, invq, invu, M, P):
     if os.environ.get("STEERDIFF_TOKEN_SHARE", "") == "0":
         none = np.full(dead + 1, -1, dtype=np.int32)
         return none, none, none, np.zeros((0, 1), dtype=np.int32)
-    return run_kernel(_share_kernels().share_groups, trans, dead, CUT, grp, rgrp, reach, stops, sets, invq, invu, M, P)
-
-
-def _share_kernels():
-    global _sk
-    if _sk is None:
-        with outside_budget():
-            from steerdiff_plugins.automata import token_share_kernels as k
-
-        _sk = k
-    return _sk
+    return _run("share_groups", trans, dead, CUT, grp, rgrp, reach, stops, sets, invq, invu, M, P)
 
 
 def walk_classes(trans: np.ndarray, dead: int, fv, fill_id: int | None, tok2cls: np.ndarray, weights: np.ndarray):

@@ -12,6 +12,7 @@ from numba.typed import Dict
 
 from steerdiff_plugins.automata.token_class_kernels import (  # noqa: F401 - token_trie._run finds kernels here
     classes_and_table, distinct_edges, min_steps, run_ends)
+from steerdiff_plugins.automata.token_share_kernels import group_weights, share_groups  # noqa: F401 - likewise
 
 _SET_KEY = types.UniTuple(types.uint64, 4)  # a 256-bit byte set as a dict key
 
