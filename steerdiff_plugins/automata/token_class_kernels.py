@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from steerdiff_plugins.automata.token_share_kernels import group_term
+
 
 @njit(cache=True, nogil=True)
 def run_ends(a, b):
@@ -56,13 +58,11 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend
             st = -1 - st
             g = gid[st]
             n = msize[g]
-        ws = w[st]
         t, hi = rec[r, 1], rec[r, 2]
         if d == -2:  # UTF-8 records: the end depends on each token's end state, constant on its runs (uend_run)
             while t < hi:
                 b = min(uend_run[t], hi)
-                e = M[q, uend[t]]
-                v = ws * (e + 1) + (W[g, loc[e]] if g >= 0 else 0)
+                v = group_term(w, st, M[q, uend[t]], g, W, loc)
                 hdiff[t] += v
                 hdiff[b] -= v
                 cdiff[t] += n
@@ -72,8 +72,7 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend
             for t in range(rec[r, 1], rec[r, 2]):
                 j = plen[t] - d
                 if j <= reach[q]:
-                    e = P[j, q]
-                    v = ws * (e + 1) + (W[g, loc[e]] if g >= 0 else 0)
+                    v = group_term(w, st, P[j, q], g, W, loc)
                     hdiff[t] += v
                     hdiff[t + 1] -= v
                     cdiff[t] += n
@@ -127,8 +126,9 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend
     for k in range(n_used):
         vals[used[k]] = -1
     table = np.full((S + 2, C), DEAD, np.int32)
+    none = np.zeros(0, np.int64)  # no class sizes: the verdict was not 1
     if status != 1:
-        return status, table, table[0, :0].astype(np.int64)
+        return status, table, none
     ins = np.full((len(msize), C), DEAD, np.int32)  # per group: the leader's entries from its shared records
     for r in range(rec.shape[0]):
         s, q, d = rec[r, 0], rec[r, 3], rec[r, 4]
@@ -152,7 +152,7 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend
                 if cur == DEAD:
                     table[s, c] = e
                 elif cur != e:
-                    return 0, table, table[0, :0].astype(np.int64)
+                    return 0, table, none
                 if g >= 0:
                     ins[g, c] = e
             t = nxt
@@ -171,7 +171,7 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend
                 if cur == DEAD:
                     table[k, c] = ek
                 elif cur != ek:
-                    return 0, table, table[0, :0].astype(np.int64)
+                    return 0, table, none
     col_live = np.zeros(C, np.int64)
     for s in range(S):
         for c in range(2, C):
@@ -179,7 +179,7 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend
                 col_live[c] += 1
     for c in range(2, C):
         if col_live[c] != cls_live[c]:
-            return 0, table, table[0, :0].astype(np.int64)
+            return 0, table, none
     size_of = np.zeros(C, np.int64)  # the ids written per class
     for i in range(min(len(inv), len(tok2cls))):  # in id order: random reads are cheaper than random writes
         t = inv[i]

@@ -193,3 +193,10 @@ def group_weights(lead, loc, row, phi, w):
             for i in range(nb):
                 W[g, i] += w[q] * (phi[row[q], i] + 1)
     return gid, msize, W
+
+
+@njit(cache=True, nogil=True, inline="always")
+def group_term(w, st, e, g, W, loc):
+    """The hash term of state ``st``'s record ending in ``e``; for a leader's record (group ``g >= 0``, see
+    :func:`group_weights`) the whole group's, else ``st``'s alone."""
+    return w[st] * (e + 1) + (W[g, loc[e]] if g >= 0 else 0)

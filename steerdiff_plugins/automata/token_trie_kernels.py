@@ -12,7 +12,7 @@ from numba.typed import Dict
 
 from steerdiff_plugins.automata.token_class_kernels import (  # noqa: F401 - token_trie._run finds kernels here
     classes_and_table, distinct_edges, min_steps, run_ends)
-from steerdiff_plugins.automata.token_share_kernels import group_weights, share_groups  # noqa: F401 - likewise
+from steerdiff_plugins.automata.token_share_kernels import group_term, group_weights, share_groups  # noqa: F401 - likewise
 
 _SET_KEY = types.UniTuple(types.uint64, 4)  # a 256-bit byte set as a dict key
 
@@ -362,12 +362,12 @@ def walk_states(trans, dead, s0, s1, kid_ptr, kid_node, kid_byte, lb_ptr, lb_byt
         s += 1
     for r in range(nr):  # plain records: their hash and live count, as difference arrays
         if rec[r, 4] == -1:
-            st, e = rec[r, 0], rec[r, 3]
-            if st >= 0:
-                v, n = w[st] * (e + 1), 1
-            else:  # a leader's record: every member of its group, through phi (token_share_kernels.group_weights)
+            st, g, n = rec[r, 0], -1, 1
+            if st < 0:  # a leader's record: every member of its group, through phi (token_share_kernels.group_weights)
                 st = -1 - st
-                v, n = w[st] * (e + 1) + W[gid[st], loc[e]], msize[gid[st]]
+                g = gid[st]
+                n = msize[g]
+            v = group_term(w, st, rec[r, 3], g, W, loc)
             a, b = rec[r, 1], rec[r, 2]
             hdiff[a] += v
             hdiff[b] -= v
