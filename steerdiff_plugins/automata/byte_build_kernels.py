@@ -6,9 +6,8 @@
   states, so the caller checks the compile deadline between calls and refuses oversized automata early.
 * :func:`coreach` marks the states that can reach acceptance (the rest are the dead sink's), :func:`prune`
   merges the others into the sink.
-* :func:`bfs_order` numbers the states of a DFA breadth first from its start, classes in order (the
-  canonical numbering of ``byte_level.canonical``).
-* :func:`minimise` and :func:`canonical` (in ``byte_min_kernels``, imported here) minimise and renumber.
+* :func:`minimise`, :func:`canonical` and :func:`bfs_order` (in ``byte_min_kernels``, imported here) minimise
+  and number the states canonically.
 
 Hashes wrap (numba's int64 arithmetic has no overflow checks); every hash hit is confirmed by comparing the
 sets themselves, so the automaton does not depend on them.
@@ -19,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from steerdiff_plugins.automata.byte_min_kernels import _FNV, canonical, minimise  # noqa: F401 - byte_build.run finds them here
+from steerdiff_plugins.automata.byte_min_kernels import _FNV, bfs_order, canonical, minimise  # noqa: F401 - byte_build.run finds them here
 
 _SEED = 1469598103934665603  # the FNV-1a offset basis
 
@@ -391,25 +390,3 @@ def prune(trans, acc):
                 if t >= 0 and alive[t]:
                     table[r, c] = remap[t]
     return table, accept, alive[0]
-
-
-@njit(cache=True, nogil=True)
-def bfs_order(table, start, sink):
-    """``(N,)`` int32 the breadth-first rank of each state of ``table (N, K)`` from ``start``, classes in
-    order, ``sink`` left out (-1: not reached, and the sink)."""
-    N, K = table.shape
-    rank = np.full(N, -1, np.int32)
-    queue = np.empty(N, np.int32)
-    rank[start] = 0
-    queue[0] = start
-    head, tail = 0, 1
-    while head < tail:
-        s = queue[head]
-        head += 1
-        for c in range(K):
-            t = table[s, c]
-            if t != sink and rank[t] < 0:
-                rank[t] = tail
-                queue[tail] = t
-                tail += 1
-    return rank

@@ -1,6 +1,7 @@
 """numba kernels of :mod:`byte_build` after the subset construction: :func:`minimise` (Valmari's partition
-refinement) and :func:`canonical` (the quotient by its blocks in ``byte_level.canonical``'s form). Imported
-through ``byte_build_kernels``; hashes there are confirmed entry by entry as in that module."""
+refinement), :func:`canonical` (the quotient by its blocks in ``byte_level.canonical``'s form) and
+:func:`bfs_order`, the breadth-first numbering it and ``byte_level.canonical`` use. Imported through
+``byte_build_kernels``; hashes there are confirmed entry by entry as in that module."""
 
 from __future__ import annotations
 
@@ -196,30 +197,46 @@ def canonical(table, accept, bid, start, sink, bcls):
             col[K2] = m
             K2 += 1
         out_bcls[x] = newid[m]
-    dead = bid[sink]
-    rank = np.full(B, -1, np.int32)
-    queue = np.empty(B, np.int32)
-    s0 = bid[start]
-    rank[s0] = 0
-    queue[0] = s0
-    head, tail = 0, 1
-    while head < tail:
-        s = queue[head]
-        head += 1
+    qc = np.empty((B, K2), np.int32)  # (B, K2) the block table over the canonical classes
+    for b in range(B):
         for c in range(K2):
-            t = q[s, col[c]]
-            if t != dead and rank[t] < 0:
-                rank[t] = tail
-                queue[tail] = t
-                tail += 1
-    M = tail
+            qc[b, c] = q[b, col[c]]
+    rank = bfs_order(qc, bid[start], bid[sink])
+    queue = np.empty(B, np.int32)  # the blocks in rank order
+    M = 0
+    for b in range(B):
+        if rank[b] >= 0:
+            queue[rank[b]] = b
+            M += 1
     ctrans = np.full((M + 1, K2), M, np.int32)
     acc = np.zeros(M + 1, np.bool_)
     for i in range(M):
         s = queue[i]
         acc[i] = accept[rep[s]]
         for c in range(K2):
-            t = q[s, col[c]]
+            t = qc[s, c]
             if rank[t] >= 0:
                 ctrans[i, c] = rank[t]
     return ctrans, out_bcls, acc, B
+
+
+@njit(cache=True, nogil=True)
+def bfs_order(table, start, sink):
+    """``(N,)`` int32 the breadth-first rank of each state of ``table (N, K)`` from ``start``, classes in
+    order, ``sink`` left out (-1: not reached, and the sink)."""
+    N, K = table.shape
+    rank = np.full(N, -1, np.int32)
+    queue = np.empty(N, np.int32)
+    rank[start] = 0
+    queue[0] = start
+    head, tail = 0, 1
+    while head < tail:
+        s = queue[head]
+        head += 1
+        for c in range(K):
+            t = table[s, c]
+            if t != sink and rank[t] < 0:
+                rank[t] = tail
+                queue[tail] = t
+                tail += 1
+    return rank
