@@ -469,7 +469,8 @@ def _fast_parse(pattern: str) -> _FastParse:
                 if prefix is None:
                     prefix = item[0]
                     if prefix[0] in _NESTED_OPS:
-                        break  # re's sequences compare by identity (never equal); shared groups would be
+                        break  # re's sequences compare by identity (never equal); shared groups would be,
+                        # and moving them out would give a tree unlike Python's parser's
                 elif item[0] != prefix:
                     break
             else:
