@@ -38,7 +38,7 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend
     each token's run). Tables are filled and checked once per run, not once per token.
 
     Returns ``(status, table (S+2, C) int32, size_of (C,))``: status 1 with every token's class written to
-    ``tok2cls`` (by id), ``size_of[c]`` how many ids it wrote with class ``c``;
+    ``tok2cls`` (by id; at least as long as ``inv``), ``size_of[c]`` how many ids it wrote with class ``c``;
     0 on a disagreement (a hash collision) and -1 when the hash table is too small (more than half its
     slots would fill), ``tok2cls`` untouched in both.
 
@@ -180,13 +180,15 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend
     for c in range(2, C):
         if col_live[c] != cls_live[c]:
             return 0, table, none
-    size_of = np.zeros(C, np.int64)  # the ids written per class
-    for i in range(min(len(inv), len(tok2cls))):  # in id order: random reads are cheaper than random writes
+    size_of = np.zeros(C, np.int64)  # the ids written per class, counted per run (a count bumped per id waits
+    for j in range(nrun):             # on its own last store when neighbouring ids share a class)
+        size_of[rcls[j]] += (rstart[j + 1] if j + 1 < nrun else T) - rstart[j]
+    if fill_pos >= 0:
+        size_of[0] -= 1
+    for i in range(len(inv)):  # in id order: random reads are cheaper than random writes
         t = inv[i]
         if t >= 0 and t != fill_pos:
-            c = rcls[rid[t]]
-            tok2cls[i] = c
-            size_of[c] += 1
+            tok2cls[i] = rcls[rid[t]]
     return 1, table, size_of
 
 

@@ -240,6 +240,8 @@ def walk_classes(trans: np.ndarray, dead: int, fv, fill_id: int | None, tok2cls:
     grouping could not be verified."""
     tr = trie_for(fv)
     fill_pos = tr.pos_of.get(fill_id, -1) if fill_id is not None else -1
+    if len(tok2cls) < len(tr.inv):
+        raise ValueError(f"tok2cls has {len(tok2cls)} entries, fewer than the vocabulary's {len(tr.inv)} ids")
     with _scratch(tr) as sc:
         while True:
             w = walk_records(trans, dead, fv, weights, sc)
