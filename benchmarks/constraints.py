@@ -18,7 +18,7 @@ compile
     forked worker with a time limit (a timeout counts as a refusal ``timeout``; the worker is then replaced),
     cold caches (every automaton cache is cleared before each schema; ``--fresh-process``: a new worker
     per schema, which adds the first-compile page faults of a new process):
-    schema -> regex (``compile_schema``), regex -> byte DFA (``to_engine_regex`` + ``byte_dfa``) on the
+    schema -> regex (``compile_schema``), regex -> byte DFA (``check_regex``, JSONSchema's syntax check, + ``byte_dfa``) on the
     full set; byte DFA -> token DFA (``compile_token_dfa`` over the 49,152-token vocabulary) on a
     fixed-seed sample of ``--sample`` compiled schemas per category (it is far too slow for the full set
     on this machine). Declared coverage = share of schemas compiled without an explicit error, counted
@@ -178,7 +178,7 @@ def _compile_stages(conn, schema, do_token):
     """Compile one schema with cold caches, timing each stage; sends a dict per finished stage."""
     from steerdiff.errors import ConstraintError, UnsupportedSchemaError
     from steerdiff_plugins.schema import compiled as jr
-    from steerdiff_plugins.automata import token_walk as td
+    from steerdiff_plugins.automata import byte_level, token_walk as td
 
     td.cache_clear()
     jr._CACHE.clear()
@@ -193,7 +193,7 @@ def _compile_stages(conn, schema, do_token):
         conn.send(dict(out))
         stage = "byte_dfa"
         t0 = time.perf_counter()
-        td.to_engine_regex(comp.regex)
+        byte_level.check_regex(comp.regex)  # JSONSchema's syntax check (kept for byte_dfa)
         bd = td.byte_dfa(comp.regex)
         out["byte_dfa_ms"] = 1000 * (time.perf_counter() - t0)
         out["byte_states"] = int(bd.trans.shape[0] - 1)

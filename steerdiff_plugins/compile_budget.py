@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import re
 import threading
 import time
@@ -311,9 +312,11 @@ def _branch_positions(alts, cap: int, memo: dict) -> tuple[int, int]:
     return total + nodes, added
 
 
+@functools.lru_cache(maxsize=16)
 def expansion(regex: str, cap: int = MAX_EXPANSION) -> int:
     """The NFA positions counted repetitions add to ``regex`` (Python ``re`` syntax), counted up to a little
-    past ``cap``; 0 for a regex that does not parse (the builder reports that itself)."""
+    past ``cap``; 0 for a regex that does not parse (the builder reports that itself). Cached: a constraint's
+    syntax check (``byte_level.check_regex``) and then the byte stage ask for it."""
     from steerdiff_plugins.automata.engine_regex import parse_regex  # cached: the byte stage parses it again
 
     try:

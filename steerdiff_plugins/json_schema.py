@@ -29,7 +29,7 @@ from steerdiff.constraints import Constraint, RegularConstraint
 from steerdiff.errors import AutomatonTooLarge, ConstraintError, UnsupportedSchemaError, ValidationFailed
 from steerdiff.hookspecs import hookimpl
 from steerdiff.plugins import constraint_types
-from steerdiff_plugins.automata.byte_level import byte_dfa
+from steerdiff_plugins.automata.byte_level import byte_dfa, check_regex
 from steerdiff_plugins import compile_budget
 from steerdiff_plugins.compile_budget import (
     CompileBudgetExceeded,
@@ -44,7 +44,6 @@ from steerdiff_plugins.schema.to_lark import compile_graph, schema_to_lark
 from steerdiff_plugins.schema.tree_to_lark import tree_to_lark
 
 from steerdiff_plugins.schema.compiled import compile_schema, schema_from_pydantic
-from steerdiff_plugins.automata.engine_regex import to_engine_regex
 from steerdiff_plugins.automata.regular_hooks import RegularHooks
 
 
@@ -154,7 +153,7 @@ class JSONSchema(RegularConstraint):
                                             any_depth=any_depth)
         if len(self._compiled.regex) <= compile_budget.MAX_BYTE_REGEX_CHARS:  # a syntax check; a longer regex is
             try:  # refused by the byte stage at once, where Python's parse took 15 s
-                to_engine_regex(self._compiled.regex)
+                check_regex(self._compiled.regex)  # (its parse and NFA are kept for the byte stage)
             except AutomatonTooLarge as big:  # a repetition count beyond the automaton: a size refusal, named where
                 # (fill_constraint then hands the schema to the grammar engine, as for a too-large byte automaton)
                 from steerdiff_plugins.schema.compiled import largest_count

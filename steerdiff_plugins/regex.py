@@ -20,7 +20,7 @@ from steerdiff.errors import ConstraintError, ValidationFailed
 from steerdiff.hookspecs import hookimpl
 from steerdiff.vocab import vocab_for
 
-from steerdiff_plugins.automata.engine_regex import to_engine_regex
+from steerdiff_plugins.automata.byte_level import check_regex
 from steerdiff_plugins.automata.regular_hooks import RegularHooks, span_of
 
 
@@ -43,7 +43,7 @@ class Regex(RegularConstraint):
     def __init__(self, pattern: str, span=None):
         if not isinstance(pattern, str):
             raise ConstraintError(f"Regex pattern must be a string, got {type(pattern).__name__}")
-        to_engine_regex(pattern)  # bad or non-regular patterns fail here, with the reason
+        check_regex(pattern)  # bad or non-regular patterns fail here, with the reason
         self.pattern = pattern
         self.span = _span_arg(span)
 

@@ -123,6 +123,53 @@ def test_refusals_alike(rx):
     assert str(new.value).split(":")[0] == str(old.value).split(":")[0]  # the same pattern named first
 
 
+@pytest.mark.parametrize("rx", ["a\ud800", "[^\ud800]", "(a)\\1", "(?=a)a", r"a\bb", "a{0}\U0010ffff", "\U0010ffff",
+                                "(?:ab|ā){14}", "[", "a**", "a{70000}", "(?:ab){70000,}", "(?:x|y){20000}(?=a)"])
+def test_check_regex_refuses_as_the_engine_regex(rx):
+    """The constraints' syntax check (``check_regex``: the parse and the NFA, kept for the byte stage) raises
+    what ``to_engine_regex`` (the check it replaced) raises, with the same message; a count the NFA is too
+    large to build now (past the expansion budget) is checked from the parse alone. Where ``to_engine_regex``
+    passes, it passes or raises what ``byte_dfa`` raises for the pattern anyway (a class bounded by a
+    surrogate: refused by the NFA, earlier)."""
+    engine_regex.to_engine_regex.cache_clear()
+    byte_build._kept.clear()
+    old = new = None
+    try:
+        engine_regex.to_engine_regex(rx)
+    except ConstraintError as exc:
+        old = exc
+    try:
+        byte_level.check_regex(rx)
+    except ConstraintError as exc:
+        new = exc
+    if old is not None:
+        assert new is not None and type(new) is type(old) and str(new) == str(old)
+    elif new is not None:
+        byte_level.byte_dfa.cache_clear()
+        with pytest.raises(ConstraintError) as later:
+            byte_level.byte_dfa(rx)
+        assert type(later.value) is type(new) and str(later.value) == str(new)
+    byte_build._kept.clear()
+
+
+def test_check_regex_keeps_its_nfa_for_byte_dfa(monkeypatch):
+    """What the syntax check builds is not built again: ``byte_dfa`` takes the NFA ``check_regex`` kept (and
+    drops it), and gives the same automaton as without the check."""
+    rx = r'\{"a":"(?:[^"\\]|\\.){0,12}","b":[0-9]{1,4}\}'
+    built = []
+    real = byte_build._build_nfa
+    monkeypatch.setattr(byte_build, "_build_nfa", lambda p: (built.append(p), real(p))[1])
+    byte_level.byte_dfa.cache_clear()
+    byte_build._kept.clear()
+    byte_level.check_regex(rx)
+    got = byte_level.byte_dfa(rx)
+    assert built == [rx] and not byte_build._kept
+    byte_level.byte_dfa.cache_clear()
+    again = byte_level.byte_dfa(rx)
+    assert built == [rx, rx] and (got.trans == again.trans).all() and (got.accept == again.accept).all()
+    byte_level.byte_dfa.cache_clear()
+
+
 def test_public_schema_regexes_same_arrays():
     """A sample of the public JSONSchemaBench set (every 25th schema the compiler takes); the whole set is
     compared by ``python -m benchmarks.byte_build``."""

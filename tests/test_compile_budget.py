@@ -188,8 +188,8 @@ def test_a_regex_over_the_character_budget_is_not_parsed_before_the_fallback(mon
     from steerdiff_plugins.grammar import Grammar
 
     parsed = []
-    real = json_schema.to_engine_regex
-    monkeypatch.setattr(json_schema, "to_engine_regex", lambda rx: (parsed.append(len(rx)), real(rx))[1])
+    real = json_schema.check_regex
+    monkeypatch.setattr(json_schema, "check_regex", lambda rx: (parsed.append(len(rx)), real(rx))[1])
     schema = {"type": "object", "properties": {"a": {"type": "string", "pattern": "^[a-c]{1,3}$"}}, "required": ["a"]}
     monkeypatch.setattr(compile_budget, "MAX_BYTE_REGEX_CHARS", 20)
     byte_dfa.cache_clear()

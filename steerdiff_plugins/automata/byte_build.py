@@ -436,10 +436,28 @@ class _Nfa:
         return int(end + offs[-1, 0])
 
 
-def nfa_of(pattern: str) -> tuple[_Nfa, int]:
-    """The NFA of ``pattern`` (Python dialect, full match) and its final state; refusals as ``to_engine_regex``."""
+_kept: dict = {}  # (pattern, MAX_STATES) -> (NFA, final): built by byte_level.check_regex for the byte_dfa after it
+
+
+def nfa_of(pattern: str, keep: bool = False) -> tuple[_Nfa, int]:
+    """The NFA of ``pattern`` (Python dialect, full match) and its final state; refusals as ``to_engine_regex``.
+    ``keep``: hold it for the next call (a few patterns), which takes it instead of building it again."""
     if not isinstance(pattern, str):
         raise ConstraintError(f"a regex must be a str, got {type(pattern).__name__}")
+    from steerdiff_plugins.automata.byte_level import MAX_STATES  # read at call time (tests lower it)
+
+    key = (pattern, MAX_STATES)
+    got = _kept.pop(key, None)
+    if got is None:
+        got = _build_nfa(pattern)
+    if keep:
+        while len(_kept) >= 4:
+            _kept.pop(next(iter(_kept)), None)
+        _kept[key] = got
+    return got
+
+
+def _build_nfa(pattern: str) -> tuple[_Nfa, int]:
     try:
         parsed = er.parse_regex(pattern)
     except re.error as exc:

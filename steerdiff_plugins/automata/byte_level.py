@@ -119,6 +119,25 @@ def _uniform_draws(n: int) -> np.ndarray:
     return d[:n]
 
 
+def check_regex(pattern: str) -> None:
+    """Raise what :func:`byte_dfa` raises for ``pattern`` before it builds any automaton: the pattern does not
+    compile, uses a construct the engine does not take, or repeats more than ``MAX_STATES`` times
+    (``AutomatonTooLarge``); nothing for a pattern the byte stage itself will refuse by size. A constraint's
+    syntax check: its work is kept for the ``byte_dfa`` that follows (the parse, and the NFA where
+    ``byte_build`` builds the automaton), so checking first costs nothing more."""
+    from steerdiff_plugins.compile_budget import CompileBudgetExceeded, check_expansion
+
+    if byte_build.available():
+        try:
+            check_expansion(pattern, "byte automaton", "regex")
+        except CompileBudgetExceeded:  # the NFA would be too large to build now: the refusals from the parse alone
+            to_engine_regex(pattern)
+            return
+        byte_build.nfa_of(pattern, keep=True)
+    else:
+        to_engine_regex(pattern)  # outlines_dfa builds from it (cached)
+
+
 @lru_cache(maxsize=1024)
 def byte_dfa(pattern: str) -> ByteDFA:
     """The minimal byte-level DFA of a Python-dialect regex (full match): every state reachable from the

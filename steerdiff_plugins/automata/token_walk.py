@@ -28,9 +28,9 @@ import numpy as np
 from steerdiff.vocab import TokenVocab
 from steerdiff_plugins.automata.byte_level import _hash_weights, byte_dfa
 from steerdiff_plugins.automata.engine_regex import parse_regex, to_engine_regex
-from steerdiff_plugins.automata import token_trie
+from steerdiff_plugins.automata import byte_build, token_trie
 from steerdiff_plugins.automata.token_dfa import FILL, TokenDFA
-from steerdiff_plugins.compile_budget import check_deadline
+from steerdiff_plugins.compile_budget import check_deadline, expansion
 
 DENSE_STATES = 2048  # up to this many states, masked steps may be one dense (N, N) product ...
 DENSE_RATIO = 16  # ... when the distinct (state, next state) pairs are over 1/16 of N * N (else: the edge list)
@@ -630,4 +630,6 @@ def cache_clear() -> None:
     byte_dfa.cache_clear()
     to_engine_regex.cache_clear()
     parse_regex.cache_clear()
+    byte_build._kept.clear()
+    expansion.cache_clear()
 
