@@ -49,7 +49,7 @@ def test_string_copies_are_found_and_correspond_byte_by_byte():
     images; a body state and its image have the same dead bytes, and every byte but the quote leads to
     corresponding states."""
     vocab = vocab_for(tiny_tokenizer("bytelevel"))
-    trans, dead, (lead, loc, row, phi) = _parts(CASES[0], vocab)
+    trans, dead, (lead, loc, row, phi, _) = _parts(CASES[0], vocab)
     body = np.flatnonzero(loc >= 0)
     order = body[np.argsort(loc[body])]  # the leader's body by index, the loop state first
     L = int(order[0])
@@ -72,7 +72,7 @@ def test_string_copies_are_found_and_correspond_byte_by_byte():
 def test_sharing_off_switch(monkeypatch):
     monkeypatch.setenv("STEERDIFF_TOKEN_SHARE", "0")
     vocab = vocab_for(tiny_tokenizer("bytelevel"))
-    _, _, (lead, _, _, _) = _parts(CASES[0], vocab)
+    _, _, (lead, _, _, _, _) = _parts(CASES[0], vocab)
     assert (lead == -1).all()
 
 
@@ -126,8 +126,34 @@ def test_real_vocabulary_with_and_without_sharing(monkeypatch):
     """SmolLM2's 49k tokens, many of which carry a quote (``",`` ``":"``): the exits are walked per copy."""
     vocab = vocab_for(_smollm())
     for pattern in CASES:
-        _, _, (lead, _, _, _) = _parts(pattern, vocab)
+        _, _, (lead, _, _, _, _) = _parts(pattern, vocab)
         got = _three(pattern, vocab, None, monkeypatch)
         assert got.n_states > 2
-    _, _, (lead, loc, _, _) = _parts(CASES[0], vocab)
+    _, _, (lead, loc, _, _, _) = _parts(CASES[0], vocab)
     assert (lead >= 0).sum() == 3 * (loc >= 0).sum()  # three copies of the string machine, all shared
+
+
+def test_walks_kept_across_compiles_are_taken_and_change_nothing(monkeypatch):
+    """A body's walk up to the quote is kept per tokenizer (``token_trie._cached_walks``) and taken by later
+    compiles with the same body, also as a group of its own (one string field): those bodies are not walked
+    again, and every automaton equals the one built with the cache off."""
+    monkeypatch.delenv("STEERDIFF_WALK_CACHE", raising=False)
+    for family in FAMILIES:
+        tok = tiny_tokenizer(family)
+        vocab = vocab_for(tok)
+        tr = token_trie.trie_for(td._flat_vocab(vocab))
+        tr.walks.clear()
+        _compile(r'\{"z":' + STR + r'\}', vocab, tok.eos_token_id, "numba", monkeypatch)  # one string: kept
+        assert len(tr.walks) == 1
+        plans = []
+        real = token_trie._cached_walks
+        monkeypatch.setattr(token_trie, "_cached_walks", lambda *a: plans.append(real(*a)) or plans[-1])
+        for pattern in CASES:
+            got = _compile(pattern, vocab, tok.eos_token_id, "numba", monkeypatch)
+            monkeypatch.setenv("STEERDIFF_WALK_CACHE", "0")
+            _assert_same(got, _compile(pattern, vocab, tok.eos_token_id, "numba", monkeypatch))
+            monkeypatch.delenv("STEERDIFF_WALK_CACHE")
+        monkeypatch.setattr(token_trie, "_cached_walks", real)
+        first = plans[0]  # CASES[0] with the cache on: its string body taken whole, nothing left to walk
+        n = next(iter(tr.walks))[2]  # the kept body's size (its key: MAX_RUN, CUT, states, ...)
+        assert (first["given"][0][:, 0] >= 0).sum() == n > 1 and first["todo"] == [] and len(first["given"][1]) > 0

@@ -95,10 +95,15 @@ def share_groups(trans, dead, cut, grp, rgrp, reach, stops, sets, invq, invu, M,
     unfinished UTF-8 characters) leads the group of its images ``phi_k(p)`` in the members' bodies (an image
     that already belongs to a group walks on its own).
 
-    Returns ``(lead (S+1,), loc (S+1,), row (S+1,), phi (R, MAX_BODY))``: ``lead[q]`` the leader of ``q``'s
-    group (itself for a leader; -1 outside every group); ``loc[p]`` the index of state ``p`` in its loop
-    leader's body (-1 outside every such body); a member ``q`` maps body index ``i`` to state
-    ``phi[row[q], i]``."""
+    A candidate no other matched leads a group of its own (its body too) when its body is disjoint from every
+    group's: its walk up to ``cut`` is then one a later schema with the same body can reuse
+    (``token_trie``'s walk cache).
+
+    Returns ``(lead (S+1,), loc (S+1,), row (S+1,), phi (R, MAX_BODY), owner (S+1,))``: ``lead[q]`` the leader
+    of ``q``'s group (itself for a leader; -1 outside every group); ``loc[p]`` the index of state ``p`` in its
+    loop leader's body (-1 outside every such body), ``owner[p]`` that loop leader (the body is the states
+    reached from it without ``cut``, ``loc`` their visiting order); a member ``q`` maps body index ``i`` to
+    state ``phi[row[q], i]``."""
     S = dead
     lead = np.full(S + 1, -1, np.int32)
     loc = np.full(S + 1, -1, np.int32)
@@ -112,10 +117,13 @@ def share_groups(trans, dead, cut, grp, rgrp, reach, stops, sets, invq, invu, M,
     bodies = np.empty(S + 1, np.int32)  # the leaders' bodies, in body index order (disjoint)
     nb_all = 0
     phi = np.empty((16, MAX_BODY), np.int32)
+    owner = np.full(S + 1, -1, np.int32)
+    cand = np.zeros(S + 1, np.bool_)
     R = 0
     for q in range(S):
         if grp[q] < 0 or trans[q, cut] == dead or trans[q, cut] == q:
             continue
+        cand[q] = True
         live = 0
         for b in range(256):
             if trans[q, b] != dead:
@@ -137,6 +145,7 @@ def share_groups(trans, dead, cut, grp, rgrp, reach, stops, sets, invq, invu, M,
                 continue
             for i in range(nb):
                 loc[body[i]] = i
+                owner[body[i]] = L
                 bodies[nb_all + i] = body[i]
             boff[L] = nb_all
             nb_all += nb
@@ -152,6 +161,28 @@ def share_groups(trans, dead, cut, grp, rgrp, reach, stops, sets, invq, invu, M,
         lead[q] = L
         row[q] = R
         R += 1
+    image = np.zeros(S + 1, np.bool_)  # the states of the members' bodies
+    for q in range(S):
+        if row[q] >= 0 and lead[q] >= 0 and loc[q] < 0:
+            for i in range(bsize[lead[q]]):
+                image[phi[row[q], i]] = True
+    for q in range(S):  # a candidate left alone: a group of its own, when its body touches no other
+        if not cand[q] or lead[q] >= 0 or loc[q] >= 0 or image[q]:
+            continue
+        nb = _lockstep(q, q, trans, dead, cut, grp, rgrp, reach, stops, sets, invq, invu, M, P, phi_tmp, body, pairs)
+        if nb < 0:
+            continue
+        clash = False
+        for i in range(nb):
+            if loc[body[i]] >= 0 or lead[body[i]] >= 0 or image[body[i]]:
+                clash = True
+        if clash:
+            continue
+        for i in range(nb):
+            loc[body[i]] = i
+            owner[body[i]] = q
+        lead[q] = q
+        bsize[q] = nb
     for q in range(S):  # every body state leads its images: the same renaming (row) as its loop state's
         if loc[q] >= 0:
             lead[q] = q
@@ -163,7 +194,7 @@ def share_groups(trans, dead, cut, grp, rgrp, reach, stops, sets, invq, invu, M,
                 if lead[x] < 0:
                     lead[x] = bodies[boff[L] + i]
                     row[x] = row[q]
-    return lead, loc, row, phi[:R].copy()
+    return lead, loc, row, phi[:R].copy(), owner
 
 
 @njit(cache=True, nogil=True)

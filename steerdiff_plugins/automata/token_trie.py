@@ -22,6 +22,11 @@
   pairs as its class column has live entries. Those two facts make every token's column equal to its
   class's column. On a disagreement (a hash collision) the caller falls back to the numpy walk.
 
+- Walks are shared and kept. JSON's string copies walk the tree alike up to their closing quote
+  (``token_share_kernels``): one copy walks for all. That walk, a function of the string machine's states
+  and the tokenizer alone, is kept per tokenizer (:func:`_cached_walks`, ``STEERDIFF_WALK_CACHE=0`` turns it
+  off): a later schema with the same string machine copies its records instead of walking 152k tokens.
+
 numba is a dependency but optional at run time: without it ``available()`` is False and the numpy walk runs.
 The kernels are compiled on first use and cached on disk; that, numba's import and each tokenizer's tree are
 set-up, kept out of compile budgets (``compile_budget.outside_budget``). Long walks are cut into chunks of
@@ -44,6 +49,7 @@ _tries: dict[int, tuple] = {}  # id(_FlatVocab) -> (that _FlatVocab, _Trie)
 CHUNK_NODES = 20_000_000  # states per walk call: this many tree nodes over the tree size (deadline checks between)
 HASH_SLOTS = 1 << 13  # the class hash table's first size (it holds half as many classes; grown when full)
 MAX_RUN = 32  # counted runs are followed in bulk up to this many bytes (longer tokens are walked)
+WALKS_KEPT = 64  # bodies' walks up to CUT kept per tokenizer (see _cached_walks)
 
 
 def available() -> bool:
@@ -90,6 +96,7 @@ class _Trie:
     kid_byte: np.ndarray
     uend_run: np.ndarray
     pool: list = field(default_factory=list)  # idle _Scratch sets (see _scratch)
+    walks: dict = field(default_factory=dict)  # kept walks up to CUT (see _cached_walks)
 
 
 @dataclass
@@ -198,26 +205,110 @@ def walk_records(trans: np.ndarray, dead: int, fv, weights: np.ndarray, sc: _Scr
     grp, rgrp, reach, stops, P, sets = _run("state_groups", trans, dead, MAX_RUN)
     M, invq, invu = _run("utf8_maps", trans, dead, grp, tr.U, tr.u0, tr.U.shape[0] - 1)  # (S+1, nU) UTF-8 loops
     lb_ptr, lb_byte = _run("live_bytes", trans, dead)
-    lead, loc, row, phi = _share(trans, dead, grp, rgrp, reach, stops, sets, invq, invu, M, P)
+    lead, loc, row, phi, owner = _share(trans, dead, grp, rgrp, reach, stops, sets, invq, invu, M, P)
     gid, msize, W = _run("group_weights", lead, loc, row, phi, weights)
     hdiff, cdiff = sc.hdiff, sc.cdiff
     hdiff.fill(0)
     cdiff.fill(0)
+    plan = _cached_walks(tr, trans, dead, loc, owner, (grp, rgrp, reach, stops, P, sets, invq, invu, M))
     recs = []
     s0 = 0
     step = max(1, CHUNK_NODES // max(len(tr.byte), 1))
     while s0 < S:
         check_deadline("token automaton", "regex")
         s1 = min(S, s0 + step)
-        recs.append(_run("walk_states", trans, dead, s0, s1, tr.kid_ptr, tr.kid_node, tr.kid_byte, lb_ptr, lb_byte,
-                                  tr.lo, tr.endhi, tr.hi,
-                                  tr.depth, tr.height, tr.below, grp, rgrp, reach, stops, sets, invq, invu, tr.uat,
-                                  tr.uclean, weights, hdiff, cdiff, lead, loc, row, phi, CUT, gid, msize, W,
-                                  *sc.nodes))
+        rec, exits, walked = _run("walk_states", trans, dead, s0, s1, tr.kid_ptr, tr.kid_node, tr.kid_byte, lb_ptr,
+                                  lb_byte, tr.lo, tr.endhi, tr.hi, tr.depth, tr.height, tr.below, grp, rgrp, reach,
+                                  stops, sets, invq, invu, tr.uat, tr.uclean, weights, hdiff, cdiff, lead, loc, row, phi,
+                                  CUT, gid, msize, W, *sc.nodes, *plan["given"])
+        _keep_walks(tr, plan, rec, exits, walked)
+        recs.append(rec)
         s0 = s1
     rec = np.concatenate(recs) if recs else np.zeros((0, 5), dtype=np.int32)
     return {"rec": rec, "hdiff": hdiff, "cdiff": cdiff, "P": P, "reach": reach, "M": M,
             "share": (lead, loc, row, phi, gid, msize, W)}
+
+
+def _cached_walks(tr: _Trie, trans: np.ndarray, dead: int, loc: np.ndarray, owner: np.ndarray, props: tuple) -> dict:
+    """The walks up to ``CUT`` this automaton can take from ``tr.walks`` (kept per tokenizer across compiles).
+
+    A body (``token_share_kernels.share_groups``: the states reached from a loop leader without ``CUT``, in
+    ``loc`` order) is keyed by its transition rows renamed to body indices (dead -1, a live ``CUT`` -2),
+    ``MAX_RUN`` and every other property the walk reads of a body state (:func:`_derived`; ``props`` are
+    ``grp, rgrp, reach, stops, P, sets, invq, invu, M``), so two bodies with one key walk the tree alike, their
+    records and exits equal up to that renaming (the tree is the tokenizer's: the cache is per tree). Returns ``given`` (the last three arguments of ``walk_states``) and the bodies to keep
+    after this walk (``STEERDIFF_WALK_CACHE=0``: none taken, none kept)."""
+    S1 = trans.shape[0]
+    given = np.full((S1, 4), -1, dtype=np.int64)
+    grec, gex, todo = [], [], []
+    idx = np.flatnonzero(owner >= 0)
+    if len(idx) == 0 or os.environ.get("STEERDIFF_WALK_CACHE", "") == "0":
+        return {"given": (given, np.zeros((0, 4), np.int32), np.zeros((0, 2), np.int32)), "todo": todo}
+    idx = idx[np.lexsort((loc[idx], owner[idx]))]  # bodies one after another, each in loc order
+    cuts = np.flatnonzero(np.diff(owner[idx])) + 1
+    nrec = nex = 0
+    for body in np.split(idx, cuts):
+        n = len(body)
+        local = np.full(S1, -3, dtype=np.int32)
+        local[dead] = -1
+        local[body] = np.arange(n, dtype=np.int32)
+        rows = local[trans[body]]  # (n, 256): successors as body indices
+        rows[trans[body, CUT] != dead, CUT] = -2  # the walk stops at a live CUT wherever it leads (in bulk: sets)
+        if (rows == -3).any():
+            continue  # a byte other than CUT leaves the body: not a body of share_groups' kind
+        key = (MAX_RUN, CUT, n, rows.astype(np.int16).tobytes(), _derived(body, local, *props))
+        got = tr.walks.get(key)
+        if got is None:
+            todo.append((key, body, local))
+            continue
+        r, rp, x, xp = got  # r (R, 4) lo, hi, end, d with end a body index; x (X, 2) node, body index
+        r = r.copy()
+        r[:, 2] = body[r[:, 2]]
+        x = x.copy()
+        x[:, 1] = body[x[:, 1]]
+        given[body, 0], given[body, 1] = nrec + rp[:-1], nrec + rp[1:]
+        given[body, 2], given[body, 3] = nex + xp[:-1], nex + xp[1:]
+        grec.append(r)
+        gex.append(x)
+        nrec += len(r)
+        nex += len(x)
+    grec = np.concatenate(grec).astype(np.int32) if grec else np.zeros((0, 4), np.int32)
+    gex = np.concatenate(gex).astype(np.int32) if gex else np.zeros((0, 2), np.int32)
+    return {"given": (given, grec, gex), "todo": todo}
+
+
+def _derived(body, local, grp, rgrp, reach, stops, P, sets, invq, invu, M) -> bytes:
+    """What the walk reads of ``body``'s states besides their rows, with states as body indices (-1 outside):
+    loop and run sets (``state_groups``; a tie between two run successors is broken by state number, so the
+    run is named here, not derived from the rows), run reach, stop and successor, UTF-8 maps."""
+    none = np.zeros((1, 4), np.uint64)
+    loop = np.where((grp[body] >= 0)[:, None], sets[np.maximum(grp[body], 0)] if len(sets) else none, 0)
+    run = np.where((rgrp[body] >= 0)[:, None], sets[np.maximum(rgrp[body], 0)] if len(sets) else none, 0)
+    inside = lambda a: np.where(a >= 0, local[np.maximum(a, 0)], -1).astype(np.int32)  # noqa: E731
+    return b"".join((loop.tobytes(), run.tobytes(), reach[body].astype(np.int32).tobytes(),
+                     stops[body].tobytes(), inside(P[1, body]).tobytes(), inside(invq[body]).tobytes(),
+                     invu[body].astype(np.int32).tobytes(), inside(M[body]).tobytes()))
+
+
+def _keep_walks(tr: _Trie, plan: dict, rec: np.ndarray, exits: np.ndarray, walked: np.ndarray) -> None:
+    """Keep in ``tr.walks`` the walks of the bodies ``plan`` found no entry for, when one walk call walked a
+    whole body (with every record's end and every exit's state inside it)."""
+    for key, body, local in plan["todo"]:
+        w = walked[body]
+        if (w[:, 0] < 0).any() or key in tr.walks:
+            continue
+        r = np.concatenate([rec[a:b, 1:5] for a, b in w[:, :2]])
+        x = np.concatenate([exits[a:b] for a, b in w[:, 2:]])
+        r, x = r.copy(), x.copy()
+        r[:, 2] = local[r[:, 2]]
+        x[:, 1] = local[x[:, 1]]
+        if (r[:, 2] < 0).any() or (x[:, 1] < 0).any():
+            continue
+        rp = np.r_[0, np.cumsum(w[:, 1] - w[:, 0])]
+        xp = np.r_[0, np.cumsum(w[:, 3] - w[:, 2])]
+        while len(tr.walks) >= WALKS_KEPT:
+            tr.walks.pop(next(iter(tr.walks)))
+        tr.walks[key] = (r, rp, x, xp)
 
 
 def _share(trans, dead, grp, rgrp, reach, stops, sets, invq, invu, M, P):
@@ -225,7 +316,7 @@ def _share(trans, dead, grp, rgrp, reach, stops, sets, invq, invu, M, P):
     none (``STEERDIFF_TOKEN_SHARE=0``: every state walks on its own; the results are the same)."""
     if os.environ.get("STEERDIFF_TOKEN_SHARE", "") == "0":
         none = np.full(dead + 1, -1, dtype=np.int32)
-        return none, none, none, np.zeros((0, 1), dtype=np.int32)
+        return none, none, none, np.zeros((0, 1), dtype=np.int32), none
     return _run("share_groups", trans, dead, CUT, grp, rgrp, reach, stops, sets, invq, invu, M, P)
 
 

@@ -283,7 +283,7 @@ def _inside(below, n, sets, g):
 @njit(cache=True, nogil=True)
 def walk_states(trans, dead, s0, s1, kid_ptr, kid_node, kid_byte, lb_ptr, lb_byte, lo, endhi, hi, depth, height, below,
                 grp, rgrp, reach, stops, sets, invq, invu, uat, uclean, w, hdiff, cdiff, lead, loc, row, phi, cut,
-                gid, msize, W, stack_n, stack_q, seed_n, seed_q, ex_n, ex_q):
+                gid, msize, W, stack_n, stack_q, seed_n, seed_q, ex_n, ex_q, given, grec, gex):
     """Walk the tree from every state ``s0 <= s < s1`` of ``trans (S+1, 256)``. Returns the records as five
     int32 arrays ``(state, lo, hi, end, d)``: with ``d < 0`` every token of ``[lo, hi)`` ends in ``end``
     from ``state`` (its hash and live count are added to the difference arrays ``hdiff``/``cdiff (T+1,)``);
@@ -306,7 +306,13 @@ def walk_states(trans, dead, s0, s1, kid_ptr, kid_node, kid_byte, lb_ptr, lb_byt
     range.
     ``stack_n``, ``stack_q``, ``seed_n``, ``seed_q``, ``ex_n``, ``ex_q``: int32 work arrays of one entry per
     node (the walk's stack, its seeds, and where the leader's walk met ``cut``: the node after it, the state
-    before)."""
+    before).
+
+    Walks up to ``cut`` kept from an earlier compile (``token_trie``'s walk cache): for a leader ``p`` with
+    ``given[p, 0] >= 0``, its records are ``grec[given[p, 0]:given[p, 1]]`` (``lo, hi, end, d``) and where it
+    met ``cut`` ``gex[given[p, 2]:given[p, 3]]`` (node, state): it is not walked. Returns ``(rec, exits,
+    walked)``: the records, the exits of the leaders walked here (``(X, 2)`` int32: node, state) and for each
+    such leader ``walked[p]`` = its records' rows (up to ``cut``) and its exits' rows, -1 for the others."""
     S = dead
     mem_ptr = np.zeros(S + 2, np.int64)  # the members of leader L: mem[mem_ptr[L]:mem_ptr[L+1]], L first
     for q in range(S):
@@ -322,22 +328,53 @@ def walk_states(trans, dead, s0, s1, kid_ptr, kid_node, kid_byte, lb_ptr, lb_byt
             fill[lead[q]] += 1
     rec = np.empty((1024, 5), np.int32)
     nr = 0
+    walked = np.full((S + 1, 4), -1, np.int64)
+    out_ex = np.empty((64, 2), np.int32)
+    nx = 0
     s = s0
     while s < s1:
         L = lead[s]
         if L >= 0 and L != s:  # walked with its leader
             s += 1
             continue
-        seed_n[0] = 0  # the root, in state s (no token ends there; a loop state may take every token at once)
-        seed_q[0] = s
-        c = cut if L == s else -1
-        got, nex = _walk_one(s, seed_n, seed_q, 1, c, ex_n, ex_q, trans, dead, kid_ptr, kid_node,
-                             kid_byte, lb_ptr, lb_byte, lo, endhi, hi, depth, height, below, grp, rgrp, reach, stops,
-                             sets, invq, invu, uat, uclean, stack_n, stack_q, rec, nr)
-        if got < 0:  # full: grow and walk again (the buffer is not reassigned inside the hot loop)
-            rec = _grown(rec, nr, 0)
-            continue
-        r0, nr = nr, got
+        if L == s and given[s, 0] >= 0:  # kept from an earlier compile: copied, not walked
+            a, b = given[s, 0], given[s, 1]
+            if nr + b - a > rec.shape[0]:
+                rec = _grown(rec, nr, b - a)
+            r0 = nr
+            for i in range(a, b):
+                rec[nr, 1] = grec[i, 0]
+                rec[nr, 2] = grec[i, 1]
+                rec[nr, 3] = grec[i, 2]
+                rec[nr, 4] = grec[i, 3]
+                nr += 1
+            nex = 0
+            for i in range(given[s, 2], given[s, 3]):
+                ex_n[nex] = gex[i, 0]
+                ex_q[nex] = gex[i, 1]
+                nex += 1
+        else:
+            seed_n[0] = 0  # the root, in state s (no token ends there; a loop state may take every token at once)
+            seed_q[0] = s
+            c = cut if L == s else -1
+            got, nex = _walk_one(s, seed_n, seed_q, 1, c, ex_n, ex_q, trans, dead, kid_ptr, kid_node,
+                                 kid_byte, lb_ptr, lb_byte, lo, endhi, hi, depth, height, below, grp, rgrp, reach, stops,
+                                 sets, invq, invu, uat, uclean, stack_n, stack_q, rec, nr)
+            if got < 0:  # full: grow and walk again (the buffer is not reassigned inside the hot loop)
+                rec = _grown(rec, nr, 0)
+                continue
+            r0, nr = nr, got
+            if L == s:  # a fresh walk up to cut: its rows and exits, for the caller to keep
+                if nx + nex > out_ex.shape[0]:
+                    bigger = np.empty((max(2 * out_ex.shape[0], nx + nex), 2), np.int32)
+                    bigger[:nx] = out_ex[:nx]
+                    out_ex = bigger
+                walked[s, 0], walked[s, 1], walked[s, 2] = r0, nr, nx
+                for i in range(nex):
+                    out_ex[nx, 0] = ex_n[i]
+                    out_ex[nx, 1] = ex_q[i]
+                    nx += 1
+                walked[s, 3] = nx
         if L == s:
             for r in range(r0, nr):  # the leader's records up to cut stand for every member's: tagged -1 - leader
                 rec[r, 0] = -1 - s
@@ -373,7 +410,7 @@ def walk_states(trans, dead, s0, s1, kid_ptr, kid_node, kid_byte, lb_ptr, lb_byt
             hdiff[b] -= v
             cdiff[a] += n
             cdiff[b] -= n
-    return rec[:nr].copy()
+    return rec[:nr].copy(), out_ex[:nx].copy(), walked
 
 
 @njit(cache=True, nogil=True)

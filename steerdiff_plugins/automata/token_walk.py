@@ -617,10 +617,14 @@ def _min_tokens(table: np.ndarray, start: int, acc: np.ndarray, dead: int) -> in
 
 def warm_up(vocab: TokenVocab, fill_id: int | None) -> None:
     """Build what a tokenizer keeps between compiles (its flat bytes, its prefix tree) and load the compiled
-    walk's kernels (about a second, once per process), so that the next compile pays only for its own
-    automaton: benchmarks call it before timing cold compiles, a server may call it at start."""
+    walk's kernels (about a second, once per process), and walk JSON's string up to its closing quote (kept
+    per tokenizer, as the first schema with a plain string would), so that the next compile pays only for its
+    own automaton: benchmarks call it before timing cold compiles, a server may call it at start."""
+    from steerdiff_plugins.schema.fragments import STRING  # JSON's string, as the schema compiler writes it
+
     _flat_vocab(vocab)
     compile_token_dfa(r'\{"a":"[a-z]{0,3}[^"]*"\}', vocab, fill_id)
+    compile_token_dfa(STRING, vocab, fill_id)  # its walk up to the closing quote is kept (token_trie._cached_walks)
     _compile_cached.cache_clear()
 
 
