@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from steerdiff_plugins.automata.token_share_kernels import group_term
 
@@ -23,19 +24,31 @@ def run_ends(a, b):
     return out
 
 
+@njit(cache=True, nogil=True, inline="always")
+def add_term(hdiff, cdiff, bm, t, v, n):
+    """Add hash term ``v`` and live count ``n`` at sorted position ``t`` of the difference arrays, and mark ``t``
+    in the bitmap ``bm`` of positions that hold something (:func:`classes_and_table` reads only those)."""
+    hdiff[t] += v
+    cdiff[t] += n
+    bm[t >> 6] |= np.uint64(1) << np.uint64(t & 63)
+
+
 @njit(cache=True, nogil=True)
-def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend_run, w, S, inv, tok2cls, keys, vals,
-                      used, rstart, rcls, ruend, rid, lead, loc, row, phi, gid, msize, W):
+def classes_and_table(hdiff, cdiff, bm, fill_pos, plen, rec, P, reach, M, uend, uend_run, w, S, inv, tok2cls, keys,
+                      vals, used, rstart, rcls, ruend, rid, cpos, lead, loc, row, phi, gid, msize, W):
     """Group tokens (sorted positions; ``plen (T,)`` their lengths, ``inv`` each id's position or -1) by column hash and
     lay out the table, verified exactly: every record agrees with its tokens' class columns, and every token
     has as many live pairs as its class column has live entries.
 
     ``fill_pos``: the fill token's position (left out: class 0 here, its ``tok2cls`` entry untouched), or -1.
-    The UTF-8 and run records' terms are added into the difference arrays ``hdiff``/``cdiff (T+1,)``, so the
-    caller's arrays change; one pass over the tokens then sums them, assigns classes (a hash table
+    The UTF-8 and run records' terms are added into the difference arrays ``hdiff``/``cdiff (T+1,)``, marked in
+    the bitmap ``bm``, like the walk's (:func:`add_term`). The sums change only at marked positions: one pass
+    over the marks (not over the tokens) takes the ranges between them, assigns classes (a hash table
     ``keys``/``vals``, all -1 in ``vals`` on entry and on return, ``used`` its work list) and cuts the tokens
-    into runs of equal class and UTF-8 end state (``rstart``/``rcls``/``ruend (T,)`` work arrays, ``rid (T,)``
-    each token's run). Tables are filled and checked once per run, not once per token.
+    into runs of equal class and UTF-8 end state (``rstart``/``rcls``/``ruend (T+1,)`` work arrays; ``rid`` the
+    run at each marked position). It clears every mark and the arrays under it on the way: ``hdiff``,
+    ``cdiff`` and ``bm`` are all zero again on return, whatever the verdict. Tables are filled and checked once
+    per run, not once per token; ``cpos (T,)`` (work) takes each position's class for the gather.
 
     Returns ``(status, table (S+2, C) int32, size_of (C,))``: status 1 with every token's class written to
     ``tok2cls`` (by id; at least as long as ``inv``), ``size_of[c]`` how many ids it wrote with class ``c``;
@@ -48,6 +61,7 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend
     gets the leader's entries from such records renamed through ``phi``, checked against the member's own."""
     T = len(plen)
     DEAD = S + 1
+    one = np.uint64(1)
     for r in range(rec.shape[0]):  # the terms that vary inside a record, as difference-array entries too
         d = rec[r, 4]
         if d == -1:
@@ -59,24 +73,24 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend
             g = gid[st]
             n = msize[g]
         t, hi = rec[r, 1], rec[r, 2]
+        bm[t >> 6] |= one << np.uint64(t & 63)  # every record starts a range (its run is looked up there)
         if d == -2:  # UTF-8 records: the end depends on each token's end state, constant on its runs (uend_run)
             while t < hi:
                 b = min(uend_run[t], hi)
                 v = group_term(w, st, M[q, uend[t]], g, W, loc)
-                hdiff[t] += v
-                hdiff[b] -= v
-                cdiff[t] += n
-                cdiff[b] -= n
+                add_term(hdiff, cdiff, bm, t, v, n)
+                add_term(hdiff, cdiff, bm, b, -v, -n)
                 t = b
         else:  # run records: the end depends on each token's length
             for t in range(rec[r, 1], rec[r, 2]):
                 j = plen[t] - d
                 if j <= reach[q]:
                     v = group_term(w, st, P[j, q], g, W, loc)
-                    hdiff[t] += v
-                    hdiff[t + 1] -= v
-                    cdiff[t] += n
-                    cdiff[t + 1] -= n
+                    add_term(hdiff, cdiff, bm, t, v, n)
+                    add_term(hdiff, cdiff, bm, t + 1, -v, -n)
+    for t in (fill_pos, fill_pos + 1, T):  # the fill token a range of its own; T closes the last range
+        if t >= 0:
+            bm[t >> 6] |= one << np.uint64(t & 63)
     size = len(keys)
     n_used = 0
     cls_live = np.zeros(size // 2 + 2, np.int64)  # live pairs of each class's tokens
@@ -87,42 +101,56 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend
     nrun = 0
     run_c, run_u = -1, -2  # the last run's class and UTF-8 end state (-2: none yet)
     status = 1
-    for t in range(T):
-        acc_h += hdiff[t]
-        acc_c += cdiff[t]
-        if t == fill_pos or acc_c == 0:
-            c = 0
-        elif acc_h == prev_x and prev_c >= 2:  # sorted neighbours mostly share a class: no lookup
-            c = prev_c
-        else:
-            x = acc_h
-            i = (x ^ (x >> 29)) * np.int64(-7046029254386353131)  # a mix of the (already random) hash bits
-            i = (i ^ (i >> 32)) & (size - 1)
-            while vals[i] != -1 and keys[i] != x:
-                i = (i + 1) & (size - 1)
-            if vals[i] == -1:
-                if 2 * (n_used + 1) > size:
-                    status = -1
-                    break
-                keys[i] = x
-                vals[i] = C
-                used[n_used] = i
-                n_used += 1
-                cls_live[C] = acc_c
-                C += 1
-            c = vals[i]
-            prev_x, prev_c = x, c
-        if c >= 2 and acc_c != cls_live[c]:
-            status = 0  # two columns with one hash
-            break
-        u = uend[t]
-        if c != run_c or u != run_u:
-            rstart[nrun] = t
-            rcls[nrun] = c
-            ruend[nrun] = u
-            nrun += 1
-            run_c, run_u = c, u
-        rid[t] = nrun - 1
+    p = 0  # the open range's start: the sums are acc_h, acc_c on [p, next mark)
+    for wi in range(len(bm)):
+        bits = bm[wi]
+        if bits == 0:
+            continue
+        bm[wi] = 0
+        while bits != 0:
+            t = (wi << 6) + trailing_zeros(bits)
+            bits &= bits - one
+            if status == 1 and t > p:  # close [p, t)
+                if p == fill_pos or acc_c == 0:
+                    c = 0
+                elif acc_h == prev_x and prev_c >= 2:  # sorted neighbours mostly share a class: no lookup
+                    c = prev_c
+                else:
+                    x = acc_h
+                    i = (x ^ (x >> 29)) * np.int64(-7046029254386353131)  # a mix of the (already random) hash bits
+                    i = (i ^ (i >> 32)) & (size - 1)
+                    while vals[i] != -1 and keys[i] != x:
+                        i = (i + 1) & (size - 1)
+                    if vals[i] == -1 and 2 * (n_used + 1) > size:
+                        status = -1
+                    elif vals[i] == -1:
+                        keys[i] = x
+                        vals[i] = C
+                        used[n_used] = i
+                        n_used += 1
+                        cls_live[C] = acc_c
+                        C += 1
+                    c = vals[i]
+                    prev_x, prev_c = x, c
+                if status == 1 and c >= 2 and acc_c != cls_live[c]:
+                    status = 0  # two columns with one hash
+                a = p
+                while status == 1 and a < t:  # cut by UTF-8 end state
+                    u = uend[a]
+                    if c != run_c or u != run_u:
+                        rstart[nrun] = a
+                        rcls[nrun] = c
+                        ruend[nrun] = u
+                        nrun += 1
+                        run_c, run_u = c, u
+                    if a == p:
+                        rid[a] = nrun - 1
+                    a = min(uend_run[a], t)
+            acc_h += hdiff[t]  # (at T: nothing follows; cleared all the same)
+            acc_c += cdiff[t]
+            hdiff[t] = 0
+            cdiff[t] = 0
+            p = t
     for k in range(n_used):
         vals[used[k]] = -1
     table = np.full((S + 2, C), DEAD, np.int32)
@@ -182,13 +210,15 @@ def classes_and_table(hdiff, cdiff, fill_pos, plen, rec, P, reach, M, uend, uend
             return 0, table, none
     size_of = np.zeros(C, np.int64)  # the ids written per class, counted per run (a count bumped per id waits
     for j in range(nrun):             # on its own last store when neighbouring ids share a class)
-        size_of[rcls[j]] += (rstart[j + 1] if j + 1 < nrun else T) - rstart[j]
+        b = rstart[j + 1] if j + 1 < nrun else T
+        size_of[rcls[j]] += b - rstart[j]
+        cpos[rstart[j]:b] = rcls[j]
     if fill_pos >= 0:
         size_of[0] -= 1
     for i in range(len(inv)):  # in id order: random reads are cheaper than random writes
         t = inv[i]
         if t >= 0 and t != fill_pos:
-            tok2cls[i] = rcls[rid[t]]
+            tok2cls[i] = cpos[t]
     return 1, table, size_of
 
 

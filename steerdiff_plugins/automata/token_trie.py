@@ -103,20 +103,30 @@ class _Trie:
 class _Scratch:
     """One compile's work arrays over a tree, kept for the next compile (a fresh megabyte-sized array costs
     its page faults: about 1 ms a compile at 152k tokens): ``hdiff``/``cdiff (T+1,)`` int64 the walk's
-    difference arrays; for ``classes_and_table`` a hash table ``keys``/``vals`` (``vals`` all -1 between uses)
-    with its work list ``used``, the runs ``rstart``/``rcls``/``ruend (T,)`` and each token's run ``rid``; six ``(nodes,)`` int32 arrays
-    for the walk's stack, seeds and exits."""
+    difference arrays and ``bm`` the bitmap of the positions they hold something at (all three zero between
+    compiles: ``classes_and_table`` clears what it reads, :meth:`clear` the rest after an error); for
+    ``classes_and_table`` a hash table ``keys``/``vals`` (``vals`` all -1 between uses) with its work list
+    ``used``, the runs ``rstart``/``rcls``/``ruend (T,)``, the run at each marked position ``rid`` and each
+    position's class ``cpos``; six ``(nodes,)`` int32 arrays for the walk's stack, seeds and exits."""
 
     hdiff: np.ndarray
     cdiff: np.ndarray
+    bm: np.ndarray
     rstart: np.ndarray
     rcls: np.ndarray
     ruend: np.ndarray
     rid: np.ndarray
+    cpos: np.ndarray
     nodes: tuple
     keys: np.ndarray = None
     vals: np.ndarray = None
     used: np.ndarray = None
+
+    def clear(self) -> None:
+        """The difference arrays and their bitmap back to zero (a compile stopped between walk and classes)."""
+        self.hdiff.fill(0)
+        self.cdiff.fill(0)
+        self.bm.fill(0)
 
     def hash_table(self, size: int) -> None:
         """A hash table of ``size`` slots (a power of two), empty."""
@@ -140,8 +150,9 @@ def _scratch(tr: _Trie):
 
 def _fresh_scratch(tr: _Trie) -> _Scratch:
     T, N = len(tr.order), len(tr.byte)
-    sc = _Scratch(*(np.empty(T + 1, dtype=np.int64) for _ in range(2)), np.empty(T, dtype=np.int64),
-                  np.empty(T, dtype=np.int64), np.empty(T, dtype=np.int32), np.empty(T, dtype=np.int32), tuple(np.empty(N, dtype=np.int32) for _ in range(6)))
+    sc = _Scratch(np.zeros(T + 1, dtype=np.int64), np.zeros(T + 1, dtype=np.int64), np.zeros(T // 64 + 1, np.uint64),
+                  np.empty(T, dtype=np.int64), np.empty(T, dtype=np.int64), np.empty(T, dtype=np.int32),
+                  np.empty(T, dtype=np.int32), np.empty(T, dtype=np.int32), tuple(np.empty(N, dtype=np.int32) for _ in range(6)))
     sc.hash_table(HASH_SLOTS)
     return sc
 
@@ -207,9 +218,7 @@ def walk_records(trans: np.ndarray, dead: int, fv, weights: np.ndarray, sc: _Scr
     lb_ptr, lb_byte = _run("live_bytes", trans, dead)
     lead, loc, row, phi, owner = _share(trans, dead, grp, rgrp, reach, stops, sets, invq, invu, M, P)
     gid, msize, W = _run("group_weights", lead, loc, row, phi, weights)
-    hdiff, cdiff = sc.hdiff, sc.cdiff
-    hdiff.fill(0)
-    cdiff.fill(0)
+    hdiff, cdiff = sc.hdiff, sc.cdiff  # all zero (see _Scratch)
     plan = _cached_walks(tr, trans, dead, loc, owner, (grp, rgrp, reach, stops, P, sets, invq, invu, M))
     recs = []
     s0 = 0
@@ -219,7 +228,7 @@ def walk_records(trans: np.ndarray, dead: int, fv, weights: np.ndarray, sc: _Scr
         s1 = min(S, s0 + step)
         rec, exits, walked = _run("walk_states", trans, dead, s0, s1, tr.kid_ptr, tr.kid_node, tr.kid_byte, lb_ptr,
                                   lb_byte, tr.lo, tr.endhi, tr.hi, tr.depth, tr.height, tr.below, grp, rgrp, reach,
-                                  stops, sets, invq, invu, tr.uat, tr.uclean, weights, hdiff, cdiff, lead, loc, row, phi,
+                                  stops, sets, invq, invu, tr.uat, tr.uclean, weights, hdiff, cdiff, sc.bm, lead, loc, row, phi,
                                   CUT, gid, msize, W, *sc.nodes, *plan["given"])
         _keep_walks(tr, plan, rec, exits, walked)
         recs.append(rec)
@@ -334,12 +343,17 @@ def walk_classes(trans: np.ndarray, dead: int, fv, fill_id: int | None, tok2cls:
     if len(tok2cls) < len(tr.inv):
         raise ValueError(f"tok2cls has {len(tok2cls)} entries, fewer than the vocabulary's {len(tr.inv)} ids")
     with _scratch(tr) as sc:
-        while True:
-            w = walk_records(trans, dead, fv, weights, sc)
-            check_deadline("token automaton", "regex")
-            status, table, size_of = _run("classes_and_table", w["hdiff"], w["cdiff"], fill_pos, tr.plen, w["rec"], w["P"],
-                                 w["reach"], w["M"], tr.uend, tr.uend_run, weights, dead, tr.inv, tok2cls, sc.keys,
-                                 sc.vals, sc.used, sc.rstart, sc.rcls, sc.ruend, sc.rid, *w["share"])
-            if status >= 0:
-                return (table, size_of) if status == 1 else None
-            sc.hash_table(4 * len(sc.keys))  # more classes than the hash table takes: walk again with a larger one
+        try:
+            while True:
+                w = walk_records(trans, dead, fv, weights, sc)
+                check_deadline("token automaton", "regex")
+                status, table, size_of = _run("classes_and_table", w["hdiff"], w["cdiff"], sc.bm, fill_pos, tr.plen,
+                                              w["rec"], w["P"], w["reach"], w["M"], tr.uend, tr.uend_run, weights, dead,
+                                              tr.inv, tok2cls, sc.keys, sc.vals, sc.used, sc.rstart, sc.rcls, sc.ruend,
+                                              sc.rid, sc.cpos, *w["share"])
+                if status >= 0:
+                    return (table, size_of) if status == 1 else None
+                sc.hash_table(4 * len(sc.keys))  # more classes than the hash table takes: walk again with a larger one
+        except BaseException:  # stopped between the walk and the classes (a deadline): the arrays back to zero
+            sc.clear()
+            raise

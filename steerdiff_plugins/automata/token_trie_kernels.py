@@ -11,7 +11,7 @@ from numba import njit, types
 from numba.typed import Dict
 
 from steerdiff_plugins.automata.token_class_kernels import (  # noqa: F401 - token_trie._run finds kernels here
-    classes_and_table, distinct_edges, min_steps, run_ends)
+    add_term, classes_and_table, distinct_edges, min_steps, run_ends)
 from steerdiff_plugins.automata.token_share_kernels import group_term, group_weights, share_groups  # noqa: F401 - likewise
 
 _SET_KEY = types.UniTuple(types.uint64, 4)  # a 256-bit byte set as a dict key
@@ -282,11 +282,12 @@ def _inside(below, n, sets, g):
 
 @njit(cache=True, nogil=True)
 def walk_states(trans, dead, s0, s1, kid_ptr, kid_node, kid_byte, lb_ptr, lb_byte, lo, endhi, hi, depth, height, below,
-                grp, rgrp, reach, stops, sets, invq, invu, uat, uclean, w, hdiff, cdiff, lead, loc, row, phi, cut,
+                grp, rgrp, reach, stops, sets, invq, invu, uat, uclean, w, hdiff, cdiff, bm, lead, loc, row, phi, cut,
                 gid, msize, W, stack_n, stack_q, seed_n, seed_q, ex_n, ex_q, given, grec, gex):
     """Walk the tree from every state ``s0 <= s < s1`` of ``trans (S+1, 256)``. Returns the records as five
     int32 arrays ``(state, lo, hi, end, d)``: with ``d < 0`` every token of ``[lo, hi)`` ends in ``end``
-    from ``state`` (its hash and live count are added to the difference arrays ``hdiff``/``cdiff (T+1,)``);
+    from ``state`` (its hash and live count are added to the difference arrays ``hdiff``/``cdiff (T+1,)``,
+    marked in ``bm``: ``token_class_kernels.add_term``);
     with ``d >= 0`` (a counted run entered at a node of depth ``d``) a token of length ``len`` ends ``len - d``
     states down the run from ``end`` (``P[len - d, end]``) when ``len - d <= reach[end]``, and dies when
     longer (then ``stops[end]``); :func:`classes_and_table` adds its hash and live count.
@@ -405,11 +406,8 @@ def walk_states(trans, dead, s0, s1, kid_ptr, kid_node, kid_byte, lb_ptr, lb_byt
                 g = gid[st]
                 n = msize[g]
             v = group_term(w, st, rec[r, 3], g, W, loc)
-            a, b = rec[r, 1], rec[r, 2]
-            hdiff[a] += v
-            hdiff[b] -= v
-            cdiff[a] += n
-            cdiff[b] -= n
+            add_term(hdiff, cdiff, bm, rec[r, 1], v, n)
+            add_term(hdiff, cdiff, bm, rec[r, 2], -v, -n)
     return rec[:nr].copy(), out_ex[:nx].copy(), walked
 
 
