@@ -330,3 +330,29 @@ def test_a_full_class_hash_table_is_grown(monkeypatch):
     _assert_same(_compile(pattern, vocab, tok.eos_token_id, "numba", monkeypatch), ref)
     assert len(tr.pool) == 1 and len(tr.pool[0].keys) >= 2 * ref.n_classes
     assert (tr.pool[0].vals == -1).all()  # left empty for the next compile
+
+
+def test_work_arrays_are_zero_after_a_compile_stopped_between_walk_and_classes(monkeypatch):
+    """The difference arrays and their bitmap are kept zero between compiles (``classes_and_table`` clears
+    only what it reads): a compile stopped after the walk wrote them (a deadline) clears them, and the next
+    compile builds the same automaton as before."""
+    tok = tiny_tokenizer("bytelevel")
+    vocab = vocab_for(tok)
+    pattern = r'\{"a":"[^"]*","b":[0-9]+,"c":"[a-z]{0,4}"\}'
+    want = _compile(pattern, vocab, tok.eos_token_id, "numba", monkeypatch)
+    tr = token_trie.trie_for(td._flat_vocab(vocab))
+    calls = []
+
+    def stop_after_the_walk(stage, where):
+        calls.append(stage)
+        if len(calls) == 2:  # the first check is before the walk, the second between it and the classes
+            raise RuntimeError("stopped")
+
+    monkeypatch.setattr(token_trie, "check_deadline", stop_after_the_walk)
+    with pytest.raises(RuntimeError, match="stopped"):
+        _compile(pattern, vocab, tok.eos_token_id, "numba", monkeypatch)
+    assert len(calls) == 2 and tr.pool
+    for sc in tr.pool:
+        assert not sc.hdiff.any() and not sc.cdiff.any() and not sc.bm.any()
+    monkeypatch.undo()
+    _assert_same(want, _compile(pattern, vocab, tok.eos_token_id, "numba", monkeypatch))
