@@ -46,7 +46,7 @@ from steerdiff_plugins.compile_budget import check_deadline, numba_importable, o
 _nb = None  # the numba kernels, once compiled (see _kernels)
 CUT = 0x22  # walks are shared up to this byte: '"', where JSON's string copies part (see token_share_kernels)
 _tries: dict[int, tuple] = {}  # id(_FlatVocab) -> (that _FlatVocab, _Trie)
-CHUNK_NODES = 20_000_000  # states per walk call: this many tree nodes over the tree size (deadline checks between)
+CHUNK_NODES = 64_000_000  # states per walk call: this many tree nodes over the tree size (deadline checks between)
 HASH_SLOTS = 1 << 13  # the class hash table's first size (it holds half as many classes; grown when full)
 MAX_RUN = 32  # counted runs are followed in bulk up to this many bytes (longer tokens are walked)
 WALKS_KEPT = 64  # bodies' walks up to CUT kept per tokenizer (see _cached_walks)
@@ -196,7 +196,7 @@ def _build_trie(fv) -> _Trie:
     uat, uclean, uend = _run("utf8_nodes", U, ud.start, ud.dead, byte, parent, lo, endhi)
     ids = np.ascontiguousarray(fv.ids[order])
     pos_of = {int(t): p for p, t in enumerate(ids.tolist())}
-    inv = np.full(int(ids.max()) + 1 if len(ids) else 0, -1, dtype=np.int64)  # (max id + 1,) id -> position
+    inv = np.full(int(ids.max()) + 1 if len(ids) else 0, -1, dtype=np.int32)  # (max id + 1,) id -> position
     inv[ids] = np.arange(len(ids))
     kids = _run("child_index", first_child, next_sib, byte)
     uend_run = _run("run_ends", uend, uend)  # (T,) end of each position's run of equal UTF-8 end states

@@ -543,7 +543,7 @@ def _compile_cached(pattern: str, vocab_key: int, fill_id: int | None, n_ids: in
         bcls, ctrans, accept, start = _with_leading_space(bcls, ctrans, accept, start)
     dead_b = ctrans.shape[0] - 1
     S = dead_b  # live byte states
-    tok2cls = np.zeros(n_ids, dtype=np.int64)
+    tok2cls = np.zeros(n_ids, dtype=np.int32)  # int32: half the bytes a compile writes per token id
     if fill_id is not None and 0 <= fill_id < n_ids:
         tok2cls[fill_id] = FILL
     N = S + 2  # byte states, PAD, DEAD
