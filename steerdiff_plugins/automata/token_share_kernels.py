@@ -231,3 +231,80 @@ def group_term(w, st, e, g, W, loc):
     """The hash term of state ``st``'s record ending in ``e``; for a leader's record (group ``g >= 0``, see
     :func:`group_weights`) the whole group's, else ``st``'s alone."""
     return w[st] * (e + 1) + (W[g, loc[e]] if g >= 0 else 0)
+
+
+@njit(cache=True, nogil=True)
+def body_keys(trans, dead, cut, owner, loc, grp, rgrp, reach, stops, P, sets, invq, invu, M):
+    """Each body of :func:`share_groups` (``owner``/``loc``) as a key for ``token_trie``'s walk cache, with
+    every state named by its body index (-1: dead or outside): per state, its 256 successors (a live ``cut``
+    -2), loop and run sets (4 words each, 0 when none), run reach, stop and successor, ``invq``, ``invu`` and
+    its ``M`` row. Returns ``(states (m,), sptr (B+1,), keys (K,) int64, kptr (B+1,))``: body ``b``'s states in
+    ``loc`` order ``states[sptr[b]:sptr[b+1]]``, its key ``keys[kptr[b]:kptr[b+1]]``, or an empty key when a
+    byte other than ``cut`` leaves the body (not cached)."""
+    S1 = trans.shape[0]
+    nU = M.shape[1]
+    B = 0
+    m = 0
+    for q in range(S1):
+        if owner[q] == q:
+            B += 1
+        if owner[q] >= 0:
+            m += 1
+    bid = np.full(S1, -1, np.int64)
+    sptr = np.zeros(B + 1, np.int64)
+    b = 0
+    for q in range(S1):
+        if owner[q] == q:
+            bid[q] = b
+            b += 1
+    for q in range(S1):
+        if owner[q] >= 0:
+            sptr[bid[owner[q]] + 1] += 1
+    for b in range(B):
+        sptr[b + 1] += sptr[b]
+    states = np.empty(m, np.int32)
+    for q in range(S1):
+        if owner[q] >= 0:
+            states[sptr[bid[owner[q]]] + loc[q]] = q
+    per = 256 + 8 + 6 + nU
+    keys = np.empty(m * per, np.int64)
+    kptr = np.zeros(B + 1, np.int64)
+    k = 0
+    for b in range(B):
+        L = states[sptr[b]]
+        k0 = k
+        ok = True
+        for i in range(sptr[b], sptr[b + 1]):
+            p = states[i]
+            for x in range(256):
+                t = trans[p, x]
+                if t == dead:
+                    v = -1
+                elif x == cut:
+                    v = -2
+                elif owner[t] == L:
+                    v = loc[t]
+                else:
+                    ok = False
+                    v = -3
+                keys[k] = v
+                k += 1
+            for g in (grp[p], rgrp[p]):
+                for j in range(4):
+                    keys[k] = np.int64(sets[g, j]) if g >= 0 else 0
+                    k += 1
+            keys[k] = reach[p]
+            keys[k + 1] = stops[p]
+            for j, t in enumerate((P[1, p], invq[p])):
+                keys[k + 2 + j] = loc[t] if 0 <= t < S1 and owner[t] == L else -1
+            keys[k + 4] = invu[p]
+            keys[k + 5] = sptr[b + 1] - sptr[b]
+            k += 6
+            for u in range(nU):
+                t = M[p, u]
+                keys[k] = loc[t] if 0 <= t < S1 and owner[t] == L else -1
+                k += 1
+        if not ok:
+            k = k0
+        kptr[b + 1] = k
+    return states, sptr, keys[:k].copy(), kptr

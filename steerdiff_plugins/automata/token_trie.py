@@ -242,33 +242,30 @@ def _cached_walks(tr: _Trie, trans: np.ndarray, dead: int, loc: np.ndarray, owne
     """The walks up to ``CUT`` this automaton can take from ``tr.walks`` (kept per tokenizer across compiles).
 
     A body (``token_share_kernels.share_groups``: the states reached from a loop leader without ``CUT``, in
-    ``loc`` order) is keyed by its transition rows renamed to body indices (dead -1, a live ``CUT`` -2),
-    ``MAX_RUN`` and every other property the walk reads of a body state (:func:`_derived`; ``props`` are
-    ``grp, rgrp, reach, stops, P, sets, invq, invu, M``), so two bodies with one key walk the tree alike, their
-    records and exits equal up to that renaming (the tree is the tokenizer's: the cache is per tree). Returns ``given`` (the last three arguments of ``walk_states``) and the bodies to keep
-    after this walk (``STEERDIFF_WALK_CACHE=0``: none taken, none kept)."""
+    ``loc`` order) is keyed by its transition rows with states renamed to body indices and every other
+    property the walk reads of its states (``token_share_kernels.body_keys``; ``props`` are ``grp, rgrp,
+    reach, stops, P, sets, invq, invu, M``), and ``MAX_RUN``: two bodies with one key walk the tree alike,
+    their records and exits equal up to that renaming (the tree is the tokenizer's: the cache is per tree; a
+    tie between two run successors is broken by state number, so the run is in the key, not derived from the
+    rows). Returns ``given`` (the last three arguments of ``walk_states``) and the bodies to keep after this
+    walk (``STEERDIFF_WALK_CACHE=0``: none taken, none kept)."""
     S1 = trans.shape[0]
     given = np.full((S1, 4), -1, dtype=np.int64)
     grec, gex, todo = [], [], []
-    idx = np.flatnonzero(owner >= 0)
-    if len(idx) == 0 or os.environ.get("STEERDIFF_WALK_CACHE", "") == "0":
+    if not (owner >= 0).any() or os.environ.get("STEERDIFF_WALK_CACHE", "") == "0":
         return {"given": (given, np.zeros((0, 4), np.int32), np.zeros((0, 2), np.int32)), "todo": todo}
-    idx = idx[np.lexsort((loc[idx], owner[idx]))]  # bodies one after another, each in loc order
-    cuts = np.flatnonzero(np.diff(owner[idx])) + 1
+    grp, rgrp, reach, stops, P, sets, invq, invu, M = props
+    states, sptr, keys, kptr = _run("body_keys", trans, dead, CUT, owner, loc, grp, rgrp, reach, stops, P, sets, invq,
+                                    invu, M)
     nrec = nex = 0
-    for body in np.split(idx, cuts):
-        n = len(body)
-        local = np.full(S1, -3, dtype=np.int32)
-        local[dead] = -1
-        local[body] = np.arange(n, dtype=np.int32)
-        rows = local[trans[body]]  # (n, 256): successors as body indices
-        rows[trans[body, CUT] != dead, CUT] = -2  # the walk stops at a live CUT wherever it leads (in bulk: sets)
-        if (rows == -3).any():
+    for b in range(len(sptr) - 1):
+        if kptr[b] == kptr[b + 1]:
             continue  # a byte other than CUT leaves the body: not a body of share_groups' kind
-        key = (MAX_RUN, CUT, n, rows.astype(np.int16).tobytes(), _derived(body, local, *props))
+        body = states[sptr[b]:sptr[b + 1]]
+        key = (MAX_RUN, keys[kptr[b]:kptr[b + 1]].tobytes())
         got = tr.walks.get(key)
         if got is None:
-            todo.append((key, body, local))
+            todo.append((key, body))
             continue
         r, rp, x, xp = got  # r (R, 4) lo, hi, end, d with end a body index; x (X, 2) node, body index
         r = r.copy()
@@ -281,31 +278,20 @@ def _cached_walks(tr: _Trie, trans: np.ndarray, dead: int, loc: np.ndarray, owne
         gex.append(x)
         nrec += len(r)
         nex += len(x)
-    grec = np.concatenate(grec).astype(np.int32) if grec else np.zeros((0, 4), np.int32)
-    gex = np.concatenate(gex).astype(np.int32) if gex else np.zeros((0, 2), np.int32)
+    grec = np.concatenate(grec) if len(grec) > 1 else grec[0] if grec else np.zeros((0, 4), np.int32)
+    gex = np.concatenate(gex) if len(gex) > 1 else gex[0] if gex else np.zeros((0, 2), np.int32)
     return {"given": (given, grec, gex), "todo": todo}
-
-
-def _derived(body, local, grp, rgrp, reach, stops, P, sets, invq, invu, M) -> bytes:
-    """What the walk reads of ``body``'s states besides their rows, with states as body indices (-1 outside):
-    loop and run sets (``state_groups``; a tie between two run successors is broken by state number, so the
-    run is named here, not derived from the rows), run reach, stop and successor, UTF-8 maps."""
-    none = np.zeros((1, 4), np.uint64)
-    loop = np.where((grp[body] >= 0)[:, None], sets[np.maximum(grp[body], 0)] if len(sets) else none, 0)
-    run = np.where((rgrp[body] >= 0)[:, None], sets[np.maximum(rgrp[body], 0)] if len(sets) else none, 0)
-    inside = lambda a: np.where(a >= 0, local[np.maximum(a, 0)], -1).astype(np.int32)  # noqa: E731
-    return b"".join((loop.tobytes(), run.tobytes(), reach[body].astype(np.int32).tobytes(),
-                     stops[body].tobytes(), inside(P[1, body]).tobytes(), inside(invq[body]).tobytes(),
-                     invu[body].astype(np.int32).tobytes(), inside(M[body]).tobytes()))
 
 
 def _keep_walks(tr: _Trie, plan: dict, rec: np.ndarray, exits: np.ndarray, walked: np.ndarray) -> None:
     """Keep in ``tr.walks`` the walks of the bodies ``plan`` found no entry for, when one walk call walked a
     whole body (with every record's end and every exit's state inside it)."""
-    for key, body, local in plan["todo"]:
+    for key, body in plan["todo"]:
         w = walked[body]
         if (w[:, 0] < 0).any() or key in tr.walks:
             continue
+        local = np.full(len(walked), -1, dtype=np.int32)  # state -> body index
+        local[body] = np.arange(len(body), dtype=np.int32)
         r = np.concatenate([rec[a:b, 1:5] for a, b in w[:, :2]])
         x = np.concatenate([exits[a:b] for a, b in w[:, 2:]])
         r, x = r.copy(), x.copy()

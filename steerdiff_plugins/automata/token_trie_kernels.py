@@ -12,7 +12,8 @@ from numba.typed import Dict
 
 from steerdiff_plugins.automata.token_class_kernels import (  # noqa: F401 - token_trie._run finds kernels here
     add_term, classes_and_table, distinct_edges, min_steps, run_ends)
-from steerdiff_plugins.automata.token_share_kernels import group_term, group_weights, share_groups  # noqa: F401 - likewise
+from steerdiff_plugins.automata.token_share_kernels import (  # noqa: F401 - likewise
+    body_keys, group_term, group_weights, share_groups)
 
 _SET_KEY = types.UniTuple(types.uint64, 4)  # a 256-bit byte set as a dict key
 
