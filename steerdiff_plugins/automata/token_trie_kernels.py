@@ -427,8 +427,12 @@ def _walk_one(s, seed_n, seed_q, n_seeds, cut, ex_n, ex_q, trans, dead, kid_ptr,
     """The records of the walk for state ``s`` from the ``n_seeds`` (node, state) pairs ``seed_n``/``seed_q``
     (see :func:`walk_states`), written into ``rec`` from row ``nr``. With ``cut >= 0`` a live step on byte
     ``cut`` is not taken but noted in ``ex_n``/``ex_q`` (the node it leads to, the state before it).
+    Children are pushed last first, so a walk from one seed writes its ranges in position order, and a range
+    that continues the last one written with the same end and kind extends it (JSON string content at Dream's
+    152k tokens: 2,276 records instead of 5,821).
     Returns ``(rows, exits)``, rows -1 when ``rec`` is full (rows from ``nr`` on are then garbage)."""
     cap = rec.shape[0]
+    first = nr  # rows before are other walks'
     nex = 0
     for i in range(n_seeds):
         stack_n[i] = seed_n[i]
@@ -459,20 +463,23 @@ def _walk_one(s, seed_n, seed_q, n_seeds, cut, ex_n, ex_q, trans, dead, kid_ptr,
                 d = depth[n]
                 whole = True
         if b > a:
-            if nr == cap:
-                return -1, 0
-            rec[nr, 0] = s
-            rec[nr, 1] = a
-            rec[nr, 2] = b
-            rec[nr, 3] = q
-            rec[nr, 4] = d
-            nr += 1
+            if nr > first and rec[nr - 1, 2] == a and rec[nr - 1, 3] == q and rec[nr - 1, 4] == d:
+                rec[nr - 1, 2] = b  # the range right after the last one, alike: one record
+            else:
+                if nr == cap:
+                    return -1, 0
+                rec[nr, 0] = s
+                rec[nr, 1] = a
+                rec[nr, 2] = b
+                rec[nr, 3] = q
+                rec[nr, 4] = d
+                nr += 1
         if whole:
             continue
         k0, k1 = kid_ptr[n], kid_ptr[n + 1]
         l0, l1 = lb_ptr[q], lb_ptr[q + 1]
-        if 4 * (l1 - l0) < k1 - k0:  # few live bytes, many children: look each live byte up
-            for j in range(l0, l1):
+        if 4 * (l1 - l0) < k1 - k0:  # few live bytes, many children: look each live byte up, the last first
+            for j in range(l1 - 1, l0 - 1, -1):
                 b = lb_byte[j]
                 x, y = k0, k1
                 while x < y:  # the first child with a byte >= b (children in byte order)
@@ -490,9 +497,9 @@ def _walk_one(s, seed_n, seed_q, n_seeds, cut, ex_n, ex_q, trans, dead, kid_ptr,
                         stack_n[top] = kid_node[x]
                         stack_q[top] = trans[q, b]
                         top += 1
-                k0 = x
+                k1 = x
         else:
-            for j in range(k0, k1):
+            for j in range(k1 - 1, k0 - 1, -1):  # pushed last first: popped, and written, in position order
                 q2 = trans[q, kid_byte[j]]
                 if q2 != dead:
                     if kid_byte[j] == cut:
