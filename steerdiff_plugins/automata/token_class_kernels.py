@@ -247,6 +247,13 @@ def min_steps(table, start, acc, dead, first):
 
 
 @njit(cache=True, nogil=True)
+def distinct_count(table, dead, first):
+    """How many pairs :func:`distinct_edges` would return."""
+    none = np.empty(0, np.int64)
+    return _distinct_pass(table, dead, first, none, none)
+
+
+@njit(cache=True, nogil=True)
 def distinct_edges(table, dead, first):
     """The distinct pairs ``(s, table[s, c])`` over columns ``first..`` with neither end ``dead``: ``(src, dst)``,
     sources ascending. Counted first, then written: an output buffer grown inside the loop costs numba

@@ -11,7 +11,7 @@ from numba import njit, types
 from numba.typed import Dict
 
 from steerdiff_plugins.automata.token_class_kernels import (  # noqa: F401 - token_trie._run finds kernels here
-    add_term, classes_and_table, distinct_edges, min_steps, run_ends)
+    add_term, classes_and_table, distinct_count, distinct_edges, min_steps, run_ends)
 from steerdiff_plugins.automata.token_share_kernels import (  # noqa: F401 - likewise
     body_keys, group_term, group_weights, share_groups)
 

@@ -576,9 +576,10 @@ def _compile_cached(pattern: str, vocab_key: int, fill_id: int | None, n_ids: in
         table[PAD, FILL] = PAD
     step_any = None  # masked steps go through the edge list (see _edges) unless the dense product is cheaper
     if N <= DENSE_STATES:
-        if token_trie.available():
-            src, dst = token_trie._run("distinct_edges", table, DEAD, 1)  # (E,), (E,)
-            pairs = len(src)
+        if token_trie.available():  # counted first: the pairs themselves only where the product is dense
+            pairs = int(token_trie._run("distinct_count", table, DEAD, 1))
+            if pairs * DENSE_RATIO > N * N:
+                src, dst = token_trie._run("distinct_edges", table, DEAD, 1)  # (E,), (E,)
         else:
             live = table[:, 1:] != DEAD  # (N, C-1)
             live[DEAD] = False
