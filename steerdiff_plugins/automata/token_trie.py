@@ -208,7 +208,8 @@ def walk_records(trans: np.ndarray, dead: int, fv, weights: np.ndarray, sc: _Scr
     """The tree walked from every state of ``trans (S+1, 256)`` (``dead = S``): ``rec (R, 5)`` int32 records
     ``(state, lo, hi, end, kind)`` (see ``token_trie_kernels.walk_states``), the difference arrays
     ``hdiff``/``cdiff`` and the per-state tables the records refer to (``P``, ``reach``, ``M``). ``sc``: the work
-    arrays to use (``hdiff``/``cdiff`` are its own), else fresh ones."""
+    arrays to use, else fresh ones; its difference arrays and bitmap must be zero on entry, and hold the walk's
+    plain records' terms, marked, on return (``classes_and_table`` reads and clears them)."""
     tr = trie_for(fv)
     sc = sc if sc is not None else _fresh_scratch(tr)
     S = dead
