@@ -8,7 +8,7 @@ import numpy as np
 from numba import njit
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from steerdiff_plugins.automata.token_share_kernels import group_term
+from steerdiff_plugins.automata.token_share_kernels import group_term, record_group
 
 
 @njit(cache=True, nogil=True)
@@ -25,12 +25,18 @@ def run_ends(a, b):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def mark(bm, t):
+    """Mark position ``t`` in the bitmap ``bm`` (:func:`classes_and_table` reads only marked positions)."""
+    bm[t >> 6] |= np.uint64(1) << np.uint64(t & 63)
+
+
+@njit(cache=True, nogil=True, inline="always")
 def add_term(hdiff, cdiff, bm, t, v, n):
     """Add hash term ``v`` and live count ``n`` at sorted position ``t`` of the difference arrays, and mark ``t``
-    in the bitmap ``bm`` of positions that hold something (:func:`classes_and_table` reads only those)."""
+    in the bitmap ``bm`` of positions that hold something."""
     hdiff[t] += v
     cdiff[t] += n
-    bm[t >> 6] |= np.uint64(1) << np.uint64(t & 63)
+    mark(bm, t)
 
 
 @njit(cache=True, nogil=True)
@@ -45,7 +51,7 @@ def classes_and_table(hdiff, cdiff, bm, fill_pos, plen, rec, P, reach, M, uend, 
     the bitmap ``bm``, like the walk's (:func:`add_term`). The sums change only at marked positions: one pass
     over the marks (not over the tokens) takes the ranges between them, assigns classes (a hash table
     ``keys``/``vals``, all -1 in ``vals`` on entry and on return, ``used`` its work list) and cuts the tokens
-    into runs of equal class and UTF-8 end state (``rstart``/``rcls``/``ruend (T+1,)`` work arrays; ``rid`` the
+    into runs of equal class and UTF-8 end state (``rstart (T+1,)``, ``rcls``/``ruend (T,)`` work arrays; ``rid`` the
     run at each marked position). It clears every mark and the arrays under it on the way: ``hdiff``,
     ``cdiff`` and ``bm`` are all zero again on return, whatever the verdict. Tables are filled and checked once
     per run, not once per token; ``cpos (T,)`` (work) takes each position's class for the gather.
@@ -66,14 +72,10 @@ def classes_and_table(hdiff, cdiff, bm, fill_pos, plen, rec, P, reach, M, uend, 
         d = rec[r, 4]
         if d == -1:
             continue
-        st, q = rec[r, 0], rec[r, 3]
-        g, n = -1, 1
-        if st < 0:  # a leader's record: the whole group's terms
-            st = -1 - st
-            g = gid[st]
-            n = msize[g]
+        st, g, n = record_group(rec[r, 0], gid, msize)  # a leader's record: the whole group's terms
+        q = rec[r, 3]
         t, hi = rec[r, 1], rec[r, 2]
-        bm[t >> 6] |= one << np.uint64(t & 63)  # every record starts a range (its run is looked up there)
+        mark(bm, t)  # every record starts a range (its run is looked up there)
         if d == -2:  # UTF-8 records: the end depends on each token's end state, constant on its runs (uend_run)
             while t < hi:
                 b = min(uend_run[t], hi)
@@ -90,7 +92,7 @@ def classes_and_table(hdiff, cdiff, bm, fill_pos, plen, rec, P, reach, M, uend, 
                     add_term(hdiff, cdiff, bm, t + 1, -v, -n)
     for t in (fill_pos, fill_pos + 1, T):  # the fill token a range of its own; T closes the last range
         if t >= 0:
-            bm[t >> 6] |= one << np.uint64(t & 63)
+            mark(bm, t)
     size = len(keys)
     n_used = 0
     cls_live = np.zeros(size // 2 + 2, np.int64)  # live pairs of each class's tokens
@@ -157,17 +159,15 @@ def classes_and_table(hdiff, cdiff, bm, fill_pos, plen, rec, P, reach, M, uend, 
     none = np.zeros(0, np.int64)  # no class sizes: the verdict was not 1
     if status != 1:
         return status, table, none
+    rstart[nrun] = T  # the end of the last run
     ins = np.full((len(msize), C), DEAD, np.int32)  # per group: the leader's entries from its shared records
     for r in range(rec.shape[0]):
-        s, q, d = rec[r, 0], rec[r, 3], rec[r, 4]
-        g = -1
-        if s < 0:
-            s = -1 - s
-            g = gid[s]
+        s, g, _ = record_group(rec[r, 0], gid, msize)
+        q, d = rec[r, 3], rec[r, 4]
         t, hi = rec[r, 1], rec[r, 2]
         j = rid[t] if t < T else nrun
         while t < hi:
-            b = rstart[j + 1] if j + 1 < nrun else T
+            b = rstart[j + 1]
             c = rcls[j]
             if d < 0:  # every token of a run goes where its first one goes: check it once per run
                 e = q if d == -1 else M[q, ruend[j]]
@@ -210,9 +210,8 @@ def classes_and_table(hdiff, cdiff, bm, fill_pos, plen, rec, P, reach, M, uend, 
             return 0, table, none
     size_of = np.zeros(C, np.int64)  # the ids written per class, counted per run (a count bumped per id waits
     for j in range(nrun):             # on its own last store when neighbouring ids share a class)
-        b = rstart[j + 1] if j + 1 < nrun else T
-        size_of[rcls[j]] += b - rstart[j]
-        cpos[rstart[j]:b] = rcls[j]
+        size_of[rcls[j]] += rstart[j + 1] - rstart[j]
+        cpos[rstart[j]:rstart[j + 1]] = rcls[j]
     if fill_pos >= 0:
         size_of[0] -= 1
     for i in range(len(inv)):  # in id order: random reads are cheaper than random writes

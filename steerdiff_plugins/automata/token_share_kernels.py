@@ -227,10 +227,27 @@ def group_weights(lead, loc, row, phi, w):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def record_group(st, gid, msize):
+    """A record's state column decoded: ``(state, group, live pairs per token)``; a leader's record (``-1 -
+    leader``, see ``token_trie_kernels.walk_states``) stands for its group ``gid[leader]`` and its ``msize``
+    members, any other for its own state alone (group -1, one pair)."""
+    if st < 0:
+        g = gid[-1 - st]
+        return -1 - st, g, msize[g]
+    return st, -1, 1
+
+
+@njit(cache=True, nogil=True, inline="always")
 def group_term(w, st, e, g, W, loc):
     """The hash term of state ``st``'s record ending in ``e``; for a leader's record (group ``g >= 0``, see
     :func:`group_weights`) the whole group's, else ``st``'s alone."""
     return w[st] * (e + 1) + (W[g, loc[e]] if g >= 0 else 0)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _body_index(t, owner, loc, L):
+    """State ``t``'s index in loop leader ``L``'s body, or -1 (none, or outside it)."""
+    return loc[t] if 0 <= t < len(owner) and owner[t] == L else -1
 
 
 @njit(cache=True, nogil=True)
@@ -295,14 +312,13 @@ def body_keys(trans, dead, cut, owner, loc, grp, rgrp, reach, stops, P, sets, in
                     k += 1
             keys[k] = reach[p]
             keys[k + 1] = stops[p]
-            for j, t in enumerate((P[1, p], invq[p])):
-                keys[k + 2 + j] = loc[t] if 0 <= t < S1 and owner[t] == L else -1
+            keys[k + 2] = _body_index(P[1, p], owner, loc, L)
+            keys[k + 3] = _body_index(invq[p], owner, loc, L)
             keys[k + 4] = invu[p]
             keys[k + 5] = sptr[b + 1] - sptr[b]
             k += 6
             for u in range(nU):
-                t = M[p, u]
-                keys[k] = loc[t] if 0 <= t < S1 and owner[t] == L else -1
+                keys[k] = _body_index(M[p, u], owner, loc, L)
                 k += 1
         if not ok:
             k = k0

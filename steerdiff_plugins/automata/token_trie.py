@@ -106,8 +106,9 @@ class _Scratch:
     difference arrays and ``bm`` the bitmap of the positions they hold something at (all three zero between
     compiles: ``classes_and_table`` clears what it reads, :meth:`clear` the rest after an error); for
     ``classes_and_table`` a hash table ``keys``/``vals`` (``vals`` all -1 between uses) with its work list
-    ``used``, the runs ``rstart``/``rcls``/``ruend (T,)``, the run at each marked position ``rid`` and each
-    position's class ``cpos``; six ``(nodes,)`` int32 arrays for the walk's stack, seeds and exits."""
+    ``used``, the runs ``rstart (T+1,)`` (the last run's end after them) and ``rcls``/``ruend (T,)``, the run at
+    each marked position ``rid`` and each position's class ``cpos``; six ``(nodes,)`` int32 arrays for the
+    walk's stack, seeds and exits."""
 
     hdiff: np.ndarray
     cdiff: np.ndarray
@@ -151,7 +152,7 @@ def _scratch(tr: _Trie):
 def _fresh_scratch(tr: _Trie) -> _Scratch:
     T, N = len(tr.order), len(tr.byte)
     sc = _Scratch(np.zeros(T + 1, dtype=np.int64), np.zeros(T + 1, dtype=np.int64), np.zeros(T // 64 + 1, np.uint64),
-                  np.empty(T, dtype=np.int64), np.empty(T, dtype=np.int64), np.empty(T, dtype=np.int32),
+                  np.empty(T + 1, dtype=np.int64), np.empty(T, dtype=np.int64), np.empty(T, dtype=np.int32),
                   np.empty(T, dtype=np.int32), np.empty(T, dtype=np.int32), tuple(np.empty(N, dtype=np.int32) for _ in range(6)))
     sc.hash_table(HASH_SLOTS)
     return sc

@@ -13,7 +13,7 @@ from numba.typed import Dict
 from steerdiff_plugins.automata.token_class_kernels import (  # noqa: F401 - token_trie._run finds kernels here
     add_term, classes_and_table, distinct_count, distinct_edges, min_steps, run_ends)
 from steerdiff_plugins.automata.token_share_kernels import (  # noqa: F401 - likewise
-    body_keys, group_term, group_weights, share_groups)
+    body_keys, group_term, group_weights, record_group, share_groups)
 
 _SET_KEY = types.UniTuple(types.uint64, 4)  # a 256-bit byte set as a dict key
 
@@ -401,11 +401,7 @@ def walk_states(trans, dead, s0, s1, kid_ptr, kid_node, kid_byte, lb_ptr, lb_byt
         s += 1
     for r in range(nr):  # plain records: their hash and live count, as difference arrays
         if rec[r, 4] == -1:
-            st, g, n = rec[r, 0], -1, 1
-            if st < 0:  # a leader's record: every member of its group, through phi (token_share_kernels.group_weights)
-                st = -1 - st
-                g = gid[st]
-                n = msize[g]
+            st, g, n = record_group(rec[r, 0], gid, msize)  # a leader's: every member of its group, through phi
             v = group_term(w, st, rec[r, 3], g, W, loc)
             add_term(hdiff, cdiff, bm, rec[r, 1], v, n)
             add_term(hdiff, cdiff, bm, rec[r, 2], -v, -n)
