@@ -311,9 +311,10 @@ def test_shortest_path_and_edge_kernels_against_plain_python(n, c, seed):
         frontier = nxt
     assert k.min_steps(table, start, acc, dead, 2) == want
     assert td._min_tokens(table, start, acc, dead) == want
-    src, dst = k.distinct_edges(table, dead, 1)
+    src, dst = k.distinct_edges(table, dead, 1, k.distinct_count(table, dead, 1))
     pairs = {(s, int(d)) for s in range(n) if s != dead for d in table[s, 1:] if d != dead}
     assert sorted(zip(src.tolist(), dst.tolist())) == sorted(pairs) and len(src) == len(pairs)
+    assert k.distinct_count(table, dead, 1) == len(pairs)
 
 
 def test_a_full_class_hash_table_is_grown(monkeypatch):

@@ -247,18 +247,16 @@ def min_steps(table, start, acc, dead, first):
 
 @njit(cache=True, nogil=True)
 def distinct_count(table, dead, first):
-    """How many pairs :func:`distinct_edges` would return."""
+    """How many distinct pairs ``(s, table[s, c])`` there are over columns ``first..`` with neither end ``dead``."""
     none = np.empty(0, np.int64)
     return _distinct_pass(table, dead, first, none, none)
 
 
 @njit(cache=True, nogil=True)
-def distinct_edges(table, dead, first):
-    """The distinct pairs ``(s, table[s, c])`` over columns ``first..`` with neither end ``dead``: ``(src, dst)``,
-    sources ascending. Counted first, then written: an output buffer grown inside the loop costs numba
-    reference counting on every step (several times slower)."""
-    none = np.empty(0, np.int64)
-    n = _distinct_pass(table, dead, first, none, none)
+def distinct_edges(table, dead, first, n):
+    """The ``n`` (:func:`distinct_count`) distinct pairs ``(s, table[s, c])`` over columns ``first..`` with neither
+    end ``dead``: ``(src, dst)``, sources ascending. Counted first, then written: an output buffer grown inside
+    the loop costs numba reference counting on every step (several times slower)."""
     src = np.empty(n, np.int64)
     dst = np.empty(n, np.int64)
     if n:

@@ -579,7 +579,7 @@ def _compile_cached(pattern: str, vocab_key: int, fill_id: int | None, n_ids: in
         if token_trie.available():  # counted first: the pairs themselves only where the product is dense
             pairs = int(token_trie._run("distinct_count", table, DEAD, 1))
             if pairs * DENSE_RATIO > N * N:
-                src, dst = token_trie._run("distinct_edges", table, DEAD, 1)  # (E,), (E,)
+                src, dst = token_trie._run("distinct_edges", table, DEAD, 1, pairs)  # (E,), (E,)
         else:
             live = table[:, 1:] != DEAD  # (N, C-1)
             live[DEAD] = False
