@@ -132,6 +132,7 @@ def test_check_regex_refuses_as_the_engine_regex(rx):
     passes, it passes or raises what ``byte_dfa`` raises for the pattern anyway (a class bounded by a
     surrogate: refused by the NFA, earlier)."""
     engine_regex.to_engine_regex.cache_clear()
+    byte_level.check_regex.cache_clear()
     byte_build._kept.clear()
     old = new = None
     try:
@@ -154,15 +155,19 @@ def test_check_regex_refuses_as_the_engine_regex(rx):
 
 def test_check_regex_keeps_its_nfa_for_byte_dfa(monkeypatch):
     """What the syntax check builds is not built again: ``byte_dfa`` takes the NFA ``check_regex`` kept (and
-    drops it), and gives the same automaton as without the check."""
+    drops it), and gives the same automaton as without the check; a pattern checked before is not checked
+    (nor its NFA built) again."""
     rx = r'\{"a":"(?:[^"\\]|\\.){0,12}","b":[0-9]{1,4}\}'
     built = []
     real = byte_build._build_nfa
     monkeypatch.setattr(byte_build, "_build_nfa", lambda p: (built.append(p), real(p))[1])
     byte_level.byte_dfa.cache_clear()
+    byte_level.check_regex.cache_clear()
     byte_build._kept.clear()
     byte_level.check_regex(rx)
     got = byte_level.byte_dfa(rx)
+    assert built == [rx] and not byte_build._kept
+    byte_level.check_regex(rx)  # checked before: no NFA built and left for nothing
     assert built == [rx] and not byte_build._kept
     byte_level.byte_dfa.cache_clear()
     again = byte_level.byte_dfa(rx)

@@ -119,12 +119,15 @@ def _uniform_draws(n: int) -> np.ndarray:
     return d[:n]
 
 
+@lru_cache(maxsize=1024)
 def check_regex(pattern: str) -> None:
     """Raise what :func:`byte_dfa` raises for ``pattern`` before it builds any automaton: the pattern does not
     compile, uses a construct the engine does not take, or repeats more than ``MAX_STATES`` times
     (``AutomatonTooLarge``); nothing for a pattern the byte stage itself will refuse by size. A constraint's
     syntax check: its work is kept for the ``byte_dfa`` that follows (the parse, and the NFA where
-    ``byte_build`` builds the automaton), so checking first costs nothing more."""
+    ``byte_build`` builds the automaton), so checking first costs nothing more. Cached like ``byte_dfa`` (a
+    pattern that passed is not checked again: a constraint built again, or ``sd.fill`` called again with one
+    schema, builds no NFA that no ``byte_dfa`` would take)."""
     from steerdiff_plugins.compile_budget import CompileBudgetExceeded, check_expansion
 
     if byte_build.available():

@@ -26,7 +26,7 @@ from functools import lru_cache
 import numpy as np
 
 from steerdiff.vocab import TokenVocab
-from steerdiff_plugins.automata.byte_level import _hash_weights, byte_dfa
+from steerdiff_plugins.automata.byte_level import _hash_weights, byte_dfa, check_regex
 from steerdiff_plugins.automata.engine_regex import parse_regex, to_engine_regex
 from steerdiff_plugins.automata import byte_build, token_trie
 from steerdiff_plugins.automata.token_dfa import FILL, TokenDFA
@@ -637,4 +637,5 @@ def cache_clear() -> None:
     parse_regex.cache_clear()
     byte_build._kept.clear()
     expansion.cache_clear()
+    check_regex.cache_clear()
 
