@@ -68,7 +68,7 @@ class _Trie:
     (after its prefix) as a 256-bit set; ``uat``/``uclean``/``uend``: the UTF-8 automaton ``U`` (start ``u0``)
     after each node's prefix and each token, see ``token_trie_kernels.utf8_nodes``; ``ids``/``plen`` the
     token id and length at each sorted position, ``pos_of`` the position of each id (``inv`` too, as an array
-    over ids, -1 where an id has no position); ``kid_ptr``/``kid_node``/``kid_byte`` the children of each node as
+    over ids, -1 where an id has no position; ``absent`` those ids); ``kid_ptr``/``kid_node``/``kid_byte`` the children of each node as
     arrays (``token_trie_kernels.child_index``); ``uend_run`` the end of each position's run of equal ``uend``."""
 
     order: np.ndarray
@@ -95,6 +95,7 @@ class _Trie:
     kid_node: np.ndarray
     kid_byte: np.ndarray
     uend_run: np.ndarray
+    absent: np.ndarray
     pool: list = field(default_factory=list)  # idle _Scratch sets (see _scratch)
     walks: dict = field(default_factory=dict)  # kept walks up to CUT (see _cached_walks)
 
@@ -107,7 +108,7 @@ class _Scratch:
     compiles: ``classes_and_table`` clears what it reads, :meth:`clear` the rest after an error); for
     ``classes_and_table`` a hash table ``keys``/``vals`` (``vals`` all -1 between uses) with its work list
     ``used``, the runs ``rstart (T+1,)`` (the last run's end after them) and ``rcls``/``ruend (T,)``, the run at
-    each marked position ``rid`` and each position's class ``cpos``; six ``(nodes,)`` int32 arrays for the
+    each marked position ``rid``; six ``(nodes,)`` int32 arrays for the
     walk's stack, seeds and exits."""
 
     hdiff: np.ndarray
@@ -117,7 +118,6 @@ class _Scratch:
     rcls: np.ndarray
     ruend: np.ndarray
     rid: np.ndarray
-    cpos: np.ndarray
     nodes: tuple
     keys: np.ndarray = None
     vals: np.ndarray = None
@@ -153,7 +153,7 @@ def _fresh_scratch(tr: _Trie) -> _Scratch:
     T, N = len(tr.order), len(tr.byte)
     sc = _Scratch(np.zeros(T + 1, dtype=np.int64), np.zeros(T + 1, dtype=np.int64), np.zeros(T // 64 + 1, np.uint64),
                   np.empty(T + 1, dtype=np.int64), np.empty(T, dtype=np.int64), np.empty(T, dtype=np.int32),
-                  np.empty(T, dtype=np.int32), np.empty(T, dtype=np.int32), tuple(np.empty(N, dtype=np.int32) for _ in range(6)))
+                  np.empty(T, dtype=np.int32), tuple(np.empty(N, dtype=np.int32) for _ in range(6)))
     sc.hash_table(HASH_SLOTS)
     return sc
 
@@ -201,8 +201,9 @@ def _build_trie(fv) -> _Trie:
     inv[ids] = np.arange(len(ids))
     kids = _run("child_index", first_child, next_sib, byte)
     uend_run = _run("run_ends", uend, uend)  # (T,) end of each position's run of equal UTF-8 end states
+    absent = np.flatnonzero(inv < 0)  # ids below the largest with no position (tokens that write nothing)
     return _Trie(order, *arrays, uat, uclean, uend, U, ud.start, ids, pos_of, np.ascontiguousarray(fv.lens[order]), inv,
-                 *kids, uend_run)
+                 *kids, uend_run, absent)
 
 
 def walk_records(trans: np.ndarray, dead: int, fv, weights: np.ndarray, sc: _Scratch | None = None) -> dict:
@@ -337,8 +338,8 @@ def walk_classes(trans: np.ndarray, dead: int, fv, fill_id: int | None, tok2cls:
                 check_deadline("token automaton", "regex")
                 status, table, size_of = _run("classes_and_table", w["hdiff"], w["cdiff"], sc.bm, fill_pos, tr.plen,
                                               w["rec"], w["P"], w["reach"], w["M"], tr.uend, tr.uend_run, weights, dead,
-                                              tr.inv, tok2cls, sc.keys, sc.vals, sc.used, sc.rstart, sc.rcls, sc.ruend,
-                                              sc.rid, sc.cpos, *w["share"])
+                                              tr.inv, tr.ids, tr.absent, tok2cls, sc.keys, sc.vals, sc.used, sc.rstart,
+                                              sc.rcls, sc.ruend, sc.rid, *w["share"])
                 if status >= 0:
                     return (table, size_of) if status == 1 else None
                 sc.hash_table(4 * len(sc.keys))  # more classes than the hash table takes: walk again with a larger one
