@@ -496,6 +496,8 @@ class _Compiler(_Merging, _Combinators, _Containers):
         if "not" in s or chars is not None:  # string exclusions _apply_not left; pattern with format, lookahead
             return self._string_not(s, ptr, lo, hi, chars)
         if content is not None:
+            if lo == 0 and hi is None:
+                return Str(content=content)  # no length bounds to meet (the pattern is not parsed for its own)
             source = s["pattern"] if "pattern" in s and fmt not in FORMATS else "^(?:" + content + ")$"
             implied = pattern_length_bounds(source)
             if implied is not None and lo <= implied[0] and (hi is None or (implied[1] is not None and implied[1] <= hi)):
