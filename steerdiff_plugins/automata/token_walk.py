@@ -621,12 +621,18 @@ def warm_up(vocab: TokenVocab, fill_id: int | None) -> None:
     walk's kernels (about a second, once per process), and walk JSON's string up to its closing quote (kept
     per tokenizer, as the first schema with a plain string would), so that the next compile pays only for its
     own automaton: benchmarks call it before timing cold compiles, a server may call it at start."""
-    from steerdiff_plugins.schema.fragments import STRING  # JSON's string, as the schema compiler writes it
-
     _flat_vocab(vocab)
-    compile_token_dfa(r'\{"a":"[a-z]{0,3}[^"]*"\}', vocab, fill_id)
-    compile_token_dfa(STRING, vocab, fill_id)  # its walk up to the closing quote is kept (token_trie._cached_walks)
+    for pattern in warm_up_patterns():  # the last, JSON's string: its walk up to the closing quote is kept
+        compile_token_dfa(pattern, vocab, fill_id)  # (token_trie._cached_walks)
     _compile_cached.cache_clear()
+
+
+def warm_up_patterns() -> tuple[str, ...]:
+    """The patterns :func:`warm_up` compiles: a small object with a string, and JSON's string as the schema
+    compiler writes it."""
+    from steerdiff_plugins.schema.fragments import STRING
+
+    return r'\{"a":"[a-z]{0,3}[^"]*"\}', STRING
 
 
 def cache_clear() -> None:
