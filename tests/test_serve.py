@@ -103,6 +103,25 @@ def test_models_and_health(client, srv):
     assert h["status"] == "ok" and h["max_batch"] == 8
 
 
+def test_tokenizer_warmed_before_serving(srv, model):
+    """The server builds the tokenizer's prefix tree and walks JSON's string at start (``Server.warm_up``), so
+    the first request's compile does not."""
+    from steerdiff_plugins.automata import token_trie, token_walk
+    from steerdiff_plugins.schema.fragments import STRING
+
+    if not token_trie.available():
+        pytest.skip("numba is not installed: the numpy walk keeps no prefix tree")
+    fv = token_walk._flat_vocab(srv.app.state.server.vocab)
+    got = token_trie._tries.get(id(fv))
+    assert got is not None and got[0] is fv  # the tree of this server's vocabulary
+    tr = got[1]
+    before = dict(tr.walks)
+    assert before  # JSON's string walked up to its quote and kept
+    token_walk.cache_clear()
+    token_walk.compile_token_dfa(STRING, srv.app.state.server.vocab, model.fill_id)
+    assert set(tr.walks) == set(before)  # compiling JSON's string again walks nothing new: the kept walk was taken
+
+
 def test_chat_json_schema_validates(client):
     out = client.chat.completions.create(
         model="steerdiff-tiny", messages=[{"role": "user", "content": "Maria Lopez, 34, signs in as a user."}],
