@@ -39,7 +39,8 @@ def _parts(pattern, vocab):
     dead = ctrans.shape[0] - 1
     trans = np.ascontiguousarray(ctrans[:, bcls], dtype=np.int32)
     tr = token_trie.trie_for(td._flat_vocab(vocab))
-    grp, rgrp, reach, stops, P, sets = token_trie._run("state_groups", trans, dead, token_trie.MAX_RUN)
+    grp, rgrp, reach, stops, P, sets = token_trie._run("state_groups", np.ascontiguousarray(ctrans, dtype=np.int32),
+                                                       np.ascontiguousarray(bcls, dtype=np.int32), dead, token_trie.MAX_RUN)
     M, invq, invu = token_trie._run("utf8_maps", trans, dead, grp, tr.U, tr.u0, tr.U.shape[0] - 1)
     return trans, dead, token_trie._share(trans, dead, grp, rgrp, reach, stops, sets, invq, invu, M, P)
 

@@ -92,7 +92,7 @@ def test_counted_runs_go_down_their_chains(pattern):
     k = token_trie._kernels()
     bd = bl.byte_dfa(pattern)
     trans = np.ascontiguousarray(bd.trans, dtype=np.int32)
-    grp, rgrp, reach, stops, P, sets = k.state_groups(trans, bd.dead, 32)
+    grp, rgrp, reach, stops, P, sets = k.state_groups(bd.ctrans, bd.bcls, bd.dead, 32)
     assert (rgrp >= 0).any()
     assert reach.max() >= 2 and stops.any()
     for q in range(bd.dead):
@@ -107,6 +107,55 @@ def test_counted_runs_go_down_their_chains(pattern):
                     assert P[j, q] == e != bd.dead
                 if stops[q]:  # one byte more than the run holds dies
                     assert trans[P[reach[q], q], b] == bd.dead
+
+
+def _public_regexes(per_file: int) -> list[str]:
+    """The regexes of the first ``per_file`` schemas of each public category the schema compiler takes."""
+    from steerdiff_plugins.schema.compiled import compile_schema
+
+    out = []
+    for f in sorted(DATA.glob("*.json")):
+        for it in json.loads(f.read_text())["items"][:per_file]:
+            try:
+                out.append(compile_schema(it["schema"]).regex)
+            except ConstraintError:  # UnsupportedSchemaError included
+                continue
+    return out
+
+
+def test_state_groups_over_classes_are_those_over_bytes():
+    """``state_groups`` reads the DFA over its byte classes: the same groups, runs, chains and sets as over 256
+    bytes each its own class, and as the definition says (a loop state's set: the bytes into itself, two or
+    more; a stepping state's successor: the one most bytes lead to, two or more, the smallest on a tie)."""
+    if not DATA.is_dir():
+        pytest.skip(f"{DATA} is absent (../shared/testdata): no public schemas")
+    k = token_trie._kernels()
+    pats = CASES + _public_regexes(5)
+    assert len(pats) > 40
+    for pattern in pats:
+        try:
+            bd = bl.byte_dfa(pattern)
+        except ConstraintError:
+            continue
+        trans = np.ascontiguousarray(bd.trans, dtype=np.int32)
+        by_class = k.state_groups(bd.ctrans, bd.bcls, bd.dead, 32)
+        by_byte = k.state_groups(trans, np.arange(256, dtype=np.int32), bd.dead, 32)
+        for a, b in zip(by_class, by_byte):
+            assert np.array_equal(a, b), pattern
+        grp, rgrp, _, _, P, sets = by_class
+        for q in range(bd.dead):
+            row = trans[q]
+            own = set(np.flatnonzero(row == q).tolist())
+            counts = {int(t): int((row == t).sum()) for t in set(row.tolist()) - {q, bd.dead}}
+            most = max(counts.values(), default=0)
+            if len(own) >= 2:
+                assert grp[q] >= 0 and set(_members(sets[grp[q]])) == own
+            elif most >= 2:
+                succ = min(t for t, c in counts.items() if c == most)
+                assert rgrp[q] >= 0 and P[1, q] == succ
+                assert set(_members(sets[rgrp[q]])) == set(np.flatnonzero(row == succ).tolist())
+            else:
+                assert grp[q] < 0 and rgrp[q] < 0
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -235,7 +284,7 @@ def test_utf8_loops_are_recognised_exactly(pattern, complete):
     k = token_trie._kernels()
     bd = bl.byte_dfa(pattern)
     trans = np.ascontiguousarray(bd.trans, dtype=np.int32)
-    grp, *_ = k.state_groups(trans, bd.dead, 32)
+    grp, *_ = k.state_groups(bd.ctrans, bd.bcls, bd.dead, 32)
     ud = bl.byte_dfa(r"[\x00-\U0010ffff]*")
     U = np.ascontiguousarray(ud.trans, dtype=np.int32)
     M, invq, invu = k.utf8_maps(trans, bd.dead, grp, U, ud.start, ud.dead)

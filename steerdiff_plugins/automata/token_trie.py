@@ -206,17 +206,22 @@ def _build_trie(fv) -> _Trie:
                  *kids, uend_run, absent)
 
 
-def walk_records(trans: np.ndarray, dead: int, fv, weights: np.ndarray, sc: _Scratch | None = None) -> dict:
+def walk_records(trans: np.ndarray, dead: int, fv, weights: np.ndarray, sc: _Scratch | None = None,
+                 classes: tuple | None = None) -> dict:
     """The tree walked from every state of ``trans (S+1, 256)`` (``dead = S``): ``rec (R, 5)`` int32 records
     ``(state, lo, hi, end, kind)`` (see ``token_trie_kernels.walk_states``), the difference arrays
     ``hdiff``/``cdiff`` and the per-state tables the records refer to (``P``, ``reach``, ``M``). ``sc``: the work
     arrays to use, else fresh ones; its difference arrays and bitmap must be zero on entry, and hold the walk's
-    plain records' terms, marked, on return (``classes_and_table`` reads and clears them)."""
+    plain records' terms, marked, on return (``classes_and_table`` reads and clears them). ``classes``: ``(ctrans
+    (S+1, K), bcls (256,))`` with ``trans == ctrans[:, bcls]`` (the byte DFA's own form: per-state work then runs
+    over its K classes, not 256 bytes), else each byte its own class."""
     tr = trie_for(fv)
     sc = sc if sc is not None else _fresh_scratch(tr)
     S = dead
     trans = np.ascontiguousarray(trans, dtype=np.int32)
-    grp, rgrp, reach, stops, P, sets = _run("state_groups", trans, dead, MAX_RUN)
+    ctrans, bcls = classes if classes is not None else (trans, np.arange(256))
+    grp, rgrp, reach, stops, P, sets = _run("state_groups", np.ascontiguousarray(ctrans, dtype=np.int32),
+                                            np.ascontiguousarray(bcls, dtype=np.int32), dead, MAX_RUN)
     M, invq, invu = _run("utf8_maps", trans, dead, grp, tr.U, tr.u0, tr.U.shape[0] - 1)  # (S+1, nU) UTF-8 loops
     lb_ptr, lb_byte = _run("live_bytes", trans, dead)
     lead, loc, row, phi, owner = _share(trans, dead, grp, rgrp, reach, stops, sets, invq, invu, M, P)
@@ -318,7 +323,8 @@ def _share(trans, dead, grp, rgrp, reach, stops, sets, invq, invu, M, P):
     return _run("share_groups", trans, dead, CUT, grp, rgrp, reach, stops, sets, invq, invu, M, P)
 
 
-def walk_classes(trans: np.ndarray, dead: int, fv, fill_id: int | None, tok2cls: np.ndarray, weights: np.ndarray):
+def walk_classes(trans: np.ndarray, dead: int, fv, fill_id: int | None, tok2cls: np.ndarray, weights: np.ndarray,
+                 classes: tuple | None = None):
     """Token classes and their table for the byte DFA ``trans (S+1, 256)`` (``dead = S``, the sink) over the
     tokens of ``fv`` (a ``token_walk._FlatVocab``), ``fill_id`` left out (its class is the caller's).
 
@@ -326,7 +332,7 @@ def walk_classes(trans: np.ndarray, dead: int, fv, fill_id: int | None, tok2cls:
     ``token_walk._token_table`` (rows ``S``, ``S+1`` and columns 0, 1 DEAD), and how many ids of ``tok2cls``
     it wrote with each class; it writes each token's class into ``tok2cls`` (0 when dead from every state,
     else ``2..A+1``; other entries untouched). Returns ``None`` (``tok2cls`` untouched) when the hash
-    grouping could not be verified."""
+    grouping could not be verified. ``classes``: the DFA over its byte classes, as in :func:`walk_records`."""
     tr = trie_for(fv)
     fill_pos = tr.pos_of.get(fill_id, -1) if fill_id is not None else -1
     if len(tok2cls) < len(tr.inv):
@@ -334,7 +340,7 @@ def walk_classes(trans: np.ndarray, dead: int, fv, fill_id: int | None, tok2cls:
     with _scratch(tr) as sc:
         try:
             while True:
-                w = walk_records(trans, dead, fv, weights, sc)
+                w = walk_records(trans, dead, fv, weights, sc, classes)
                 check_deadline("token automaton", "regex")
                 status, table, size_of = _run("classes_and_table", w["hdiff"], w["cdiff"], sc.bm, fill_pos, tr.plen,
                                               w["rec"], w["P"], w["reach"], w["M"], tr.uend, tr.uend_run, weights, dead,

@@ -7,15 +7,12 @@ hashes, and every grouping they suggest is verified exactly in :func:`classes_an
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
-from numba.typed import Dict
+from numba import njit
 
 from steerdiff_plugins.automata.token_class_kernels import (  # noqa: F401 - token_trie._run finds kernels here
     add_term, classes_and_table, distinct_count, distinct_edges, min_steps, run_ends)
 from steerdiff_plugins.automata.token_share_kernels import (  # noqa: F401 - likewise
     body_keys, group_term, group_weights, record_group, share_groups)
-
-_SET_KEY = types.UniTuple(types.uint64, 4)  # a 256-bit byte set as a dict key
 
 
 @njit(cache=True, nogil=True)
@@ -81,39 +78,53 @@ def build_trie(slots, starts, lens, order):
 
 
 @njit(cache=True, nogil=True)
-def state_groups(trans, dead, max_run):
-    """Per state of ``trans (S+1, 256)``: the byte set it loops on and the counted run it steps down.
+def state_groups(ctrans, bcls, dead, max_run):
+    """Per state of the byte DFA ``ctrans (S+1, K)`` over byte classes (``bcls (256,)``: each byte's class):
+    the byte set it loops on and the counted run it steps down.
 
     A *loop* state stays in place on two or more bytes: ``grp[q]`` the id of that byte set. Any other
     state *steps* when two or more bytes lead to one successor ``succ[q]`` (neither ``q`` nor dead; the
-    successor most bytes lead to): ``rgrp[q]`` the id of that byte set ``A``. A string of ``j`` bytes of
-    ``A`` read from ``q`` ends ``j`` states down the chain ``q, succ[q], ...`` while every state on the way
-    steps on the same set: ``reach[q]`` (capped at ``max_run``) is how many, ``P[j, q]`` where it ends.
-    ``stops[q]``: every byte of the set leads to dead from the chain's last state ``P[reach[q], q]`` (a bound
-    such as ``{0,64}`` ends there), so a longer string of the set dies.
-    Returns ``(grp, rgrp, reach, stops, P (max_run+1, S+1), sets (G, 4) uint64)``: ids index ``sets``, byte
-    ``b`` of set ``g`` is bit ``b & 63`` of ``sets[g, b >> 6]``."""
+    successor most bytes lead to, the smallest on a tie): ``rgrp[q]`` the id of that byte set ``A``. A string
+    of ``j`` bytes of ``A`` read from ``q`` ends ``j`` states down the chain ``q, succ[q], ...`` while every
+    state on the way steps on the same set: ``reach[q]`` (capped at ``max_run``) is how many, ``P[j, q]``
+    where it ends. ``stops[q]``: every byte of the set leads to dead from the chain's last state
+    ``P[reach[q], q]`` (a bound such as ``{0,64}`` ends there), so a longer string of the set dies.
+    Returns ``(grp, rgrp, reach, stops, P (max_run+1, S+1), sets (G, 4) uint64)``: ids index ``sets`` (in
+    order of first use by state), byte ``b`` of set ``g`` is bit ``b & 63`` of ``sets[g, b >> 6]``. Bytes of
+    one class go alike from every state, so each set is a union of classes: the work is per class, not
+    per byte."""
     S = dead
+    K = ctrans.shape[1]
+    size = np.zeros(K, np.int64)  # bytes per class
+    cmask = np.zeros((K, 4), np.uint64)  # each class's bytes as a 256-bit set
+    first = np.full(K, -1, np.int64)  # each class's smallest byte
+    for b in range(256):
+        c = bcls[b]
+        size[c] += 1
+        cmask[c, b >> 6] |= np.uint64(1) << np.uint64(b & 63)
+        if first[c] < 0:
+            first[c] = b
     grp = np.full(S + 1, -1, np.int32)
     rgrp = np.full(S + 1, -1, np.int32)
     succ = np.full(S + 1, dead, np.int32)
     sets = np.zeros((16, 4), np.uint64)
-    ids = Dict.empty(key_type=_SET_KEY, value_type=types.int64)
     G = 0
-    cnt = np.zeros(S + 1, np.int32)
+    cnt = np.zeros(S + 1, np.int64)
     for q in range(S):
         own = 0
-        best, best_n = -1, 1
-        for b in range(256):
-            t = trans[q, b]
+        for c in range(K):
+            t = ctrans[q, c]
             if t == q:
-                own += 1
+                own += size[c]
             elif t != dead:
-                cnt[t] += 1
-                if cnt[t] > best_n or (cnt[t] == best_n and best >= 0 and t < best):
-                    best, best_n = t, cnt[t]
-        for b in range(256):
-            cnt[trans[q, b]] = 0
+                cnt[t] += size[c]
+        best, best_n = -1, 1  # the successor most bytes lead to (two at least), the smallest on a tie
+        for c in range(K):
+            t = ctrans[q, c]
+            if t != q and t != dead and (cnt[t] > best_n or (cnt[t] == best_n and best >= 0 and t < best)):
+                best, best_n = t, cnt[t]
+        for c in range(K):
+            cnt[ctrans[q, c]] = 0
         if own >= 2:
             tgt = q
         elif best >= 0:
@@ -125,22 +136,19 @@ def state_groups(trans, dead, max_run):
         k1 = np.uint64(0)
         k2 = np.uint64(0)
         k3 = np.uint64(0)
-        for b in range(256):
-            if trans[q, b] == tgt:
-                bit = np.uint64(1) << np.uint64(b & 63)
-                if b < 64:
-                    k0 |= bit
-                elif b < 128:
-                    k1 |= bit
-                elif b < 192:
-                    k2 |= bit
-                else:
-                    k3 |= bit
-        key = (k0, k1, k2, k3)
-        g = ids.get(key, -1)
+        for c in range(K):
+            if ctrans[q, c] == tgt:
+                k0 |= cmask[c, 0]
+                k1 |= cmask[c, 1]
+                k2 |= cmask[c, 2]
+                k3 |= cmask[c, 3]
+        g = -1  # the set's id: a state's sets are few (tens), a scan finds it
+        for x in range(G):
+            if sets[x, 0] == k0 and sets[x, 1] == k1 and sets[x, 2] == k2 and sets[x, 3] == k3:
+                g = x
+                break
         if g < 0:
             g = G
-            ids[key] = g
             G += 1
             if G > sets.shape[0]:
                 bigger = np.zeros((2 * sets.shape[0], 4), np.uint64)
@@ -180,8 +188,9 @@ def state_groups(trans, dead, max_run):
         if g >= 0:
             e = P[reach[q], q]
             stops[q] = True
-            for b in range(256):
-                if (sets[g, b >> 6] >> np.uint64(b & 63)) & np.uint64(1) and trans[e, b] != dead:
+            for c in range(K):
+                b = first[c]
+                if (sets[g, b >> 6] >> np.uint64(b & 63)) & np.uint64(1) and ctrans[e, c] != dead:
                     stops[q] = False
                     break
     return grp, rgrp, reach, stops, P, sets[:G].copy()

@@ -551,7 +551,8 @@ def _compile_cached(pattern: str, vocab_key: int, fill_id: int | None, n_ids: in
     got = None
     fv = _flat_vocab(vocab)
     if len(fv.ids) and token_trie.available():  # the compiled walk over the prefix tree (token_trie)
-        got = token_trie.walk_classes(ctrans[:, bcls], dead_b, fv, fill_id, tok2cls, _hash_weights(S + 1, 0x5EED))
+        got = token_trie.walk_classes(ctrans[:, bcls], dead_b, fv, fill_id, tok2cls, _hash_weights(S + 1, 0x5EED),
+                                      (ctrans, bcls))
         if got is not None:
             table, cls_size = got  # cls_size: the ids it wrote; every other id is the fill or class 0
             cls_size[0] += n_ids - int(cls_size.sum())
