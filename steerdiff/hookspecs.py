@@ -172,6 +172,18 @@ def json_constraint(schema: Any, options: dict[str, Any]) -> Constraint | None:
 
 
 @hookspec
+def warm_up(tokenizer: Any, fill_id: int | None) -> None:
+    """Build, before the first request, what a plugin keeps per tokenizer across runs and would otherwise
+    build inside the first one's compile (prefix trees, compiled kernels, walks every compile shares).
+
+    ``steerdiff serve`` calls it once at start, off its event loop, with the served model's tokenizer and
+    fill token id (None: the model has none). It must change no result, only when the work is done. The
+    built-in json_schema plugin builds the token automata's prefix tree of the vocabulary, loads the
+    compiled walk and walks JSON's string up to its quote. Returns nothing.
+    """
+
+
+@hookspec
 def register_classifiers(register: Callable[[str, Any], None]) -> None:
     """Register guidance classifiers by name, for ``ClassifierGuidance("name", ...)``.
 

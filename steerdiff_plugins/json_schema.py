@@ -343,6 +343,14 @@ def json_constraint(schema, options):
 
 
 @hookimpl
+def warm_up(tokenizer, fill_id):
+    from steerdiff.vocab import vocab_for
+    from steerdiff_plugins.automata.token_walk import warm_up as warm_token_walk
+
+    warm_token_walk(vocab_for(tokenizer), fill_id)
+
+
+@hookimpl
 def prepare(run):
     _HOOKS.prepare(run)
 

@@ -41,11 +41,11 @@ class Server:
 
     def warm_up(self) -> None:
         """Build what every compile of this tokenizer shares before the first request, not inside its compile:
-        the tokenizer's prefix tree, the compiled walk's kernels (loaded once per process) and JSON's string
-        walked up to its quote (``token_walk.warm_up``; about a second at Dream's 152k tokens)."""
-        from steerdiff_plugins.automata.token_walk import warm_up
+        each plugin's ``warm_up`` hook (json_schema's: the tokenizer's prefix tree, the compiled walk's kernels
+        and JSON's string walked up to its quote, about a second at Dream's 152k tokens)."""
+        from ..plugins import call_each
 
-        warm_up(self.vocab, self.model.fill_id)
+        call_each("warm_up", tokenizer=self.model.tokenizer, fill_id=self.model.fill_id)
 
     def check_key(self, request) -> None:
         if not self.api_key:
