@@ -195,8 +195,8 @@ def _reset_memos():
     ``warm_up``'s patterns parsed and built to byte automata again (the token stage, whose walk ``_reset_walks``
     restores, is not run). So no compile takes what an earlier one, of the same schema or another, left there,
     and ``--llg-rounds`` repeats one measurement. Run after a compile, not before the next: between the two
-    llguidance's compile runs, as it did between two of ours before. Per-process tables of fixed inputs (format trees, Unicode
-    categories) and the tokenizer's are kept."""
+    llguidance's compile runs, as it did between two of ours before. Per-process tables of fixed inputs
+    (format trees, Unicode categories) and the tokenizer's are kept."""
     from steerdiff_plugins.automata import byte_build, byte_level, engine_regex, token_walk as td
     from steerdiff_plugins.schema import numeric, pattern
 
@@ -282,6 +282,8 @@ def _llg_stages(conn, schema, do_token):
 
 _WARM_SCHEMA = {"type": "object", "properties": {"warm": {"type": "string", "maxLength": 8}, "up": {"type": "number"}},
                 "required": ["warm"]}  # the worker's own first compile (not a benchmark schema)
+
+
 class _Sink:
     """A connection that drops what it is sent (the worker's untimed first compile)."""
 
@@ -878,8 +880,8 @@ def main():
     ap.add_argument("--sample", type=int, default=3, help="token-DFA compiles per category (fixed seed)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--llg-sample", type=int, default=3, help="llguidance: schemas per category (fixed seed; 6 in the issue)")
-    ap.add_argument("--llg-rounds", type=int, default=3, help="llguidance: compiles of each schema per engine, "
-                    "alternating, each cold; a schema's time is its median")
+    ap.add_argument("--llg-rounds", type=int, default=3, help="llguidance: passes over the sample, each schema "
+                    "compiled once per pass by each engine, alternating, each cold; a schema's time is its median")
     ap.add_argument("--llg-steps", type=int, default=10, help="llguidance: schemas whose per-step mask cost is measured")
     ap.add_argument("--timeout", type=float, default=10, help="seconds per schema for schema->regex->byte DFA")
     ap.add_argument("--token-timeout", type=float, default=20, help="seconds per schema including the token DFA")

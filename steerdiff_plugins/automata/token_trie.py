@@ -108,8 +108,7 @@ class _Scratch:
     compiles: ``classes_and_table`` clears what it reads, :meth:`clear` the rest after an error); for
     ``classes_and_table`` a hash table ``keys``/``vals`` (``vals`` all -1 between uses) with its work list
     ``used``, the runs ``rstart (T+1,)`` (the last run's end after them) and ``rcls``/``ruend (T,)``, the run at
-    each marked position ``rid``; six ``(nodes,)`` int32 arrays for the
-    walk's stack, seeds and exits."""
+    each marked position ``rid``; six ``(nodes,)`` int32 arrays for the walk's stack, seeds and exits."""
 
     hdiff: np.ndarray
     cdiff: np.ndarray
