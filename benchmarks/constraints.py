@@ -903,6 +903,8 @@ def main():
     ap.add_argument("--out", help="results file to update (default benchmarks/results/constraints.json); its other "
                     "sections are kept")
     args = ap.parse_args()
+    if args.llg_rounds < 1:
+        ap.error(f"--llg-rounds must be at least 1, got {args.llg_rounds}")
     global SECTION_SUFFIX, OUT
     if args.out:
         OUT = Path(args.out).resolve()
