@@ -153,14 +153,16 @@ def test_check_regex_refuses_as_the_engine_regex(rx):
     byte_build._kept.clear()
 
 
-def test_check_regex_keeps_its_nfa_for_byte_dfa(monkeypatch):
+@pytest.mark.parametrize("rx, builder", [
+    (r'\{"a":"(?:[^"\\]|\\.){0,12}","b":[0-9]{1,4}\}', "_build_nfa"),  # "." : Python's parse and _Nfa
+    (r'\{"a":"(?:[^"\\]|\\["\\n]){0,12}","b":[0-9]{1,4}\}', "_fast_nfa")])  # the numba front end
+def test_check_regex_keeps_its_nfa_for_byte_dfa(rx, builder, monkeypatch):
     """What the syntax check builds is not built again: ``byte_dfa`` takes the NFA ``check_regex`` kept (and
     drops it), and gives the same automaton as without the check; a pattern checked before is not checked
-    (nor its NFA built) again."""
-    rx = r'\{"a":"(?:[^"\\]|\\.){0,12}","b":[0-9]{1,4}\}'
+    (nor its NFA built) again. Either front end (``builder``) builds it once."""
     built = []
-    real = byte_build._build_nfa
-    monkeypatch.setattr(byte_build, "_build_nfa", lambda p: (built.append(p), real(p))[1])
+    real = getattr(byte_build, builder)
+    monkeypatch.setattr(byte_build, builder, lambda p: (built.append(p), real(p))[1])
     byte_level.byte_dfa.cache_clear()
     byte_level.check_regex.cache_clear()
     byte_build._kept.clear()

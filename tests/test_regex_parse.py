@@ -166,9 +166,11 @@ def test_deep_nesting_goes_to_the_reference():
 
 
 @_PUBLIC
-def test_byte_automata_are_the_same_with_either_parser():
+def test_byte_automata_are_the_same_with_either_parser(monkeypatch):
     """The byte DFA (arrays and start) of schema regexes, built through the fast parser and through Python's:
-    identical (the tree is all the later stages read)."""
+    identical (the tree is all the later stages read). The byte stage's numba front end, which reads the text
+    itself, is turned off here (``tests/test_regex_nfa.py`` compares it with this path)."""
+    monkeypatch.setenv("STEERDIFF_NFA_FRONT", "python")
     from steerdiff_plugins.automata import byte_level
     from steerdiff_plugins.schema.compiled import compile_schema
 

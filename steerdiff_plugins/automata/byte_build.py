@@ -12,6 +12,11 @@
    (``byte_level`` passes ``RAW_FACTOR * MAX_STATES``; ``MAX_STATES`` itself bounds the minimal automaton);
 3. the states that cannot reach acceptance merged into the dead sink.
 
+The NFA of step 1 comes first from ``regex_nfa_kernels.build`` (:func:`_fast_nfa`): one numba pass over the
+pattern's text for the dialect the schema compiler writes (literals, ``\\x``/``\\u`` escapes, classes, groups,
+alternation, repeats), the same language without Python's parse. It leaves every other pattern, and counts near
+the compile budget, to the path above (``STEERDIFF_NFA_FRONT=python`` takes that path always).
+
 ``byte_level.byte_dfa`` minimises the result and numbers it canonically. The language is exactly
 ``re.fullmatch``'s on UTF-8 text, as on the outlines_core path (``STEERDIFF_BYTE_BUILD=outlines``, or without
 numba); tests/test_byte_build.py compares both paths array for array. The refusals of ``_emit`` are kept,
@@ -437,11 +442,13 @@ class _Nfa:
 
 
 _kept: dict = {}  # (pattern, MAX_STATES) -> (NFA, final): built by byte_level.check_regex for the byte_dfa after it
+_declined: dict = {}  # (pattern, MAX_STATES) -> True: the numba front end just left it to Python's parser
 
 
-def nfa_of(pattern: str, keep: bool = False) -> tuple[_Nfa, int]:
+def nfa_of(pattern: str, keep: bool = False, fast_only: bool = False):
     """The NFA of ``pattern`` (Python dialect, full match) and its final state; refusals as ``to_engine_regex``.
-    ``keep``: hold it for the next call (a few patterns), which takes it instead of building it again."""
+    ``keep``: hold it for the next call (a few patterns), which takes it instead of building it again.
+    ``fast_only``: only the numba front end (:func:`_fast_nfa`); None where it leaves the pattern to Python."""
     if not isinstance(pattern, str):
         raise ConstraintError(f"a regex must be a str, got {type(pattern).__name__}")
     from steerdiff_plugins.automata.byte_level import MAX_STATES  # read at call time (tests lower it)
@@ -449,7 +456,14 @@ def nfa_of(pattern: str, keep: bool = False) -> tuple[_Nfa, int]:
     key = (pattern, MAX_STATES)
     got = _kept.pop(key, None)
     if got is None:
-        got = _build_nfa(pattern)
+        got = None if _declined.pop(key, False) else _fast_nfa(pattern)
+        if got is None and fast_only:
+            while len(_declined) >= 4:
+                _declined.pop(next(iter(_declined)), None)
+            _declined[key] = True  # the build that follows goes to Python's parser directly
+            return None
+        if got is None:
+            got = _build_nfa(pattern)
     if keep:
         while len(_kept) >= 4:
             _kept.pop(next(iter(_kept)), None)
@@ -457,10 +471,46 @@ def nfa_of(pattern: str, keep: bool = False) -> tuple[_Nfa, int]:
     return got
 
 
+class _Built:
+    """An NFA from the numba front end, with what :func:`subset_dfa` reads of an ``_Nfa`` (edge arrays)."""
+
+    __slots__ = ("n", "src", "lo", "hi", "dst", "esrc", "edst")
+
+    def __init__(self, n: int, E: np.ndarray, X: np.ndarray):
+        self.n = n
+        self.src, self.lo, self.hi, self.dst = np.ascontiguousarray(E.T)  # (4, edges): rows contiguous
+        self.esrc, self.edst = np.ascontiguousarray(X.T)
+
+
+def _fast_nfa(pattern: str):
+    """``(NFA, final)`` of ``pattern`` from ``regex_nfa_kernels.build`` (one numba pass over the text, for the
+    dialect the schema compiler writes), or None where Python's parser must read it: a construct outside that
+    dialect, or counted repetitions near the compile budget (that path measures them and names the limit).
+    Turned off by ``STEERDIFF_NFA_FRONT=python``."""
+    if os.environ.get("STEERDIFF_NFA_FRONT", "").lower() == "python":
+        return None
+    from steerdiff_plugins import compile_budget
+    from steerdiff_plugins.automata.byte_level import MAX_STATES
+
+    global _front
+    if _front is None:
+        with outside_budget():  # loading the kernel: once per process
+            from steerdiff_plugins.automata import regex_nfa_kernels as _front
+    cps = np.frombuffer(pattern.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)  # (P,)
+    status, n, final, E, X = run_kernel(_front.build, cps, compile_budget.MAX_EXPANSION, MAX_STATES)
+    if status != _front.OK:
+        return None
+    return _Built(int(n), E, X), int(final)
+
+
+_front = None  # regex_nfa_kernels, once loaded
+
+
 def _build_nfa(pattern: str) -> tuple[_Nfa, int]:
+    """The NFA through Python's parse of ``pattern`` (``engine_regex.parse_regex``) and :class:`_Nfa`."""
     try:
         parsed = er.parse_regex(pattern)
-    except re.error as exc:
+    except (re.error, OverflowError, RecursionError) as exc:  # OverflowError: a count past re's MAXREPEAT
         raise ConstraintError(f"regex {er._shown(pattern)} does not compile: {exc}") from None
     flags = int(parsed.state.flags) & ~int(re.MULTILINE)  # only leading/trailing anchors are accepted
     nfa = _Nfa(pattern)
@@ -478,7 +528,7 @@ def subset_dfa(pattern: str, cap: int):
     # byte classes (intervals of bytes between the edges' range ends), edges grouped by source, the states
     # a DFA state's set keeps (byte edges out, or final): one kernel
     bptr, bclo, bchi, bdst, eptr, edst, important, bcls, K = run(
-        "nfa_tables", nfa.n, *(np.array(x, dtype=np.int64) for x in (nfa.src, nfa.lo, nfa.hi, nfa.dst, nfa.esrc,
+        "nfa_tables", nfa.n, *(np.asarray(x, dtype=np.int64) for x in (nfa.src, nfa.lo, nfa.hi, nfa.dst, nfa.esrc,
                                                                      nfa.edst)), final)
     rows = 256
     pool = np.empty(1024, dtype=np.int32)

@@ -131,6 +131,8 @@ def check_regex(pattern: str) -> None:
     from steerdiff_plugins.compile_budget import CompileBudgetExceeded, check_expansion
 
     if byte_build.available():
+        if _fast_kept(pattern):  # the numba front end built it within the budget
+            return
         try:
             check_expansion(pattern, "byte automaton", "regex")
         except CompileBudgetExceeded:  # the NFA would be too large to build now: the refusals from the parse alone
@@ -152,7 +154,8 @@ def byte_dfa(pattern: str) -> ByteDFA:
     from steerdiff_plugins.compile_budget import check_expansion
 
     check_deadline("byte automaton", "regex")
-    check_expansion(pattern, "byte automaton", "regex")  # bounds the NFA's size (and the Rust builder's time)
+    if not (byte_build.available() and _fast_kept(pattern)):
+        check_expansion(pattern, "byte automaton", "regex")  # bounds the NFA's size (and the Rust builder's time)
     if byte_build.available():
         # the subset construction stops past RAW_FACTOR * MAX_STATES states (it is interruptible: a guard of
         # time and memory); the limit itself bounds the minimal automaton, which every later stage scales with
@@ -172,6 +175,18 @@ def byte_dfa(pattern: str) -> ByteDFA:
         _check_states(pattern, int(blocks) - 1)
         return ByteDFA(ctrans, cbcls, cacc, 0)
     return outlines_dfa(pattern)
+
+
+def _fast_kept(pattern: str) -> bool:
+    """Whether ``pattern``'s NFA is kept for the byte stage, built by ``byte_build``'s numba front end now (or
+    kept by an earlier check): its count of what counted repetitions add is at least ``check_expansion``'s
+    and within the budget, so that check (Python's parse of the pattern) is not needed. False where the front
+    end leaves the pattern to Python's parser (the checks then run as they did)."""
+    from steerdiff_plugins.compile_budget import MAX_BYTE_REGEX_CHARS
+
+    if len(pattern) > MAX_BYTE_REGEX_CHARS:
+        return False
+    return byte_build.nfa_of(pattern, keep=True, fast_only=True) is not None
 
 
 def _check_states(pattern: str, n: int) -> None:

@@ -586,7 +586,7 @@ def to_engine_regex(pattern: str) -> str:
         raise ConstraintError(f"a regex must be a str, got {type(pattern).__name__}")
     try:
         parsed = parse_regex(pattern)
-    except re.error as exc:
+    except (re.error, OverflowError, RecursionError) as exc:  # OverflowError: a count past re's MAXREPEAT
         raise ConstraintError(f"regex {_shown(pattern)} does not compile: {exc}") from None
     flags = parsed.state.flags
     if flags & re.MULTILINE:

@@ -643,6 +643,7 @@ def cache_clear() -> None:
     to_engine_regex.cache_clear()
     parse_regex.cache_clear()
     byte_build._kept.clear()
+    byte_build._declined.clear()
     expansion.cache_clear()
     check_regex.cache_clear()
 
