@@ -116,6 +116,32 @@ def test_numba_built_automata_match_re_fullmatch(pieces, texts):
         assert bd.accepts(t.encode()) == (re.fullmatch(rx, t) is not None), (rx, t)
 
 
+_DIALECT_ATOMS = ["a", "b", "é", "😀", "\\.", '"', "\\x41", "\\u00e9", "[a-c]", "[^a]", "[à-ÿ]", "[\u0100-\uffff]",
+                  "[^\"\\\\\\x00-\\x1f]", "[b-é]", "[\U0001f600-\U0010fffe]", "[^\u00e9]", "[0-9a-f]", "\\\\"]
+_DIALECT = st.recursive(
+    st.sampled_from(_DIALECT_ATOMS),
+    lambda inner: st.one_of(
+        st.builds("".join, st.lists(inner, min_size=2, max_size=3)),
+        st.builds(lambda xs: "(?:" + "|".join(xs) + ")", st.lists(inner, min_size=2, max_size=3)),
+        st.builds(lambda x, q: f"(?:{x}){q}", inner, st.sampled_from(
+            ["?", "*", "+", "{2}", "{0,3}", "{1,2}", "{2,}", "*?", "{1,3}?", "{4}", "{0,5}", "{3,6}", "{,2}"]))),
+    max_leaves=8)
+_DIALECT_TEXT = ["a", "b", "c", "A", "é", "ÿ", "Ā", "😀", ".", '"', "\\", "1", "f", "\n", "\U0010fffe"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                     HealthCheck.function_scoped_fixture])
+@given(rx=_DIALECT, texts=st.lists(st.lists(st.sampled_from(_DIALECT_TEXT), max_size=7).map("".join), min_size=20,
+                                   max_size=20))
+def test_nested_dialect_patterns(rx, texts, monkeypatch):
+    """Nested groups, alternations and repeats of the schema compiler's dialect: always built by the numba front
+    end, the Python front end's automaton, and ``re.fullmatch``'s language on sample texts."""
+    assert check(rx, monkeypatch) == "numba", rx
+    bd = _raw(rx)
+    for t in texts:
+        assert bd.accepts(t.encode()) == (re.fullmatch(rx, t) is not None), (rx, t)
+
+
 def test_budget_is_left_to_the_python_count(monkeypatch):
     """Past the expansion budget (its count is at least ``compile_budget.expansion``'s) the numba front end
     builds nothing: the byte stage refuses with the Python count's message, as before."""
