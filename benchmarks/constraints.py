@@ -190,25 +190,18 @@ def _reset_walks():
 
 
 def _reset_memos():
-    """The compile path's memos of small pure functions (parsed regex atoms, class ranges and their byte
-    fragments, pattern translations, enumerated multiples) back to what ``warm_up`` leaves in them: emptied, then
-    ``warm_up``'s patterns parsed and built to byte automata again (the token stage, whose walk ``_reset_walks``
-    restores, is not run). So no compile takes what an earlier one, of the same schema or another, left there,
-    and ``--llg-rounds`` repeats one measurement. Run after a compile, not before the next: between the two
-    llguidance's compile runs, as it did between two of ours before. Per-process tables of fixed inputs
-    (format trees, Unicode categories) and the tokenizer's are kept."""
-    from steerdiff_plugins.automata import byte_build, byte_level, engine_regex, token_walk as td
-    from steerdiff_plugins.schema import numeric, pattern
+    """The compile path's memos of small pure functions (``steerdiff_plugins.memos``: parsed regex atoms, class
+    ranges and their byte fragments, pattern translations, enumerated multiples, each registered where it is
+    defined) back to what ``warm_up`` leaves in them: emptied, then ``warm_up``'s patterns parsed and built to
+    byte automata again (the token stage, whose walk ``_reset_walks`` restores, is not run). So no compile takes
+    what an earlier one, of the same schema or another, left there, and ``--llg-rounds`` repeats one measurement.
+    Run after a compile, not before the next: between the two llguidance's compile runs, as it did between two
+    of ours before. Per-process tables of fixed inputs (format trees, Unicode categories) and the tokenizer's are
+    kept."""
+    from steerdiff_plugins import memos
+    from steerdiff_plugins.automata import byte_level, token_walk as td
 
-    for memo in (engine_regex._ATOMS, engine_regex._LITERAL_TEXT, byte_build._ITEM_TPL):
-        memo.clear()
-    for fn in (engine_regex._in_class_text, byte_build._template, byte_build._class_ranges, byte_build._in_items,
-               numeric._enumerated_multiples):
-        fn.cache_clear()
-    for name in dir(pattern):
-        fn = getattr(pattern, name)
-        if callable(fn) and hasattr(fn, "cache_clear") and getattr(fn, "__module__", "") == pattern.__name__:
-            fn.cache_clear()
+    memos.clear()
     for p in td.warm_up_patterns():
         byte_level.check_regex(p)
         td.byte_dfa(p)

@@ -43,6 +43,7 @@ import numpy as np
 from steerdiff.errors import AutomatonTooLarge, ConstraintError
 from steerdiff_plugins.automata import engine_regex as er
 from steerdiff_plugins.compile_budget import check_deadline, numba_importable, outside_budget, run_kernel
+from steerdiff_plugins.memos import memo
 
 _C = er._C
 _LIT, _NOT_LIT, _ANY, _IN, _BRANCH, _SUB, _AT = (_C.LITERAL, _C.NOT_LITERAL, _C.ANY, _C.IN, _C.BRANCH,
@@ -120,6 +121,7 @@ class _Surrogate(Exception):
     """A class bounded by a surrogate code point (``args[0]``)."""
 
 
+@memo
 @lru_cache(maxsize=8192)
 def _template(ranges: tuple) -> tuple:
     """The byte fragment of a code-point class (``ranges``: ``_emit``'s ranges, normalised, without the
@@ -170,12 +172,14 @@ def _template(ranges: tuple) -> tuple:
     return len(ids) - 2, tuple(edges)
 
 
+@memo
 @lru_cache(maxsize=8192)
 def _class_ranges(ranges: tuple) -> tuple:
     """``_emit``'s ``_class`` on code-point ranges, as ranges: normalised, the sentinel left out."""
     return tuple(er._without_sentinel(er._normalise(ranges)))
 
 
+@memo
 @lru_cache(maxsize=4096)
 def _in_items(items: tuple, flags: int) -> tuple:
     """The ranges of a parsed ``[...]`` under ``flags`` (IGNORECASE, ASCII), as ``_emit`` computes them;
@@ -183,7 +187,7 @@ def _in_items(items: tuple, flags: int) -> tuple:
     return _class_ranges(tuple(er._in_ranges(items, flags, None)))
 
 
-_ITEM_TPL: dict = {}  # (id(item), flags) -> (item, its class fragment): see _Nfa.item_template
+_ITEM_TPL: dict = memo({})  # (id(item), flags) -> (item, its class fragment): see _Nfa.item_template
 
 
 # --- the NFA ----------------------------------------------------------------------------------------------

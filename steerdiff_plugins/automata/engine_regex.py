@@ -16,6 +16,7 @@ from functools import lru_cache
 from itertools import accumulate, compress, count
 
 from steerdiff.errors import AutomatonTooLarge, ConstraintError
+from steerdiff_plugins.memos import memo
 
 try:  # Python >= 3.11
     from re import _constants as _C
@@ -142,7 +143,7 @@ def _unsupported(pattern: str, what: str):
 _IC, _DOTALL, _ASCII = int(re.IGNORECASE), int(re.DOTALL), int(re.ASCII)  # plain ints: RegexFlag's & is slow
 
 
-_LITERAL_TEXT: dict = {}  # code point -> what _class gives it alone (a cache: most of a schema's regex)
+_LITERAL_TEXT: dict = memo({})  # code point -> what _class gives it alone (a cache: most of a schema's regex)
 
 
 def _emit(items, flags: int, pattern: str, top: bool) -> str:
@@ -203,6 +204,7 @@ def _emit(items, flags: int, pattern: str, top: bool) -> str:
     return "".join(out)
 
 
+@memo
 @lru_cache(maxsize=4096)
 def _in_class_text(items: tuple, flags: int) -> str:
     """The engine class of a parsed ``[...]`` (``items``) under ``flags`` (only IGNORECASE and ASCII matter):
@@ -412,7 +414,7 @@ def _class_item(t: str):
     return (_IN_OP, items)
 
 
-_ATOMS: dict = {}  # token -> its item, for literals, escapes and classes (pure functions of the token)
+_ATOMS: dict = memo({})  # token -> its item, for literals, escapes and classes (pure functions of the token)
 _MAX_ATOMS = 1 << 16
 
 

@@ -7,6 +7,7 @@ import math
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from fractions import Fraction
 
+from steerdiff_plugins.memos import memo
 from steerdiff_plugins.schema.fragments import _FRAC_ANY, _alt, _group
 
 
@@ -271,6 +272,7 @@ MAX_ENUMERATED = 20_000  # multiples of a float multipleOf in a bounded range wr
 MAX_ENUMERATED_CHARS = 2_000
 
 
+@memo
 @functools.lru_cache(maxsize=64)  # 10,000 multiples take about 80 ms; a $ref'd definition asks again per use
 def _enumerated_multiples(mo: float, d: Fraction, lo, lo_incl: bool, hi, hi_incl: bool, integer: bool):
     """``(regex or None,)`` of exactly the plain decimals ``k * d`` in a bounded range that python-jsonschema

@@ -6,6 +6,7 @@ import functools
 import re
 
 from steerdiff_plugins.canvas_bounds import fit_count
+from steerdiff_plugins.memos import memo
 from steerdiff_plugins.schema.char_sets import (
     _FULL,
     _category,
@@ -46,7 +47,8 @@ def _memoised(fn):
         return fn(*args, **kwargs)
 
     call.cache_clear = cached.cache_clear
-    return call
+    call.cache_info = cached.cache_info
+    return memo(call)
 
 
 def _set_ranges(items, positive_context=True):
