@@ -335,43 +335,38 @@ def _put_class(seqs, m, cur, E, ne, n):
 
 
 @njit(cache=True, nogil=True)
+def _renamed(v, s, start, n0, size, base):
+    """State ``v`` of a template in its copy: the template's start ``s`` -> ``start``, a fresh state shifted to
+    ``base``; -1 for any other state (an edge into or out of it would break the construction invariant)."""
+    if v == s:
+        return start
+    if n0 <= v < n0 + size:
+        return v - n0 + base
+    return -1
+
+
+@njit(cache=True, nogil=True)
 def _paste(TE, TX, s, n0, size, end0, start, E, ne, X, nx, n):
     """A copy of the template (byte edges ``TE``, epsilon edges ``TX``, built from ``s`` with fresh states
     ``n0 .. n0+size-1`` and end ``end0``) from ``start``: ``(end, E, ne, X, nx, n)``; end -1 if an edge breaks
-    the construction invariant (the caller gives up)."""
-    base = n
+    the construction invariant (out of a state before the template, or into one: the caller gives up)."""
     E = _grow(E, ne + TE.shape[0])
     X = _grow(X, nx + TX.shape[0])
     for q in range(TE.shape[0]):
-        f, t = TE[q, 0], TE[q, 3]
-        if f == s:
-            f = start
-        elif n0 <= f < n0 + size:
-            f = f - n0 + base
-        else:
+        f = _renamed(TE[q, 0], s, start, n0, size, n)
+        t = _renamed(TE[q, 3], -2, start, n0, size, n)  # into fresh states only
+        if f < 0 or t < 0:
             return -1, E, ne, X, nx, n
-        if not n0 <= t < n0 + size:
-            return -1, E, ne, X, nx, n
-        E[ne, 0] = f
-        E[ne, 1] = TE[q, 1]
-        E[ne, 2] = TE[q, 2]
-        E[ne, 3] = t - n0 + base
+        E[ne, 0], E[ne, 1], E[ne, 2], E[ne, 3] = f, TE[q, 1], TE[q, 2], t
         ne += 1
     for q in range(TX.shape[0]):
-        f, t = TX[q, 0], TX[q, 1]
-        if f == s:
-            f = start
-        elif n0 <= f < n0 + size:
-            f = f - n0 + base
-        else:
+        f = _renamed(TX[q, 0], s, start, n0, size, n)
+        t = _renamed(TX[q, 1], -2, start, n0, size, n)
+        if f < 0 or t < 0:
             return -1, E, ne, X, nx, n
-        if not n0 <= t < n0 + size:
-            return -1, E, ne, X, nx, n
-        X[nx, 0] = f
-        X[nx, 1] = t - n0 + base
+        X[nx, 0], X[nx, 1] = f, t
         nx += 1
-    end = start if end0 == s else end0 - n0 + base
-    return end, E, ne, X, nx, n + size
+    return _renamed(end0, s, start, n0, size, n), E, ne, X, nx, n + size
 
 
 @njit(cache=True, nogil=True)
