@@ -16,8 +16,8 @@ possessive repeat, a class bounded by a surrogate or holding the sentinel alone,
 nothing, a repeat of an empty group, syntax Python's parser rejects or warns about, nesting past 100) returns
 ``UNSUPPORTED``: the caller takes Python's parser and ``_Nfa``, which accept, refuse or name the problem as
 before. So this pass never accepts a pattern that path refuses, and the languages are equal where both build
-(``tests/test_regex_nfa.py`` compares the minimal automata on every public schema's regex and on generated
-patterns).
+(``tests/test_regex_nfa.py`` compares the minimal automata on a sample of the public schemas' regexes and
+on generated patterns; all 799 public ones up to 400k characters were compared when it was written).
 
 The compile budget: it counts what ``compile_budget.expansion`` counts (positions counted repetitions add),
 without sharing the alternatives' leading literals, so its count is at least Python's; past ``cap`` it returns
