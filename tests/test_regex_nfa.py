@@ -193,3 +193,13 @@ def test_public_schema_regexes(monkeypatch):
             outcomes.append(check(rx, monkeypatch))
     assert len(outcomes) >= 100
     assert outcomes.count("numba") >= 0.9 * len(outcomes), outcomes.count("python")
+
+
+@pytest.mark.parametrize("rx", ["x{99999999999}", "(?:" * 2000 + "a" + ")" * 2000])
+def test_counts_and_nesting_past_pythons_limits_are_named(rx):
+    """A count past ``re``'s MAXREPEAT (Python's parser raises OverflowError) and nesting past the interpreter's
+    recursion limit (RecursionError) are ``ConstraintError``s naming the regex, from the check and the byte stage."""
+    for fn in (byte_level.check_regex.__wrapped__, _raw):
+        byte_build._kept.clear()
+        with pytest.raises(ConstraintError, match="does not compile"):
+            fn(rx)
