@@ -41,6 +41,9 @@ _SENTINEL = 0x10FFFF
 _SURR_LO, _SURR_HI = 0xD800, 0xDFFF
 _MAX_EXACT_REPEAT = 12  # engine_regex._MAX_EXACT_REPEAT: above it over an alternation, Python's path decides
 _STATE_LIMIT = 1 << 26  # a guard on the arrays (the budget stops far earlier)
+_LETTER_ESCAPES = np.full(128, -1, np.int64)  # \n \t \r \f \v \a -> their code points (re._parser.ESCAPES)
+for _c, _v in (("n", 10), ("t", 9), ("r", 13), ("f", 12), ("v", 11), ("a", 7)):
+    _LETTER_ESCAPES[ord(_c)] = _v
 
 
 @njit(cache=True, nogil=True)
@@ -81,18 +84,8 @@ def _escape(cps, i, in_class):
                 return -1, i
             v = v * 16 + h
         return v, i + 2 + k
-    if c == 110:
-        return 10, i + 2
-    if c == 116:
-        return 9, i + 2
-    if c == 114:
-        return 13, i + 2
-    if c == 102:
-        return 12, i + 2
-    if c == 118:
-        return 11, i + 2
-    if c == 97:
-        return 7, i + 2
+    if c < 128 and _LETTER_ESCAPES[c] >= 0:
+        return _LETTER_ESCAPES[c], i + 2
     if c == 98 and in_class:
         return 8, i + 2
     if 48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122:
@@ -370,28 +363,28 @@ def _paste(TE, TX, s, n0, size, end0, start, E, ne, X, nx, n):
 
 
 @njit(cache=True, nogil=True)
+def _digits(cps, j):
+    """The decimal number at ``cps[j:]``: ``(value, digits, next index)`` (up to 18 digits counted exactly)."""
+    v = nd = 0
+    while j < len(cps) and 48 <= cps[j] <= 57:
+        if nd < 18:
+            v = v * 10 + cps[j] - 48
+        nd += 1
+        j += 1
+    return v, nd, j
+
+
+@njit(cache=True, nogil=True)
 def _counts(cps, i):
     """The repeat ``{m}``, ``{m,}``, ``{,n}``, ``{m,n}`` or ``{,}`` at ``cps[i] == '{'``: ``(lo, hi, next index)``,
     ``hi`` -1 for no bound; ``lo`` -1 where ``{`` is a literal (as Python's parser reads it), -2 for a count
     Python's parser decides (too many digits, or a maximum below the minimum)."""
     n = len(cps)
-    j = i + 1
-    lo = 0
-    nd = 0
-    while j < n and 48 <= cps[j] <= 57:
-        lo = lo * 10 + cps[j] - 48
-        nd += 1
-        j += 1
+    lo, nd, j = _digits(cps, i + 1)
     hi = lo
     comma = j < n and cps[j] == 44
     if comma:
-        j += 1
-        hi = 0
-        nh = 0
-        while j < n and 48 <= cps[j] <= 57:
-            hi = hi * 10 + cps[j] - 48
-            nh += 1
-            j += 1
+        hi, nh, j = _digits(cps, j + 1)
         if nh == 0:
             hi = -1
         nd = max(nd, nh)
