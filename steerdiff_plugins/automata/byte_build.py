@@ -78,40 +78,12 @@ def run(name: str, *args):
 
 # --- code points -> UTF-8 byte-range sequences ---------------------------------------------------------------
 
-def _encode(cp: int) -> bytes:
-    return chr(cp).encode("utf-8", "surrogatepass")
-
-
 def utf8_sequences(a: int, b: int) -> list[tuple[tuple[int, int], ...]]:
     """The code points ``a..b`` (no surrogates inside) as UTF-8 byte-range sequences: each a tuple of
-    ``(lo, hi)`` byte ranges whose product is a set of encodings, together exactly the range's encodings."""
-    out = []
-    stack = [(a, b)]
-    while stack:
-        s, e = stack.pop()
-        for top in (0x7F, 0x7FF, 0xFFFF):  # one encoded length per piece
-            if s <= top < e:
-                stack.append((top + 1, e))
-                stack.append((s, top))
-                break
-        else:
-            if e <= 0x7F:
-                out.append(((s, e),))
-                continue
-            for i in (1, 2, 3):  # continuation bytes: whole 64-blocks, or one prefix
-                m = (1 << (6 * i)) - 1
-                if (s & ~m) != (e & ~m):
-                    if s & m:
-                        stack.append(((s | m) + 1, e))
-                        stack.append((s, s | m))
-                        break
-                    if (e & m) != m:
-                        stack.append((e & ~m, e))
-                        stack.append((s, (e & ~m) - 1))
-                        break
-            else:
-                out.append(tuple(zip(_encode(s), _encode(e))))
-    return out
+    ``(lo, hi)`` byte ranges whose product is a set of encodings, together exactly the range's encodings.
+    The numba front end's own split (``regex_nfa_kernels.utf8_sequences``), so both front ends cut alike."""
+    rows, m = run("utf8_sequences", a, b, np.empty((16, 9), dtype=np.int64), 0)  # (m, 9): length, lo0, hi0, ...
+    return [tuple((int(r[1 + 2 * q]), int(r[2 + 2 * q])) for q in range(r[0])) for r in rows[:m]]
 
 
 _SURR_LO, _SURR_HI = 0xD800, 0xDFFF
@@ -462,17 +434,20 @@ def nfa_of(pattern: str, keep: bool = False, fast_only: bool = False):
     if got is None:
         got = None if _declined.pop(key, False) else _fast_nfa(pattern)
         if got is None and fast_only:
-            while len(_declined) >= 4:
-                _declined.pop(next(iter(_declined)), None)
-            _declined[key] = True  # the build that follows goes to Python's parser directly
+            _hold(_declined, key, True)  # the build that follows goes to Python's parser directly
             return None
         if got is None:
             got = _build_nfa(pattern)
     if keep:
-        while len(_kept) >= 4:
-            _kept.pop(next(iter(_kept)), None)
-        _kept[key] = got
+        _hold(_kept, key, got)
     return got
+
+
+def _hold(d: dict, key, value) -> None:
+    """``d[key] = value``, the oldest entries dropped to keep ``d`` at 4 (a handful of patterns in flight)."""
+    while len(d) >= 4:
+        d.pop(next(iter(d)), None)
+    d[key] = value
 
 
 class _Built:
@@ -496,18 +471,11 @@ def _fast_nfa(pattern: str):
     from steerdiff_plugins import compile_budget
     from steerdiff_plugins.automata.byte_level import MAX_STATES
 
-    global _front
-    if _front is None:
-        with outside_budget():  # loading the kernel: once per process
-            from steerdiff_plugins.automata import regex_nfa_kernels as _front
     cps = np.frombuffer(pattern.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)  # (P,)
-    status, n, final, E, X = run_kernel(_front.build, cps, compile_budget.MAX_EXPANSION, MAX_STATES)
-    if status != _front.OK:
+    status, n, final, E, X = run("nfa_build", cps, compile_budget.MAX_EXPANSION, MAX_STATES)
+    if status != _kernels().NFA_OK:
         return None
     return _Built(int(n), E, X), int(final)
-
-
-_front = None  # regex_nfa_kernels, once loaded
 
 
 def _build_nfa(pattern: str) -> tuple[_Nfa, int]:

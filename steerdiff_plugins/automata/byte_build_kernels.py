@@ -8,6 +8,8 @@
   merges the others into the sink.
 * :func:`minimise`, :func:`canonical` and :func:`bfs_order` (in ``byte_min_kernels``, imported here) minimise
   and number the states canonically.
+* ``nfa_build`` and :func:`utf8_sequences` (in ``regex_nfa_kernels``, imported here): the NFA read straight from a
+  pattern's text, and the UTF-8 split of a code-point range.
 
 Hashes wrap (numba's int64 arithmetic has no overflow checks); every hash hit is confirmed by comparing the
 sets themselves, so the automaton does not depend on them.
@@ -19,6 +21,7 @@ import numpy as np
 from numba import njit
 
 from steerdiff_plugins.automata.byte_min_kernels import _FNV, bfs_order, canonical, minimise  # noqa: F401 - byte_build.run finds them here
+from steerdiff_plugins.automata.regex_nfa_kernels import OK as NFA_OK, build as nfa_build, utf8_sequences  # noqa: F401 - the same
 
 _SEED = 1469598103934665603  # the FNV-1a offset basis
 

@@ -224,8 +224,9 @@ def _encode(cp, buf):
 
 
 @njit(cache=True, nogil=True)
-def _utf8_sequences(a, b, out, m):
-    """``byte_build.utf8_sequences(a, b)`` appended to ``out[m:]`` rows ``(length, lo0, hi0, .., lo3, hi3)``;
+def utf8_sequences(a, b, out, m):
+    """The code points ``a..b`` (no surrogates inside) as UTF-8 byte-range sequences (``byte_build.utf8_sequences``
+    reads them as tuples) appended to ``out[m:]`` rows ``(length, lo0, hi0, .., lo3, hi3)``;
     returns the new count (``out`` grown as needed)."""
     stack = np.empty((64, 2), np.int64)
     stack[0, 0] = a
@@ -540,7 +541,7 @@ def build(cps, cap, max_count):
                 return UNSUPPORTED, 0, 0, none4, none2
             ms = 0
             for q in range(w):
-                seqs, ms = _utf8_sequences(RR[q, 0], RR[q, 1], seqs, ms)
+                seqs, ms = utf8_sequences(RR[q, 0], RR[q, 1], seqs, ms)
             cur, E, ne, n = _put_class(seqs, ms, cur, E, ne, n)
         else:
             if c == 92:
