@@ -364,6 +364,39 @@ def _paste(TE, TX, s, n0, size, end0, start, E, ne, X, nx, n):
 
 
 @njit(cache=True, nogil=True)
+def _repeat(TE, TX, s, n0, size, end0, lo, hi, E, ne, X, nx, n):
+    """``X{lo,hi}`` (``hi`` -1: no bound) from ``s``, of the template ``X`` (see :func:`_paste`; cut off the arrays'
+    tails, which end at ``ne``/``nx``/``n``): ``(end, E, ne, X, nx, n)``, end -1 where a paste gives up. ``lo``
+    copies chained, then a loop for no bound (``X*``: a fresh state entered from the last copy, a copy from it back
+    into it), or ``hi - lo`` optional copies nested, each copy's start able to leave to one fresh end (as
+    ``_Nfa.repeat``: not ``X?X?X?``, whose chain of skips grows the subset construction's sets)."""
+    c = s
+    for _ in range(lo):
+        c, E, ne, X, nx, n = _paste(TE, TX, s, n0, size, end0, c, E, ne, X, nx, n)
+        if c < 0:
+            return -1, E, ne, X, nx, n
+    if hi < 0:
+        loop = n
+        X, nx = _eps(X, nx, c, loop)
+        e, E, ne, X, nx, n = _paste(TE, TX, s, n0, size, end0, loop, E, ne, X, nx, n + 1)
+        if e < 0:
+            return -1, E, ne, X, nx, n
+        X, nx = _eps(X, nx, e, loop)
+        return loop, E, ne, X, nx, n
+    if hi == lo:
+        return c, E, ne, X, nx, n
+    out = n
+    n += 1
+    for _ in range(hi - lo):
+        X, nx = _eps(X, nx, c, out)
+        c, E, ne, X, nx, n = _paste(TE, TX, s, n0, size, end0, c, E, ne, X, nx, n)
+        if c < 0:
+            return -1, E, ne, X, nx, n
+    X, nx = _eps(X, nx, c, out)
+    return out, E, ne, X, nx, n
+
+
+@njit(cache=True, nogil=True)
 def _digits(cps, j):
     """The decimal number at ``cps[j:]``: ``(value, digits, next index)`` (up to 18 digits counted exactly)."""
     v = nd = 0
@@ -501,33 +534,10 @@ def build(cps, cap, max_count):
             seq_a += na - la
             TE = E[le0:ne].copy()  # the template: the atom's edges, cut off the tails
             TX = X[lx0:nx].copy()
-            end0 = cur
             ne, nx, n = le0, lx0, ln0
-            c2 = ls
-            for _ in range(lo):
-                c2, E, ne, X, nx, n = _paste(TE, TX, ls, ln0, size, end0, c2, E, ne, X, nx, n)
-                if c2 < 0:
-                    return UNSUPPORTED, 0, 0, none4, none2
-            if hi < 0:  # then a loop: X*
-                loop = n
-                n += 1
-                X, nx = _eps(X, nx, c2, loop)
-                e, E, ne, X, nx, n = _paste(TE, TX, ls, ln0, size, end0, loop, E, ne, X, nx, n)
-                if e < 0:
-                    return UNSUPPORTED, 0, 0, none4, none2
-                X, nx = _eps(X, nx, e, loop)
-                c2 = loop
-            elif hi > lo:  # optional copies nested, every copy's start may leave to one end (as _Nfa.repeat)
-                out = n
-                n += 1
-                for _ in range(hi - lo):
-                    X, nx = _eps(X, nx, c2, out)
-                    c2, E, ne, X, nx, n = _paste(TE, TX, ls, ln0, size, end0, c2, E, ne, X, nx, n)
-                    if c2 < 0:
-                        return UNSUPPORTED, 0, 0, none4, none2
-                X, nx = _eps(X, nx, c2, out)
-                c2 = out
-            cur = c2
+            cur, E, ne, X, nx, n = _repeat(TE, TX, ls, ln0, size, cur, lo, hi, E, ne, X, nx, n)  # cur: X's end
+            if cur < 0:
+                return UNSUPPORTED, 0, 0, none4, none2
             kind = 2
             i = j
             continue
