@@ -40,9 +40,9 @@ def add_term(hdiff, cdiff, bm, t, v, n):
 
 
 @njit(cache=True, nogil=True)
-def classes_and_table(hdiff, cdiff, bm, fill_pos, plen, rec, P, reach, M, uend, uend_run, w, S, inv, ids, absent,
+def classes_and_table(hdiff, cdiff, bm, fill_pos, plen, rec, P, reach, M, uend, uend_run, w, S, n_ids, ids, absent,
                       tok2cls, keys, vals, used, rstart, rcls, ruend, rid, lead, loc, row, phi, gid, msize, W):
-    """Group tokens (sorted positions; ``plen (T,)`` their lengths, ``inv`` each id's position or -1) by column hash and
+    """Group tokens (sorted positions; ``plen (T,)`` their lengths; ids below ``n_ids``) by column hash and
     lay out the table, verified exactly: every record agrees with its tokens' class columns, and every token
     has as many live pairs as its class column has live entries.
 
@@ -57,9 +57,9 @@ def classes_and_table(hdiff, cdiff, bm, fill_pos, plen, rec, P, reach, M, uend, 
     per run, not once per token.
 
     Returns ``(status, table (S+2, C) int32, size_of (C,))``: status 1 with every token's class written to
-    ``tok2cls`` (by id; at least as long as ``inv``; ``ids (T,)`` the id at each position, ``absent`` the ids below
-    ``len(inv)`` with no position, whose entries it leaves as they are, like the fill token's and those past
-    ``len(inv)``), ``size_of[c]`` how many ids it wrote with class ``c``;
+    ``tok2cls`` (by id; at least ``n_ids`` long; ``ids (T,)`` the id at each position, ``absent`` the ids below
+    ``n_ids`` with no position, whose entries it leaves as they are, like the fill token's and those past
+    ``n_ids``), ``size_of[c]`` how many ids it wrote with class ``c``;
     0 on a disagreement (a hash collision) and -1 when the hash table is too small (more than half its
     slots would fill), ``tok2cls`` untouched in both.
 
@@ -227,7 +227,7 @@ def classes_and_table(hdiff, cdiff, bm, fill_pos, plen, rec, P, reach, M, uend, 
     fid = ids[fill_pos] if fill_pos >= 0 else -1
     if fid >= 0:
         saved[len(absent)] = tok2cls[fid]
-    tok2cls[:len(inv)] = big
+    tok2cls[:n_ids] = big
     for k in range(len(absent)):
         tok2cls[absent[k]] = saved[k]
     if fid >= 0:

@@ -343,7 +343,7 @@ def walk_classes(trans: np.ndarray, dead: int, fv, fill_id: int | None, tok2cls:
                 check_deadline("token automaton", "regex")
                 status, table, size_of = _run("classes_and_table", w["hdiff"], w["cdiff"], sc.bm, fill_pos, tr.plen,
                                               w["rec"], w["P"], w["reach"], w["M"], tr.uend, tr.uend_run, weights, dead,
-                                              tr.inv, tr.ids, tr.absent, tok2cls, sc.keys, sc.vals, sc.used, sc.rstart,
+                                              len(tr.inv), tr.ids, tr.absent, tok2cls, sc.keys, sc.vals, sc.used, sc.rstart,
                                               sc.rcls, sc.ruend, sc.rid, *w["share"])
                 if status >= 0:
                     return (table, size_of) if status == 1 else None
