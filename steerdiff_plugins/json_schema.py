@@ -99,7 +99,37 @@ def _checked_schema(schema):
     except jsonschema.SchemaError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "#"
         raise ConstraintError(f"JSONSchema: the schema itself is invalid at {where}: {exc.message}") from None
+    except (OverflowError, RecursionError) as exc:  # the metaschema's "regex" format check: re.compile raises
+        path, pattern = _first_bad_regex(schema, []) or ([], "")  # these for counts past MAXREPEAT, deep nesting
+        shown = repr(pattern) if len(pattern) <= 120 else repr(pattern[:120]) + f"... ({len(pattern)} characters)"
+        raise ConstraintError(f"JSONSchema: the schema itself is invalid at {'/'.join(path) or '#'}: {shown} is not "
+                              f"a regex Python compiles ({exc})") from None
     return cls
+
+
+def _first_bad_regex(node, path: list):
+    """``(path, pattern)`` of the first ``pattern`` value or ``patternProperties`` key under ``node`` (at ``path``)
+    that ``re.compile`` refuses, or None."""
+    import re
+
+    if isinstance(node, dict):
+        for k, v in node.items():
+            tried = [([*path, k], v)] if k == "pattern" and isinstance(v, str) else \
+                [([*path, k, p], p) for p in v] if k == "patternProperties" and isinstance(v, dict) else []
+            for at, p in tried:
+                try:
+                    re.compile(p)
+                except (re.error, OverflowError, RecursionError):
+                    return at, p
+            got = _first_bad_regex(v, [*path, str(k)])
+            if got:
+                return got
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            got = _first_bad_regex(v, [*path, str(i)])
+            if got:
+                return got
+    return None
 
 
 class JSONSchema(RegularConstraint):

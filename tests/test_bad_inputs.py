@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -319,6 +320,25 @@ def test_deep_nesting_is_a_named_error_not_recursion(model):
                  lambda: sd.generate(model, "x", length=8, constraints=[{"type": "json_schema", "schema": _nested(200)}])):
         with pytest.raises(ConstraintError, match="nested more than 128 levels deep at #/properties/a"):
             call()
+
+
+@pytest.mark.parametrize("schema, where, why", [
+    ({"type": "string", "pattern": "a{99999999999}"}, "pattern", "the repetition number is too large"),
+    ({"type": "object", "properties": {"x": {"type": "string", "pattern": "(?:" * 2000 + "a" + ")" * 2000}}},
+     "properties/x/pattern", "maximum recursion depth"),
+    ({"type": "object", "patternProperties": {"b{99999999999}": {}}}, "patternProperties/b{99999999999}",
+     "the repetition number is too large"),
+])
+def test_a_regex_python_cannot_compile_is_named_with_its_place(model, schema, where, why):
+    """A count past re's MAXREPEAT (OverflowError) or nesting past the recursion limit (RecursionError) in a
+    schema's pattern: the schema check names where, not a traceback from the metaschema's format check."""
+    for call in (lambda: sd.JSONSchema(schema), lambda: sd.fill(model, schema, "x")):
+        with pytest.raises(ConstraintError, match=f"schema itself is invalid at {re.escape(where)}: .* is not a regex "
+                                                  f"Python compiles \\({why}"):
+            call()
+    for rx in ("a{99999999999}", "(?:" * 2000 + "a" + ")" * 2000):  # the same in a regex constraint
+        with pytest.raises(ConstraintError, match="does not compile"):
+            sd.Regex(rx)
 
 
 def test_fill_canvas_is_never_shorter_than_the_shortest_valid_text(model):
